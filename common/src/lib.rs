@@ -1,0 +1,9 @@
+//! Core of the Personio ⇄ learning platform integration.
+//!
+//! The core knows nothing about Lambda or AWS: it talks to the world through the narrow traits in
+//! [`ports`]; adapters implement them; hosts (the CLI, the Lambda functions) wire adapters to the core.
+
+pub mod domain;
+pub mod ports;
+pub mod retry;
+pub mod secret;

@@ -1,0 +1,40 @@
+use crate::domain::IntegrationId;
+use crate::secret::Secret;
+use async_trait::async_trait;
+use serde::Deserialize;
+
+/// Where an integration's secrets live (Secrets Manager, a local file or the environment).
+#[async_trait]
+pub trait Credentials: Send + Sync {
+    async fn credentials(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<IntegrationCredentials, CredentialsError>;
+}
+
+/// The secrets of one integration. `Debug` shows only the client id.
+#[derive(Clone, Debug, Deserialize)]
+pub struct IntegrationCredentials {
+    pub personio_client_id: String,
+    pub personio_client_secret: Secret,
+    pub lms_token: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("no credentials stored for integration {0}")]
+    Missing(IntegrationId),
+    #[error("the credentials of integration {integration} are malformed: {reason}")]
+    Malformed {
+        integration: IntegrationId,
+        reason: String,
+    },
+    #[error("the credential store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl CredentialsError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}

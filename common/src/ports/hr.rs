@@ -1,0 +1,116 @@
+use crate::domain::employee::{EmployeePage, PersonioId};
+use crate::retry::Deadline;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+/// The HR system (Personio): employees, document categories, employee documents.
+#[async_trait]
+pub trait HrSource: Send + Sync {
+    /// Pages through the employees, one parsed page at a time, so that no caller holds the raw
+    /// JSON of every page at once. The stream ends after the last page; a page that fails for
+    /// good ends it with that error.
+    fn employee_pages<'a>(
+        &'a self,
+        query: &'a EmployeeQuery,
+        deadline: Deadline,
+    ) -> BoxStream<'a, Result<EmployeePage, HrError>>;
+
+    async fn document_categories(
+        &self,
+        deadline: Deadline,
+    ) -> Result<Vec<DocumentCategory>, HrError>;
+
+    /// Uploads one document (validated against Personio's limits before anything is sent).
+    async fn upload_document(
+        &self,
+        document: &DocumentUpload,
+        deadline: Deadline,
+    ) -> Result<UploadedDocument, HrError>;
+
+    /// Existing documents of one employee (optionally of one category), every page.
+    async fn find_documents(
+        &self,
+        owner: PersonioId,
+        category_id: Option<i64>,
+        deadline: Deadline,
+    ) -> Result<Vec<ExistingDocument>, HrError>;
+}
+
+/// Which employees, and which of their attributes, to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EmployeeQuery {
+    /// `attributes[]` projection; `None` reads every attribute the credential may read.
+    pub attributes: Option<Vec<String>>,
+    pub updated_since: Option<DateTime<FixedOffset>>,
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentCategory {
+    pub id: i64,
+    pub name: String,
+}
+
+/// One employee document to upload (`POST /v1/company/documents`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentUpload {
+    pub employee_id: PersonioId,
+    pub category_id: i64,
+    /// At most 255 characters.
+    pub title: String,
+    pub comment: Option<String>,
+    pub date: Option<NaiveDate>,
+    pub file_name: String,
+    pub content_type: String,
+    /// At most 30 MB.
+    pub content: Bytes,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedDocument {
+    pub id: String,
+}
+
+/// A document already in Personio (v2 document list).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistingDocument {
+    pub id: String,
+    pub title: String,
+    pub category_id: Option<i64>,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HrError {
+    /// Personio rejected the credentials (after one re-authentication).
+    #[error("Personio rejected the API credentials: {message}")]
+    Unauthorized { message: String },
+    /// A 4xx other than 401/429: permanent, with Personio's `error.message`.
+    #[error("Personio refused the request (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// The request is invalid before it is sent (a document over the limits, …).
+    #[error("invalid request for Personio: {0}")]
+    Invalid(String),
+    /// 429/5xx/timeouts/dropped connections that outlasted the retries or the deadline.
+    #[error("Personio is unavailable: {reason} (after {attempts} attempts)")]
+    Unavailable { reason: String, attempts: u32 },
+    /// The deadline passed before an answer.
+    #[error("the deadline passed before Personio answered")]
+    DeadlineExceeded,
+    /// A body that is not what the API documents.
+    #[error("Personio sent a malformed response: {0}")]
+    Malformed(String),
+}
+
+impl HrError {
+    /// Whether a later attempt can succeed without anything else changing.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::DeadlineExceeded | Self::Malformed(_)
+        )
+    }
+}

@@ -1,0 +1,19 @@
+//! The narrow traits through which the core talks to the world. Adapters implement them; hosts
+//! pick the adapters. Every error type says whether retrying can help (`is_retryable`).
+
+mod credentials;
+mod hr;
+mod lms;
+mod notifier;
+mod store;
+
+pub use credentials::{Credentials, CredentialsError, IntegrationCredentials};
+pub use hr::{
+    DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
+    UploadedDocument,
+};
+pub use lms::{LearningPlatform, LmsError};
+pub use notifier::{Notifier, NotifyError, OutgoingEmail};
+pub use store::{
+    CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StateStore, StoreError,
+};

@@ -1,0 +1,184 @@
+use crate::domain::IntegrationId;
+use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry};
+use crate::domain::employee::PersonioId;
+use crate::domain::link::EmployeeLink;
+use crate::domain::lms::LmsUserId;
+use crate::domain::run::{RunId, RunRecord};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+/// Employee links: Personio id ↔ LMS user id, with the hash of the last profile written.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Every link of the integration (the store pages internally).
+    async fn links(&self, integration: &IntegrationId) -> Result<Vec<EmployeeLink>, StoreError>;
+
+    async fn link(
+        &self,
+        integration: &IntegrationId,
+        personio_id: PersonioId,
+    ) -> Result<Option<EmployeeLink>, StoreError>;
+
+    /// The link whose LMS user is `lms_user_id` (certificates arrive with the LMS's user id).
+    async fn link_by_lms_user(
+        &self,
+        integration: &IntegrationId,
+        lms_user_id: &LmsUserId,
+    ) -> Result<Option<EmployeeLink>, StoreError>;
+
+    /// Conditional write: `expected_version` is the version read (`None` = the link must not
+    /// exist yet). The stored link gets `link.version`, which the caller sets to expected + 1.
+    /// A mismatch is `StoreError::Conflict` and writes nothing.
+    async fn put_link(
+        &self,
+        link: &EmployeeLink,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Run records, newest first.
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Inserts or replaces the record with the same integration and run id.
+    async fn put_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    async fn run(
+        &self,
+        integration: &IntegrationId,
+        run_id: &RunId,
+    ) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The newest `limit` runs, newest first.
+    async fn runs(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub integration_id: IntegrationId,
+    pub holder: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    Acquired(Lease),
+    /// Someone else holds an unexpired lease.
+    HeldBy(Lease),
+}
+
+/// The sync lease: at most one run per integration at a time; a dead run's lease expires.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease when it is free, expired, or already held by `holder`.
+    async fn acquire_lease(
+        &self,
+        integration: &IntegrationId,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, StoreError>;
+
+    /// Extends a lease `holder` still holds; `Ok(false)` when it was lost (expired and taken).
+    async fn renew_lease(
+        &self,
+        integration: &IntegrationId,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Releases the lease if `holder` holds it (a no-op otherwise).
+    async fn release_lease(
+        &self,
+        integration: &IntegrationId,
+        holder: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// One ledger entry per certificate: parked → in progress (with expiry) → done / failed.
+#[async_trait]
+pub trait CertificateLedger: Send + Sync {
+    /// Conditional claim: succeeds when the entry is absent, parked, failed, or in progress but
+    /// expired (then `recovering` is true); answers `AlreadyDone` or `Busy` otherwise.
+    async fn claim_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<LedgerClaim, StoreError>;
+
+    /// In progress → done. Fails with `Conflict` if the entry is not in progress.
+    async fn complete_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        document_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// In progress → failed with a reason. Fails with `Conflict` if the entry is not in progress.
+    async fn fail_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Parks a job whose employee is not linked yet (absent, failed or in progress → parked;
+    /// a done entry is left alone and `Ok(false)` is returned).
+    async fn park_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        job: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+    ) -> Result<Option<LedgerEntry>, StoreError>;
+
+    /// Every entry of the integration, ordered by certificate id.
+    async fn certificates(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// The parked entries of the integration, ordered by certificate id.
+    async fn parked_certificates(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+}
+
+/// Everything the core keeps. One backend (DynamoDB, SQLite, memory) implements all of it.
+pub trait StateStore: LinkStore + RunStore + LeaseStore + CertificateLedger {}
+
+impl<T: LinkStore + RunStore + LeaseStore + CertificateLedger> StateStore for T {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found another version than it expected.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+    /// A stored item that cannot be read back (schema drift, corruption).
+    #[error("corrupt stored item {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+    /// The backend is unreachable or throttling.
+    #[error("the state store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
