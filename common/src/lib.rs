@@ -4,6 +4,12 @@
 //! [`ports`]; adapters implement them; hosts (the CLI, the Lambda functions) wire adapters to the core.
 
 pub mod domain;
+pub mod lms;
+pub mod notify;
+pub mod personio;
 pub mod ports;
 pub mod retry;
 pub mod secret;
+pub mod settings;
+pub mod store;
+pub mod sync;

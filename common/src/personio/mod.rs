@@ -1,0 +1,1 @@
+//! Personio v1 HTTP client: the `HrSource` adapter.

@@ -1,0 +1,1 @@
+//! Integration settings, validated on load.

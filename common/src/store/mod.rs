@@ -1,0 +1,1 @@
+//! State store adapters: in-memory and embedded SQLite.

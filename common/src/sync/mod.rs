@@ -1,0 +1,1 @@
+//! The sync run: plan, then apply.

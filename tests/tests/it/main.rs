@@ -1,0 +1,1 @@
+//! Cross-crate integration tests. One module per area; one binary for all of them.
