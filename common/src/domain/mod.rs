@@ -2,6 +2,7 @@
 
 pub mod certificate;
 pub mod employee;
+pub mod job;
 pub mod link;
 pub mod lms;
 pub mod run;

@@ -5,6 +5,7 @@ mod credentials;
 mod hr;
 mod lms;
 mod notifier;
+mod queue;
 mod store;
 
 pub use credentials::{Credentials, CredentialsError, IntegrationCredentials};
@@ -14,6 +15,7 @@ pub use hr::{
 };
 pub use lms::{LearningPlatform, LmsError};
 pub use notifier::{Notifier, NotifyError, OutgoingEmail};
+pub use queue::{JobQueue, QueueError};
 pub use store::{
     CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StateStore, StoreError,
 };

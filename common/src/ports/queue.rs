@@ -1,0 +1,34 @@
+use crate::domain::IntegrationId;
+use crate::domain::certificate::CertificateId;
+use crate::domain::job::SyncJob;
+use async_trait::async_trait;
+
+/// The job queues: sync jobs, and certificate jobs (FIFO per integration, deduplicated by
+/// certificate id, so a certificate submitted twice in the dedup window is one message).
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue_sync(&self, job: &SyncJob) -> Result<(), QueueError>;
+
+    /// `job` is the certificate job document as submitted (its schema belongs to the
+    /// certificate push); the queue only needs its integration and certificate id.
+    async fn enqueue_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        job: &serde_json::Value,
+    ) -> Result<(), QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the job was refused by the queue: {0}")]
+    Rejected(String),
+    #[error("the job queue is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl QueueError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
