@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Checks what cfn-lint misses in a SAM template: references inside a function's Events and
+Environment (SAM expands those before cfn-lint looks, so a wrong name can slip through), and the
+ties between the template and the Rust code:
+
+- every Ref / GetAtt / Sub variable names a parameter, a resource or a pseudo parameter;
+- every SQS event's Queue is the Arn of a queue, every HttpApi event's ApiId an HttpApi;
+- every function's BuildProperties.Binary is a binary of a crate under functions/;
+- every environment variable a function's code reads (env::var / required_env) is set for that
+  function by the template (Globals or its own Environment).
+
+Usage: check_template.py TEMPLATE WORKSPACE_ROOT. Exit 1 with one line per finding.
+"""
+
+import pathlib
+import re
+import sys
+
+from cfnlint.decode import decode
+
+PSEUDO = {
+    "AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition",
+    "AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix",
+}
+
+
+def walk(node, path):
+    """Yields (path, intrinsic name, argument) for every intrinsic function in the tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("Ref", "Fn::GetAtt", "Fn::Sub"):
+                yield path, key, value
+            yield from walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{path}[{index}]")
+
+
+def referenced_names(kind, argument):
+    if kind == "Ref":
+        return [argument] if isinstance(argument, str) else []
+    if kind == "Fn::GetAtt":
+        if isinstance(argument, list) and argument:
+            return [argument[0]]
+        if isinstance(argument, str):
+            return [argument.split(".", 1)[0]]
+        return []
+    # Fn::Sub: "${Name}" and "${Name.Attr}", minus the variables of its own map form.
+    text, local = (argument[0], argument[1]) if isinstance(argument, list) else (argument, {})
+    names = []
+    for variable in re.findall(r"\$\{([^}!]+)\}", text if isinstance(text, str) else ""):
+        name = variable.split(".", 1)[0]
+        if name not in local:
+            names.append(name)
+    return names
+
+
+def rust_sources(crate_dir):
+    return list(crate_dir.rglob("*.rs"))
+
+
+def env_vars_read(crate_dir):
+    found = set()
+    for source in rust_sources(crate_dir):
+        text = source.read_text(encoding="utf-8")
+        found.update(re.findall(r'(?:env::var|required_env|optional_env)\(\s*"([A-Z][A-Z0-9_]*)"', text))
+    return found
+
+
+def binaries_of(crate_dir):
+    manifest = (crate_dir / "Cargo.toml").read_text(encoding="utf-8")
+    bins = set(re.findall(r'\[\[bin\]\]\s*name\s*=\s*"([^"]+)"', manifest))
+    if (crate_dir / "src" / "main.rs").exists():
+        package = re.search(r'\[package\]\s*name\s*=\s*"([^"]+)"', manifest)
+        if package:
+            bins.add(package.group(1))
+    return bins
+
+
+def main():
+    template_path, root = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    template, matches = decode(str(template_path))
+    if matches:
+        for match in matches:
+            print(f"{template_path}: cannot parse: {match}")
+        return 1
+    findings = []
+    parameters = set(template.get("Parameters", {}))
+    resources = template.get("Resources", {})
+    known = parameters | set(resources) | PSEUDO
+
+    for path, kind, argument in walk(template, "template"):
+        for name in referenced_names(kind, argument):
+            if name not in known:
+                findings.append(f"{path}: {kind} names '{name}', which is neither a parameter nor a resource")
+
+    def resource_type(name):
+        return resources.get(name, {}).get("Type")
+
+    function_crates = {}
+    functions_dir = root / "functions"
+    if functions_dir.is_dir():
+        for crate in sorted(p for p in functions_dir.iterdir() if (p / "Cargo.toml").exists()):
+            for binary in binaries_of(crate):
+                function_crates[binary] = crate
+
+    global_env = set(
+        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties", {})
+        for event_name, event in properties.get("Events", {}).items():
+            event_type, event_props = event.get("Type"), event.get("Properties", {})
+            where = f"{name}.Events.{event_name}"
+            if event_type == "SQS":
+                queue = event_props.get("Queue", {})
+                target = queue.get("Fn::GetAtt") if isinstance(queue, dict) else None
+                target_name = referenced_names("Fn::GetAtt", target)[0] if target else None
+                attribute = (target[1] if isinstance(target, list) else str(target).split(".", 1)[-1]) if target else None
+                if resource_type(target_name) != "AWS::SQS::Queue" or attribute != "Arn":
+                    findings.append(f"{where}: Queue must be !GetAtt <an AWS::SQS::Queue>.Arn, got {queue!r}")
+            if event_type == "HttpApi":
+                api = event_props.get("ApiId", {})
+                api_name = api.get("Ref") if isinstance(api, dict) else None
+                if resource_type(api_name) != "AWS::Serverless::HttpApi":
+                    findings.append(f"{where}: ApiId must be !Ref <an AWS::Serverless::HttpApi>, got {api!r}")
+        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        if binary is None:
+            findings.append(f"{name}: Metadata.BuildProperties.Binary is missing")
+            continue
+        crate = function_crates.get(binary)
+        if crate is None:
+            findings.append(f"{name}: Binary '{binary}' is not a binary of any crate under functions/")
+            continue
+        provided = global_env | set(properties.get("Environment", {}).get("Variables", {}))
+        for variable in sorted(env_vars_read(crate) - provided):
+            findings.append(f"{name}: the code of {crate.name} reads ${variable}, which the template does not set")
+
+    for finding in findings:
+        print(finding)
+    print(f"{len(findings)} finding(s) in {template_path}")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
