@@ -114,6 +114,11 @@ impl ServerCapabilities {
     /// of `schema`: it must be declared and not read-only when the server publishes the schema.
     /// Of an unpublished schema nothing is known, so everything is written.
     pub fn writable(&self, schema: &str, path: &str) -> bool {
+        // RFC 7643 §3.1: the common attributes belong to every resource and are in no schema;
+        // `externalId` is the one a client sets.
+        if path.eq_ignore_ascii_case("externalId") {
+            return true;
+        }
         match self.schemas.get(&schema.to_ascii_lowercase()) {
             None => true,
             Some(attributes) => attributes
@@ -253,6 +258,7 @@ mod tests {
         assert!(capabilities.writable(ENTERPRISE_USER_SCHEMA, "Manager.Value"));
         assert!(!capabilities.writable(ENTERPRISE_USER_SCHEMA, "manager.displayName"));
         assert!(!capabilities.writable(ENTERPRISE_USER_SCHEMA, "costCenter"));
+        assert!(capabilities.writable(ENTERPRISE_USER_SCHEMA, "externalId"));
         assert!(capabilities.writable(PERSONIO_LMS_USER_SCHEMA, "team"));
     }
 
