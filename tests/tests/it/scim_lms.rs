@@ -60,6 +60,8 @@ impl Server {
         let mut config = ScimConfig::new(self.base_url(), Secret::new(token));
         config.timeout = Duration::from_secs(10);
         config.call_budget = Duration::from_secs(30);
+        // One resource per page, so that every lookup with several candidates pages.
+        config.page_size = 1;
         config.backoff = Backoff {
             base: Duration::from_millis(50),
             cap: Duration::from_millis(200),
@@ -333,8 +335,10 @@ async fn group_membership(shape: Shape) {
         return;
     };
     let lms = server.lms(TOKEN);
+    // displayName is case-insensitive in RFC 7643, so the server's filter returns both; with one
+    // result per page, one of the two exact lookups must page past the other group.
+    let lowercase = server.create_group("sales \"emea\"").await;
     let sales = server.create_group("Sales \"EMEA\"").await;
-    server.create_group("Sales").await;
     let user = lms
         .create_user(&profile("1", "one@example.com"), DEFAULT_ROLE)
         .await
@@ -351,18 +355,24 @@ async fn group_membership(shape: Shape) {
         .expect("the group exists");
     assert_eq!(found.id, sales);
     assert_eq!(found.name, "Sales \"EMEA\"");
+    let found = lms
+        .find_group("sales \"emea\"")
+        .await
+        .expect("lookup works")
+        .expect("the group exists");
+    assert_eq!(found.id, lowercase);
+    assert!(
+        lms.find_group("SALES \"EMEA\"")
+            .await
+            .expect("lookup works")
+            .is_none(),
+        "names must be identical"
+    );
     assert!(
         lms.find_group("Marketing")
             .await
             .expect("lookup works")
             .is_none()
-    );
-    assert!(
-        lms.find_group("sales \"emea\"")
-            .await
-            .expect("lookup works")
-            .is_none(),
-        "names must be identical"
     );
 
     lms.add_group_member(&sales, &user.id)

@@ -24,6 +24,7 @@ pub struct ScimHttp {
 }
 
 /// A successful response: its body (empty for 204) as JSON, or `None` when empty.
+#[derive(Debug)]
 pub struct ScimResponse {
     pub body: Option<Value>,
 }
@@ -204,6 +205,139 @@ fn problem_detail(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A loopback HTTP server answering request `n` with `responses[n]` (the last one repeated),
+    /// counting the requests it got.
+    async fn scripted_server(responses: Vec<&'static str>) -> (Url, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let url = Url::parse(&format!(
+            "http://{}/scim/v2",
+            listener.local_addr().expect("a bound address")
+        ))
+        .expect("a valid URL");
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&requests);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let index = counter.fetch_add(1, Ordering::SeqCst);
+                let (head, body) = responses[index.min(responses.len() - 1)]
+                    .split_once("\n\n")
+                    .unwrap_or(("HTTP/1.1 200 OK", ""));
+                let response = format!(
+                    "{head}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            }
+        });
+        (url, requests)
+    }
+
+    fn client_for(url: Url) -> ScimHttp {
+        ScimHttp::new(
+            reqwest::Client::new(),
+            url,
+            Secret::new("token"),
+            Duration::from_secs(5),
+            Backoff {
+                base: Duration::from_millis(10),
+                cap: Duration::from_millis(40),
+                max_attempts: 3,
+            },
+        )
+    }
+
+    async fn get(http: &ScimHttp) -> Result<ScimResponse, LmsError> {
+        let url = http.url("/Users", &["a b"]);
+        assert!(url.path().ends_with("/scim/v2/Users/a%20b"), "{url}");
+        http.send(
+            Method::GET,
+            url,
+            &[],
+            None,
+            Deadline::after(Duration::from_secs(10)),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_success() {
+        let (url, requests) = scripted_server(vec![
+            "HTTP/1.1 503 Service Unavailable\n\n",
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\n\n",
+            "HTTP/1.1 200 OK\n\n{\"id\":\"u1\"}",
+        ])
+        .await;
+        let response = get(&client_for(url))
+            .await
+            .expect("the third attempt succeeds");
+        assert_eq!(response.body, Some(serde_json::json!({"id": "u1"})));
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_the_attempt_limit() {
+        let (url, requests) = scripted_server(vec![
+            "HTTP/1.1 502 Bad Gateway\n\n{\"detail\":\"upstream down\"}",
+        ])
+        .await;
+        let error = get(&client_for(url)).await.expect_err("never succeeds");
+        assert!(
+            matches!(&error, LmsError::Unavailable { attempts: 3, reason } if reason.contains("upstream down")),
+            "{error:?}"
+        );
+        assert!(error.is_retryable());
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        let (url, requests) = scripted_server(vec![
+            "HTTP/1.1 400 Bad Request\n\n{\"scimType\":\"invalidFilter\"}",
+        ])
+        .await;
+        let error = get(&client_for(url)).await.expect_err("a bad request");
+        assert!(
+            matches!(&error, LmsError::Rejected { status: 400, detail } if detail == "invalidFilter"),
+            "{error:?}"
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_passed_deadline_stops_before_sending() {
+        let (url, requests) = scripted_server(vec!["HTTP/1.1 200 OK\n\n{}"]).await;
+        let http = client_for(url);
+        let error = http
+            .send(
+                Method::GET,
+                http.url("/Users", &[]),
+                &[],
+                None,
+                Deadline::after(Duration::ZERO),
+            )
+            .await
+            .expect_err("no time left");
+        assert!(
+            matches!(error, LmsError::Unavailable { attempts: 0, .. }),
+            "{error:?}"
+        );
+        assert_eq!(requests.load(Ordering::SeqCst), 0);
+    }
 
     fn error(status: u16, body: &str) -> LmsError {
         error_for_response(

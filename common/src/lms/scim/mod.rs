@@ -524,3 +524,44 @@ impl LearningPlatform for ScimLms {
         added.map_err(|error| name_missing(error, || format!("group {group}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(base_url: &str) -> Result<ScimLms, ScimSetupError> {
+        ScimLms::new(ScimConfig::new(base_url, Secret::new("token")))
+    }
+
+    #[test]
+    fn the_token_travels_over_https_or_to_loopback_only() {
+        assert!(setup("https://lms.example/scim/v2").is_ok());
+        assert!(setup("http://127.0.0.1:8080/scim/v2").is_ok());
+        assert!(setup("http://[::1]:8080/").is_ok());
+        assert!(setup("http://localhost/scim").is_ok());
+        assert!(matches!(
+            setup("http://lms.example/scim/v2"),
+            Err(ScimSetupError::InsecureBaseUrl { .. })
+        ));
+        assert!(matches!(
+            setup("lms.example/scim"),
+            Err(ScimSetupError::InvalidBaseUrl(_))
+        ));
+        assert!(matches!(
+            setup("mailto:lms@example.com"),
+            Err(ScimSetupError::NotABaseUrl)
+        ));
+    }
+
+    #[test]
+    fn discovery_listings_may_be_list_responses_or_arrays() {
+        let listed =
+            listed_resources(serde_json::json!({"totalResults": 1, "Resources": [{"id": "User"}]}))
+                .expect("a list response");
+        assert_eq!(listed.len(), 1);
+        let bare =
+            listed_resources(serde_json::json!([{"id": "a"}, {"id": "b"}])).expect("an array");
+        assert_eq!(bare.len(), 2);
+        assert!(listed_resources(serde_json::json!("nonsense")).is_err());
+    }
+}
