@@ -1,0 +1,449 @@
+//! The SCIM adapter against the independent `scim2-server` (PyPI), started per test through
+//! `tests/scim/launch.py` in the shapes the adapter must handle: with PATCH and the project's
+//! extension advertised, and without either.
+
+use chrono::NaiveDate;
+use common::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsProfile, LmsUserId, Manager};
+use common::lms::scim::{ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA, ScimConfig, ScimLms};
+use common::ports::{LearningPlatform, LmsError};
+use common::retry::Backoff;
+use common::secret::Secret;
+use integration_tests::{ServerGuard, free_port, venv_tool};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+const TOKEN: &str = "integration-test-token";
+
+/// The server's shape: what its discovery documents announce.
+#[derive(Clone, Copy)]
+struct Shape {
+    patch: bool,
+    personio_extension: bool,
+}
+
+struct Server {
+    guard: ServerGuard,
+    raw: reqwest::Client,
+}
+
+impl Server {
+    /// `None` (the test skips) when the test virtualenv lacks scim2-server.
+    fn start(shape: Shape) -> Option<Self> {
+        venv_tool("scim2-server")?;
+        let python = venv_tool("python")?;
+        let port = free_port();
+        let mut command = Command::new(python);
+        command
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scim/launch.py"))
+            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--bearer-token", TOKEN]);
+        if shape.personio_extension {
+            command.arg("--advertise-extension");
+        }
+        if !shape.patch {
+            command.arg("--without-patch");
+        }
+        let guard = ServerGuard::start("scim2-server", command, port, Duration::from_secs(30));
+        Some(Self {
+            guard,
+            raw: reqwest::Client::new(),
+        })
+    }
+
+    fn base_url(&self) -> String {
+        format!("{}/v2", self.guard.base_url())
+    }
+
+    fn lms(&self, token: &str) -> ScimLms {
+        let mut config = ScimConfig::new(self.base_url(), Secret::new(token));
+        config.timeout = Duration::from_secs(10);
+        config.call_budget = Duration::from_secs(30);
+        // One resource per page, so that every lookup with several candidates pages.
+        config.page_size = 1;
+        config.backoff = Backoff {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(200),
+            max_attempts: 3,
+        };
+        ScimLms::new(config).expect("a valid SCIM configuration")
+    }
+
+    /// A request straight to the server, as an LMS admin would make it.
+    async fn raw(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .raw
+            .request(method, format!("{}{path}", self.base_url()))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json");
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.expect("a readable body");
+        assert!(status.is_success(), "{path}: HTTP {status}: {text}");
+        if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("a JSON body")
+        }
+    }
+
+    async fn user_document(&self, id: &LmsUserId) -> Value {
+        self.raw(reqwest::Method::GET, &format!("/Users/{id}"), None)
+            .await
+    }
+
+    async fn admin_patch(&self, path: &str, operations: Value) -> Value {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": operations
+        });
+        self.raw(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    async fn create_group(&self, name: &str) -> LmsGroupId {
+        let group = self
+            .raw(
+                reqwest::Method::POST,
+                "/Groups",
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name
+                })),
+            )
+            .await;
+        LmsGroupId(group["id"].as_str().expect("a group id").to_owned())
+    }
+}
+
+fn profile(external_id: &str, email: &str) -> LmsProfile {
+    LmsProfile {
+        external_id: external_id.into(),
+        email: email.into(),
+        first_name: Some("Ann".into()),
+        last_name: Some("Lee".into()),
+        display_name: Some("Ann Lee".into()),
+        status: "Active".into(),
+        active: true,
+        title: Some("Engineer".into()),
+        department: Some("R&D".into()),
+        team: Some("Platform".into()),
+        location: Some("Berlin".into()),
+        company: Some("ACME GmbH".into()),
+        gender: Some("female".into()),
+        birthday: NaiveDate::from_ymd_opt(1990, 5, 17),
+        hire_date: NaiveDate::from_ymd_opt(2020, 1, 1),
+        employment_type: Some("internal".into()),
+        employee_number: Some(external_id.into()),
+        custom: BTreeMap::from([("shoe_size".into(), "38".into())]),
+        ..LmsProfile::default()
+    }
+}
+
+/// Create, find, update (synced fields only), email change and deactivation, in one server shape.
+async fn user_lifecycle(shape: Shape) {
+    let Some(server) = Server::start(shape) else {
+        return;
+    };
+    let lms = server.lms(TOKEN);
+
+    let manager = lms
+        .create_user(&profile("100", "boss@example.com"), DEFAULT_ROLE)
+        .await
+        .expect("manager created");
+    let mut ann = profile("4711", "Ann.Lee@Example.com");
+    ann.manager = Some(Manager {
+        personio_id: Some("100".into()),
+        name: Some("Bo Boss".into()),
+    });
+    let created = lms
+        .create_user(&ann, DEFAULT_ROLE)
+        .await
+        .expect("user created");
+    assert_eq!(created.external_id.as_deref(), Some("4711"));
+    assert!(created.active);
+
+    let document = server.user_document(&created.id).await;
+    assert_eq!(document["roles"], json!([{"value": "User"}]));
+    assert_eq!(document["userName"], "Ann.Lee@Example.com");
+    assert_eq!(
+        document["emails"],
+        json!([{"value": "Ann.Lee@Example.com", "type": "work", "primary": true}])
+    );
+    assert_eq!(
+        document["name"],
+        json!({"givenName": "Ann", "familyName": "Lee"})
+    );
+    assert_eq!(document["title"], "Engineer");
+    let enterprise = &document[ENTERPRISE_USER_SCHEMA];
+    assert_eq!(enterprise["department"], "R&D");
+    assert_eq!(enterprise["organization"], "ACME GmbH");
+    assert_eq!(enterprise["employeeNumber"], "4711");
+    // manager.displayName is read-only in the server's schema, so only the id is sent.
+    assert_eq!(enterprise["manager"], json!({"value": manager.id.0}));
+    let personio = &document[PERSONIO_LMS_USER_SCHEMA];
+    if shape.personio_extension {
+        assert_eq!(personio["status"], "Active");
+        assert_eq!(personio["team"], "Platform");
+        assert_eq!(personio["birthday"], "1990-05-17");
+        assert_eq!(
+            personio["customAttributes"],
+            json!([{"name": "shoe_size", "value": "38"}])
+        );
+    } else {
+        assert!(
+            personio.is_null(),
+            "not advertised, so not sent: {document}"
+        );
+    }
+
+    let by_external_id = lms
+        .find_user_by_external_id("4711")
+        .await
+        .expect("lookup works")
+        .expect("found by externalId");
+    assert_eq!(by_external_id.id, created.id);
+    let by_email = lms
+        .find_user_by_email("ann.lee@EXAMPLE.com")
+        .await
+        .expect("lookup works")
+        .expect("found by email, whatever the case");
+    assert_eq!(by_email.id, created.id);
+    assert!(
+        lms.find_user_by_external_id("9999")
+            .await
+            .expect("lookup works")
+            .is_none()
+    );
+
+    // An LMS admin promotes the user and adds things the sync does not own.
+    let admin_edit = json!([
+        {"op": "replace", "path": "roles", "value": [{"value": "Admin"}]},
+        {"op": "replace", "path": "nickName", "value": "Annie"},
+        {"op": "add", "path": "emails", "value": [{"value": "ann@home.example", "type": "home"}]},
+        {"op": "replace", "path": "title", "value": "Hand-edited title"}
+    ]);
+    if shape.patch {
+        server
+            .admin_patch(&format!("/Users/{}", created.id), admin_edit)
+            .await;
+    } else {
+        let mut edited = server.user_document(&created.id).await;
+        edited["roles"] = json!([{"value": "Admin"}]);
+        edited["nickName"] = json!("Annie");
+        edited["emails"]
+            .as_array_mut()
+            .expect("emails")
+            .push(json!({"value": "ann@home.example", "type": "home"}));
+        edited["title"] = json!("Hand-edited title");
+        server
+            .raw(
+                reqwest::Method::PUT,
+                &format!("/Users/{}", created.id),
+                Some(edited),
+            )
+            .await;
+    }
+
+    let mut moved = ann.clone();
+    moved.email = "ann.lee@new.example".into();
+    moved.title = Some("Lead Engineer".into());
+    moved.department = None;
+    moved.team = Some("Data".into());
+    lms.update_user(&created.id, &moved)
+        .await
+        .expect("user updated");
+
+    let document = server.user_document(&created.id).await;
+    assert_eq!(document["userName"], "ann.lee@new.example");
+    assert_eq!(
+        document["title"], "Lead Engineer",
+        "a synced field is overwritten"
+    );
+    assert_eq!(document["nickName"], "Annie", "an unsynced field survives");
+    assert_eq!(
+        document["roles"],
+        json!([{"value": "Admin"}]),
+        "the role is never resent"
+    );
+    let emails = document["emails"].as_array().expect("emails");
+    assert_eq!(emails.len(), 2, "{document}");
+    assert!(emails.contains(&json!({"value": "ann@home.example", "type": "home"})));
+    assert!(
+        emails.contains(&json!({"value": "ann.lee@new.example", "type": "work", "primary": true}))
+    );
+    assert!(
+        document[ENTERPRISE_USER_SCHEMA].get("department").is_none(),
+        "a cleared synced field is cleared: {document}"
+    );
+    assert_eq!(
+        document[ENTERPRISE_USER_SCHEMA]["organization"],
+        "ACME GmbH"
+    );
+    if shape.personio_extension {
+        assert_eq!(document[PERSONIO_LMS_USER_SCHEMA]["team"], "Data");
+    }
+
+    let after_move = lms
+        .find_user_by_email("ANN.LEE@new.example")
+        .await
+        .expect("lookup works")
+        .expect("found by the new email");
+    assert_eq!(
+        after_move.id, created.id,
+        "an email change keeps the account"
+    );
+    assert!(
+        lms.find_user_by_email("ann.lee@example.com")
+            .await
+            .expect("lookup works")
+            .is_none()
+    );
+
+    let clash = lms
+        .create_user(&profile("4712", "ANN.LEE@new.example"), DEFAULT_ROLE)
+        .await
+        .expect_err("the userName is taken");
+    assert!(matches!(clash, LmsError::Conflict { .. }), "{clash:?}");
+
+    lms.deactivate_user(&created.id)
+        .await
+        .expect("user deactivated");
+    let document = server.user_document(&created.id).await;
+    assert_eq!(document["active"], false);
+    assert_eq!(document["nickName"], "Annie");
+    let deactivated = lms
+        .find_user_by_external_id("4711")
+        .await
+        .expect("lookup works")
+        .expect("still there: deactivated, not deleted");
+    assert!(!deactivated.active);
+
+    let missing = lms
+        .update_user(&LmsUserId("no-such-user".into()), &moved)
+        .await
+        .expect_err("no such user");
+    assert!(matches!(missing, LmsError::NotFound { .. }), "{missing:?}");
+}
+
+/// Groups are found by exact name only and members are added idempotently.
+async fn group_membership(shape: Shape) {
+    let Some(server) = Server::start(shape) else {
+        return;
+    };
+    let lms = server.lms(TOKEN);
+    // displayName is case-insensitive in RFC 7643, so the server's filter returns both; with one
+    // result per page, one of the two exact lookups must page past the other group.
+    let lowercase = server.create_group("sales \"emea\"").await;
+    let sales = server.create_group("Sales \"EMEA\"").await;
+    let user = lms
+        .create_user(&profile("1", "one@example.com"), DEFAULT_ROLE)
+        .await
+        .expect("user created");
+    let other = lms
+        .create_user(&profile("2", "two@example.com"), DEFAULT_ROLE)
+        .await
+        .expect("user created");
+
+    let found = lms
+        .find_group("Sales \"EMEA\"")
+        .await
+        .expect("lookup works")
+        .expect("the group exists");
+    assert_eq!(found.id, sales);
+    assert_eq!(found.name, "Sales \"EMEA\"");
+    let found = lms
+        .find_group("sales \"emea\"")
+        .await
+        .expect("lookup works")
+        .expect("the group exists");
+    assert_eq!(found.id, lowercase);
+    assert!(
+        lms.find_group("SALES \"EMEA\"")
+            .await
+            .expect("lookup works")
+            .is_none(),
+        "names must be identical"
+    );
+    assert!(
+        lms.find_group("Marketing")
+            .await
+            .expect("lookup works")
+            .is_none()
+    );
+
+    lms.add_group_member(&sales, &user.id)
+        .await
+        .expect("member added");
+    lms.add_group_member(&sales, &user.id)
+        .await
+        .expect("adding again is fine");
+    lms.add_group_member(&sales, &other.id)
+        .await
+        .expect("second member added");
+    let group = server
+        .raw(reqwest::Method::GET, &format!("/Groups/{sales}"), None)
+        .await;
+    let mut members: Vec<&str> = group["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|member| member["value"].as_str())
+        .collect();
+    members.sort_unstable();
+    let mut expected = vec![user.id.0.as_str(), other.id.0.as_str()];
+    expected.sort_unstable();
+    assert_eq!(members, expected);
+
+    let missing = lms
+        .add_group_member(&LmsGroupId("no-such-group".into()), &user.id)
+        .await
+        .expect_err("no such group");
+    assert!(matches!(missing, LmsError::NotFound { .. }), "{missing:?}");
+}
+
+const FULL: Shape = Shape {
+    patch: true,
+    personio_extension: true,
+};
+const MINIMAL: Shape = Shape {
+    patch: false,
+    personio_extension: false,
+};
+
+#[tokio::test]
+async fn user_lifecycle_with_patch_and_the_project_extension() {
+    user_lifecycle(FULL).await;
+}
+
+#[tokio::test]
+async fn user_lifecycle_with_put_and_without_the_project_extension() {
+    user_lifecycle(MINIMAL).await;
+}
+
+#[tokio::test]
+async fn group_membership_with_patch() {
+    group_membership(FULL).await;
+}
+
+#[tokio::test]
+async fn group_membership_with_put() {
+    group_membership(MINIMAL).await;
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_unauthorized() {
+    let Some(server) = Server::start(FULL) else {
+        return;
+    };
+    let error = server
+        .lms("not-the-token")
+        .find_user_by_external_id("1")
+        .await
+        .expect_err("the server refuses the token");
+    assert!(matches!(error, LmsError::Unauthorized { .. }), "{error:?}");
+    assert!(!error.to_string().contains("not-the-token"));
+}
