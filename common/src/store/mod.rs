@@ -1,1 +1,11 @@
 //! State store adapters: in-memory and embedded SQLite.
+//!
+//! Every backend keeps the items of DESIGN.md's single-table model (`INT#{id}` partition; link,
+//! run, lease and certificate items). The rules that decide a lease or ledger transition live in
+//! [`rules`], once, so the backends differ only in how they make a read-decide-write atomic.
+
+pub mod keys;
+mod memory;
+pub mod rules;
+
+pub use memory::{MemoryStore, StoreStats};
