@@ -411,3 +411,8 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod contract {
+    crate::state_store_contract_tests!(((), super::MemoryStore::new()));
+}

@@ -8,4 +8,7 @@ pub mod keys;
 mod memory;
 pub mod rules;
 
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
+
 pub use memory::{MemoryStore, StoreStats};
