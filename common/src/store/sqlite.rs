@@ -963,6 +963,51 @@ mod tests {
         store.put_link(&link(1), None).await.unwrap();
     }
 
+    // Two stores on one file behave like two processes: separate connections, one file lock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_connections_to_one_file_grant_the_lease_once() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("state.sqlite");
+        let stores = [
+            SqliteStore::open(&path).unwrap(),
+            SqliteStore::open(&path).unwrap(),
+        ];
+        let now = Utc::now();
+        for round in 0..20 {
+            let integration = IntegrationId::new(format!("integration-{round}"));
+            let attempts = stores.iter().enumerate().map(|(n, store)| {
+                let (store, integration) = (store.clone(), integration.clone());
+                tokio::spawn(async move {
+                    store
+                        .acquire_lease(
+                            &integration,
+                            &format!("run-{n}"),
+                            now,
+                            Duration::minutes(15),
+                        )
+                        .await
+                })
+            });
+            let outcomes = futures::future::join_all(attempts).await;
+            let count = |acquired: bool| {
+                outcomes
+                    .iter()
+                    .filter(|outcome| match outcome {
+                        Ok(Ok(LeaseOutcome::Acquired(_))) => acquired,
+                        Ok(Ok(LeaseOutcome::HeldBy(_))) => !acquired,
+                        _ => false,
+                    })
+                    .count()
+            };
+            // Both answer: the loser waits for the lock instead of failing with "busy".
+            assert_eq!(
+                (count(true), count(false)),
+                (1, 1),
+                "round {round}: {outcomes:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_schema_from_a_newer_build_is_refused() {
         let directory = tempfile::tempdir().unwrap();
