@@ -85,6 +85,14 @@ pub struct SqliteStore {
     database: Arc<str>,
 }
 
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a blocking operation can fail with, before SQLite errors are mapped with the database
 /// name they concern.
 #[derive(Debug, thiserror::Error)]
