@@ -103,6 +103,15 @@ enum OperationError {
     Store(#[from] StoreError),
 }
 
+impl OperationError {
+    fn into_store_error(self, database: &str) -> StoreError {
+        match self {
+            Self::Sqlite(error) => map_sqlite(database, error),
+            Self::Store(error) => error,
+        }
+    }
+}
+
 type OperationResult<T> = Result<T, OperationError>;
 
 impl SqliteStore {
@@ -141,10 +150,8 @@ impl SqliteStore {
         database: &str,
         busy_timeout: std::time::Duration,
     ) -> Result<Self, StoreError> {
-        configure_and_migrate(&mut connection, database, busy_timeout).map_err(|e| match e {
-            OperationError::Sqlite(e) => map_sqlite(database, e),
-            OperationError::Store(e) => e,
-        })?;
+        configure_and_migrate(&mut connection, database, busy_timeout)
+            .map_err(|e| e.into_store_error(database))?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             database: database.into(),
@@ -171,10 +178,7 @@ impl SqliteStore {
                 self.database
             ))
         })?;
-        outcome.map_err(|e| match e {
-            OperationError::Sqlite(e) => map_sqlite(&self.database, e),
-            OperationError::Store(e) => e,
-        })
+        outcome.map_err(|e| e.into_store_error(&self.database))
     }
 }
 
