@@ -556,7 +556,10 @@ mod tests {
         let typo = error_text(IntegrationSettings::from_toml_str(
             "[selection]\nattribute = \"x\"\n[groups]\nby = [\"departmnet\"]\n",
         ));
-        assert!(typo.contains("departmnet") && typo.contains("line 4"), "{typo}");
+        assert!(
+            typo.contains("departmnet") && typo.contains("line 4"),
+            "{typo}"
+        );
         let unknown = error_text(IntegrationSettings::from_json_str(
             r#"{"selection": {"attribute": "x", "yes": ["ja"]}}"#,
         ));
@@ -589,7 +592,12 @@ mod tests {
             IntegrationSettings::from_path(&toml).unwrap(),
             IntegrationSettings::new("LMS Sync")
         );
-        let missing = error_text(IntegrationSettings::from_path(&dir.path().join("nope.toml")));
-        assert!(missing.starts_with("cannot read settings file"), "{missing}");
+        let missing = error_text(IntegrationSettings::from_path(
+            &dir.path().join("nope.toml"),
+        ));
+        assert!(
+            missing.starts_with("cannot read settings file"),
+            "{missing}"
+        );
     }
 }

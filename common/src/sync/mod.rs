@@ -1,1 +1,3 @@
 //! The sync run: plan, then apply.
+
+pub mod profile;
