@@ -10,6 +10,7 @@ use crate::ports::{LearningPlatform, LmsError};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 /// A user as the in-memory LMS holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,13 @@ impl LmsWriteCounts {
     }
 }
 
+/// How many lookups the LMS has answered (to prove per-run caching).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LmsReadCounts {
+    pub user_lookups: u32,
+    pub group_lookups: u32,
+}
+
 /// A failure injected into writes concerning one email address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LmsFault {
@@ -63,6 +71,7 @@ struct State {
     memberships: BTreeSet<(LmsGroupId, LmsUserId)>,
     next_id: u64,
     writes: LmsWriteCounts,
+    reads: LmsReadCounts,
     faults: HashMap<String, LmsFault>,
 }
 
@@ -119,6 +128,8 @@ impl State {
 #[derive(Default)]
 pub struct MemoryLms {
     state: Mutex<State>,
+    /// Added to every call, to make runs last like against a real LMS (demo, lease tests).
+    latency: Mutex<Duration>,
 }
 
 impl MemoryLms {
@@ -236,6 +247,28 @@ impl MemoryLms {
     pub fn write_counts(&self) -> LmsWriteCounts {
         self.lock().writes
     }
+
+    pub fn read_counts(&self) -> LmsReadCounts {
+        self.lock().reads
+    }
+
+    /// Makes every call take at least `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        *self
+            .latency
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = latency;
+    }
+
+    async fn delay(&self) {
+        let latency = *self
+            .latency
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
 }
 
 #[async_trait]
@@ -244,8 +277,10 @@ impl LearningPlatform for MemoryLms {
         &self,
         external_id: &str,
     ) -> Result<Option<LmsUser>, LmsError> {
-        Ok(self
-            .lock()
+        self.delay().await;
+        let mut state = self.lock();
+        state.reads.user_lookups += 1;
+        Ok(state
             .users
             .values()
             .find(|user| !external_id.is_empty() && user.profile.external_id == external_id)
@@ -253,13 +288,14 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {
-        Ok(self
-            .lock()
-            .user_with_email(email)
-            .map(MemoryLmsUser::as_lms_user))
+        self.delay().await;
+        let mut state = self.lock();
+        state.reads.user_lookups += 1;
+        Ok(state.user_with_email(email).map(MemoryLmsUser::as_lms_user))
     }
 
     async fn create_user(&self, profile: &LmsProfile, role: &str) -> Result<LmsUser, LmsError> {
+        self.delay().await;
         let mut state = self.lock();
         state.fault(&profile.email)?;
         state.ensure_email_free(&profile.email, None)?;
@@ -277,6 +313,7 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn update_user(&self, id: &LmsUserId, profile: &LmsProfile) -> Result<(), LmsError> {
+        self.delay().await;
         let mut state = self.lock();
         state.user(id)?;
         state.fault(&profile.email)?;
@@ -290,6 +327,7 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn deactivate_user(&self, id: &LmsUserId) -> Result<(), LmsError> {
+        self.delay().await;
         let mut state = self.lock();
         let email = state.user(id)?.profile.email.clone();
         state.fault(&email)?;
@@ -302,8 +340,10 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn find_group(&self, name: &str) -> Result<Option<LmsGroup>, LmsError> {
-        Ok(self
-            .lock()
+        self.delay().await;
+        let mut state = self.lock();
+        state.reads.group_lookups += 1;
+        Ok(state
             .groups
             .iter()
             .find(|(_, existing)| *existing == name)
@@ -314,6 +354,7 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError> {
+        self.delay().await;
         let mut state = self.lock();
         if !state.groups.contains_key(group) {
             return Err(LmsError::NotFound {

@@ -2,15 +2,14 @@
 //! invitation. Every change ends in an outcome; no change can fail the run.
 
 use super::plan::{PlannedChange, SyncTarget};
-use crate::domain::IntegrationId;
+use super::{SyncEngine, SyncRequest};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsUserId};
 use crate::domain::run::{EmployeeOutcome, OutcomeAction};
 use crate::notify::invitation_email;
-use crate::ports::{LearningPlatform, LmsError, Notifier, NotifyError, StateStore, StoreError};
+use crate::ports::{LearningPlatform, LmsError, NotifyError, StoreError};
 use crate::retry::{Backoff, Deadline};
-use crate::settings::IntegrationSettings;
 use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -73,16 +72,10 @@ where
 
 /// Everything one run's changes share.
 pub(crate) struct ApplyContext<'a> {
-    pub lms: &'a dyn LearningPlatform,
-    pub store: &'a dyn StateStore,
-    pub notifier: &'a dyn Notifier,
-    pub integration_id: &'a IntegrationId,
-    pub settings: &'a IntegrationSettings,
-    pub dry_run: bool,
-    pub deadline: Deadline,
-    pub backoff: Backoff,
-    pub linked_users: &'a HashMap<LmsUserId, PersonioId>,
-    pub lease_lost: &'a AtomicBool,
+    engine: &'a SyncEngine,
+    request: &'a SyncRequest,
+    linked_users: &'a HashMap<LmsUserId, PersonioId>,
+    lease_lost: &'a AtomicBool,
     /// One lookup per group name per run, shared by concurrent changes.
     groups: Mutex<HashMap<String, Arc<OnceCell<Option<LmsGroupId>>>>>,
     notices: Mutex<Vec<String>>,
@@ -96,33 +89,28 @@ struct GroupResult {
 }
 
 impl<'a> ApplyContext<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        lms: &'a dyn LearningPlatform,
-        store: &'a dyn StateStore,
-        notifier: &'a dyn Notifier,
-        integration_id: &'a IntegrationId,
-        settings: &'a IntegrationSettings,
-        dry_run: bool,
-        deadline: Deadline,
-        backoff: Backoff,
+        engine: &'a SyncEngine,
+        request: &'a SyncRequest,
         linked_users: &'a HashMap<LmsUserId, PersonioId>,
         lease_lost: &'a AtomicBool,
     ) -> Self {
         Self {
-            lms,
-            store,
-            notifier,
-            integration_id,
-            settings,
-            dry_run,
-            deadline,
-            backoff,
+            engine,
+            request,
             linked_users,
             lease_lost,
             groups: Mutex::default(),
             notices: Mutex::default(),
         }
+    }
+
+    fn lms(&self) -> &dyn LearningPlatform {
+        self.engine.lms.as_ref()
+    }
+
+    fn dry_run(&self) -> bool {
+        self.request.dry_run
     }
 
     pub fn take_notices(&self) -> Vec<String> {
@@ -142,7 +130,7 @@ impl<'a> ApplyContext<'a> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        with_retry(self.backoff, self.deadline, what, operation).await
+        with_retry(self.engine.retry, self.request.deadline, what, operation).await
     }
 
     /// Applies one change; the outcome says what happened and, when something went wrong, why.
@@ -152,7 +140,7 @@ impl<'a> ApplyContext<'a> {
             if self.lease_lost.load(Ordering::SeqCst) {
                 return failed_before_start(&change, "not applied: the run lost its lease");
             }
-            if self.deadline.is_past() {
+            if self.request.deadline.is_past() {
                 return failed_before_start(&change, "not applied: the run ran out of time");
             }
             match change {
@@ -190,10 +178,10 @@ impl<'a> ApplyContext<'a> {
         }
         let user_id = match existing {
             Some(user) => {
-                if !self.dry_run
+                if !self.dry_run()
                     && let Err(error) = self
                         .retry("adopting a user", || {
-                            self.lms.update_user(&user.id, &target.profile)
+                            self.lms().update_user(&user.id, &target.profile)
                         })
                         .await
                 {
@@ -206,13 +194,13 @@ impl<'a> ApplyContext<'a> {
                 ));
                 Some(user.id)
             }
-            None if self.dry_run => {
+            None if self.dry_run() => {
                 outcome.action = OutcomeAction::Created;
                 None
             }
             None => match self
                 .retry("creating a user", || {
-                    self.lms.create_user(&target.profile, DEFAULT_ROLE)
+                    self.lms().create_user(&target.profile, DEFAULT_ROLE)
                 })
                 .await
             {
@@ -232,7 +220,7 @@ impl<'a> ApplyContext<'a> {
         if let Some(user_id) = user_id {
             let version = previous.as_ref().map(|link| link.version);
             let link = EmployeeLink {
-                integration_id: self.integration_id.clone(),
+                integration_id: self.request.integration_id.clone(),
                 personio_id: target.personio_id,
                 lms_user_id: user_id,
                 email: target.profile.email.clone(),
@@ -246,7 +234,8 @@ impl<'a> ApplyContext<'a> {
                 return outcome.fail(reason);
             }
         }
-        if outcome.action == OutcomeAction::Created && self.settings.notifications.invite_new_users
+        if outcome.action == OutcomeAction::Created
+            && self.request.settings.notifications.invite_new_users
         {
             outcome.invited = self.invite(target).await;
         }
@@ -259,7 +248,7 @@ impl<'a> ApplyContext<'a> {
     ) -> Result<Option<crate::domain::lms::LmsUser>, String> {
         let by_id = self
             .retry("looking up a user by Personio id", || {
-                self.lms
+                self.lms()
                     .find_user_by_external_id(&target.profile.external_id)
             })
             .await
@@ -268,7 +257,7 @@ impl<'a> ApplyContext<'a> {
             return Ok(by_id);
         }
         self.retry("looking up a user by email", || {
-            self.lms.find_user_by_email(&target.profile.email)
+            self.lms().find_user_by_email(&target.profile.email)
         })
         .await
         .map_err(|error| format!("looking up the LMS user by email failed: {error}"))
@@ -283,10 +272,10 @@ impl<'a> ApplyContext<'a> {
         } else {
             "profile changed in Personio".to_owned()
         });
-        if !self.dry_run {
+        if !self.dry_run() {
             let written = self
                 .retry("updating a user", || {
-                    self.lms.update_user(&link.lms_user_id, &target.profile)
+                    self.lms().update_user(&link.lms_user_id, &target.profile)
                 })
                 .await;
             match written {
@@ -363,12 +352,12 @@ impl<'a> ApplyContext<'a> {
             invited: false,
             reason: Some(why.to_owned()),
         };
-        if self.dry_run {
+        if self.dry_run() {
             return outcome;
         }
         match self
             .retry("deactivating a user", || {
-                self.lms.deactivate_user(&link.lms_user_id)
+                self.lms().deactivate_user(&link.lms_user_id)
             })
             .await
         {
@@ -412,9 +401,9 @@ impl<'a> ApplyContext<'a> {
                 }
             };
             let added = match user {
-                Some(user) if !self.dry_run => self
+                Some(user) if !self.dry_run() => self
                     .retry("adding a group member", || {
-                        self.lms.add_group_member(&group, user)
+                        self.lms().add_group_member(&group, user)
                     })
                     .await
                     .map_err(|error| format!("adding to group {name:?} failed: {error}")),
@@ -441,7 +430,7 @@ impl<'a> ApplyContext<'a> {
             .clone();
         cell.get_or_try_init(|| async {
             let group = self
-                .retry("looking up a group", || self.lms.find_group(name))
+                .retry("looking up a group", || self.lms().find_group(name))
                 .await?;
             if group.is_none() {
                 self.notice(format!(
@@ -456,35 +445,39 @@ impl<'a> ApplyContext<'a> {
     }
 
     async fn write_link(&self, link: &EmployeeLink, expected: Option<u64>) -> Result<(), String> {
-        if self.dry_run {
+        if self.dry_run() {
             return Ok(());
         }
-        self.retry("writing the link", || self.store.put_link(link, expected))
-            .await
-            .map_err(|error| match error {
-                StoreError::Conflict(detail) => format!(
-                    "the LMS was written, but the employee's link was changed by someone else \
+        self.retry("writing the link", || {
+            self.engine.store.put_link(link, expected)
+        })
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(detail) => format!(
+                "the LMS was written, but the employee's link was changed by someone else \
                      meanwhile ({detail}); the next run reconciles it"
-                ),
-                other => format!(
-                    "the LMS was written, but storing the employee's link failed ({other}); the \
+            ),
+            other => format!(
+                "the LMS was written, but storing the employee's link failed ({other}); the \
                      next run reconciles it"
-                ),
-            })
+            ),
+        })
     }
 
     /// Sends the invitation; a failure is logged and noted, never fatal.
     async fn invite(&self, target: &SyncTarget) -> bool {
-        if self.dry_run {
+        if self.dry_run() {
             return true;
         }
         let email = invitation_email(
             &target.profile.email,
             target.name.as_deref(),
-            self.settings.notifications.login_url.as_deref(),
+            self.request.settings.notifications.login_url.as_deref(),
         );
         match self
-            .retry("sending an invitation", || self.notifier.send(&email))
+            .retry("sending an invitation", || {
+                self.engine.notifier.send(&email)
+            })
             .await
         {
             Ok(()) => true,

@@ -321,24 +321,19 @@ impl SyncEngine {
             }
         };
 
+        if let Some(problem) = roster.untrustworthy(&links, settings) {
+            error!(%problem, "the listing cannot be trusted; nothing was changed");
+            record.status = RunStatus::Failed;
+            record.error = Some(problem);
+            return;
+        }
         let plan = SyncPlan::new(roster, links, settings);
         info!(
             changes = plan.changes.len(),
             unchanged = plan.unchanged,
             "sync planned"
         );
-        let context = ApplyContext::new(
-            self.lms.as_ref(),
-            self.store.as_ref(),
-            self.notifier.as_ref(),
-            &request.integration_id,
-            settings,
-            request.dry_run,
-            request.deadline,
-            self.retry,
-            &plan.linked_users,
-            lease_lost,
-        );
+        let context = ApplyContext::new(self, request, &plan.linked_users, lease_lost);
         let total = plan.changes.len();
         progress.applied(0, total);
         let mut applied = Vec::with_capacity(total);

@@ -37,6 +37,8 @@ pub struct Roster {
     listed: HashSet<PersonioId>,
     selected: Vec<SelectedEmployee>,
     parse_errors: Vec<EmployeeParseError>,
+    /// Whether Personio's answers contained the selection attribute at all.
+    selection_readable: bool,
 }
 
 impl Roster {
@@ -46,6 +48,11 @@ impl Roster {
         settings: &IntegrationSettings,
         today: NaiveDate,
     ) {
+        let attribute = &settings.selection.attribute;
+        self.selection_readable |= page
+            .attributes_present
+            .iter()
+            .any(|present| present.eq_ignore_ascii_case(attribute));
         for employee in page.employees {
             let employee = match employee {
                 Ok(employee) => employee,
@@ -58,6 +65,7 @@ impl Roster {
                 }
             };
             self.listed.insert(employee.id);
+            self.selection_readable |= employee.custom_attribute(attribute).is_some();
             if !is_selected(&employee, &settings.selection) {
                 continue;
             }
@@ -79,6 +87,33 @@ impl Roster {
 
     pub fn listed_count(&self) -> usize {
         self.listed.len()
+    }
+
+    /// A listing that cannot be trusted to say who is selected: Personio answered, but without
+    /// the selection attribute (not readable by the API credential) or without anybody while
+    /// users are linked. Planning on it would deactivate everyone, so the run stops instead.
+    pub fn untrustworthy(
+        &self,
+        links: &[EmployeeLink],
+        settings: &IntegrationSettings,
+    ) -> Option<String> {
+        let active_links = links.iter().filter(|link| link.active).count();
+        if self.listed.is_empty() && self.parse_errors.is_empty() {
+            return (active_links > 0).then(|| {
+                format!(
+                    "Personio listed no employees at all while {active_links} users are linked; \
+                     does the API credential still have access to employees? Nothing was changed"
+                )
+            });
+        }
+        (!self.selection_readable).then(|| {
+            format!(
+                "no employee in Personio's answer has the selection attribute {:?}; it is \
+                 misspelt in the settings or not readable by the API credential (Personio leaves \
+                 out attributes it may not read). Nothing was changed",
+                settings.selection.attribute
+            )
+        })
     }
 }
 

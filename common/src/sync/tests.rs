@@ -832,3 +832,180 @@ async fn progress_reports_pages_and_applies() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_selection_attribute_fails_the_run_instead_of_deactivating() {
+    let harness = Harness::new(staff(3));
+    harness.run().await;
+    // The credential lost read access to the attribute: Personio leaves it out.
+    harness.set_employees(
+        staff(3)
+            .into_iter()
+            .map(|mut employee| {
+                employee.custom.clear();
+                employee
+            })
+            .collect(),
+    );
+    let before = harness.lms.write_counts();
+
+    let record = harness.run().await;
+
+    assert_eq!(record.status, RunStatus::Failed);
+    assert!(
+        record
+            .error
+            .as_deref()
+            .is_some_and(|error| error.contains("\"LMS Sync\"") && error.contains("not readable")),
+        "{:?}",
+        record.error
+    );
+    assert_eq!(harness.lms.write_counts(), before);
+    assert!(harness.link(1).await.unwrap().active);
+}
+
+#[tokio::test]
+async fn an_empty_listing_with_linked_users_fails_the_run() {
+    let harness = Harness::new(staff(2));
+    harness.run().await;
+    harness.set_employees(Vec::new());
+
+    let record = harness.run().await;
+
+    assert_eq!(record.status, RunStatus::Failed);
+    assert!(
+        record
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no employees")
+    );
+    assert_eq!(harness.lms.write_counts().deactivations, 0);
+
+    // An empty company with nobody linked is simply nothing to do.
+    let fresh = Harness::new(Vec::new());
+    assert_eq!(fresh.run().await.status, RunStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn group_lookups_are_cached_per_run() {
+    let harness = Harness::new(staff(4));
+    harness.run().await;
+    // Engineering, Platform and the missing Engineer: once each for four employees.
+    assert_eq!(harness.lms.read_counts().group_lookups, 3);
+    harness.lms.seed_group("Engineer");
+    harness.run().await;
+    assert_eq!(harness.lms.read_counts().group_lookups, 4);
+}
+
+#[tokio::test]
+async fn a_failed_listing_is_reported_to_the_admin() {
+    let mut harness = Harness::new(staff(4));
+    harness.settings.notifications.admin_email = Some("hr@example.com".into());
+    harness.hr.fail_after_pages(Some(1));
+
+    let record = harness.run().await;
+
+    assert_eq!(record.status, RunStatus::Failed);
+    let sent = harness.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].subject.ends_with("FAILED"));
+    assert!(sent[0].text.contains("Nobody was deactivated"));
+}
+
+/// A run slow enough (LMS latency, one change at a time) to outlive its lease several times.
+fn slow_harness() -> (Harness, SyncRequest) {
+    let mut harness = Harness::new(staff(6));
+    harness.settings.apply_concurrency = 1;
+    harness.lms.set_latency(Duration::from_millis(15));
+    let mut request = harness.request();
+    request.lease_holder = "slow-run".into();
+    request.lease_ttl = chrono::Duration::milliseconds(150);
+    (harness, request)
+}
+
+#[tokio::test]
+async fn a_long_run_keeps_renewing_its_lease() {
+    let (harness, request) = slow_harness();
+    let integration = request.integration_id.clone();
+    let contender = async {
+        let mut taken = 0;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let outcome = harness
+                .store
+                .acquire_lease(
+                    &integration,
+                    "contender",
+                    Utc::now(),
+                    chrono::Duration::seconds(1),
+                )
+                .await
+                .unwrap();
+            if matches!(outcome, LeaseOutcome::Acquired(_)) {
+                taken += 1;
+            }
+        }
+        taken
+    };
+
+    let (outcome, taken) = tokio::join!(harness.engine.run(request, &NoProgress), contender);
+
+    assert_eq!(taken, 0, "the lease expired during the run");
+    match outcome.unwrap() {
+        SyncOutcome::Completed(record) => assert_eq!(record.status, RunStatus::Succeeded),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_loses_its_lease_stops_applying() {
+    let (harness, request) = slow_harness();
+    let integration = request.integration_id.clone();
+    let thief = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        harness
+            .store
+            .release_lease(&integration, "slow-run")
+            .await
+            .unwrap();
+        harness
+            .store
+            .acquire_lease(
+                &integration,
+                "thief",
+                Utc::now(),
+                chrono::Duration::minutes(1),
+            )
+            .await
+            .unwrap();
+    };
+
+    let (outcome, ()) = tokio::join!(harness.engine.run(request, &NoProgress), thief);
+
+    let SyncOutcome::Completed(record) = outcome.unwrap() else {
+        panic!("expected a completed run");
+    };
+    assert_eq!(record.status, RunStatus::Failed);
+    assert!(
+        record
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lost its lease")
+    );
+    assert!(record.counts.created < 6);
+    assert_eq!(record.counts.created + record.counts.failed, 6);
+    // The run did not release the thief's lease.
+    let third = harness
+        .store
+        .acquire_lease(
+            &integration,
+            "third",
+            Utc::now(),
+            chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(third, LeaseOutcome::HeldBy(lease) if lease.holder == "thief"));
+}
