@@ -5,11 +5,44 @@
 //! attributes, and how careful deactivation is. Every loader validates, and a validation error
 //! names the field (`settings.selection.attribute: must not be empty`), because these files and
 //! API bodies are written by people.
+//!
+//! Only `selection.attribute` is required; [`EXAMPLE_SETTINGS_TOML`] shows every field with
+//! its default.
 
 use crate::domain::employee::EmploymentStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// A settings file with every field (the defaults, plus examples of the optional ones); the
+/// CLI can offer it as a starting point.
+pub const EXAMPLE_SETTINGS_TOML: &str = r#"
+apply_concurrency = 8                      # LMS writes in flight at once (1..=64)
+custom_attributes = { dynamic_1234 = "costCenter", "Shirt size" = "shirtSize" }
+
+[selection]
+attribute = "LMS Sync"                     # label or dynamic_* key of a yes/no attribute
+yes_values = ["ja", "yes", "true"]         # trimmed, case-insensitive
+
+[status]                                   # Personio status → LMS status, may sign in
+onboarding = { lms_status = "Preboarding", active = true }
+active = { lms_status = "Active", active = true }
+leave = { lms_status = "Absent", active = true }
+inactive = { lms_status = "Inactive", active = false }
+lock_outside_contract = false              # lock before the hire date / after the end
+
+[groups]
+by = ["department", "team", "position"]    # LMS groups with exactly these names
+
+[notifications]
+invite_new_users = false
+login_url = "https://lms.example.com"      # optional, shown in the invitation
+admin_email = "hr@example.com"             # optional, gets every run's summary
+
+[deactivation_guard]                       # hold back when both are exceeded
+max_count = 10
+max_percent = 20
+"#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -564,6 +597,24 @@ mod tests {
             r#"{"selection": {"attribute": "x", "yes": ["ja"]}}"#,
         ));
         assert!(unknown.contains("unknown field `yes`"), "{unknown}");
+    }
+
+    #[test]
+    fn the_example_is_valid_and_shows_the_defaults() {
+        let example = IntegrationSettings::from_toml_str(EXAMPLE_SETTINGS_TOML).unwrap();
+        let mut expected = IntegrationSettings::new("LMS Sync");
+        expected.custom_attributes = BTreeMap::from([
+            ("dynamic_1234".into(), "costCenter".into()),
+            ("Shirt size".into(), "shirtSize".into()),
+        ]);
+        expected.groups.by = BTreeSet::from([
+            GroupSource::Department,
+            GroupSource::Team,
+            GroupSource::Position,
+        ]);
+        expected.notifications.login_url = Some("https://lms.example.com".into());
+        expected.notifications.admin_email = Some("hr@example.com".into());
+        assert_eq!(example, expected);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::plan::{PlannedChange, SyncTarget};
 use super::{SyncEngine, SyncRequest};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
-use crate::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsUserId};
+use crate::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsUser, LmsUserId};
 use crate::domain::run::{EmployeeOutcome, OutcomeAction};
 use crate::notify::invitation_email;
 use crate::ports::{LearningPlatform, LmsError, NotifyError, StoreError};
@@ -113,8 +113,12 @@ impl<'a> ApplyContext<'a> {
         self.request.dry_run
     }
 
+    /// The notices of every change, sorted: changes finish in any order, records should not.
     pub fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut notices =
+            std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()));
+        notices.sort();
+        notices
     }
 
     fn notice(&self, notice: String) {
@@ -242,10 +246,7 @@ impl<'a> ApplyContext<'a> {
         outcome.with_group_failures(groups.failures)
     }
 
-    async fn find_existing(
-        &self,
-        target: &SyncTarget,
-    ) -> Result<Option<crate::domain::lms::LmsUser>, String> {
+    async fn find_existing(&self, target: &SyncTarget) -> Result<Option<LmsUser>, String> {
         let by_id = self
             .retry("looking up a user by Personio id", || {
                 self.lms()

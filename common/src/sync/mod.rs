@@ -415,7 +415,7 @@ impl SyncEngine {
 }
 
 /// The run's counts from its outcomes (unlisted unchanged employees added).
-pub fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
+fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
     let mut counts = RunCounts {
         unchanged,
         ..RunCounts::default()
