@@ -9,6 +9,7 @@ use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
 use crate::ports::{LearningPlatform, LmsError};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -130,6 +131,8 @@ pub struct MemoryLms {
     state: Mutex<State>,
     /// Added to every call, to make runs last like against a real LMS (demo, lease tests).
     latency: Mutex<Duration>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 impl MemoryLms {
@@ -266,8 +269,16 @@ impl MemoryLms {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if !latency.is_zero() {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(latency).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// The most calls that were waiting out the latency at the same time (0 without latency).
+    pub fn max_concurrent_calls(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
     }
 }
 

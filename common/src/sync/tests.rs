@@ -1009,3 +1009,41 @@ async fn a_run_that_loses_its_lease_stops_applying() {
         .unwrap();
     assert!(matches!(third, LeaseOutcome::HeldBy(lease) if lease.holder == "thief"));
 }
+
+#[tokio::test]
+async fn a_link_changed_meanwhile_is_reported_for_that_employee() {
+    let harness = Harness::new(staff(1));
+    harness.run().await;
+    harness.change(1, |employee| employee.position = Some("Lead".into()));
+    harness.lms.set_latency(Duration::from_millis(40));
+    let other_writer = async {
+        // While the run waits for the LMS, someone else writes the link.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut link = harness.link(1).await.unwrap();
+        link.version += 1;
+        harness.store.put_link(&link, Some(1)).await.unwrap();
+    };
+
+    let (record, ()) = tokio::join!(harness.run(), other_writer);
+
+    let conflicted = outcome(&record, 1);
+    assert_eq!(conflicted.action, OutcomeAction::Failed);
+    assert!(
+        reason(conflicted).contains("changed by someone else"),
+        "{conflicted:?}"
+    );
+    assert_eq!(record.status, RunStatus::CompletedWithFailures);
+}
+
+#[tokio::test]
+async fn changes_are_applied_concurrently_within_the_bound() {
+    let mut harness = Harness::new(staff(8));
+    harness.settings.apply_concurrency = 3;
+    harness.lms.set_latency(Duration::from_millis(5));
+
+    let record = harness.run().await;
+
+    assert_eq!(record.counts.created, 8);
+    let most = harness.lms.max_concurrent_calls();
+    assert!((2..=3).contains(&most), "{most} LMS calls at once");
+}
