@@ -1,1 +1,439 @@
 //! The sync run: plan, then apply.
+//!
+//! One run of one integration (DESIGN.md, "The sync run, step by step"): take the lease, page
+//! through Personio, keep the selected employees and map them ([`profile`]), compare with the
+//! links ([`plan`]), apply with bounded concurrency ([`apply`]), store the run record, notify,
+//! release the lease. A dry run makes the same reads and the same plan, writes only its run record.
+
+mod apply;
+pub mod plan;
+pub mod profile;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+pub use plan::{DeactivationReason, PlannedChange, Roster, SyncPlan, SyncTarget};
+pub use profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};
+
+use crate::domain::IntegrationId;
+use crate::domain::run::{
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStatus, Trigger,
+};
+use crate::notify::run_summary_email;
+use crate::ports::{
+    EmployeeQuery, HrSource, LearningPlatform, LeaseOutcome, Notifier, StateStore, StoreError,
+};
+use crate::retry::{Backoff, Deadline};
+use crate::settings::{IntegrationSettings, SettingsError};
+use apply::{ApplyContext, with_retry};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// What one run is asked to do.
+#[derive(Clone, Debug)]
+pub struct SyncRequest {
+    pub integration_id: IntegrationId,
+    pub settings: IntegrationSettings,
+    pub trigger: Trigger,
+    /// Plan and record, but write nothing to the LMS or the links and send no email.
+    pub dry_run: bool,
+    /// Every retry and every HTTP call of the run ends by then.
+    pub deadline: Deadline,
+    /// Who holds the lease (a Lambda request id, a host name): shown to a run that finds it held.
+    pub lease_holder: String,
+    /// How long the lease lasts without renewal; the run renews it every third of this.
+    pub lease_ttl: chrono::Duration,
+}
+
+impl SyncRequest {
+    pub fn new(
+        integration_id: IntegrationId,
+        settings: IntegrationSettings,
+        trigger: Trigger,
+    ) -> Self {
+        Self {
+            integration_id,
+            settings,
+            trigger,
+            dry_run: false,
+            deadline: Deadline::none(),
+            lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
+            lease_ttl: chrono::Duration::minutes(5),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyncOutcome {
+    /// The run ran and its record is stored; `status` says how it went (a run that could not
+    /// list Personio is `Failed` with its `error`).
+    Completed(RunRecord),
+    /// Another run of the integration holds the lease; this one did nothing.
+    LeaseHeld {
+        holder: String,
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// Why a run could not even be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("the state store failed while {action}: {source}")]
+    Store {
+        action: &'static str,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// Observes a run's progress (the CLI draws a progress bar from it). Calls come from the run's
+/// task, possibly from concurrent applies.
+pub trait SyncProgress: Send + Sync {
+    /// `read` pages of `total` (Personio's `total_pages`) have been read.
+    fn pages_read(&self, _read: u32, _total: u32) {}
+    /// `done` of `total` planned changes have been applied.
+    fn applied(&self, _done: usize, _total: usize) {}
+}
+
+/// Progress nobody watches.
+pub struct NoProgress;
+
+impl SyncProgress for NoProgress {}
+
+pub struct SyncEngine {
+    hr: Arc<dyn HrSource>,
+    lms: Arc<dyn LearningPlatform>,
+    store: Arc<dyn StateStore>,
+    notifier: Arc<dyn Notifier>,
+    retry: Backoff,
+}
+
+impl SyncEngine {
+    pub fn new(
+        hr: Arc<dyn HrSource>,
+        lms: Arc<dyn LearningPlatform>,
+        store: Arc<dyn StateStore>,
+        notifier: Arc<dyn Notifier>,
+    ) -> Self {
+        Self {
+            hr,
+            lms,
+            store,
+            notifier,
+            // On top of the adapters' own retries, so few and short.
+            retry: Backoff {
+                base: Duration::from_millis(500),
+                cap: Duration::from_secs(5),
+                max_attempts: 3,
+            },
+        }
+    }
+
+    /// The engine-level retry of LMS, store and email calls that failed retryably.
+    pub fn with_retry(mut self, retry: Backoff) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Runs one sync of one integration.
+    pub async fn run(
+        &self,
+        request: SyncRequest,
+        progress: &dyn SyncProgress,
+    ) -> Result<SyncOutcome, SyncError> {
+        request.settings.validate()?;
+        let run_id = RunId::generate();
+        let span = info_span!(
+            "sync_run",
+            integration = %request.integration_id,
+            run = %run_id,
+            dry_run = request.dry_run,
+        );
+        async {
+            // A dry run writes nothing but its record, so it needs no lease and must not keep a
+            // real run from starting.
+            if !request.dry_run {
+                let acquired = self
+                    .store
+                    .acquire_lease(
+                        &request.integration_id,
+                        &request.lease_holder,
+                        Utc::now(),
+                        request.lease_ttl,
+                    )
+                    .await
+                    .map_err(|source| SyncError::Store {
+                        action: "taking the lease",
+                        source,
+                    })?;
+                if let LeaseOutcome::HeldBy(lease) = acquired {
+                    info!(holder = %lease.holder, expires_at = %lease.expires_at, "another run holds the lease");
+                    return Ok(SyncOutcome::LeaseHeld {
+                        holder: lease.holder,
+                        expires_at: lease.expires_at,
+                    });
+                }
+            }
+            let result = self.run_under_lease(&request, run_id.clone(), progress).await;
+            if !request.dry_run
+                && let Err(error) = self
+                    .store
+                    .release_lease(&request.integration_id, &request.lease_holder)
+                    .await
+            {
+                // It expires by itself; the next run only waits longer.
+                warn!(%error, "could not release the lease");
+            }
+            result.map(SyncOutcome::Completed)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_under_lease(
+        &self,
+        request: &SyncRequest,
+        run_id: RunId,
+        progress: &dyn SyncProgress,
+    ) -> Result<RunRecord, SyncError> {
+        let mut record = RunRecord {
+            integration_id: request.integration_id.clone(),
+            run_id,
+            trigger: request.trigger,
+            dry_run: request.dry_run,
+            started_at: Utc::now(),
+            finished_at: None,
+            status: RunStatus::Running,
+            counts: RunCounts::default(),
+            outcomes: Vec::new(),
+            notices: Vec::new(),
+            error: None,
+        };
+        // Recorded at the start so that a run that dies midway is visible in the history.
+        self.put_run(&record, request.deadline, "recording the run's start")
+            .await?;
+
+        let lease_lost = AtomicBool::new(false);
+        let work = self.sync(request, &mut record, &lease_lost, progress);
+        let keeper = self.keep_lease(request, &lease_lost);
+        tokio::select! {
+            biased;
+            () = work => {}
+            never = keeper => match never {},
+        }
+        if lease_lost.load(Ordering::SeqCst) {
+            record.status = RunStatus::Failed;
+            record.error.get_or_insert_with(|| {
+                "the run lost its lease (another run may have taken over); changes not yet \
+                 applied were left for the next run"
+                    .to_owned()
+            });
+        }
+        record.finished_at = Some(Utc::now());
+
+        if !request.dry_run
+            && let Some(admin) = &request.settings.notifications.admin_email
+        {
+            let email = run_summary_email(admin, &record);
+            if let Err(error) =
+                with_retry(self.retry, request.deadline, "sending the summary", || {
+                    self.notifier.send(&email)
+                })
+                .await
+            {
+                warn!(%error, "run summary not sent");
+                record
+                    .notices
+                    .push(format!("the run summary to {admin} was not sent: {error}"));
+            }
+        }
+        self.put_run(&record, request.deadline, "recording the run's result")
+            .await?;
+        info!(status = ?record.status, counts = ?record.counts, "sync run finished");
+        Ok(record)
+    }
+
+    /// List, plan, apply; fills `record`. Nothing here fails the call: a run that cannot go on
+    /// ends with a `Failed` record.
+    async fn sync(
+        &self,
+        request: &SyncRequest,
+        record: &mut RunRecord,
+        lease_lost: &AtomicBool,
+        progress: &dyn SyncProgress,
+    ) {
+        let settings = &request.settings;
+        let today = Utc::now().date_naive();
+        let mut roster = Roster::default();
+        let query = EmployeeQuery::default();
+        let mut pages = self.hr.employee_pages(&query, request.deadline);
+        let mut pages_read = 0;
+        loop {
+            match pages.try_next().await {
+                Ok(Some(page)) => {
+                    pages_read += 1;
+                    let total = page.total_pages.max(pages_read);
+                    roster.add_page(page, settings, today);
+                    progress.pages_read(pages_read, total);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    // A partial listing must never read as "everyone else is gone": stop here,
+                    // before planning anything.
+                    error!(%error, "listing employees failed; nothing was changed");
+                    record.status = RunStatus::Failed;
+                    record.error = Some(format!(
+                        "listing employees from Personio failed after {pages_read} page(s): \
+                         {error}; nothing was changed"
+                    ));
+                    return;
+                }
+            }
+        }
+        drop(pages);
+        info!(
+            pages = pages_read,
+            employees = roster.listed_count(),
+            "employees listed"
+        );
+
+        let links = match with_retry(self.retry, request.deadline, "reading the links", || {
+            self.store.links(&request.integration_id)
+        })
+        .await
+        {
+            Ok(links) => links,
+            Err(error) => {
+                record.status = RunStatus::Failed;
+                record.error = Some(format!(
+                    "reading the employee links failed: {error}; nothing was changed"
+                ));
+                return;
+            }
+        };
+
+        if let Some(problem) = roster.untrustworthy(&links, settings) {
+            error!(%problem, "the listing cannot be trusted; nothing was changed");
+            record.status = RunStatus::Failed;
+            record.error = Some(problem);
+            return;
+        }
+        let plan = SyncPlan::new(roster, links, settings);
+        info!(
+            changes = plan.changes.len(),
+            unchanged = plan.unchanged,
+            "sync planned"
+        );
+        let context = ApplyContext::new(self, request, &plan.linked_users, lease_lost);
+        let total = plan.changes.len();
+        progress.applied(0, total);
+        let mut applied = Vec::with_capacity(total);
+        let mut results = futures::stream::iter(plan.changes)
+            .map(|change| context.apply(change))
+            .buffer_unordered(settings.apply_concurrency);
+        while let Some(outcome) = results.next().await {
+            applied.push(outcome);
+            progress.applied(applied.len(), total);
+        }
+        drop(results);
+
+        let mut outcomes = plan.settled;
+        outcomes.extend(applied);
+        record.counts = tally(&outcomes, plan.unchanged);
+        // Unchanged employees are counted, not listed, unless something happened to them.
+        outcomes.retain(|outcome| {
+            outcome.action != OutcomeAction::Unchanged
+                || !outcome.groups_added.is_empty()
+                || outcome.reason.is_some()
+        });
+        outcomes.sort_by_key(|outcome| outcome.personio_id);
+        record.outcomes = outcomes;
+        record.notices.extend(plan.notices);
+        record.notices.extend(context.take_notices());
+        record.status = if record.counts.failed > 0 || record.counts.held_back > 0 {
+            RunStatus::CompletedWithFailures
+        } else {
+            RunStatus::Succeeded
+        };
+    }
+
+    /// Renews the lease every third of its lifetime; marks it lost when another holder took it.
+    /// Never returns: the run's work finishing ends it.
+    async fn keep_lease(&self, request: &SyncRequest, lost: &AtomicBool) -> Infallible {
+        if request.dry_run {
+            return std::future::pending().await;
+        }
+        let every = (request.lease_ttl / 3)
+            .to_std()
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(every).await;
+            if lost.load(Ordering::SeqCst) {
+                continue;
+            }
+            match self
+                .store
+                .renew_lease(
+                    &request.integration_id,
+                    &request.lease_holder,
+                    Utc::now(),
+                    request.lease_ttl,
+                )
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    error!("the lease was lost; no further changes are applied");
+                    lost.store(true, Ordering::SeqCst);
+                }
+                // The lease is still ours until it expires; the next tick tries again.
+                Err(error) => warn!(%error, "could not renew the lease"),
+            }
+        }
+    }
+
+    async fn put_run(
+        &self,
+        record: &RunRecord,
+        deadline: Deadline,
+        action: &'static str,
+    ) -> Result<(), SyncError> {
+        with_retry(self.retry, deadline, action, || self.store.put_run(record))
+            .await
+            .map_err(|source| SyncError::Store { action, source })
+    }
+}
+
+/// The run's counts from its outcomes (unlisted unchanged employees added).
+fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
+    let mut counts = RunCounts {
+        unchanged,
+        ..RunCounts::default()
+    };
+    for outcome in outcomes {
+        let counter = match outcome.action {
+            OutcomeAction::Created => &mut counts.created,
+            OutcomeAction::Adopted => &mut counts.adopted,
+            OutcomeAction::Updated => &mut counts.updated,
+            OutcomeAction::Deactivated => &mut counts.deactivated,
+            OutcomeAction::Unchanged => &mut counts.unchanged,
+            OutcomeAction::Skipped => &mut counts.skipped,
+            OutcomeAction::HeldBack => &mut counts.held_back,
+            OutcomeAction::Failed => &mut counts.failed,
+        };
+        *counter += 1;
+        counts.groups_added += outcome.groups_added.len() as u32;
+        counts.invitations += u32::from(outcome.invited);
+    }
+    counts
+}

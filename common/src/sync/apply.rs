@@ -1,0 +1,558 @@
+//! Applying a plan: one planned change becomes LMS writes, then a link write, then maybe an
+//! invitation. Every change ends in an outcome; no change can fail the run.
+
+use super::plan::{PlannedChange, SyncTarget};
+use super::{SyncEngine, SyncRequest};
+use crate::domain::employee::PersonioId;
+use crate::domain::link::EmployeeLink;
+use crate::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsUser, LmsUserId};
+use crate::domain::run::{EmployeeOutcome, OutcomeAction};
+use crate::notify::invitation_email;
+use crate::ports::{LearningPlatform, LmsError, NotifyError, StoreError};
+use crate::retry::{Backoff, Deadline};
+use chrono::Utc;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+use tracing::{Instrument, info_span, warn};
+
+/// Errors that know whether another attempt can help.
+pub(crate) trait Retryable: std::fmt::Display {
+    fn retryable(&self) -> bool;
+}
+
+impl Retryable for LmsError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+impl Retryable for StoreError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+impl Retryable for NotifyError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+
+/// Runs `operation` until it succeeds, fails for good, or the backoff or deadline says stop.
+/// The adapters retry their own HTTP calls; this covers what outlasted those retries, such as
+/// a burst of 503s, within the run's remaining time.
+pub(crate) async fn with_retry<T, E, F, Fut>(
+    backoff: Backoff,
+    deadline: Deadline,
+    what: &str,
+    mut operation: F,
+) -> Result<T, E>
+where
+    E: Retryable,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0;
+    loop {
+        match operation().await {
+            Ok(value) => return Ok(value),
+            Err(error) if error.retryable() => match backoff.next_delay(attempt, None, deadline) {
+                Some(wait) => {
+                    warn!(%error, attempt, "{what} failed, retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                None => return Err(error),
+            },
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Everything one run's changes share.
+pub(crate) struct ApplyContext<'a> {
+    engine: &'a SyncEngine,
+    request: &'a SyncRequest,
+    linked_users: &'a HashMap<LmsUserId, PersonioId>,
+    lease_lost: &'a AtomicBool,
+    /// One lookup per group name per run, shared by concurrent changes.
+    groups: Mutex<HashMap<String, Arc<OnceCell<Option<LmsGroupId>>>>>,
+    notices: Mutex<Vec<String>>,
+}
+
+/// Groups added and group failures of one user.
+#[derive(Default)]
+struct GroupResult {
+    added: BTreeSet<String>,
+    failures: Vec<String>,
+}
+
+impl<'a> ApplyContext<'a> {
+    pub fn new(
+        engine: &'a SyncEngine,
+        request: &'a SyncRequest,
+        linked_users: &'a HashMap<LmsUserId, PersonioId>,
+        lease_lost: &'a AtomicBool,
+    ) -> Self {
+        Self {
+            engine,
+            request,
+            linked_users,
+            lease_lost,
+            groups: Mutex::default(),
+            notices: Mutex::default(),
+        }
+    }
+
+    fn lms(&self) -> &dyn LearningPlatform {
+        self.engine.lms.as_ref()
+    }
+
+    fn dry_run(&self) -> bool {
+        self.request.dry_run
+    }
+
+    /// The notices of every change, sorted: changes finish in any order, records should not.
+    pub fn take_notices(&self) -> Vec<String> {
+        let mut notices =
+            std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()));
+        notices.sort();
+        notices
+    }
+
+    fn notice(&self, notice: String) {
+        self.notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(notice);
+    }
+
+    async fn retry<T, E, F, Fut>(&self, what: &str, operation: F) -> Result<T, E>
+    where
+        E: Retryable,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        with_retry(self.engine.retry, self.request.deadline, what, operation).await
+    }
+
+    /// Applies one change; the outcome says what happened and, when something went wrong, why.
+    pub async fn apply(&self, change: PlannedChange) -> EmployeeOutcome {
+        let span = info_span!("apply", personio_id = %change.personio_id());
+        async {
+            if self.lease_lost.load(Ordering::SeqCst) {
+                return failed_before_start(&change, "not applied: the run lost its lease");
+            }
+            if self.request.deadline.is_past() {
+                return failed_before_start(&change, "not applied: the run ran out of time");
+            }
+            match change {
+                PlannedChange::Create { target } => self.create_or_adopt(&target, None).await,
+                PlannedChange::Update { target, link } => self.update(&target, link).await,
+                PlannedChange::AddGroups { target, link } => self.add_groups(&target, link).await,
+                PlannedChange::Deactivate { link, reason } => {
+                    self.deactivate(link, reason.describe()).await
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `previous` is the link of a user that was deleted in the LMS and is being replaced.
+    async fn create_or_adopt(
+        &self,
+        target: &SyncTarget,
+        previous: Option<EmployeeLink>,
+    ) -> EmployeeOutcome {
+        let mut outcome = outcome_for(target, OutcomeAction::Failed);
+        let existing = match self.find_existing(target).await {
+            Ok(existing) => existing,
+            Err(reason) => return outcome.fail(reason),
+        };
+        if let Some(user) = &existing
+            && let Some(other) = self.linked_users.get(&user.id)
+            && *other != target.personio_id
+        {
+            return outcome.fail(format!(
+                "the LMS user {} with this email is already linked to Personio employee {other}",
+                user.id
+            ));
+        }
+        let user_id = match existing {
+            Some(user) => {
+                if !self.dry_run()
+                    && let Err(error) = self
+                        .retry("adopting a user", || {
+                            self.lms().update_user(&user.id, &target.profile)
+                        })
+                        .await
+                {
+                    return outcome.fail(format!("adopting LMS user {} failed: {error}", user.id));
+                }
+                outcome.action = OutcomeAction::Adopted;
+                outcome.reason = Some(format!(
+                    "an LMS user with this email or Personio id existed ({}); it was linked and updated",
+                    user.id
+                ));
+                Some(user.id)
+            }
+            None if self.dry_run() => {
+                outcome.action = OutcomeAction::Created;
+                None
+            }
+            None => match self
+                .retry("creating a user", || {
+                    self.lms().create_user(&target.profile, DEFAULT_ROLE)
+                })
+                .await
+            {
+                Ok(user) => {
+                    outcome.action = OutcomeAction::Created;
+                    Some(user.id)
+                }
+                Err(error) => {
+                    return outcome.fail(format!("creating the LMS user failed: {error}"));
+                }
+            },
+        };
+        let groups = self
+            .join_groups(user_id.as_ref(), target.groups.iter())
+            .await;
+        outcome.groups_added = groups.added.iter().cloned().collect();
+        if let Some(user_id) = user_id {
+            let version = previous.as_ref().map(|link| link.version);
+            let link = EmployeeLink {
+                integration_id: self.request.integration_id.clone(),
+                personio_id: target.personio_id,
+                lms_user_id: user_id,
+                email: target.profile.email.clone(),
+                profile_hash: target.hash.clone(),
+                groups: groups.added.clone(),
+                active: true,
+                updated_at: Utc::now(),
+                version: version.map_or(1, |v| v + 1),
+            };
+            if let Err(reason) = self.write_link(&link, version).await {
+                return outcome.fail(reason);
+            }
+        }
+        if outcome.action == OutcomeAction::Created
+            && self.request.settings.notifications.invite_new_users
+        {
+            outcome.invited = self.invite(target).await;
+        }
+        outcome.with_group_failures(groups.failures)
+    }
+
+    async fn find_existing(&self, target: &SyncTarget) -> Result<Option<LmsUser>, String> {
+        let by_id = self
+            .retry("looking up a user by Personio id", || {
+                self.lms()
+                    .find_user_by_external_id(&target.profile.external_id)
+            })
+            .await
+            .map_err(|error| format!("looking up the LMS user failed: {error}"))?;
+        if by_id.is_some() {
+            return Ok(by_id);
+        }
+        self.retry("looking up a user by email", || {
+            self.lms().find_user_by_email(&target.profile.email)
+        })
+        .await
+        .map_err(|error| format!("looking up the LMS user by email failed: {error}"))
+    }
+
+    async fn update(&self, target: &SyncTarget, link: EmployeeLink) -> EmployeeOutcome {
+        let mut outcome = outcome_for(target, OutcomeAction::Updated);
+        outcome.reason = Some(if !link.active {
+            "reactivated: selected in Personio again".to_owned()
+        } else if !link.email.eq_ignore_ascii_case(&target.profile.email) {
+            format!("profile changed, including the email (was {})", link.email)
+        } else {
+            "profile changed in Personio".to_owned()
+        });
+        if !self.dry_run() {
+            let written = self
+                .retry("updating a user", || {
+                    self.lms().update_user(&link.lms_user_id, &target.profile)
+                })
+                .await;
+            match written {
+                Ok(()) => {}
+                Err(LmsError::NotFound { .. }) => {
+                    // Deleted in the LMS by hand: the employee is still selected, so the account
+                    // comes back (adopted if one with the email exists, created otherwise).
+                    let mut replaced = Box::pin(self.create_or_adopt(target, Some(link))).await;
+                    if replaced.action != OutcomeAction::Failed {
+                        replaced.reason = Some(
+                            "the linked LMS user no longer existed; the account was set up again"
+                                .to_owned(),
+                        );
+                    }
+                    return replaced;
+                }
+                Err(error) => {
+                    return outcome.fail(format!("updating the LMS user failed: {error}"));
+                }
+            }
+        }
+        let groups = self
+            .join_groups(
+                Some(&link.lms_user_id),
+                target.groups.difference(&link.groups),
+            )
+            .await;
+        outcome.groups_added = groups.added.iter().cloned().collect();
+        let next = EmployeeLink {
+            email: target.profile.email.clone(),
+            profile_hash: target.hash.clone(),
+            groups: link.groups.union(&groups.added).cloned().collect(),
+            active: true,
+            updated_at: Utc::now(),
+            version: link.version + 1,
+            ..link.clone()
+        };
+        if let Err(reason) = self.write_link(&next, Some(link.version)).await {
+            return outcome.fail(reason);
+        }
+        outcome.with_group_failures(groups.failures)
+    }
+
+    async fn add_groups(&self, target: &SyncTarget, link: EmployeeLink) -> EmployeeOutcome {
+        let mut outcome = outcome_for(target, OutcomeAction::Unchanged);
+        let groups = self
+            .join_groups(
+                Some(&link.lms_user_id),
+                target.groups.difference(&link.groups),
+            )
+            .await;
+        outcome.groups_added = groups.added.iter().cloned().collect();
+        if !groups.added.is_empty() {
+            let next = EmployeeLink {
+                groups: link.groups.union(&groups.added).cloned().collect(),
+                updated_at: Utc::now(),
+                version: link.version + 1,
+                ..link.clone()
+            };
+            if let Err(reason) = self.write_link(&next, Some(link.version)).await {
+                return outcome.fail(reason);
+            }
+        }
+        outcome.with_group_failures(groups.failures)
+    }
+
+    async fn deactivate(&self, link: EmployeeLink, why: &str) -> EmployeeOutcome {
+        let mut outcome = EmployeeOutcome {
+            personio_id: Some(link.personio_id),
+            email: Some(link.email.clone()),
+            name: None,
+            action: OutcomeAction::Deactivated,
+            groups_added: Vec::new(),
+            invited: false,
+            reason: Some(why.to_owned()),
+        };
+        if self.dry_run() {
+            return outcome;
+        }
+        match self
+            .retry("deactivating a user", || {
+                self.lms().deactivate_user(&link.lms_user_id)
+            })
+            .await
+        {
+            Ok(()) => {}
+            Err(LmsError::NotFound { .. }) => {
+                outcome.reason = Some(format!("{why}; the LMS user had already been deleted"));
+            }
+            Err(error) => {
+                return outcome.fail(format!("deactivating the LMS user failed: {error}"));
+            }
+        }
+        let next = EmployeeLink {
+            active: false,
+            updated_at: Utc::now(),
+            version: link.version + 1,
+            ..link.clone()
+        };
+        if let Err(reason) = self.write_link(&next, Some(link.version)).await {
+            return outcome.fail(reason);
+        }
+        outcome
+    }
+
+    /// Adds `user` to each named group that exists. In a dry run (or without a user yet) only
+    /// looks the groups up and reports the memberships that would be added.
+    async fn join_groups<'n>(
+        &self,
+        user: Option<&LmsUserId>,
+        names: impl Iterator<Item = &'n String>,
+    ) -> GroupResult {
+        let mut result = GroupResult::default();
+        for name in names {
+            let group = match self.group(name).await {
+                Ok(Some(group)) => group,
+                Ok(None) => continue,
+                Err(error) => {
+                    result
+                        .failures
+                        .push(format!("looking up group {name:?} failed: {error}"));
+                    continue;
+                }
+            };
+            let added = match user {
+                Some(user) if !self.dry_run() => self
+                    .retry("adding a group member", || {
+                        self.lms().add_group_member(&group, user)
+                    })
+                    .await
+                    .map_err(|error| format!("adding to group {name:?} failed: {error}")),
+                _ => Ok(()),
+            };
+            match added {
+                Ok(()) => {
+                    result.added.insert(name.clone());
+                }
+                Err(failure) => result.failures.push(failure),
+            }
+        }
+        result
+    }
+
+    /// The group's id, looked up once per run; a missing group becomes one notice per run.
+    async fn group(&self, name: &str) -> Result<Option<LmsGroupId>, LmsError> {
+        let cell = self
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let group = self
+                .retry("looking up a group", || self.lms().find_group(name))
+                .await?;
+            if group.is_none() {
+                self.notice(format!(
+                    "the LMS has no group named {name:?}; nobody was added to it (the sync never \
+                     creates groups)"
+                ));
+            }
+            Ok(group.map(|group| group.id))
+        })
+        .await
+        .cloned()
+    }
+
+    async fn write_link(&self, link: &EmployeeLink, expected: Option<u64>) -> Result<(), String> {
+        if self.dry_run() {
+            return Ok(());
+        }
+        self.retry("writing the link", || {
+            self.engine.store.put_link(link, expected)
+        })
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(detail) => format!(
+                "the LMS was written, but the employee's link was changed by someone else \
+                     meanwhile ({detail}); the next run reconciles it"
+            ),
+            other => format!(
+                "the LMS was written, but storing the employee's link failed ({other}); the \
+                     next run reconciles it"
+            ),
+        })
+    }
+
+    /// Sends the invitation; a failure is logged and noted, never fatal.
+    async fn invite(&self, target: &SyncTarget) -> bool {
+        if self.dry_run() {
+            return true;
+        }
+        let email = invitation_email(
+            &target.profile.email,
+            target.name.as_deref(),
+            self.request.settings.notifications.login_url.as_deref(),
+        );
+        match self
+            .retry("sending an invitation", || {
+                self.engine.notifier.send(&email)
+            })
+            .await
+        {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(%error, "invitation not sent");
+                self.notice(format!(
+                    "the invitation for Personio employee {} was not sent: {error}",
+                    target.personio_id
+                ));
+                false
+            }
+        }
+    }
+}
+
+fn outcome_for(target: &SyncTarget, action: OutcomeAction) -> EmployeeOutcome {
+    EmployeeOutcome {
+        personio_id: Some(target.personio_id),
+        email: Some(target.profile.email.clone()),
+        name: target.name.clone(),
+        action,
+        groups_added: Vec::new(),
+        invited: false,
+        reason: None,
+    }
+}
+
+fn failed_before_start(change: &PlannedChange, reason: &str) -> EmployeeOutcome {
+    let (email, name) = match change {
+        PlannedChange::Create { target }
+        | PlannedChange::Update { target, .. }
+        | PlannedChange::AddGroups { target, .. } => {
+            (Some(target.profile.email.clone()), target.name.clone())
+        }
+        PlannedChange::Deactivate { link, .. } => (Some(link.email.clone()), None),
+    };
+    EmployeeOutcome {
+        personio_id: Some(change.personio_id()),
+        email,
+        name,
+        action: OutcomeAction::Failed,
+        groups_added: Vec::new(),
+        invited: false,
+        reason: Some(reason.to_owned()),
+    }
+}
+
+trait OutcomeExt {
+    fn fail(self, reason: String) -> Self;
+    fn with_group_failures(self, failures: Vec<String>) -> Self;
+}
+
+impl OutcomeExt for EmployeeOutcome {
+    fn fail(mut self, reason: String) -> Self {
+        warn!(reason = %reason, "employee not synced");
+        self.action = OutcomeAction::Failed;
+        self.reason = Some(reason);
+        self
+    }
+
+    /// A failed membership fails the outcome (it needs a look) but keeps what was done in the
+    /// reason; the link already records the memberships that worked, so the next run retries
+    /// only the rest.
+    fn with_group_failures(self, failures: Vec<String>) -> Self {
+        if failures.is_empty() {
+            return self;
+        }
+        let done = match self.action {
+            OutcomeAction::Created => "created",
+            OutcomeAction::Adopted => "adopted",
+            OutcomeAction::Updated => "updated",
+            _ => "unchanged",
+        };
+        let reason = format!("{done}, but {}", failures.join("; "));
+        self.fail(reason)
+    }
+}

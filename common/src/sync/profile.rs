@@ -1,0 +1,363 @@
+//! From a Personio employee to the LMS profile the sync maintains: selection, mapping, groups and
+//! the stable hash that tells whether anything changed since the last run.
+
+use crate::domain::employee::Employee;
+use crate::domain::lms::{LmsProfile, Manager};
+use crate::settings::{GroupSource, IntegrationSettings, SelectionSettings};
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Whether the employee's selection attribute says yes. A missing attribute means no.
+pub fn is_selected(employee: &Employee, selection: &SelectionSettings) -> bool {
+    employee
+        .custom_attribute(&selection.attribute)
+        .is_some_and(|attribute| selection.is_yes(&attribute.value.as_text()))
+}
+
+/// Why a selected employee cannot be mapped to an LMS profile.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("no email address in Personio")]
+    MissingEmail,
+    #[error("the email {0:?} is not an address")]
+    InvalidEmail(String),
+    #[error(
+        "no employment status in Personio (is the `status` attribute readable by the API credential?)"
+    )]
+    MissingStatus,
+}
+
+/// Maps an employee to the profile written to the LMS. `today` decides the contract lock.
+pub fn map_profile(
+    employee: &Employee,
+    settings: &IntegrationSettings,
+    today: NaiveDate,
+) -> Result<LmsProfile, MappingError> {
+    let email = non_empty(employee.email.as_deref()).ok_or(MappingError::MissingEmail)?;
+    if !crate::settings::is_plausible_email(&email) {
+        return Err(MappingError::InvalidEmail(email));
+    }
+    let status = employee.status.ok_or(MappingError::MissingStatus)?;
+    let rule = settings.status.rule(status);
+    let locked = settings.status.lock_outside_contract && is_outside_contract(employee, today);
+    let custom: BTreeMap<String, String> = settings
+        .custom_attributes
+        .iter()
+        .filter_map(|(personio, lms_field)| {
+            let value = employee.custom_attribute(personio)?.value.as_text();
+            non_empty(Some(&value)).map(|value| (lms_field.clone(), value))
+        })
+        .collect();
+    Ok(LmsProfile {
+        external_id: employee.id.to_string(),
+        email,
+        first_name: non_empty(employee.first_name.as_deref()),
+        last_name: non_empty(employee.last_name.as_deref()),
+        display_name: employee.display_name(),
+        status: rule.lms_status.clone(),
+        active: rule.active && !locked,
+        title: non_empty(employee.position.as_deref()),
+        department: employee
+            .department
+            .as_ref()
+            .and_then(|unit| non_empty(Some(&unit.name))),
+        team: employee
+            .team
+            .as_ref()
+            .and_then(|unit| non_empty(Some(&unit.name))),
+        location: employee
+            .office
+            .as_ref()
+            .and_then(|unit| non_empty(Some(&unit.name))),
+        company: employee
+            .subcompany
+            .as_ref()
+            .and_then(|unit| non_empty(Some(&unit.name))),
+        gender: non_empty(employee.gender.as_deref()),
+        birthday: employee.birthday,
+        hire_date: employee.hire_date,
+        contract_end_date: employee.contract_end_date,
+        termination_date: employee.termination_date,
+        employment_type: non_empty(employee.employment_type.as_deref()),
+        manager: employee.supervisor.as_ref().and_then(|supervisor| {
+            let manager = Manager {
+                personio_id: supervisor.id.map(|id| id.to_string()),
+                name: non_empty(supervisor.name.as_deref()),
+            };
+            (manager.personio_id.is_some() || manager.name.is_some()).then_some(manager)
+        }),
+        employee_number: Some(employee.id.to_string()),
+        custom,
+    })
+}
+
+/// Not yet started (hire date ahead) or already over (contract end or termination date passed).
+/// The last day of the contract still counts as inside it.
+fn is_outside_contract(employee: &Employee, today: NaiveDate) -> bool {
+    let not_started = employee.hire_date.is_some_and(|hired| hired > today);
+    let ended = [employee.contract_end_date, employee.termination_date]
+        .into_iter()
+        .flatten()
+        .any(|end| end < today);
+    not_started || ended
+}
+
+/// The LMS group names the employee belongs in, per the settings (from the mapped profile, so
+/// that groups and synced fields can never disagree).
+pub fn desired_groups(profile: &LmsProfile, settings: &IntegrationSettings) -> BTreeSet<String> {
+    settings
+        .groups
+        .by
+        .iter()
+        .filter_map(|source| match source {
+            GroupSource::Department => profile.department.clone(),
+            GroupSource::Team => profile.team.clone(),
+            GroupSource::Position => profile.title.clone(),
+        })
+        .collect()
+}
+
+/// SHA-256 (hex) of the profile's canonical JSON: keys sorted at every level (through
+/// `serde_json::Value`, whose maps are ordered), so that reordering struct fields in the code
+/// does not make every employee look changed.
+pub fn profile_hash(profile: &LmsProfile) -> String {
+    // Serialising plain data (strings, dates, maps with string keys) to a Value cannot fail;
+    // should it ever, the empty fallback only costs one extra update.
+    let canonical = serde_json::to_value(profile)
+        .map(|value| value.to_string())
+        .unwrap_or_default();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::employee::{
+        AttributeValue, CustomAttribute, EmploymentStatus, OrgUnit, PersonioId, Supervisor,
+    };
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    fn unit(name: &str) -> Option<OrgUnit> {
+        Some(OrgUnit {
+            id: Some(1),
+            name: name.to_owned(),
+        })
+    }
+
+    fn custom(key: &str, label: &str, value: AttributeValue) -> (String, CustomAttribute) {
+        (
+            key.to_owned(),
+            CustomAttribute {
+                key: key.to_owned(),
+                label: label.to_owned(),
+                value,
+            },
+        )
+    }
+
+    fn employee() -> Employee {
+        Employee {
+            id: PersonioId(42),
+            first_name: Some("Johanna".into()),
+            last_name: Some("Müller".into()),
+            preferred_name: Some("Jo".into()),
+            email: Some(" jo@example.com ".into()),
+            gender: Some("female".into()),
+            status: Some(EmploymentStatus::Active),
+            position: Some("Engineer".into()),
+            department: unit("Engineering"),
+            team: unit("Platform"),
+            office: unit("Berlin"),
+            subcompany: unit("Example GmbH"),
+            supervisor: Some(Supervisor {
+                id: Some(PersonioId(7)),
+                name: Some("Max Boss".into()),
+            }),
+            employment_type: Some("internal".into()),
+            hire_date: Some(day("2020-01-01")),
+            birthday: Some(day("1990-05-06")),
+            custom: BTreeMap::from([
+                custom("dynamic_1", "LMS Sync", AttributeValue::Text(" Ja ".into())),
+                custom(
+                    "dynamic_2",
+                    "Cost center",
+                    AttributeValue::Text("CC-9".into()),
+                ),
+                custom(
+                    "dynamic_3",
+                    "Skills",
+                    AttributeValue::List(vec!["Rust".into(), "SQL".into()]),
+                ),
+                custom("dynamic_4", "Empty", AttributeValue::Text("  ".into())),
+            ]),
+            ..Employee::default()
+        }
+    }
+
+    fn settings() -> IntegrationSettings {
+        IntegrationSettings::new("LMS Sync")
+    }
+
+    const TODAY: &str = "2025-06-15";
+
+    #[test]
+    fn selection_reads_the_attribute_by_label_or_key() {
+        let mut settings = settings();
+        assert!(is_selected(&employee(), &settings.selection));
+        settings.selection.attribute = "dynamic_1".into();
+        assert!(is_selected(&employee(), &settings.selection));
+        settings.selection.attribute = "dynamic_2".into();
+        assert!(!is_selected(&employee(), &settings.selection));
+        settings.selection.attribute = "Not there".into();
+        assert!(!is_selected(&employee(), &settings.selection));
+    }
+
+    #[test]
+    fn maps_every_synced_field() {
+        let profile = map_profile(&employee(), &settings(), day(TODAY)).unwrap();
+        assert_eq!(profile.external_id, "42");
+        assert_eq!(profile.employee_number.as_deref(), Some("42"));
+        assert_eq!(profile.email, "jo@example.com");
+        assert_eq!(profile.first_name.as_deref(), Some("Johanna"));
+        assert_eq!(profile.display_name.as_deref(), Some("Jo Müller"));
+        assert_eq!(profile.status, "Active");
+        assert!(profile.active);
+        assert_eq!(profile.title.as_deref(), Some("Engineer"));
+        assert_eq!(profile.department.as_deref(), Some("Engineering"));
+        assert_eq!(profile.team.as_deref(), Some("Platform"));
+        assert_eq!(profile.location.as_deref(), Some("Berlin"));
+        assert_eq!(profile.company.as_deref(), Some("Example GmbH"));
+        assert_eq!(profile.gender.as_deref(), Some("female"));
+        assert_eq!(profile.birthday, Some(day("1990-05-06")));
+        assert_eq!(profile.hire_date, Some(day("2020-01-01")));
+        assert_eq!(profile.employment_type.as_deref(), Some("internal"));
+        assert_eq!(
+            profile.manager,
+            Some(Manager {
+                personio_id: Some("7".into()),
+                name: Some("Max Boss".into())
+            })
+        );
+        assert!(profile.custom.is_empty());
+    }
+
+    #[test]
+    fn status_mapping_and_inactive_means_locked() {
+        let expectations = [
+            (EmploymentStatus::Onboarding, "Preboarding", true),
+            (EmploymentStatus::Active, "Active", true),
+            (EmploymentStatus::Leave, "Absent", true),
+            (EmploymentStatus::Inactive, "Inactive", false),
+        ];
+        for (status, lms_status, active) in expectations {
+            let mut employee = employee();
+            employee.status = Some(status);
+            let profile = map_profile(&employee, &settings(), day(TODAY)).unwrap();
+            assert_eq!(
+                (profile.status.as_str(), profile.active),
+                (lms_status, active)
+            );
+        }
+    }
+
+    #[test]
+    fn lock_outside_contract_only_when_enabled() {
+        let mut settings = settings();
+        let mut ended = employee();
+        ended.termination_date = Some(day("2025-06-14"));
+        let mut last_day = employee();
+        last_day.contract_end_date = Some(day(TODAY));
+        let mut future_hire = employee();
+        future_hire.hire_date = Some(day("2025-07-01"));
+        let active = |employee: &Employee, settings: &IntegrationSettings| {
+            map_profile(employee, settings, day(TODAY)).unwrap().active
+        };
+
+        assert!(active(&ended, &settings));
+        assert!(active(&future_hire, &settings));
+        settings.status.lock_outside_contract = true;
+        assert!(!active(&ended, &settings));
+        assert!(!active(&future_hire, &settings));
+        assert!(active(&last_day, &settings));
+        assert!(active(&employee(), &settings));
+    }
+
+    #[test]
+    fn custom_attributes_by_key_or_label_skipping_empty_values() {
+        let mut settings = settings();
+        settings.custom_attributes = BTreeMap::from([
+            ("dynamic_2".into(), "costCenter".into()),
+            ("skills".into(), "skills".into()),
+            ("Empty".into(), "empty".into()),
+            ("dynamic_404".into(), "absent".into()),
+        ]);
+        let profile = map_profile(&employee(), &settings, day(TODAY)).unwrap();
+        assert_eq!(
+            profile.custom,
+            BTreeMap::from([
+                ("costCenter".into(), "CC-9".into()),
+                ("skills".into(), "Rust, SQL".into()),
+            ])
+        );
+    }
+
+    #[test]
+    fn unmappable_employees_say_why() {
+        let mut no_email = employee();
+        no_email.email = Some("   ".into());
+        let mut bad_email = employee();
+        bad_email.email = Some("jo at example".into());
+        let mut no_status = employee();
+        no_status.status = None;
+        let today = day(TODAY);
+        assert_eq!(
+            map_profile(&no_email, &settings(), today),
+            Err(MappingError::MissingEmail)
+        );
+        assert_eq!(
+            map_profile(&bad_email, &settings(), today),
+            Err(MappingError::InvalidEmail("jo at example".into()))
+        );
+        assert_eq!(
+            map_profile(&no_status, &settings(), today),
+            Err(MappingError::MissingStatus)
+        );
+    }
+
+    #[test]
+    fn groups_follow_the_settings() {
+        let mut settings = settings();
+        let profile = map_profile(&employee(), &settings, day(TODAY)).unwrap();
+        assert!(desired_groups(&profile, &settings).is_empty());
+        settings.groups.by = BTreeSet::from([GroupSource::Department, GroupSource::Position]);
+        assert_eq!(
+            desired_groups(&profile, &settings),
+            BTreeSet::from(["Engineering".to_owned(), "Engineer".to_owned()])
+        );
+    }
+
+    #[test]
+    fn hash_is_stable_and_sensitive() {
+        let profile = map_profile(&employee(), &settings(), day(TODAY)).unwrap();
+        let hash = profile_hash(&profile);
+        assert_eq!(hash.len(), 64);
+        assert_eq!(hash, profile_hash(&profile.clone()));
+        let mut changed = profile.clone();
+        changed.title = Some("Senior Engineer".into());
+        assert_ne!(hash, profile_hash(&changed));
+        let mut changed = profile;
+        changed.custom.insert("x".into(), "y".into());
+        assert_ne!(hash, profile_hash(&changed));
+    }
+}
