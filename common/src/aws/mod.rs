@@ -80,10 +80,7 @@ where
         SdkError::ServiceError(context) => {
             let service_error = context.err();
             let code = service_error.code().unwrap_or("Unknown").to_owned();
-            let message = service_error
-                .message()
-                .unwrap_or("no message")
-                .to_owned();
+            let message = service_error.message().unwrap_or("no message").to_owned();
             let status = context.raw().status().as_u16();
             if status >= 500 || status == 429 || THROTTLING_CODES.contains(&code.as_str()) {
                 AwsFailure::Retryable(format!("{code} (HTTP {status}): {message}"))
