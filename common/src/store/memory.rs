@@ -126,13 +126,7 @@ impl LinkStore for MemoryStore {
         let mut state = self.lock();
         let links = &mut state.items_mut(&link.integration_id).links;
         let stored_version = links.get(&link.personio_id).map(|stored| stored.version);
-        if stored_version != expected_version {
-            return Err(rules::link_version_conflict(
-                link,
-                expected_version,
-                stored_version,
-            ));
-        }
+        rules::check_link_version(link, expected_version, stored_version)?;
         links.insert(link.personio_id, link.clone());
         state.stats.link_writes += 1;
         Ok(())
