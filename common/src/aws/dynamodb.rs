@@ -256,15 +256,15 @@ impl DynamoStore {
     }
 
     /// Every item of the partition whose sort key starts with `prefix`, following
-    /// `LastEvaluatedKey`; at most `limit` items when given. `filter` is an optional
-    /// `(expression, names, values)` applied by DynamoDB after the key condition.
+    /// `LastEvaluatedKey`; at most `limit` items when given. `only_state` keeps the items whose
+    /// `state` attribute has that value (a filter applied by DynamoDB after the key condition).
     async fn query_prefix(
         &self,
         integration: &IntegrationId,
         prefix: &str,
         newest_first: bool,
         limit: Option<usize>,
-        filter: Option<(&str, &[(&str, &str)], Item)>,
+        only_state: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start_key: Option<Item> = None;
@@ -286,14 +286,11 @@ impl DynamoStore {
             if let Some(remaining) = remaining {
                 request = request.limit(i32::try_from(remaining).unwrap_or(i32::MAX));
             }
-            if let Some((expression, names, values)) = &filter {
-                request = request.filter_expression(*expression);
-                for (placeholder, name) in *names {
-                    request = request.expression_attribute_names(*placeholder, *name);
-                }
-                for (placeholder, value) in values {
-                    request = request.expression_attribute_values(placeholder, value.clone());
-                }
+            if let Some(state) = only_state {
+                request = request
+                    .filter_expression("#state = :state")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":state", s(state));
             }
             let output = request.send().await.map_err(|error| {
                 sdk_error(
@@ -560,7 +557,7 @@ impl LinkStore for DynamoStore {
         let items = self
             .query_prefix(integration, "EMP#", false, None, None)
             .await?;
-        items.iter().map(|item| decode_link(item)).collect()
+        items.iter().map(decode_link).collect()
     }
 
     async fn link(
@@ -634,7 +631,14 @@ impl LinkStore for DynamoStore {
                     let stored = refused
                         .item()
                         .and_then(|item| ItemReader::new(item).number::<u64>("version").ok());
-                    return Err(rules::link_version_conflict(link, expected_version, stored));
+                    let conflict = rules::check_link_version(link, expected_version, stored)
+                        .err()
+                        .unwrap_or_else(|| {
+                            StoreError::Conflict(format!(
+                                "{item_key}: the conditional write was refused"
+                            ))
+                        });
+                    return Err(conflict);
                 }
                 Err(sdk_error("PutItem", &item_key, error))
             }
@@ -1004,17 +1008,7 @@ impl CertificateLedger for DynamoStore {
             job: serde_json::Value::Null,
         });
         let items = self
-            .query_prefix(
-                integration,
-                "CERT#",
-                false,
-                None,
-                Some((
-                    "#state = :parked",
-                    &[("#state", "state")],
-                    HashMap::from([(":parked".to_owned(), s(parked))]),
-                )),
-            )
+            .query_prefix(integration, "CERT#", false, None, Some(parked))
             .await?;
         items.iter().map(decode_certificate).collect()
     }

@@ -1,1 +1,5 @@
 //! Cross-crate integration tests. One module per area; one binary for all of them.
+mod aws_dynamodb;
+mod aws_secrets;
+mod aws_ses;
+mod aws_sqs;
