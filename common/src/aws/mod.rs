@@ -30,8 +30,8 @@ pub async fn endpoint_sdk_config(endpoint_url: &str, region: &str) -> SdkConfig 
         .endpoint_url(endpoint_url)
         .region(Region::new(region.to_owned()))
         .credentials_provider(StaticCredentials::new(
-            "local-access-key",
-            "local-secret-key",
+            "LOCALACCESSKEY",
+            "localsecretkey",
             None,
             None,
             "local-endpoint",

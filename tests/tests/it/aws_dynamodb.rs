@@ -81,19 +81,22 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
     }
 }
 
+/// The sort keys of the `INT#acme` items that start with `prefix`, every page.
 async fn sort_keys_with_prefix(store: &DynamoStore, endpoint: &str, prefix: &str) -> Vec<String> {
-    let output = client(endpoint)
+    let items = client(endpoint)
         .await
         .query()
         .table_name(store.table_name())
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
         .expression_attribute_values(":pk", AttributeValue::S("INT#acme".into()))
         .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .unwrap_or_else(|error| panic!("query: {error:?}"));
-    output
-        .items()
+    items
         .iter()
         .filter_map(|item| item.get("sk").and_then(|sk| sk.as_s().ok()).cloned())
         .collect()

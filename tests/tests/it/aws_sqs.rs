@@ -46,26 +46,32 @@ async fn create_fifo_queue(client: &Client, prefix: &str) -> String {
 }
 
 /// Everything visible on the queue now (several receives: SQS returns at most 10 at a time).
-async fn receive_all(client: &Client, queue_url: &str, visibility_timeout: i32) -> Vec<Message> {
+/// The messages stay invisible for 30 s, so a later receive of the loop does not see them again.
+async fn receive_all(client: &Client, queue_url: &str) -> Vec<Message> {
     let mut messages = Vec::new();
     for _ in 0..5 {
-        let received = client
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(visibility_timeout)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageDeduplicationId)
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("receive: {error:?}"));
-        let batch = received.messages.unwrap_or_default();
+        let batch = receive_once(client, queue_url, 30).await;
         if batch.is_empty() {
             break;
         }
         messages.extend(batch);
     }
     messages
+}
+
+/// One receive of up to 10 messages, with their group and deduplication ids.
+async fn receive_once(client: &Client, queue_url: &str, visibility_timeout: i32) -> Vec<Message> {
+    let received = client
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(visibility_timeout)
+        .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+        .message_system_attribute_names(MessageSystemAttributeName::MessageDeduplicationId)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("receive: {error:?}"));
+    received.messages.unwrap_or_default()
 }
 
 fn sync_job(integration: &str) -> SyncJob {
@@ -95,7 +101,7 @@ async fn jobs_reach_both_queues_and_certificates_are_grouped_and_deduplicated() 
 
     let job = sync_job("acme");
     queue.enqueue_sync(&job).await.unwrap();
-    let received = receive_all(&client, &sync_url, 30).await;
+    let received = receive_all(&client, &sync_url).await;
     assert_eq!(received.len(), 1);
     let body: SyncJob = serde_json::from_str(received[0].body().unwrap_or_default()).unwrap();
     assert_eq!(body, job);
@@ -120,7 +126,7 @@ async fn jobs_reach_both_queues_and_certificates_are_grouped_and_deduplicated() 
         .unwrap();
 
     // FIFO: one message group is handed out one batch at a time, in order.
-    let received = receive_all(&client, &certificate_url, 30).await;
+    let received = receive_all(&client, &certificate_url).await;
     let bodies: Vec<serde_json::Value> = received
         .iter()
         .map(|message| serde_json::from_str(message.body().unwrap_or_default()).unwrap())
@@ -166,7 +172,7 @@ async fn certificate_ids_sqs_would_refuse_are_hashed_and_still_deduplicated() {
             .await
             .unwrap();
     }
-    let received = receive_all(&client, &certificate_url, 30).await;
+    let received = receive_all(&client, &certificate_url).await;
     assert_eq!(received.len(), 1, "{received:?}");
     assert_eq!(
         system_attribute(
@@ -211,14 +217,14 @@ async fn a_message_received_past_max_receive_count_lands_in_the_dead_letter_queu
     queue.enqueue_sync(&poison).await.unwrap();
     // A consumer that fails twice (never deletes; visibility 0 makes it visible again at once).
     for receive in 1..=2 {
-        let received = receive_all(&client, &sync_url, 0).await;
+        let received = receive_once(&client, &sync_url, 0).await;
         assert_eq!(received.len(), 1, "receive {receive}");
     }
     assert!(
-        receive_all(&client, &sync_url, 0).await.is_empty(),
+        receive_once(&client, &sync_url, 0).await.is_empty(),
         "the third receive finds it gone"
     );
-    let dead = receive_all(&client, &dlq_url, 30).await;
+    let dead = receive_all(&client, &dlq_url).await;
     assert_eq!(dead.len(), 1);
     let body: SyncJob = serde_json::from_str(dead[0].body().unwrap_or_default()).unwrap();
     assert_eq!(body, poison);
