@@ -89,35 +89,38 @@ async fn a_cached_value_is_served_until_its_ttl_passes() {
         return;
     };
     let integration = IntegrationId::new(unique_name("cached"));
-    let cached = SecretsManagerCredentials::new(client.clone())
-        .with_name_pattern("tests/{integration_id}/credentials")
-        .with_cache_ttl(Duration::from_millis(1_500));
-    let name = cached.secret_name(&integration);
+    let reader = |ttl: Duration| {
+        SecretsManagerCredentials::new(client.clone())
+            .with_name_pattern("tests/{integration_id}/credentials")
+            .with_cache_ttl(ttl)
+    };
+    // Three readers of the same secret: one whose cache outlives the test, one with a short
+    // TTL, one without a cache.
+    let long_lived = reader(Duration::from_secs(3600));
+    let short_lived = reader(Duration::from_millis(300));
+    let uncached = reader(Duration::ZERO);
+    let name = long_lived.secret_name(&integration);
     assert!(name.starts_with("tests/cached-") && name.ends_with("/credentials"));
+
     let original = credentials("client", "secret-v1", "token-v1");
-    cached
+    long_lived
         .put_credentials(&integration, &original)
         .await
         .unwrap();
-    assert_eq!(
-        values(&cached.credentials(&integration).await.unwrap()),
-        values(&original)
-    );
+    for cache in [&long_lived, &short_lived] {
+        assert_eq!(
+            values(&cache.credentials(&integration).await.unwrap()),
+            values(&original)
+        );
+    }
 
+    // Rotated behind the readers' backs.
     overwrite_secret(
         &client,
         &name,
         r#"{"personio_client_id":"client","personio_client_secret":"secret-v2","lms_token":"token-v2"}"#,
     )
     .await;
-    // Within the TTL: the cached value, no call (a fresh, uncached reader sees the new one).
-    assert_eq!(
-        values(&cached.credentials(&integration).await.unwrap()),
-        values(&original)
-    );
-    let uncached = SecretsManagerCredentials::new(client.clone())
-        .with_name_pattern("tests/{integration_id}/credentials")
-        .with_cache_ttl(Duration::ZERO);
     let rotated = (
         "client".to_owned(),
         "secret-v2".to_owned(),
@@ -127,11 +130,16 @@ async fn a_cached_value_is_served_until_its_ttl_passes() {
         values(&uncached.credentials(&integration).await.unwrap()),
         rotated
     );
-
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
     assert_eq!(
-        values(&cached.credentials(&integration).await.unwrap()),
-        rotated
+        values(&long_lived.credentials(&integration).await.unwrap()),
+        values(&original),
+        "within the TTL the cached value is served, without a call"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        values(&short_lived.credentials(&integration).await.unwrap()),
+        rotated,
+        "after the TTL the secret is read again"
     );
 }
 
