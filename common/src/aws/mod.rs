@@ -77,18 +77,25 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match error {
-        SdkError::ServiceError(context) => {
-            let service_error = context.err();
-            let code = service_error.code().unwrap_or("Unknown").to_owned();
-            let message = service_error.message().unwrap_or("no message").to_owned();
-            let status = context.raw().status().as_u16();
-            if status >= 500 || status == 429 || THROTTLING_CODES.contains(&code.as_str()) {
-                AwsFailure::Retryable(format!("{code} (HTTP {status}): {message}"))
-            } else {
-                AwsFailure::Refused { code, message }
-            }
-        }
+        SdkError::ServiceError(context) => classify_service_error(
+            context.raw().status().as_u16(),
+            context.err().code(),
+            context.err().message(),
+        ),
+        // Timeouts, dispatch and response failures: nothing the service decided.
         other => AwsFailure::Retryable(DisplayErrorContext(other).to_string()),
+    }
+}
+
+/// The service answered with `status` and an error `code`: 5xx, 429 and the throttling codes
+/// (which AWS sends with HTTP 400) are worth retrying, everything else is a refusal.
+fn classify_service_error(status: u16, code: Option<&str>, message: Option<&str>) -> AwsFailure {
+    let code = code.unwrap_or("Unknown").to_owned();
+    let message = message.unwrap_or("no message").to_owned();
+    if status >= 500 || status == 429 || THROTTLING_CODES.contains(&code.as_str()) {
+        AwsFailure::Retryable(format!("{code} (HTTP {status}): {message}"))
+    } else {
+        AwsFailure::Refused { code, message }
     }
 }
 
@@ -104,5 +111,39 @@ impl std::fmt::Display for AwsFailure {
             Self::Retryable(reason) => f.write_str(reason),
             Self::Refused { code, message } => write!(f, "{code}: {message}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_and_server_errors_are_retryable_and_the_rest_refused() {
+        for (status, code) in [
+            (400, "ProvisionedThroughputExceededException"),
+            (400, "ThrottlingException"),
+            (400, "TooManyRequestsException"),
+            (429, "SlowDown"),
+            (500, "InternalServerError"),
+            (503, "ServiceUnavailable"),
+        ] {
+            let failure = classify_service_error(status, Some(code), Some("slow down"));
+            assert!(
+                matches!(failure, AwsFailure::Retryable(_)),
+                "{status} {code}"
+            );
+        }
+        for (status, code) in [
+            (400, "ConditionalCheckFailedException"),
+            (400, "MessageRejected"),
+            (400, "ResourceNotFoundException"),
+            (400, "AWS.SimpleQueueService.NonExistentQueue"),
+        ] {
+            let failure = classify_service_error(status, Some(code), Some("no"));
+            assert!(failure.is_code(code), "{status} {code}: {failure:?}");
+        }
+        let unknown = classify_service_error(403, None, None);
+        assert_eq!(unknown.to_string(), "Unknown: no message");
     }
 }
