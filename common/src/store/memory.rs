@@ -37,6 +37,12 @@ pub struct MemoryStore {
     state: Arc<Mutex<State>>,
 }
 
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
 #[derive(Default)]
 struct State {
     integrations: HashMap<IntegrationId, IntegrationItems>,
@@ -168,8 +174,11 @@ impl RunStore for MemoryStore {
             return Ok(Vec::new());
         };
         let mut runs: Vec<&RunRecord> = items.runs.values().collect();
-        // The order of the run sort key (start time, then run id), descending.
-        runs.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
+        // The order of the run sort key (start time to the microsecond, then run id), descending,
+        // as in the SQLite and DynamoDB stores.
+        runs.sort_by_cached_key(|run| {
+            std::cmp::Reverse((run.started_at.timestamp_micros(), run.run_id.clone()))
+        });
         Ok(runs.into_iter().take(limit).cloned().collect())
     }
 }

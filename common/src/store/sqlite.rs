@@ -85,6 +85,14 @@ pub struct SqliteStore {
     database: Arc<str>,
 }
 
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a blocking operation can fail with, before SQLite errors are mapped with the database
 /// name they concern.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +101,15 @@ enum OperationError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl OperationError {
+    fn into_store_error(self, database: &str) -> StoreError {
+        match self {
+            Self::Sqlite(error) => map_sqlite(database, error),
+            Self::Store(error) => error,
+        }
+    }
 }
 
 type OperationResult<T> = Result<T, OperationError>;
@@ -133,10 +150,8 @@ impl SqliteStore {
         database: &str,
         busy_timeout: std::time::Duration,
     ) -> Result<Self, StoreError> {
-        configure_and_migrate(&mut connection, database, busy_timeout).map_err(|e| match e {
-            OperationError::Sqlite(e) => map_sqlite(database, e),
-            OperationError::Store(e) => e,
-        })?;
+        configure_and_migrate(&mut connection, database, busy_timeout)
+            .map_err(|e| e.into_store_error(database))?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             database: database.into(),
@@ -163,10 +178,7 @@ impl SqliteStore {
                 self.database
             ))
         })?;
-        outcome.map_err(|e| match e {
-            OperationError::Sqlite(e) => map_sqlite(&self.database, e),
-            OperationError::Store(e) => e,
-        })
+        outcome.map_err(|e| e.into_store_error(&self.database))
     }
 }
 
