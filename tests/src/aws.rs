@@ -72,6 +72,8 @@ fn start_dynamodb_local() -> Option<ServerGuard> {
         .arg(format!("-Djava.library.path={}", native_libs.display()))
         .arg("-jar")
         .arg(&jar)
+        // No usage reports to AWS from test runs.
+        .arg("-disableTelemetry")
         .args(["-inMemory", "-port", &port.to_string()]);
     Some(start_shared("DynamoDB Local", command, port))
 }
@@ -96,6 +98,8 @@ fn start_shared(name: &str, server: Command, port: u16) -> ServerGuard {
     eprintln!("starting {name} on port {port}, log in {}", log.display());
     let mut command = Command::new("sh");
     command
+        // DynamoDB Local writes a metadata file into its working directory even in memory.
+        .current_dir(std::env::temp_dir())
         .arg("-c")
         .arg(
             r#"parent="$1"; log="$2"; shift 2
