@@ -13,3 +13,6 @@ pub mod secret;
 pub mod settings;
 pub mod store;
 pub mod sync;
+
+#[cfg(feature = "aws")]
+pub mod aws;

@@ -2,6 +2,8 @@
 //! OpenAPI validator): finds the tool in the test virtualenv, starts it on a free loopback port and
 //! kills it when the guard drops.
 
+pub mod aws;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

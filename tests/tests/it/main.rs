@@ -1,3 +1,7 @@
 //! Cross-crate integration tests. One module per area; one binary for all of them.
 
+mod aws_dynamodb;
+mod aws_secrets;
+mod aws_ses;
+mod aws_sqs;
 mod scim_lms;
