@@ -358,3 +358,107 @@ pub fn save_dataset(path: &Path, employees: &[Employee]) -> Result<(), SandboxEr
         reason: error.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::generator::{generate, reference_time};
+
+    fn keys(rendered: &str) -> Vec<String> {
+        let body: Value = serde_json::from_str(rendered).unwrap_or_default();
+        let mut keys: Vec<String> = body["attributes"]
+            .as_object()
+            .map(|object| object.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn whitelist_and_projection_both_restrict_but_id_stays() {
+        let employee = &generate(1, 1)[0];
+        let whitelist: HashSet<String> = ["email", "first_name"].map(str::to_owned).into();
+        let projection: HashSet<String> = ["email", "status", "no_such_attribute"]
+            .map(str::to_owned)
+            .into();
+        let mut out = String::new();
+        employee.render_into(
+            &mut out,
+            Visibility {
+                whitelist: Some(&whitelist),
+                projection: None,
+            },
+        );
+        assert_eq!(keys(&out), ["email", "first_name", "id"]);
+        out.clear();
+        employee.render_into(
+            &mut out,
+            Visibility {
+                whitelist: Some(&whitelist),
+                projection: Some(&projection),
+            },
+        );
+        assert_eq!(keys(&out), ["email", "id"]);
+        out.clear();
+        employee.render_into(&mut out, Visibility::default());
+        assert!(keys(&out).len() > 25);
+    }
+
+    #[test]
+    fn changes_bump_last_modified_and_the_attribute_time() {
+        let mut employee = generate(1, 1).remove(0);
+        let later = reference_time() + Duration::days(1);
+        employee
+            .set_value("position", Value::from("CTO"), later)
+            .unwrap();
+        assert_eq!(employee.text("position"), Some("CTO"));
+        assert_eq!(employee.last_modified(), later);
+        assert_eq!(
+            employee.text("last_modified_at"),
+            Some(render_timestamp(later).as_str())
+        );
+        let position: HashSet<String> = ["position".to_owned()].into();
+        let email: HashSet<String> = ["email".to_owned()].into();
+        let just_before = later - Duration::seconds(1);
+        assert!(employee.modified_since(just_before, Some(&position)));
+        assert!(!employee.modified_since(just_before, Some(&email)));
+        assert!(matches!(
+            employee.set_value("nope", Value::Null, later),
+            Err(SandboxError::UnknownAttribute(_))
+        ));
+        assert!(matches!(
+            employee.set_value("id", Value::Null, later),
+            Err(SandboxError::ReadOnlyAttribute(_))
+        ));
+    }
+
+    #[test]
+    fn datasets_round_trip_through_the_response_shape() {
+        let employees = generate(4, 30);
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("employees.json");
+        save_dataset(&path, &employees).unwrap();
+        let loaded = load_dataset(&path, reference_time()).unwrap();
+        assert_eq!(loaded.len(), 30);
+        for (original, reloaded) in employees.iter().zip(&loaded) {
+            assert_eq!(original.id(), reloaded.id());
+            assert_eq!(original.last_modified(), reloaded.last_modified());
+            let mut original_attributes: Vec<&Attribute> = original.attributes().collect();
+            let mut reloaded_attributes: Vec<&Attribute> = reloaded.attributes().collect();
+            original_attributes.sort_by(|a, b| a.key.cmp(&b.key));
+            reloaded_attributes.sort_by(|a, b| a.key.cmp(&b.key));
+            assert_eq!(original_attributes, reloaded_attributes);
+        }
+        std::fs::write(
+            &path,
+            r#"{"data":[{"attributes":{"first_name":{"value":"x"}}}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            load_dataset(&path, reference_time()),
+            Err(SandboxError::Dataset { .. })
+        ));
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -281,10 +281,11 @@ impl Generator {
 
     /// A date in one of the formats Personio mixes: `YYYY-MM-DD`, `…T00:00:00+01:00`, `…+0100`.
     fn date(&mut self, date: NaiveDate) -> Value {
+        let day = format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day());
         let text = match self.rng.random_range(0..3) {
-            0 => date.format("%Y-%m-%d").to_string(),
-            1 => date.format("%Y-%m-%dT00:00:00+01:00").to_string(),
-            _ => date.format("%Y-%m-%dT00:00:00+0100").to_string(),
+            0 => day,
+            1 => format!("{day}T00:00:00+01:00"),
+            _ => format!("{day}T00:00:00+0100"),
         };
         Value::from(text)
     }
@@ -585,4 +586,176 @@ fn capitalise_parts(email: &str) -> String {
         start_of_part = matches!(character, '.' | '@');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::employee::{Visibility, render_list};
+
+    fn render(employees: &[Employee]) -> String {
+        let all: Vec<&Employee> = employees.iter().collect();
+        render_list(&all, all.len(), 0, all.len().max(1), Visibility::default())
+    }
+
+    fn values<'a>(employees: &'a [Employee], key: &str) -> Vec<&'a Value> {
+        employees
+            .iter()
+            .filter_map(|employee| employee.attribute(key))
+            .map(|attribute| &attribute.value)
+            .collect()
+    }
+
+    fn date_of(value: &Value) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(value.as_str()?.get(..10)?, "%Y-%m-%d").ok()
+    }
+
+    #[test]
+    fn same_seed_same_data_other_seed_other_data() {
+        assert_eq!(render(&generate(7, 50)), render(&generate(7, 50)));
+        assert_ne!(render(&generate(7, 50)), render(&generate(8, 50)));
+        assert_eq!(generate(7, 0).len(), 0);
+    }
+
+    #[test]
+    fn statuses_and_selection_values_come_in_realistic_shares() {
+        let employees = generate(3, 2000);
+        let mut statuses: HashMap<&str, usize> = HashMap::new();
+        for status in values(&employees, "status") {
+            *statuses.entry(status.as_str().unwrap_or("?")).or_default() += 1;
+        }
+        assert!(statuses["active"] > 1400, "{statuses:?}");
+        for rare in ["onboarding", "leave", "inactive"] {
+            assert!((40..250).contains(&statuses[rare]), "{statuses:?}");
+        }
+        let sync = values(&employees, LMS_SYNC_KEY);
+        for expected in [
+            json!("ja"),
+            json!("yes"),
+            json!("nein"),
+            json!("no"),
+            json!(""),
+            Value::Null,
+        ] {
+            assert!(
+                sync.contains(&&expected),
+                "no {expected} among LMS Sync values"
+            );
+        }
+        let label = employees[0]
+            .attribute(LMS_SYNC_KEY)
+            .map(|attribute| attribute.label.as_str());
+        assert_eq!(label, Some(LMS_SYNC_LABEL));
+    }
+
+    #[test]
+    fn personio_quirks_are_present() {
+        let employees = generate(11, 500);
+        let hires = values(&employees, "hire_date");
+        let has_format = |suffix: &str| {
+            hires
+                .iter()
+                .any(|value| value.as_str().is_some_and(|text| text.ends_with(suffix)))
+        };
+        assert!(has_format("T00:00:00+01:00") && has_format("T00:00:00+0100"));
+        assert!(
+            hires
+                .iter()
+                .any(|value| value.as_str().is_some_and(|text| text.len() == 10))
+        );
+        let terminations = values(&employees, "termination_date");
+        assert!(terminations.contains(&&Value::Null) && terminations.contains(&&json!("")));
+        let tags = values(&employees, TAGS_KEY);
+        assert!(tags.contains(&&json!([])));
+        assert!(
+            tags.iter()
+                .any(|value| value.as_str().is_some_and(|text| text.starts_with("[\"")))
+        );
+        assert!(
+            values(&employees, "weekly_working_hours")
+                .iter()
+                .all(|value| value.is_string())
+        );
+        assert!(values(&employees, "team").contains(&&Value::Null));
+        let supervisors = values(&employees, "supervisor");
+        assert!(
+            supervisors
+                .iter()
+                .any(|value| value["attributes"]["id"]["value"].is_u64())
+        );
+        let birthday = employees[0]
+            .attribute(DATE_OF_BIRTH_KEY)
+            .and_then(|attribute| attribute.universal_id.as_deref());
+        assert_eq!(birthday, Some("date_of_birth"));
+        let department = &values(&employees, "department")[0];
+        assert_eq!(department["type"], "Department");
+        assert!(
+            department["attributes"]["id"].is_u64() && department["attributes"]["name"].is_string()
+        );
+        let names: String = values(&employees, "last_name")
+            .iter()
+            .filter_map(|value| value.as_str())
+            .collect();
+        assert!(names.contains("Müller") && names.contains('Ł') && names.contains('ø'));
+    }
+
+    #[test]
+    fn emails_are_unique_ignoring_case_and_some_are_mixed_case() {
+        let employees = generate(5, 1500);
+        let emails: Vec<&str> = values(&employees, "email")
+            .iter()
+            .filter_map(|value| value.as_str())
+            .collect();
+        let lowered: HashSet<String> = emails.iter().map(|email| email.to_lowercase()).collect();
+        assert_eq!(lowered.len(), emails.len());
+        assert!(
+            emails
+                .iter()
+                .any(|email| email.chars().any(char::is_uppercase))
+        );
+        assert!(
+            emails
+                .iter()
+                .all(|email| email.is_ascii() && email.contains('@'))
+        );
+    }
+
+    #[test]
+    fn dates_agree_with_status() {
+        let today = reference_time().date_naive();
+        for employee in generate(9, 1000) {
+            let value = |key: &str| {
+                employee
+                    .attribute(key)
+                    .map(|attribute| attribute.value.clone())
+                    .unwrap_or_default()
+            };
+            let hire = date_of(&value("hire_date")).unwrap_or(today);
+            match value("status").as_str() {
+                Some("onboarding") => assert!(hire > today),
+                Some("inactive") => {
+                    let left = date_of(&value("termination_date"));
+                    assert!(
+                        left.is_some_and(|left| left > hire && left < today),
+                        "{employee:?}"
+                    );
+                }
+                _ => {
+                    assert!(hire < today);
+                    assert!(date_of(&value("termination_date")).is_none());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn new_hires_take_overrides() {
+        let hire = NewEmployee::new("Zoë", "Ångström", "zoe@acme.example").with(LMS_SYNC_KEY, "ja");
+        let employee = new_hire(1, 99, &hire, reference_time());
+        assert_eq!(employee.text("first_name"), Some("Zoë"));
+        assert_eq!(employee.text(LMS_SYNC_KEY), Some("ja"));
+        assert_eq!(employee.text("status"), Some("active"));
+    }
 }
