@@ -1,1 +1,3 @@
 //! Cross-crate integration tests. One module per area; one binary for all of them.
+
+mod personio_client;
