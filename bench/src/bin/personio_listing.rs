@@ -72,22 +72,23 @@ async fn serve_sandbox(employees: usize) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
     let (client_id, client_secret) = sandbox.default_credential();
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}\n{client_id}\n{client_secret}", sandbox.base_url())
-        .and_then(|()| stdout.flush())
-        .map_err(|error| error.to_string())?;
+    writeln!(
+        stdout,
+        "{}\n{client_id}\n{client_secret}",
+        sandbox.base_url()
+    )
+    .and_then(|()| stdout.flush())
+    .map_err(|error| error.to_string())?;
     drop(stdout);
-    let lines = tokio::task::spawn_blocking(|| {
-        let mut commands = Vec::new();
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-            let wants_stats = line.trim() == "stats";
-            commands.push(wants_stats);
-            if wants_stats {
-                break;
-            }
-        }
-        commands
+    // Blocks until the parent asks for the counters or closes the pipe.
+    let stats_wanted = tokio::task::spawn_blocking(|| {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.trim() == "stats")
     });
-    if lines.await.map_err(|error| error.to_string())?.last() == Some(&true) {
+    if stats_wanted.await.map_err(|error| error.to_string())? {
         let stats = sandbox.stats();
         println!(
             "{} {} {}",
@@ -168,8 +169,11 @@ impl Drop for SandboxProcess {
 
 async fn benchmark(employees: usize) -> Result<(), String> {
     let (mut sandbox, base_url, client_id, client_secret) = SandboxProcess::start(employees)?;
-    let config = PersonioConfig::new(client_id, Secret::new(client_secret))
-        .with_base_url(base_url.parse().map_err(|error| format!("sandbox URL: {error}"))?);
+    let config = PersonioConfig::new(client_id, Secret::new(client_secret)).with_base_url(
+        base_url
+            .parse()
+            .map_err(|error| format!("sandbox URL: {error}"))?,
+    );
     let limits = config.limits.clone();
     let client = PersonioClient::new(config).map_err(|error| error.to_string())?;
 
@@ -209,7 +213,10 @@ async fn benchmark(employees: usize) -> Result<(), String> {
     println!("  429s received           {throttled}");
     println!("  client peak heap        {}", mebibytes(peak));
     if listed + unparsable != employees {
-        return Err(format!("listed {} of {employees} employees", listed + unparsable));
+        return Err(format!(
+            "listed {} of {employees} employees",
+            listed + unparsable
+        ));
     }
     Ok(())
 }
