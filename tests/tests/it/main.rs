@@ -4,4 +4,5 @@ mod aws_dynamodb;
 mod aws_secrets;
 mod aws_ses;
 mod aws_sqs;
+mod personio_client;
 mod scim_lms;
