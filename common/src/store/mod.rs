@@ -1,1 +1,14 @@
 //! State store adapters: in-memory and embedded SQLite.
+//!
+//! Every backend keeps the items of DESIGN.md's single-table model (`INT#{id}` partition; link,
+//! run, lease and certificate items). The rules that decide a lease or ledger transition live in
+//! [`rules`], once, so the backends differ only in how they make a read-decide-write atomic.
+
+pub mod keys;
+mod memory;
+pub mod rules;
+
+#[cfg(any(test, feature = "contract-tests"))]
+pub mod contract;
+
+pub use memory::{MemoryStore, StoreStats};

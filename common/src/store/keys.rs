@@ -1,0 +1,70 @@
+//! The item keys of the single-table model (DESIGN.md "Data model"). Backends with real tables
+//! use them in error messages so that a conflict or a corrupt item names the same key everywhere;
+//! a DynamoDB backend uses them as its partition and sort keys.
+
+use crate::domain::IntegrationId;
+use crate::domain::certificate::CertificateId;
+use crate::domain::employee::PersonioId;
+use crate::domain::run::RunId;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// The partition key every item of an integration shares.
+pub fn partition(integration: &IntegrationId) -> String {
+    format!("INT#{integration}")
+}
+
+pub fn link_sort(personio_id: PersonioId) -> String {
+    format!("EMP#{personio_id}")
+}
+
+/// Fixed-width UTC timestamp first, so that sort keys order runs by start time.
+pub fn run_sort(started_at: DateTime<Utc>, run_id: &RunId) -> String {
+    format!(
+        "RUN#{}#{run_id}",
+        started_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+pub const LEASE_SORT: &str = "LEASE";
+
+pub fn certificate_sort(certificate: &CertificateId) -> String {
+    format!("CERT#{certificate}")
+}
+
+/// `partition/sort`, the form used in error messages.
+pub fn item(integration: &IntegrationId, sort: &str) -> String {
+    format!("{}/{sort}", partition(integration))
+}
+
+pub fn link_item(integration: &IntegrationId, personio_id: PersonioId) -> String {
+    item(integration, &link_sort(personio_id))
+}
+
+pub fn run_item(integration: &IntegrationId, started_at: DateTime<Utc>, run_id: &RunId) -> String {
+    item(integration, &run_sort(started_at, run_id))
+}
+
+pub fn lease_item(integration: &IntegrationId) -> String {
+    item(integration, LEASE_SORT)
+}
+
+pub fn certificate_item(integration: &IntegrationId, certificate: &CertificateId) -> String {
+    item(integration, &certificate_sort(certificate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_sort_keys_order_by_start_time() {
+        let run_id = RunId("r".into());
+        let earlier = DateTime::from_timestamp(999_999_999, 5_000).expect("valid timestamp");
+        let later = DateTime::from_timestamp(1_000_000_000, 0).expect("valid timestamp");
+        assert!(run_sort(earlier, &run_id) < run_sort(later, &run_id));
+        assert_eq!(
+            run_sort(later, &run_id),
+            "RUN#2001-09-09T01:46:40.000000Z#r"
+        );
+    }
+}

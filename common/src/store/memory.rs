@@ -1,0 +1,418 @@
+//! In-memory state store: the core's test double and the benchmarks' store. Clones share state.
+//!
+//! Every operation takes one std mutex for its whole read-decide-write, which makes each
+//! conditional write atomic; no lock is held across an `.await`.
+
+use super::rules;
+use crate::domain::IntegrationId;
+use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
+use crate::domain::employee::PersonioId;
+use crate::domain::link::EmployeeLink;
+use crate::domain::lms::LmsUserId;
+use crate::domain::run::{RunId, RunRecord};
+use crate::ports::{
+    CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StoreError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Operation counts since the store was created. A read is one call that reads (listing all
+/// links is one read); a write is one item actually written or deleted (a refused conditional
+/// write, a refused lease or a no-op release writes nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub link_reads: u64,
+    pub link_writes: u64,
+    pub run_reads: u64,
+    pub run_writes: u64,
+    pub lease_writes: u64,
+    pub certificate_reads: u64,
+    pub certificate_writes: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    integrations: HashMap<IntegrationId, IntegrationItems>,
+    stats: StoreStats,
+}
+
+#[derive(Default)]
+struct IntegrationItems {
+    links: BTreeMap<PersonioId, EmployeeLink>,
+    runs: HashMap<RunId, RunRecord>,
+    lease: Option<Lease>,
+    certificates: BTreeMap<CertificateId, LedgerEntry>,
+}
+
+impl State {
+    fn items(&self, integration: &IntegrationId) -> Option<&IntegrationItems> {
+        self.integrations.get(integration)
+    }
+
+    fn items_mut(&mut self, integration: &IntegrationId) -> &mut IntegrationItems {
+        self.integrations.entry(integration.clone()).or_default()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        self.lock().stats
+    }
+
+    // Every mutation replaces whole values, so a panic elsewhere never leaves a half-written
+    // item behind: the poisoned state is still consistent and usable.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl LinkStore for MemoryStore {
+    async fn links(&self, integration: &IntegrationId) -> Result<Vec<EmployeeLink>, StoreError> {
+        let mut state = self.lock();
+        state.stats.link_reads += 1;
+        Ok(state
+            .items(integration)
+            .map(|items| items.links.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn link(
+        &self,
+        integration: &IntegrationId,
+        personio_id: PersonioId,
+    ) -> Result<Option<EmployeeLink>, StoreError> {
+        let mut state = self.lock();
+        state.stats.link_reads += 1;
+        Ok(state
+            .items(integration)
+            .and_then(|items| items.links.get(&personio_id).cloned()))
+    }
+
+    // A scan in Personio-id order: the lowest id wins if two links ever named the same LMS
+    // user, as in the SQLite store.
+    async fn link_by_lms_user(
+        &self,
+        integration: &IntegrationId,
+        lms_user_id: &LmsUserId,
+    ) -> Result<Option<EmployeeLink>, StoreError> {
+        let mut state = self.lock();
+        state.stats.link_reads += 1;
+        Ok(state.items(integration).and_then(|items| {
+            items
+                .links
+                .values()
+                .find(|link| &link.lms_user_id == lms_user_id)
+                .cloned()
+        }))
+    }
+
+    async fn put_link(
+        &self,
+        link: &EmployeeLink,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let links = &mut state.items_mut(&link.integration_id).links;
+        let stored_version = links.get(&link.personio_id).map(|stored| stored.version);
+        if stored_version != expected_version {
+            return Err(rules::link_version_conflict(
+                link,
+                expected_version,
+                stored_version,
+            ));
+        }
+        links.insert(link.personio_id, link.clone());
+        state.stats.link_writes += 1;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RunStore for MemoryStore {
+    async fn put_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state
+            .items_mut(&run.integration_id)
+            .runs
+            .insert(run.run_id.clone(), run.clone());
+        state.stats.run_writes += 1;
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        integration: &IntegrationId,
+        run_id: &RunId,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let mut state = self.lock();
+        state.stats.run_reads += 1;
+        Ok(state
+            .items(integration)
+            .and_then(|items| items.runs.get(run_id).cloned()))
+    }
+
+    async fn runs(
+        &self,
+        integration: &IntegrationId,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut state = self.lock();
+        state.stats.run_reads += 1;
+        let Some(items) = state.items(integration) else {
+            return Ok(Vec::new());
+        };
+        let mut runs: Vec<&RunRecord> = items.runs.values().collect();
+        // The order of the run sort key (start time, then run id), descending.
+        runs.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
+        Ok(runs.into_iter().take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl LeaseStore for MemoryStore {
+    async fn acquire_lease(
+        &self,
+        integration: &IntegrationId,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let mut state = self.lock();
+        let items = state.items_mut(integration);
+        let outcome = rules::acquire_lease(items.lease.as_ref(), integration, holder, now, ttl);
+        if let LeaseOutcome::Acquired(lease) = &outcome {
+            items.lease = Some(lease.clone());
+            state.stats.lease_writes += 1;
+        }
+        Ok(outcome)
+    }
+
+    async fn renew_lease(
+        &self,
+        integration: &IntegrationId,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let items = state.items_mut(integration);
+        let Some(renewed) = rules::renew_lease(items.lease.as_ref(), holder, now, ttl) else {
+            return Ok(false);
+        };
+        items.lease = Some(renewed);
+        state.stats.lease_writes += 1;
+        Ok(true)
+    }
+
+    async fn release_lease(
+        &self,
+        integration: &IntegrationId,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let items = state.items_mut(integration);
+        if rules::releases_lease(items.lease.as_ref(), holder) {
+            items.lease = None;
+            state.stats.lease_writes += 1;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CertificateLedger for MemoryStore {
+    async fn claim_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<LedgerClaim, StoreError> {
+        let mut state = self.lock();
+        let certificates = &mut state.items_mut(integration).certificates;
+        let decision = rules::claim_certificate(
+            certificates.get(certificate),
+            integration,
+            certificate,
+            now,
+            ttl,
+        );
+        if let Some(entry) = decision.store {
+            certificates.insert(certificate.clone(), entry);
+            state.stats.certificate_writes += 1;
+        }
+        Ok(decision.answer)
+    }
+
+    async fn complete_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        document_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let certificates = &mut state.items_mut(integration).certificates;
+        let done = rules::complete_certificate(
+            certificates.get(certificate).cloned(),
+            integration,
+            certificate,
+            document_id,
+            now,
+        )?;
+        certificates.insert(certificate.clone(), done);
+        state.stats.certificate_writes += 1;
+        Ok(())
+    }
+
+    async fn fail_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let certificates = &mut state.items_mut(integration).certificates;
+        let failed = rules::fail_certificate(
+            certificates.get(certificate).cloned(),
+            integration,
+            certificate,
+            reason,
+            now,
+        )?;
+        certificates.insert(certificate.clone(), failed);
+        state.stats.certificate_writes += 1;
+        Ok(())
+    }
+
+    async fn park_certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        job: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let certificates = &mut state.items_mut(integration).certificates;
+        let Some(parked) = rules::park_certificate(
+            certificates.get(certificate).cloned(),
+            integration,
+            certificate,
+            job,
+            now,
+        ) else {
+            return Ok(false);
+        };
+        certificates.insert(certificate.clone(), parked);
+        state.stats.certificate_writes += 1;
+        Ok(true)
+    }
+
+    async fn certificate(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let mut state = self.lock();
+        state.stats.certificate_reads += 1;
+        Ok(state
+            .items(integration)
+            .and_then(|items| items.certificates.get(certificate).cloned()))
+    }
+
+    async fn certificates(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut state = self.lock();
+        state.stats.certificate_reads += 1;
+        Ok(state
+            .items(integration)
+            .map(|items| items.certificates.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn parked_certificates(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut state = self.lock();
+        state.stats.certificate_reads += 1;
+        Ok(state
+            .items(integration)
+            .map(|items| {
+                items
+                    .certificates
+                    .values()
+                    .filter(|entry| matches!(entry.state, LedgerState::Parked { .. }))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn link(personio_id: i64, version: u64) -> EmployeeLink {
+        EmployeeLink {
+            integration_id: IntegrationId::new("acme"),
+            personio_id: PersonioId(personio_id),
+            lms_user_id: LmsUserId(format!("u{personio_id}")),
+            email: format!("e{personio_id}@example.com"),
+            profile_hash: "h".into(),
+            groups: BTreeSet::new(),
+            active: true,
+            updated_at: DateTime::UNIX_EPOCH,
+            version,
+        }
+    }
+
+    #[tokio::test]
+    async fn stats_count_reads_and_only_the_writes_that_happened() {
+        let store = MemoryStore::new();
+        let shared = store.clone();
+        store
+            .put_link(&link(1, 1), None)
+            .await
+            .expect("first write");
+        assert!(store.put_link(&link(1, 1), None).await.is_err());
+        shared
+            .links(&IntegrationId::new("acme"))
+            .await
+            .expect("read");
+        shared
+            .release_lease(&IntegrationId::new("acme"), "nobody")
+            .await
+            .expect("no-op release");
+        assert_eq!(
+            store.stats(),
+            StoreStats {
+                link_reads: 1,
+                link_writes: 1,
+                ..StoreStats::default()
+            }
+        );
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    crate::state_store_contract_tests!(((), super::MemoryStore::new()));
+}

@@ -1,0 +1,263 @@
+//! The transition rules of the sync lease and the certificate ledger, written once for every
+//! backend. Each rule is a pure decision from the stored item (if any) to the answer and the item
+//! to store; a backend makes "read, decide, write" atomic in its own way (a mutex, a SQLite
+//! transaction, a DynamoDB conditional write on the value read).
+
+use super::keys;
+use crate::domain::IntegrationId;
+use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
+use crate::domain::link::EmployeeLink;
+use crate::ports::{Lease, LeaseOutcome, StoreError};
+use chrono::{DateTime, Duration, Utc};
+
+/// `now + ttl`, saturating: an absurd ttl means "never expires", not a panic.
+pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    now.checked_add_signed(ttl)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// A lease or claim is expired from its expiry instant on.
+fn is_expired(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    expires_at <= now
+}
+
+/// Acquiring the lease: `Acquired` carries the lease to store; `HeldBy` stores nothing.
+pub fn acquire_lease(
+    current: Option<&Lease>,
+    integration: &IntegrationId,
+    holder: &str,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> LeaseOutcome {
+    match current {
+        Some(lease) if lease.holder != holder && !is_expired(lease.expires_at, now) => {
+            LeaseOutcome::HeldBy(lease.clone())
+        }
+        _ => LeaseOutcome::Acquired(Lease {
+            integration_id: integration.clone(),
+            holder: holder.to_owned(),
+            expires_at: expiry(now, ttl),
+        }),
+    }
+}
+
+/// Renewing the lease: the extended lease to store, or `None` when `holder` no longer holds it.
+/// A holder whose lease expired but was not taken over still holds it: nobody else ran.
+pub fn renew_lease(
+    current: Option<&Lease>,
+    holder: &str,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> Option<Lease> {
+    current
+        .filter(|lease| lease.holder == holder)
+        .map(|lease| Lease {
+            expires_at: expiry(now, ttl),
+            ..lease.clone()
+        })
+}
+
+/// Whether releasing on behalf of `holder` removes the stored lease.
+pub fn releases_lease(current: Option<&Lease>, holder: &str) -> bool {
+    current.is_some_and(|lease| lease.holder == holder)
+}
+
+/// A claim decision: the answer, and the entry to store when the claim succeeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimDecision {
+    pub answer: LedgerClaim,
+    pub store: Option<LedgerEntry>,
+}
+
+pub fn claim_certificate(
+    current: Option<&LedgerEntry>,
+    integration: &IntegrationId,
+    certificate: &CertificateId,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> ClaimDecision {
+    let recovering = match current.map(|entry| &entry.state) {
+        Some(LedgerState::Done { document_id }) => {
+            return ClaimDecision {
+                answer: LedgerClaim::AlreadyDone {
+                    document_id: document_id.clone(),
+                },
+                store: None,
+            };
+        }
+        Some(LedgerState::InProgress { expires_at }) if !is_expired(*expires_at, now) => {
+            return ClaimDecision {
+                answer: LedgerClaim::Busy {
+                    expires_at: *expires_at,
+                },
+                store: None,
+            };
+        }
+        Some(LedgerState::InProgress { .. }) => true,
+        Some(LedgerState::Parked { .. } | LedgerState::Failed { .. }) | None => false,
+    };
+    let expires_at = expiry(now, ttl);
+    let attempts = current.map_or(0, |entry| entry.attempts).saturating_add(1);
+    ClaimDecision {
+        answer: LedgerClaim::Claimed {
+            expires_at,
+            recovering,
+        },
+        store: Some(LedgerEntry {
+            integration_id: integration.clone(),
+            certificate_id: certificate.clone(),
+            state: LedgerState::InProgress { expires_at },
+            attempts,
+            updated_at: now,
+        }),
+    }
+}
+
+/// In progress → done; the entry to store, or `Conflict` naming the state found.
+pub fn complete_certificate(
+    current: Option<LedgerEntry>,
+    integration: &IntegrationId,
+    certificate: &CertificateId,
+    document_id: &str,
+    now: DateTime<Utc>,
+) -> Result<LedgerEntry, StoreError> {
+    finish(
+        current,
+        integration,
+        certificate,
+        LedgerState::Done {
+            document_id: document_id.to_owned(),
+        },
+        now,
+    )
+}
+
+/// In progress → failed; the entry to store, or `Conflict` naming the state found.
+pub fn fail_certificate(
+    current: Option<LedgerEntry>,
+    integration: &IntegrationId,
+    certificate: &CertificateId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<LedgerEntry, StoreError> {
+    finish(
+        current,
+        integration,
+        certificate,
+        LedgerState::Failed {
+            reason: reason.to_owned(),
+        },
+        now,
+    )
+}
+
+// An expired claim may still be finished: its worker did the upload, and no other worker has
+// claimed it since (that claim would have renewed the expiry, which is indistinguishable, and
+// harmless: the document exists either way and the recovering worker looks for it first).
+fn finish(
+    current: Option<LedgerEntry>,
+    integration: &IntegrationId,
+    certificate: &CertificateId,
+    next: LedgerState,
+    now: DateTime<Utc>,
+) -> Result<LedgerEntry, StoreError> {
+    match current {
+        Some(entry) if matches!(entry.state, LedgerState::InProgress { .. }) => Ok(LedgerEntry {
+            state: next,
+            updated_at: now,
+            ..entry
+        }),
+        other => Err(StoreError::Conflict(format!(
+            "certificate {} is {}, not in progress",
+            keys::certificate_item(integration, certificate),
+            other.map_or("absent", |entry| state_name(&entry.state)),
+        ))),
+    }
+}
+
+/// Parking: the entry to store, or `None` when the certificate is done and must stay so.
+/// Parking an in-progress entry is allowed: its worker found the employee unlinked.
+pub fn park_certificate(
+    current: Option<LedgerEntry>,
+    integration: &IntegrationId,
+    certificate: &CertificateId,
+    job: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Option<LedgerEntry> {
+    let parked = LedgerState::Parked { job: job.clone() };
+    match current {
+        Some(LedgerEntry {
+            state: LedgerState::Done { .. },
+            ..
+        }) => None,
+        Some(entry) => Some(LedgerEntry {
+            state: parked,
+            updated_at: now,
+            ..entry
+        }),
+        None => Some(LedgerEntry {
+            integration_id: integration.clone(),
+            certificate_id: certificate.clone(),
+            state: parked,
+            attempts: 0,
+            updated_at: now,
+        }),
+    }
+}
+
+/// The refusal of a conditional link write, naming the item and both versions.
+pub fn link_version_conflict(
+    link: &EmployeeLink,
+    expected: Option<u64>,
+    stored: Option<u64>,
+) -> StoreError {
+    let describe =
+        |version: Option<u64>| version.map_or("absent".to_owned(), |v| format!("version {v}"));
+    StoreError::Conflict(format!(
+        "link {} expected {}, found {}",
+        keys::link_item(&link.integration_id, link.personio_id),
+        describe(expected),
+        describe(stored),
+    ))
+}
+
+/// The state's name as serialised (the `state` tag of `LedgerEntry`).
+pub fn state_name(state: &LedgerState) -> &'static str {
+    match state {
+        LedgerState::Parked { .. } => "parked",
+        LedgerState::InProgress { .. } => "in_progress",
+        LedgerState::Done { .. } => "done",
+        LedgerState::Failed { .. } => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_saturates_instead_of_overflowing() {
+        let now = Utc::now();
+        assert_eq!(expiry(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+    }
+
+    #[test]
+    fn state_names_match_the_serialised_tag() {
+        let states = [
+            LedgerState::Parked {
+                job: serde_json::Value::Null,
+            },
+            LedgerState::InProgress {
+                expires_at: Utc::now(),
+            },
+            LedgerState::Done {
+                document_id: "d".into(),
+            },
+            LedgerState::Failed { reason: "r".into() },
+        ];
+        for state in states {
+            let json = serde_json::to_value(&state).expect("serialisable");
+            assert_eq!(json["state"], state_name(&state));
+        }
+    }
+}
