@@ -152,7 +152,11 @@ mod tests {
 
     #[test]
     fn default_categories_are_tried_in_order() {
-        let all = categories(&["Other documents", " bildungszertifikate", "LEARNING CERTIFICATES"]);
+        let all = categories(&[
+            "Other documents",
+            " bildungszertifikate",
+            "LEARNING CERTIFICATES",
+        ]);
         assert_eq!(choose_category(&all, None).unwrap().id, 3);
         let german = categories(&["Other documents", "Bildungszertifikate "]);
         assert_eq!(choose_category(&german, None).unwrap().id, 2);
@@ -220,6 +224,9 @@ mod tests {
         );
         let without = job("日本語", None);
         assert!(!document_comment(&without).contains("Valid until"));
-        assert_eq!(document_file_name(&without), "certificate-course-2026-11-20.pdf");
+        assert_eq!(
+            document_file_name(&without),
+            "certificate-course-2026-11-20.pdf"
+        );
     }
 }

@@ -53,7 +53,9 @@ pub enum FetchError {
     BadRedirect { reason: String },
     #[error("the PDF is larger than {limit} bytes (Personio's limit for a document)")]
     TooLarge { limit: u64 },
-    #[error("the content at pdf_url is not a PDF (it does not start with %PDF-; Content-Type {content_type:?})")]
+    #[error(
+        "the content at pdf_url is not a PDF (it does not start with %PDF-; Content-Type {content_type:?})"
+    )]
     NotPdf { content_type: Option<String> },
     #[error("fetching the PDF timed out")]
     Timeout,
@@ -172,7 +174,10 @@ impl PdfFetcher {
     /// first bytes are in (a large HTML error page is not downloaded whole).
     async fn read_pdf_body(&self, mut response: reqwest::Response) -> Result<Bytes, FetchError> {
         let limit = self.limits.max_bytes;
-        if response.content_length().is_some_and(|length| length > limit) {
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
             return Err(FetchError::TooLarge { limit });
         }
         let content_type = response
@@ -245,9 +250,11 @@ fn redirect_target(current: &Url, response: &reqwest::Response) -> Result<Url, F
             reason: "a Location header that is not text".into(),
         })?;
     // Relative locations are resolved against the URL that answered.
-    current.join(location).map_err(|error| FetchError::BadRedirect {
-        reason: format!("Location is not a URL: {error}"),
-    })
+    current
+        .join(location)
+        .map_err(|error| FetchError::BadRedirect {
+            reason: format!("Location is not a URL: {error}"),
+        })
 }
 
 fn status_error(status: StatusCode, url: &Url) -> FetchError {
@@ -287,7 +294,11 @@ mod tests {
         PdfFetcher::new(limits).unwrap()
     }
 
-    async fn fetch(server: &TestServer, path: &str, limits: FetchLimits) -> Result<Bytes, FetchError> {
+    async fn fetch(
+        server: &TestServer,
+        path: &str,
+        limits: FetchLimits,
+    ) -> Result<Bytes, FetchError> {
         fetcher(limits)
             .fetch(
                 &server.url(path),
@@ -307,7 +318,9 @@ mod tests {
             ("/file.pdf", Reply::ok(PDF)),
         ])
         .await;
-        let body = fetch(&server, "/start?sig=1", FetchLimits::default()).await.unwrap();
+        let body = fetch(&server, "/start?sig=1", FetchLimits::default())
+            .await
+            .unwrap();
         assert_eq!(&body[..], PDF);
     }
 
@@ -321,8 +334,14 @@ mod tests {
             ("/broken", Reply::status(503)),
             ("/throttled", Reply::status(429)),
             ("/loop", Reply::redirect("/loop")),
-            ("/offsite", Reply::redirect("https://evil.example.net/x.pdf")),
-            ("/downgrade", Reply::redirect("http://files.example.com/x.pdf")),
+            (
+                "/offsite",
+                Reply::redirect("https://evil.example.net/x.pdf"),
+            ),
+            (
+                "/downgrade",
+                Reply::redirect("http://files.example.com/x.pdf"),
+            ),
             ("/slow", Reply::ok(PDF).delayed(Duration::from_secs(5))),
         ])
         .await;
@@ -339,17 +358,29 @@ mod tests {
         let gone = outcome("/gone").await;
         assert!(matches!(gone, FetchError::NotFound { status: 404, .. }));
         assert!(!gone.is_retryable());
-        assert!(matches!(outcome("/forbidden").await, FetchError::Refused { status: 403, .. }));
+        assert!(matches!(
+            outcome("/forbidden").await,
+            FetchError::Refused { status: 403, .. }
+        ));
         let broken = outcome("/broken").await;
-        assert!(matches!(broken, FetchError::ServerUnavailable { status: 503 }));
+        assert!(matches!(
+            broken,
+            FetchError::ServerUnavailable { status: 503 }
+        ));
         assert!(broken.is_retryable());
         assert!(outcome("/throttled").await.is_retryable());
-        assert!(matches!(outcome("/loop").await, FetchError::TooManyRedirects { limit: 5 }));
+        assert!(matches!(
+            outcome("/loop").await,
+            FetchError::TooManyRedirects { limit: 5 }
+        ));
         assert!(matches!(
             outcome("/offsite").await,
             FetchError::HostNotAllowed { host } if host == "evil.example.net"
         ));
-        assert!(matches!(outcome("/downgrade").await, FetchError::NotHttps { .. }));
+        assert!(matches!(
+            outcome("/downgrade").await,
+            FetchError::NotHttps { .. }
+        ));
         let slow = outcome("/slow").await;
         assert!(matches!(slow, FetchError::Timeout));
         assert!(slow.is_retryable());
@@ -414,7 +445,17 @@ mod tests {
         let mut body = b"%PDF-1.7\n".to_vec();
         body.resize(MAX_PDF_BYTES as usize + 1, b'x');
         let server = TestServer::start(vec![("/huge", Reply::ok(&body).chunked())]).await;
-        let error = fetch(&server, "/huge", FetchLimits::default()).await.unwrap_err();
-        assert!(matches!(error, FetchError::TooLarge { limit: MAX_PDF_BYTES }), "{error}");
+        let error = fetch(&server, "/huge", FetchLimits::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                FetchError::TooLarge {
+                    limit: MAX_PDF_BYTES
+                }
+            ),
+            "{error}"
+        );
     }
 }

@@ -383,7 +383,10 @@ mod tests {
         let job = CertificateJob::parse(&valid_job()).unwrap();
         assert_eq!(job.certificate_id, CertificateId("cert-1".into()));
         assert_eq!(job.course_name, "Fire safety");
-        assert_eq!(job.completed_on, NaiveDate::from_ymd_opt(2026, 11, 20).unwrap());
+        assert_eq!(
+            job.completed_on,
+            NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
+        );
         assert_eq!(job.valid_until, NaiveDate::from_ymd_opt(2028, 11, 20));
         assert!(matches!(job.pdf, PdfSource::Url(_)));
     }
@@ -480,7 +483,11 @@ mod tests {
         assert_eq!(job.pdf, PdfSource::Inline(Bytes::from_static(b"%PDF-1.4")));
 
         value["pdf_base64"] = json!("not base64!");
-        assert!(error_of(value.clone()).reason.starts_with("not valid base64"));
+        assert!(
+            error_of(value.clone())
+                .reason
+                .starts_with("not valid base64")
+        );
 
         value["pdf_base64"] = json!("PGh0bWw+"); // "<html>"
         assert!(error_of(value.clone()).reason.contains("not a PDF"));
@@ -503,7 +510,10 @@ mod tests {
         let job = CertificateJob::parse(&valid_job()).unwrap();
         let debug = format!("{job:?}");
         assert!(!debug.contains("secret"), "{debug}");
-        assert!(debug.contains("https://files.example.com/c/1.pdf?…"), "{debug}");
+        assert!(
+            debug.contains("https://files.example.com/c/1.pdf?…"),
+            "{debug}"
+        );
     }
 
     #[test]

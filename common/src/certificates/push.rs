@@ -35,17 +35,28 @@ const CLAIM_SAFETY_MARGIN: Duration = Duration::from_secs(30);
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum PushOutcome {
     /// Uploaded now.
-    Uploaded { document_id: String },
+    Uploaded {
+        document_id: String,
+    },
     /// Pushed earlier (a redelivery or a repeated backfill): nothing done.
-    AlreadyDone { document_id: String },
+    AlreadyDone {
+        document_id: String,
+    },
     /// Found in Personio after an earlier worker's claim expired (it uploaded, then died before
     /// recording it): recorded, not uploaded again.
-    Recovered { document_id: String },
+    Recovered {
+        document_id: String,
+    },
     /// The employee is not linked yet; the job waits in the ledger for the next sync run.
     Parked,
     /// Another worker holds an unexpired claim: try again later.
-    Busy { until: DateTime<Utc> },
-    Failed { reason: String, retryable: bool },
+    Busy {
+        until: DateTime<Utc>,
+    },
+    Failed {
+        reason: String,
+        retryable: bool,
+    },
 }
 
 impl PushOutcome {
@@ -167,7 +178,10 @@ pub enum PushError {
     #[error("{0}")]
     Pdf(#[from] FetchError),
     #[error("employee {employee} is unknown to Personio: {message}")]
-    UnknownEmployee { employee: PersonioId, message: String },
+    UnknownEmployee {
+        employee: PersonioId,
+        message: String,
+    },
     #[error("uploading the certificate to Personio failed: {0}")]
     Upload(HrError),
     #[error("looking for an earlier upload of the certificate in Personio failed: {0}")]
@@ -301,7 +315,10 @@ impl CertificatePusher {
         deadline: Deadline,
         progress: &dyn PushProgress,
     ) -> BatchReport {
-        let jobs = jobs.into_iter().map(|job| (job, JobSource::Queue)).collect();
+        let jobs = jobs
+            .into_iter()
+            .map(|job| (job, JobSource::Queue))
+            .collect();
         self.push_jobs(integration, settings, jobs, deadline, progress)
             .await
     }
@@ -330,9 +347,12 @@ impl CertificatePusher {
         if !settings.enabled {
             return Ok(BatchReport::default());
         }
-        let parked = with_retries(&self.backoff, deadline, "listing parked certificates", || {
-            self.store.parked_certificates(integration)
-        })
+        let parked = with_retries(
+            &self.backoff,
+            deadline,
+            "listing parked certificates",
+            || self.store.parked_certificates(integration),
+        )
         .await?;
         let jobs = parked
             .into_iter()
@@ -498,7 +518,10 @@ impl CertificatePusher {
             .await
         {
             Ok(outcome) => outcome,
-            Err(failure) => self.settle_failure(batch, job, value, source, failure).await,
+            Err(failure) => {
+                self.settle_failure(batch, job, value, source, failure)
+                    .await
+            }
         }
     }
 
@@ -566,12 +589,11 @@ impl CertificatePusher {
                 })?;
             if let Some(found) = existing.iter().find(|doc| is_same_document(doc, job)) {
                 tracing::info!(document_id = %found.id, "found the document of an earlier upload");
-                return self
-                    .complete(batch, job, &found.id)
-                    .await
-                    .map(|()| PushOutcome::Recovered {
+                return self.complete(batch, job, &found.id).await.map(|()| {
+                    PushOutcome::Recovered {
                         document_id: found.id.clone(),
-                    });
+                    }
+                });
             }
         }
         let content = self.pdf(batch, job, deadline).await.map_err(known_absent)?;
@@ -587,8 +609,14 @@ impl CertificatePusher {
         };
         let uploaded = match self.hr.upload_document(&upload, deadline).await {
             Ok(uploaded) => uploaded,
-            Err(HrError::Rejected { status: 404, message }) => {
-                return Err(known_absent(PushError::UnknownEmployee { employee, message }));
+            Err(HrError::Rejected {
+                status: 404,
+                message,
+            }) => {
+                return Err(known_absent(PushError::UnknownEmployee {
+                    employee,
+                    message,
+                }));
             }
             // A retryable failure may have reached Personio (a timeout after the upload landed);
             // a permanent one was refused.
@@ -668,11 +696,13 @@ impl CertificatePusher {
     ) -> Result<Bytes, PushError> {
         match &job.pdf {
             PdfSource::Inline(content) => Ok(content.clone()),
-            PdfSource::Url(url) => with_retries(&self.backoff, deadline, "fetching the PDF", || {
-                self.fetcher.fetch(url, &batch.allowed_hosts, deadline)
-            })
-            .await
-            .map_err(PushError::Pdf),
+            PdfSource::Url(url) => {
+                with_retries(&self.backoff, deadline, "fetching the PDF", || {
+                    self.fetcher.fetch(url, &batch.allowed_hosts, deadline)
+                })
+                .await
+                .map_err(PushError::Pdf)
+            }
         }
     }
 
@@ -731,8 +761,14 @@ impl CertificatePusher {
         if &integration != batch.integration {
             return outcome;
         }
-        let recordable = match self.store.certificate(batch.integration, &certificate).await {
-            Ok(entry) => entry.is_none_or(|entry| matches!(entry.state, LedgerState::Failed { .. })),
+        let recordable = match self
+            .store
+            .certificate(batch.integration, &certificate)
+            .await
+        {
+            Ok(entry) => {
+                entry.is_none_or(|entry| matches!(entry.state, LedgerState::Failed { .. }))
+            }
             Err(_) => false,
         };
         if !recordable {

@@ -33,16 +33,14 @@ where
     let mut retry = 0;
     loop {
         match attempt().await {
-            Err(error) if error.is_retryable() => {
-                match backoff.next_delay(retry, None, deadline) {
-                    Some(wait) => {
-                        tracing::debug!(%error, retry, ?wait, "{what} failed, retrying");
-                        tokio::time::sleep(wait).await;
-                        retry += 1;
-                    }
-                    None => return Err(error),
+            Err(error) if error.is_retryable() => match backoff.next_delay(retry, None, deadline) {
+                Some(wait) => {
+                    tracing::debug!(%error, retry, ?wait, "{what} failed, retrying");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
                 }
-            }
+                None => return Err(error),
+            },
             other => return other,
         }
     }

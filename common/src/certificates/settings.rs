@@ -133,14 +133,18 @@ impl HostPattern {
             (true, Host::Domain(_)) => Err(format!(
                 "{entry:?} is too broad: name at least a registrable domain, like *.example.com"
             )),
-            (true, _) => Err(format!("a wildcard cannot apply to an IP address: {entry:?}")),
+            (true, _) => Err(format!(
+                "a wildcard cannot apply to an IP address: {entry:?}"
+            )),
         }
     }
 
     fn matches(&self, host: &str) -> bool {
         match self {
             Self::Exact(exact) => host == exact,
-            Self::Subdomains(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+            Self::Subdomains(suffix) => {
+                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
         }
     }
 }

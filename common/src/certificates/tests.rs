@@ -8,8 +8,8 @@ use crate::domain::employee::{EmployeePage, PersonioId};
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::ports::{
-    CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument,
-    HrError, HrSource, LinkStore, UploadedDocument,
+    CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError,
+    HrSource, LinkStore, UploadedDocument,
 };
 use crate::retry::{Backoff, Deadline};
 use crate::store::MemoryStore;
@@ -220,7 +220,10 @@ fn fixture_with(hr: Arc<RecordingHr>, limits: FetchLimits) -> Fixture {
 }
 
 fn fixture(categories: &[&str]) -> Fixture {
-    fixture_with(RecordingHr::with_categories(categories), FetchLimits::default())
+    fixture_with(
+        RecordingHr::with_categories(categories),
+        FetchLimits::default(),
+    )
 }
 
 fn acme() -> IntegrationId {
@@ -313,10 +316,17 @@ fn reason(outcome: &PushOutcome) -> &str {
 async fn uploads_into_the_first_default_category_that_exists() {
     for (categories, expected) in [
         (
-            &["Other documents", "Bildungszertifikate", "learning certificates "][..],
+            &[
+                "Other documents",
+                "Bildungszertifikate",
+                "learning certificates ",
+            ][..],
             102,
         ),
-        (&["Other documents", "BILDUNGSZERTIFIKATE", "Verträge"][..], 101),
+        (
+            &["Other documents", "BILDUNGSZERTIFIKATE", "Verträge"][..],
+            101,
+        ),
         (&["Verträge", " other documents"][..], 101),
     ] {
         let f = fixture(categories);
@@ -356,7 +366,11 @@ async fn categories_are_read_once_per_batch_and_only_when_needed() {
     f.push(vec![job("c-0", "nobody")]).await;
     assert_eq!(f.hr.state().category_reads, 0);
     let report = f
-        .push(vec![job("c-1", "u-1"), job("c-2", "u-1"), job("c-3", "u-1")])
+        .push(vec![
+            job("c-1", "u-1"),
+            job("c-2", "u-1"),
+            job("c-3", "u-1"),
+        ])
         .await;
     assert_eq!(report.counts().uploaded, 3);
     assert_eq!(f.hr.state().category_reads, 1);
@@ -703,7 +717,11 @@ async fn each_bad_job_gets_its_own_reason_and_the_good_one_still_arrives() {
         with("bad-1", "course_name", Value::Null),
         with("bad-2", "completed_on", json!("31.12.2026")),
         with("bad-3", "pdf_url", url("/login.html")),
-        with("bad-4", "pdf_url", json!("https://files.elsewhere.example/c.pdf")),
+        with(
+            "bad-4",
+            "pdf_url",
+            json!("https://files.elsewhere.example/c.pdf"),
+        ),
         with("bad-5", "pdf_url", json!("http://files.lms.example/c.pdf")),
         with("bad-6", "pdf_url", url("/big.pdf")),
         with("bad-7", "pdf_base64", too_large_inline),
@@ -733,7 +751,10 @@ async fn each_bad_job_gets_its_own_reason_and_the_good_one_still_arrives() {
         "invalid certificate job: job: expected a JSON object, got a string",
     ];
     for (reason, expected) in reasons.iter().zip(expected_starts) {
-        assert!(reason.starts_with(expected), "{reason:?} should start with {expected:?}");
+        assert!(
+            reason.starts_with(expected),
+            "{reason:?} should start with {expected:?}"
+        );
     }
     assert_eq!(report.jobs[10].outcome, uploaded("doc-1"));
     assert_eq!(f.hr.document_count(), 1);
@@ -765,7 +786,10 @@ async fn a_bad_redelivery_does_not_overwrite_a_parked_or_done_certificate() {
     broken_parked["completed_on"] = json!("yesterday");
     let report = f.push(vec![broken, broken_parked]).await;
     assert_eq!(report.counts().failed_permanent, 2);
-    assert!(matches!(f.state("c-1").await, Some(LedgerState::Done { .. })));
+    assert!(matches!(
+        f.state("c-1").await,
+        Some(LedgerState::Done { .. })
+    ));
     assert!(matches!(
         f.state("c-2").await,
         Some(LedgerState::Parked { .. })
@@ -796,7 +820,13 @@ async fn a_disabled_push_refuses_every_job_without_recording() {
     };
     let report = f
         .pusher
-        .push_batch(&acme(), &disabled, vec![job("c-1", "u-1")], deadline(), &NoProgress)
+        .push_batch(
+            &acme(),
+            &disabled,
+            vec![job("c-1", "u-1")],
+            deadline(),
+            &NoProgress,
+        )
         .await;
     assert_eq!(
         report.jobs[0].certificate_id,
