@@ -3,8 +3,7 @@
 use super::job::CertificateJob;
 use crate::ports::{DocumentCategory, ExistingDocument};
 
-/// Personio's limit for a document title (characters).
-pub const MAX_TITLE_CHARS: usize = 255;
+use crate::personio::MAX_TITLE_CHARS;
 
 /// The categories tried, in order, when the integration names none.
 pub const DEFAULT_CATEGORY_NAMES: [&str; 2] = ["Learning certificates", "Bildungszertifikate"];

@@ -13,9 +13,9 @@ use reqwest::header::{CONTENT_TYPE, LOCATION};
 use std::time::Duration;
 use url::{Host, Url};
 
-/// Personio's limit for one document file (`POST /v1/company/documents`, `file` ≤ 30 MB), taken
-/// in decimal megabytes so that nothing we fetch can be refused for size by Personio.
-pub const MAX_PDF_BYTES: u64 = 30_000_000;
+/// Personio's limit for one document file (`POST /v1/company/documents`, `file` ≤ 30 MB), as
+/// the Personio client enforces it before sending.
+pub const MAX_PDF_BYTES: u64 = crate::personio::MAX_FILE_BYTES as u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchLimits {
