@@ -517,6 +517,28 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_samples_parse_as_described() {
+        for sample in [
+            include_str!("../../../events/certificate-url.json"),
+            include_str!("../../../events/certificate-inline.json"),
+        ] {
+            let value: Value = serde_json::from_str(sample).unwrap();
+            CertificateJob::parse(&value).unwrap();
+        }
+        let invalid: Value =
+            serde_json::from_str(include_str!("../../../events/certificate-invalid.json")).unwrap();
+        assert_eq!(
+            CertificateJob::parse(&invalid).unwrap_err().error.to_string(),
+            r#"completed_on: expected a date YYYY-MM-DD, got "31.12.2026""#
+        );
+        let backfill = parse_ndjson(include_str!("../../../events/certificate-backfill.ndjson"));
+        assert_eq!(backfill.len(), 2);
+        for line in backfill {
+            CertificateJob::parse(&line.unwrap()).unwrap();
+        }
+    }
+
+    #[test]
     fn ndjson_lines_are_numbered_and_independent() {
         let text = "{\"a\":1}\n\n{broken\n  \n[2]\n";
         let parsed = parse_ndjson(text);
