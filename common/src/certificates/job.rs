@@ -528,7 +528,10 @@ mod tests {
         let invalid: Value =
             serde_json::from_str(include_str!("../../../events/certificate-invalid.json")).unwrap();
         assert_eq!(
-            CertificateJob::parse(&invalid).unwrap_err().error.to_string(),
+            CertificateJob::parse(&invalid)
+                .unwrap_err()
+                .error
+                .to_string(),
             r#"completed_on: expected a date YYYY-MM-DD, got "31.12.2026""#
         );
         let backfill = parse_ndjson(include_str!("../../../events/certificate-backfill.ndjson"));

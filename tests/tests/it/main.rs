@@ -1,1 +1,2 @@
 //! Cross-crate integration tests. One module per area; one binary for all of them.
+mod certificates;
