@@ -173,8 +173,8 @@ pub enum PushError {
     Settings(#[from] CertificateSettingsError),
     #[error("{0}")]
     Category(#[from] CategoryError),
-    #[error("reading Personio's document categories failed: {reason}")]
-    Categories { reason: String, retryable: bool },
+    #[error("reading Personio's document categories failed: {0}")]
+    Categories(Arc<HrError>),
     #[error("{0}")]
     Pdf(#[from] FetchError),
     #[error("employee {employee} is unknown to Personio: {message}")]
@@ -200,7 +200,7 @@ impl PushError {
             | Self::Settings(_)
             | Self::Category(_)
             | Self::UnknownEmployee { .. } => false,
-            Self::Categories { retryable, .. } => *retryable,
+            Self::Categories(error) => error.is_retryable(),
             Self::Pdf(error) => error.is_retryable(),
             Self::Upload(error) | Self::Lookup(error) => error.is_retryable(),
             Self::Store(error) => error.is_retryable(),
@@ -216,6 +216,12 @@ impl PushError {
             | Self::Lookup(HrError::Unauthorized { message }) => {
                 Some(IntegrationProblem::Credentials(message.clone()))
             }
+            Self::Categories(error) => match &**error {
+                HrError::Unauthorized { message } => {
+                    Some(IntegrationProblem::Credentials(message.clone()))
+                }
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -256,20 +262,16 @@ struct Batch<'a> {
 
 /// A failed category read or choice, kept to fail every later job of the batch the same way.
 #[derive(Clone)]
-struct CategoryFailure {
-    error: Option<CategoryError>,
-    reason: String,
-    retryable: bool,
+enum CategoryFailure {
+    Choice(CategoryError),
+    Read(Arc<HrError>),
 }
 
 impl CategoryFailure {
     fn to_error(&self) -> PushError {
-        match &self.error {
-            Some(error) => PushError::Category(error.clone()),
-            None => PushError::Categories {
-                reason: self.reason.clone(),
-                retryable: self.retryable,
-            },
+        match self {
+            Self::Choice(error) => PushError::Category(error.clone()),
+            Self::Read(error) => PushError::Categories(error.clone()),
         }
     }
 }
@@ -411,10 +413,18 @@ impl CertificatePusher {
             progress.job_finished(index + 1, total, &report);
             reports.push(report);
         }
-        BatchReport {
+        let report = BatchReport {
             jobs: reports,
             integration_problem: batch.problem,
-        }
+        };
+        tracing::info!(
+            %integration,
+            jobs = total,
+            counts = ?report.counts(),
+            problem = ?report.integration_problem,
+            "certificate batch finished"
+        );
+        report
     }
 
     async fn push_job(
@@ -550,7 +560,11 @@ impl CertificatePusher {
 
     /// The outcome of a certificate the ledger says is done.
     async fn done_document(&self, batch: &Batch<'_>, certificate: &CertificateId) -> PushOutcome {
-        match self.store.certificate(batch.integration, certificate).await {
+        let entry = with_retries(&self.backoff, batch.deadline, "reading the entry", || {
+            self.store.certificate(batch.integration, certificate)
+        })
+        .await;
+        match entry {
             Ok(Some(entry)) => match entry.state {
                 LedgerState::Done { document_id } => PushOutcome::AlreadyDone { document_id },
                 // Changed under us: let the queue deliver it again.
@@ -657,35 +671,30 @@ impl CertificatePusher {
         })
     }
 
-    /// The batch's category: read and chosen at the first job that needs it, then reused.
+    /// The batch's category: read and chosen at the first job that needs it, then reused
+    /// (a failure too, so that a batch does not hammer Personio with the same failing read).
     async fn category(&self, batch: &mut Batch<'_>) -> Result<DocumentCategory, PushError> {
-        if batch.category.is_none() {
-            let chosen = match self.hr.document_categories(batch.deadline).await {
-                Ok(categories) => choose_category(&categories, batch.settings.category.as_deref())
-                    .map_err(|error| CategoryFailure {
-                        reason: error.to_string(),
-                        retryable: false,
-                        error: Some(error),
-                    }),
-                Err(error) => Err(CategoryFailure {
-                    error: None,
-                    reason: error.to_string(),
-                    retryable: error.is_retryable(),
-                }),
-            };
-            batch.category = Some(chosen);
-        }
-        match &batch.category {
-            Some(Ok(category)) => Ok(category.clone()),
-            Some(Err(failure)) => {
-                let error = failure.to_error();
-                if batch.problem.is_none() {
-                    batch.problem = error.integration_problem();
-                }
-                Err(error)
+        let chosen = match &batch.category {
+            Some(chosen) => chosen.clone(),
+            None => {
+                let chosen = match self.hr.document_categories(batch.deadline).await {
+                    Ok(categories) => {
+                        choose_category(&categories, batch.settings.category.as_deref())
+                            .map_err(CategoryFailure::Choice)
+                    }
+                    Err(error) => Err(CategoryFailure::Read(Arc::new(error))),
+                };
+                batch.category = Some(chosen.clone());
+                chosen
             }
-            None => Err(PushError::DeadlineExceeded),
-        }
+        };
+        chosen.map_err(|failure| {
+            let error = failure.to_error();
+            if batch.problem.is_none() {
+                batch.problem = error.integration_problem();
+            }
+            error
+        })
     }
 
     async fn pdf(

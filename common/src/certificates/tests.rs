@@ -45,6 +45,8 @@ struct HrState {
     lookups: usize,
     faults: VecDeque<UploadFault>,
     unknown_employees: BTreeSet<PersonioId>,
+    /// Answer the category read with rejected credentials.
+    reject_credentials_on_categories: bool,
 }
 
 /// A Personio double for documents: records uploads, lists them back like the v2 list.
@@ -100,6 +102,11 @@ impl HrSource for RecordingHr {
     ) -> Result<Vec<DocumentCategory>, HrError> {
         let mut state = self.state();
         state.category_reads += 1;
+        if state.reject_credentials_on_categories {
+            return Err(HrError::Unauthorized {
+                message: "invalid client".into(),
+            });
+        }
         Ok(state.categories.clone())
     }
 
@@ -671,6 +678,27 @@ async fn rejected_credentials_are_an_integration_problem() {
     }));
     let report = f.push(vec![job("c-1", "u-1")]).await;
     assert!(!report.jobs[0].outcome.is_retryable());
+    assert_eq!(
+        report.integration_problem,
+        Some(IntegrationProblem::Credentials("invalid client".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_category_read_is_not_repeated_within_the_batch() {
+    let f = fixture(&["Learning certificates"]);
+    link(&f.store, 7, "u-1").await;
+    f.hr.state().reject_credentials_on_categories = true;
+    let report = f.push(vec![job("c-1", "u-1"), job("c-2", "u-1")]).await;
+    for outcome in outcomes(&report) {
+        assert_eq!(
+            reason(&outcome),
+            "reading Personio's document categories failed: Personio rejected the API \
+             credentials: invalid client"
+        );
+        assert!(!outcome.is_retryable());
+    }
+    assert_eq!(f.hr.state().category_reads, 1);
     assert_eq!(
         report.integration_problem,
         Some(IntegrationProblem::Credentials("invalid client".into()))
