@@ -377,45 +377,55 @@ impl CertificatePusher {
         progress: &dyn PushProgress,
     ) -> BatchReport {
         let total = jobs.len();
-        let batch_error = if !settings.enabled {
-            Some(PushError::Disabled)
+        // A disabled push or unusable settings fail every job alike, and record nothing: the
+        // certificates are not at fault.
+        let allowed_hosts = if settings.enabled {
+            settings
+                .validate()
+                .and_then(|()| settings.pdf_host_allow_list())
+                .map_err(PushError::Settings)
         } else {
-            settings.validate().err().map(PushError::Settings)
-        };
-        let mut batch = Batch {
-            integration,
-            settings,
-            allowed_hosts: settings.pdf_host_allow_list().unwrap_or_default(),
-            category: None,
-            deadline,
-            problem: batch_error
-                .as_ref()
-                .and_then(PushError::integration_problem),
+            Err(PushError::Disabled)
         };
         let mut reports = Vec::with_capacity(total);
-        for (index, (job, source)) in jobs.into_iter().enumerate() {
-            let (certificate_id, outcome) = match &batch_error {
-                // Nothing is recorded: the certificates are not at fault.
-                Some(error) => (
-                    certificate_id_of(&job),
-                    PushOutcome::Failed {
-                        reason: error.to_string(),
-                        retryable: false,
-                    },
-                ),
-                None => self.push_job(&mut batch, job, source).await,
-            };
-            let report = JobReport {
-                index,
-                certificate_id,
-                outcome,
-            };
-            progress.job_finished(index + 1, total, &report);
+        let mut finished = |report: JobReport| {
+            progress.job_finished(report.index + 1, total, &report);
             reports.push(report);
-        }
+        };
+        let problem = match allowed_hosts {
+            Err(error) => {
+                for (index, (job, _)) in jobs.into_iter().enumerate() {
+                    finished(JobReport {
+                        index,
+                        certificate_id: certificate_id_of(&job),
+                        outcome: PushOutcome::failed(&error),
+                    });
+                }
+                error.integration_problem()
+            }
+            Ok(allowed_hosts) => {
+                let mut batch = Batch {
+                    integration,
+                    settings,
+                    allowed_hosts,
+                    category: None,
+                    deadline,
+                    problem: None,
+                };
+                for (index, (job, source)) in jobs.into_iter().enumerate() {
+                    let (certificate_id, outcome) = self.push_job(&mut batch, job, source).await;
+                    finished(JobReport {
+                        index,
+                        certificate_id,
+                        outcome,
+                    });
+                }
+                batch.problem
+            }
+        };
         let report = BatchReport {
             jobs: reports,
-            integration_problem: batch.problem,
+            integration_problem: problem,
         };
         tracing::info!(
             %integration,
@@ -433,41 +443,44 @@ impl CertificatePusher {
         value: serde_json::Value,
         source: JobSource,
     ) -> (Option<CertificateId>, PushOutcome) {
-        let job = match CertificateJob::parse(&value) {
-            Ok(job) => job,
-            Err(invalid) => {
-                let certificate_id = invalid.certificate_id.clone();
-                let outcome = self.record_invalid(batch, invalid).await;
-                return (certificate_id, outcome);
-            }
+        let parsed = CertificateJob::parse(&value);
+        let certificate_id = match &parsed {
+            Ok(job) => Some(job.certificate_id.clone()),
+            Err(invalid) => invalid.certificate_id.clone(),
         };
-        let certificate_id = job.certificate_id.clone();
-        if &job.integration_id != batch.integration {
-            let error = PushError::InvalidJob(JobError {
-                field: "integration_id",
-                reason: format!(
-                    "the job is for integration {}, but was submitted to {}",
-                    job.integration_id, batch.integration
-                ),
-            });
-            return (Some(certificate_id), PushOutcome::failed(&error));
-        }
         let span = tracing::info_span!(
             "certificate_push",
             integration = %batch.integration,
-            certificate = %certificate_id,
+            certificate = certificate_id.as_ref().map_or("(unreadable)", |id| id.0.as_str()),
         );
-        let outcome = self
-            .push_valid(batch, &job, &value, source)
-            .instrument(span.clone())
-            .await;
+        let outcome = match parsed {
+            Err(invalid) => {
+                self.record_invalid(batch, invalid)
+                    .instrument(span.clone())
+                    .await
+            }
+            Ok(job) if &job.integration_id != batch.integration => {
+                PushOutcome::failed(&PushError::InvalidJob(JobError {
+                    field: "integration_id",
+                    reason: format!(
+                        "the job is for integration {}, but was submitted to {}",
+                        job.integration_id, batch.integration
+                    ),
+                }))
+            }
+            Ok(job) => {
+                self.push_valid(batch, &job, &value, source)
+                    .instrument(span.clone())
+                    .await
+            }
+        };
         span.in_scope(|| match &outcome {
             PushOutcome::Failed { reason, retryable } => {
                 tracing::warn!(%reason, retryable, "certificate not pushed");
             }
             outcome => tracing::info!(?outcome, "certificate handled"),
         });
-        (Some(certificate_id), outcome)
+        (certificate_id, outcome)
     }
 
     async fn push_valid(
@@ -717,8 +730,8 @@ impl CertificatePusher {
 
     /// After a claimed job failed: a permanent failure with no document possibly in Personio is
     /// recorded as failed; otherwise the claim is left to expire (and the next worker looks in
-    /// Personio first). A released parked job that can be retried is parked again, since no
-    /// queue will deliver it.
+    /// Personio first), except for a released parked job, which is parked again: no queue will
+    /// deliver it, and a parked job is always looked for before it is uploaded.
     async fn settle_failure(
         &self,
         batch: &mut Batch<'_>,
@@ -731,13 +744,13 @@ impl CertificatePusher {
         if batch.problem.is_none() {
             batch.problem = error.integration_problem();
         }
-        if error.is_retryable() {
-            if source == JobSource::Parked {
-                let _ = self.park(batch, job, value).await;
-            }
-        } else if !failure.document_may_exist {
+        if !error.is_retryable() && !failure.document_may_exist {
             self.record_failure(batch, &job.certificate_id, &error.to_string())
                 .await;
+        } else if source == JobSource::Parked
+            && let PushOutcome::Failed { reason, .. } = self.park(batch, job, value).await
+        {
+            tracing::warn!(%reason, "could not park the released job again");
         }
         PushOutcome::failed(&error)
     }

@@ -47,6 +47,8 @@ struct HrState {
     unknown_employees: BTreeSet<PersonioId>,
     /// Answer the category read with rejected credentials.
     reject_credentials_on_categories: bool,
+    /// Refuse the document list (a credential without access to Personio's v2 API).
+    refuse_lookups: bool,
 }
 
 /// A Personio double for documents: records uploads, lists them back like the v2 list.
@@ -161,6 +163,12 @@ impl HrSource for RecordingHr {
     ) -> Result<Vec<ExistingDocument>, HrError> {
         let mut state = self.state();
         state.lookups += 1;
+        if state.refuse_lookups {
+            return Err(HrError::Rejected {
+                status: 403,
+                message: "Forbidden".into(),
+            });
+        }
         Ok(state
             .documents
             .iter()
@@ -503,6 +511,28 @@ async fn a_released_job_that_fails_retryably_is_parked_again() {
         .await
         .unwrap();
     assert_eq!(outcomes(&report), vec![uploaded("doc-1")]);
+}
+
+#[tokio::test]
+async fn a_released_job_whose_lookup_is_refused_stays_parked_and_is_not_uploaded() {
+    let f = fixture(&["Learning certificates"]);
+    f.push_one(job("c-1", "u-1")).await;
+    link(&f.store, 7, "u-1").await;
+    f.hr.state().refuse_lookups = true;
+    let report = f
+        .pusher
+        .release_parked(&acme(), &settings(), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert!(reason(&report.jobs[0].outcome).starts_with(
+        "looking for an earlier upload of the certificate in Personio failed: Personio refused \
+         the request (HTTP 403)"
+    ));
+    assert!(f.hr.uploads().is_empty());
+    assert!(matches!(
+        f.state("c-1").await,
+        Some(LedgerState::Parked { .. })
+    ));
 }
 
 #[tokio::test]
@@ -866,6 +896,40 @@ async fn a_disabled_push_refuses_every_job_without_recording() {
     );
     assert_eq!(f.store.stats().certificate_writes, 0);
     assert_eq!(f.hr.state().category_reads, 0);
+}
+
+#[tokio::test]
+async fn unusable_settings_fail_every_job_and_name_the_setting() {
+    let f = fixture(&["Learning certificates"]);
+    link(&f.store, 7, "u-1").await;
+    let broken = CertificateSettings {
+        allowed_pdf_hosts: vec!["https://files.lms.example/".into()],
+        ..settings()
+    };
+    let report = f
+        .pusher
+        .push_batch(
+            &acme(),
+            &broken,
+            vec![job("c-1", "u-1"), json!({})],
+            deadline(),
+            &NoProgress,
+        )
+        .await;
+    let expected = "the integration's certificate settings are invalid: allowed_pdf_hosts[0]: \
+                    expected a host name like files.example.com, not a URL: \
+                    \"https://files.lms.example/\"";
+    assert_eq!(report.counts().failed_permanent, 2);
+    assert_eq!(reason(&report.jobs[1].outcome), expected);
+    assert_eq!(
+        report.integration_problem,
+        Some(IntegrationProblem::Settings(
+            "allowed_pdf_hosts[0]: expected a host name like files.example.com, not a URL: \
+             \"https://files.lms.example/\""
+                .into()
+        ))
+    );
+    assert_eq!(f.store.stats().certificate_writes, 0);
 }
 
 #[tokio::test]
