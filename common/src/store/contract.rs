@@ -47,6 +47,8 @@ macro_rules! state_store_contract_tests {
             certificate_attempts_are_counted,
             certificates_are_listed_in_id_order,
             ledgers_of_two_integrations_are_independent,
+            concurrent_claims_grant_one,
+            concurrent_link_creations_let_one_win,
         );
     };
     (@cases $setup:expr; $($case:ident),+ $(,)?) => {
@@ -816,5 +818,51 @@ pub async fn ledgers_of_two_integrations_are_independent<S: StateStore>(store: &
         LedgerState::InProgress {
             expires_at: t0() + minutes(5)
         }
+    );
+}
+
+pub async fn concurrent_claims_grant_one<S: StateStore>(store: &S) {
+    let (integration, c) = (acme(), cert("c-1"));
+    let claims = futures::future::join_all(
+        (0..8).map(|_| store.claim_certificate(&integration, &c, t0(), minutes(5))),
+    )
+    .await;
+    let granted = claims
+        .iter()
+        .filter(|claim| matches!(claim, Ok(LedgerClaim::Claimed { .. })))
+        .count();
+    let busy = claims
+        .iter()
+        .filter(|claim| matches!(claim, Ok(LedgerClaim::Busy { .. })))
+        .count();
+    assert_eq!((granted, busy), (1, 7), "{claims:?}");
+}
+
+pub async fn concurrent_link_creations_let_one_win<S: StateStore>(store: &S) {
+    let candidates: Vec<EmployeeLink> = (0..8)
+        .map(|n| {
+            let mut candidate = link(&acme(), 1, 1);
+            candidate.profile_hash = format!("writer-{n}");
+            candidate
+        })
+        .collect();
+    let writes =
+        futures::future::join_all(candidates.iter().map(|c| store.put_link(c, None))).await;
+    let winners: Vec<&EmployeeLink> = writes
+        .iter()
+        .zip(&candidates)
+        .filter(|(write, _)| write.is_ok())
+        .map(|(_, candidate)| candidate)
+        .collect();
+    assert_eq!(winners.len(), 1, "{writes:?}");
+    assert!(
+        writes
+            .iter()
+            .all(|write| matches!(write, Ok(()) | Err(StoreError::Conflict(_)))),
+        "{writes:?}"
+    );
+    assert_eq!(
+        store.link(&acme(), PersonioId(1)).await.unwrap().as_ref(),
+        Some(winners[0])
     );
 }

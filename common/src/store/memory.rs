@@ -37,6 +37,12 @@ pub struct MemoryStore {
     state: Arc<Mutex<State>>,
 }
 
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
 #[derive(Default)]
 struct State {
     integrations: HashMap<IntegrationId, IntegrationItems>,
@@ -126,13 +132,7 @@ impl LinkStore for MemoryStore {
         let mut state = self.lock();
         let links = &mut state.items_mut(&link.integration_id).links;
         let stored_version = links.get(&link.personio_id).map(|stored| stored.version);
-        if stored_version != expected_version {
-            return Err(rules::link_version_conflict(
-                link,
-                expected_version,
-                stored_version,
-            ));
-        }
+        rules::check_link_version(link, expected_version, stored_version)?;
         links.insert(link.personio_id, link.clone());
         state.stats.link_writes += 1;
         Ok(())
@@ -174,8 +174,11 @@ impl RunStore for MemoryStore {
             return Ok(Vec::new());
         };
         let mut runs: Vec<&RunRecord> = items.runs.values().collect();
-        // The order of the run sort key (start time, then run id), descending.
-        runs.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
+        // The order of the run sort key (start time to the microsecond, then run id), descending,
+        // as in the SQLite and DynamoDB stores.
+        runs.sort_by_cached_key(|run| {
+            std::cmp::Reverse((run.started_at.timestamp_micros(), run.run_id.clone()))
+        });
         Ok(runs.into_iter().take(limit).cloned().collect())
     }
 }

@@ -7,8 +7,12 @@
 pub mod keys;
 mod memory;
 pub mod rules;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 
 pub use memory::{MemoryStore, StoreStats};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;

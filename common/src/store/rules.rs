@@ -205,20 +205,24 @@ pub fn park_certificate(
     }
 }
 
-/// The refusal of a conditional link write, naming the item and both versions.
-pub fn link_version_conflict(
+/// The version check of a conditional link write: `expected` must be the stored version
+/// (`None`: no link stored yet). The refusal names the item and both versions.
+pub fn check_link_version(
     link: &EmployeeLink,
     expected: Option<u64>,
     stored: Option<u64>,
-) -> StoreError {
+) -> Result<(), StoreError> {
+    if expected == stored {
+        return Ok(());
+    }
     let describe =
-        |version: Option<u64>| version.map_or("absent".to_owned(), |v| format!("version {v}"));
-    StoreError::Conflict(format!(
+        |version: Option<u64>| version.map_or("no link".to_owned(), |v| format!("version {v}"));
+    Err(StoreError::Conflict(format!(
         "link {} expected {}, found {}",
         keys::link_item(&link.integration_id, link.personio_id),
         describe(expected),
         describe(stored),
-    ))
+    )))
 }
 
 /// The state's name as serialised (the `state` tag of `LedgerEntry`).
