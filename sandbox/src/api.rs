@@ -19,7 +19,7 @@ use crate::auth::{AuthRegistry, Credential, TokenKind, TokenRejection, bearer_to
 use crate::config::DocumentCategory;
 use crate::faults::{FaultInjector, FaultKind};
 use crate::rate_limit::{Bucket, RateLimiter};
-use crate::store::{EmployeeQuery, Store, UploadedDocument, bump, documents_of};
+use crate::store::{EmployeeQuery, Store, UploadedDocument, documents_of};
 
 /// Personio's documented upload limit.
 pub const MAX_FILE_BYTES: usize = 30 * 1024 * 1024;
@@ -116,6 +116,11 @@ pub(crate) struct AppState {
 /// is still usable.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts per key, for inspection.
+fn bump<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, u64>, key: K) {
+    *counts.entry(key).or_default() += 1;
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {

@@ -168,6 +168,13 @@ pub fn generate(seed: u64, count: usize) -> Vec<Employee> {
         let email = generator.unique_email(&first, &last, id, &mut emails);
         employees.push(generator.employee(id, &first, &last, &email, status, supervisor));
     }
+    // The first employee (the managing director) reports to the chair of the holding, who is
+    // the second employee: every generated supervisor is an object.
+    if let [director, chair, ..] = employees.as_mut_slice() {
+        let modified = director.last_modified();
+        // `supervisor` exists on every generated employee, so this cannot fail.
+        let _ = director.set_value("supervisor", chair.short_json(), modified);
+    }
     employees
 }
 
@@ -271,12 +278,16 @@ impl Generator {
         email
     }
 
+    /// Everyone reports to one of the first tenth ("leads"); leads report to the first employee.
+    /// The v1 spec types `supervisor` (and team, office, …) as objects, so the generated data
+    /// never leaves them empty; tests that need an empty one set it with a mutation.
     fn pick_supervisor(&mut self, index: usize, earlier: &[Employee]) -> Option<Value> {
-        if index < 5 || self.chance(0.08) {
-            return None;
-        }
         let leads = (earlier.len() / 10).max(5).min(earlier.len());
-        Some(earlier[self.rng.random_range(0..leads)].short_json())
+        match index {
+            0 => None,
+            1..5 => Some(earlier[0].short_json()),
+            _ => Some(earlier[self.rng.random_range(0..leads)].short_json()),
+        }
     }
 
     /// A date in one of the formats Personio mixes: `YYYY-MM-DD`, `…T00:00:00+01:00`, `…+0100`.
@@ -369,11 +380,7 @@ impl Generator {
         let probation = hire.checked_add_days(Days::new(180)).unwrap_or(hire);
         let hire_value = self.date(hire);
         let probation_value = self.date(probation);
-        let team = if self.chance(0.1) {
-            Value::Null
-        } else {
-            self.relation("Team", TEAMS, 59_000)
-        };
+        let team = self.relation("Team", TEAMS, 59_000);
         let cost_centers = if self.chance(0.3) {
             json!([])
         } else {
@@ -678,12 +685,11 @@ mod tests {
                 .iter()
                 .all(|value| value.is_string())
         );
-        assert!(values(&employees, "team").contains(&&Value::Null));
         let supervisors = values(&employees, "supervisor");
         assert!(
             supervisors
                 .iter()
-                .any(|value| value["attributes"]["id"]["value"].is_u64())
+                .all(|value| value["attributes"]["id"]["value"].is_u64())
         );
         let birthday = employees[0]
             .attribute(DATE_OF_BIRTH_KEY)

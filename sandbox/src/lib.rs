@@ -23,6 +23,11 @@
 //! document fields (`id`, `name`, `comment`, `date`, `category.id`, `owner.id`, `created_at`)
 //! are the sandbox's best reading and may differ in detail from production.
 //!
+//! Readings where the sources disagree or are silent: the employees `limit` defaults to 50 (the
+//! v1 spec's example says 10); a naive `updated_since` (`2022-12-24T08:15:30`) is read as UTC;
+//! with `updated_since` the whole selection is one page, since Personio then ignores `limit`
+//! and `offset`; 401/429 bodies use Personio's v1 error shape with `code` 401/429.
+//!
 //! Every credential has its own attribute whitelist; attributes it may not read are omitted
 //! (only `id` is always present). Rate limits are per credential and sliding-window (see
 //! [`RateLimits::personio`]). Latency and faults are seeded and can be changed while running.

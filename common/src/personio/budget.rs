@@ -154,32 +154,38 @@ impl CredentialBudget {
 
     /// Waits for a slot in `group`'s windows and takes it. Fails without taking a slot when the
     /// slot would come after the deadline.
+    ///
+    /// The slot is recorded at the moment it is taken, not planned ahead: a task that wakes up
+    /// late (a busy runtime) then cannot squeeze the next requests closer together than the
+    /// windows allow.
     pub async fn acquire(&self, group: EndpointGroup, deadline: Deadline) -> Result<(), HrError> {
-        let start = {
-            let mut groups = self
-                .groups
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let Some(log) = groups.get_mut(&group) else {
-                return Ok(());
+        loop {
+            let earliest = {
+                let mut groups = self
+                    .groups
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let Some(log) = groups.get_mut(&group) else {
+                    return Ok(());
+                };
+                let now = Instant::now();
+                let earliest = log.earliest_start(now);
+                if earliest >= deadline.instant() {
+                    return Err(HrError::DeadlineExceeded);
+                }
+                if earliest <= now {
+                    log.reserve(now);
+                    return Ok(());
+                }
+                earliest
             };
-            let start = log.earliest_start(Instant::now());
-            if start >= deadline.instant() {
-                return Err(HrError::DeadlineExceeded);
-            }
-            log.reserve(start);
-            start
-        };
-        let wait = start.saturating_duration_since(Instant::now());
-        if !wait.is_zero() {
             tracing::trace!(
                 group = group.as_str(),
-                wait_ms = wait.as_millis() as u64,
+                wait_ms = (earliest - Instant::now()).as_millis() as u64,
                 "waiting for the rate budget"
             );
-            tokio::time::sleep_until(start).await;
+            tokio::time::sleep_until(earliest).await;
         }
-        Ok(())
     }
 
     /// Holds back every request of `group` until `until` (after a 429: whatever the reason,

@@ -148,11 +148,13 @@ impl Transport {
         let mut attempts = 0u32;
         let mut reauthenticated = false;
         loop {
-            self.budget.acquire(call.group, deadline).await?;
+            // The token first: the budget's slot is then taken right before the request leaves,
+            // so that the server sees the spacing the budget planned.
             let token = match call.token {
                 Some(flow) => Some(self.token(flow, deadline).await?),
                 None => None,
             };
+            self.budget.acquire(call.group, deadline).await?;
             let timeout = self.config.request_timeout.min(deadline.remaining());
             if timeout.is_zero() {
                 return Err(HrError::DeadlineExceeded);
