@@ -4,5 +4,6 @@ mod aws_dynamodb;
 mod aws_secrets;
 mod aws_ses;
 mod aws_sqs;
+mod certificates;
 mod personio_client;
 mod scim_lms;

@@ -1,0 +1,826 @@
+//! The certificate push: one LMS certificate → exactly one Personio employee document.
+//!
+//! Per job: parse → resolve the employee by LMS user id (park when unlinked) → claim the ledger
+//! entry (in progress with expiry) → when recovering an expired claim, look for the document in
+//! Personio first → fetch the PDF → upload → complete (document id), or fail (permanent reason).
+//! Jobs of a batch run one after the other: Personio allows 60 document uploads a minute per
+//! credential (enforced by the Personio client's budget), so concurrency would only queue there.
+
+use super::document::{
+    CategoryError, choose_category, document_comment, document_file_name, document_title,
+    is_same_document,
+};
+use super::fetch::{FetchError, PdfFetcher};
+use super::job::{CertificateJob, InvalidJob, JobError, PdfSource};
+use super::retrying::with_retries;
+use super::settings::{CertificateSettings, CertificateSettingsError, HostAllowList};
+use crate::domain::IntegrationId;
+use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerState};
+use crate::domain::employee::PersonioId;
+use crate::ports::{DocumentCategory, DocumentUpload, HrError, HrSource, StateStore, StoreError};
+use crate::retry::{Backoff, Deadline};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument as _;
+
+/// A worker stops working on a certificate this long before its claim expires, so that a
+/// second worker (which may claim it after expiry) never uploads while the first still does.
+const CLAIM_SAFETY_MARGIN: Duration = Duration::from_secs(30);
+
+/// What happened to one job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// Uploaded now.
+    Uploaded {
+        document_id: String,
+    },
+    /// Pushed earlier (a redelivery or a repeated backfill): nothing done.
+    AlreadyDone {
+        document_id: String,
+    },
+    /// Found in Personio after an earlier worker's claim expired (it uploaded, then died before
+    /// recording it): recorded, not uploaded again.
+    Recovered {
+        document_id: String,
+    },
+    /// The employee is not linked yet; the job waits in the ledger for the next sync run.
+    Parked,
+    /// Another worker holds an unexpired claim: try again later.
+    Busy {
+        until: DateTime<Utc>,
+    },
+    Failed {
+        reason: String,
+        retryable: bool,
+    },
+}
+
+impl PushOutcome {
+    /// Whether the job should be delivered again (a queue host reports it as a batch item
+    /// failure; everything else is finished or recorded).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Busy { .. }
+                | Self::Failed {
+                    retryable: true,
+                    ..
+                }
+        )
+    }
+
+    fn failed(error: &PushError) -> Self {
+        Self::Failed {
+            reason: error.to_string(),
+            retryable: error.is_retryable(),
+        }
+    }
+}
+
+/// One job's outcome, by its position in the batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JobReport {
+    /// The job's index in the batch as given (for mapping back to queue messages or NDJSON lines).
+    pub index: usize,
+    /// `None` when the job had no readable certificate id.
+    pub certificate_id: Option<CertificateId>,
+    #[serde(flatten)]
+    pub outcome: PushOutcome,
+}
+
+/// A problem of the integration rather than of one certificate, for the host to show on the
+/// integration's status (every job of the batch also fails with it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "problem", content = "message", rename_all = "snake_case")]
+pub enum IntegrationProblem {
+    #[error("certificate settings: {0}")]
+    Settings(String),
+    #[error("{0}")]
+    Category(String),
+    #[error("Personio rejected the API credentials while pushing certificates: {0}")]
+    Credentials(String),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    pub jobs: Vec<JobReport>,
+    pub integration_problem: Option<IntegrationProblem>,
+}
+
+/// How many jobs ended how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BatchCounts {
+    pub uploaded: usize,
+    pub already_done: usize,
+    pub recovered: usize,
+    pub parked: usize,
+    pub busy: usize,
+    pub failed_retryable: usize,
+    pub failed_permanent: usize,
+}
+
+impl BatchReport {
+    pub fn counts(&self) -> BatchCounts {
+        let mut counts = BatchCounts::default();
+        for job in &self.jobs {
+            match job.outcome {
+                PushOutcome::Uploaded { .. } => counts.uploaded += 1,
+                PushOutcome::AlreadyDone { .. } => counts.already_done += 1,
+                PushOutcome::Recovered { .. } => counts.recovered += 1,
+                PushOutcome::Parked => counts.parked += 1,
+                PushOutcome::Busy { .. } => counts.busy += 1,
+                PushOutcome::Failed {
+                    retryable: true, ..
+                } => counts.failed_retryable += 1,
+                PushOutcome::Failed {
+                    retryable: false, ..
+                } => counts.failed_permanent += 1,
+            }
+        }
+        counts
+    }
+
+    /// The jobs to deliver again.
+    pub fn retryable(&self) -> impl Iterator<Item = &JobReport> {
+        self.jobs.iter().filter(|job| job.outcome.is_retryable())
+    }
+}
+
+/// Told after every job, so a CLI can draw a progress bar.
+pub trait PushProgress: Send + Sync {
+    fn job_finished(&self, done: usize, total: usize, report: &JobReport);
+}
+
+/// Progress nobody watches.
+pub struct NoProgress;
+
+impl PushProgress for NoProgress {
+    fn job_finished(&self, _done: usize, _total: usize, _report: &JobReport) {}
+}
+
+/// Why one job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("invalid certificate job: {0}")]
+    InvalidJob(#[from] JobError),
+    #[error("certificate push is disabled for this integration")]
+    Disabled,
+    #[error("the integration's certificate settings are invalid: {0}")]
+    Settings(#[from] CertificateSettingsError),
+    #[error("{0}")]
+    Category(#[from] CategoryError),
+    #[error("reading Personio's document categories failed: {0}")]
+    Categories(Arc<HrError>),
+    #[error("{0}")]
+    Pdf(#[from] FetchError),
+    #[error("employee {employee} is unknown to Personio: {message}")]
+    UnknownEmployee {
+        employee: PersonioId,
+        message: String,
+    },
+    #[error("uploading the certificate to Personio failed: {0}")]
+    Upload(HrError),
+    #[error("looking for an earlier upload of the certificate in Personio failed: {0}")]
+    Lookup(HrError),
+    #[error("the certificate ledger failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("the deadline passed before the certificate could be pushed")]
+    DeadlineExceeded,
+}
+
+impl PushError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::InvalidJob(_)
+            | Self::Disabled
+            | Self::Settings(_)
+            | Self::Category(_)
+            | Self::UnknownEmployee { .. } => false,
+            Self::Categories(error) => error.is_retryable(),
+            Self::Pdf(error) => error.is_retryable(),
+            Self::Upload(error) | Self::Lookup(error) => error.is_retryable(),
+            Self::Store(error) => error.is_retryable(),
+            Self::DeadlineExceeded => true,
+        }
+    }
+
+    fn integration_problem(&self) -> Option<IntegrationProblem> {
+        match self {
+            Self::Settings(error) => Some(IntegrationProblem::Settings(error.to_string())),
+            Self::Category(error) => Some(IntegrationProblem::Category(error.to_string())),
+            Self::Upload(HrError::Unauthorized { message })
+            | Self::Lookup(HrError::Unauthorized { message }) => {
+                Some(IntegrationProblem::Credentials(message.clone()))
+            }
+            Self::Categories(error) => match &**error {
+                HrError::Unauthorized { message } => {
+                    Some(IntegrationProblem::Credentials(message.clone()))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Where a job came from: decides what happens to it when it cannot finish now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobSource {
+    /// A queue delivers it again when it is reported retryable.
+    Queue,
+    /// Released from the ledger's parked entries: nothing redelivers it, so a retryable failure
+    /// parks it again. Re-parking forgets that an upload may have happened, so parked jobs are
+    /// always looked for in Personio before uploading.
+    Parked,
+}
+
+/// The clock of the ledger's expiries (replaceable in tests to let claims expire).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Pushes certificate jobs to Personio. Cheap to share: hold one per process.
+pub struct CertificatePusher {
+    hr: Arc<dyn HrSource>,
+    store: Arc<dyn StateStore>,
+    fetcher: PdfFetcher,
+    backoff: Backoff,
+    clock: Clock,
+}
+
+/// What one batch shares: the integration, its settings, and the category, read at most once.
+struct Batch<'a> {
+    integration: &'a IntegrationId,
+    settings: &'a CertificateSettings,
+    allowed_hosts: HostAllowList,
+    category: Option<Result<DocumentCategory, CategoryFailure>>,
+    deadline: Deadline,
+    problem: Option<IntegrationProblem>,
+}
+
+/// A failed category read or choice, kept to fail every later job of the batch the same way.
+#[derive(Clone)]
+enum CategoryFailure {
+    Choice(CategoryError),
+    Read(Arc<HrError>),
+}
+
+impl CategoryFailure {
+    fn to_error(&self) -> PushError {
+        match self {
+            Self::Choice(error) => PushError::Category(error.clone()),
+            Self::Read(error) => PushError::Categories(error.clone()),
+        }
+    }
+}
+
+/// A claimed job's failure, with whether a document may exist in Personio for it.
+struct ClaimedFailure {
+    error: PushError,
+    /// True when the failure leaves it unknown whether the document exists (an ambiguous upload
+    /// or a failed lookup): the ledger entry is then left in progress to expire and be
+    /// recovered, never marked failed (a failed entry is re-claimed without a lookup).
+    document_may_exist: bool,
+}
+
+impl CertificatePusher {
+    pub fn new(hr: Arc<dyn HrSource>, store: Arc<dyn StateStore>, fetcher: PdfFetcher) -> Self {
+        Self {
+            hr,
+            store,
+            fetcher,
+            backoff: Backoff::default(),
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// The backoff for PDF fetches and state store calls.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Pushes a batch of jobs of one integration, one after the other; each job's outcome is
+    /// reported by its index. Document categories are read at most once per batch.
+    pub async fn push_batch(
+        &self,
+        integration: &IntegrationId,
+        settings: &CertificateSettings,
+        jobs: Vec<serde_json::Value>,
+        deadline: Deadline,
+        progress: &dyn PushProgress,
+    ) -> BatchReport {
+        let jobs = jobs
+            .into_iter()
+            .map(|job| (job, JobSource::Queue))
+            .collect();
+        self.push_jobs(integration, settings, jobs, deadline, progress)
+            .await
+    }
+
+    /// Pushes one job: a batch of one.
+    pub async fn push_one(
+        &self,
+        integration: &IntegrationId,
+        settings: &CertificateSettings,
+        job: serde_json::Value,
+        deadline: Deadline,
+    ) -> BatchReport {
+        self.push_batch(integration, settings, vec![job], deadline, &NoProgress)
+            .await
+    }
+
+    /// Pushes every parked job of the integration whose employee is linked by now. Hosts call
+    /// it after every successful sync run. Jobs still unlinked stay parked (no write).
+    pub async fn release_parked(
+        &self,
+        integration: &IntegrationId,
+        settings: &CertificateSettings,
+        deadline: Deadline,
+        progress: &dyn PushProgress,
+    ) -> Result<BatchReport, StoreError> {
+        if !settings.enabled {
+            return Ok(BatchReport::default());
+        }
+        let parked = with_retries(
+            &self.backoff,
+            deadline,
+            "listing parked certificates",
+            || self.store.parked_certificates(integration),
+        )
+        .await?;
+        let jobs = parked
+            .into_iter()
+            .filter_map(|entry| match entry.state {
+                LedgerState::Parked { job } => Some((job, JobSource::Parked)),
+                _ => None,
+            })
+            .collect();
+        Ok(self
+            .push_jobs(integration, settings, jobs, deadline, progress)
+            .await)
+    }
+
+    async fn push_jobs(
+        &self,
+        integration: &IntegrationId,
+        settings: &CertificateSettings,
+        jobs: Vec<(serde_json::Value, JobSource)>,
+        deadline: Deadline,
+        progress: &dyn PushProgress,
+    ) -> BatchReport {
+        let total = jobs.len();
+        // A disabled push or unusable settings fail every job alike, and record nothing: the
+        // certificates are not at fault.
+        let allowed_hosts = if settings.enabled {
+            settings
+                .validate()
+                .and_then(|()| settings.pdf_host_allow_list())
+                .map_err(PushError::Settings)
+        } else {
+            Err(PushError::Disabled)
+        };
+        let mut reports = Vec::with_capacity(total);
+        let mut finished = |report: JobReport| {
+            progress.job_finished(report.index + 1, total, &report);
+            reports.push(report);
+        };
+        let problem = match allowed_hosts {
+            Err(error) => {
+                for (index, (job, _)) in jobs.into_iter().enumerate() {
+                    finished(JobReport {
+                        index,
+                        certificate_id: certificate_id_of(&job),
+                        outcome: PushOutcome::failed(&error),
+                    });
+                }
+                error.integration_problem()
+            }
+            Ok(allowed_hosts) => {
+                let mut batch = Batch {
+                    integration,
+                    settings,
+                    allowed_hosts,
+                    category: None,
+                    deadline,
+                    problem: None,
+                };
+                for (index, (job, source)) in jobs.into_iter().enumerate() {
+                    let (certificate_id, outcome) = self.push_job(&mut batch, job, source).await;
+                    finished(JobReport {
+                        index,
+                        certificate_id,
+                        outcome,
+                    });
+                }
+                batch.problem
+            }
+        };
+        let report = BatchReport {
+            jobs: reports,
+            integration_problem: problem,
+        };
+        tracing::info!(
+            %integration,
+            jobs = total,
+            counts = ?report.counts(),
+            problem = ?report.integration_problem,
+            "certificate batch finished"
+        );
+        report
+    }
+
+    async fn push_job(
+        &self,
+        batch: &mut Batch<'_>,
+        value: serde_json::Value,
+        source: JobSource,
+    ) -> (Option<CertificateId>, PushOutcome) {
+        let parsed = CertificateJob::parse(&value);
+        let certificate_id = match &parsed {
+            Ok(job) => Some(job.certificate_id.clone()),
+            Err(invalid) => invalid.certificate_id.clone(),
+        };
+        let span = tracing::info_span!(
+            "certificate_push",
+            integration = %batch.integration,
+            certificate = certificate_id.as_ref().map_or("(unreadable)", |id| id.0.as_str()),
+        );
+        let outcome = match parsed {
+            Err(invalid) => {
+                self.record_invalid(batch, invalid)
+                    .instrument(span.clone())
+                    .await
+            }
+            Ok(job) if &job.integration_id != batch.integration => {
+                PushOutcome::failed(&PushError::InvalidJob(JobError {
+                    field: "integration_id",
+                    reason: format!(
+                        "the job is for integration {}, but was submitted to {}",
+                        job.integration_id, batch.integration
+                    ),
+                }))
+            }
+            Ok(job) => {
+                self.push_valid(batch, &job, &value, source)
+                    .instrument(span.clone())
+                    .await
+            }
+        };
+        span.in_scope(|| match &outcome {
+            PushOutcome::Failed { reason, retryable } => {
+                tracing::warn!(%reason, retryable, "certificate not pushed");
+            }
+            outcome => tracing::info!(?outcome, "certificate handled"),
+        });
+        (certificate_id, outcome)
+    }
+
+    async fn push_valid(
+        &self,
+        batch: &mut Batch<'_>,
+        job: &CertificateJob,
+        value: &serde_json::Value,
+        source: JobSource,
+    ) -> PushOutcome {
+        if batch.deadline.is_past() {
+            return PushOutcome::failed(&PushError::DeadlineExceeded);
+        }
+        let link = match with_retries(&self.backoff, batch.deadline, "reading the link", || {
+            self.store
+                .link_by_lms_user(batch.integration, &job.lms_user_id)
+        })
+        .await
+        {
+            Ok(link) => link,
+            Err(error) => return PushOutcome::failed(&error.into()),
+        };
+        let Some(link) = link else {
+            return match source {
+                // Still parked as it was: nothing to write.
+                JobSource::Parked => PushOutcome::Parked,
+                JobSource::Queue => self.park(batch, job, value).await,
+            };
+        };
+        let ttl = claim_ttl(batch.settings);
+        let claim = with_retries(&self.backoff, batch.deadline, "claiming", || {
+            self.store.claim_certificate(
+                batch.integration,
+                &job.certificate_id,
+                (self.clock)(),
+                ttl,
+            )
+        })
+        .await;
+        let (expires_at, recovering) = match claim {
+            Ok(LedgerClaim::Claimed {
+                expires_at,
+                recovering,
+            }) => (expires_at, recovering),
+            Ok(LedgerClaim::AlreadyDone { document_id }) => {
+                return PushOutcome::AlreadyDone { document_id };
+            }
+            Ok(LedgerClaim::Busy { expires_at }) => return PushOutcome::Busy { until: expires_at },
+            Err(error) => return PushOutcome::failed(&error.into()),
+        };
+        let claim_left = (expires_at - (self.clock)())
+            .to_std()
+            .unwrap_or_default()
+            .saturating_sub(CLAIM_SAFETY_MARGIN);
+        let job_deadline = batch.deadline.min(Deadline::after(claim_left));
+        let look_first = recovering || source == JobSource::Parked;
+        match self
+            .upload_claimed(batch, job, link.personio_id, look_first, job_deadline)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(failure) => {
+                self.settle_failure(batch, job, value, source, failure)
+                    .await
+            }
+        }
+    }
+
+    /// Parks a job whose employee is not linked yet. A certificate already done stays done.
+    async fn park(
+        &self,
+        batch: &Batch<'_>,
+        job: &CertificateJob,
+        value: &serde_json::Value,
+    ) -> PushOutcome {
+        let parked = with_retries(&self.backoff, batch.deadline, "parking", || {
+            self.store.park_certificate(
+                batch.integration,
+                &job.certificate_id,
+                value,
+                (self.clock)(),
+            )
+        })
+        .await;
+        match parked {
+            Ok(true) => PushOutcome::Parked,
+            Ok(false) => self.done_document(batch, &job.certificate_id).await,
+            Err(error) => PushOutcome::failed(&error.into()),
+        }
+    }
+
+    /// The outcome of a certificate the ledger says is done.
+    async fn done_document(&self, batch: &Batch<'_>, certificate: &CertificateId) -> PushOutcome {
+        let entry = with_retries(&self.backoff, batch.deadline, "reading the entry", || {
+            self.store.certificate(batch.integration, certificate)
+        })
+        .await;
+        match entry {
+            Ok(Some(entry)) => match entry.state {
+                LedgerState::Done { document_id } => PushOutcome::AlreadyDone { document_id },
+                // Changed under us: let the queue deliver it again.
+                _ => PushOutcome::failed(&PushError::Store(StoreError::Conflict(
+                    "the ledger entry changed while parking".into(),
+                ))),
+            },
+            Ok(None) => PushOutcome::failed(&PushError::Store(StoreError::Conflict(
+                "the ledger entry vanished while parking".into(),
+            ))),
+            Err(error) => PushOutcome::failed(&error.into()),
+        }
+    }
+
+    async fn upload_claimed(
+        &self,
+        batch: &mut Batch<'_>,
+        job: &CertificateJob,
+        employee: PersonioId,
+        look_first: bool,
+        deadline: Deadline,
+    ) -> Result<PushOutcome, ClaimedFailure> {
+        let known_absent = |error: PushError| ClaimedFailure {
+            error,
+            document_may_exist: false,
+        };
+        let category = self.category(batch).await.map_err(known_absent)?;
+        if look_first {
+            let existing = self
+                .hr
+                .find_documents(employee, Some(category.id), deadline)
+                .await
+                .map_err(|error| ClaimedFailure {
+                    error: PushError::Lookup(error),
+                    document_may_exist: true,
+                })?;
+            if let Some(found) = existing.iter().find(|doc| is_same_document(doc, job)) {
+                tracing::info!(document_id = %found.id, "found the document of an earlier upload");
+                return self.complete(batch, job, &found.id).await.map(|()| {
+                    PushOutcome::Recovered {
+                        document_id: found.id.clone(),
+                    }
+                });
+            }
+        }
+        let content = self.pdf(batch, job, deadline).await.map_err(known_absent)?;
+        let upload = DocumentUpload {
+            employee_id: employee,
+            category_id: category.id,
+            title: document_title(&job.course_name),
+            comment: Some(document_comment(job)),
+            date: Some(job.completed_on),
+            file_name: document_file_name(job),
+            content_type: "application/pdf".into(),
+            content,
+        };
+        let uploaded = match self.hr.upload_document(&upload, deadline).await {
+            Ok(uploaded) => uploaded,
+            Err(HrError::Rejected {
+                status: 404,
+                message,
+            }) => {
+                return Err(known_absent(PushError::UnknownEmployee {
+                    employee,
+                    message,
+                }));
+            }
+            // A retryable failure may have reached Personio (a timeout after the upload landed);
+            // a permanent one was refused.
+            Err(error) => {
+                return Err(ClaimedFailure {
+                    document_may_exist: error.is_retryable(),
+                    error: PushError::Upload(error),
+                });
+            }
+        };
+        self.complete(batch, job, &uploaded.id)
+            .await
+            .map(|()| PushOutcome::Uploaded {
+                document_id: uploaded.id,
+            })
+    }
+
+    /// Records the document on the ledger. If that fails the document exists but the ledger
+    /// does not say so: the claim expires and the next worker recovers it by lookup.
+    async fn complete(
+        &self,
+        batch: &Batch<'_>,
+        job: &CertificateJob,
+        document_id: &str,
+    ) -> Result<(), ClaimedFailure> {
+        with_retries(&self.backoff, batch.deadline, "completing", || {
+            self.store.complete_certificate(
+                batch.integration,
+                &job.certificate_id,
+                document_id,
+                (self.clock)(),
+            )
+        })
+        .await
+        .map_err(|error| ClaimedFailure {
+            error: error.into(),
+            document_may_exist: true,
+        })
+    }
+
+    /// The batch's category: read and chosen at the first job that needs it, then reused
+    /// (a failure too, so that a batch does not hammer Personio with the same failing read).
+    async fn category(&self, batch: &mut Batch<'_>) -> Result<DocumentCategory, PushError> {
+        let chosen = match &batch.category {
+            Some(chosen) => chosen.clone(),
+            None => {
+                let chosen = match self.hr.document_categories(batch.deadline).await {
+                    Ok(categories) => {
+                        choose_category(&categories, batch.settings.category.as_deref())
+                            .map_err(CategoryFailure::Choice)
+                    }
+                    Err(error) => Err(CategoryFailure::Read(Arc::new(error))),
+                };
+                batch.category = Some(chosen.clone());
+                chosen
+            }
+        };
+        chosen.map_err(|failure| {
+            let error = failure.to_error();
+            if batch.problem.is_none() {
+                batch.problem = error.integration_problem();
+            }
+            error
+        })
+    }
+
+    async fn pdf(
+        &self,
+        batch: &Batch<'_>,
+        job: &CertificateJob,
+        deadline: Deadline,
+    ) -> Result<Bytes, PushError> {
+        match &job.pdf {
+            PdfSource::Inline(content) => Ok(content.clone()),
+            PdfSource::Url(url) => {
+                with_retries(&self.backoff, deadline, "fetching the PDF", || {
+                    self.fetcher.fetch(url, &batch.allowed_hosts, deadline)
+                })
+                .await
+                .map_err(PushError::Pdf)
+            }
+        }
+    }
+
+    /// After a claimed job failed: a permanent failure with no document possibly in Personio is
+    /// recorded as failed; otherwise the claim is left to expire (and the next worker looks in
+    /// Personio first), except for a released parked job, which is parked again: no queue will
+    /// deliver it, and a parked job is always looked for before it is uploaded.
+    async fn settle_failure(
+        &self,
+        batch: &mut Batch<'_>,
+        job: &CertificateJob,
+        value: &serde_json::Value,
+        source: JobSource,
+        failure: ClaimedFailure,
+    ) -> PushOutcome {
+        let error = failure.error;
+        if batch.problem.is_none() {
+            batch.problem = error.integration_problem();
+        }
+        if !error.is_retryable() && !failure.document_may_exist {
+            self.record_failure(batch, &job.certificate_id, &error.to_string())
+                .await;
+        } else if source == JobSource::Parked
+            && let PushOutcome::Failed { reason, .. } = self.park(batch, job, value).await
+        {
+            tracing::warn!(%reason, "could not park the released job again");
+        }
+        PushOutcome::failed(&error)
+    }
+
+    /// Writes a permanent failure onto a claimed entry; a failed write is only logged (the
+    /// claim then expires and the next delivery fails the same way).
+    async fn record_failure(&self, batch: &Batch<'_>, certificate: &CertificateId, reason: &str) {
+        let recorded = with_retries(&self.backoff, batch.deadline, "recording a failure", || {
+            self.store
+                .fail_certificate(batch.integration, certificate, reason, (self.clock)())
+        })
+        .await;
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "could not record the certificate's failure");
+        }
+    }
+
+    /// A job that does not parse fails permanently; when its certificate id is readable (and
+    /// it belongs to this integration) the reason is also recorded on its ledger entry, so the
+    /// admin API shows why, but only over nothing or an earlier failure: a done certificate, a
+    /// parked (good) job and a claim of another worker are left alone.
+    async fn record_invalid(&self, batch: &Batch<'_>, invalid: InvalidJob) -> PushOutcome {
+        let error = PushError::InvalidJob(invalid.error);
+        let outcome = PushOutcome::failed(&error);
+        let (Some(integration), Some(certificate)) =
+            (invalid.integration_id, invalid.certificate_id)
+        else {
+            return outcome;
+        };
+        if &integration != batch.integration {
+            return outcome;
+        }
+        let recordable = match self
+            .store
+            .certificate(batch.integration, &certificate)
+            .await
+        {
+            Ok(entry) => {
+                entry.is_none_or(|entry| matches!(entry.state, LedgerState::Failed { .. }))
+            }
+            Err(_) => false,
+        };
+        if !recordable {
+            return outcome;
+        }
+        let ttl = claim_ttl(batch.settings);
+        let claim = self
+            .store
+            .claim_certificate(batch.integration, &certificate, (self.clock)(), ttl)
+            .await;
+        if let Ok(LedgerClaim::Claimed {
+            recovering: false, ..
+        }) = claim
+        {
+            self.record_failure(batch, &certificate, &error.to_string())
+                .await;
+        }
+        outcome
+    }
+}
+
+fn claim_ttl(settings: &CertificateSettings) -> chrono::Duration {
+    // Validated settings keep the ttl within a day, far inside chrono's range.
+    chrono::Duration::from_std(settings.in_progress_ttl()).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The certificate id of a job that is not pushed at all (disabled, bad settings), for reports.
+fn certificate_id_of(job: &serde_json::Value) -> Option<CertificateId> {
+    CertificateJob::parse(job)
+        .map(|job| job.certificate_id)
+        .or_else(|invalid| invalid.certificate_id.ok_or(()))
+        .ok()
+}
