@@ -9,6 +9,7 @@ pub mod lms;
 pub mod notify;
 pub mod personio;
 pub mod ports;
+pub mod preflight;
 pub mod retry;
 pub mod secret;
 pub mod settings;

@@ -9,6 +9,7 @@
 //! Only `selection.attribute` is required; [`EXAMPLE_SETTINGS_TOML`] shows every field with
 //! its default.
 
+use crate::certificates::settings::CertificateSettings;
 use crate::domain::employee::EmploymentStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,13 @@ admin_email = "hr@example.com"             # optional, gets every run's summary
 [deactivation_guard]                       # hold back when both are exceeded
 max_count = 10
 max_percent = 20
+
+[certificates]                             # LMS certificates → Personio documents
+enabled = false
+# category = "Learning certificates"       # default: first of "Learning certificates",
+                                           # "Bildungszertifikate", else "Other documents"
+allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
+in_progress_ttl_seconds = 900              # one worker's claim on a certificate
 "#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +70,9 @@ pub struct IntegrationSettings {
     /// How many employees are written to the LMS at the same time.
     #[serde(default = "default_apply_concurrency")]
     pub apply_concurrency: usize,
+    /// The certificate push (LMS certificates → Personio documents).
+    #[serde(default)]
+    pub certificates: CertificateSettings,
 }
 
 /// The Personio yes/no attribute that selects who gets an LMS account.
@@ -266,6 +277,7 @@ impl IntegrationSettings {
             custom_attributes: BTreeMap::new(),
             deactivation_guard: DeactivationGuard::default(),
             apply_concurrency: default_apply_concurrency(),
+            certificates: CertificateSettings::default(),
         }
     }
 
@@ -389,6 +401,9 @@ impl IntegrationSettings {
                 ),
             ));
         }
+        self.certificates
+            .validate()
+            .map_err(|error| invalid(format!("certificates.{}", error.field), error.reason))?;
         if !(1..=MAX_APPLY_CONCURRENCY).contains(&self.apply_concurrency) {
             return Err(invalid(
                 "apply_concurrency",
@@ -614,7 +629,19 @@ mod tests {
         ]);
         expected.notifications.login_url = Some("https://lms.example.com".into());
         expected.notifications.admin_email = Some("hr@example.com".into());
+        expected.certificates.allowed_pdf_hosts = vec!["*.lms.example.com".into()];
         assert_eq!(example, expected);
+    }
+
+    #[test]
+    fn certificate_settings_are_validated_with_their_full_path() {
+        let error = error_text(IntegrationSettings::from_toml_str(
+            "[selection]\nattribute = \"LMS Sync\"\n[certificates]\ncategory = \"  \"\n",
+        ));
+        assert!(
+            error.starts_with("settings.certificates.category:"),
+            "{error}"
+        );
     }
 
     #[test]

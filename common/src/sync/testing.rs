@@ -171,12 +171,7 @@ impl HrSource for StaticHrSource {
             let attributes_present: BTreeSet<String> = employees
                 .iter()
                 .flatten()
-                .flat_map(|employee| {
-                    employee
-                        .custom
-                        .values()
-                        .flat_map(|attribute| [attribute.key.clone(), attribute.label.clone()])
-                })
+                .flat_map(present_attributes)
                 .collect();
             pages.push(Ok(EmployeePage {
                 current_page: index as u32,
@@ -234,4 +229,40 @@ impl HrSource for StaticHrSource {
             })
             .collect())
     }
+}
+
+/// The attribute keys Personio would have sent for `employee` (what the real client reports in
+/// `EmployeePage::attributes_present`): standard attributes that have a value, and every custom
+/// attribute by key and label.
+fn present_attributes(employee: &Employee) -> Vec<String> {
+    let standard = [
+        ("first_name", employee.first_name.is_some()),
+        ("last_name", employee.last_name.is_some()),
+        ("preferred_name", employee.preferred_name.is_some()),
+        ("email", employee.email.is_some()),
+        ("gender", employee.gender.is_some()),
+        ("status", employee.status.is_some()),
+        ("position", employee.position.is_some()),
+        ("department", employee.department.is_some()),
+        ("team", employee.team.is_some()),
+        ("office", employee.office.is_some()),
+        ("subcompany", employee.subcompany.is_some()),
+        ("supervisor", employee.supervisor.is_some()),
+        ("employment_type", employee.employment_type.is_some()),
+        ("hire_date", employee.hire_date.is_some()),
+        ("contract_end_date", employee.contract_end_date.is_some()),
+        ("termination_date", employee.termination_date.is_some()),
+        ("last_modified_at", employee.last_modified_at.is_some()),
+    ];
+    standard
+        .into_iter()
+        .filter(|(_, present)| *present)
+        .map(|(key, _)| key.to_owned())
+        .chain(
+            employee
+                .custom
+                .values()
+                .flat_map(|attribute| [attribute.key.clone(), attribute.label.clone()]),
+        )
+        .collect()
 }

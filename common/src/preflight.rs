@@ -1,0 +1,537 @@
+//! The pre-flight check of an integration: can a sync (and the certificate push) work with these
+//! credentials and settings? Used by the CLI's `check` and the admin API, so both say the same.
+//!
+//! The most common set-up mistake is an API credential whose attribute whitelist lacks what the
+//! mapping needs: Personio then silently omits those attributes, and a sync would quietly write
+//! empty fields or, worse, see nobody as selected. So the check reads the employees the way a sync
+//! does (no projection) and compares the attributes present with those the settings need.
+
+use crate::certificates::{CategoryError, choose_category};
+use crate::domain::employee::Employee;
+use crate::ports::{EmployeeQuery, HrError, HrSource, LearningPlatform, LmsError};
+use crate::retry::Deadline;
+use crate::settings::{GroupSource, IntegrationSettings};
+use crate::sync::profile::is_selected;
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    /// The sync works, but something will be missing or surprising.
+    Warning,
+    /// The sync (or the certificate push) cannot work until this is fixed.
+    Failed,
+}
+
+/// One finding, named for machines (`personio.attributes`) and explained for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PreflightReport {
+    pub checks: Vec<Check>,
+    /// Department/team/position group names of the selected employees that exist in the LMS.
+    pub groups_found: Vec<String>,
+    /// …and those that do not (the sync never creates groups).
+    pub groups_missing: Vec<String>,
+    pub employees_listed: usize,
+    pub employees_selected: usize,
+}
+
+impl PreflightReport {
+    /// Whether nothing failed (warnings allowed).
+    pub fn passed(&self) -> bool {
+        self.checks
+            .iter()
+            .all(|check| check.status != CheckStatus::Failed)
+    }
+
+    fn push(&mut self, name: &'static str, status: CheckStatus, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            status,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// A Personio attribute the settings rely on, and how bad its absence is.
+struct NeededAttribute {
+    /// The attribute key as Personio sends it (or a custom attribute's label/key).
+    key: String,
+    /// Without it nothing can sync (email, status, the selection attribute).
+    essential: bool,
+}
+
+fn needed_attributes(settings: &IntegrationSettings) -> Vec<NeededAttribute> {
+    let essential = |key: &str| NeededAttribute {
+        key: key.to_owned(),
+        essential: true,
+    };
+    let mapped = |key: &str| NeededAttribute {
+        key: key.to_owned(),
+        essential: false,
+    };
+    let mut needed = vec![essential("email"), essential("status")];
+    needed.push(essential(&settings.selection.attribute));
+    needed.extend(
+        [
+            "first_name",
+            "last_name",
+            "position",
+            "department",
+            "team",
+            "office",
+            "subcompany",
+            "supervisor",
+            "gender",
+            "employment_type",
+            "hire_date",
+            "contract_end_date",
+            "termination_date",
+        ]
+        .map(mapped),
+    );
+    if settings.status.lock_outside_contract {
+        // The lock decides sign-in from these dates: without them nobody is ever locked.
+        for key in ["hire_date", "contract_end_date", "termination_date"] {
+            if let Some(attribute) = needed.iter_mut().find(|a| a.key == key) {
+                attribute.essential = true;
+            }
+        }
+    }
+    for source in &settings.groups.by {
+        let key = group_attribute(*source);
+        if let Some(attribute) = needed.iter_mut().find(|a| a.key == key) {
+            attribute.essential = true;
+        }
+    }
+    needed.extend(settings.custom_attributes.keys().map(|key| mapped(key)));
+    needed
+}
+
+fn group_attribute(source: GroupSource) -> &'static str {
+    match source {
+        GroupSource::Department => "department",
+        GroupSource::Team => "team",
+        GroupSource::Position => "position",
+    }
+}
+
+fn group_names(employee: &Employee, sources: &BTreeSet<GroupSource>) -> Vec<String> {
+    sources
+        .iter()
+        .filter_map(|source| match source {
+            GroupSource::Department => employee.department.as_ref().map(|unit| &unit.name),
+            GroupSource::Team => employee.team.as_ref().map(|unit| &unit.name),
+            GroupSource::Position => employee.position.as_ref(),
+        })
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Runs every check. Never fails as a whole: each problem is a `Failed` check in the report.
+pub async fn run_preflight(
+    hr: &dyn HrSource,
+    lms: &dyn LearningPlatform,
+    settings: &IntegrationSettings,
+    deadline: Deadline,
+) -> PreflightReport {
+    let mut report = PreflightReport::default();
+    if let Err(error) = settings.validate() {
+        report.push("settings", CheckStatus::Failed, error.to_string());
+        return report;
+    }
+    report.push("settings", CheckStatus::Ok, "settings are valid");
+
+    let listing = list_employees(hr, settings, deadline).await;
+    let wanted_groups = match listing {
+        Ok(listing) => {
+            report.employees_listed = listing.listed;
+            report.employees_selected = listing.selected;
+            report.push(
+                "personio.credentials",
+                CheckStatus::Ok,
+                format!(
+                    "authenticated; {} employees readable ({} unparsable)",
+                    listing.listed, listing.unparsable
+                ),
+            );
+            check_attributes(
+                &mut report,
+                settings,
+                &listing.attributes_present,
+                listing.listed,
+            );
+            let selection = if listing.selected == 0 {
+                (
+                    CheckStatus::Warning,
+                    format!(
+                        "nobody is selected: no employee has {:?} set to one of {:?}",
+                        settings.selection.attribute, settings.selection.yes_values
+                    ),
+                )
+            } else {
+                (
+                    CheckStatus::Ok,
+                    format!(
+                        "{} of {} employees are selected by {:?}",
+                        listing.selected, listing.listed, settings.selection.attribute
+                    ),
+                )
+            };
+            report.push("personio.selection", selection.0, selection.1);
+            Some(listing.group_names)
+        }
+        Err(error) => {
+            report.push(
+                "personio.credentials",
+                CheckStatus::Failed,
+                describe_hr(&error),
+            );
+            None
+        }
+    };
+
+    match lms.find_user_by_external_id("preflight-probe").await {
+        Ok(_) => {
+            report.push(
+                "lms.reachable",
+                CheckStatus::Ok,
+                "the learning platform answers",
+            );
+            if let Some(names) = wanted_groups {
+                check_groups(&mut report, lms, settings, names).await;
+            }
+        }
+        Err(error) => report.push("lms.reachable", CheckStatus::Failed, describe_lms(&error)),
+    }
+
+    if settings.certificates.enabled {
+        match hr.document_categories(deadline).await {
+            Ok(categories) => {
+                match choose_category(&categories, settings.certificates.category.as_deref()) {
+                    Ok(category) => report.push(
+                        "certificates.category",
+                        CheckStatus::Ok,
+                        format!("certificates go to the category {:?}", category.name),
+                    ),
+                    Err(error) => report.push(
+                        "certificates.category",
+                        CheckStatus::Failed,
+                        describe_category(&error),
+                    ),
+                }
+            }
+            Err(error) => report.push(
+                "certificates.category",
+                CheckStatus::Failed,
+                format!(
+                    "cannot read the document categories: {}",
+                    describe_hr(&error)
+                ),
+            ),
+        }
+    }
+    report
+}
+
+struct Listing {
+    listed: usize,
+    unparsable: usize,
+    selected: usize,
+    attributes_present: BTreeSet<String>,
+    /// Group name → how many selected employees would join it.
+    group_names: BTreeMap<String, usize>,
+}
+
+/// One full listing, the way a sync reads it (no projection), keeping only what the checks need.
+async fn list_employees(
+    hr: &dyn HrSource,
+    settings: &IntegrationSettings,
+    deadline: Deadline,
+) -> Result<Listing, HrError> {
+    let query = EmployeeQuery::default();
+    let mut pages = hr.employee_pages(&query, deadline);
+    let mut listing = Listing {
+        listed: 0,
+        unparsable: 0,
+        selected: 0,
+        attributes_present: BTreeSet::new(),
+        group_names: BTreeMap::new(),
+    };
+    while let Some(page) = pages.next().await {
+        let page = page?;
+        listing.attributes_present.extend(page.attributes_present);
+        for employee in page.employees {
+            listing.listed += 1;
+            let Ok(employee) = employee else {
+                listing.unparsable += 1;
+                continue;
+            };
+            if is_selected(&employee, &settings.selection) {
+                listing.selected += 1;
+                for name in group_names(&employee, &settings.groups.by) {
+                    *listing.group_names.entry(name).or_default() += 1;
+                }
+            }
+        }
+    }
+    Ok(listing)
+}
+
+fn check_attributes(
+    report: &mut PreflightReport,
+    settings: &IntegrationSettings,
+    present: &BTreeSet<String>,
+    listed: usize,
+) {
+    if listed == 0 {
+        report.push(
+            "personio.attributes",
+            CheckStatus::Warning,
+            "no employees are readable, so the readable attributes cannot be checked",
+        );
+        return;
+    }
+    let is_present = |key: &str| {
+        present.contains(key) || present.iter().any(|seen| seen.eq_ignore_ascii_case(key))
+    };
+    let (mut essential_missing, mut mapped_missing) = (Vec::new(), Vec::new());
+    for attribute in needed_attributes(settings) {
+        if is_present(&attribute.key) {
+            continue;
+        }
+        if attribute.essential {
+            essential_missing.push(attribute.key);
+        } else {
+            mapped_missing.push(attribute.key);
+        }
+    }
+    let whitelist_hint = "add them to the API credential's readable attributes in Personio \
+                          (Settings → API credentials)";
+    if !essential_missing.is_empty() {
+        report.push(
+            "personio.attributes",
+            CheckStatus::Failed,
+            format!(
+                "not readable with this credential, and needed: {}; {whitelist_hint}",
+                essential_missing.join(", ")
+            ),
+        );
+    }
+    if !mapped_missing.is_empty() {
+        report.push(
+            "personio.attributes",
+            CheckStatus::Warning,
+            format!(
+                "not readable with this credential, so these LMS fields stay empty: {}; \
+                 {whitelist_hint}",
+                mapped_missing.join(", ")
+            ),
+        );
+    }
+    if essential_missing.is_empty() && mapped_missing.is_empty() {
+        report.push(
+            "personio.attributes",
+            CheckStatus::Ok,
+            "every attribute the mapping needs is readable",
+        );
+    }
+}
+
+async fn check_groups(
+    report: &mut PreflightReport,
+    lms: &dyn LearningPlatform,
+    settings: &IntegrationSettings,
+    names: BTreeMap<String, usize>,
+) {
+    if settings.groups.by.is_empty() {
+        return;
+    }
+    for (name, members) in names {
+        match lms.find_group(&name).await {
+            Ok(Some(_)) => report.groups_found.push(name),
+            Ok(None) => report
+                .groups_missing
+                .push(format!("{name} ({members} employees)")),
+            Err(error) => {
+                report.push(
+                    "lms.groups",
+                    CheckStatus::Failed,
+                    format!("cannot look up group {name:?}: {}", describe_lms(&error)),
+                );
+                return;
+            }
+        }
+    }
+    let (status, detail) = if report.groups_missing.is_empty() {
+        (
+            CheckStatus::Ok,
+            format!("all {} groups exist in the LMS", report.groups_found.len()),
+        )
+    } else {
+        (
+            CheckStatus::Warning,
+            format!(
+                "{} of {} groups do not exist in the LMS (the sync never creates groups): {}",
+                report.groups_missing.len(),
+                report.groups_missing.len() + report.groups_found.len(),
+                report.groups_missing.join(", ")
+            ),
+        )
+    };
+    report.push("lms.groups", status, detail);
+}
+
+fn describe_hr(error: &HrError) -> String {
+    match error {
+        HrError::Unauthorized { .. } => format!(
+            "{error}; check the client id and secret (Personio → Settings → API credentials)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn describe_lms(error: &LmsError) -> String {
+    match error {
+        LmsError::Unauthorized { .. } => format!("{error}; check the SCIM token"),
+        other => other.to_string(),
+    }
+}
+
+fn describe_category(error: &CategoryError) -> String {
+    error.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::employee::OrgUnit;
+    use crate::lms::memory::MemoryLms;
+    use crate::ports::DocumentCategory;
+    use crate::sync::testing::{StaticHrSource, employee, select};
+
+    fn settings() -> IntegrationSettings {
+        let mut settings = IntegrationSettings::new("LMS Sync");
+        settings.groups.by = BTreeSet::from([GroupSource::Department]);
+        settings
+    }
+
+    fn staff() -> Vec<Employee> {
+        let mut anna = employee(1, "anna@example.com");
+        select(&mut anna, true);
+        anna.department = Some(OrgUnit {
+            id: Some(1),
+            name: "Sales".into(),
+        });
+        let mut ben = employee(2, "ben@example.com");
+        select(&mut ben, true);
+        ben.department = Some(OrgUnit {
+            id: Some(2),
+            name: "Support".into(),
+        });
+        let mut cleo = employee(3, "cleo@example.com");
+        select(&mut cleo, false);
+        cleo.department = Some(OrgUnit {
+            id: Some(3),
+            name: "Legal".into(),
+        });
+        vec![anna, ben, cleo]
+    }
+
+    fn status_of(report: &PreflightReport, name: &str) -> Vec<CheckStatus> {
+        report
+            .checks
+            .iter()
+            .filter(|check| check.name == name)
+            .map(|check| check.status)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn reports_selection_and_which_groups_exist() {
+        let hr = StaticHrSource::of(staff());
+        let lms = MemoryLms::with_groups(["Sales"]);
+        let report = run_preflight(&hr, &lms, &settings(), Deadline::none()).await;
+        assert!(report.passed(), "{report:#?}");
+        assert_eq!(report.employees_listed, 3);
+        assert_eq!(report.employees_selected, 2);
+        assert_eq!(report.groups_found, vec!["Sales".to_owned()]);
+        // Only selected employees' groups count: Legal belongs to a deselected employee.
+        assert_eq!(
+            report.groups_missing,
+            vec!["Support (1 employees)".to_owned()]
+        );
+        assert_eq!(status_of(&report, "lms.groups"), vec![CheckStatus::Warning]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_selection_attribute_fails_the_check() {
+        let mut people = staff();
+        for person in &mut people {
+            person.custom.clear();
+        }
+        let hr = StaticHrSource::of(people);
+        let lms = MemoryLms::with_groups(["Sales"]);
+        let report = run_preflight(&hr, &lms, &settings(), Deadline::none()).await;
+        assert!(!report.passed());
+        let failed = report
+            .checks
+            .iter()
+            .find(|check| check.status == CheckStatus::Failed)
+            .map(|check| check.detail.clone())
+            .unwrap_or_default();
+        assert!(failed.contains("LMS Sync"), "{failed}");
+        assert_eq!(
+            status_of(&report, "personio.selection"),
+            vec![CheckStatus::Warning]
+        );
+    }
+
+    #[tokio::test]
+    async fn certificate_category_is_checked_when_enabled() {
+        let hr = StaticHrSource::of(staff());
+        hr.set_categories(vec![DocumentCategory {
+            id: 7,
+            name: "Other documents".into(),
+        }]);
+        let lms = MemoryLms::with_groups(["Sales", "Support"]);
+        let mut settings = settings();
+        settings.certificates.enabled = true;
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        assert_eq!(
+            status_of(&report, "certificates.category"),
+            vec![CheckStatus::Ok]
+        );
+
+        settings.certificates.category = Some("Zertifikate".into());
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        assert_eq!(
+            status_of(&report, "certificates.category"),
+            vec![CheckStatus::Failed]
+        );
+        assert!(!report.passed());
+    }
+
+    #[tokio::test]
+    async fn a_failing_listing_is_reported_not_raised() {
+        let hr = StaticHrSource::of(staff());
+        hr.fail_after_pages(Some(0));
+        let lms = MemoryLms::with_groups(["Sales"]);
+        let report = run_preflight(&hr, &lms, &settings(), Deadline::none()).await;
+        assert_eq!(
+            status_of(&report, "personio.credentials"),
+            vec![CheckStatus::Failed]
+        );
+        assert_eq!(status_of(&report, "lms.reachable"), vec![CheckStatus::Ok]);
+    }
+}
