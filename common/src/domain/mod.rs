@@ -2,6 +2,7 @@
 
 pub mod certificate;
 pub mod employee;
+pub mod integration;
 pub mod job;
 pub mod link;
 pub mod lms;

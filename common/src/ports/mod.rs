@@ -17,5 +17,6 @@ pub use lms::{LearningPlatform, LmsError};
 pub use notifier::{Notifier, NotifyError, OutgoingEmail};
 pub use queue::{JobQueue, QueueError};
 pub use store::{
-    CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StateStore, StoreError,
+    CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore,
+    StateStore, StoreError,
 };

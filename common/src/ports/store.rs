@@ -1,6 +1,7 @@
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry};
 use crate::domain::employee::PersonioId;
+use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunId, RunRecord};
@@ -157,6 +158,56 @@ pub trait CertificateLedger: Send + Sync {
         &self,
         integration: &IntegrationId,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
+}
+
+/// Integration records (admin API, scheduler). Kept apart from `StateStore` because only the
+/// hosts that manage integrations need it; the sync and the certificate push get their settings
+/// handed to them.
+#[async_trait]
+pub trait IntegrationStore: Send + Sync {
+    async fn integration(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError>;
+
+    /// Every integration of one tenant, ordered by id.
+    async fn integrations_of_tenant(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<IntegrationRecord>, StoreError>;
+
+    /// Conditional write, as `LinkStore::put_link`: `expected_version` is the version read
+    /// (`None` = must not exist yet); a mismatch is `Conflict` and writes nothing.
+    async fn put_integration(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the record if it still has `expected_version` (`Conflict` otherwise). Links, runs
+    /// and the ledger are kept: they are history, and runs expire by themselves.
+    async fn delete_integration(
+        &self,
+        id: &IntegrationId,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Integrations whose `next_run_at` is at or before `now`, earliest first, at most `limit`.
+    async fn due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StoreError>;
+
+    /// The scheduler's claim of one due run: moves `next_run_at` from `seen` to `next` only if it
+    /// is still `seen`. `Ok(false)` means another scheduler invocation claimed it first, so two
+    /// invocations at the same time never enqueue the same run twice.
+    async fn claim_due_run(
+        &self,
+        id: &IntegrationId,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Everything the core keeps. One backend (DynamoDB, SQLite, memory) implements all of it.
