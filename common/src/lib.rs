@@ -4,6 +4,7 @@
 //! [`ports`]; adapters implement them; hosts (the CLI, the Lambda functions) wire adapters to the core.
 
 pub mod certificates;
+pub mod connect;
 pub mod domain;
 pub mod lms;
 pub mod notify;
