@@ -237,7 +237,10 @@ mod tests {
         assert_eq!(links[0].lms_user_id, f.lms_user);
         let entry = f
             .store
-            .certificate(&f.integration, &crate::domain::certificate::CertificateId("cert-1".into()))
+            .certificate(
+                &f.integration,
+                &crate::domain::certificate::CertificateId("cert-1".into()),
+            )
             .await
             .expect("ledger")
             .expect("entry");
