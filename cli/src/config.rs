@@ -155,10 +155,9 @@ impl CliConfig {
         if integration.id.trim().is_empty() {
             return Err(field("integration.id", "must not be empty".into()));
         }
-        let base_dir = path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        // A bare file name has the empty path as its parent, and joining onto it keeps the
+        // relative path as it is, which is right: relative to the working directory.
+        let base_dir = path.parent().unwrap_or(Path::new(""));
         let relative = |configured: Option<PathBuf>, default: PathBuf| {
             let chosen = configured.unwrap_or(default);
             if chosen.is_absolute() {

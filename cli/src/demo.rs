@@ -479,24 +479,24 @@ fn emails_by_subject(emails: &[(String, String)]) -> Vec<Vec<String>> {
 /// Undoes RFC 2047 base64 encoded-words (`=?utf-8?b?…?=`), as a mail client shows the subject.
 /// Only the first header line is read, so a folded subject shows its first part.
 fn decode_subject(subject: &str) -> String {
-    subject
-        .split_whitespace()
-        .map(|word| {
-            let encoded = word
-                .strip_prefix("=?utf-8?b?")
-                .or_else(|| word.strip_prefix("=?UTF-8?B?"))
-                .and_then(|rest| rest.strip_suffix("?="));
-            match encoded
-                .and_then(|text| BASE64.decode(text).ok())
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-            {
-                Some(decoded) => decoded,
-                None => format!("{word} "),
-            }
-        })
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    let mut decoded = String::new();
+    let mut previous_was_encoded = false;
+    for word in subject.split_whitespace() {
+        let text = word
+            .strip_prefix("=?utf-8?b?")
+            .or_else(|| word.strip_prefix("=?UTF-8?B?"))
+            .and_then(|rest| rest.strip_suffix("?="))
+            .and_then(|text| BASE64.decode(text).ok())
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        // Whitespace between two encoded words is folding, not content (RFC 2047, section 6.2).
+        let encoded = text.is_some();
+        if !decoded.is_empty() && !(encoded && previous_was_encoded) {
+            decoded.push(' ');
+        }
+        decoded.push_str(text.as_deref().unwrap_or(word));
+        previous_was_encoded = encoded;
+    }
+    decoded
 }
 
 /// A one-page PDF (PDF 1.4, Helvetica) saying who completed which course when, with a correct
@@ -585,5 +585,10 @@ mod tests {
     fn encoded_subjects_are_decoded() {
         assert_eq!(decode_subject("=?utf-8?b?WsO2w6s=?= plain"), "Zöë plain");
         assert_eq!(decode_subject("Sync finished"), "Sync finished");
+        assert_eq!(
+            decode_subject("=?utf-8?b?WsO2?= =?utf-8?b?w6s=?="),
+            "Zöë",
+            "adjacent encoded words join without a space"
+        );
     }
 }
