@@ -490,7 +490,8 @@ fn decode_subject(subject: &str) -> String {
             .and_then(|bytes| String::from_utf8(bytes).ok());
         // Whitespace between two encoded words is folding, not content (RFC 2047, section 6.2).
         let encoded = text.is_some();
-        if !decoded.is_empty() && !(encoded && previous_was_encoded) {
+        let folded = encoded && previous_was_encoded;
+        if !decoded.is_empty() && !folded {
             decoded.push(' ');
         }
         decoded.push_str(text.as_deref().unwrap_or(word));
