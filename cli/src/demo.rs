@@ -171,7 +171,10 @@ impl Demo {
             names.len().div_ceil(2),
             names.len()
         );
-        println!("  state             {}", dir.join("demo.sqlite").display());
+        println!(
+            "  state             {} (removed at the end unless --keep)",
+            dir.join("demo.sqlite").display()
+        );
         println!("  outbox            {}", outbox.display());
         Ok(Self {
             sandbox,
