@@ -52,6 +52,15 @@ pub enum ConfigError {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawDocument {
+    integration: RawIntegration,
+    personio: RawPersonio,
+    lms: RawLms,
+    settings: IntegrationSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawIntegration {
     id: String,
     state: Option<PathBuf>,
@@ -123,26 +132,21 @@ impl CliConfig {
             field: field.to_owned(),
             message,
         };
-        let mut table: toml::Table = toml::from_str(text).map_err(|error| ConfigError::Syntax {
-            path: shown.clone(),
-            message: syntax_message(text, &error),
+        let document: RawDocument = toml::from_str(text).map_err(|error| {
+            match error.span().and_then(|span| field_at(text, span.start)) {
+                Some(name) => field(&name, error.message().trim().to_owned()),
+                None => ConfigError::Syntax {
+                    path: shown.clone(),
+                    message: syntax_message(text, &error),
+                },
+            }
         })?;
-        let mut section = |name: &str| {
-            table
-                .remove(name)
-                .ok_or_else(|| field(name, "section is missing".into()))
-        };
-        let integration: RawIntegration = typed(section("integration")?, "integration", &field)?;
-        let personio: RawPersonio = typed(section("personio")?, "personio", &field)?;
-        let lms: RawLms = typed(section("lms")?, "lms", &field)?;
-        let settings_value = section("settings")?;
-        if let Some(unknown) = table.keys().next() {
-            return Err(field(
-                unknown,
-                "unknown section (expected integration, personio, lms, settings)".into(),
-            ));
-        }
-        let settings: IntegrationSettings = typed(settings_value, "settings", &field)?;
+        let RawDocument {
+            integration,
+            personio,
+            lms,
+            settings,
+        } = document;
         settings.validate().map_err(|error| match error {
             SettingsError::Invalid { field, message } => ConfigError::Field {
                 path: shown.clone(),
@@ -273,18 +277,74 @@ fn secret(
     }
 }
 
-/// Deserializes one section, naming it (and the key, when serde names it) in the error.
-fn typed<T: serde::de::DeserializeOwned>(
-    value: toml::Value,
-    section: &str,
-    field: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<T, ConfigError> {
-    if !value.is_table() {
-        return Err(field(section, "must be a table ([section])".into()));
+/// The dotted name of the key at byte `offset` of a TOML document (`personio.client_id`,
+/// `settings.status.active.lms_status`, `settings.groups.by[1]`), for errors whose message names
+/// only the problem, not the place.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    descend_table(document.get_ref(), offset, &mut path);
+    (!path.is_empty()).then(|| path.join("."))
+}
+
+fn descend_table(table: &toml::de::DeTable<'_>, offset: usize, path: &mut Vec<String>) {
+    for (key, value) in table {
+        if key.span().contains(&offset) {
+            path.push(key.get_ref().to_string());
+            return;
+        }
+        if value.span().contains(&offset) {
+            path.push(key.get_ref().to_string());
+            descend_value(value.get_ref(), offset, path);
+            return;
+        }
     }
-    value
-        .try_into()
-        .map_err(|error: toml::de::Error| field(section, error.message().trim().to_owned()))
+    // A `[header]` table's span covers only its header line, so an offset in a table's body is
+    // in the table whose header comes last before it (looking into `[a.b]` sub-headers too).
+    let enclosing = table
+        .iter()
+        .filter_map(|(key, value)| match value.get_ref() {
+            toml::de::DeValue::Table(inner) => {
+                latest_header(key.span().start, inner, offset).map(|start| (start, key, inner))
+            }
+            _ => None,
+        })
+        .max_by_key(|(start, _, _)| *start);
+    if let Some((_, key, inner)) = enclosing {
+        path.push(key.get_ref().to_string());
+        descend_table(inner, offset, path);
+    }
+}
+
+/// The start of the last header at or before `offset` within a table and its sub-tables.
+fn latest_header(start: usize, table: &toml::de::DeTable<'_>, offset: usize) -> Option<usize> {
+    let own = (start <= offset).then_some(start);
+    table
+        .iter()
+        .filter_map(|(key, value)| match value.get_ref() {
+            toml::de::DeValue::Table(inner) => latest_header(key.span().start, inner, offset),
+            _ => None,
+        })
+        .chain(own)
+        .max()
+}
+
+fn descend_value(value: &toml::de::DeValue<'_>, offset: usize, path: &mut Vec<String>) {
+    match value {
+        toml::de::DeValue::Table(table) => descend_table(table, offset, path),
+        toml::de::DeValue::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                if item.span().contains(&offset) {
+                    if let Some(last) = path.last_mut() {
+                        last.push_str(&format!("[{index}]"));
+                    }
+                    descend_value(item.get_ref(), offset, path);
+                    return;
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn http_url(text: &str) -> Result<Url, String> {
@@ -467,7 +527,7 @@ selection = { attribute = "LMS Sync" }
         );
         let message = error(&unknown);
         assert!(
-            message.contains("personio: unknown field `clientid`"),
+            message.contains("personio.clientid: unknown field `clientid`"),
             "{message}"
         );
         let settings = MINIMAL.replace(
@@ -480,12 +540,59 @@ selection = { attribute = "LMS Sync" }
             "{message}"
         );
         let missing = MINIMAL.replace("[lms]", "[lms_typo]");
-        assert!(error(&missing).contains("lms: section is missing"));
+        let message = error(&missing);
+        assert!(
+            message.contains("lms_typo: unknown field `lms_typo`"),
+            "{message}"
+        );
         let syntax = MINIMAL.replace("id = \"acme\"", "id = ");
         assert!(
             error(&syntax).contains("not valid TOML: line 3"),
             "{}",
             error(&syntax)
+        );
+    }
+
+    #[test]
+    fn type_errors_and_missing_fields_name_their_place() {
+        let wrong_type = MINIMAL.replace("client_id = \"papi-id\"", "client_id = 5");
+        let message = error(&wrong_type);
+        assert!(
+            message.contains(": personio.client_id: invalid type: integer `5`"),
+            "{message}"
+        );
+        let nested = MINIMAL.replace("attribute = \"LMS Sync\"", "attribute = 3");
+        let message = error(&nested);
+        assert!(
+            message.contains(": settings.selection.attribute: invalid type"),
+            "{message}"
+        );
+        let listed = MINIMAL.replace(
+            "selection = { attribute = \"LMS Sync\" }",
+            "selection = { attribute = \"LMS Sync\" }\ngroups = { by = [\"team\", \"floor\"] }",
+        );
+        let message = error(&listed);
+        assert!(
+            message.contains(": settings.groups.by[1]: unknown variant `floor`"),
+            "{message}"
+        );
+        let no_client_id = MINIMAL.replace("client_id = \"papi-id\"", "");
+        let message = error(&no_client_id);
+        assert!(
+            message.contains(": personio: missing field `client_id`"),
+            "{message}"
+        );
+        // A [settings.…] sub-table written after another section still names its place.
+        let settings_block = "[settings]\nselection = { attribute = \"LMS Sync\" }\n";
+        let reordered = MINIMAL
+            .replace(settings_block, "")
+            .replace("[lms]", &format!("{settings_block}\n[lms]"))
+            + "\n[settings.status]\nactive = { lms_status = 5, active = true }\n";
+        assert!(reordered.find("[lms]") > reordered.find("[settings]"));
+        let message = error(&reordered);
+        assert!(
+            message.contains(": settings.status.active.lms_status: invalid type"),
+            "{message}"
         );
     }
 
