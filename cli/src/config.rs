@@ -29,6 +29,7 @@ use common::personio::{DEFAULT_BASE_URL, PersonioConfig};
 use common::secret::Secret;
 use common::settings::{IntegrationSettings, SettingsError};
 use serde::Deserialize;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -42,6 +43,9 @@ pub enum ConfigError {
     Read { path: String, message: String },
     #[error("{path}: not valid TOML: {message}")]
     Syntax { path: String, message: String },
+    /// Valid TOML that does not fit as a whole (e.g. a missing section).
+    #[error("{path}: {message}")]
+    Document { path: String, message: String },
     #[error("{path}: {field}: {message}")]
     Field {
         path: String,
@@ -133,9 +137,14 @@ impl CliConfig {
             message,
         };
         let document: RawDocument = toml::from_str(text).map_err(|error| {
-            match error.span().and_then(|span| field_at(text, span.start)) {
-                Some(name) => field(&name, error.message().trim().to_owned()),
-                None => ConfigError::Syntax {
+            match error.span().map(|span| field_at(text, span)) {
+                Some(Ok(Some(name))) => field(&name, error.message().trim().to_owned()),
+                // Well-formed, but about the document as a whole (a missing section).
+                Some(Ok(None)) => ConfigError::Document {
+                    path: shown.clone(),
+                    message: error.message().trim().to_owned(),
+                },
+                Some(Err(())) | None => ConfigError::Syntax {
                     path: shown.clone(),
                     message: syntax_message(text, &error),
                 },
@@ -277,42 +286,57 @@ fn secret(
     }
 }
 
-/// The dotted name of the key at byte `offset` of a TOML document (`personio.client_id`,
+/// The dotted name of the key an error's span points at (`personio.client_id`,
 /// `settings.status.active.lms_status`, `settings.groups.by[1]`), for errors whose message names
-/// only the problem, not the place.
-fn field_at(text: &str, offset: usize) -> Option<String> {
-    let document = toml::de::DeTable::parse(text).ok()?;
+/// only the problem, not the place. `Ok(None)`: the span is about the whole document;
+/// `Err`: the text is not even well-formed TOML.
+fn field_at(text: &str, span: Range<usize>) -> Result<Option<String>, ()> {
+    let document = toml::de::DeTable::parse(text).map_err(|_| ())?;
+    // toml reports a field missing from the document itself with the empty span at its start.
+    if span == (0..0) {
+        return Ok(None);
+    }
+    let span = span.start..span.end.max(span.start + 1);
     let mut path = Vec::new();
-    descend_table(document.get_ref(), offset, &mut path);
-    (!path.is_empty()).then(|| path.join("."))
+    descend_table(document.get_ref(), &span, &mut path);
+    Ok((!path.is_empty()).then(|| path.join(".")))
 }
 
-fn descend_table(table: &toml::de::DeTable<'_>, offset: usize, path: &mut Vec<String>) {
+fn covers(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+fn descend_table(table: &toml::de::DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) {
     for (key, value) in table {
-        if key.span().contains(&offset) {
+        if covers(&key.span(), span) {
             path.push(key.get_ref().to_string());
             return;
         }
-        if value.span().contains(&offset) {
+        if covers(&value.span(), span) {
             path.push(key.get_ref().to_string());
-            descend_value(value.get_ref(), offset, path);
+            descend_value(value.get_ref(), span, path);
             return;
         }
     }
-    // A `[header]` table's span covers only its header line, so an offset in a table's body is
-    // in the table whose header comes last before it (looking into `[a.b]` sub-headers too).
+    // An error spanning several keys is about this table itself (a missing field).
+    let keys_inside = table.keys().filter(|key| covers(span, &key.span())).count();
+    if keys_inside > 1 {
+        return;
+    }
+    // A `[header]` table's span covers only its header line, so a span in a table's body is in
+    // the table whose header comes last before it (looking into `[a.b]` sub-headers too).
     let enclosing = table
         .iter()
         .filter_map(|(key, value)| match value.get_ref() {
             toml::de::DeValue::Table(inner) => {
-                latest_header(key.span().start, inner, offset).map(|start| (start, key, inner))
+                latest_header(key.span().start, inner, span.start).map(|start| (start, key, inner))
             }
             _ => None,
         })
         .max_by_key(|(start, _, _)| *start);
     if let Some((_, key, inner)) = enclosing {
         path.push(key.get_ref().to_string());
-        descend_table(inner, offset, path);
+        descend_table(inner, span, path);
     }
 }
 
@@ -329,16 +353,16 @@ fn latest_header(start: usize, table: &toml::de::DeTable<'_>, offset: usize) -> 
         .max()
 }
 
-fn descend_value(value: &toml::de::DeValue<'_>, offset: usize, path: &mut Vec<String>) {
+fn descend_value(value: &toml::de::DeValue<'_>, span: &Range<usize>, path: &mut Vec<String>) {
     match value {
-        toml::de::DeValue::Table(table) => descend_table(table, offset, path),
+        toml::de::DeValue::Table(table) => descend_table(table, span, path),
         toml::de::DeValue::Array(items) => {
             for (index, item) in items.iter().enumerate() {
-                if item.span().contains(&offset) {
+                if covers(&item.span(), span) {
                     if let Some(last) = path.last_mut() {
                         last.push_str(&format!("[{index}]"));
                     }
-                    descend_value(item.get_ref(), offset, path);
+                    descend_value(item.get_ref(), span, path);
                     return;
                 }
             }
@@ -577,6 +601,12 @@ selection = { attribute = "LMS Sync" }
             "{message}"
         );
         let no_client_id = MINIMAL.replace("client_id = \"papi-id\"", "");
+        let lms_block = "[lms]\nscim_base_url = \"http://127.0.0.1:8091/v2/\"\ntoken_env = \"LMS_SCIM_TOKEN\"\n";
+        assert!(MINIMAL.contains(lms_block));
+        let message = error(&MINIMAL.replace(lms_block, ""));
+        assert_eq!(message, "/etc/lms/acme.toml: missing field `lms`");
+        let message = error(MINIMAL.replace(lms_block, "").trim_start());
+        assert_eq!(message, "/etc/lms/acme.toml: missing field `lms`");
         let message = error(&no_client_id);
         assert!(
             message.contains(": personio: missing field `client_id`"),
