@@ -120,12 +120,21 @@ impl Employee {
         })
     }
 
-    /// "First Last" with the preferred name in place of the first name when there is one.
+    /// The name the person goes by. Personio's `preferred_name` is a whole name ("Alexander
+    /// Bergmann" in the spec's examples), so it wins as it is; otherwise "First Last".
     pub fn display_name(&self) -> Option<String> {
-        let first = self.preferred_name.as_ref().or(self.first_name.as_ref());
-        match (first, self.last_name.as_ref()) {
+        let non_empty = |name: &Option<String>| {
+            name.as_deref()
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+        };
+        if let Some(preferred) = non_empty(&self.preferred_name) {
+            return Some(preferred);
+        }
+        match (non_empty(&self.first_name), non_empty(&self.last_name)) {
             (Some(first), Some(last)) => Some(format!("{first} {last}")),
-            (Some(only), None) | (None, Some(only)) => Some(only.clone()),
+            (Some(only), None) | (None, Some(only)) => Some(only),
             (None, None) => None,
         }
     }
@@ -151,4 +160,27 @@ pub struct EmployeePage {
     /// page. Attributes the credential may not read are absent, while readable empty ones are
     /// present: this is how the pre-flight check spots whitelisting gaps.
     pub attributes_present: BTreeSet<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_name_prefers_the_whole_preferred_name() {
+        let mut employee = Employee {
+            first_name: Some("Alexander".into()),
+            last_name: Some("Bergmann".into()),
+            ..Employee::default()
+        };
+        assert_eq!(
+            employee.display_name().as_deref(),
+            Some("Alexander Bergmann")
+        );
+        employee.preferred_name = Some("Alex Bergmann".into());
+        assert_eq!(employee.display_name().as_deref(), Some("Alex Bergmann"));
+        employee.preferred_name = Some("  ".into());
+        employee.first_name = None;
+        assert_eq!(employee.display_name().as_deref(), Some("Bergmann"));
+    }
 }

@@ -171,7 +171,7 @@ mod tests {
             id: PersonioId(42),
             first_name: Some("Johanna".into()),
             last_name: Some("Müller".into()),
-            preferred_name: Some("Jo".into()),
+            preferred_name: Some("Jo Müller".into()),
             email: Some(" jo@example.com ".into()),
             gender: Some("female".into()),
             status: Some(EmploymentStatus::Active),
