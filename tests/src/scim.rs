@@ -66,7 +66,7 @@ impl ScimServer {
 
     /// The adapter with test-sized timings; `page_size` 1 makes every lookup with several
     /// candidates page.
-    pub fn lms(&self, token: &str, page_size: u32) -> ScimLms {
+    pub fn lms(&self, token: &str, page_size: usize) -> ScimLms {
         let mut config = ScimConfig::new(self.base_url(), Secret::new(token));
         config.timeout = Duration::from_secs(10);
         config.call_budget = Duration::from_secs(30);

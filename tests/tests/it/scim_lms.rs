@@ -7,9 +7,8 @@ use common::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsProfile, LmsUserId, Manag
 use common::lms::scim::{ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA};
 use common::ports::{LearningPlatform, LmsError};
 use integration_tests::scim::{FULL, MINIMAL, ScimServer as Server, Shape, TOKEN};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 fn profile(external_id: &str, email: &str) -> LmsProfile {
     LmsProfile {

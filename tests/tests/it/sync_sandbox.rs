@@ -12,7 +12,7 @@ use common::domain::run::{OutcomeAction, RunRecord, RunStatus};
 use common::domain::link::EmployeeLink;
 use common::lms::memory::{LmsFault, MemoryLms, MemoryLmsUser};
 use common::notify::MemoryNotifier;
-use common::ports::{LeaseStore, LinkStore, StateStore};
+use common::ports::StateStore;
 use common::settings::IntegrationSettings;
 use common::store::{MemoryStore, SqliteStore};
 use common::sync::{NoProgress, SyncEngine, SyncOutcome};
@@ -283,6 +283,10 @@ async fn the_deactivation_guard_holds_back_a_mass_deselection() {
     let deactivations = world.lms.write_counts().deactivations;
     let selected = world.selected();
     let half: Vec<&Employee> = selected.iter().step_by(2).collect();
+    let mut active_before = Vec::new();
+    for employee in &half {
+        active_before.push(world.lms_user(employee).await.active);
+    }
     for employee in &half {
         world
             .sandbox
@@ -304,9 +308,11 @@ async fn the_deactivation_guard_holds_back_a_mass_deselection() {
         "{:?}",
         record.notices
     );
+    let mut active_after = Vec::new();
     for employee in &half {
-        assert!(world.lms_user(employee).await.active);
+        active_after.push(world.lms_user(employee).await.active);
     }
+    assert_eq!(active_after, active_before, "nobody was deactivated");
 }
 
 #[tokio::test]
