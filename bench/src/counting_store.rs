@@ -117,7 +117,10 @@ impl<S: StateStore> LeaseStore for CountingStore<S> {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<LeaseOutcome, StoreError> {
-        let result = self.inner.acquire_lease(integration, holder, now, ttl).await;
+        let result = self
+            .inner
+            .acquire_lease(integration, holder, now, ttl)
+            .await;
         self.count(result, |stats| &mut stats.lease_writes)
     }
 

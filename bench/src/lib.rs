@@ -139,7 +139,10 @@ pub fn ratio(wall: std::time::Duration, floor: std::time::Duration) -> Option<f6
 
 /// A [`ratio`] for reports.
 pub fn describe_ratio(ratio: Option<f64>) -> String {
-    ratio.map_or_else(|| "n/a (no floor)".to_owned(), |ratio| format!("{ratio:.3}"))
+    ratio.map_or_else(
+        || "n/a (no floor)".to_owned(),
+        |ratio| format!("{ratio:.3}"),
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,11 @@ pub const CHILD_FLAG: &str = "--sandbox-child";
 pub const STATS_COMMAND: &str = "stats";
 
 /// The value after `flag` in `args`, `default` without the flag.
-pub fn flag_value<T: std::str::FromStr>(args: &[String], flag: &str, default: T) -> Result<T, String> {
+pub fn flag_value<T: std::str::FromStr>(
+    args: &[String],
+    flag: &str,
+    default: T,
+) -> Result<T, String> {
     match args.iter().position(|arg| arg == flag) {
         None => Ok(default),
         Some(index) => args
@@ -50,7 +54,8 @@ impl ServerCounts {
         Self {
             employee_requests: stats.requests_to(Endpoint::Employees),
             employee_429s: stats.throttled_on(Endpoint::Employees),
-            auth_requests: stats.requests_to(Endpoint::AuthV1) + stats.requests_to(Endpoint::AuthV2),
+            auth_requests: stats.requests_to(Endpoint::AuthV1)
+                + stats.requests_to(Endpoint::AuthV2),
             category_requests: stats.requests_to(Endpoint::DocumentCategories),
             upload_requests: stats.requests_to(Endpoint::DocumentUpload),
             document_list_requests: stats.requests_to(Endpoint::DocumentListV2),

@@ -12,7 +12,8 @@
 use base64::Engine as _;
 use benchmarks::sandbox_process::{SandboxProcess, flag_value, serve_child};
 use benchmarks::{
-    CountingAllocator, describe_ratio, describe_windows, main_with, mebibytes, peak_bytes, ratio, reset_peak,
+    CountingAllocator, describe_ratio, describe_windows, main_with, mebibytes, peak_bytes, ratio,
+    reset_peak,
 };
 use chrono::Utc;
 use common::certificates::{
@@ -57,10 +58,13 @@ fn sandbox_config(employees: usize) -> SandboxConfig {
 /// Child mode: the sandbox, plus `documents`.
 async fn serve(args: Vec<String>) -> Result<(), String> {
     let employees = flag_value(&args, "--employees", DEFAULT_EMPLOYEES)?;
-    serve_child(sandbox_config(employees), |sandbox, command| match command {
-        DOCUMENTS => Ok(document_census(sandbox)),
-        _ => Err(format!("unknown command `{command}`")),
-    })
+    serve_child(
+        sandbox_config(employees),
+        |sandbox, command| match command {
+            DOCUMENTS => Ok(document_census(sandbox)),
+            _ => Err(format!("unknown command `{command}`")),
+        },
+    )
     .await
 }
 
@@ -178,11 +182,13 @@ async fn benchmark(args: Vec<String>) -> Result<(), String> {
         let census = sandbox.ask(DOCUMENTS)?;
         let [documents, distinct, unnamed] = parse_census(&census)?;
         let counts = report.counts();
-        let document_requests = server.category_requests
-            + server.upload_requests
-            + server.document_list_requests
-            - server.document_429s;
-        let floor = minimum_duration(&RateLimits::personio_documented().documents, document_requests);
+        let document_requests =
+            server.category_requests + server.upload_requests + server.document_list_requests
+                - server.document_429s;
+        let floor = minimum_duration(
+            &RateLimits::personio_documented().documents,
+            document_requests,
+        );
 
         println!("-- {pass}");
         report_counts(&counts, &report);
@@ -208,7 +214,10 @@ async fn benchmark(args: Vec<String>) -> Result<(), String> {
         println!("   peak heap                 {}", mebibytes(peak));
 
         if documents - unnamed != distinct {
-            problems.push(format!("{pass}: {} duplicates", documents - distinct - unnamed));
+            problems.push(format!(
+                "{pass}: {} duplicates",
+                documents - distinct - unnamed
+            ));
         }
         if server.document_429s > 0 {
             problems.push(format!("{pass}: {} 429s", server.document_429s));

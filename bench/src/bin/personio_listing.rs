@@ -9,7 +9,8 @@
 
 use benchmarks::sandbox_process::{SandboxProcess, flag_value, serve_child};
 use benchmarks::{
-    CountingAllocator, describe_ratio, describe_windows, main_with, mebibytes, peak_bytes, ratio, reset_peak,
+    CountingAllocator, describe_ratio, describe_windows, main_with, mebibytes, peak_bytes, ratio,
+    reset_peak,
 };
 use common::personio::{PersonioClient, PersonioConfig, RateLimits, minimum_duration};
 use common::ports::{EmployeeQuery, HrSource};
@@ -31,7 +32,10 @@ fn main() -> ExitCode {
         |args| async move {
             let employees = flag_value(&args, "--employees", DEFAULT_EMPLOYEES)?;
             let config = SandboxConfig::default().with_employees(employees);
-            serve_child(config, |_, command| Err(format!("unknown command `{command}`"))).await
+            serve_child(config, |_, command| {
+                Err(format!("unknown command `{command}`"))
+            })
+            .await
         },
         |args| async move { benchmark(flag_value(&args, "--employees", DEFAULT_EMPLOYEES)?).await },
     )

@@ -13,7 +13,8 @@
 use benchmarks::counting_store::CountingStore;
 use benchmarks::sandbox_process::{SandboxAccess, SandboxProcess, flag_value, serve_child};
 use benchmarks::{
-    CountingAllocator, describe_ratio, describe_windows, main_with, mebibytes, peak_bytes, ratio, reset_peak,
+    CountingAllocator, describe_ratio, describe_windows, main_with, mebibytes, peak_bytes, ratio,
+    reset_peak,
 };
 use common::domain::IntegrationId;
 use common::domain::run::{RunRecord, RunStatus, Trigger};
@@ -57,20 +58,21 @@ fn sandbox_config(employees: usize) -> SandboxConfig {
 /// Child mode: the sandbox, plus `mutate N` and `reset-limits`.
 async fn serve(args: Vec<String>) -> Result<(), String> {
     let employees = flag_value(&args, "--employees", DEFAULT_EMPLOYEES)?;
-    serve_child(sandbox_config(employees), |sandbox, command| {
-        match command.split_whitespace().collect::<Vec<_>>()[..] {
-            [MUTATE, count] => {
-                let count = count
-                    .parse()
-                    .map_err(|_| format!("`{MUTATE}` needs a number, got `{count}`"))?;
-                mutate(sandbox, count)
-            }
-            [RESET_LIMITS] => {
-                sandbox.set_rate_limits(SandboxLimits::personio());
-                Ok("ok".to_owned())
-            }
-            _ => Err(format!("unknown command `{command}`")),
+    serve_child(sandbox_config(employees), |sandbox, command| match command
+        .split_whitespace()
+        .collect::<Vec<_>>()[..]
+    {
+        [MUTATE, count] => {
+            let count = count
+                .parse()
+                .map_err(|_| format!("`{MUTATE}` needs a number, got `{count}`"))?;
+            mutate(sandbox, count)
         }
+        [RESET_LIMITS] => {
+            sandbox.set_rate_limits(SandboxLimits::personio());
+            Ok("ok".to_owned())
+        }
+        _ => Err(format!("unknown command `{command}`")),
     })
     .await
 }
@@ -260,7 +262,10 @@ async fn run_scenarios(
             "   floor set by the limits   {:.2} s ({served_pages} employee requests)",
             floor.as_secs_f64()
         );
-        println!("   ratio wall / floor        {}", describe_ratio(wall_ratio));
+        println!(
+            "   ratio wall / floor        {}",
+            describe_ratio(wall_ratio)
+        );
         println!(
             "   Personio requests         {} employees + {} auth (server count)",
             server.employee_requests, server.auth_requests
@@ -297,7 +302,10 @@ async fn run_scenarios(
             missed.push(format!("{store_name} {name}: run {:?}", record.status));
         }
         if server.employee_429s > 0 {
-            missed.push(format!("{store_name} {name}: {} 429s", server.employee_429s));
+            missed.push(format!(
+                "{store_name} {name}: {} 429s",
+                server.employee_429s
+            ));
         }
         if name == scenarios[1].0 {
             if lms_writes > 0 || link_writes > 0 {

@@ -11,7 +11,9 @@ use common::retry::{Backoff, Deadline};
 use common::secret::Secret;
 use common::settings::{GroupSource, IntegrationSettings};
 use common::sync::{NoProgress, SyncEngine, SyncOutcome, SyncRequest};
-use personio_sandbox::{Employee, LMS_SYNC_KEY, LMS_SYNC_LABEL, RunningSandbox, Sandbox, SandboxConfig};
+use personio_sandbox::{
+    Employee, LMS_SYNC_KEY, LMS_SYNC_LABEL, RunningSandbox, Sandbox, SandboxConfig,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -88,7 +90,11 @@ pub fn request(settings: IntegrationSettings) -> SyncRequest {
 
 /// Runs the sync; it must complete (not find the lease held).
 pub async fn run(engine: &SyncEngine, request: SyncRequest) -> RunRecord {
-    match engine.run(request, &NoProgress).await.expect("the run is recorded") {
+    match engine
+        .run(request, &NoProgress)
+        .await
+        .expect("the run is recorded")
+    {
         SyncOutcome::Completed(record) => record,
         held => panic!("expected a completed run, got {held:?}"),
     }
@@ -128,7 +134,10 @@ pub fn department_names(employees: &[Employee]) -> BTreeSet<String> {
 }
 
 pub fn email(employee: &Employee) -> String {
-    employee.text("email").expect("a generated email").to_owned()
+    employee
+        .text("email")
+        .expect("a generated email")
+        .to_owned()
 }
 
 pub fn personio_id(employee: &Employee) -> PersonioId {

@@ -7,9 +7,9 @@ use crate::sync_harness::{
     personio_client, personio_id, request, run, selected, settings, start_sandbox,
 };
 use chrono::Utc;
+use common::domain::link::EmployeeLink;
 use common::domain::lms::DEFAULT_ROLE;
 use common::domain::run::{OutcomeAction, RunRecord, RunStatus};
-use common::domain::link::EmployeeLink;
 use common::lms::memory::{LmsFault, MemoryLms, MemoryLmsUser};
 use common::notify::MemoryNotifier;
 use common::ports::StateStore;
@@ -168,7 +168,11 @@ async fn a_re_sync_without_changes_writes_nothing_and_reads_each_page_once() {
     assert_eq!(world.lms.write_counts(), writes, "zero LMS writes");
     let after = store.stats();
     assert_eq!(after.link_writes, stats.link_writes, "zero link writes");
-    assert_eq!(after.run_writes - stats.run_writes, 2, "the run's start and result");
+    assert_eq!(
+        after.run_writes - stats.run_writes,
+        2,
+        "the run's start and result"
+    );
     assert_eq!(world.employee_requests() - requests, PAGES);
 }
 
@@ -191,7 +195,9 @@ async fn personio_changes_are_followed_with_the_sqlite_store() {
                 .with(LMS_SYNC_KEY, "ja"),
         )
         .expect("hired");
-    sandbox.set_status(on_leave.id(), "leave").expect("on leave");
+    sandbox
+        .set_status(on_leave.id(), "leave")
+        .expect("on leave");
     sandbox.set_status(leaver.id(), "inactive").expect("left");
     sandbox
         .set_attribute(leaver.id(), "termination_date", "2026-01-31")
@@ -224,13 +230,22 @@ async fn personio_changes_are_followed_with_the_sqlite_store() {
     assert_eq!(record.counts.updated, 4);
     assert_eq!(record.counts.deactivated, 2);
     let hired = sandbox.employee(hire).expect("the hire exists");
-    assert_eq!(outcome_of(&record, hire).map(|o| o.action), Some(OutcomeAction::Created));
+    assert_eq!(
+        outcome_of(&record, hire).map(|o| o.action),
+        Some(OutcomeAction::Created)
+    );
     assert_eq!(world.lms_user(&hired).await.role, DEFAULT_ROLE);
 
     let absent = world.lms_user(on_leave).await;
-    assert_eq!((absent.profile.status.as_str(), absent.active), ("Absent", true));
+    assert_eq!(
+        (absent.profile.status.as_str(), absent.active),
+        ("Absent", true)
+    );
     let gone = world.lms_user(leaver).await;
-    assert_eq!((gone.profile.status.as_str(), gone.active), ("Inactive", false));
+    assert_eq!(
+        (gone.profile.status.as_str(), gone.active),
+        ("Inactive", false)
+    );
     assert_eq!(
         gone.profile.termination_date.map(|date| date.to_string()),
         Some("2026-01-31".to_owned())
@@ -344,7 +359,10 @@ async fn duplicate_and_missing_emails_are_reported_and_the_rest_synced() {
     }
     let outcome = outcome_of(&record, without_email.id()).expect("an outcome");
     assert_eq!(outcome.action, OutcomeAction::Skipped);
-    assert_eq!(outcome.reason.as_deref(), Some("no email address in Personio"));
+    assert_eq!(
+        outcome.reason.as_deref(),
+        Some("no email address in Personio")
+    );
     assert!(world.lms.user_by_email(&email(first)).is_none());
 }
 
@@ -371,10 +389,19 @@ async fn a_credential_that_cannot_read_the_selection_fails_the_run_and_deactivat
 
     assert_eq!(record.status, RunStatus::Failed);
     let error = record.error.unwrap_or_default();
-    assert!(error.contains("selection attribute \"LMS Sync\""), "{error}");
+    assert!(
+        error.contains("selection attribute \"LMS Sync\""),
+        "{error}"
+    );
     assert_eq!(record.counts.deactivated, 0);
     assert_eq!(world.lms.write_counts().deactivations, 0);
-    assert!(world.lms.users().iter().all(|user| user.active == user.profile.active));
+    assert!(
+        world
+            .lms
+            .users()
+            .iter()
+            .all(|user| user.active == user.profile.active)
+    );
 }
 
 #[tokio::test]
@@ -413,7 +440,10 @@ async fn a_429_storm_is_ridden_out() {
     assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
     assert_eq!(record.counts.created as usize, world.selected().len());
     let stats = world.sandbox.stats();
-    assert!(stats.throttled_on(Endpoint::Employees) > 0, "the storm happened");
+    assert!(
+        stats.throttled_on(Endpoint::Employees) > 0,
+        "the storm happened"
+    );
     assert_eq!(
         stats.requests_to(Endpoint::Employees) - stats.throttled_on(Endpoint::Employees),
         PAGES
@@ -443,7 +473,12 @@ async fn a_lease_held_by_another_run_stops_the_run_before_anything_is_read() {
     let (world, _) = World::with_memory_store(7110).await;
     world
         .store
-        .acquire_lease(&acme(), "other-host", Utc::now(), chrono::Duration::minutes(5))
+        .acquire_lease(
+            &acme(),
+            "other-host",
+            Utc::now(),
+            chrono::Duration::minutes(5),
+        )
         .await
         .expect("lease taken");
 
@@ -480,7 +515,10 @@ async fn a_dry_run_plans_everything_and_writes_nothing() {
     assert_eq!(stats.link_writes, 0);
     assert_eq!(stats.lease_writes, 0);
     assert!(stats.run_writes > 0, "the run record is kept");
-    assert!(world.notifier.sent().is_empty(), "no invitation, no summary");
+    assert!(
+        world.notifier.sent().is_empty(),
+        "no invitation, no summary"
+    );
 }
 
 #[tokio::test]
@@ -498,7 +536,9 @@ async fn lock_outside_contract_locks_accounts_before_the_start_and_after_the_end
         .set_attribute(ended.id(), "contract_end_date", "2020-12-31")
         .expect("contract ended");
     for key in ["contract_end_date", "termination_date"] {
-        sandbox.set_attribute(current.id(), key, "").expect("no end");
+        sandbox
+            .set_attribute(current.id(), key, "")
+            .expect("no end");
     }
     sandbox
         .set_attribute(current.id(), "hire_date", "2020-01-01")
@@ -506,7 +546,10 @@ async fn lock_outside_contract_locks_accounts_before_the_start_and_after_the_end
 
     world.sync(settings()).await;
     for employee in [not_started, ended, current] {
-        assert!(world.lms_user(employee).await.active, "no lock without the option");
+        assert!(
+            world.lms_user(employee).await.active,
+            "no lock without the option"
+        );
     }
 
     let mut locking = settings();
@@ -516,7 +559,10 @@ async fn lock_outside_contract_locks_accounts_before_the_start_and_after_the_end
     assert_eq!(record.status, RunStatus::Succeeded);
     for employee in [not_started, ended] {
         let user = world.lms_user(employee).await;
-        assert_eq!((user.profile.status.as_str(), user.active), ("Active", false));
+        assert_eq!(
+            (user.profile.status.as_str(), user.active),
+            ("Active", false)
+        );
     }
     assert!(world.lms_user(current).await.active);
 }

@@ -134,14 +134,22 @@ async fn the_sync_creates_updates_and_deactivates_scim_users_and_a_re_sync_write
     let after = users_by_personio_id(&server).await;
     assert_eq!(after.len(), users.len(), "nobody deleted, nobody added");
     let user = user_of(&after, renamed);
-    assert_eq!(user["id"], user_of(&users, renamed)["id"], "the same account");
+    assert_eq!(
+        user["id"],
+        user_of(&users, renamed)["id"],
+        "the same account"
+    );
     assert_eq!(user["userName"].as_str(), Some(new_email));
     assert_eq!(
         user_of(&after, on_leave)[PERSONIO_LMS_USER_SCHEMA]["status"].as_str(),
         Some(new_status.1)
     );
     let gone = user_of(&after, deselected);
-    assert_eq!(gone["active"], Value::Bool(false), "deactivated, not deleted");
+    assert_eq!(
+        gone["active"],
+        Value::Bool(false),
+        "deactivated, not deleted"
+    );
     assert_eq!(
         outcome_of(&third, deselected.id()).map(|outcome| outcome.action),
         Some(OutcomeAction::Deactivated)
