@@ -250,7 +250,9 @@ async fn run_scenarios(
         let writes = lms.write_counts();
         let reads = lms.read_counts();
         let stored = store_stats();
-        let served_pages = server.employee_requests - server.employee_429s;
+        let served_pages = server
+            .employee_requests
+            .saturating_sub(server.employee_429s);
         let floor = minimum_duration(&RateLimits::personio_documented().employees, served_pages);
         let wall_ratio = ratio(wall, floor);
         let link_writes = stored.link_writes - store_before.link_writes;
