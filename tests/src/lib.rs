@@ -3,6 +3,7 @@
 //! kills it when the guard drops.
 
 pub mod aws;
+pub mod scim;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

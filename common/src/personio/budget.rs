@@ -31,13 +31,38 @@ impl EndpointGroup {
     }
 }
 
-/// A sliding-window log: the start times of the most recent requests (and reservations for
-/// requests about to start), enough of them to judge the largest window.
+/// One request in a sliding-window log.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    id: u64,
+    started: Instant,
+    /// When its answer came back (`None` while in flight).
+    finished: Option<Instant>,
+}
+
+impl Slot {
+    /// The latest moment the server can have counted the request: it counts a request on
+    /// arrival, which lies between the send and the answer. A request still in flight may
+    /// arrive any moment now.
+    fn latest_arrival(&self, now: Instant) -> Instant {
+        self.finished.unwrap_or(now.max(self.started))
+    }
+}
+
+/// A sliding-window log of the most recent requests (enough of them to judge the largest
+/// window), each known by when the server can have counted it at the latest.
+///
+/// Judging by the latest possible arrival rather than by the send time makes the spacing hold
+/// at the server whatever the network's latency and its jitter: a request sent one window after
+/// the answer to an earlier one arrives more than one window after it. The cost is one request's
+/// latency per window, instead of a fixed safety margin sized for the worst jitter.
 #[derive(Debug)]
 struct SlidingWindows {
     windows: Vec<RateWindow>,
     margin: Duration,
-    starts: VecDeque<Instant>,
+    /// In the order they were taken.
+    slots: VecDeque<Slot>,
+    next_id: u64,
     /// Set after a 429: the server knows better (another process may share the credential).
     paused_until: Option<Instant>,
 }
@@ -47,7 +72,8 @@ impl SlidingWindows {
         Self {
             windows,
             margin,
-            starts: VecDeque::new(),
+            slots: VecDeque::new(),
+            next_id: 0,
             paused_until: None,
         }
     }
@@ -66,27 +92,55 @@ impl SlidingWindows {
         if let Some(paused_until) = self.paused_until {
             earliest = earliest.max(paused_until);
         }
-        if let Some(&last) = self.starts.back() {
-            // Reservations are handed out in order, so the log stays sorted.
-            earliest = earliest.max(last);
+        if let Some(last) = self.slots.back() {
+            // Slots are taken in order, so no start comes before an earlier one.
+            earliest = earliest.max(last.started);
         }
+        let mut arrivals: Vec<Instant> = self
+            .slots
+            .iter()
+            .map(|slot| slot.latest_arrival(now))
+            .collect();
+        // Latest first.
+        arrivals.sort_unstable_by(|a, b| b.cmp(a));
         for window in &self.windows {
             let limit = window.max_requests as usize;
-            if limit == 0 || self.starts.len() < limit {
+            if limit == 0 {
                 continue;
             }
-            // The next request may start once the `limit`-th most recent one has left the window.
-            let oldest_in_window = self.starts[self.starts.len() - limit];
-            earliest = earliest.max(oldest_in_window + window.per + self.margin);
+            // The next request may start once the `limit`-th latest one has left the window.
+            if let Some(&limit_th) = arrivals.get(limit - 1) {
+                earliest = earliest.max(limit_th + window.per + self.margin);
+            }
         }
         earliest
     }
 
-    fn reserve(&mut self, start: Instant) {
-        self.starts.push_back(start);
+    /// Takes a slot starting at `start`; `finished` marks it answered at once (for planning).
+    fn reserve(&mut self, start: Instant, finished: bool) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.slots.push_back(Slot {
+            id,
+            started: start,
+            finished: finished.then_some(start),
+        });
         let capacity = self.capacity();
-        while self.starts.len() > capacity {
-            self.starts.pop_front();
+        // Answered slots leave first: one still in flight is among the latest arrivals.
+        while self.slots.len() > capacity {
+            match self.slots.iter().position(|slot| slot.finished.is_some()) {
+                Some(index) => {
+                    self.slots.remove(index);
+                }
+                None => break,
+            }
+        }
+        id
+    }
+
+    fn finish(&mut self, id: u64, at: Instant) {
+        if let Some(slot) = self.slots.iter_mut().find(|slot| slot.id == id) {
+            slot.finished = Some(at);
         }
     }
 }
@@ -99,7 +153,7 @@ pub fn minimum_duration(windows: &[RateWindow], requests: u64) -> Duration {
     let mut last = origin;
     for _ in 0..requests {
         last = schedule.earliest_start(origin);
-        schedule.reserve(last);
+        schedule.reserve(last, true);
     }
     last - origin
 }
@@ -153,20 +207,26 @@ impl CredentialBudget {
     }
 
     /// Waits for a slot in `group`'s windows and takes it. Fails without taking a slot when the
-    /// slot would come after the deadline.
+    /// slot would come after the deadline. The request's answer is noted when the returned
+    /// [`BudgetSlot`] drops: hold it until the answer is in.
     ///
     /// The slot is recorded at the moment it is taken, not planned ahead: a task that wakes up
     /// late (a busy runtime) then cannot squeeze the next requests closer together than the
     /// windows allow.
-    pub async fn acquire(&self, group: EndpointGroup, deadline: Deadline) -> Result<(), HrError> {
+    pub async fn acquire(
+        &self,
+        group: EndpointGroup,
+        deadline: Deadline,
+    ) -> Result<BudgetSlot<'_>, HrError> {
         loop {
             let earliest = {
-                let mut groups = self
-                    .groups
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut groups = self.lock();
                 let Some(log) = groups.get_mut(&group) else {
-                    return Ok(());
+                    return Ok(BudgetSlot {
+                        budget: self,
+                        group,
+                        id: None,
+                    });
                 };
                 let now = Instant::now();
                 let earliest = log.earliest_start(now);
@@ -174,8 +234,12 @@ impl CredentialBudget {
                     return Err(HrError::DeadlineExceeded);
                 }
                 if earliest <= now {
-                    log.reserve(now);
-                    return Ok(());
+                    let id = log.reserve(now, false);
+                    return Ok(BudgetSlot {
+                        budget: self,
+                        group,
+                        id: Some(id),
+                    });
                 }
                 earliest
             };
@@ -188,15 +252,39 @@ impl CredentialBudget {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointGroup, SlidingWindows>> {
+        self.groups
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Holds back every request of `group` until `until` (after a 429: whatever the reason,
     /// more requests now would only earn more 429s).
     pub fn pause(&self, group: EndpointGroup, until: Instant) {
-        let mut groups = self
-            .groups
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut groups = self.lock();
         if let Some(log) = groups.get_mut(&group) {
             log.paused_until = Some(log.paused_until.map_or(until, |paused| paused.max(until)));
+        }
+    }
+}
+
+/// A request's place in its credential's budget, taken by [`CredentialBudget::acquire`]. Dropping
+/// it notes the answer's arrival, from which the next requests are spaced.
+#[must_use = "hold the slot until the answer is in"]
+#[derive(Debug)]
+pub struct BudgetSlot<'a> {
+    budget: &'a CredentialBudget,
+    group: EndpointGroup,
+    /// `None` when the group has no limits.
+    id: Option<u64>,
+}
+
+impl Drop for BudgetSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id
+            && let Some(log) = self.budget.lock().get_mut(&self.group)
+        {
+            log.finish(id, Instant::now());
         }
     }
 }
@@ -218,10 +306,12 @@ mod tests {
         let origin = Instant::now();
         let mut starts = Vec::new();
         for _ in 0..count {
-            budget
-                .acquire(EndpointGroup::Employees, Deadline::none())
-                .await
-                .expect("no deadline");
+            drop(
+                budget
+                    .acquire(EndpointGroup::Employees, Deadline::none())
+                    .await
+                    .expect("no deadline"),
+            );
             starts.push(Instant::now() - origin);
         }
         starts
@@ -276,24 +366,67 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn later_requests_are_spaced_from_the_answer_and_wait_for_one_in_flight() {
+        let budget = employees_only(
+            vec![RateWindow::new(1, Duration::from_secs(1))],
+            Duration::from_millis(10),
+        );
+        let origin = Instant::now();
+        let slot = budget
+            .acquire(EndpointGroup::Employees, Deadline::none())
+            .await
+            .expect("first slot is free");
+        // The answer takes 300 ms: the server counted the request at some point in between.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(slot);
+        let second = budget
+            .acquire(EndpointGroup::Employees, Deadline::none())
+            .await
+            .expect("no deadline");
+        assert_eq!(Instant::now() - origin, Duration::from_millis(1310));
+
+        // While the second is in flight (2 s, say), the third cannot start: the second may
+        // still arrive. It starts a window after the answer.
+        let in_flight = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drop(second);
+        };
+        let third = async {
+            drop(
+                budget
+                    .acquire(EndpointGroup::Employees, Deadline::none())
+                    .await
+                    .expect("no deadline"),
+            );
+            Instant::now() - origin
+        };
+        let ((), third_started) = tokio::join!(in_flight, third);
+        assert_eq!(third_started, Duration::from_millis(1310 + 2000 + 1010));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_slot_after_the_deadline_is_refused_and_not_taken() {
         let budget = employees_only(
             vec![RateWindow::new(1, Duration::from_secs(10))],
             Duration::ZERO,
         );
         let deadline = Deadline::after(Duration::from_secs(5));
-        budget
-            .acquire(EndpointGroup::Employees, deadline)
-            .await
-            .expect("first slot is free");
+        drop(
+            budget
+                .acquire(EndpointGroup::Employees, deadline)
+                .await
+                .expect("first slot is free"),
+        );
         let refused = budget.acquire(EndpointGroup::Employees, deadline).await;
         assert!(matches!(refused, Err(HrError::DeadlineExceeded)));
         // The refused attempt did not push the next slot further out.
         let origin = Instant::now();
-        budget
-            .acquire(EndpointGroup::Employees, Deadline::none())
-            .await
-            .expect("no deadline");
+        drop(
+            budget
+                .acquire(EndpointGroup::Employees, Deadline::none())
+                .await
+                .expect("no deadline"),
+        );
         assert_eq!(Instant::now() - origin, Duration::from_secs(10));
     }
 
@@ -302,16 +435,20 @@ mod tests {
         let budget = employees_only(Vec::new(), Duration::ZERO);
         let origin = Instant::now();
         budget.pause(EndpointGroup::Employees, origin + Duration::from_secs(3));
-        budget
-            .acquire(EndpointGroup::Employees, Deadline::none())
-            .await
-            .expect("no deadline");
+        drop(
+            budget
+                .acquire(EndpointGroup::Employees, Deadline::none())
+                .await
+                .expect("no deadline"),
+        );
         assert_eq!(Instant::now() - origin, Duration::from_secs(3));
         // Other groups are not affected.
-        budget
-            .acquire(EndpointGroup::Auth, Deadline::none())
-            .await
-            .expect("no deadline");
+        drop(
+            budget
+                .acquire(EndpointGroup::Auth, Deadline::none())
+                .await
+                .expect("no deadline"),
+        );
         assert_eq!(Instant::now() - origin, Duration::from_secs(3));
     }
 

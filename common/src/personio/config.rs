@@ -78,9 +78,10 @@ pub struct RateLimits {
     pub documents: Vec<RateWindow>,
     /// `POST /v1/auth` and `POST /v2/auth/token`: 60/min.
     pub auth: Vec<RateWindow>,
-    /// Each window is kept as if it were this much longer: requests arrive at the server with
-    /// varying latency, so two requests sent exactly one window apart can land inside one
-    /// server-side window. Costs `margin / window` of throughput when a window is the bottleneck.
+    /// Each window is kept as if it were this much longer. The budget already spaces requests
+    /// from the answers to earlier ones (the latest moment the server can have counted them),
+    /// so network latency and its jitter need no margin; this only absorbs timer granularity.
+    /// Costs `margin / window` of throughput when a window is the bottleneck.
     pub window_margin: Duration,
 }
 
@@ -94,7 +95,7 @@ impl RateLimits {
             ],
             documents: vec![RateWindow::new(60, minute)],
             auth: vec![RateWindow::new(60, minute)],
-            window_margin: Duration::from_millis(100),
+            window_margin: Duration::from_millis(10),
         }
     }
 

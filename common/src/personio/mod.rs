@@ -14,7 +14,7 @@ mod employees;
 mod paging;
 mod transport;
 
-pub use budget::{CredentialBudget, EndpointGroup, minimum_duration};
+pub use budget::{BudgetSlot, CredentialBudget, EndpointGroup, minimum_duration};
 pub use client::PersonioClient;
 pub use config::{DEFAULT_BASE_URL, PersonioConfig, RateLimits, RateWindow};
 pub use documents::{MAX_FILE_BYTES, MAX_TITLE_CHARS, validate_upload};

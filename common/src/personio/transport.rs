@@ -154,7 +154,8 @@ impl Transport {
                 Some(flow) => Some(self.token(flow, deadline).await?),
                 None => None,
             };
-            self.budget.acquire(call.group, deadline).await?;
+            // Held until the answer is in: the budget spaces later requests from it.
+            let slot = self.budget.acquire(call.group, deadline).await?;
             let timeout = self.config.request_timeout.min(deadline.remaining());
             if timeout.is_zero() {
                 return Err(HrError::DeadlineExceeded);
@@ -168,6 +169,7 @@ impl Transport {
             attempts += 1;
             let started = Instant::now();
             let answer = exchange(request).await;
+            drop(slot);
             let (transient, retry_after) = match answer {
                 Ok((status, headers, body)) => {
                     tracing::debug!(

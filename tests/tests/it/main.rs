@@ -7,3 +7,6 @@ mod aws_sqs;
 mod certificates;
 mod personio_client;
 mod scim_lms;
+mod sync_harness;
+mod sync_sandbox;
+mod sync_scim;

@@ -4,120 +4,11 @@
 
 use chrono::NaiveDate;
 use common::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsProfile, LmsUserId, Manager};
-use common::lms::scim::{ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA, ScimConfig, ScimLms};
+use common::lms::scim::{ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA};
 use common::ports::{LearningPlatform, LmsError};
-use common::retry::Backoff;
-use common::secret::Secret;
-use integration_tests::{ServerGuard, free_port, venv_tool};
-use serde_json::{Value, json};
+use integration_tests::scim::{FULL, MINIMAL, ScimServer as Server, Shape, TOKEN};
+use serde_json::json;
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::time::Duration;
-
-const TOKEN: &str = "integration-test-token";
-
-/// The server's shape: what its discovery documents announce.
-#[derive(Clone, Copy)]
-struct Shape {
-    patch: bool,
-    personio_extension: bool,
-}
-
-struct Server {
-    guard: ServerGuard,
-    raw: reqwest::Client,
-}
-
-impl Server {
-    /// `None` (the test skips) when the test virtualenv lacks scim2-server.
-    fn start(shape: Shape) -> Option<Self> {
-        venv_tool("scim2-server")?;
-        let python = venv_tool("python")?;
-        let port = free_port();
-        let mut command = Command::new(python);
-        command
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scim/launch.py"))
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--bearer-token", TOKEN]);
-        if shape.personio_extension {
-            command.arg("--advertise-extension");
-        }
-        if !shape.patch {
-            command.arg("--without-patch");
-        }
-        let guard = ServerGuard::start("scim2-server", command, port, Duration::from_secs(30));
-        Some(Self {
-            guard,
-            raw: reqwest::Client::new(),
-        })
-    }
-
-    fn base_url(&self) -> String {
-        format!("{}/v2", self.guard.base_url())
-    }
-
-    fn lms(&self, token: &str) -> ScimLms {
-        let mut config = ScimConfig::new(self.base_url(), Secret::new(token));
-        config.timeout = Duration::from_secs(10);
-        config.call_budget = Duration::from_secs(30);
-        // One resource per page, so that every lookup with several candidates pages.
-        config.page_size = 1;
-        config.backoff = Backoff {
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(200),
-            max_attempts: 3,
-        };
-        ScimLms::new(config).expect("a valid SCIM configuration")
-    }
-
-    /// A request straight to the server, as an LMS admin would make it.
-    async fn raw(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .raw
-            .request(method, format!("{}{path}", self.base_url()))
-            .bearer_auth(TOKEN)
-            .header("content-type", "application/scim+json");
-        if let Some(body) = body {
-            request = request.body(body.to_string());
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status();
-        let text = response.text().await.expect("a readable body");
-        assert!(status.is_success(), "{path}: HTTP {status}: {text}");
-        if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).expect("a JSON body")
-        }
-    }
-
-    async fn user_document(&self, id: &LmsUserId) -> Value {
-        self.raw(reqwest::Method::GET, &format!("/Users/{id}"), None)
-            .await
-    }
-
-    async fn admin_patch(&self, path: &str, operations: Value) -> Value {
-        let body = json!({
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": operations
-        });
-        self.raw(reqwest::Method::PATCH, path, Some(body)).await
-    }
-
-    async fn create_group(&self, name: &str) -> LmsGroupId {
-        let group = self
-            .raw(
-                reqwest::Method::POST,
-                "/Groups",
-                Some(json!({
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                    "displayName": name
-                })),
-            )
-            .await;
-        LmsGroupId(group["id"].as_str().expect("a group id").to_owned())
-    }
-}
 
 fn profile(external_id: &str, email: &str) -> LmsProfile {
     LmsProfile {
@@ -148,7 +39,7 @@ async fn user_lifecycle(shape: Shape) {
     let Some(server) = Server::start(shape) else {
         return;
     };
-    let lms = server.lms(TOKEN);
+    let lms = server.lms(TOKEN, 1);
 
     let manager = lms
         .create_user(&profile("100", "boss@example.com"), DEFAULT_ROLE)
@@ -334,7 +225,7 @@ async fn group_membership(shape: Shape) {
     let Some(server) = Server::start(shape) else {
         return;
     };
-    let lms = server.lms(TOKEN);
+    let lms = server.lms(TOKEN, 1);
     // displayName is case-insensitive in RFC 7643, so the server's filter returns both; with one
     // result per page, one of the two exact lookups must page past the other group.
     let lowercase = server.create_group("sales \"emea\"").await;
@@ -384,17 +275,8 @@ async fn group_membership(shape: Shape) {
     lms.add_group_member(&sales, &other.id)
         .await
         .expect("second member added");
-    let group = server
-        .raw(reqwest::Method::GET, &format!("/Groups/{sales}"), None)
-        .await;
-    let mut members: Vec<&str> = group["members"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .filter_map(|member| member["value"].as_str())
-        .collect();
-    members.sort_unstable();
-    let mut expected = vec![user.id.0.as_str(), other.id.0.as_str()];
+    let members = server.group_members(&sales).await;
+    let mut expected = vec![user.id.0.clone(), other.id.0.clone()];
     expected.sort_unstable();
     assert_eq!(members, expected);
 
@@ -404,15 +286,6 @@ async fn group_membership(shape: Shape) {
         .expect_err("no such group");
     assert!(matches!(missing, LmsError::NotFound { .. }), "{missing:?}");
 }
-
-const FULL: Shape = Shape {
-    patch: true,
-    personio_extension: true,
-};
-const MINIMAL: Shape = Shape {
-    patch: false,
-    personio_extension: false,
-};
 
 #[tokio::test]
 async fn user_lifecycle_with_patch_and_the_project_extension() {
@@ -440,7 +313,7 @@ async fn a_wrong_token_is_unauthorized() {
         return;
     };
     let error = server
-        .lms("not-the-token")
+        .lms("not-the-token", 1)
         .find_user_by_external_id("1")
         .await
         .expect_err("the server refuses the token");

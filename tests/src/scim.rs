@@ -1,0 +1,156 @@
+//! The independent SCIM server (`scim2-server` from PyPI), started through `tests/scim/launch.py`
+//! in the shape a test asks for, with a raw client for what an LMS admin would do by hand.
+
+use crate::{ServerGuard, free_port, venv_tool};
+use common::domain::lms::{LmsGroupId, LmsUserId};
+use common::lms::scim::{ScimConfig, ScimLms};
+use common::retry::Backoff;
+use common::secret::Secret;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::Duration;
+
+/// The bearer token the server accepts.
+pub const TOKEN: &str = "integration-test-token";
+
+/// The server's shape: what its discovery documents announce.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub patch: bool,
+    pub personio_extension: bool,
+}
+
+/// PATCH supported and the project's extension schema advertised.
+pub const FULL: Shape = Shape {
+    patch: true,
+    personio_extension: true,
+};
+/// Neither PATCH nor the extension.
+pub const MINIMAL: Shape = Shape {
+    patch: false,
+    personio_extension: false,
+};
+
+pub struct ScimServer {
+    guard: ServerGuard,
+    raw: reqwest::Client,
+}
+
+impl ScimServer {
+    /// `None` (the test skips) when the test virtualenv lacks scim2-server.
+    pub fn start(shape: Shape) -> Option<Self> {
+        venv_tool("scim2-server")?;
+        let python = venv_tool("python")?;
+        let port = free_port();
+        let mut command = Command::new(python);
+        command
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scim/launch.py"))
+            .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--bearer-token", TOKEN]);
+        if shape.personio_extension {
+            command.arg("--advertise-extension");
+        }
+        if !shape.patch {
+            command.arg("--without-patch");
+        }
+        let guard = ServerGuard::start("scim2-server", command, port, Duration::from_secs(30));
+        Some(Self {
+            guard,
+            raw: reqwest::Client::new(),
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("{}/v2", self.guard.base_url())
+    }
+
+    /// The adapter with test-sized timings; `page_size` 1 makes every lookup with several
+    /// candidates page.
+    pub fn lms(&self, token: &str, page_size: usize) -> ScimLms {
+        let mut config = ScimConfig::new(self.base_url(), Secret::new(token));
+        config.timeout = Duration::from_secs(10);
+        config.call_budget = Duration::from_secs(30);
+        config.page_size = page_size;
+        config.backoff = Backoff {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(200),
+            max_attempts: 3,
+        };
+        ScimLms::new(config).expect("a valid SCIM configuration")
+    }
+
+    /// A request straight to the server, as an LMS admin would make it.
+    pub async fn raw(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .raw
+            .request(method, format!("{}{path}", self.base_url()))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json");
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.expect("a readable body");
+        assert!(status.is_success(), "{path}: HTTP {status}: {text}");
+        if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("a JSON body")
+        }
+    }
+
+    pub async fn user_document(&self, id: &LmsUserId) -> Value {
+        self.raw(reqwest::Method::GET, &format!("/Users/{id}"), None)
+            .await
+    }
+
+    /// Every user the server holds.
+    pub async fn user_documents(&self) -> Vec<Value> {
+        let list = self
+            .raw(reqwest::Method::GET, "/Users?count=1000", None)
+            .await;
+        list["Resources"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn admin_patch(&self, path: &str, operations: Value) -> Value {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": operations
+        });
+        self.raw(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    /// Creates a group, as an LMS admin would (the sync never does).
+    pub async fn create_group(&self, name: &str) -> LmsGroupId {
+        let group = self
+            .raw(
+                reqwest::Method::POST,
+                "/Groups",
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name
+                })),
+            )
+            .await;
+        LmsGroupId(group["id"].as_str().expect("a group id").to_owned())
+    }
+
+    /// The user ids of the group's members.
+    pub async fn group_members(&self, group: &LmsGroupId) -> Vec<String> {
+        let group = self
+            .raw(reqwest::Method::GET, &format!("/Groups/{group}"), None)
+            .await;
+        let mut members: Vec<String> = group["members"]
+            .as_array()
+            .map(|members| {
+                members
+                    .iter()
+                    .filter_map(|member| member["value"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        members.sort_unstable();
+        members
+    }
+}
