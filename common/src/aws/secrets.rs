@@ -4,7 +4,7 @@
 
 use super::{AwsFailure, classify};
 use crate::domain::IntegrationId;
-use crate::ports::{Credentials, CredentialsError, IntegrationCredentials};
+use crate::ports::{Credentials, CredentialsError, CredentialsStore, IntegrationCredentials};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -200,6 +200,18 @@ impl Credentials for SecretsManagerCredentials {
             })?;
         self.remember(integration, &credentials);
         Ok(credentials)
+    }
+}
+
+#[async_trait]
+impl CredentialsStore for SecretsManagerCredentials {
+    async fn put_credentials(
+        &self,
+        integration: &IntegrationId,
+        credentials: &IntegrationCredentials,
+    ) -> Result<String, CredentialsError> {
+        // The inherent method: this impl only makes it reachable through the port.
+        SecretsManagerCredentials::put_credentials(self, integration, credentials).await
     }
 }
 
