@@ -3,6 +3,7 @@
 //! The core knows nothing about Lambda or AWS: it talks to the world through the narrow traits in
 //! [`ports`]; adapters implement them; hosts (the CLI, the Lambda functions) wire adapters to the core.
 
+pub mod admin;
 pub mod certificates;
 pub mod connect;
 pub mod domain;

@@ -68,9 +68,7 @@ impl CredentialChanges {
     /// The stored credentials with these changes applied.
     pub fn apply_to(self, stored: IntegrationCredentials) -> IntegrationCredentials {
         IntegrationCredentials {
-            personio_client_id: self
-                .personio_client_id
-                .unwrap_or(stored.personio_client_id),
+            personio_client_id: self.personio_client_id.unwrap_or(stored.personio_client_id),
             personio_client_secret: self
                 .personio_client_secret
                 .unwrap_or(stored.personio_client_secret),
@@ -123,9 +121,8 @@ impl IntegrationChanges {
             personio.only(PERSONIO_FIELDS)?;
             changes.personio = Some(personio_connection(&personio)?);
             changes.credentials.personio_client_id = personio.optional_string("client_id")?;
-            changes.credentials.personio_client_secret = personio
-                .optional_string("client_secret")?
-                .map(Secret::new);
+            changes.credentials.personio_client_secret =
+                personio.optional_string("client_secret")?.map(Secret::new);
         }
         if let Some(lms) = root.optional_object("lms")? {
             lms.only(LMS_FIELDS)?;
@@ -149,7 +146,13 @@ impl IntegrationChanges {
     }
 }
 
-const PERSONIO_FIELDS: &[&str] = &["base_url", "partner_id", "app_id", "client_id", "client_secret"];
+const PERSONIO_FIELDS: &[&str] = &[
+    "base_url",
+    "partner_id",
+    "app_id",
+    "client_id",
+    "client_secret",
+];
 const LMS_FIELDS: &[&str] = &["scim_base_url", "token"];
 
 fn name(root: &Fields<'_>) -> Result<String, ApiError> {
@@ -208,7 +211,10 @@ fn schedule(value: &Value) -> Result<SyncSchedule, ApiError> {
                 .filter(|minutes| (1..=MAX_EVERY_MINUTES).contains(minutes))
                 .and_then(|minutes| u32::try_from(minutes).ok())
                 .ok_or_else(|| {
-                    ApiError::invalid("schedule.every_minutes", "must be an integer from 1 to 1440")
+                    ApiError::invalid(
+                        "schedule.every_minutes",
+                        "must be an integer from 1 to 1440",
+                    )
                 })?;
             Ok(SyncSchedule::EveryMinutes(minutes))
         }
@@ -245,7 +251,11 @@ impl<'a> Fields<'a> {
     /// Rejects fields the API does not know: a misspelt `client_secret` must not be dropped
     /// silently.
     fn only(&self, known: &[&str]) -> Result<(), ApiError> {
-        match self.object.keys().find(|key| !known.contains(&key.as_str())) {
+        match self
+            .object
+            .keys()
+            .find(|key| !known.contains(&key.as_str()))
+        {
             Some(unknown) => Err(ApiError::invalid(
                 self.field(unknown),
                 format!("unknown field (expected one of: {})", known.join(", ")),
@@ -330,7 +340,10 @@ mod tests {
         let parsed = NewIntegration::parse(&valid_body()).expect("valid");
         assert_eq!(parsed.name, "ACME → Academy");
         assert_eq!(parsed.schedule, SyncSchedule::EveryMinutes(60));
-        assert_eq!(parsed.credentials.personio_client_secret.expose(), "papi-s3cret");
+        assert_eq!(
+            parsed.credentials.personio_client_secret.expose(),
+            "papi-s3cret"
+        );
         assert_eq!(parsed.settings.selection.attribute, "LMS Sync");
         assert!(!format!("{parsed:?}").contains("s3cret"));
     }
@@ -338,16 +351,37 @@ mod tests {
     #[test]
     fn every_error_names_its_field_and_never_quotes_a_secret() {
         let cases: Vec<(Value, &str)> = vec![
-            (json!({"personio": {"client_secret": 42}}), "personio.client_secret"),
-            (json!({"personio": {"client_secret": "  "}}), "personio.client_secret"),
-            (json!({"personio": {"client_secret": null}}), "personio.client_secret"),
-            (json!({"personio": {"clientsecret": "papi-s3cret"}}), "personio.clientsecret"),
+            (
+                json!({"personio": {"client_secret": 42}}),
+                "personio.client_secret",
+            ),
+            (
+                json!({"personio": {"client_secret": "  "}}),
+                "personio.client_secret",
+            ),
+            (
+                json!({"personio": {"client_secret": null}}),
+                "personio.client_secret",
+            ),
+            (
+                json!({"personio": {"clientsecret": "papi-s3cret"}}),
+                "personio.clientsecret",
+            ),
             (json!({"lms": {"token": ["lms-t0ken"]}}), "lms.token"),
             (json!({"lms": "https://x"}), "lms"),
-            (json!({"settings": {"selection": {"attribute": " "}}}), "settings.selection.attribute"),
+            (
+                json!({"settings": {"selection": {"attribute": " "}}}),
+                "settings.selection.attribute",
+            ),
             (json!({"settings": {"selection": {}}}), "settings"),
-            (json!({"schedule": {"every_minutes": 0}}), "schedule.every_minutes"),
-            (json!({"schedule": {"every_minutes": 1441}}), "schedule.every_minutes"),
+            (
+                json!({"schedule": {"every_minutes": 0}}),
+                "schedule.every_minutes",
+            ),
+            (
+                json!({"schedule": {"every_minutes": 1441}}),
+                "schedule.every_minutes",
+            ),
             (json!({"schedule": "hourly"}), "schedule"),
             (json!({"name": "x".repeat(201)}), "name"),
             (json!({"extra": true}), "extra"),
@@ -371,7 +405,10 @@ mod tests {
             }
             let (field, message) = field_of(body);
             assert_eq!(field, expected, "{message}");
-            assert!(!message.contains("s3cret") && !message.contains("t0ken"), "{message}");
+            assert!(
+                !message.contains("s3cret") && !message.contains("t0ken"),
+                "{message}"
+            );
         }
         assert_eq!(field_of(json!([1])).0, "body");
     }
@@ -403,9 +440,13 @@ mod tests {
 
     #[test]
     fn malformed_json_names_the_position_and_empty_bodies_may_default() {
-        let error = parse_json(b"{\"name\": }", None).err().map(|e| e.to_string());
+        let error = parse_json(b"{\"name\": }", None)
+            .err()
+            .map(|e| e.to_string());
         assert!(
-            error.as_deref().is_some_and(|e| e.contains("line 1 column 10")),
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("line 1 column 10")),
             "{error:?}"
         );
         assert_eq!(parse_json(b" \n", Some(json!({}))).ok(), Some(json!({})));

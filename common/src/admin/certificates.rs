@@ -4,7 +4,7 @@
 
 use super::body::parse_json;
 use super::{AdminApi, ApiError, ApiResult, Caller, json_response};
-use crate::certificates::{CertificateJob, parse_ndjson};
+use crate::certificates::{CertificateJob, parse_ndjson_lines};
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerEntry, LedgerState};
 use crate::domain::integration::IntegrationRecord;
@@ -199,12 +199,7 @@ impl AdminApi {
     ) -> ApiResult {
         self.owned_integration(caller, id).await?;
         let certificate_id = CertificateId(certificate_id);
-        match self
-            .adapters
-            .state
-            .certificate(id, &certificate_id)
-            .await?
-        {
+        match self.adapters.state.certificate(id, &certificate_id).await? {
             Some(entry) => Ok(json_response(StatusCode::OK, &certificate_view(entry))),
             None => Err(ApiError::NotFound(format!(
                 "integration {id} has no certificate {certificate_id}"
@@ -240,19 +235,15 @@ fn batch_items(
     let ndjson = content_type.is_some_and(|kind| kind.contains("ndjson"))
         || !text.trim_start().starts_with('[');
     if ndjson {
-        return Ok(parse_ndjson(text)
+        return Ok(parse_ndjson_lines(text)
             .into_iter()
-            .enumerate()
-            .map(|(index, line)| match line {
-                Ok(value) => (index + 1, Ok(value)),
-                Err(error) => (
-                    error.line,
-                    Err(Refusal {
-                        certificate_id: None,
-                        field: "job".into(),
-                        reason: error.to_string(),
-                    }),
-                ),
+            .map(|(line, parsed)| {
+                let parsed = parsed.map_err(|error| Refusal {
+                    certificate_id: None,
+                    field: "job".into(),
+                    reason: error.to_string(),
+                });
+                (line, parsed)
             })
             .collect());
     }

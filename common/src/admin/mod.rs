@@ -310,7 +310,11 @@ pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Respo
     }
 }
 
-fn text_response(status: StatusCode, content_type: &'static str, text: &'static str) -> Response<Bytes> {
+fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    text: &'static str,
+) -> Response<Bytes> {
     bytes_response(status, content_type, Bytes::from_static(text.as_bytes()))
 }
 

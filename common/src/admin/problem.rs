@@ -28,7 +28,10 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{method} is not allowed here")]
-    MethodNotAllowed { method: Method, allowed: Vec<Method> },
+    MethodNotAllowed {
+        method: Method,
+        allowed: Vec<Method>,
+    },
     #[error("the integration is no longer at version {expected}: read it again and retry")]
     VersionMismatch { expected: u64 },
     #[error("send If-Match with the integration's version (its ETag) to change it")]

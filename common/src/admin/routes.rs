@@ -43,7 +43,11 @@ pub fn routes() -> [Route; 14] {
         route(Method::POST, "/integrations", Endpoint::CreateIntegration),
         route(Method::GET, "/integrations", Endpoint::ListIntegrations),
         route(Method::GET, "/integrations/{id}", Endpoint::GetIntegration),
-        route(Method::PUT, "/integrations/{id}", Endpoint::UpdateIntegration),
+        route(
+            Method::PUT,
+            "/integrations/{id}",
+            Endpoint::UpdateIntegration,
+        ),
         route(
             Method::DELETE,
             "/integrations/{id}",
@@ -85,7 +89,9 @@ pub enum RouteMatch {
         params: Vec<String>,
     },
     /// The path exists, the method does not: the methods it has, for the `Allow` header.
-    MethodNotAllowed { allowed: Vec<Method> },
+    MethodNotAllowed {
+        allowed: Vec<Method>,
+    },
     NotFound,
 }
 

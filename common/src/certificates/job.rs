@@ -341,14 +341,24 @@ pub struct LineError {
 /// [`CertificateJob::parse`] (done by the pusher), so a line that is valid JSON but not a valid
 /// job fails there, with its field named.
 pub fn parse_ndjson(text: &str) -> Vec<Result<Value, LineError>> {
+    parse_ndjson_lines(text)
+        .into_iter()
+        .map(|(_, parsed)| parsed)
+        .collect()
+}
+
+/// [`parse_ndjson`] with each value's 1-based line number, for reports that point back into
+/// the file.
+pub fn parse_ndjson_lines(text: &str) -> Vec<(usize, Result<Value, LineError>)> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
-            serde_json::from_str(line).map_err(|error| LineError {
+            let parsed = serde_json::from_str(line).map_err(|error| LineError {
                 line: index + 1,
                 reason: format!("not a JSON value: {error}"),
-            })
+            });
+            (index + 1, parsed)
         })
         .collect()
 }
