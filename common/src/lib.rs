@@ -14,6 +14,7 @@ pub mod ports;
 pub mod preflight;
 pub mod retry;
 pub mod secret;
+pub mod service;
 pub mod settings;
 pub mod store;
 pub mod sync;

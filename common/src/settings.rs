@@ -419,7 +419,7 @@ impl IntegrationSettings {
 
 /// One `@` with something on both sides and no whitespace: enough to catch typos and header
 /// injection; the mail service is the real judge.
-pub(crate) fn is_plausible_email(address: &str) -> bool {
+pub fn is_plausible_email(address: &str) -> bool {
     match address.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()

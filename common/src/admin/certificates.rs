@@ -4,7 +4,7 @@
 
 use super::body::parse_json;
 use super::{AdminApi, ApiError, ApiResult, Caller, json_response};
-use crate::certificates::{CertificateJob, parse_ndjson_lines};
+use crate::certificates::{CertificateJob, parse_ndjson_numbered};
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerEntry, LedgerState};
 use crate::domain::integration::IntegrationRecord;
@@ -235,7 +235,7 @@ fn batch_items(
     let ndjson = content_type.is_some_and(|kind| kind.contains("ndjson"))
         || !text.trim_start().starts_with('[');
     if ndjson {
-        return Ok(parse_ndjson_lines(text)
+        return Ok(parse_ndjson_numbered(text)
             .into_iter()
             .map(|(line, parsed)| {
                 let parsed = parsed.map_err(|error| Refusal {

@@ -341,24 +341,24 @@ pub struct LineError {
 /// [`CertificateJob::parse`] (done by the pusher), so a line that is valid JSON but not a valid
 /// job fails there, with its field named.
 pub fn parse_ndjson(text: &str) -> Vec<Result<Value, LineError>> {
-    parse_ndjson_lines(text)
+    parse_ndjson_numbered(text)
         .into_iter()
-        .map(|(_, parsed)| parsed)
+        .map(|(_, value)| value)
         .collect()
 }
 
-/// [`parse_ndjson`] with each value's 1-based line number, for reports that point back into
-/// the file.
-pub fn parse_ndjson_lines(text: &str) -> Vec<(usize, Result<Value, LineError>)> {
+/// [`parse_ndjson`] with each value's 1-based line number, so that a job the pusher rejects later
+/// (by its index in the batch) can still be reported by line.
+pub fn parse_ndjson_numbered(text: &str) -> Vec<(usize, Result<Value, LineError>)> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
-            let parsed = serde_json::from_str(line).map_err(|error| LineError {
+            let value = serde_json::from_str(line).map_err(|error| LineError {
                 line: index + 1,
                 reason: format!("not a JSON value: {error}"),
             });
-            (index + 1, parsed)
+            (index + 1, value)
         })
         .collect()
 }
@@ -561,5 +561,10 @@ mod tests {
         assert_eq!(error.line, 3);
         assert!(error.to_string().starts_with("line 3: not a JSON value"));
         assert_eq!(parsed[2], Ok(json!([2])));
+        let lines: Vec<usize> = parse_ndjson_numbered(text)
+            .into_iter()
+            .map(|(line, _)| line)
+            .collect();
+        assert_eq!(lines, vec![1, 3, 5]);
     }
 }

@@ -19,7 +19,7 @@ pub use document::{CategoryError, choose_category, document_title};
 pub use fetch::{FetchError, FetchLimits, MAX_PDF_BYTES, PdfFetcher};
 pub use job::{
     CertificateJob, InvalidJob, JobError, LineError, MAX_INLINE_PDF_BYTES, PdfSource, parse_ndjson,
-    parse_ndjson_lines,
+    parse_ndjson_numbered,
 };
 pub use push::{
     BatchCounts, BatchReport, CertificatePusher, Clock, IntegrationProblem, JobReport, NoProgress,

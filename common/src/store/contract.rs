@@ -39,6 +39,7 @@ macro_rules! state_store_contract_tests {
             runs_are_listed_newest_first_with_limit,
             runs_are_kept_per_integration,
             lease_is_acquired_refused_and_taken_over,
+            lease_is_read_back_as_stored,
             lease_is_renewed_only_by_its_holder,
             lease_release_by_holder_only,
             leases_of_two_integrations_are_independent,
@@ -75,6 +76,7 @@ macro_rules! integration_store_contract_tests {
             integration_is_created_read_and_updated,
             stale_integration_writes_conflict_and_write_nothing,
             integrations_are_listed_per_tenant_in_id_order,
+            integration_moved_to_another_tenant_is_listed_there_only,
             deleting_an_integration_needs_its_version_and_keeps_its_history,
             due_integrations_are_listed_earliest_first_with_limit,
             rescheduling_and_deleting_change_what_is_due,
@@ -390,6 +392,21 @@ pub async fn lease_is_acquired_refused_and_taken_over<S: StateStore>(store: &S) 
         matches!(&taken, LeaseOutcome::Acquired(l) if l.holder == "run-2"),
         "an expired lease is taken over: {taken:?}"
     );
+}
+
+pub async fn lease_is_read_back_as_stored<S: StateStore>(store: &S) {
+    assert_eq!(store.lease(&acme()).await.unwrap(), None);
+    let LeaseOutcome::Acquired(acquired) = store
+        .acquire_lease(&acme(), "run-1", t0(), minutes(15))
+        .await
+        .unwrap()
+    else {
+        panic!("a free lease must be acquired");
+    };
+    assert_eq!(store.lease(&acme()).await.unwrap(), Some(acquired.clone()));
+    assert_eq!(store.lease(&globex()).await.unwrap(), None);
+    store.release_lease(&acme(), "run-1").await.unwrap();
+    assert_eq!(store.lease(&acme()).await.unwrap(), None);
 }
 
 pub async fn lease_is_renewed_only_by_its_holder<S: StateStore>(store: &S) {
@@ -990,6 +1007,30 @@ pub async fn integrations_are_listed_per_tenant_in_id_order<S: IntegrationStore>
     // Tenant ids are compared whole: no prefix matches.
     assert_eq!(
         store.integrations_of_tenant("tenant").await.unwrap(),
+        vec![]
+    );
+}
+
+pub async fn integration_moved_to_another_tenant_is_listed_there_only<S: IntegrationStore>(
+    store: &S,
+) {
+    store
+        .put_integration(&integration_record("acme", "tenant-1", None, 1), None)
+        .await
+        .unwrap();
+    let moved = integration_record("acme", "tenant-2", None, 2);
+    store.put_integration(&moved, Some(1)).await.unwrap();
+    assert_eq!(
+        store.integrations_of_tenant("tenant-1").await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.integrations_of_tenant("tenant-2").await.unwrap(),
+        vec![moved]
+    );
+    store.delete_integration(&acme(), 2).await.unwrap();
+    assert_eq!(
+        store.integrations_of_tenant("tenant-2").await.unwrap(),
         vec![]
     );
 }

@@ -236,6 +236,13 @@ impl LeaseStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError> {
+        Ok(self
+            .lock()
+            .items(integration)
+            .and_then(|items| items.lease.clone()))
+    }
 }
 
 #[async_trait]

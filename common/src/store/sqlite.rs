@@ -704,6 +704,12 @@ impl LeaseStore for SqliteStore {
         })
         .await
     }
+
+    async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError> {
+        let integration = integration.clone();
+        self.call(move |connection| read_lease(connection, &integration))
+            .await
+    }
 }
 
 #[async_trait]

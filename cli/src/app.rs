@@ -1,0 +1,333 @@
+//! The commands that work on a configured integration: wiring the adapters from a [`CliConfig`]
+//! and running the core (`common`) with them. Output formatting lives in [`crate::render`].
+
+use crate::config::{CliConfig, ConfigError, ProcessEnvironment};
+use crate::error::{CliError, ExitCode};
+use crate::progress::{PushBar, SyncBar};
+use crate::render::{self, Symbols};
+use common::certificates::{
+    BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
+};
+use common::domain::run::{RunId, Trigger};
+use common::lms::scim::ScimLms;
+use common::notify::OutboxNotifier;
+use common::personio::PersonioClient;
+use common::ports::{CertificateLedger, RunStore};
+use common::retry::Deadline;
+use common::service::{IntegrationSync, SyncVerdict, sync_integration};
+use common::store::SqliteStore;
+use common::sync::{SyncEngine, SyncError, SyncRequest};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+/// The adapters of one configured integration.
+pub struct Wired {
+    pub config: CliConfig,
+    pub hr: Arc<PersonioClient>,
+    pub lms: Arc<ScimLms>,
+    pub store: Arc<SqliteStore>,
+    pub notifier: Arc<OutboxNotifier>,
+    pub deadline: Deadline,
+}
+
+/// Loads the config (warning about literal secrets) without touching the network or the state.
+pub fn load_config(path: &Path) -> Result<CliConfig, CliError> {
+    let config = CliConfig::load(path, &ProcessEnvironment)?;
+    for field in &config.literal_secrets {
+        warn!(
+            field,
+            "the config file holds a literal secret; prefer {field}_env with an environment variable"
+        );
+    }
+    Ok(config)
+}
+
+/// Opens only the state store (for the history and the ledger).
+pub fn open_store(config: &CliConfig) -> Result<SqliteStore, CliError> {
+    if let Some(dir) = config
+        .state_path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            CliError::failed(&format!("cannot create {}", dir.display()), error)
+        })?;
+    }
+    SqliteStore::open(&config.state_path).map_err(|error| {
+        CliError::failed(
+            &format!("cannot open the state file {}", config.state_path.display()),
+            error,
+        )
+    })
+}
+
+pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
+    let config = load_config(path)?;
+    let deadline = Deadline::after(timeout);
+    let hr = PersonioClient::new(config.personio.clone())
+        .map_err(|error| CliError::failed("cannot set up the Personio client", error))?;
+    let lms = ScimLms::new(config.scim.clone())
+        .map_err(|error| {
+            CliError::Config(ConfigError::Field {
+                path: config.path.display().to_string(),
+                field: "lms.scim_base_url".into(),
+                message: error.to_string(),
+            })
+        })?
+        .bounded_by(deadline);
+    let store = open_store(&config)?;
+    let notifier = OutboxNotifier::new(&config.outbox, &config.email_from);
+    Ok(Wired {
+        hr: Arc::new(hr),
+        lms: Arc::new(lms),
+        store: Arc::new(store),
+        notifier: Arc::new(notifier),
+        deadline,
+        config,
+    })
+}
+
+fn pusher(
+    wired_hr: Arc<PersonioClient>,
+    store: Arc<SqliteStore>,
+) -> Result<CertificatePusher, CliError> {
+    let fetcher = PdfFetcher::new(FetchLimits::default())
+        .map_err(|error| CliError::failed("cannot set up the PDF download client", error))?;
+    Ok(CertificatePusher::new(wired_hr, store, fetcher))
+}
+
+/// Who holds the lease of a CLI run: shown to a run that finds it held.
+fn lease_holder() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    format!("personio-lms cli on {host} (pid {})", std::process::id())
+}
+
+/// The exit code of a sync, from the shared verdict.
+pub fn sync_exit_code(verdict: SyncVerdict) -> ExitCode {
+    match verdict {
+        SyncVerdict::Succeeded => ExitCode::Success,
+        SyncVerdict::CompletedWithFailures => ExitCode::Partial,
+        SyncVerdict::Failed => ExitCode::RunFailed,
+        SyncVerdict::LeaseHeld => ExitCode::LeaseHeld,
+    }
+}
+
+pub fn sync_error(error: SyncError) -> CliError {
+    match error {
+        SyncError::Settings(error) => CliError::Input(error.to_string()),
+        SyncError::Store { .. } => CliError::Failed(error.to_string()),
+    }
+}
+
+/// Prints a finished sync (and any released certificates) for people.
+pub fn print_sync(result: &IntegrationSync, max_rows: usize) {
+    if let Some((holder, expires_at)) = result.lease_held() {
+        println!("another run holds the lease: {holder} (until {expires_at}); nothing done");
+    }
+    if let Some(record) = result.record() {
+        print!("{}", render::run_summary(record, max_rows));
+    }
+    match &result.released {
+        Some(Ok(report)) if !report.jobs.is_empty() => {
+            println!("\nparked certificates released:");
+            print!("{}", render::batch_report(report, &|_| None));
+        }
+        Some(Err(error)) => println!("\nparked certificates could not be listed: {error}"),
+        _ => {}
+    }
+}
+
+pub async fn sync(
+    path: &Path,
+    dry_run: bool,
+    json: bool,
+    timeout: Duration,
+) -> Result<ExitCode, CliError> {
+    let wired = wire(path, timeout)?;
+    let engine = SyncEngine::new(
+        wired.hr.clone(),
+        wired.lms.clone(),
+        wired.store.clone(),
+        wired.notifier.clone(),
+    );
+    let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
+    let mut request = SyncRequest::new(
+        wired.config.integration_id.clone(),
+        wired.config.settings.clone(),
+        Trigger::Cli,
+    );
+    request.dry_run = dry_run;
+    request.deadline = wired.deadline;
+    request.lease_holder = lease_holder();
+    let sync_bar = SyncBar::new(!json);
+    let push_bar = PushBar::new(!json, "releasing parked certificates");
+    let result = sync_integration(&engine, &pusher, request, &sync_bar, &push_bar)
+        .await
+        .map_err(sync_error)?;
+    sync_bar.finish();
+    push_bar.finish();
+    if json {
+        let value = match result.record() {
+            Some(record) => serde_json::to_value(record),
+            None => Ok(serde_json::json!({
+                "lease_held": result.lease_held().map(|(holder, until)| serde_json::json!({
+                    "holder": holder, "expires_at": until
+                }))
+            })),
+        }
+        .map_err(|error| CliError::failed("cannot write the run as JSON", error))?;
+        println!("{value:#}");
+    } else {
+        print_sync(&result, 40);
+        if !dry_run {
+            println!("\noutbox: {}", wired.config.outbox.display());
+        }
+    }
+    Ok(sync_exit_code(result.verdict()))
+}
+
+pub async fn check(path: &Path, timeout: Duration) -> Result<ExitCode, CliError> {
+    let wired = wire(path, timeout)?;
+    let report = common::preflight::run_preflight(
+        wired.hr.as_ref(),
+        wired.lms.as_ref(),
+        &wired.config.settings,
+        wired.deadline,
+    )
+    .await;
+    print!("{}", render::preflight(&report, Symbols::detect()));
+    Ok(if report.passed() {
+        ExitCode::Success
+    } else {
+        ExitCode::CheckFailed
+    })
+}
+
+pub async fn runs(path: &Path, limit: usize) -> Result<ExitCode, CliError> {
+    let config = load_config(path)?;
+    let store = open_store(&config)?;
+    let records = store
+        .runs(&config.integration_id, limit)
+        .await
+        .map_err(|error| CliError::failed("cannot read the run history", error))?;
+    print!("{}", render::runs_list(&records));
+    Ok(ExitCode::Success)
+}
+
+pub async fn run_show(path: &Path, run_id: &str) -> Result<ExitCode, CliError> {
+    let config = load_config(path)?;
+    let store = open_store(&config)?;
+    let record = store
+        .run(&config.integration_id, &RunId(run_id.to_owned()))
+        .await
+        .map_err(|error| CliError::failed("cannot read the run history", error))?
+        .ok_or_else(|| {
+            CliError::Input(format!(
+                "no run {run_id} of integration {} (see `personio-lms runs`)",
+                config.integration_id
+            ))
+        })?;
+    print!("{}", render::run_summary(&record, usize::MAX));
+    Ok(ExitCode::Success)
+}
+
+pub async fn certificates(path: &Path) -> Result<ExitCode, CliError> {
+    let config = load_config(path)?;
+    let store = open_store(&config)?;
+    let entries = store
+        .certificates(&config.integration_id)
+        .await
+        .map_err(|error| CliError::failed("cannot read the certificate ledger", error))?;
+    print!("{}", render::ledger(&entries));
+    Ok(ExitCode::Success)
+}
+
+/// The exit code of a certificate batch: rejected credentials or unusable settings fail the whole
+/// batch (3); failed or unreadable jobs make it partial (1).
+pub fn batch_exit_code(report: &BatchReport, bad_lines: usize) -> ExitCode {
+    let counts = report.counts();
+    if report.integration_problem.is_some() {
+        ExitCode::RunFailed
+    } else if bad_lines > 0 || counts.failed_permanent + counts.failed_retryable + counts.busy > 0 {
+        ExitCode::Partial
+    } else {
+        ExitCode::Success
+    }
+}
+
+fn require_certificates(config: &CliConfig) -> Result<(), CliError> {
+    if config.settings.certificates.enabled {
+        Ok(())
+    } else {
+        Err(CliError::Config(ConfigError::Field {
+            path: config.path.display().to_string(),
+            field: "settings.certificates.enabled".into(),
+            message: "is false; set it to true to push certificates".into(),
+        }))
+    }
+}
+
+/// Pushes certificate jobs (already JSON values) and prints the result, naming input lines.
+pub async fn push_jobs(
+    path: &Path,
+    jobs: Vec<serde_json::Value>,
+    lines: Vec<usize>,
+    bad_lines: usize,
+    timeout: Duration,
+) -> Result<ExitCode, CliError> {
+    let wired = wire(path, timeout)?;
+    require_certificates(&wired.config)?;
+    let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
+    let bar = PushBar::new(jobs.len() > 1, "pushing certificates");
+    let report = pusher
+        .push_batch(
+            &wired.config.integration_id,
+            &wired.config.settings.certificates,
+            jobs,
+            wired.deadline,
+            &bar,
+        )
+        .await;
+    bar.finish();
+    print!(
+        "{}",
+        render::batch_report(&report, &|index| lines.get(index).copied())
+    );
+    Ok(batch_exit_code(&report, bad_lines))
+}
+
+/// `backfill`: every line of an NDJSON file is one job; broken lines are reported with their
+/// numbers and the others still pushed. The ledger makes a repeated backfill push nothing twice.
+pub async fn backfill(
+    path: &Path,
+    jobs_file: &Path,
+    timeout: Duration,
+) -> Result<ExitCode, CliError> {
+    let text = std::fs::read_to_string(jobs_file).map_err(|error| {
+        CliError::Input(format!("cannot read {}: {error}", jobs_file.display()))
+    })?;
+    let mut jobs = Vec::new();
+    let mut lines = Vec::new();
+    let mut bad_lines = 0;
+    for (line, value) in parse_ndjson_numbered(&text) {
+        match value {
+            Ok(value) => {
+                jobs.push(value);
+                lines.push(line);
+            }
+            Err(error) => {
+                bad_lines += 1;
+                println!("{}: {error}", jobs_file.display());
+            }
+        }
+    }
+    if jobs.is_empty() && bad_lines == 0 {
+        return Err(CliError::Input(format!(
+            "{} holds no certificate jobs",
+            jobs_file.display()
+        )));
+    }
+    push_jobs(path, jobs, lines, bad_lines, timeout).await
+}

@@ -1,0 +1,198 @@
+//! The command line (clap derive).
+
+use crate::error::EXIT_CODES_HELP;
+use crate::job_flags::JobFlags;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "personio-lms",
+    version,
+    about = "Personio ⇄ learning platform integration: sync employees to the LMS, push certificates back",
+    after_help = EXIT_CODES_HELP,
+)]
+pub struct Cli {
+    /// More logs on stderr (info; twice for debug). RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The config file of a command.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// The integration's TOML config (see `personio-lms init-config`).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// How long a command may take before its remaining work is abandoned.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct TimeoutArg {
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// End to end on embedded defaults: Personio sandbox, in-process LMS, temp state and outbox.
+    Demo(DemoArgs),
+    /// One sync run against the Personio and SCIM endpoints of the config.
+    Sync {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Plan and record, write nothing to the LMS and send no email.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// Pre-flight check: credentials, attribute access, LMS groups, document category.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// The run history, newest first; `runs show RUN_ID` for one run.
+    Runs(RunsArgs),
+    /// Push one certificate (PDF) to Personio as an employee document.
+    PushCertificate {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        job: JobFlags,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// Push every certificate job of an NDJSON file (one job per line).
+    Backfill {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The jobs, one JSON object per line.
+        jobs: PathBuf,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// The certificate ledger: every certificate, its state and document.
+    Certificates {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Serve the Personio sandbox (same flags as `personio-sandbox`).
+    Sandbox(personio_sandbox::SandboxArgs),
+    /// Print a commented example config.
+    InitConfig,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct RunsArgs {
+    /// The integration's TOML config.
+    #[arg(long, short, value_name = "FILE", required = true)]
+    pub config: Option<PathBuf>,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(subcommand)]
+    pub show: Option<RunsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: counts, notices and every employee's outcome.
+    Show {
+        run_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Generated employees in the sandbox.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u32).range(10..=5000))]
+    pub employees: u32,
+    /// Seed of the generated company.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Keep the temporary directory (state file, outbox) and print its path.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runs_takes_a_config_or_a_show_subcommand() {
+        let listed =
+            Cli::try_parse_from(["personio-lms", "runs", "--config", "a.toml"]).expect("ok");
+        assert!(matches!(
+            listed.command,
+            Command::Runs(RunsArgs { show: None, .. })
+        ));
+        let shown =
+            Cli::try_parse_from(["personio-lms", "runs", "show", "r-1", "--config", "a.toml"])
+                .expect("ok");
+        assert!(matches!(
+            shown.command,
+            Command::Runs(RunsArgs {
+                show: Some(RunsCommand::Show { .. }),
+                ..
+            })
+        ));
+        assert!(Cli::try_parse_from(["personio-lms", "runs"]).is_err());
+    }
+
+    #[test]
+    fn push_certificate_needs_a_job_or_its_flags() {
+        assert!(Cli::try_parse_from(["personio-lms", "push-certificate", "-c", "a.toml"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "personio-lms",
+                "push-certificate",
+                "-c",
+                "a.toml",
+                "--job",
+                "j.json"
+            ])
+            .is_ok()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "personio-lms",
+                "push-certificate",
+                "-c",
+                "a.toml",
+                "--certificate-id",
+                "c",
+                "--lms-user-id",
+                "u",
+                "--course",
+                "x",
+                "--completed-on",
+                "2026-01-01",
+                "--pdf",
+                "c.pdf",
+                "--pdf-url",
+                "https://x/c.pdf",
+            ])
+            .is_err(),
+            "--pdf and --pdf-url exclude each other"
+        );
+    }
+}

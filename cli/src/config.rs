@@ -1,0 +1,511 @@
+//! The CLI's configuration file: one integration, its endpoints, where secrets come from, where
+//! state and emails go, and its [`IntegrationSettings`].
+//!
+//! ```toml
+//! [integration]
+//! id = "acme"
+//! state = "acme.sqlite"            # default: <config dir>/<id>.sqlite
+//! outbox = "outbox"                # default: <config dir>/outbox
+//!
+//! [personio]
+//! base_url = "https://api.personio.de"
+//! client_id = "papi-…"
+//! client_secret_env = "PERSONIO_CLIENT_SECRET"
+//!
+//! [lms]
+//! scim_base_url = "https://lms.example.com/scim/v2"
+//! token_env = "LMS_SCIM_TOKEN"
+//!
+//! [settings]
+//! selection = { attribute = "LMS Sync" }
+//! ```
+//!
+//! Relative paths are relative to the config file, so a config works from any directory.
+//! Every problem is reported with the field's dotted name.
+
+use common::domain::IntegrationId;
+use common::lms::scim::ScimConfig;
+use common::personio::{DEFAULT_BASE_URL, PersonioConfig};
+use common::secret::Secret;
+use common::settings::{IntegrationSettings, SettingsError};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Sender of the run-summary and invitation emails written to the outbox, unless configured.
+pub const DEFAULT_EMAIL_FROM: &str = "personio-lms@localhost";
+
+/// A configuration problem, naming the field (`personio.client_secret_env`) or the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{path}: not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}: {field}: {message}")]
+    Field {
+        path: String,
+        field: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntegration {
+    id: String,
+    state: Option<PathBuf>,
+    outbox: Option<PathBuf>,
+    email_from: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPersonio {
+    base_url: Option<String>,
+    client_id: String,
+    client_secret_env: Option<String>,
+    client_secret: Option<String>,
+    partner_id: Option<String>,
+    app_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLms {
+    scim_base_url: String,
+    token_env: Option<String>,
+    token: Option<String>,
+}
+
+/// A loaded, validated configuration with its secrets resolved.
+pub struct CliConfig {
+    pub path: PathBuf,
+    pub integration_id: IntegrationId,
+    pub state_path: PathBuf,
+    pub outbox: PathBuf,
+    pub email_from: String,
+    pub personio: PersonioConfig,
+    pub scim: ScimConfig,
+    pub settings: IntegrationSettings,
+    /// Fields that hold a literal secret (allowed, but the user is warned).
+    pub literal_secrets: Vec<&'static str>,
+}
+
+/// Where environment variables come from; a parameter so tests need not touch the process's.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl CliConfig {
+    pub fn load(path: &Path, env: &dyn Environment) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        })?;
+        Self::parse(&text, path, env)
+    }
+
+    /// Parses `text` as the file at `path` (used to resolve relative paths and in messages).
+    pub fn parse(text: &str, path: &Path, env: &dyn Environment) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let field = |field: &str, message: String| ConfigError::Field {
+            path: shown.clone(),
+            field: field.to_owned(),
+            message,
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|error| ConfigError::Syntax {
+            path: shown.clone(),
+            message: syntax_message(text, &error),
+        })?;
+        let mut section = |name: &str| {
+            table
+                .remove(name)
+                .ok_or_else(|| field(name, "section is missing".into()))
+        };
+        let integration: RawIntegration = typed(section("integration")?, "integration", &field)?;
+        let personio: RawPersonio = typed(section("personio")?, "personio", &field)?;
+        let lms: RawLms = typed(section("lms")?, "lms", &field)?;
+        let settings_value = section("settings")?;
+        if let Some(unknown) = table.keys().next() {
+            return Err(field(
+                unknown,
+                "unknown section (expected integration, personio, lms, settings)".into(),
+            ));
+        }
+        let settings: IntegrationSettings = typed(settings_value, "settings", &field)?;
+        settings.validate().map_err(|error| match error {
+            SettingsError::Invalid { field, message } => ConfigError::Field {
+                path: shown.clone(),
+                field: format!("settings.{field}"),
+                message,
+            },
+            other => field("settings", other.to_string()),
+        })?;
+
+        if integration.id.trim().is_empty() {
+            return Err(field("integration.id", "must not be empty".into()));
+        }
+        // A bare file name has the empty path as its parent, and joining onto it keeps the
+        // relative path as it is, which is right: relative to the working directory.
+        let base_dir = path.parent().unwrap_or(Path::new(""));
+        let relative = |configured: Option<PathBuf>, default: PathBuf| {
+            let chosen = configured.unwrap_or(default);
+            if chosen.is_absolute() {
+                chosen
+            } else {
+                base_dir.join(chosen)
+            }
+        };
+        let state_path = relative(
+            integration.state,
+            PathBuf::from(format!("{}.sqlite", file_safe(&integration.id))),
+        );
+        let outbox = relative(integration.outbox, PathBuf::from("outbox"));
+        let email_from = integration
+            .email_from
+            .unwrap_or_else(|| DEFAULT_EMAIL_FROM.to_owned());
+        if !common::settings::is_plausible_email(&email_from) {
+            return Err(field(
+                "integration.email_from",
+                format!("{email_from:?} is not an email address"),
+            ));
+        }
+
+        let mut literal_secrets = Vec::new();
+        let client_secret = secret(
+            "personio.client_secret",
+            personio.client_secret,
+            personio.client_secret_env,
+            env,
+            &field,
+        )?;
+        if client_secret.from_file {
+            literal_secrets.push("personio.client_secret");
+        }
+        let token = secret("lms.token", lms.token, lms.token_env, env, &field)?;
+        if token.from_file {
+            literal_secrets.push("lms.token");
+        }
+
+        let base_url = personio
+            .base_url
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let base_url =
+            http_url(&base_url).map_err(|message| field("personio.base_url", message))?;
+        if personio.client_id.trim().is_empty() {
+            return Err(field("personio.client_id", "must not be empty".into()));
+        }
+        let mut personio_config =
+            PersonioConfig::new(personio.client_id.trim(), client_secret.value)
+                .with_base_url(base_url);
+        personio_config.partner_id = personio.partner_id;
+        personio_config.app_id = personio.app_id;
+
+        http_url(&lms.scim_base_url).map_err(|message| field("lms.scim_base_url", message))?;
+        let scim = ScimConfig::new(lms.scim_base_url.trim_end_matches('/'), token.value);
+
+        Ok(Self {
+            path: path.to_owned(),
+            integration_id: IntegrationId::new(integration.id.trim()),
+            state_path,
+            outbox,
+            email_from,
+            personio: personio_config,
+            scim,
+            settings,
+            literal_secrets,
+        })
+    }
+}
+
+struct ResolvedSecret {
+    value: Secret,
+    from_file: bool,
+}
+
+/// A secret from `NAME_env` (the variable's name) or, discouraged, `NAME` (the literal value).
+fn secret(
+    name: &str,
+    literal: Option<String>,
+    variable: Option<String>,
+    env: &dyn Environment,
+    field: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<ResolvedSecret, ConfigError> {
+    let env_field = format!("{name}_env");
+    match (literal, variable) {
+        (Some(_), Some(_)) => Err(field(
+            name,
+            format!("set either {name} or {env_field}, not both"),
+        )),
+        (None, None) => Err(field(
+            &env_field,
+            "missing (name the environment variable that holds the secret)".into(),
+        )),
+        (Some(literal), None) if literal.is_empty() => Err(field(name, "must not be empty".into())),
+        (Some(literal), None) => Ok(ResolvedSecret {
+            value: Secret::new(literal),
+            from_file: true,
+        }),
+        (None, Some(variable)) => match env.var(&variable) {
+            Some(value) if !value.is_empty() => Ok(ResolvedSecret {
+                value: Secret::new(value),
+                from_file: false,
+            }),
+            Some(_) => Err(field(
+                &env_field,
+                format!("environment variable {variable} is empty"),
+            )),
+            None => Err(field(
+                &env_field,
+                format!("environment variable {variable} is not set"),
+            )),
+        },
+    }
+}
+
+/// Deserializes one section, naming it (and the key, when serde names it) in the error.
+fn typed<T: serde::de::DeserializeOwned>(
+    value: toml::Value,
+    section: &str,
+    field: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<T, ConfigError> {
+    if !value.is_table() {
+        return Err(field(section, "must be a table ([section])".into()));
+    }
+    value
+        .try_into()
+        .map_err(|error: toml::de::Error| field(section, error.message().trim().to_owned()))
+}
+
+fn http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|error| format!("{text:?} is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must be an http(s) URL"));
+    }
+    Ok(url)
+}
+
+fn syntax_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
+/// The integration id as a file name (state file default).
+fn file_safe(id: &str) -> String {
+    id.trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The commented example configuration `init-config` prints (and `examples/` holds).
+pub fn example_config() -> String {
+    format!(
+        "{}\n[settings]\n{}",
+        EXAMPLE_CONFIG_HEAD.trim_start(),
+        indent_settings(common::settings::EXAMPLE_SETTINGS_TOML)
+    )
+}
+
+const EXAMPLE_CONFIG_HEAD: &str = r#"
+# personio-lms configuration: one integration between Personio and a SCIM learning platform.
+# Relative paths are relative to this file. Secrets come from environment variables (preferred);
+# `client_secret = "…"` / `token = "…"` in this file work too, with a warning.
+
+[integration]
+id = "acme"                                  # names the integration in state, runs and jobs
+# state = "acme.sqlite"                      # SQLite state file (default: <id>.sqlite here)
+# outbox = "outbox"                          # .eml files of invitations and run summaries
+# email_from = "personio-lms@localhost"      # sender written into those emails
+
+[personio]
+base_url = "https://api.personio.de"         # the sandbox: http://127.0.0.1:PORT
+client_id = "papi-00000000-0000-0000-0000-000000000000"
+client_secret_env = "PERSONIO_CLIENT_SECRET" # or: client_secret = "papi-…"
+# partner_id = "ACME_PARTNER"                # X-Personio-Partner-ID header (optional)
+# app_id = "ACME_LMS_SYNC"                   # X-Personio-App-ID header (optional)
+
+[lms]
+scim_base_url = "https://lms.example.com/scim/v2"
+token_env = "LMS_SCIM_TOKEN"                 # or: token = "…"
+"#;
+
+/// `EXAMPLE_SETTINGS_TOML` as the `[settings]` section: its tables become `[settings.…]`.
+fn indent_settings(settings: &str) -> String {
+    settings
+        .trim_start()
+        .lines()
+        .map(|line| match line.strip_prefix('[') {
+            Some(rest) if !line.starts_with("[[") => format!("[settings.{rest}"),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct FakeEnv(HashMap<&'static str, &'static str>);
+
+    impl Environment for FakeEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|value| (*value).to_owned())
+        }
+    }
+
+    fn env() -> FakeEnv {
+        FakeEnv(HashMap::from([
+            ("PERSONIO_CLIENT_SECRET", "papi-secret-value"),
+            ("LMS_SCIM_TOKEN", "scim-token-value"),
+        ]))
+    }
+
+    const MINIMAL: &str = r#"
+[integration]
+id = "acme"
+
+[personio]
+base_url = "http://127.0.0.1:8090"
+client_id = "papi-id"
+client_secret_env = "PERSONIO_CLIENT_SECRET"
+
+[lms]
+scim_base_url = "http://127.0.0.1:8091/v2/"
+token_env = "LMS_SCIM_TOKEN"
+
+[settings]
+selection = { attribute = "LMS Sync" }
+"#;
+
+    fn parse(text: &str) -> Result<CliConfig, ConfigError> {
+        CliConfig::parse(text, Path::new("/etc/lms/acme.toml"), &env())
+    }
+
+    fn error(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("expected an error"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_minimal_config_gets_defaults_next_to_the_file() {
+        let config = parse(MINIMAL).expect("valid");
+        assert_eq!(config.integration_id.as_str(), "acme");
+        assert_eq!(config.state_path, Path::new("/etc/lms/acme.sqlite"));
+        assert_eq!(config.outbox, Path::new("/etc/lms/outbox"));
+        assert_eq!(config.personio.client_secret.expose(), "papi-secret-value");
+        assert_eq!(config.personio.base_url.as_str(), "http://127.0.0.1:8090/");
+        assert_eq!(config.scim.base_url, "http://127.0.0.1:8091/v2");
+        assert_eq!(config.scim.token.expose(), "scim-token-value");
+        assert_eq!(config.settings, IntegrationSettings::new("LMS Sync"));
+        assert!(config.literal_secrets.is_empty());
+    }
+
+    #[test]
+    fn a_missing_environment_variable_names_the_field_and_the_variable() {
+        let text = MINIMAL.replace("\"PERSONIO_CLIENT_SECRET\"", "\"NOT_SET_ANYWHERE\"");
+        assert_eq!(
+            error(&text),
+            "/etc/lms/acme.toml: personio.client_secret_env: environment variable \
+             NOT_SET_ANYWHERE is not set"
+        );
+    }
+
+    #[test]
+    fn a_literal_secret_is_accepted_and_flagged() {
+        let text = MINIMAL.replace("token_env = \"LMS_SCIM_TOKEN\"", "token = \"literal\"");
+        let config = parse(&text).expect("valid");
+        assert_eq!(config.literal_secrets, vec!["lms.token"]);
+        assert_eq!(config.scim.token.expose(), "literal");
+    }
+
+    #[test]
+    fn both_or_neither_secret_source_is_an_error() {
+        let both = MINIMAL.replace(
+            "token_env = \"LMS_SCIM_TOKEN\"",
+            "token_env = \"LMS_SCIM_TOKEN\"\ntoken = \"x\"",
+        );
+        assert!(error(&both).contains("lms.token: set either lms.token or lms.token_env"));
+        let neither = MINIMAL.replace("token_env = \"LMS_SCIM_TOKEN\"", "");
+        assert!(error(&neither).contains("lms.token_env: missing"));
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let bad_url = MINIMAL.replace("http://127.0.0.1:8090", "ftp://x");
+        assert!(error(&bad_url).contains("personio.base_url: \"ftp://x\" must be an http(s) URL"));
+        let unknown = MINIMAL.replace(
+            "client_id = \"papi-id\"",
+            "client_id = \"papi-id\"\nclientid = 1",
+        );
+        let message = error(&unknown);
+        assert!(
+            message.contains("personio: unknown field `clientid`"),
+            "{message}"
+        );
+        let settings = MINIMAL.replace(
+            "selection = { attribute = \"LMS Sync\" }",
+            "selection = { attribute = \"LMS Sync\" }\napply_concurrency = 0",
+        );
+        let message = error(&settings);
+        assert!(
+            message.contains(": settings.apply_concurrency: "),
+            "{message}"
+        );
+        let missing = MINIMAL.replace("[lms]", "[lms_typo]");
+        assert!(error(&missing).contains("lms: section is missing"));
+        let syntax = MINIMAL.replace("id = \"acme\"", "id = ");
+        assert!(
+            error(&syntax).contains("not valid TOML: line 3"),
+            "{}",
+            error(&syntax)
+        );
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let config = parse(MINIMAL).expect("valid");
+        let shown = format!("{:?} {:?}", config.personio, config.scim);
+        assert!(!shown.contains("papi-secret-value"));
+        assert!(!shown.contains("scim-token-value"));
+    }
+
+    #[test]
+    fn the_example_config_parses_with_every_settings_field() {
+        let config = CliConfig::parse(&example_config(), Path::new("x.toml"), &env())
+            .expect("the example is valid");
+        let settings = common::settings::IntegrationSettings::from_toml_str(
+            common::settings::EXAMPLE_SETTINGS_TOML,
+        )
+        .expect("valid settings");
+        assert_eq!(config.settings, settings);
+        assert_eq!(config.state_path, Path::new("acme.sqlite"));
+    }
+}

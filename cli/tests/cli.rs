@@ -1,0 +1,389 @@
+//! The built `personio-lms` binary, end to end: a Personio sandbox started by the test, the
+//! independent SCIM server (scim2-server, through the `integration-tests` harness) as the LMS,
+//! config files written to a temp dir. Only 127.0.0.1 is contacted.
+//!
+//! These live in `cli/tests/` rather than `tests/tests/it/` because `CARGO_BIN_EXE_*` is only
+//! set for the binaries of the package under test.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use common::domain::IntegrationId;
+use common::ports::{LeaseStore, LinkStore};
+use common::store::SqliteStore;
+use integration_tests::{ServerGuard, free_port, venv_tool};
+use personio_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_personio-lms");
+const SCIM_TOKEN: &str = "cli-test-scim-token";
+const SECRET_VAR: &str = "CLI_TEST_PERSONIO_SECRET";
+const TOKEN_VAR: &str = "CLI_TEST_SCIM_TOKEN";
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let output = Command::new(BINARY)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {BINARY}: {error}"));
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+async fn sandbox(employees: usize) -> RunningSandbox {
+    Sandbox::start(
+        SandboxConfig::default()
+            .with_employees(employees)
+            .with_seed(11)
+            .without_rate_limits(),
+    )
+    .await
+    .expect("the sandbox starts")
+}
+
+fn write_config(dir: &Path, personio_url: &str, client_id: &str, scim_url: &str) -> PathBuf {
+    let text = format!(
+        r#"
+[integration]
+id = "acme"
+state = "state/acme.sqlite"
+
+[personio]
+base_url = "{personio_url}"
+client_id = "{client_id}"
+client_secret_env = "{SECRET_VAR}"
+
+[lms]
+scim_base_url = "{scim_url}"
+token_env = "{TOKEN_VAR}"
+
+[settings]
+selection = {{ attribute = "LMS Sync" }}
+notifications = {{ admin_email = "hr@example.com" }}
+certificates = {{ enabled = true }}
+"#
+    );
+    let path = dir.join("acme.toml");
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
+
+fn start_scim() -> Option<ServerGuard> {
+    venv_tool("scim2-server")?;
+    let python = venv_tool("python")?;
+    let port = free_port();
+    let mut command = Command::new(python);
+    command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/scim/launch.py"
+        ))
+        .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--bearer-token", SCIM_TOKEN, "--advertise-extension"]);
+    Some(ServerGuard::start(
+        "scim2-server",
+        command,
+        port,
+        Duration::from_secs(30),
+    ))
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+
+fn job(certificate: &str, lms_user: &str, course: Option<&str>) -> String {
+    let mut job = json!({
+        "integration_id": "acme",
+        "certificate_id": certificate,
+        "lms_user_id": lms_user,
+        "completed_on": "2026-11-20",
+        "pdf_base64": BASE64.encode(PDF),
+    });
+    if let Some(course) = course {
+        job["course_name"] = json!(course);
+    }
+    job.to_string()
+}
+
+#[test]
+fn demo_runs_end_to_end_and_prints_every_section() {
+    let output = run(&["demo", "--employees", "60", "--seed", "3"], &[]);
+    assert_eq!(output.code, 0, "{output}");
+    for section in [
+        "== 1. First sync",
+        "== 2. Changes in Personio",
+        "new hire",
+        "left the company",
+        "deselected",
+        "== 3. Re-sync",
+        "deactivated",
+        "missing LMS groups",
+        "== 4. Certificates",
+        "uploaded 3",
+        "documents in Personio (the sandbox): 3",
+        "== 5. Emails in the outbox",
+        "== 6. The LMS now",
+    ] {
+        assert!(
+            output.stdout.contains(section),
+            "missing {section:?}\n{output}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
+    let Some(scim) = start_scim() else { return };
+    let sandbox = sandbox(25).await;
+    let (client_id, client_secret) = sandbox.default_credential();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &client_id,
+        &format!("{}/v2", scim.base_url()),
+    );
+    let config = config.to_str().expect("a UTF-8 path");
+    let envs = [
+        (SECRET_VAR, client_secret.as_str()),
+        (TOKEN_VAR, SCIM_TOKEN),
+    ];
+
+    let first = run(&["sync", "--config", config], &envs);
+    assert_eq!(first.code, 0, "{first}");
+    assert!(first.stdout.contains("succeeded"), "{first}");
+    assert!(first.stdout.contains("created "), "{first}");
+    assert!(!first.stdout.contains(&client_secret) && !first.stderr.contains(&client_secret));
+
+    let second = run(&["sync", "--config", config], &envs);
+    assert_eq!(second.code, 0, "{second}");
+    assert!(
+        second.stdout.contains("nothing changed in the LMS"),
+        "{second}"
+    );
+    assert!(!second.stdout.contains("created "), "{second}");
+
+    let json = run(&["sync", "--config", config, "--dry-run", "--json"], &envs);
+    assert_eq!(json.code, 0, "{json}");
+    let record: Value = serde_json::from_str(&json.stdout).expect("the run record as JSON");
+    assert_eq!(record["dry_run"], true);
+    assert_eq!(record["counts"]["created"], 0);
+    assert!(!json.stdout.contains(&client_secret) && !json.stdout.contains(SCIM_TOKEN));
+
+    let runs = run(&["runs", "--config", config], &envs);
+    assert_eq!(runs.code, 0, "{runs}");
+    assert_eq!(
+        runs.stdout.lines().count(),
+        2 + 3,
+        "header, rule, 3 runs\n{runs}"
+    );
+    let newest = runs.stdout.lines().nth(2).expect("a run line");
+    assert!(newest.contains("(dry run)"), "newest first\n{runs}");
+    let first_id = first
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("the run id")
+        .to_owned();
+    let shown = run(&["runs", "show", &first_id, "--config", config], &envs);
+    assert_eq!(shown.code, 0, "{shown}");
+    assert!(shown.stdout.contains("created"), "{shown}");
+    let unknown = run(&["runs", "show", "no-such-run", "--config", config], &envs);
+    assert_eq!(unknown.code, 2, "{unknown}");
+
+    // Certificates: two good jobs, a broken line and a job without course name.
+    let state = dir.path().join("state/acme.sqlite");
+    let links = SqliteStore::open(&state)
+        .expect("the state file")
+        .links(&IntegrationId::new("acme"))
+        .await
+        .expect("links");
+    assert!(links.len() >= 2, "the sync linked employees");
+    let jobs = [
+        job("c-1", &links[0].lms_user_id.0, Some("Fire safety")),
+        "{not json".to_owned(),
+        job("c-2", &links[1].lms_user_id.0, Some("First aid")),
+        job("c-3", &links[1].lms_user_id.0, None),
+    ];
+    let jobs_file = dir.path().join("jobs.ndjson");
+    std::fs::write(&jobs_file, jobs.join("\n") + "\n").expect("write jobs");
+    let jobs_file = jobs_file.to_str().expect("UTF-8");
+
+    let backfill = run(&["backfill", "--config", config, jobs_file], &envs);
+    assert_eq!(backfill.code, 1, "{backfill}");
+    assert!(
+        backfill
+            .stdout
+            .contains("jobs.ndjson: line 2: not a JSON value"),
+        "{backfill}"
+    );
+    assert!(
+        backfill.stdout.starts_with(&format!("{jobs_file}: line 2")),
+        "{backfill}"
+    );
+    assert!(
+        backfill.stdout.contains("uploaded 2 · already done 0"),
+        "{backfill}"
+    );
+    let invalid_row = backfill
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("4 "))
+        .unwrap_or_else(|| panic!("a row for line 4\n{backfill}"));
+    assert!(invalid_row.contains("course_name"), "{backfill}");
+    assert_eq!(sandbox.documents().len(), 2);
+
+    let again = run(&["backfill", "--config", config, jobs_file], &envs);
+    assert_eq!(again.code, 1, "the broken lines are still broken\n{again}");
+    assert!(
+        again.stdout.contains("uploaded 0 · already done 2"),
+        "{again}"
+    );
+    assert_eq!(sandbox.documents().len(), 2, "nothing pushed twice");
+
+    let ledger = run(&["certificates", "--config", config], &envs);
+    assert_eq!(ledger.code, 0, "{ledger}");
+    assert!(
+        ledger
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("c-1") && line.contains("done"))
+    );
+    assert!(
+        ledger
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("c-3") && line.contains("failed"))
+    );
+
+    // Another process holds the lease: the sync does nothing and says so with exit code 4.
+    let store = SqliteStore::open(&state).expect("the state file");
+    let taken = store
+        .acquire_lease(
+            &IntegrationId::new("acme"),
+            "someone else",
+            chrono::Utc::now(),
+            chrono::Duration::minutes(5),
+        )
+        .await
+        .expect("the lease");
+    assert!(matches!(taken, common::ports::LeaseOutcome::Acquired(_)));
+    let held = run(&["sync", "--config", config], &envs);
+    assert_eq!(held.code, 4, "{held}");
+    assert!(held.stdout.contains("someone else"), "{held}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_clearly_on_a_wrong_client_secret() {
+    let sandbox = sandbox(5).await;
+    let (client_id, _) = sandbox.default_credential();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Nothing listens there: the LMS check fails fast, on loopback.
+    let lms = format!("http://127.0.0.1:{}/v2", free_port());
+    let config = write_config(dir.path(), &sandbox.base_url(), &client_id, &lms);
+    let config = config.to_str().expect("UTF-8");
+    let output = run(
+        &["check", "--config", config, "--timeout", "20"],
+        &[(SECRET_VAR, "papi-wrong-secret"), (TOKEN_VAR, SCIM_TOKEN)],
+    );
+    assert_eq!(output.code, 5, "{output}");
+    let personio_line = output
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("[XX] personio"))
+        .unwrap_or_else(|| panic!("a failed Personio check\n{output}"));
+    assert!(
+        personio_line.to_lowercase().contains("credential")
+            || personio_line.to_lowercase().contains("rejected"),
+        "{output}"
+    );
+    assert!(
+        output.stdout.ends_with("pre-flight check FAILED\n"),
+        "{output}"
+    );
+    assert!(!output.stdout.contains("papi-wrong-secret"));
+    sandbox.shutdown().await;
+}
+
+#[test]
+fn a_bad_config_field_exits_2_and_names_the_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "papi-id",
+        "http://127.0.0.1:9/v2",
+    );
+    let config_path = config.to_str().expect("UTF-8");
+
+    let unset = run(&["sync", "--config", config_path], &[(TOKEN_VAR, "x")]);
+    assert_eq!(unset.code, 2, "{unset}");
+    assert!(
+        unset.stderr.contains(&format!(
+            "personio.client_secret_env: environment variable {SECRET_VAR} is not set"
+        )),
+        "{unset}"
+    );
+
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace("selection = {", "apply_concurrency = 0\nselection = {"),
+    )
+    .expect("write");
+    let invalid = run(
+        &["check", "--config", config_path],
+        &[(SECRET_VAR, "s"), (TOKEN_VAR, "t")],
+    );
+    assert_eq!(invalid.code, 2, "{invalid}");
+    assert!(
+        invalid.stderr.contains("settings.apply_concurrency"),
+        "{invalid}"
+    );
+
+    let usage = run(&["sync"], &[]);
+    assert_eq!(usage.code, 2, "{usage}");
+}
+
+#[test]
+fn help_documents_the_exit_codes_and_init_config_prints_a_valid_example() {
+    let help = run(&["--help"], &[]);
+    assert_eq!(help.code, 0);
+    assert!(
+        help.stdout
+            .contains("4  another run of the integration holds the lease")
+    );
+    let example = run(&["init-config"], &[]);
+    assert_eq!(example.code, 0);
+    assert!(
+        example.stdout.contains("[settings.certificates]"),
+        "{example}"
+    );
+    let committed = include_str!("../../examples/personio-lms.toml");
+    assert_eq!(
+        example.stdout, committed,
+        "examples/personio-lms.toml is `personio-lms init-config` output; regenerate it"
+    );
+}
