@@ -172,3 +172,102 @@ pub fn init_tracing() {
         .with_current_span(false)
         .init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::admin::testing::{MemoryCredentials, RecordingJobQueue};
+    use common::store::MemoryStore;
+    use serde_json::Value;
+    use std::path::PathBuf;
+
+    fn event_path(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events")).join(name)
+    }
+
+    fn event(name: &str) -> Request {
+        let text = std::fs::read_to_string(event_path(name)).expect("the sample event exists");
+        lambda_http::request::from_str(&text).expect("an API Gateway HTTP API event")
+    }
+
+    fn memory_host() -> Host {
+        let store = Arc::new(MemoryStore::new());
+        let api = AdminApi::new(AdminAdapters {
+            integrations: store.clone(),
+            state: store,
+            credentials: Arc::new(MemoryCredentials::default()),
+            queue: Arc::new(RecordingJobQueue::default()),
+            connector: Arc::new(RemoteConnector),
+        });
+        Host::new(api, "tenant_id")
+    }
+
+    async fn answer(host: &Host, request: Request) -> (u16, Value) {
+        let response = host
+            .handle(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let status = response.status().as_u16();
+        let body = match response.into_body() {
+            Body::Text(text) => serde_json::from_str(&text).expect("JSON"),
+            Body::Empty => Value::Null,
+            other => panic!("unexpected body {other:?}"),
+        };
+        (status, body)
+    }
+
+    #[test]
+    fn every_sample_event_parses_and_names_its_tenant() {
+        let names: Vec<String> = std::fs::read_dir(event_path(""))
+            .expect("events/")
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("admin-") && name.ends_with(".json"))
+            .collect();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            let request = event(&name);
+            let expected = (name != "admin-openapi.json").then(|| Caller {
+                tenant_id: "tenant-acme".into(),
+            });
+            assert_eq!(caller(&request, "tenant_id"), expected, "{name}");
+            assert_eq!(caller(&request, "org"), None, "{name}");
+            let core = into_core_request(request);
+            assert!(core.uri().path().starts_with('/'), "{name}");
+        }
+        let runs = into_core_request(event("admin-list-runs.json"));
+        assert_eq!(runs.uri().query(), Some("limit=5"));
+        assert_eq!(runs.method(), http::Method::GET);
+        let create = into_core_request(event("admin-create-integration.json"));
+        assert!(create.body().starts_with(b"{"));
+    }
+
+    #[tokio::test]
+    async fn events_reach_the_api_with_their_caller() {
+        let host = memory_host();
+        let (status, contract) = answer(&host, event("admin-openapi.json")).await;
+        assert_eq!(status, 200);
+        assert_eq!(contract["openapi"], "3.1.0");
+        let (status, created) = answer(&host, event("admin-create-integration.json")).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["tenant_id"], "tenant-acme");
+        let (status, list) = answer(&host, event("admin-list-integrations.json")).await;
+        assert_eq!(status, 200);
+        assert_eq!(list["integrations"][0]["id"], created["id"]);
+        // The sample ids name no integration of this store.
+        let (status, problem) = answer(&host, event("admin-sync-now.json")).await;
+        assert_eq!(status, 404, "{problem}");
+
+        let mut anonymous = event("admin-list-integrations.json");
+        let Some(RequestContext::ApiGatewayV2(context)) = anonymous.request_context_ref().cloned()
+        else {
+            panic!("an HTTP API event");
+        };
+        let mut context = context;
+        context.authorizer = None;
+        anonymous = anonymous.with_request_context(RequestContext::ApiGatewayV2(context));
+        let (status, problem) = answer(&host, anonymous).await;
+        assert_eq!(status, 401);
+        assert_eq!(problem["type"], "urn:personio-lms:problem:unauthenticated");
+    }
+}

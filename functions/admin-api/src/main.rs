@@ -8,5 +8,8 @@ async fn main() -> Result<(), Error> {
     admin_api::init_tracing();
     let host = admin_api::Host::from_env().await?;
     let host = &host;
-    lambda_http::run(service_fn(move |request| async move { host.handle(request).await })).await
+    lambda_http::run(service_fn(move |request| async move {
+        host.handle(request).await
+    }))
+    .await
 }
