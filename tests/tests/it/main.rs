@@ -1,5 +1,6 @@
 //! Cross-crate integration tests. One module per area; one binary for all of them.
 
+mod admin_api;
 mod aws_dynamodb;
 mod aws_secrets;
 mod aws_ses;

@@ -1,0 +1,320 @@
+//! The admin API end to end, through the Lambda function's handler with the sample API Gateway
+//! HTTP API events from `events/`: state in DynamoDB Local, secrets and queues in moto, the
+//! Personio sandbox and the independent SCIM server as the remote systems. From creating an
+//! integration to reading its run, and no secret in any answer or stored item on the way.
+
+use admin_api::{Host, HostConfig};
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::admin::AdminApi;
+use common::aws::{DynamoStore, endpoint_sdk_config};
+use integration_tests::ServerGuard;
+use integration_tests::aws::{REGION, dynamodb_local_endpoint, moto_endpoint, unique_name};
+use integration_tests::start_scim_server;
+use lambda_http::Body;
+use personio_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+const TENANT_CLAIM: &str = "tenant_id";
+const SCIM_TOKEN: &str = "admin-api-test-scim-token";
+
+struct World {
+    host: Host,
+    dynamodb: aws_sdk_dynamodb::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    sqs: aws_sdk_sqs::Client,
+    table: String,
+    sync_queue_url: String,
+    certificate_queue_url: String,
+    sandbox: RunningSandbox,
+    scim: ServerGuard,
+}
+
+/// Everything started and wired, or `None` when a local server is not installed (and external
+/// tests are optional).
+async fn world() -> Option<World> {
+    let dynamodb_endpoint = dynamodb_local_endpoint()?;
+    let moto = moto_endpoint()?;
+    let scim = start_scim_server(SCIM_TOKEN)?;
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .with_employees(12)
+            .with_seed(5)
+            .without_rate_limits(),
+    )
+    .await
+    .expect("the sandbox starts");
+
+    let dynamodb =
+        aws_sdk_dynamodb::Client::new(&endpoint_sdk_config(&dynamodb_endpoint, REGION).await);
+    let moto_config = endpoint_sdk_config(&moto, REGION).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto_config);
+    let sqs = aws_sdk_sqs::Client::new(&moto_config);
+
+    let table = unique_name("admin-api");
+    DynamoStore::new(dynamodb.clone(), &table)
+        .create_table()
+        .await
+        .expect("the table is created");
+    let sync_queue_url = create_queue(&sqs, &unique_name("admin-sync"), false).await;
+    let certificate_queue_url =
+        create_queue(&sqs, &format!("{}.fifo", unique_name("admin-cert")), true).await;
+    let config = HostConfig {
+        table_name: table.clone(),
+        secret_prefix: format!("{}/", unique_name("personio-lms")),
+        sync_queue_url: sync_queue_url.clone(),
+        certificate_queue_url: certificate_queue_url.clone(),
+        tenant_claim: TENANT_CLAIM.into(),
+    };
+    let adapters = config.adapters(dynamodb.clone(), secrets.clone(), sqs.clone());
+    Some(World {
+        host: Host::new(AdminApi::new(adapters), TENANT_CLAIM),
+        dynamodb,
+        secrets,
+        sqs,
+        table,
+        sync_queue_url,
+        certificate_queue_url,
+        sandbox,
+        scim,
+    })
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, fifo: bool) -> String {
+    let mut attributes = HashMap::new();
+    if fifo {
+        attributes.insert(QueueAttributeName::FifoQueue, "true".to_owned());
+    }
+    sqs.create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("create queue {name}: {error:?}"))
+        .queue_url
+        .unwrap_or_else(|| panic!("no URL for queue {name}"))
+}
+
+/// The bodies of the messages on a queue now (long-polled once).
+async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Value> {
+    let output = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    output
+        .messages()
+        .iter()
+        .filter_map(|message| message.body())
+        .map(|body| serde_json::from_str(body).expect("a JSON message"))
+        .collect()
+}
+
+/// A sample event from `events/`, changed by `edit`.
+fn sample_event(name: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/").to_owned() + name;
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    serde_json::from_str(&text).expect("a JSON event")
+}
+
+fn set_path(event: &mut Value, path: &str) {
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"] = json!({"proxy": path.trim_start_matches('/')});
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    text: String,
+}
+
+impl World {
+    async fn send(&self, event: Value) -> Answer {
+        let request = lambda_http::request::from_str(&event.to_string()).expect("a valid event");
+        let response = self
+            .host
+            .handle(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let status = response.status().as_u16();
+        let text = match response.into_body() {
+            Body::Text(text) => text,
+            Body::Empty => String::new(),
+            other => panic!("unexpected body {other:?}"),
+        };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("a JSON answer")
+        };
+        Answer { status, body, text }
+    }
+
+    /// A sample event aimed at the integration `id` (the samples name a made-up one).
+    async fn send_for(&self, name: &str, id: &str, edit: impl FnOnce(&mut Value)) -> Answer {
+        let mut event = sample_event(name);
+        let sample_path = event["rawPath"].as_str().unwrap_or_default().to_owned();
+        let sample_id = sample_path.split('/').nth(2).unwrap_or_default().to_owned();
+        set_path(&mut event, &sample_path.replace(&sample_id, id));
+        edit(&mut event);
+        self.send(event).await
+    }
+
+    /// Every item of the table, as text.
+    async fn table_dump(&self) -> String {
+        let items = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .expect("scan");
+        format!("{:?}", items.items())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
+    let Some(world) = world().await else { return };
+    let (client_id, client_secret) = world.sandbox.default_credential();
+    let secrets = [client_secret.as_str(), SCIM_TOKEN];
+    let mut answers = Vec::new();
+
+    let contract = world.send(sample_event("admin-openapi.json")).await;
+    assert_eq!(contract.status, 200);
+    assert_eq!(contract.body["openapi"], "3.1.0");
+
+    let mut create = sample_event("admin-create-integration.json");
+    let mut body: Value =
+        serde_json::from_str(create["body"].as_str().expect("a body")).expect("JSON body");
+    body["personio"]["base_url"] = json!(world.sandbox.base_url());
+    body["personio"]["client_id"] = json!(client_id);
+    body["personio"]["client_secret"] = json!(client_secret);
+    body["lms"]["scim_base_url"] = json!(format!("{}/v2", world.scim.base_url()));
+    body["lms"]["token"] = json!(SCIM_TOKEN);
+    create["body"] = json!(body.to_string());
+    let created = world.send(create).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().expect("an id").to_owned();
+    assert_eq!(created.body["tenant_id"], "tenant-acme");
+
+    // The secrets went to Secrets Manager, and only there.
+    let secret_ref = created.body["secret_ref"].as_str().expect("a secret ref");
+    let stored_secret = world
+        .secrets
+        .get_secret_value()
+        .secret_id(secret_ref)
+        .send()
+        .await
+        .expect("the secret exists");
+    assert!(
+        stored_secret
+            .secret_string()
+            .is_some_and(|text| text.contains(&client_secret))
+    );
+    let table = world.table_dump().await;
+    assert!(table.contains(&id), "the record is in the table");
+    for secret in secrets {
+        assert!(!table.contains(secret), "a secret in the table");
+    }
+    answers.push(created);
+
+    let check = world.send_for("admin-check.json", &id, |_| {}).await;
+    assert_eq!(check.status, 200, "{}", check.text);
+    assert_eq!(check.body["passed"], true, "{}", check.text);
+    let selected = check.body["employees_selected"].as_u64().expect("a count");
+    assert!(selected > 0, "{}", check.text);
+    answers.push(check);
+
+    let plan = world.send_for("admin-plan.json", &id, |_| {}).await;
+    assert_eq!(plan.status, 200, "{}", plan.text);
+    assert_eq!(plan.body["dry_run"], true);
+    assert_eq!(plan.body["counts"]["created"].as_u64(), Some(selected));
+    let users: Value = reqwest::Client::new()
+        .get(format!("{}/v2/Users", world.scim.base_url()))
+        .bearer_auth(SCIM_TOKEN)
+        .send()
+        .await
+        .expect("the SCIM server answers")
+        .json()
+        .await
+        .expect("a list response");
+    assert_eq!(users["totalResults"], 0, "a plan creates no LMS user");
+    let run_id = plan.body["run_id"].as_str().expect("a run id").to_owned();
+
+    let runs = world.send_for("admin-list-runs.json", &id, |_| {}).await;
+    assert_eq!(runs.status, 200, "{}", runs.text);
+    assert_eq!(runs.body["runs"][0]["run_id"], run_id.as_str());
+    let run = world
+        .send_for("admin-get-run.json", &id, |event| {
+            let path = format!("/integrations/{id}/runs/{run_id}");
+            set_path(event, &path);
+        })
+        .await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(run.body["outcomes"], plan.body["outcomes"]);
+    answers.extend([plan, runs, run]);
+
+    let sync = world.send_for("admin-sync-now.json", &id, |_| {}).await;
+    assert_eq!(sync.status, 202, "{}", sync.text);
+    let jobs = receive(&world.sqs, &world.sync_queue_url).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["integration_id"], id.as_str());
+    assert_eq!(jobs[0]["trigger"], "manual");
+
+    let updated = world.send_for("admin-update-integration.json", &id, |_| {}).await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.body["version"], 2);
+    assert_eq!(updated.body["schedule"], "manual");
+    let stale = world.send_for("admin-update-integration.json", &id, |_| {}).await;
+    assert_eq!(stale.status, 412, "{}", stale.text);
+    answers.push(updated);
+
+    let submitted = world
+        .send_for("admin-submit-certificate.json", &id, |_| {})
+        .await;
+    assert_eq!(submitted.status, 202, "{}", submitted.text);
+    let batch = world
+        .send_for("admin-certificate-batch.json", &id, |_| {})
+        .await;
+    assert_eq!(batch.status, 207, "{}", batch.text);
+    assert_eq!(batch.body["accepted"], 1);
+    assert_eq!(batch.body["items"][1]["field"], "completed_on");
+    let queued = receive(&world.sqs, &world.certificate_queue_url).await;
+    let mut certificates: Vec<&str> = queued
+        .iter()
+        .filter_map(|job| job["certificate_id"].as_str())
+        .collect();
+    certificates.sort_unstable();
+    assert_eq!(certificates, ["cert-1", "cert-4711"]);
+    assert!(queued.iter().all(|job| job["integration_id"] == id.as_str()));
+    let certificate = world
+        .send_for("admin-get-certificate.json", &id, |_| {})
+        .await;
+    assert_eq!(certificate.status, 404, "not pushed yet: {}", certificate.text);
+
+    // Another tenant sees nothing, not even that the integration exists.
+    let foreign = world
+        .send_for("admin-get-run.json", &id, |event| {
+            set_path(event, &format!("/integrations/{id}"));
+            event["requestContext"]["authorizer"]["jwt"]["claims"][TENANT_CLAIM] =
+                json!("tenant-other");
+        })
+        .await;
+    assert_eq!(foreign.status, 404, "{}", foreign.text);
+    let list = world
+        .send(sample_event("admin-list-integrations.json"))
+        .await;
+    assert_eq!(list.body["integrations"][0]["id"], id.as_str());
+    answers.push(list);
+
+    for answer in &answers {
+        for secret in secrets {
+            assert!(!answer.text.contains(secret), "a secret in {}", answer.text);
+        }
+    }
+}
