@@ -81,6 +81,9 @@ struct ValidJob {
     job: Value,
 }
 
+/// One job of a batch by its position, parsed as JSON or already refused.
+type BatchItem = (usize, Result<Value, Refusal>);
+
 /// Why one job was refused.
 struct Refusal {
     certificate_id: Option<CertificateId>,
@@ -222,10 +225,7 @@ fn require_certificates_enabled(record: &IntegrationRecord) -> Result<(), ApiErr
 
 /// The batch's jobs with their positions: a JSON array, or NDJSON (by content type, or when
 /// the body does not start with `[`).
-fn batch_items(
-    content_type: Option<&str>,
-    body: &Bytes,
-) -> Result<Vec<(usize, Result<Value, Refusal>)>, ApiError> {
+fn batch_items(content_type: Option<&str>, body: &Bytes) -> Result<Vec<BatchItem>, ApiError> {
     let text = std::str::from_utf8(body).map_err(|error| {
         ApiError::MalformedJson(format!(
             "not UTF-8 (invalid byte at offset {})",

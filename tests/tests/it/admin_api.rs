@@ -266,11 +266,15 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(jobs[0]["integration_id"], id.as_str());
     assert_eq!(jobs[0]["trigger"], "manual");
 
-    let updated = world.send_for("admin-update-integration.json", &id, |_| {}).await;
+    let updated = world
+        .send_for("admin-update-integration.json", &id, |_| {})
+        .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.body["version"], 2);
     assert_eq!(updated.body["schedule"], "manual");
-    let stale = world.send_for("admin-update-integration.json", &id, |_| {}).await;
+    let stale = world
+        .send_for("admin-update-integration.json", &id, |_| {})
+        .await;
     assert_eq!(stale.status, 412, "{}", stale.text);
     answers.push(updated);
 
@@ -291,11 +295,19 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
         .collect();
     certificates.sort_unstable();
     assert_eq!(certificates, ["cert-1", "cert-4711"]);
-    assert!(queued.iter().all(|job| job["integration_id"] == id.as_str()));
+    assert!(
+        queued
+            .iter()
+            .all(|job| job["integration_id"] == id.as_str())
+    );
     let certificate = world
         .send_for("admin-get-certificate.json", &id, |_| {})
         .await;
-    assert_eq!(certificate.status, 404, "not pushed yet: {}", certificate.text);
+    assert_eq!(
+        certificate.status, 404,
+        "not pushed yet: {}",
+        certificate.text
+    );
 
     // Another tenant sees nothing, not even that the integration exists.
     let foreign = world
