@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use tracing::info;
+use tracing::{error, info};
 
 #[derive(Serialize)]
 struct IntegrationList {
@@ -151,8 +151,9 @@ impl AdminApi {
         ))
     }
 
-    /// Deletes the record (at the version in `If-Match`, else at the version just read). The
-    /// run history and the ledger stay: they are history, and runs expire by themselves.
+    /// Deletes the record (at the version in `If-Match`, else at the version just read) and its
+    /// credentials. The run history and the ledger stay: they are history, and runs expire by
+    /// themselves.
     pub(super) async fn delete_integration(
         &self,
         caller: &Caller,
@@ -173,6 +174,12 @@ impl AdminApi {
                 other => other.into(),
             })?;
         info!(integration = %id, "integration deleted");
+        // After the record: a refused delete must leave a live integration its secrets. A failure
+        // here leaves an orphaned secret, which is logged for cleanup rather than undoing the
+        // delete the caller asked for.
+        if let Err(error) = self.adapters.credentials.delete_credentials(id).await {
+            error!(integration = %id, %error, "the deleted integration's credentials were not removed");
+        }
         let mut response = http::Response::new(Bytes::new());
         *response.status_mut() = StatusCode::NO_CONTENT;
         Ok(response)

@@ -100,4 +100,12 @@ impl CredentialsStore for MemoryCredentials {
         lock(&self.stored).insert(integration.clone(), credentials.clone());
         Ok(format!("memory:{integration}"))
     }
+
+    async fn delete_credentials(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<(), CredentialsError> {
+        lock(&self.stored).remove(integration);
+        Ok(())
+    }
 }

@@ -553,6 +553,7 @@ async fn changes_need_the_current_version_and_rotate_only_given_secrets() {
     assert_eq!(stale_delete.status, StatusCode::PRECONDITION_FAILED);
     let deleted = h.call(Method::DELETE, &path, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(h.credentials.stored(&IntegrationId::new(&id)).is_none());
     assert_eq!(
         h.call(Method::GET, &path, None).await.status,
         StatusCode::NOT_FOUND

@@ -23,6 +23,10 @@ pub trait CredentialsStore: Credentials {
         integration: &IntegrationId,
         credentials: &IntegrationCredentials,
     ) -> Result<String, CredentialsError>;
+
+    /// Removes the credentials of a deleted integration (nothing to remove is success).
+    async fn delete_credentials(&self, integration: &IntegrationId)
+    -> Result<(), CredentialsError>;
 }
 
 /// The secrets of one integration. `Debug` shows only the client id.

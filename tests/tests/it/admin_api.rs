@@ -9,7 +9,7 @@ use common::admin::AdminApi;
 use common::aws::{DynamoStore, endpoint_sdk_config};
 use integration_tests::ServerGuard;
 use integration_tests::aws::{REGION, dynamodb_local_endpoint, moto_endpoint, unique_name};
-use integration_tests::start_scim_server;
+use integration_tests::{start_scim_server, venv_tool};
 use lambda_http::Body;
 use personio_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
@@ -203,11 +203,14 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(created.body["tenant_id"], "tenant-acme");
 
     // The secrets went to Secrets Manager, and only there.
-    let secret_ref = created.body["secret_ref"].as_str().expect("a secret ref");
+    let secret_ref = created.body["secret_ref"]
+        .as_str()
+        .expect("a secret ref")
+        .to_owned();
     let stored_secret = world
         .secrets
         .get_secret_value()
-        .secret_id(secret_ref)
+        .secret_id(&secret_ref)
         .send()
         .await
         .expect("the secret exists");
@@ -324,9 +327,56 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(list.body["integrations"][0]["id"], id.as_str());
     answers.push(list);
 
+    let read = world
+        .send_for("admin-get-integration.json", &id, |_| {})
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    answers.push(read);
+    let deleted = world
+        .send_for("admin-delete-integration.json", &id, |_| {})
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let gone = world
+        .send_for("admin-get-integration.json", &id, |_| {})
+        .await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    let secret = world
+        .secrets
+        .describe_secret()
+        .secret_id(&secret_ref)
+        .send()
+        .await
+        .expect("a secret pending deletion can still be described");
+    assert!(
+        secret.deleted_date().is_some(),
+        "the secret is scheduled for deletion"
+    );
+
     for answer in &answers {
         for secret in secrets {
             assert!(!answer.text.contains(secret), "a secret in {}", answer.text);
         }
     }
+}
+
+/// The document is valid OpenAPI 3.1 by an independent validator (the unit tests check that it
+/// matches the routes and the responses).
+#[test]
+fn the_openapi_document_is_valid_openapi() {
+    let Some(validator) = venv_tool("openapi-spec-validator") else {
+        return;
+    };
+    let output = std::process::Command::new(validator)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../common/src/admin/openapi.json"
+        ))
+        .output()
+        .expect("the validator runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
