@@ -12,6 +12,7 @@ pub mod personio;
 pub mod ports;
 pub mod preflight;
 pub mod retry;
+pub mod schedule;
 pub mod secret;
 pub mod service;
 pub mod settings;
