@@ -6,6 +6,7 @@
 pub mod certificates;
 pub mod connect;
 pub mod domain;
+pub mod jobs;
 pub mod lms;
 pub mod notify;
 pub mod personio;
