@@ -20,7 +20,7 @@ struct IntegrationList {
 impl AdminApi {
     pub(super) async fn create_integration(&self, caller: &Caller, body: &Bytes) -> ApiResult {
         let new = NewIntegration::parse(&parse_json(body, None)?)?;
-        self.check_connection(&new.personio, &new.lms, &new.credentials)?;
+        check_connection(&new.personio, &new.lms, &new.credentials)?;
         let id = IntegrationId::new(uuid::Uuid::new_v4().to_string());
         let secret_ref = self
             .adapters
@@ -124,7 +124,7 @@ impl AdminApi {
                     changes.credentials.apply_to(stored)
                 }
             };
-            self.check_connection(&record.personio, &record.lms, &credentials)?;
+            check_connection(&record.personio, &record.lms, &credentials)?;
             if rotate {
                 record.secret_ref = self
                     .adapters
@@ -184,19 +184,16 @@ impl AdminApi {
         *response.status_mut() = StatusCode::NO_CONTENT;
         Ok(response)
     }
+}
 
-    /// Builds the adapters once without using them: a bad URL is a 422 naming its field now,
-    /// not a failed run later.
-    fn check_connection(
-        &self,
-        personio: &PersonioConnection,
-        lms: &LmsConnection,
-        credentials: &IntegrationCredentials,
-    ) -> Result<(), ApiError> {
-        self.adapters
-            .connector
-            .connect(personio, lms, credentials)
-            .map(drop)
-            .map_err(connect_error)
-    }
+/// Builds the adapters once without using them: a bad URL is a 422 naming its field now, not a
+/// failed run later.
+fn check_connection(
+    personio: &PersonioConnection,
+    lms: &LmsConnection,
+    credentials: &IntegrationCredentials,
+) -> Result<(), ApiError> {
+    crate::connect::connect(personio, lms, credentials)
+        .map(drop)
+        .map_err(connect_error)
 }

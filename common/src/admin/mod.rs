@@ -22,11 +22,9 @@ pub use problem::{ApiError, PROBLEM_CONTENT_TYPE};
 
 use crate::connect::ConnectError;
 use crate::domain::IntegrationId;
-use crate::domain::integration::{IntegrationRecord, LmsConnection, PersonioConnection};
-use crate::ports::{
-    CredentialsStore, HrSource, IntegrationCredentials, IntegrationStore, JobQueue,
-    LearningPlatform, StateStore,
-};
+use crate::domain::integration::IntegrationRecord;
+use crate::jobs::{ConnectFailure, Connector};
+use crate::ports::{CredentialsStore, IntegrationStore, JobQueue, StateStore};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use routes::{Endpoint, RouteMatch, match_route};
@@ -44,41 +42,6 @@ pub struct Caller {
     pub tenant_id: String,
 }
 
-/// Builds the remote adapters of an integration for plans and checks. [`RemoteConnector`]
-/// connects to Personio and the SCIM server; tests hand in doubles.
-pub trait Connector: Send + Sync {
-    fn connect(
-        &self,
-        personio: &PersonioConnection,
-        lms: &LmsConnection,
-        credentials: &IntegrationCredentials,
-    ) -> Result<Connected, ConnectError>;
-}
-
-/// An integration's two remote systems, behind their ports.
-pub struct Connected {
-    pub hr: Arc<dyn HrSource>,
-    pub lms: Arc<dyn LearningPlatform>,
-}
-
-/// The real systems, through [`crate::connect::connect`].
-pub struct RemoteConnector;
-
-impl Connector for RemoteConnector {
-    fn connect(
-        &self,
-        personio: &PersonioConnection,
-        lms: &LmsConnection,
-        credentials: &IntegrationCredentials,
-    ) -> Result<Connected, ConnectError> {
-        let adapters = crate::connect::connect(personio, lms, credentials)?;
-        Ok(Connected {
-            hr: adapters.hr,
-            lms: adapters.lms,
-        })
-    }
-}
-
 /// The adapters the API works with.
 #[derive(Clone)]
 pub struct AdminAdapters {
@@ -86,6 +49,8 @@ pub struct AdminAdapters {
     pub state: Arc<dyn StateStore>,
     pub credentials: Arc<dyn CredentialsStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// Connects plans and checks to an integration's remote systems (in production a
+    /// [`crate::jobs::CredentialsConnector`] over the same credential store).
     pub connector: Arc<dyn Connector>,
 }
 
@@ -333,6 +298,14 @@ fn with_etag(mut response: Response<Bytes>, version: u64) -> Response<Bytes> {
         response.headers_mut().insert(header::ETAG, value);
     }
     response
+}
+
+/// An integration that cannot be connected for a plan or a check.
+fn connect_failure(failure: ConnectFailure) -> ApiError {
+    match failure {
+        ConnectFailure::Credentials(error) => error.into(),
+        ConnectFailure::Settings(error) => connect_error(error),
+    }
 }
 
 /// The field a connection problem is about.

@@ -1,8 +1,7 @@
 //! Sync now, dry-run plans, pre-flight checks and the run history of one integration.
 
-use super::{AdminApi, ApiError, ApiResult, Caller, Connected, connect_error, json_response};
+use super::{AdminApi, ApiError, ApiResult, Caller, connect_failure, json_response};
 use crate::domain::IntegrationId;
-use crate::domain::integration::IntegrationRecord;
 use crate::domain::job::SyncJob;
 use crate::domain::run::{RunId, RunRecord, Trigger};
 use crate::notify::MemoryNotifier;
@@ -51,7 +50,12 @@ impl AdminApi {
     /// link writes and no email.
     pub(super) async fn plan(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
         let record = self.owned_integration(caller, id).await?;
-        let connected = self.connect(&record).await?;
+        let connected = self
+            .adapters
+            .connector
+            .connect(&record)
+            .await
+            .map_err(connect_failure)?;
         let engine = SyncEngine::new(
             connected.hr,
             connected.lms,
@@ -81,7 +85,12 @@ impl AdminApi {
 
     pub(super) async fn check(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
         let record = self.owned_integration(caller, id).await?;
-        let connected = self.connect(&record).await?;
+        let connected = self
+            .adapters
+            .connector
+            .connect(&record)
+            .await
+            .map_err(connect_failure)?;
         let deadline = Deadline::after(self.limits.remote_budget);
         let checks = run_preflight(
             connected.hr.as_ref(),
@@ -128,14 +137,6 @@ impl AdminApi {
                 "integration {id} has no run {run_id}"
             ))),
         }
-    }
-
-    async fn connect(&self, record: &IntegrationRecord) -> Result<Connected, ApiError> {
-        let credentials = self.adapters.credentials.credentials(&record.id).await?;
-        self.adapters
-            .connector
-            .connect(&record.personio, &record.lms, &credentials)
-            .map_err(connect_error)
     }
 }
 

@@ -6,8 +6,9 @@ use super::testing::{MemoryCredentials, RecordingJobQueue};
 use super::*;
 use crate::domain::certificate::CertificateId;
 use crate::domain::run::Trigger;
+use crate::jobs::Connected;
 use crate::lms::memory::MemoryLms;
-use crate::ports::{CertificateLedger, IntegrationStore};
+use crate::ports::{CertificateLedger, Credentials, IntegrationStore};
 use crate::store::MemoryStore;
 use crate::sync::testing::{self, StaticHrSource};
 use http::{HeaderMap, Method};
@@ -18,20 +19,17 @@ const TENANT: &str = "tenant-a";
 const PERSONIO_SECRET: &str = "papi-very-s3cret";
 const LMS_TOKEN: &str = "lms-very-t0ken";
 
-/// Validates the URLs like the real connector, then hands out the doubles.
+/// Reads the stored credentials like the real connector, then hands out the doubles.
 struct DoubleConnector {
+    credentials: Arc<MemoryCredentials>,
     hr: Arc<StaticHrSource>,
     lms: Arc<MemoryLms>,
 }
 
+#[async_trait::async_trait]
 impl Connector for DoubleConnector {
-    fn connect(
-        &self,
-        personio: &PersonioConnection,
-        lms: &LmsConnection,
-        credentials: &IntegrationCredentials,
-    ) -> Result<Connected, ConnectError> {
-        RemoteConnector.connect(personio, lms, credentials)?;
+    async fn connect(&self, record: &IntegrationRecord) -> Result<Connected, ConnectFailure> {
+        self.credentials.credentials(&record.id).await?;
         Ok(Connected {
             hr: self.hr.clone(),
             lms: self.lms.clone(),
@@ -69,6 +67,7 @@ fn harness() -> Harness {
         credentials: credentials.clone(),
         queue: queue.clone(),
         connector: Arc::new(DoubleConnector {
+            credentials: credentials.clone(),
             hr,
             lms: lms.clone(),
         }),

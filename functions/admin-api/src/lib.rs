@@ -4,8 +4,9 @@
 //! back into a Lambda response. Everything the API does lives in `common::admin`.
 
 use bytes::Bytes;
-use common::admin::{AdminAdapters, AdminApi, Caller, RemoteConnector};
-use common::aws::{DynamoStore, SecretsManagerCredentials, SqsJobQueue, load_sdk_config};
+use common::admin::{AdminAdapters, AdminApi, Caller};
+use common::aws::host::{AwsServices, HostError, required_env};
+use common::jobs::CredentialsConnector;
 use lambda_http::http::{self, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -27,19 +28,6 @@ pub struct HostConfig {
     pub tenant_claim: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    #[error("environment variable {0} is not set")]
-    MissingEnv(&'static str),
-}
-
-fn required_env(name: &'static str) -> Result<String, HostError> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
-        .ok_or(HostError::MissingEnv(name))
-}
-
 impl HostConfig {
     pub fn from_env() -> Result<Self, HostError> {
         Ok(Self {
@@ -51,26 +39,17 @@ impl HostConfig {
         })
     }
 
-    /// The API's adapters on these AWS clients (the function's own, or local endpoints in tests).
-    pub fn adapters(
-        &self,
-        dynamodb: aws_sdk_dynamodb::Client,
-        secrets: aws_sdk_secretsmanager::Client,
-        sqs: aws_sdk_sqs::Client,
-    ) -> AdminAdapters {
-        let store = Arc::new(DynamoStore::new(dynamodb, &self.table_name));
-        let credentials = SecretsManagerCredentials::new(secrets)
-            .with_name_pattern(format!("{}{{integration_id}}", self.secret_prefix));
+    /// The API's adapters on these AWS services (the function's own, or local endpoints in
+    /// tests).
+    pub fn adapters(&self, services: &AwsServices) -> AdminAdapters {
+        let store = Arc::new(services.state_store(&self.table_name, None));
+        let credentials = Arc::new(services.credentials(&self.secret_prefix));
         AdminAdapters {
             integrations: store.clone(),
             state: store,
-            credentials: Arc::new(credentials),
-            queue: Arc::new(SqsJobQueue::new(
-                sqs,
-                &self.sync_queue_url,
-                &self.certificate_queue_url,
-            )),
-            connector: Arc::new(RemoteConnector),
+            credentials: credentials.clone(),
+            queue: Arc::new(services.job_queues(&self.sync_queue_url, &self.certificate_queue_url)),
+            connector: Arc::new(CredentialsConnector::new(credentials)),
         }
     }
 }
@@ -93,12 +72,7 @@ impl Host {
     /// function's role and region.
     pub async fn from_env() -> Result<Self, HostError> {
         let config = HostConfig::from_env()?;
-        let sdk = load_sdk_config().await;
-        let adapters = config.adapters(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            aws_sdk_sqs::Client::new(&sdk),
-        );
+        let adapters = config.adapters(&AwsServices::from_environment().await);
         Ok(Self::new(AdminApi::new(adapters), config.tenant_claim))
     }
 
@@ -162,17 +136,6 @@ fn into_lambda_response(response: Response<Bytes>) -> Response<Body> {
     Response::from_parts(parts, body)
 }
 
-/// JSON logs (the function's log format), level from `RUST_LOG`.
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        // Lambda stamps every line itself.
-        .without_time()
-        .with_current_span(false)
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,12 +155,13 @@ mod tests {
 
     fn memory_host() -> Host {
         let store = Arc::new(MemoryStore::new());
+        let credentials = Arc::new(MemoryCredentials::default());
         let api = AdminApi::new(AdminAdapters {
             integrations: store.clone(),
             state: store,
-            credentials: Arc::new(MemoryCredentials::default()),
+            credentials: credentials.clone(),
             queue: Arc::new(RecordingJobQueue::default()),
-            connector: Arc::new(RemoteConnector),
+            connector: Arc::new(CredentialsConnector::new(credentials.clone())),
         });
         Host::new(api, "tenant_id")
     }

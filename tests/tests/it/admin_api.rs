@@ -6,6 +6,7 @@
 use admin_api::{Host, HostConfig};
 use aws_sdk_sqs::types::QueueAttributeName;
 use common::admin::AdminApi;
+use common::aws::host::AwsServices;
 use common::aws::{DynamoStore, endpoint_sdk_config};
 use integration_tests::ServerGuard;
 use integration_tests::aws::{REGION, dynamodb_local_endpoint, moto_endpoint, unique_name};
@@ -45,8 +46,8 @@ async fn world() -> Option<World> {
     .await
     .expect("the sandbox starts");
 
-    let dynamodb =
-        aws_sdk_dynamodb::Client::new(&endpoint_sdk_config(&dynamodb_endpoint, REGION).await);
+    let dynamodb_config = endpoint_sdk_config(&dynamodb_endpoint, REGION).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&dynamodb_config);
     let moto_config = endpoint_sdk_config(&moto, REGION).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&moto_config);
     let sqs = aws_sdk_sqs::Client::new(&moto_config);
@@ -66,7 +67,12 @@ async fn world() -> Option<World> {
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
     };
-    let adapters = config.adapters(dynamodb.clone(), secrets.clone(), sqs.clone());
+    let adapters = config.adapters(&AwsServices {
+        dynamodb: dynamodb_config,
+        sqs: moto_config.clone(),
+        secrets_manager: moto_config.clone(),
+        ses: moto_config,
+    });
     Some(World {
         host: Host::new(AdminApi::new(adapters), TENANT_CLAIM),
         dynamodb,
