@@ -42,10 +42,18 @@ impl AdminApi {
             updated_at: now,
             version: 1,
         };
-        self.adapters
+        if let Err(error) = self
+            .adapters
             .integrations
             .put_integration(&record, None)
-            .await?;
+            .await
+        {
+            // No record will ever point at these credentials.
+            if let Err(cleanup) = self.adapters.credentials.delete_credentials(&id).await {
+                error!(integration = %id, error = %cleanup, "credentials of an integration that was not created were not removed");
+            }
+            return Err(error.into());
+        }
         info!(integration = %id, tenant = %caller.tenant_id, "integration created");
         let mut response = with_etag(json_response(StatusCode::CREATED, &record), record.version);
         if let Ok(location) = HeaderValue::from_str(&format!("/integrations/{id}")) {

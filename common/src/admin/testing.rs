@@ -77,6 +77,11 @@ impl MemoryCredentials {
     pub fn stored(&self, integration: &IntegrationId) -> Option<IntegrationCredentials> {
         lock(&self.stored).get(integration).cloned()
     }
+
+    /// How many integrations have credentials.
+    pub fn stored_count(&self) -> usize {
+        lock(&self.stored).len()
+    }
 }
 
 #[async_trait]

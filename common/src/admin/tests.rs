@@ -818,3 +818,81 @@ async fn a_certificate_shows_where_it_stands_without_its_link() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+/// An integration store that is down.
+struct UnavailableIntegrations;
+
+#[async_trait::async_trait]
+impl IntegrationStore for UnavailableIntegrations {
+    async fn integration(
+        &self,
+        _: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, crate::ports::StoreError> {
+        Err(down())
+    }
+
+    async fn integrations_of_tenant(
+        &self,
+        _: &str,
+    ) -> Result<Vec<IntegrationRecord>, crate::ports::StoreError> {
+        Err(down())
+    }
+
+    async fn put_integration(
+        &self,
+        _: &IntegrationRecord,
+        _: Option<u64>,
+    ) -> Result<(), crate::ports::StoreError> {
+        Err(down())
+    }
+
+    async fn delete_integration(
+        &self,
+        _: &IntegrationId,
+        _: u64,
+    ) -> Result<(), crate::ports::StoreError> {
+        Err(down())
+    }
+
+    async fn due_integrations(
+        &self,
+        _: chrono::DateTime<chrono::Utc>,
+        _: usize,
+    ) -> Result<Vec<IntegrationRecord>, crate::ports::StoreError> {
+        Err(down())
+    }
+
+    async fn claim_due_run(
+        &self,
+        _: &IntegrationId,
+        _: chrono::DateTime<chrono::Utc>,
+        _: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<bool, crate::ports::StoreError> {
+        Err(down())
+    }
+}
+
+fn down() -> crate::ports::StoreError {
+    crate::ports::StoreError::Unavailable("throttled".into())
+}
+
+#[tokio::test]
+async fn a_create_the_store_refuses_leaves_no_credentials_behind() {
+    let h = harness();
+    let mut adapters = h.api.adapters.clone();
+    adapters.integrations = Arc::new(UnavailableIntegrations);
+    let h = Harness {
+        api: AdminApi::new(adapters),
+        ..h
+    };
+    let answer = h
+        .call(Method::POST, "/integrations", Some(create_body()))
+        .await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.body["type"], "urn:personio-lms:problem:unavailable");
+    let list = h.call(Method::GET, "/integrations", None).await;
+    assert_eq!(list.status, StatusCode::SERVICE_UNAVAILABLE);
+    // The store is down, so the created id is unknown: no credentials may be left at all.
+    let stored = h.credentials.stored_count();
+    assert_eq!(stored, 0);
+}
