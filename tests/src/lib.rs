@@ -108,24 +108,3 @@ impl Drop for ServerGuard {
         tracing::debug!(server = %self.name, "stopped test server");
     }
 }
-
-/// Starts the independent SCIM server (`tests/scim/launch.py` over scim2-server) with the
-/// project's extension advertised, on a free port, requiring `token`. Its SCIM base URL is
-/// `{base_url}/v2`. `None` (after a notice) when the virtualenv lacks scim2-server and external
-/// tests are optional.
-pub fn start_scim_server(token: &str) -> Option<ServerGuard> {
-    venv_tool("scim2-server")?;
-    let python = venv_tool("python")?;
-    let port = free_port();
-    let mut command = Command::new(python);
-    command
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scim/launch.py"))
-        .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--bearer-token", token, "--advertise-extension"]);
-    Some(ServerGuard::start(
-        "scim2-server",
-        command,
-        port,
-        Duration::from_secs(30),
-    ))
-}

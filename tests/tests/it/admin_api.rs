@@ -3,40 +3,33 @@
 //! Personio sandbox and the independent SCIM server as the remote systems. From creating an
 //! integration to reading its run, and no secret in any answer or stored item on the way.
 
+use crate::lambda_support::{LambdaEnv, SCIM_TOKEN, lambda_env, sample, start_scim};
 use admin_api::{Host, HostConfig};
-use aws_sdk_sqs::types::QueueAttributeName;
 use common::admin::AdminApi;
-use common::aws::host::AwsServices;
-use common::aws::{DynamoStore, endpoint_sdk_config};
 use integration_tests::ServerGuard;
-use integration_tests::aws::{REGION, dynamodb_local_endpoint, moto_endpoint, unique_name};
-use integration_tests::{start_scim_server, venv_tool};
+use integration_tests::venv_tool;
 use lambda_http::Body;
 use personio_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 const TENANT_CLAIM: &str = "tenant_id";
-const SCIM_TOKEN: &str = "admin-api-test-scim-token";
 
 struct World {
     host: Host,
-    dynamodb: aws_sdk_dynamodb::Client,
-    secrets: aws_sdk_secretsmanager::Client,
-    sqs: aws_sdk_sqs::Client,
-    table: String,
+    env: LambdaEnv,
     sync_queue_url: String,
     certificate_queue_url: String,
     sandbox: RunningSandbox,
-    scim: ServerGuard,
+    /// Keeps the SCIM server running for the test.
+    _scim: ServerGuard,
+    scim_url: String,
 }
 
 /// Everything started and wired, or `None` when a local server is not installed (and external
 /// tests are optional).
 async fn world() -> Option<World> {
-    let dynamodb_endpoint = dynamodb_local_endpoint()?;
-    let moto = moto_endpoint()?;
-    let scim = start_scim_server(SCIM_TOKEN)?;
+    let env = lambda_env().await?;
+    let (scim, scim_url) = start_scim()?;
     let sandbox = Sandbox::start(
         SandboxConfig::default()
             .with_employees(12)
@@ -45,85 +38,25 @@ async fn world() -> Option<World> {
     )
     .await
     .expect("the sandbox starts");
-
-    let dynamodb_config = endpoint_sdk_config(&dynamodb_endpoint, REGION).await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&dynamodb_config);
-    let moto_config = endpoint_sdk_config(&moto, REGION).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&moto_config);
-    let sqs = aws_sdk_sqs::Client::new(&moto_config);
-
-    let table = unique_name("admin-api");
-    DynamoStore::new(dynamodb.clone(), &table)
-        .create_table()
-        .await
-        .expect("the table is created");
-    let sync_queue_url = create_queue(&sqs, &unique_name("admin-sync"), false).await;
-    let certificate_queue_url =
-        create_queue(&sqs, &format!("{}.fifo", unique_name("admin-cert")), true).await;
+    let (sync_queue_url, _) = env.queue_with_dlq("admin-sync", false, 3).await;
+    let (certificate_queue_url, _) = env.queue_with_dlq("admin-cert", true, 5).await;
     let config = HostConfig {
-        table_name: table.clone(),
-        secret_prefix: format!("{}/", unique_name("personio-lms")),
+        table_name: env.table_name.clone(),
+        secret_prefix: env.secret_prefix.clone(),
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
     };
-    let adapters = config.adapters(&AwsServices {
-        dynamodb: dynamodb_config,
-        sqs: moto_config.clone(),
-        secrets_manager: moto_config.clone(),
-        ses: moto_config,
-    });
+    let adapters = config.adapters(&env.services);
     Some(World {
         host: Host::new(AdminApi::new(adapters), TENANT_CLAIM),
-        dynamodb,
-        secrets,
-        sqs,
-        table,
+        env,
         sync_queue_url,
         certificate_queue_url,
         sandbox,
-        scim,
+        _scim: scim,
+        scim_url,
     })
-}
-
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, fifo: bool) -> String {
-    let mut attributes = HashMap::new();
-    if fifo {
-        attributes.insert(QueueAttributeName::FifoQueue, "true".to_owned());
-    }
-    sqs.create_queue()
-        .queue_name(name)
-        .set_attributes(Some(attributes))
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("create queue {name}: {error:?}"))
-        .queue_url
-        .unwrap_or_else(|| panic!("no URL for queue {name}"))
-}
-
-/// The bodies of the messages on a queue now (long-polled once).
-async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Value> {
-    let output = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .expect("receive");
-    output
-        .messages()
-        .iter()
-        .filter_map(|message| message.body())
-        .map(|body| serde_json::from_str(body).expect("a JSON message"))
-        .collect()
-}
-
-/// A sample event from `events/`, changed by `edit`.
-fn sample_event(name: &str) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/").to_owned() + name;
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
-    serde_json::from_str(&text).expect("a JSON event")
 }
 
 fn set_path(event: &mut Value, path: &str) {
@@ -162,7 +95,7 @@ impl World {
 
     /// A sample event aimed at the integration `id` (the samples name a made-up one).
     async fn send_for(&self, name: &str, id: &str, edit: impl FnOnce(&mut Value)) -> Answer {
-        let mut event = sample_event(name);
+        let mut event = sample(name);
         let sample_path = event["rawPath"].as_str().unwrap_or_default().to_owned();
         let sample_id = sample_path.split('/').nth(2).unwrap_or_default().to_owned();
         set_path(&mut event, &sample_path.replace(&sample_id, id));
@@ -170,12 +103,26 @@ impl World {
         self.send(event).await
     }
 
+    /// The bodies of the messages on a queue now.
+    async fn receive(&self, queue_url: &str) -> Vec<Value> {
+        self.env
+            .receive(queue_url, 30)
+            .await
+            .iter()
+            .filter_map(|message| message.body())
+            .map(|body| serde_json::from_str(body).expect("a JSON message"))
+            .collect()
+    }
+
+    fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.env.services.secrets_manager)
+    }
+
     /// Every item of the table, as text.
     async fn table_dump(&self) -> String {
-        let items = self
-            .dynamodb
+        let items = aws_sdk_dynamodb::Client::new(&self.env.services.dynamodb)
             .scan()
-            .table_name(&self.table)
+            .table_name(&self.env.table_name)
             .send()
             .await
             .expect("scan");
@@ -190,17 +137,17 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     let secrets = [client_secret.as_str(), SCIM_TOKEN];
     let mut answers = Vec::new();
 
-    let contract = world.send(sample_event("admin-openapi.json")).await;
+    let contract = world.send(sample("admin-openapi.json")).await;
     assert_eq!(contract.status, 200);
     assert_eq!(contract.body["openapi"], "3.1.0");
 
-    let mut create = sample_event("admin-create-integration.json");
+    let mut create = sample("admin-create-integration.json");
     let mut body: Value =
         serde_json::from_str(create["body"].as_str().expect("a body")).expect("JSON body");
     body["personio"]["base_url"] = json!(world.sandbox.base_url());
     body["personio"]["client_id"] = json!(client_id);
     body["personio"]["client_secret"] = json!(client_secret);
-    body["lms"]["scim_base_url"] = json!(format!("{}/v2", world.scim.base_url()));
+    body["lms"]["scim_base_url"] = json!(world.scim_url);
     body["lms"]["token"] = json!(SCIM_TOKEN);
     create["body"] = json!(body.to_string());
     let created = world.send(create).await;
@@ -214,7 +161,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
         .expect("a secret ref")
         .to_owned();
     let stored_secret = world
-        .secrets
+        .secrets()
         .get_secret_value()
         .secret_id(&secret_ref)
         .send()
@@ -244,7 +191,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(plan.body["dry_run"], true);
     assert_eq!(plan.body["counts"]["created"].as_u64(), Some(selected));
     let users: Value = reqwest::Client::new()
-        .get(format!("{}/v2/Users", world.scim.base_url()))
+        .get(format!("{}/Users", world.scim_url))
         .bearer_auth(SCIM_TOKEN)
         .send()
         .await
@@ -270,7 +217,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
 
     let sync = world.send_for("admin-sync-now.json", &id, |_| {}).await;
     assert_eq!(sync.status, 202, "{}", sync.text);
-    let jobs = receive(&world.sqs, &world.sync_queue_url).await;
+    let jobs = world.receive(&world.sync_queue_url).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["integration_id"], id.as_str());
     assert_eq!(jobs[0]["trigger"], "manual");
@@ -297,7 +244,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(batch.status, 207, "{}", batch.text);
     assert_eq!(batch.body["accepted"], 1);
     assert_eq!(batch.body["items"][1]["field"], "completed_on");
-    let queued = receive(&world.sqs, &world.certificate_queue_url).await;
+    let queued = world.receive(&world.certificate_queue_url).await;
     let mut certificates: Vec<&str> = queued
         .iter()
         .filter_map(|job| job["certificate_id"].as_str())
@@ -327,9 +274,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
         })
         .await;
     assert_eq!(foreign.status, 404, "{}", foreign.text);
-    let list = world
-        .send(sample_event("admin-list-integrations.json"))
-        .await;
+    let list = world.send(sample("admin-list-integrations.json")).await;
     assert_eq!(list.body["integrations"][0]["id"], id.as_str());
     answers.push(list);
 
@@ -347,7 +292,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
         .await;
     assert_eq!(gone.status, 404, "{}", gone.text);
     let secret = world
-        .secrets
+        .secrets()
         .describe_secret()
         .secret_id(&secret_ref)
         .send()
