@@ -10,6 +10,10 @@
 //! | run chunk | `RUNCHUNK#{run_id}#{generation}#{index}` | Query on that prefix, for records over the inline limit |
 //! | lease | `LEASE` | GetItem (consistent) |
 //! | certificate | `CERT#{certificate_id}` | GetItem; Query `begins_with(sk, "CERT#")` (+ filter `state = parked`) |
+//! | integration record | `CONFIG` | GetItem (consistent); due ones: GSI `gsi1` on `gsi1pk = SCHEDULE`, `gsi1sk = {next_run_at}#{id}` (sparse: manual integrations are not in it) |
+//!
+//! One more partition: `TENANT#{tenant_id}` holds one membership item `INT#{integration_id}` per
+//! integration of the tenant (Query, consistent), written in the same transaction as the record.
 //!
 //! `RUNID#` and `RUNCHUNK#` do not start with `RUN#`, so the run listing never sees them.
 //!
@@ -22,20 +26,23 @@ use super::{AwsFailure, classify};
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
 use crate::domain::employee::PersonioId;
+use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunId, RunRecord};
 use crate::ports::{
-    CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StoreError,
+    CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore,
+    StoreError,
 };
 use crate::store::{keys, rules};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, PutRequest,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
     TransactWriteItem, WriteRequest,
@@ -52,11 +59,14 @@ pub struct TableDefinition {
     pub partition_key: &'static str,
     /// Sort key, type S.
     pub sort_key: &'static str,
-    /// The sparse GSI that finds a link by its LMS user (projection ALL).
+    /// The sparse GSI that finds a link by its LMS user (projection ALL); integration records
+    /// with a next run use it too, as the schedule.
     pub lms_user_index: &'static str,
-    /// The GSI's partition key, type S: `INT#{integration_id}#LMSUSER#{lms_user_id}`.
+    /// The GSI's partition key, type S: `INT#{integration_id}#LMSUSER#{lms_user_id}` on links,
+    /// `SCHEDULE` on integration records that have a next run.
     pub lms_user_index_partition_key: &'static str,
-    /// The GSI's sort key, type S: the link's `EMP#{personio_id}`.
+    /// The GSI's sort key, type S: the link's `EMP#{personio_id}`; a scheduled record's
+    /// `{next_run_at}#{integration_id}`.
     pub lms_user_index_sort_key: &'static str,
     /// The TTL attribute (epoch seconds), set on run items only.
     pub ttl_attribute: &'static str,
@@ -112,6 +122,29 @@ fn run_chunk_sort(run_id: &RunId, generation: &str, index: usize) -> String {
 
 fn lms_user_index_key(integration: &IntegrationId, lms_user: &LmsUserId) -> String {
     format!("{}#LMSUSER#{lms_user}", keys::partition(integration))
+}
+
+/// The `gsi1pk` of every integration record that has a next run: one index partition ordered
+/// by next run. The scheduler reads it once a minute; it holds one entry per scheduled
+/// integration, far below a partition's limits.
+const SCHEDULE_INDEX_PARTITION: &str = "SCHEDULE";
+
+/// Fixed width (nanoseconds, `Z`), so that the index orders by time; the id breaks ties.
+fn schedule_index_sort(next_run_at: DateTime<Utc>, integration: &IntegrationId) -> String {
+    format!("{}#{integration}", schedule_time(next_run_at))
+}
+
+fn schedule_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// The partition listing a tenant's integrations, and its membership items' sort key.
+fn tenant_partition(tenant_id: &str) -> String {
+    format!("TENANT#{tenant_id}")
+}
+
+fn tenant_member_sort(integration: &IntegrationId) -> String {
+    format!("INT#{integration}")
 }
 
 /// Where a run record's outcomes are: inline, or in `count` chunk items of one generation.
@@ -547,6 +580,98 @@ impl DynamoStore {
         }
         Err(contended(&keys::certificate_item(integration, certificate)))
     }
+
+    /// The record and its version, read consistently.
+    async fn read_integration(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        self.get(id, keys::INTEGRATION_SORT)
+            .await?
+            .map(|item| decode_integration(&item))
+            .transpose()
+    }
+
+    fn transact_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table_name)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(invalid_request)?,
+            )
+            .build())
+    }
+
+    fn transact_delete(&self, pk: String, sk: String) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table_name)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .build()
+                    .map_err(invalid_request)?,
+            )
+            .build())
+    }
+
+    /// The record's own item, written only if the stored one still has `expected_version`
+    /// (`None`: absent). The first item of every integration transaction.
+    fn put_record(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table_name)
+            .set_item(Some(encode_integration(record)?));
+        let put = match expected_version {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(version) => put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(version)),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(invalid_request)?)
+            .build())
+    }
+
+    /// Runs an integration transaction; a failed condition (the record changed since it was
+    /// read) or a concurrent transaction on the same items is a `Conflict`.
+    async fn write_integration(
+        &self,
+        id: &IntegrationId,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        let item_key = keys::integration_item(id);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            error.as_service_error()
+        {
+            let conflicting = cancelled.cancellation_reasons().iter().any(|reason| {
+                matches!(
+                    reason.code(),
+                    Some("ConditionalCheckFailed" | "TransactionConflict")
+                )
+            });
+            if conflicting {
+                return Err(StoreError::Conflict(format!(
+                    "{item_key} changed while it was being written"
+                )));
+            }
+        }
+        Err(sdk_error("TransactWriteItems", &item_key, error))
+    }
 }
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
@@ -893,6 +1018,10 @@ impl LeaseStore for DynamoStore {
         }
         Err(contended(&keys::lease_item(integration)))
     }
+
+    async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError> {
+        Ok(self.read_lease(integration).await?.map(|(lease, _)| lease))
+    }
 }
 
 #[async_trait]
@@ -1014,6 +1143,185 @@ impl CertificateLedger for DynamoStore {
     }
 }
 
+#[async_trait]
+impl IntegrationStore for DynamoStore {
+    async fn integration(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        self.read_integration(id).await
+    }
+
+    async fn integrations_of_tenant(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<IntegrationRecord>, StoreError> {
+        let partition = tenant_partition(tenant_id);
+        let mut members = Vec::new();
+        let mut start_key: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table_name)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&partition))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|error| sdk_error("Query", &partition, error))?;
+            for item in output.items.unwrap_or_default() {
+                members.push(IntegrationId::new(
+                    ItemReader::new(&item).string("integration_id")?,
+                ));
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => break,
+            }
+        }
+        // A tenant has a handful of integrations: one consistent read each, in the
+        // membership's id order. A membership whose record is gone or moved to another
+        // tenant (a write racing this listing) is skipped.
+        let mut records = Vec::with_capacity(members.len());
+        for id in &members {
+            if let Some(record) = self.read_integration(id).await?
+                && record.tenant_id == tenant_id
+            {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn put_integration(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let stored = self.read_integration(&record.id).await?;
+        rules::check_integration_version(
+            &record.id,
+            expected_version,
+            stored.as_ref().map(|stored| stored.version),
+        )?;
+        let mut items = vec![
+            self.put_record(record, expected_version)?,
+            self.transact_put(tenant_member_item(record))?,
+        ];
+        if let Some(previous) = stored.filter(|stored| stored.tenant_id != record.tenant_id) {
+            items.push(self.transact_delete(
+                tenant_partition(&previous.tenant_id),
+                tenant_member_sort(&record.id),
+            )?);
+        }
+        self.write_integration(&record.id, items).await
+    }
+
+    async fn delete_integration(
+        &self,
+        id: &IntegrationId,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let stored = match self.read_integration(id).await? {
+            Some(stored) if stored.version == expected_version => stored,
+            other => {
+                let stored_version = other.map(|stored| stored.version);
+                return Err(rules::check_integration_version(
+                    id,
+                    Some(expected_version),
+                    stored_version,
+                )
+                .err()
+                .unwrap_or_else(|| {
+                    StoreError::Conflict(format!("{} changed", keys::integration_item(id)))
+                }));
+            }
+        };
+        let delete_record = Delete::builder()
+            .table_name(&self.table_name)
+            .key("pk", s(keys::partition(id)))
+            .key("sk", s(keys::INTEGRATION_SORT))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(expected_version))
+            .build()
+            .map_err(invalid_request)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete_record).build(),
+            self.transact_delete(tenant_partition(&stored.tenant_id), tenant_member_sort(id))?,
+        ];
+        self.write_integration(id, items).await
+    }
+
+    async fn due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StoreError> {
+        let definition = table_definition();
+        // Every sort key of a time at or before `now` is below `{now}$` ('$' follows '#').
+        let bound = format!("{}$", schedule_time(now));
+        let mut records = Vec::new();
+        let mut start_key: Option<Item> = None;
+        while records.len() < limit {
+            let remaining = limit - records.len();
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table_name)
+                .index_name(definition.lms_user_index)
+                .key_condition_expression("#index_pk = :schedule AND #index_sk < :bound")
+                .expression_attribute_names("#index_pk", definition.lms_user_index_partition_key)
+                .expression_attribute_names("#index_sk", definition.lms_user_index_sort_key)
+                .expression_attribute_values(":schedule", s(SCHEDULE_INDEX_PARTITION))
+                .expression_attribute_values(":bound", s(&bound))
+                .limit(i32::try_from(remaining).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|error| sdk_error("Query gsi1", SCHEDULE_INDEX_PARTITION, error))?;
+            for item in output.items.unwrap_or_default() {
+                records.push(decode_integration(&item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => break,
+            }
+        }
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    // The index is eventually consistent, so `seen` may already be stale: the claim decides on
+    // a consistent read and writes conditionally on the version read, so of two schedulers
+    // racing for one run exactly one moves `next_run_at`.
+    async fn claim_due_run(
+        &self,
+        id: &IntegrationId,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        for _ in 0..MAX_OPTIMISTIC_ATTEMPTS {
+            let current = self.read_integration(id).await?;
+            let Some(claimed) = rules::claim_due_run(current.as_ref(), seen, next) else {
+                return Ok(false);
+            };
+            let read_version = current.map(|record| record.version);
+            match self
+                .write_integration(id, vec![self.put_record(&claimed, read_version)?])
+                .await
+            {
+                Ok(()) => return Ok(true),
+                // Someone wrote in between: decide again on what they wrote.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+        Err(contended(&keys::integration_item(id)))
+    }
+}
+
 // ---- item encoding ---------------------------------------------------------------------------
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -1053,6 +1361,48 @@ fn encode_link(link: &EmployeeLink) -> Item {
             s(lms_user_index_key(integration, &link.lms_user_id)),
         ),
         ("gsi1sk".into(), s(sort)),
+    ])
+}
+
+/// The record as JSON (settings are a deep structure read and written whole), plus the
+/// attributes conditions and indexes need. No secret: the record holds only `secret_ref`.
+fn encode_integration(record: &IntegrationRecord) -> Result<Item, StoreError> {
+    let json = serde_json::to_string(record).map_err(|error| StoreError::Corrupt {
+        key: keys::integration_item(&record.id),
+        reason: format!("integration record cannot be serialised: {error}"),
+    })?;
+    let mut item: Item = HashMap::from([
+        ("pk".into(), s(keys::partition(&record.id))),
+        ("sk".into(), s(keys::INTEGRATION_SORT)),
+        ("kind".into(), s("integration")),
+        ("integration_id".into(), s(record.id.as_str())),
+        ("tenant_id".into(), s(&record.tenant_id)),
+        ("version".into(), n(record.version)),
+        ("record".into(), s(json)),
+    ]);
+    if let Some(next_run_at) = record.next_run_at {
+        item.insert("next_run_at".into(), s(timestamp(next_run_at)));
+        item.insert("gsi1pk".into(), s(SCHEDULE_INDEX_PARTITION));
+        item.insert(
+            "gsi1sk".into(),
+            s(schedule_index_sort(next_run_at, &record.id)),
+        );
+    }
+    Ok(item)
+}
+
+fn decode_integration(item: &Item) -> Result<IntegrationRecord, StoreError> {
+    let reader = ItemReader::new(item);
+    serde_json::from_str(reader.string("record")?)
+        .map_err(|error| reader.corrupt(format!("integration record: {error}")))
+}
+
+fn tenant_member_item(record: &IntegrationRecord) -> Item {
+    HashMap::from([
+        ("pk".into(), s(tenant_partition(&record.tenant_id))),
+        ("sk".into(), s(tenant_member_sort(&record.id))),
+        ("kind".into(), s("tenant_integration")),
+        ("integration_id".into(), s(record.id.as_str())),
     ])
 }
 

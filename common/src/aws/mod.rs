@@ -4,6 +4,8 @@
 //! service's client from it.
 
 pub mod dynamodb;
+#[cfg(feature = "lambda")]
+pub mod host;
 pub mod secrets;
 pub mod ses;
 pub mod sqs;

@@ -4,7 +4,7 @@
 
 use super::{AwsFailure, classify};
 use crate::domain::IntegrationId;
-use crate::ports::{Credentials, CredentialsError, IntegrationCredentials};
+use crate::ports::{Credentials, CredentialsError, CredentialsStore, IntegrationCredentials};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -18,6 +18,9 @@ pub const DEFAULT_SECRET_NAME_PATTERN: &str = "personio-lms/{integration_id}";
 /// Short enough that a rotated secret is picked up within minutes, long enough that a run reads
 /// it once.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// How long a deleted integration's secret can still be restored (Secrets Manager allows 7–30).
+const DELETION_RECOVERY_DAYS: i64 = 7;
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 const ALREADY_EXISTS: &str = "ResourceExistsException";
@@ -200,6 +203,43 @@ impl Credentials for SecretsManagerCredentials {
             })?;
         self.remember(integration, &credentials);
         Ok(credentials)
+    }
+}
+
+#[async_trait]
+impl CredentialsStore for SecretsManagerCredentials {
+    async fn put_credentials(
+        &self,
+        integration: &IntegrationId,
+        credentials: &IntegrationCredentials,
+    ) -> Result<String, CredentialsError> {
+        // The inherent method: this impl only makes it reachable through the port.
+        SecretsManagerCredentials::put_credentials(self, integration, credentials).await
+    }
+
+    async fn delete_credentials(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<(), CredentialsError> {
+        let name = self.secret_name(integration);
+        // Scheduled with Secrets Manager's recovery window rather than deleted at once: an
+        // integration deleted by mistake can get its secret back for a week.
+        let deleted = self
+            .client
+            .delete_secret()
+            .secret_id(&name)
+            .recovery_window_in_days(DELETION_RECOVERY_DAYS)
+            .send()
+            .await;
+        if let Err(error) = deleted {
+            match classify(&error) {
+                failure if failure.is_code(NOT_FOUND) => {}
+                failure => return Err(store_failure(integration, &name, &failure)),
+            }
+        }
+        self.forget(integration);
+        tracing::info!(%integration, secret = %name, "integration credentials scheduled for deletion");
+        Ok(())
     }
 }
 

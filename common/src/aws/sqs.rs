@@ -19,7 +19,8 @@ const FIFO_ID_MAX_LEN: usize = 128;
 pub struct SqsJobQueue {
     client: Client,
     sync_queue_url: String,
-    certificate_queue_url: String,
+    /// `None` for hosts that only enqueue sync jobs (the scheduler).
+    certificate_queue_url: Option<String>,
 }
 
 impl SqsJobQueue {
@@ -32,7 +33,16 @@ impl SqsJobQueue {
         Self {
             client,
             sync_queue_url: sync_queue_url.into(),
-            certificate_queue_url: certificate_queue_url.into(),
+            certificate_queue_url: Some(certificate_queue_url.into()),
+        }
+    }
+
+    /// A queue for sync jobs only (the scheduler): enqueueing a certificate job is refused.
+    pub fn for_sync_jobs(client: Client, sync_queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            sync_queue_url: sync_queue_url.into(),
+            certificate_queue_url: None,
         }
     }
 }
@@ -85,16 +95,21 @@ impl JobQueue for SqsJobQueue {
         certificate: &CertificateId,
         job: &serde_json::Value,
     ) -> Result<(), QueueError> {
+        let Some(queue_url) = &self.certificate_queue_url else {
+            return Err(QueueError::Rejected(
+                "this host was configured without a certificate queue".into(),
+            ));
+        };
         let sent = self
             .client
             .send_message()
-            .queue_url(&self.certificate_queue_url)
+            .queue_url(queue_url)
             .message_body(job.to_string())
             .message_group_id(fifo_id(integration.as_str()))
             .message_deduplication_id(fifo_id(&certificate.0))
             .send()
             .await
-            .map_err(|error| queue_error(&self.certificate_queue_url, classify(&error)))?;
+            .map_err(|error| queue_error(queue_url, classify(&error)))?;
         tracing::info!(%integration, %certificate, message_id = sent.message_id().unwrap_or("-"), "enqueued certificate job");
         Ok(())
     }

@@ -12,6 +12,7 @@ pub mod document;
 pub mod fetch;
 pub mod job;
 pub mod push;
+pub mod queue;
 mod retrying;
 pub mod settings;
 

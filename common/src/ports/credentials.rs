@@ -12,6 +12,23 @@ pub trait Credentials: Send + Sync {
     ) -> Result<IntegrationCredentials, CredentialsError>;
 }
 
+/// Where an integration's secrets are written (the admin API's create and rotate). Kept apart from
+/// [`Credentials`] because only the host that manages integrations writes them.
+#[async_trait]
+pub trait CredentialsStore: Credentials {
+    /// Stores (or replaces) the credentials of an integration and returns the reference the
+    /// integration record keeps in place of the secrets (a Secrets Manager ARN, a key).
+    async fn put_credentials(
+        &self,
+        integration: &IntegrationId,
+        credentials: &IntegrationCredentials,
+    ) -> Result<String, CredentialsError>;
+
+    /// Removes the credentials of a deleted integration (nothing to remove is success).
+    async fn delete_credentials(&self, integration: &IntegrationId)
+    -> Result<(), CredentialsError>;
+}
+
 /// The secrets of one integration. `Debug` shows only the client id.
 #[derive(Clone, Debug, Deserialize)]
 pub struct IntegrationCredentials {

@@ -8,7 +8,7 @@ mod notifier;
 mod queue;
 mod store;
 
-pub use credentials::{Credentials, CredentialsError, IntegrationCredentials};
+pub use credentials::{Credentials, CredentialsError, CredentialsStore, IntegrationCredentials};
 pub use hr::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
     UploadedDocument,

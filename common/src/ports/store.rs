@@ -98,6 +98,10 @@ pub trait LeaseStore: Send + Sync {
         integration: &IntegrationId,
         holder: &str,
     ) -> Result<(), StoreError>;
+
+    /// The stored lease, expired or not (`None`: free). A read for those who only look: the
+    /// scheduler skips an integration whose run is still in progress.
+    async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError>;
 }
 
 /// One ledger entry per certificate: parked → in progress (with expiry) → done / failed.

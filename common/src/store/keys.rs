@@ -27,6 +27,9 @@ pub fn run_sort(started_at: DateTime<Utc>, run_id: &RunId) -> String {
 
 pub const LEASE_SORT: &str = "LEASE";
 
+/// The integration record's sort key (DESIGN.md: `INT#{id}` / `CONFIG`).
+pub const INTEGRATION_SORT: &str = "CONFIG";
+
 pub fn certificate_sort(certificate: &CertificateId) -> String {
     format!("CERT#{certificate}")
 }
@@ -42,6 +45,10 @@ pub fn link_item(integration: &IntegrationId, personio_id: PersonioId) -> String
 
 pub fn run_item(integration: &IntegrationId, started_at: DateTime<Utc>, run_id: &RunId) -> String {
     item(integration, &run_sort(started_at, run_id))
+}
+
+pub fn integration_item(integration: &IntegrationId) -> String {
+    item(integration, INTEGRATION_SORT)
 }
 
 pub fn lease_item(integration: &IntegrationId) -> String {

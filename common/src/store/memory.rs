@@ -7,11 +7,13 @@ use super::rules;
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
 use crate::domain::employee::PersonioId;
+use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunId, RunRecord};
 use crate::ports::{
-    CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StoreError,
+    CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore,
+    StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -46,6 +48,8 @@ impl std::fmt::Debug for MemoryStore {
 #[derive(Default)]
 struct State {
     integrations: HashMap<IntegrationId, IntegrationItems>,
+    /// The integration records, apart from the items: deleting a record keeps the history.
+    records: BTreeMap<IntegrationId, IntegrationRecord>,
     stats: StoreStats,
 }
 
@@ -232,6 +236,13 @@ impl LeaseStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError> {
+        Ok(self
+            .lock()
+            .items(integration)
+            .and_then(|items| items.lease.clone()))
+    }
 }
 
 #[async_trait]
@@ -368,6 +379,83 @@ impl CertificateLedger for MemoryStore {
     }
 }
 
+#[async_trait]
+impl IntegrationStore for MemoryStore {
+    async fn integration(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        Ok(self.lock().records.get(id).cloned())
+    }
+
+    async fn integrations_of_tenant(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<IntegrationRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .records
+            .values()
+            .filter(|record| record.tenant_id == tenant_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_integration(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let stored_version = state.records.get(&record.id).map(|stored| stored.version);
+        rules::check_integration_version(&record.id, expected_version, stored_version)?;
+        state.records.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn delete_integration(
+        &self,
+        id: &IntegrationId,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let stored_version = state.records.get(id).map(|stored| stored.version);
+        rules::check_integration_version(id, Some(expected_version), stored_version)?;
+        state.records.remove(id);
+        Ok(())
+    }
+
+    async fn due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StoreError> {
+        let state = self.lock();
+        let mut due: Vec<&IntegrationRecord> = state
+            .records
+            .values()
+            .filter(|record| rules::is_due(record.next_run_at, now))
+            .collect();
+        // Earliest first, ties by id: the order of the DynamoDB schedule index.
+        due.sort_by(|a, b| (a.next_run_at, &a.id).cmp(&(b.next_run_at, &b.id)));
+        Ok(due.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn claim_due_run(
+        &self,
+        id: &IntegrationId,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(claimed) = rules::claim_due_run(state.records.get(id), seen, next) else {
+            return Ok(false);
+        };
+        state.records.insert(id.clone(), claimed);
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,4 +506,5 @@ mod tests {
 #[cfg(test)]
 mod contract {
     crate::state_store_contract_tests!(((), super::MemoryStore::new()));
+    crate::integration_store_contract_tests!(((), super::MemoryStore::new()));
 }

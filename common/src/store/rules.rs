@@ -6,6 +6,7 @@
 use super::keys;
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
+use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
 use crate::ports::{Lease, LeaseOutcome, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -212,17 +213,58 @@ pub fn check_link_version(
     expected: Option<u64>,
     stored: Option<u64>,
 ) -> Result<(), StoreError> {
+    check_version(
+        &keys::link_item(&link.integration_id, link.personio_id),
+        expected,
+        stored,
+    )
+}
+
+fn check_version(item: &str, expected: Option<u64>, stored: Option<u64>) -> Result<(), StoreError> {
     if expected == stored {
         return Ok(());
     }
-    let describe =
-        |version: Option<u64>| version.map_or("no link".to_owned(), |v| format!("version {v}"));
+    let describe = |version: Option<u64>| {
+        version.map_or("nothing stored".to_owned(), |v| format!("version {v}"))
+    };
     Err(StoreError::Conflict(format!(
-        "link {} expected {}, found {}",
-        keys::link_item(&link.integration_id, link.personio_id),
+        "{item} expected {}, found {}",
         describe(expected),
         describe(stored),
     )))
+}
+
+/// The version check of a conditional integration write (as [`check_link_version`]).
+pub fn check_integration_version(
+    integration: &IntegrationId,
+    expected: Option<u64>,
+    stored: Option<u64>,
+) -> Result<(), StoreError> {
+    check_version(&keys::integration_item(integration), expected, stored)
+}
+
+/// Whether an integration is due at `now`: it has a next run at or before `now`.
+pub fn is_due(next_run_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    next_run_at.is_some_and(|next| next <= now)
+}
+
+/// The scheduler's claim: the record to store when its `next_run_at` is still `seen`, or `None`
+/// when another invocation moved it first (or the record is gone). A claim is a write, so it
+/// bumps the version: an admin edit based on the record before the claim then conflicts instead
+/// of putting the claimed `next_run_at` back (which would enqueue the same run twice).
+/// `updated_at` stays: it tells people when the configuration last changed.
+pub fn claim_due_run(
+    current: Option<&IntegrationRecord>,
+    seen: DateTime<Utc>,
+    next: Option<DateTime<Utc>>,
+) -> Option<IntegrationRecord> {
+    current
+        .filter(|record| record.next_run_at == Some(seen))
+        .map(|record| IntegrationRecord {
+            next_run_at: next,
+            version: record.version.saturating_add(1),
+            ..record.clone()
+        })
 }
 
 /// The state's name as serialised (the `state` tag of `LedgerEntry`).

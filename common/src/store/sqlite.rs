@@ -12,6 +12,9 @@
 //! - leases: one per integration (primary key); read-decide-write in one transaction.
 //! - certificates: one by id (primary key); all in id order (primary key prefix); the parked
 //!   ones in id order (partial index `certificates_parked`); read-decide-write in one transaction.
+//! - integrations: one by id (primary key); a tenant's in id order (`integrations_by_tenant`);
+//!   the due ones earliest first (partial index `integrations_due`, manual ones are not in it);
+//!   conditional write and the scheduler's claim as read-decide-write in one transaction.
 //!
 //! rusqlite is synchronous: every call runs on tokio's blocking pool, on the one connection
 //! behind a std mutex. Writes that read first take the write lock up front (`BEGIN IMMEDIATE`),
@@ -21,11 +24,13 @@ use super::{keys, rules};
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
 use crate::domain::employee::PersonioId;
+use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunId, RunRecord};
 use crate::ports::{
-    CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StoreError,
+    CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore,
+    StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -42,7 +47,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Schema migrations; `PRAGMA user_version` counts the ones applied. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE links (
     integration_id TEXT NOT NULL,
     personio_id INTEGER NOT NULL,
@@ -76,7 +82,20 @@ CREATE TABLE certificates (
     PRIMARY KEY (integration_id, certificate_id)
 ) WITHOUT ROWID;
 CREATE INDEX certificates_parked ON certificates (integration_id, certificate_id) WHERE parked = 1;
-"#];
+"#,
+    r#"
+CREATE TABLE integrations (
+    integration_id TEXT NOT NULL PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    next_run_at_us INTEGER,
+    version INTEGER NOT NULL,
+    item TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX integrations_by_tenant ON integrations (tenant_id, integration_id);
+CREATE INDEX integrations_due ON integrations (next_run_at_us, integration_id)
+    WHERE next_run_at_us IS NOT NULL;
+"#,
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -273,6 +292,63 @@ fn version_column(link: &EmployeeLink) -> Result<i64, StoreError> {
             link.version
         ))
     })
+}
+
+fn integration_from_row(row: &rusqlite::Row<'_>) -> OperationResult<IntegrationRecord> {
+    let id = IntegrationId(row.get("integration_id")?);
+    let item: String = row.get("item")?;
+    Ok(decode(&item, || keys::integration_item(&id))?)
+}
+
+fn read_integration(
+    connection: &Connection,
+    id: &IntegrationId,
+) -> OperationResult<Option<IntegrationRecord>> {
+    connection
+        .prepare_cached("SELECT integration_id, item FROM integrations WHERE integration_id = ?1")?
+        .query_row(params![id.as_str()], |row| Ok(integration_from_row(row)))
+        .optional()?
+        .transpose()
+}
+
+/// The stored version, as `put_link` reads it: a negative one matches no expectation.
+fn read_integration_version(
+    connection: &Connection,
+    id: &IntegrationId,
+) -> OperationResult<Option<u64>> {
+    let stored: Option<i64> = connection
+        .prepare_cached("SELECT version FROM integrations WHERE integration_id = ?1")?
+        .query_row(params![id.as_str()], |row| row.get(0))
+        .optional()?;
+    Ok(stored.map(|v| u64::try_from(v).unwrap_or(u64::MAX)))
+}
+
+fn write_integration(connection: &Connection, record: &IntegrationRecord) -> OperationResult<()> {
+    let key = || keys::integration_item(&record.id);
+    let item = encode(record, key)?;
+    let version = i64::try_from(record.version).map_err(|_| {
+        StoreError::Conflict(format!(
+            "{} version {} is too large to store",
+            key(),
+            record.version
+        ))
+    })?;
+    connection
+        .prepare_cached(
+            "INSERT INTO integrations (integration_id, tenant_id, next_run_at_us, version, item)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (integration_id) DO UPDATE
+             SET tenant_id = excluded.tenant_id, next_run_at_us = excluded.next_run_at_us,
+                 version = excluded.version, item = excluded.item",
+        )?
+        .execute(params![
+            record.id.as_str(),
+            record.tenant_id,
+            record.next_run_at.map(|next| next.timestamp_micros()),
+            version,
+            item
+        ])?;
+    Ok(())
 }
 
 fn link_from_row(
@@ -628,6 +704,12 @@ impl LeaseStore for SqliteStore {
         })
         .await
     }
+
+    async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError> {
+        let integration = integration.clone();
+        self.call(move |connection| read_lease(connection, &integration))
+            .await
+    }
 }
 
 #[async_trait]
@@ -740,6 +822,110 @@ impl CertificateLedger for SqliteStore {
     }
 }
 
+#[async_trait]
+impl IntegrationStore for SqliteStore {
+    async fn integration(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
+        let id = id.clone();
+        self.call(move |connection| read_integration(connection, &id))
+            .await
+    }
+
+    async fn integrations_of_tenant(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<IntegrationRecord>, StoreError> {
+        let tenant_id = tenant_id.to_owned();
+        self.call(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT integration_id, item FROM integrations WHERE tenant_id = ?1
+                 ORDER BY integration_id",
+            )?;
+            let rows =
+                statement.query_map(params![tenant_id], |row| Ok(integration_from_row(row)))?;
+            rows.map(|row| row?).collect()
+        })
+        .await
+    }
+
+    async fn put_integration(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.call(move |connection| {
+            write_transaction(connection, |transaction| {
+                let stored = read_integration_version(transaction, &record.id)?;
+                rules::check_integration_version(&record.id, expected_version, stored)?;
+                write_integration(transaction, &record)
+            })
+        })
+        .await
+    }
+
+    async fn delete_integration(
+        &self,
+        id: &IntegrationId,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.call(move |connection| {
+            write_transaction(connection, |transaction| {
+                let stored = read_integration_version(transaction, &id)?;
+                rules::check_integration_version(&id, Some(expected_version), stored)?;
+                transaction
+                    .prepare_cached("DELETE FROM integrations WHERE integration_id = ?1")?
+                    .execute(params![id.as_str()])?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn due_integrations(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT integration_id, item FROM integrations
+                 WHERE next_run_at_us IS NOT NULL AND next_run_at_us <= ?1
+                 ORDER BY next_run_at_us, integration_id LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![now.timestamp_micros(), limit], |row| {
+                Ok(integration_from_row(row))
+            })?;
+            rows.map(|row| row?).collect()
+        })
+        .await
+    }
+
+    async fn claim_due_run(
+        &self,
+        id: &IntegrationId,
+        seen: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.call(move |connection| {
+            write_transaction(connection, |transaction| {
+                let current = read_integration(transaction, &id)?;
+                let Some(claimed) = rules::claim_due_run(current.as_ref(), seen, next) else {
+                    return Ok(false);
+                };
+                write_integration(transaction, &claimed)?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+}
+
 impl SqliteStore {
     /// Reads one certificate, lets `decide` turn it into the entry to store (if any), stores it.
     async fn update_entry<T, F>(
@@ -801,10 +987,16 @@ mod tests {
 
     mod in_memory_contract {
         crate::state_store_contract_tests!(((), super::SqliteStore::in_memory().unwrap()));
+        crate::integration_store_contract_tests!(((), super::SqliteStore::in_memory().unwrap()));
     }
 
     mod file_contract {
         crate::state_store_contract_tests!({
+            let directory = tempfile::tempdir().unwrap();
+            let store = super::SqliteStore::open(directory.path().join("state.sqlite")).unwrap();
+            (directory, store)
+        });
+        crate::integration_store_contract_tests!({
             let directory = tempfile::tempdir().unwrap();
             let store = super::SqliteStore::open(directory.path().join("state.sqlite")).unwrap();
             (directory, store)

@@ -40,6 +40,13 @@ mod contract {
     });
 }
 
+mod integration_contract {
+    common::integration_store_contract_tests!(match super::fresh_store().await {
+        Some(store) => ((), store),
+        None => return,
+    });
+}
+
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_760_000_000, 0).unwrap_or_default()
 }

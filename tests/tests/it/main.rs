@@ -1,10 +1,15 @@
 //! Cross-crate integration tests. One module per area; one binary for all of them.
 
+mod admin_api;
 mod aws_dynamodb;
 mod aws_secrets;
 mod aws_ses;
 mod aws_sqs;
 mod certificates;
+mod lambda_certificate_push;
+mod lambda_employee_sync;
+mod lambda_scheduler;
+mod lambda_support;
 mod personio_client;
 mod scim_lms;
 mod sync_harness;

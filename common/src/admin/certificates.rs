@@ -1,0 +1,325 @@
+//! Certificate jobs: submit one, submit a backfill batch (JSON array or NDJSON), read where a
+//! certificate stands. Jobs are validated here with the pusher's own parser, so a bad job is
+//! refused at the door, naming its field, instead of failing later on the queue.
+
+use super::body::parse_json;
+use super::{AdminApi, ApiError, ApiResult, Caller, json_response};
+use crate::certificates::{CertificateJob, parse_ndjson_numbered};
+use crate::domain::IntegrationId;
+use crate::domain::certificate::{CertificateId, LedgerEntry, LedgerState};
+use crate::domain::integration::IntegrationRecord;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use http::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+use tracing::info;
+
+#[derive(Serialize)]
+struct Accepted {
+    certificate_id: CertificateId,
+    status: ItemStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ItemStatus {
+    /// On the queue.
+    Accepted,
+    /// Invalid: resubmitting it unchanged will fail again.
+    Rejected,
+    /// Valid, but the queue was unavailable: resubmit it.
+    Failed,
+}
+
+/// One job of a batch: its position (array index from 1, or NDJSON line), what it is, what
+/// happened.
+#[derive(Serialize)]
+struct ItemReport {
+    item: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_id: Option<CertificateId>,
+    status: ItemStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BatchResponse {
+    accepted: usize,
+    rejected: usize,
+    failed: usize,
+    items: Vec<ItemReport>,
+}
+
+/// Where a certificate stands. A parked job is summarised, not returned: its `pdf_url` may be
+/// a presigned link, whose query is a credential.
+#[derive(Serialize)]
+struct CertificateView {
+    integration_id: IntegrationId,
+    certificate_id: CertificateId,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    /// For a parked job: the LMS user whose employee is not linked yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_for_lms_user: Option<String>,
+    attempts: u32,
+    updated_at: DateTime<Utc>,
+}
+
+/// A job ready for the queue.
+struct ValidJob {
+    certificate_id: CertificateId,
+    job: Value,
+}
+
+/// One job of a batch by its position, parsed as JSON or already refused.
+type BatchItem = (usize, Result<Value, Refusal>);
+
+/// Why one job was refused.
+struct Refusal {
+    certificate_id: Option<CertificateId>,
+    field: String,
+    reason: String,
+}
+
+impl AdminApi {
+    pub(super) async fn submit_certificate(
+        &self,
+        caller: &Caller,
+        id: &IntegrationId,
+        body: &Bytes,
+    ) -> ApiResult {
+        let record = self.owned_integration(caller, id).await?;
+        require_certificates_enabled(&record)?;
+        let job = validate_job(id, parse_json(body, None)?)
+            .map_err(|refusal| ApiError::invalid(refusal.field, refusal.reason))?;
+        self.adapters
+            .queue
+            .enqueue_certificate(id, &job.certificate_id, &job.job)
+            .await?;
+        info!(integration = %id, certificate = %job.certificate_id, "certificate job queued");
+        Ok(json_response(
+            StatusCode::ACCEPTED,
+            &Accepted {
+                certificate_id: job.certificate_id,
+                status: ItemStatus::Accepted,
+            },
+        ))
+    }
+
+    /// A backfill: every job on its own (one bad job never refuses the others). 202 when every
+    /// job was queued, 207 with the per-item report otherwise.
+    pub(super) async fn submit_certificate_batch(
+        &self,
+        caller: &Caller,
+        id: &IntegrationId,
+        content_type: Option<&str>,
+        body: &Bytes,
+    ) -> ApiResult {
+        let record = self.owned_integration(caller, id).await?;
+        require_certificates_enabled(&record)?;
+        let items = batch_items(content_type, body)?;
+        if items.len() > self.limits.max_batch_items {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "{} jobs in one batch; at most {} are accepted, send the rest in further batches",
+                items.len(),
+                self.limits.max_batch_items
+            )));
+        }
+        let queue = &self.adapters.queue;
+        let mut reports: Vec<ItemReport> = futures::stream::iter(items)
+            .map(|(item, parsed)| async move {
+                let job = match parsed.and_then(|value| validate_job(id, value)) {
+                    Ok(job) => job,
+                    Err(refusal) => {
+                        return ItemReport {
+                            item,
+                            certificate_id: refusal.certificate_id,
+                            status: ItemStatus::Rejected,
+                            field: Some(refusal.field),
+                            reason: Some(refusal.reason),
+                        };
+                    }
+                };
+                let enqueued = queue
+                    .enqueue_certificate(id, &job.certificate_id, &job.job)
+                    .await;
+                let (status, reason) = match enqueued {
+                    Ok(()) => (ItemStatus::Accepted, None),
+                    Err(error) if error.is_retryable() => {
+                        (ItemStatus::Failed, Some(error.to_string()))
+                    }
+                    Err(error) => (ItemStatus::Rejected, Some(error.to_string())),
+                };
+                ItemReport {
+                    item,
+                    certificate_id: Some(job.certificate_id),
+                    status,
+                    field: None,
+                    reason,
+                }
+            })
+            .buffer_unordered(self.limits.enqueue_concurrency.max(1))
+            .collect()
+            .await;
+        reports.sort_by_key(|report| report.item);
+        let count = |status| reports.iter().filter(|r| r.status == status).count();
+        let response = BatchResponse {
+            accepted: count(ItemStatus::Accepted),
+            rejected: count(ItemStatus::Rejected),
+            failed: count(ItemStatus::Failed),
+            items: reports,
+        };
+        info!(
+            integration = %id,
+            accepted = response.accepted,
+            rejected = response.rejected,
+            failed = response.failed,
+            "certificate batch received"
+        );
+        let status = if response.accepted == response.items.len() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::MULTI_STATUS
+        };
+        Ok(json_response(status, &response))
+    }
+
+    pub(super) async fn get_certificate(
+        &self,
+        caller: &Caller,
+        id: &IntegrationId,
+        certificate_id: String,
+    ) -> ApiResult {
+        self.owned_integration(caller, id).await?;
+        let certificate_id = CertificateId(certificate_id);
+        match self.adapters.state.certificate(id, &certificate_id).await? {
+            Some(entry) => Ok(json_response(StatusCode::OK, &certificate_view(entry))),
+            None => Err(ApiError::NotFound(format!(
+                "integration {id} has no certificate {certificate_id}"
+            ))),
+        }
+    }
+}
+
+/// Jobs for an integration whose push is off would only fail on the queue.
+fn require_certificates_enabled(record: &IntegrationRecord) -> Result<(), ApiError> {
+    if record.settings.certificates.enabled {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "the certificate push of integration {} is off (settings.certificates.enabled)",
+            record.id
+        )))
+    }
+}
+
+/// The batch's jobs with their positions: a JSON array, or NDJSON (by content type, or when
+/// the body does not start with `[`).
+fn batch_items(content_type: Option<&str>, body: &Bytes) -> Result<Vec<BatchItem>, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|error| {
+        ApiError::MalformedJson(format!(
+            "not UTF-8 (invalid byte at offset {})",
+            error.valid_up_to()
+        ))
+    })?;
+    let ndjson = content_type.is_some_and(|kind| kind.contains("ndjson"))
+        || !text.trim_start().starts_with('[');
+    if ndjson {
+        return Ok(parse_ndjson_numbered(text)
+            .into_iter()
+            .map(|(line, parsed)| {
+                let parsed = parsed.map_err(|error| Refusal {
+                    certificate_id: None,
+                    field: "job".into(),
+                    reason: error.to_string(),
+                });
+                (line, parsed)
+            })
+            .collect());
+    }
+    match parse_json(body, None)? {
+        Value::Array(values) => Ok(values
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| (index + 1, Ok(value)))
+            .collect()),
+        _ => Err(ApiError::invalid(
+            "body",
+            "must be a JSON array of certificate jobs, or NDJSON",
+        )),
+    }
+}
+
+/// Checks one job as the pusher will parse it. A job without `integration_id` gets the one in
+/// the path; a job naming another integration is refused (it would be pushed there).
+fn validate_job(integration: &IntegrationId, mut job: Value) -> Result<ValidJob, Refusal> {
+    if let Value::Object(fields) = &mut job
+        && fields.get("integration_id").is_none_or(Value::is_null)
+    {
+        fields.insert(
+            "integration_id".into(),
+            Value::String(integration.as_str().to_owned()),
+        );
+    }
+    let parsed = CertificateJob::parse(&job).map_err(|invalid| Refusal {
+        certificate_id: invalid.certificate_id,
+        field: invalid.error.field.to_owned(),
+        reason: invalid.error.reason,
+    })?;
+    if parsed.integration_id != *integration {
+        return Err(Refusal {
+            certificate_id: Some(parsed.certificate_id),
+            field: "integration_id".into(),
+            reason: format!("must be {integration}, the integration in the path"),
+        });
+    }
+    Ok(ValidJob {
+        certificate_id: parsed.certificate_id,
+        job,
+    })
+}
+
+fn certificate_view(entry: LedgerEntry) -> CertificateView {
+    let mut view = CertificateView {
+        integration_id: entry.integration_id,
+        certificate_id: entry.certificate_id,
+        state: "",
+        document_id: None,
+        reason: None,
+        expires_at: None,
+        waiting_for_lms_user: None,
+        attempts: entry.attempts,
+        updated_at: entry.updated_at,
+    };
+    match entry.state {
+        LedgerState::Parked { job } => {
+            view.state = "parked";
+            view.waiting_for_lms_user = CertificateJob::parse(&job)
+                .ok()
+                .map(|job| job.lms_user_id.0);
+        }
+        LedgerState::InProgress { expires_at } => {
+            view.state = "in_progress";
+            view.expires_at = Some(expires_at);
+        }
+        LedgerState::Done { document_id } => {
+            view.state = "done";
+            view.document_id = Some(document_id);
+        }
+        LedgerState::Failed { reason } => {
+            view.state = "failed";
+            view.reason = Some(reason);
+        }
+    }
+    view
+}

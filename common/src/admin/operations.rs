@@ -1,0 +1,151 @@
+//! Sync now, dry-run plans, pre-flight checks and the run history of one integration.
+
+use super::{AdminApi, ApiError, ApiResult, Caller, connect_failure, json_response};
+use crate::domain::IntegrationId;
+use crate::domain::job::SyncJob;
+use crate::domain::run::{RunId, RunRecord, Trigger};
+use crate::notify::MemoryNotifier;
+use crate::preflight::{PreflightReport, run_preflight};
+use crate::retry::Deadline;
+use crate::sync::{NoProgress, SyncEngine, SyncError, SyncOutcome, SyncRequest};
+use chrono::Utc;
+use http::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::info;
+
+/// Time left after the remote budget for the run record to be written and the answer sent;
+/// past it the request is abandoned rather than cut off by API Gateway without an answer.
+const WRAP_UP: Duration = Duration::from_secs(3);
+
+#[derive(Serialize)]
+struct CheckResponse<'a> {
+    passed: bool,
+    #[serde(flatten)]
+    report: &'a PreflightReport,
+}
+
+#[derive(Serialize)]
+struct RunList {
+    runs: Vec<Value>,
+}
+
+impl AdminApi {
+    pub(super) async fn sync_now(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
+        self.owned_integration(caller, id).await?;
+        let job = SyncJob {
+            integration_id: id.clone(),
+            trigger: Trigger::Manual,
+            dry_run: false,
+            requested_at: Utc::now(),
+        };
+        self.adapters.queue.enqueue_sync(&job).await?;
+        info!(integration = %id, "sync requested");
+        Ok(json_response(StatusCode::ACCEPTED, &job))
+    }
+
+    /// A dry run: the same reads and the same plan as a sync, recorded as a run, with no LMS or
+    /// link writes and no email.
+    pub(super) async fn plan(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
+        let record = self.owned_integration(caller, id).await?;
+        let connected = self
+            .adapters
+            .connector
+            .connect(&record)
+            .await
+            .map_err(connect_failure)?;
+        let engine = SyncEngine::new(
+            connected.hr,
+            connected.lms,
+            Arc::clone(&self.adapters.state),
+            // A dry run sends no email; the engine still wants a notifier.
+            Arc::new(MemoryNotifier::new()),
+        );
+        let mut request = SyncRequest::new(id.clone(), record.settings, Trigger::Manual);
+        request.dry_run = true;
+        request.deadline = Deadline::after(self.limits.remote_budget);
+        let run = engine.run(request, &NoProgress);
+        let outcome = tokio::time::timeout(self.limits.remote_budget + WRAP_UP, run)
+            .await
+            .map_err(|_| ApiError::Unavailable("the plan did not finish in time".into()))?
+            .map_err(|error| match error {
+                SyncError::Settings(error) => ApiError::invalid("settings", error.to_string()),
+                SyncError::Store { source, .. } => source.into(),
+            })?;
+        match outcome {
+            SyncOutcome::Completed(run) => Ok(json_response(StatusCode::OK, &run)),
+            // Dry runs take no lease, so this only happens if the engine changes.
+            SyncOutcome::LeaseHeld { holder, .. } => Err(ApiError::Conflict(format!(
+                "a sync run ({holder}) holds the integration"
+            ))),
+        }
+    }
+
+    pub(super) async fn check(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
+        let record = self.owned_integration(caller, id).await?;
+        let connected = self
+            .adapters
+            .connector
+            .connect(&record)
+            .await
+            .map_err(connect_failure)?;
+        let deadline = Deadline::after(self.limits.remote_budget);
+        let checks = run_preflight(
+            connected.hr.as_ref(),
+            connected.lms.as_ref(),
+            &record.settings,
+            deadline,
+        );
+        let report = tokio::time::timeout(self.limits.remote_budget + WRAP_UP, checks)
+            .await
+            .map_err(|_| ApiError::Unavailable("the check did not finish in time".into()))?;
+        Ok(json_response(
+            StatusCode::OK,
+            &CheckResponse {
+                passed: report.passed(),
+                report: &report,
+            },
+        ))
+    }
+
+    /// The newest runs, without their per-employee outcomes (those are in the single run).
+    pub(super) async fn list_runs(
+        &self,
+        caller: &Caller,
+        id: &IntegrationId,
+        limit: usize,
+    ) -> ApiResult {
+        self.owned_integration(caller, id).await?;
+        let runs = self.adapters.state.runs(id, limit).await?;
+        let runs = runs.iter().map(run_summary).collect();
+        Ok(json_response(StatusCode::OK, &RunList { runs }))
+    }
+
+    pub(super) async fn get_run(
+        &self,
+        caller: &Caller,
+        id: &IntegrationId,
+        run_id: String,
+    ) -> ApiResult {
+        self.owned_integration(caller, id).await?;
+        let run_id = RunId(run_id);
+        match self.adapters.state.run(id, &run_id).await? {
+            Some(run) => Ok(json_response(StatusCode::OK, &run)),
+            None => Err(ApiError::NotFound(format!(
+                "integration {id} has no run {run_id}"
+            ))),
+        }
+    }
+}
+
+/// A run record without its outcomes, plus how many there are.
+fn run_summary(run: &RunRecord) -> Value {
+    let mut summary = serde_json::to_value(run).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut summary {
+        fields.remove("outcomes");
+        fields.insert("outcome_count".into(), Value::from(run.outcomes.len()));
+    }
+    summary
+}

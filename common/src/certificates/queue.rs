@@ -1,0 +1,531 @@
+//! A batch of certificate jobs from the certificate queue (FIFO, message group = integration),
+//! record by record: parse the body → the integration's settings and Personio client (loaded
+//! once per batch and integration) → [`CertificatePusher`].
+//!
+//! Which messages are reported as failed (SQS delivers them again; after `maxReceiveCount` they
+//! reach the DLQ), and which are acknowledged:
+//! - a pushed, already done, recovered or parked certificate, and a permanent push failure (the
+//!   pusher records it on the ledger): acknowledged;
+//! - busy (another worker's claim) and retryable push failures (429/5xx past the deadline, an
+//!   unavailable store): failed, delivered again;
+//! - a body that is no JSON object naming an integration, or an integration that no longer
+//!   exists: acknowledged and logged (nothing could ever push it);
+//! - an integration that cannot be connected (secret missing or unreadable, bad URL): failed, so
+//!   that the jobs wait in the queue and then in the DLQ until an admin fixes it and redrives;
+//! - a record whose processing panicked: failed (only that record);
+//! - every record after a failed one **of the same message group**: failed without being
+//!   processed, because SQS FIFO keeps a group in order only if the host does too.
+
+use super::{CertificatePusher, FetchLimits, PdfFetcher, PushOutcome};
+use crate::domain::IntegrationId;
+use crate::jobs::{Connector, QueueMessage};
+use crate::ports::{IntegrationStore, StateStore};
+use crate::retry::Deadline;
+use crate::settings::IntegrationSettings;
+use futures::FutureExt as _;
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// What became of one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The pusher handled it; redelivered only if the outcome is retryable.
+    Pushed(PushOutcome),
+    /// Can never be pushed (unreadable body, unknown integration): acknowledged.
+    Dropped { reason: String },
+    /// The integration could not be loaded or connected: delivered again.
+    IntegrationUnavailable { reason: String },
+    /// An earlier record of the same message group failed: not processed, delivered again.
+    HeldBack,
+    /// The invocation's time ran out before the record: not processed, delivered again.
+    DeadlinePassed,
+    /// Processing panicked: delivered again (and, if it keeps panicking, to the DLQ).
+    Panicked { reason: String },
+}
+
+impl RecordOutcome {
+    /// Whether the host reports the record as a batch item failure.
+    pub fn redeliver(&self) -> bool {
+        match self {
+            Self::Pushed(outcome) => outcome.is_retryable(),
+            Self::Dropped { .. } => false,
+            Self::IntegrationUnavailable { .. }
+            | Self::HeldBack
+            | Self::DeadlinePassed
+            | Self::Panicked { .. } => true,
+        }
+    }
+}
+
+/// Every record's outcome, in batch order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsumedBatch {
+    pub records: Vec<(String, RecordOutcome)>,
+}
+
+impl ConsumedBatch {
+    /// The message ids to report as batch item failures.
+    pub fn failed_message_ids(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|(_, outcome)| outcome.redeliver())
+            .map(|(message_id, _)| message_id.clone())
+            .collect()
+    }
+}
+
+/// Consumes certificate batches. Build one per process and share it across invocations.
+pub struct CertificateConsumer {
+    integrations: Arc<dyn IntegrationStore>,
+    store: Arc<dyn StateStore>,
+    connector: Arc<dyn Connector>,
+    fetcher: PdfFetcher,
+}
+
+/// An integration as one batch uses it, loaded at its first record.
+struct Loaded {
+    settings: IntegrationSettings,
+    pusher: CertificatePusher,
+}
+
+/// Per batch: what each integration loaded to (a failure too, so that a batch of ten jobs of a
+/// broken integration asks Secrets Manager once, not ten times).
+type LoadCache = HashMap<IntegrationId, Result<Arc<Loaded>, LoadFailure>>;
+
+#[derive(Clone)]
+enum LoadFailure {
+    Unknown,
+    Unavailable(String),
+}
+
+impl CertificateConsumer {
+    pub fn new(
+        integrations: Arc<dyn IntegrationStore>,
+        store: Arc<dyn StateStore>,
+        connector: Arc<dyn Connector>,
+        limits: FetchLimits,
+    ) -> Result<Self, super::FetchError> {
+        Ok(Self {
+            integrations,
+            store,
+            connector,
+            fetcher: PdfFetcher::new(limits)?,
+        })
+    }
+
+    /// Pushes the batch's records one after the other (Personio's upload budget is per
+    /// credential; concurrency would only queue there), all by `deadline`.
+    pub async fn consume(&self, messages: Vec<QueueMessage>, deadline: Deadline) -> ConsumedBatch {
+        let mut cache = LoadCache::new();
+        let mut failed_groups: HashSet<String> = HashSet::new();
+        let mut batch = ConsumedBatch::default();
+        for message in messages {
+            let span = info_span!(
+                "certificate_message",
+                message_id = %message.message_id,
+                group = message.group_id.as_deref().unwrap_or("-"),
+            );
+            let held_back = message
+                .group_id
+                .as_ref()
+                .is_some_and(|group| failed_groups.contains(group));
+            let outcome = if held_back {
+                RecordOutcome::HeldBack
+            } else if deadline.is_past() {
+                RecordOutcome::DeadlinePassed
+            } else {
+                AssertUnwindSafe(self.consume_one(&message.body, &mut cache, deadline))
+                    .catch_unwind()
+                    .instrument(span.clone())
+                    .await
+                    .unwrap_or_else(|panic| RecordOutcome::Panicked {
+                        reason: panic_reason(panic.as_ref()),
+                    })
+            };
+            span.in_scope(|| log_outcome(&outcome));
+            if outcome.redeliver()
+                && let Some(group) = &message.group_id
+            {
+                failed_groups.insert(group.clone());
+            }
+            batch.records.push((message.message_id, outcome));
+        }
+        info!(
+            records = batch.records.len(),
+            failed = batch.failed_message_ids().len(),
+            "certificate batch consumed"
+        );
+        batch
+    }
+
+    async fn consume_one(
+        &self,
+        body: &str,
+        cache: &mut LoadCache,
+        deadline: Deadline,
+    ) -> RecordOutcome {
+        let job: serde_json::Value = match serde_json::from_str(body) {
+            Ok(job) => job,
+            Err(error) => {
+                return RecordOutcome::Dropped {
+                    reason: format!("the message body is not JSON: {error}"),
+                };
+            }
+        };
+        let Some(integration) = job
+            .get("integration_id")
+            .and_then(serde_json::Value::as_str)
+            .map(IntegrationId::new)
+        else {
+            return RecordOutcome::Dropped {
+                reason: "the certificate job names no integration_id".into(),
+            };
+        };
+        let loaded = match cache.get(&integration) {
+            Some(loaded) => loaded.clone(),
+            None => {
+                let loaded = self.load(&integration).await;
+                cache.insert(integration.clone(), loaded.clone());
+                loaded
+            }
+        };
+        match loaded {
+            Ok(loaded) => {
+                let report = loaded
+                    .pusher
+                    .push_one(&integration, &loaded.settings.certificates, job, deadline)
+                    .await;
+                match report.jobs.into_iter().next() {
+                    Some(job) => RecordOutcome::Pushed(job.outcome),
+                    None => RecordOutcome::Panicked {
+                        reason: "the pusher reported no outcome for the job".into(),
+                    },
+                }
+            }
+            Err(LoadFailure::Unknown) => RecordOutcome::Dropped {
+                reason: format!("integration {integration} does not exist"),
+            },
+            Err(LoadFailure::Unavailable(reason)) => {
+                RecordOutcome::IntegrationUnavailable { reason }
+            }
+        }
+    }
+
+    async fn load(&self, integration: &IntegrationId) -> Result<Arc<Loaded>, LoadFailure> {
+        let record = match self.integrations.integration(integration).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(LoadFailure::Unknown),
+            Err(error) => {
+                return Err(LoadFailure::Unavailable(format!(
+                    "reading integration {integration} failed: {error}"
+                )));
+            }
+        };
+        let connected = self.connector.connect(&record).await.map_err(|error| {
+            LoadFailure::Unavailable(format!(
+                "connecting integration {integration} failed: {error}"
+            ))
+        })?;
+        Ok(Arc::new(Loaded {
+            settings: record.settings,
+            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone()),
+        }))
+    }
+}
+
+fn panic_reason(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    format!("processing panicked: {message}")
+}
+
+fn log_outcome(outcome: &RecordOutcome) {
+    match outcome {
+        // The pusher logs its own outcomes.
+        RecordOutcome::Pushed(_) => {}
+        RecordOutcome::Dropped { reason } => error!(%reason, "certificate message dropped"),
+        RecordOutcome::IntegrationUnavailable { reason } => {
+            warn!(%reason, "certificate message failed; it will be delivered again")
+        }
+        RecordOutcome::HeldBack => {
+            info!("an earlier message of the group failed; held back to keep the order")
+        }
+        RecordOutcome::DeadlinePassed => warn!("no time left for the message; delivered again"),
+        RecordOutcome::Panicked { reason } => error!(%reason, "certificate message panicked"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::certificate::{CertificateId, LedgerState};
+    use crate::domain::employee::PersonioId;
+    use crate::domain::integration::IntegrationRecord;
+    use crate::domain::link::EmployeeLink;
+    use crate::domain::lms::LmsUserId;
+    use crate::jobs::{ConnectFailure, Connected};
+    use crate::lms::memory::MemoryLms;
+    use crate::ports::{
+        CertificateLedger, CredentialsError, DocumentCategory, HrSource, LinkStore,
+    };
+    use crate::store::MemoryStore;
+    use crate::store::contract::integration_record;
+    use crate::sync::testing::{StaticHrSource, employee};
+    use chrono::Utc;
+    use serde_json::json;
+    use std::collections::BTreeSet;
+
+    const PDF_BASE64: &str = "JVBERi0xLjQKJSVFT0YK";
+
+    /// Connects "acme" and "globex" to one HR double; "broken" has no secret; a record whose
+    /// name is "panic" makes the connector panic.
+    struct TestConnector {
+        hr: Arc<StaticHrSource>,
+    }
+
+    #[async_trait::async_trait]
+    impl Connector for TestConnector {
+        async fn connect(&self, record: &IntegrationRecord) -> Result<Connected, ConnectFailure> {
+            match record.id.as_str() {
+                "broken" => Err(ConnectFailure::Credentials(CredentialsError::Missing(
+                    record.id.clone(),
+                ))),
+                "explosive" => panic!("connector exploded"),
+                _ => Ok(Connected {
+                    hr: self.hr.clone() as Arc<dyn HrSource>,
+                    lms: Arc::new(MemoryLms::new()),
+                }),
+            }
+        }
+    }
+
+    struct Fixture {
+        hr: Arc<StaticHrSource>,
+        store: MemoryStore,
+        consumer: CertificateConsumer,
+    }
+
+    async fn fixture() -> Fixture {
+        let store = MemoryStore::new();
+        for id in ["acme", "globex", "broken", "explosive"] {
+            store
+                .put_integration(&integration_record(id, "tenant", None, 1), None)
+                .await
+                .unwrap();
+            store
+                .put_link(
+                    &EmployeeLink {
+                        integration_id: IntegrationId::new(id),
+                        personio_id: PersonioId(1),
+                        lms_user_id: LmsUserId("lms-1".into()),
+                        email: "ada@example.com".into(),
+                        profile_hash: "h".into(),
+                        groups: BTreeSet::new(),
+                        active: true,
+                        updated_at: Utc::now(),
+                        version: 1,
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        let hr = Arc::new(StaticHrSource::of(vec![employee(1, "ada@example.com")]));
+        hr.set_categories(vec![DocumentCategory {
+            id: 7,
+            name: "Learning certificates".into(),
+        }]);
+        let consumer = CertificateConsumer::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            Arc::new(TestConnector { hr: hr.clone() }),
+            FetchLimits::default(),
+        )
+        .unwrap();
+        Fixture {
+            hr,
+            store,
+            consumer,
+        }
+    }
+
+    fn message(id: &str, group: Option<&str>, body: serde_json::Value) -> QueueMessage {
+        QueueMessage {
+            message_id: id.into(),
+            body: body.to_string(),
+            group_id: group.map(str::to_owned),
+        }
+    }
+
+    fn job(integration: &str, certificate: &str) -> serde_json::Value {
+        json!({
+            "integration_id": integration,
+            "certificate_id": certificate,
+            "lms_user_id": "lms-1",
+            "course_name": format!("Course {certificate}"),
+            "completed_on": "2026-11-20",
+            "pdf_base64": PDF_BASE64,
+        })
+    }
+
+    fn deadline() -> Deadline {
+        Deadline::after(std::time::Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_holds_back_the_rest_of_its_group_only() {
+        let f = fixture().await;
+        let batch = f
+            .consumer
+            .consume(
+                vec![
+                    message("m1", Some("acme"), job("acme", "c1")),
+                    message("m2", Some("broken"), job("broken", "c2")),
+                    message("m3", Some("acme"), job("acme", "c3")),
+                    message("m4", Some("broken"), job("broken", "c4")),
+                    message("m5", Some("globex"), job("globex", "c5")),
+                ],
+                deadline(),
+            )
+            .await;
+        assert_eq!(batch.failed_message_ids(), ["m2", "m4"]);
+        assert!(matches!(
+            batch.records[0].1,
+            RecordOutcome::Pushed(PushOutcome::Uploaded { .. })
+        ));
+        assert!(matches!(
+            batch.records[1].1,
+            RecordOutcome::IntegrationUnavailable { .. }
+        ));
+        assert_eq!(batch.records[3].1, RecordOutcome::HeldBack);
+        assert_eq!(f.hr.uploaded().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_only_its_record_and_later_ones_of_its_group() {
+        let f = fixture().await;
+        let batch = f
+            .consumer
+            .consume(
+                vec![
+                    message("m1", Some("explosive"), job("explosive", "c1")),
+                    message("m2", Some("acme"), job("acme", "c2")),
+                    message("m3", Some("explosive"), job("explosive", "c3")),
+                ],
+                deadline(),
+            )
+            .await;
+        assert!(
+            matches!(&batch.records[0].1, RecordOutcome::Panicked { reason } if reason.contains("connector exploded")),
+            "{batch:?}"
+        );
+        assert!(matches!(
+            batch.records[1].1,
+            RecordOutcome::Pushed(PushOutcome::Uploaded { .. })
+        ));
+        assert_eq!(batch.records[2].1, RecordOutcome::HeldBack);
+        assert_eq!(batch.failed_message_ids(), ["m1", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn unusable_and_permanently_failing_jobs_are_acknowledged() {
+        let f = fixture().await;
+        let mut invalid = job("acme", "bad-date");
+        invalid["completed_on"] = json!("31.12.2026");
+        let batch = f
+            .consumer
+            .consume(
+                vec![
+                    QueueMessage {
+                        message_id: "not-json".into(),
+                        body: "{".into(),
+                        group_id: Some("acme".into()),
+                    },
+                    message(
+                        "no-integration",
+                        Some("acme"),
+                        json!({"certificate_id": "x"}),
+                    ),
+                    message("gone", Some("gone"), job("gone", "c1")),
+                    message("invalid", Some("acme"), invalid),
+                    message("good", Some("acme"), job("acme", "c2")),
+                ],
+                deadline(),
+            )
+            .await;
+        assert_eq!(
+            batch.failed_message_ids(),
+            Vec::<String>::new(),
+            "{batch:?}"
+        );
+        assert!(matches!(batch.records[2].1, RecordOutcome::Dropped { .. }));
+        assert!(matches!(
+            batch.records[3].1,
+            RecordOutcome::Pushed(PushOutcome::Failed {
+                retryable: false,
+                ..
+            })
+        ));
+        // The invalid job's reason is on the ledger; the good one after it was pushed.
+        let entry = f
+            .store
+            .certificate(
+                &IntegrationId::new("acme"),
+                &CertificateId("bad-date".into()),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(entry.state, LedgerState::Failed { .. }),
+            "{entry:?}"
+        );
+        assert!(matches!(
+            batch.records[4].1,
+            RecordOutcome::Pushed(PushOutcome::Uploaded { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_job_is_not_pushed_twice_and_a_passed_deadline_defers() {
+        let f = fixture().await;
+        let first = f
+            .consumer
+            .consume(
+                vec![message("m1", Some("acme"), job("acme", "c1"))],
+                deadline(),
+            )
+            .await;
+        let again = f
+            .consumer
+            .consume(
+                vec![message("m1", Some("acme"), job("acme", "c1"))],
+                deadline(),
+            )
+            .await;
+        assert!(matches!(
+            first.records[0].1,
+            RecordOutcome::Pushed(PushOutcome::Uploaded { .. })
+        ));
+        assert!(matches!(
+            again.records[0].1,
+            RecordOutcome::Pushed(PushOutcome::AlreadyDone { .. })
+        ));
+        assert_eq!(f.hr.uploaded().len(), 1);
+
+        let late = f
+            .consumer
+            .consume(
+                vec![message("m2", None, job("acme", "c2"))],
+                Deadline::after(std::time::Duration::ZERO),
+            )
+            .await;
+        assert_eq!(late.records[0].1, RecordOutcome::DeadlinePassed);
+        assert_eq!(late.failed_message_ids(), ["m2"]);
+    }
+}

@@ -1,0 +1,387 @@
+//! One sync job from the sync queue: load the integration, connect, run
+//! [`crate::service::sync_integration`] (the sync, then the release of parked certificates).
+//!
+//! What becomes of the message:
+//! - the run happened (whatever its verdict: a failed run is in the run history, and the next
+//!   scheduled run tries again), or another run holds the lease: done, acknowledged;
+//! - a job that can never run (unreadable, unknown integration, invalid settings, missing or
+//!   malformed secret, bad URL): [`SyncJobError`] that is not retryable; the host logs it and
+//!   acknowledges, because a redelivery would fail the same way and the scheduler enqueues the
+//!   integration's next run anyway (the DLQ would only collect noise);
+//! - a failure that can pass (state store or Secrets Manager unavailable before the run could be
+//!   recorded): retryable [`SyncJobError`]; the host reports the message as failed, SQS delivers it
+//!   again, and after `maxReceiveCount` it reaches the DLQ.
+
+use super::{ConnectFailure, Connector};
+use crate::certificates::{CertificatePusher, PdfFetcher};
+use crate::domain::IntegrationId;
+use crate::domain::job::SyncJob;
+use crate::domain::run::RunId;
+use crate::ports::{IntegrationStore, Notifier, StateStore, StoreError};
+use crate::retry::Deadline;
+use crate::service::{SyncVerdict, sync_integration};
+use crate::sync::{NoProgress, SyncEngine, SyncError, SyncOutcome, SyncRequest};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// How one sync job ended when it did not fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncJobDone {
+    /// The run ran and is recorded.
+    Ran {
+        integration: IntegrationId,
+        run_id: RunId,
+        verdict: SyncVerdict,
+    },
+    /// Another run of the integration is in progress; this job did nothing.
+    LeaseHeld {
+        integration: IntegrationId,
+        holder: String,
+        until: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncJobError {
+    #[error("the message is not a sync job: {0}")]
+    InvalidJob(String),
+    #[error("integration {0} does not exist (deleted after the job was queued?)")]
+    UnknownIntegration(IntegrationId),
+    #[error("reading integration {integration} failed: {source}")]
+    Store {
+        integration: IntegrationId,
+        #[source]
+        source: StoreError,
+    },
+    #[error("connecting integration {integration} failed: {source}")]
+    Connect {
+        integration: IntegrationId,
+        #[source]
+        source: ConnectFailure,
+    },
+    #[error("the sync of integration {integration} could not run: {source}")]
+    Sync {
+        integration: IntegrationId,
+        #[source]
+        source: SyncError,
+    },
+}
+
+impl SyncJobError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::InvalidJob(_) | Self::UnknownIntegration(_) => false,
+            Self::Store { source, .. } => source.is_retryable(),
+            Self::Connect { source, .. } => source.is_retryable(),
+            Self::Sync { source, .. } => match source {
+                SyncError::Settings(_) => false,
+                SyncError::Store { source, .. } => source.is_retryable(),
+            },
+        }
+    }
+}
+
+/// Runs sync jobs. Build one per process and share it across invocations.
+pub struct SyncJobHandler {
+    integrations: Arc<dyn IntegrationStore>,
+    store: Arc<dyn StateStore>,
+    connector: Arc<dyn Connector>,
+    notifier: Arc<dyn Notifier>,
+    fetcher: PdfFetcher,
+}
+
+impl SyncJobHandler {
+    pub fn new(
+        integrations: Arc<dyn IntegrationStore>,
+        store: Arc<dyn StateStore>,
+        connector: Arc<dyn Connector>,
+        notifier: Arc<dyn Notifier>,
+        fetcher: PdfFetcher,
+    ) -> Self {
+        Self {
+            integrations,
+            store,
+            connector,
+            notifier,
+            fetcher,
+        }
+    }
+
+    /// Runs the sync job in `body`. `lease_holder` names this worker to a run that finds the
+    /// lease held (a Lambda request id); everything ends by `deadline`.
+    pub async fn handle(
+        &self,
+        body: &str,
+        deadline: Deadline,
+        lease_holder: &str,
+    ) -> Result<SyncJobDone, SyncJobError> {
+        let job: SyncJob = serde_json::from_str(body)
+            .map_err(|error| SyncJobError::InvalidJob(error.to_string()))?;
+        let span = info_span!(
+            "sync_job",
+            integration = %job.integration_id,
+            trigger = ?job.trigger,
+            dry_run = job.dry_run,
+        );
+        let result = self
+            .run(job, deadline, lease_holder)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| match &result {
+            Ok(SyncJobDone::Ran { run_id, verdict, .. }) => match verdict {
+                SyncVerdict::Failed => error!(run = %run_id, "the sync run failed; it is recorded, the next run tries again"),
+                verdict => info!(run = %run_id, ?verdict, "sync job done"),
+            },
+            Ok(SyncJobDone::LeaseHeld { holder, until, .. }) => {
+                info!(%holder, %until, "another run holds the lease; job acknowledged")
+            }
+            Err(error) if error.is_retryable() => warn!(%error, "sync job failed; it will be delivered again"),
+            Err(error) => error!(%error, "sync job cannot run; dropped"),
+        });
+        result
+    }
+
+    async fn run(
+        &self,
+        job: SyncJob,
+        deadline: Deadline,
+        lease_holder: &str,
+    ) -> Result<SyncJobDone, SyncJobError> {
+        let integration = job.integration_id;
+        let record = match self.integrations.integration(&integration).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(SyncJobError::UnknownIntegration(integration)),
+            Err(source) => {
+                return Err(SyncJobError::Store {
+                    integration,
+                    source,
+                });
+            }
+        };
+        let connected = match self.connector.connect(&record).await {
+            Ok(connected) => connected,
+            Err(source) => {
+                return Err(SyncJobError::Connect {
+                    integration,
+                    source,
+                });
+            }
+        };
+        let engine = SyncEngine::new(
+            connected.hr.clone(),
+            connected.lms,
+            self.store.clone(),
+            self.notifier.clone(),
+        );
+        let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
+        let mut request = SyncRequest::new(integration.clone(), record.settings, job.trigger);
+        request.dry_run = job.dry_run;
+        request.deadline = deadline;
+        request.lease_holder = lease_holder.to_owned();
+        let synced = sync_integration(
+            &engine,
+            &pusher,
+            request,
+            &NoProgress,
+            &crate::certificates::NoProgress,
+        )
+        .await
+        .map_err(|source| SyncJobError::Sync {
+            integration: integration.clone(),
+            source,
+        })?;
+        let verdict = synced.verdict();
+        Ok(match synced.sync {
+            SyncOutcome::Completed(record) => SyncJobDone::Ran {
+                integration,
+                run_id: record.run_id,
+                verdict,
+            },
+            SyncOutcome::LeaseHeld { holder, expires_at } => SyncJobDone::LeaseHeld {
+                integration,
+                holder,
+                until: expires_at,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certificates::FetchLimits;
+    use crate::domain::integration::IntegrationRecord;
+    use crate::domain::run::Trigger;
+    use crate::jobs::Connected;
+    use crate::lms::memory::MemoryLms;
+    use crate::notify::MemoryNotifier;
+    use crate::ports::{CredentialsError, LeaseStore, RunStore};
+    use crate::store::MemoryStore;
+    use crate::store::contract::integration_record;
+    use crate::sync::testing::{SELECTION_KEY, StaticHrSource, employee};
+
+    /// Connects every integration to one static HR source and one in-memory LMS, or fails.
+    struct StaticConnector {
+        hr: Arc<StaticHrSource>,
+        lms: Arc<MemoryLms>,
+        failure: Option<fn() -> ConnectFailure>,
+    }
+
+    #[async_trait::async_trait]
+    impl Connector for StaticConnector {
+        async fn connect(&self, _record: &IntegrationRecord) -> Result<Connected, ConnectFailure> {
+            if let Some(failure) = self.failure {
+                return Err(failure());
+            }
+            Ok(Connected {
+                hr: self.hr.clone(),
+                lms: self.lms.clone(),
+            })
+        }
+    }
+
+    struct Fixture {
+        store: MemoryStore,
+        lms: Arc<MemoryLms>,
+        handler: SyncJobHandler,
+    }
+
+    async fn fixture(failure: Option<fn() -> ConnectFailure>) -> Fixture {
+        let store = MemoryStore::new();
+        let mut record = integration_record("acme", "tenant", None, 1);
+        record.settings = crate::settings::IntegrationSettings::new(SELECTION_KEY);
+        store.put_integration(&record, None).await.unwrap();
+        let hr = Arc::new(StaticHrSource::of(vec![employee(1, "ada@example.com")]));
+        let lms = Arc::new(MemoryLms::new());
+        let connector = Arc::new(StaticConnector {
+            hr,
+            lms: lms.clone(),
+            failure,
+        });
+        let handler = SyncJobHandler::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            connector,
+            Arc::new(MemoryNotifier::new()),
+            PdfFetcher::new(FetchLimits::default()).unwrap(),
+        );
+        Fixture {
+            store,
+            lms,
+            handler,
+        }
+    }
+
+    fn job(integration: &str) -> String {
+        serde_json::to_string(&SyncJob {
+            integration_id: IntegrationId::new(integration),
+            trigger: Trigger::Schedule,
+            dry_run: false,
+            requested_at: Utc::now(),
+        })
+        .unwrap()
+    }
+
+    fn deadline() -> Deadline {
+        Deadline::after(std::time::Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn a_job_runs_the_sync_and_is_recorded() {
+        let f = fixture(None).await;
+        let done = f
+            .handler
+            .handle(&job("acme"), deadline(), "req-1")
+            .await
+            .unwrap();
+        let SyncJobDone::Ran {
+            run_id, verdict, ..
+        } = done
+        else {
+            panic!("expected a run, got {done:?}");
+        };
+        assert_eq!(verdict, SyncVerdict::Succeeded);
+        let acme = IntegrationId::new("acme");
+        let stored = f.store.run(&acme, &run_id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.trigger, stored.counts.created),
+            (Trigger::Schedule, 1)
+        );
+        assert_eq!(f.lms.users().len(), 1);
+        // The lease was released after the run.
+        assert_eq!(f.store.lease(&acme).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_is_not_an_error() {
+        let f = fixture(None).await;
+        let acme = IntegrationId::new("acme");
+        f.store
+            .acquire_lease(&acme, "other-run", Utc::now(), chrono::Duration::minutes(5))
+            .await
+            .unwrap();
+        let done = f
+            .handler
+            .handle(&job("acme"), deadline(), "req-2")
+            .await
+            .unwrap();
+        assert!(
+            matches!(&done, SyncJobDone::LeaseHeld { holder, .. } if holder == "other-run"),
+            "{done:?}"
+        );
+        assert!(f.lms.users().is_empty());
+    }
+
+    #[tokio::test]
+    async fn jobs_that_can_never_run_are_permanent_errors() {
+        let f = fixture(None).await;
+        for (body, what) in [
+            ("not json", "unreadable"),
+            (r#"{"integration_id": "acme"}"#, "incomplete"),
+        ] {
+            let error = f.handler.handle(body, deadline(), "r").await.unwrap_err();
+            assert!(
+                matches!(error, SyncJobError::InvalidJob(_)),
+                "{what}: {error}"
+            );
+            assert!(!error.is_retryable(), "{what}");
+        }
+        let error = f
+            .handler
+            .handle(&job("gone"), deadline(), "r")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SyncJobError::UnknownIntegration(_)),
+            "{error}"
+        );
+        assert!(!error.is_retryable());
+
+        let missing = fixture(Some(|| {
+            ConnectFailure::Credentials(CredentialsError::Missing(IntegrationId::new("acme")))
+        }))
+        .await;
+        let error = missing
+            .handler
+            .handle(&job("acme"), deadline(), "r")
+            .await
+            .unwrap_err();
+        assert!(!error.is_retryable(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_credential_store_is_retryable() {
+        let f = fixture(Some(|| {
+            ConnectFailure::Credentials(CredentialsError::Unavailable("throttled".into()))
+        }))
+        .await;
+        let error = f
+            .handler
+            .handle(&job("acme"), deadline(), "r")
+            .await
+            .unwrap_err();
+        assert!(error.is_retryable(), "{error}");
+        assert!(error.to_string().contains("throttled"), "{error}");
+    }
+}

@@ -1,0 +1,237 @@
+//! The Lambda glue of the admin API: reads the environment the SAM template sets, builds the
+//! AWS adapters, turns an API Gateway HTTP API event into the framework-neutral request of
+//! [`common::admin`] (with the caller taken from the JWT authorizer's claims) and the answer
+//! back into a Lambda response. Everything the API does lives in `common::admin`.
+
+use bytes::Bytes;
+use common::admin::{AdminAdapters, AdminApi, Caller};
+use common::aws::host::{AwsServices, HostError, required_env};
+use common::jobs::CredentialsConnector;
+use lambda_http::http::{self, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use std::convert::Infallible;
+use std::sync::Arc;
+
+/// What the function needs from its environment (names as in `infra/template.yaml`).
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// `TABLE_NAME`: the state table.
+    pub table_name: String,
+    /// `SECRET_PREFIX`: integration secrets are named `{SECRET_PREFIX}{integration_id}`.
+    pub secret_prefix: String,
+    /// `SYNC_QUEUE_URL`.
+    pub sync_queue_url: String,
+    /// `CERTIFICATE_QUEUE_URL` (FIFO).
+    pub certificate_queue_url: String,
+    /// `TENANT_CLAIM`: the JWT claim that names the caller's tenant.
+    pub tenant_claim: String,
+}
+
+impl HostConfig {
+    pub fn from_env() -> Result<Self, HostError> {
+        Ok(Self {
+            table_name: required_env("TABLE_NAME")?,
+            secret_prefix: required_env("SECRET_PREFIX")?,
+            sync_queue_url: required_env("SYNC_QUEUE_URL")?,
+            certificate_queue_url: required_env("CERTIFICATE_QUEUE_URL")?,
+            tenant_claim: required_env("TENANT_CLAIM")?,
+        })
+    }
+
+    /// The API's adapters on these AWS services (the function's own, or local endpoints in
+    /// tests).
+    pub fn adapters(&self, services: &AwsServices) -> AdminAdapters {
+        let store = Arc::new(services.state_store(&self.table_name, None));
+        let credentials = Arc::new(services.credentials(&self.secret_prefix));
+        AdminAdapters {
+            integrations: store.clone(),
+            state: store,
+            credentials: credentials.clone(),
+            queue: Arc::new(services.job_queues(&self.sync_queue_url, &self.certificate_queue_url)),
+            connector: Arc::new(CredentialsConnector::new(credentials)),
+        }
+    }
+}
+
+/// The API and how to find the caller, built once per Lambda container.
+pub struct Host {
+    api: AdminApi,
+    tenant_claim: String,
+}
+
+impl Host {
+    pub fn new(api: AdminApi, tenant_claim: impl Into<String>) -> Self {
+        Self {
+            api,
+            tenant_claim: tenant_claim.into(),
+        }
+    }
+
+    /// The host as deployed: configuration from the environment, AWS clients from the
+    /// function's role and region.
+    pub async fn from_env() -> Result<Self, HostError> {
+        let config = HostConfig::from_env()?;
+        let adapters = config.adapters(&AwsServices::from_environment().await);
+        Ok(Self::new(AdminApi::new(adapters), config.tenant_claim))
+    }
+
+    /// Answers one event. Never fails: errors are problem+json responses.
+    pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        let caller = caller(&request, &self.tenant_claim);
+        let response = self.api.handle(into_core_request(request), caller).await;
+        Ok(into_lambda_response(response))
+    }
+}
+
+/// The tenant named by the JWT authorizer's claim, if the event carries one. API Gateway has
+/// already validated the token; an empty or missing claim is no tenant.
+pub fn caller(request: &Request, tenant_claim: &str) -> Option<Caller> {
+    let claims = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => &context.authorizer.as_ref()?.jwt.as_ref()?.claims,
+        _ => return None,
+    };
+    claims
+        .get(tenant_claim)
+        .map(|tenant| tenant.trim())
+        .filter(|tenant| !tenant.is_empty())
+        .map(|tenant| Caller {
+            tenant_id: tenant.to_owned(),
+        })
+}
+
+/// The event as the core's request. The path is API Gateway's raw path (without a stage
+/// prefix), so routes are the same whatever stage the API is deployed to.
+fn into_core_request(request: Request) -> http::Request<Bytes> {
+    let path = request.raw_http_path().to_owned();
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let (parts, body) = request.into_parts();
+    let mut core = http::Request::new(match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        // `Body` may grow variants; none of them carries a request body the API reads.
+        _ => Bytes::new(),
+    });
+    *core.method_mut() = parts.method;
+    *core.headers_mut() = parts.headers;
+    // A path API Gateway accepted is a valid URI path; should it not be, the router answers 404.
+    *core.uri_mut() = path_and_query.parse().unwrap_or_default();
+    core
+}
+
+fn into_lambda_response(response: Response<Bytes>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(error) => Body::Binary(error.into_bytes()),
+        }
+    };
+    Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::admin::testing::{MemoryCredentials, RecordingJobQueue};
+    use common::store::MemoryStore;
+    use serde_json::Value;
+    use std::path::PathBuf;
+
+    fn event_path(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../events")).join(name)
+    }
+
+    fn event(name: &str) -> Request {
+        let text = std::fs::read_to_string(event_path(name)).expect("the sample event exists");
+        lambda_http::request::from_str(&text).expect("an API Gateway HTTP API event")
+    }
+
+    fn memory_host() -> Host {
+        let store = Arc::new(MemoryStore::new());
+        let credentials = Arc::new(MemoryCredentials::default());
+        let api = AdminApi::new(AdminAdapters {
+            integrations: store.clone(),
+            state: store,
+            credentials: credentials.clone(),
+            queue: Arc::new(RecordingJobQueue::default()),
+            connector: Arc::new(CredentialsConnector::new(credentials.clone())),
+        });
+        Host::new(api, "tenant_id")
+    }
+
+    async fn answer(host: &Host, request: Request) -> (u16, Value) {
+        let response = host
+            .handle(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let status = response.status().as_u16();
+        let body = match response.into_body() {
+            Body::Text(text) => serde_json::from_str(&text).expect("JSON"),
+            Body::Empty => Value::Null,
+            other => panic!("unexpected body {other:?}"),
+        };
+        (status, body)
+    }
+
+    #[test]
+    fn every_sample_event_parses_and_names_its_tenant() {
+        let names: Vec<String> = std::fs::read_dir(event_path(""))
+            .expect("events/")
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("admin-") && name.ends_with(".json"))
+            .collect();
+        assert!(names.len() >= 10, "{names:?}");
+        for name in names {
+            let request = event(&name);
+            let expected = (name != "admin-openapi.json").then(|| Caller {
+                tenant_id: "tenant-acme".into(),
+            });
+            assert_eq!(caller(&request, "tenant_id"), expected, "{name}");
+            assert_eq!(caller(&request, "org"), None, "{name}");
+            let core = into_core_request(request);
+            assert!(core.uri().path().starts_with('/'), "{name}");
+        }
+        let runs = into_core_request(event("admin-list-runs.json"));
+        assert_eq!(runs.uri().query(), Some("limit=5"));
+        assert_eq!(runs.method(), http::Method::GET);
+        let create = into_core_request(event("admin-create-integration.json"));
+        assert!(create.body().starts_with(b"{"));
+    }
+
+    #[tokio::test]
+    async fn events_reach_the_api_with_their_caller() {
+        let host = memory_host();
+        let (status, contract) = answer(&host, event("admin-openapi.json")).await;
+        assert_eq!(status, 200);
+        assert_eq!(contract["openapi"], "3.1.0");
+        let (status, created) = answer(&host, event("admin-create-integration.json")).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["tenant_id"], "tenant-acme");
+        let (status, list) = answer(&host, event("admin-list-integrations.json")).await;
+        assert_eq!(status, 200);
+        assert_eq!(list["integrations"][0]["id"], created["id"]);
+        // The sample ids name no integration of this store.
+        let (status, problem) = answer(&host, event("admin-sync-now.json")).await;
+        assert_eq!(status, 404, "{problem}");
+
+        let mut anonymous = event("admin-list-integrations.json");
+        let Some(RequestContext::ApiGatewayV2(context)) = anonymous.request_context_ref().cloned()
+        else {
+            panic!("an HTTP API event");
+        };
+        let mut context = context;
+        context.authorizer = None;
+        anonymous = anonymous.with_request_context(RequestContext::ApiGatewayV2(context));
+        let (status, problem) = answer(&host, anonymous).await;
+        assert_eq!(status, 401);
+        assert_eq!(problem["type"], "urn:personio-lms:problem:unauthenticated");
+    }
+}

@@ -1,0 +1,16 @@
+use aws_lambda_events::event::sqs::SqsEvent;
+use common::aws::host::{AwsServices, init_tracing};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let config = employee_sync::Config::from_env()?;
+    let function =
+        employee_sync::EmployeeSync::new(&config, &AwsServices::from_environment().await)?;
+    let function = &function;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        function.handle(event)
+    }))
+    .await
+}

@@ -1,0 +1,82 @@
+//! The `scheduler` function: EventBridge Scheduler invokes it every minute; it claims the
+//! integrations whose sync is due and enqueues one sync job each ([`common::schedule`]).
+
+use common::aws::host::{AwsServices, HostError, required_env};
+use common::aws::{DynamoStore, SqsJobQueue};
+use common::schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use tracing::Instrument as _;
+
+/// What the function reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub table_name: String,
+    pub sync_queue_url: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, HostError> {
+        Ok(Self {
+            table_name: required_env("TABLE_NAME")?,
+            sync_queue_url: required_env("SYNC_QUEUE_URL")?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// Every other integration was handled; the failed ones stay due for the next minute.
+    #[error("{count} due integration(s) could not be scheduled, e.g. {first}")]
+    Incomplete { count: usize, first: String },
+}
+
+impl From<SchedulerError> for Diagnostic {
+    fn from(error: SchedulerError) -> Self {
+        let error_type = match error {
+            SchedulerError::Schedule(_) => "ScheduleListingFailed",
+            SchedulerError::Incomplete { .. } => "ScheduleIncomplete",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// The handler with its adapters, built once per process.
+pub struct Scheduler {
+    store: DynamoStore,
+    queue: SqsJobQueue,
+}
+
+impl Scheduler {
+    pub fn new(config: &Config, services: &AwsServices) -> Self {
+        Self {
+            store: services.state_store(&config.table_name, None),
+            queue: services.sync_queue(&config.sync_queue_url),
+        }
+    }
+
+    /// The payload (EventBridge Scheduler's notification, or any JSON) carries nothing the
+    /// scheduler needs: "due" is decided by the clock at invocation.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> Result<ScheduleReport, SchedulerError> {
+        let span = tracing::info_span!("scheduler", request_id = %event.context.request_id);
+        async {
+            let report = enqueue_due_syncs(&self.store, &self.queue, chrono::Utc::now()).await?;
+            match report.failed.first() {
+                None => Ok(report),
+                Some((integration, reason)) => Err(SchedulerError::Incomplete {
+                    count: report.failed.len(),
+                    first: format!("{integration}: {reason}"),
+                }),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}

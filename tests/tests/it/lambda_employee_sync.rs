@@ -1,0 +1,116 @@
+//! The `employee-sync` function's acknowledgement rules: a held lease and a missing integration
+//! are acknowledged; a retryable failure is reported, so a poisoned job reaches the DLQ after the
+//! queue's receive limit (a real moto queue with a redrive policy).
+
+use super::lambda_support::{context, lambda_env, sample, sqs_event};
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::Utc;
+use common::domain::IntegrationId;
+use common::ports::{LeaseStore, RunStore};
+use lambda_runtime::LambdaEvent;
+use std::time::Duration;
+
+fn config(env: &super::lambda_support::LambdaEnv, table_name: &str) -> employee_sync::Config {
+    employee_sync::Config {
+        table_name: table_name.to_owned(),
+        secret_prefix: env.secret_prefix.clone(),
+        ses_from_address: "personio-lms@acme.example".into(),
+        run_retention_days: None,
+    }
+}
+
+/// The sample sync-job event, its job aimed at `integration`.
+fn sync_job_event(integration: &str) -> LambdaEvent<SqsEvent> {
+    let mut event: SqsEvent = serde_json::from_value(sample("sqs-sync-job.json")).unwrap();
+    let mut job: serde_json::Value =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap_or_default()).unwrap();
+    job["integration_id"] = integration.into();
+    event.records[0].body = Some(job.to_string());
+    LambdaEvent::new(event, context("sync", Duration::from_secs(60)))
+}
+
+#[tokio::test]
+async fn a_held_lease_and_a_deleted_integration_are_acknowledged() {
+    let Some(env) = lambda_env().await else {
+        return;
+    };
+    env.put_secret("acme", ("client", "secret")).await;
+    env.put_integration(
+        "acme",
+        "http://127.0.0.1:9/personio",
+        "http://127.0.0.1:9/scim/v2",
+        None,
+    )
+    .await;
+    let acme = IntegrationId::new("acme");
+    env.store
+        .acquire_lease(
+            &acme,
+            "a-running-sync",
+            Utc::now(),
+            chrono::Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    let function =
+        employee_sync::EmployeeSync::new(&config(&env, &env.table_name), &env.services).unwrap();
+
+    let held = function.handle(sync_job_event("acme")).await.unwrap();
+    assert!(held.batch_item_failures.is_empty(), "{held:?}");
+    assert!(env.store.runs(&acme, 10).await.unwrap().is_empty());
+
+    let gone = function
+        .handle(sync_job_event("deleted-meanwhile"))
+        .await
+        .unwrap();
+    assert!(gone.batch_item_failures.is_empty(), "{gone:?}");
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_retryably_ends_in_the_dlq() {
+    let Some(env) = lambda_env().await else {
+        return;
+    };
+    let (queue_url, dlq_url) = env.queue_with_dlq("sync-jobs", false, 2).await;
+    let body = sync_job_event("acme").payload.records[0]
+        .body
+        .clone()
+        .unwrap_or_default();
+    env.sqs
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body(&body)
+        .send()
+        .await
+        .unwrap();
+    // The state table is unreachable: every delivery fails retryably and is reported.
+    let function =
+        employee_sync::EmployeeSync::new(&config(&env, "no-such-table"), &env.services).unwrap();
+    for delivery in 1..=2 {
+        let messages = env.receive(&queue_url, 30).await;
+        assert_eq!(messages.len(), 1, "delivery {delivery}");
+        let event = sqs_event("sqs-sync-job.json", &messages);
+        let response = function
+            .handle(LambdaEvent::new(
+                event,
+                context("sync", Duration::from_secs(60)),
+            ))
+            .await
+            .unwrap();
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|failure| failure.item_identifier.clone())
+            .collect();
+        assert_eq!(failed.len(), 1, "delivery {delivery}: {response:?}");
+        assert_eq!(Some(failed[0].as_str()), messages[0].message_id());
+        env.settle(&queue_url, &messages, &failed).await;
+    }
+    assert!(
+        env.receive(&queue_url, 0).await.is_empty(),
+        "moved away after two receives"
+    );
+    let dead = env.receive(&dlq_url, 30).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some(body.as_str()));
+}
