@@ -12,7 +12,7 @@ use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
 use common::domain::run::{RunId, RunRecord};
 use common::ports::{
-    CertificateLedger, LeaseOutcome, LeaseStore, LinkStore, RunStore, StateStore, StoreError,
+    CertificateLedger, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore, StateStore, StoreError,
 };
 use common::store::StoreStats;
 use std::sync::{Mutex, PoisonError};
@@ -142,6 +142,11 @@ impl<S: StateStore> LeaseStore for CountingStore<S> {
     ) -> Result<(), StoreError> {
         let result = self.inner.release_lease(integration, holder).await;
         self.count(result, |stats| &mut stats.lease_writes)
+    }
+
+    async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError> {
+        let result = self.inner.lease(integration).await;
+        self.count(result, |stats| &mut stats.lease_reads)
     }
 }
 

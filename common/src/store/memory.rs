@@ -29,6 +29,7 @@ pub struct StoreStats {
     pub link_writes: u64,
     pub run_reads: u64,
     pub run_writes: u64,
+    pub lease_reads: u64,
     pub lease_writes: u64,
     pub certificate_reads: u64,
     pub certificate_writes: u64,
@@ -238,8 +239,9 @@ impl LeaseStore for MemoryStore {
     }
 
     async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError> {
-        Ok(self
-            .lock()
+        let mut state = self.lock();
+        state.stats.lease_reads += 1;
+        Ok(state
             .items(integration)
             .and_then(|items| items.lease.clone()))
     }
