@@ -331,3 +331,58 @@ pub async fn backfill(
     }
     push_jobs(path, jobs, lines, bad_lines, timeout).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::certificates::{IntegrationProblem, JobReport, PushOutcome};
+
+    fn report(outcomes: Vec<PushOutcome>) -> BatchReport {
+        BatchReport {
+            jobs: outcomes
+                .into_iter()
+                .enumerate()
+                .map(|(index, outcome)| JobReport {
+                    index,
+                    certificate_id: None,
+                    outcome,
+                })
+                .collect(),
+            integration_problem: None,
+        }
+    }
+
+    #[test]
+    fn batch_exit_codes() {
+        let done = PushOutcome::AlreadyDone {
+            document_id: "1".into(),
+        };
+        assert_eq!(
+            batch_exit_code(&report(vec![done.clone(), PushOutcome::Parked]), 0),
+            ExitCode::Success
+        );
+        assert_eq!(
+            batch_exit_code(&report(vec![done.clone()]), 1),
+            ExitCode::Partial
+        );
+        let failed = PushOutcome::Failed {
+            reason: "x".into(),
+            retryable: false,
+        };
+        assert_eq!(
+            batch_exit_code(&report(vec![done, failed]), 0),
+            ExitCode::Partial
+        );
+        let mut rejected = report(Vec::new());
+        rejected.integration_problem = Some(IntegrationProblem::Credentials("no".into()));
+        assert_eq!(batch_exit_code(&rejected, 0), ExitCode::RunFailed);
+    }
+
+    #[test]
+    fn sync_exit_codes_follow_the_shared_verdict() {
+        assert_eq!(sync_exit_code(SyncVerdict::Succeeded).code(), 0);
+        assert_eq!(sync_exit_code(SyncVerdict::CompletedWithFailures).code(), 1);
+        assert_eq!(sync_exit_code(SyncVerdict::Failed).code(), 3);
+        assert_eq!(sync_exit_code(SyncVerdict::LeaseHeld).code(), 4);
+    }
+}

@@ -29,6 +29,7 @@ use common::personio::{DEFAULT_BASE_URL, PersonioConfig};
 use common::secret::Secret;
 use common::settings::{IntegrationSettings, SettingsError};
 use serde::Deserialize;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -42,12 +43,24 @@ pub enum ConfigError {
     Read { path: String, message: String },
     #[error("{path}: not valid TOML: {message}")]
     Syntax { path: String, message: String },
+    /// Valid TOML that does not fit as a whole (e.g. a missing section).
+    #[error("{path}: {message}")]
+    Document { path: String, message: String },
     #[error("{path}: {field}: {message}")]
     Field {
         path: String,
         field: String,
         message: String,
     },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDocument {
+    integration: RawIntegration,
+    personio: RawPersonio,
+    lms: RawLms,
+    settings: IntegrationSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,26 +136,26 @@ impl CliConfig {
             field: field.to_owned(),
             message,
         };
-        let mut table: toml::Table = toml::from_str(text).map_err(|error| ConfigError::Syntax {
-            path: shown.clone(),
-            message: syntax_message(text, &error),
+        let document: RawDocument = toml::from_str(text).map_err(|error| {
+            match error.span().map(|span| field_at(text, span)) {
+                Some(Ok(Some(name))) => field(&name, error.message().trim().to_owned()),
+                // Well-formed, but about the document as a whole (a missing section).
+                Some(Ok(None)) => ConfigError::Document {
+                    path: shown.clone(),
+                    message: error.message().trim().to_owned(),
+                },
+                Some(Err(())) | None => ConfigError::Syntax {
+                    path: shown.clone(),
+                    message: syntax_message(text, &error),
+                },
+            }
         })?;
-        let mut section = |name: &str| {
-            table
-                .remove(name)
-                .ok_or_else(|| field(name, "section is missing".into()))
-        };
-        let integration: RawIntegration = typed(section("integration")?, "integration", &field)?;
-        let personio: RawPersonio = typed(section("personio")?, "personio", &field)?;
-        let lms: RawLms = typed(section("lms")?, "lms", &field)?;
-        let settings_value = section("settings")?;
-        if let Some(unknown) = table.keys().next() {
-            return Err(field(
-                unknown,
-                "unknown section (expected integration, personio, lms, settings)".into(),
-            ));
-        }
-        let settings: IntegrationSettings = typed(settings_value, "settings", &field)?;
+        let RawDocument {
+            integration,
+            personio,
+            lms,
+            settings,
+        } = document;
         settings.validate().map_err(|error| match error {
             SettingsError::Invalid { field, message } => ConfigError::Field {
                 path: shown.clone(),
@@ -273,18 +286,89 @@ fn secret(
     }
 }
 
-/// Deserializes one section, naming it (and the key, when serde names it) in the error.
-fn typed<T: serde::de::DeserializeOwned>(
-    value: toml::Value,
-    section: &str,
-    field: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<T, ConfigError> {
-    if !value.is_table() {
-        return Err(field(section, "must be a table ([section])".into()));
+/// The dotted name of the key an error's span points at (`personio.client_id`,
+/// `settings.status.active.lms_status`, `settings.groups.by[1]`), for errors whose message names
+/// only the problem, not the place. `Ok(None)`: the span is about the whole document;
+/// `Err`: the text is not even well-formed TOML.
+fn field_at(text: &str, span: Range<usize>) -> Result<Option<String>, ()> {
+    let document = toml::de::DeTable::parse(text).map_err(|_| ())?;
+    // toml reports a field missing from the document itself with the empty span at its start.
+    if span == (0..0) {
+        return Ok(None);
     }
-    value
-        .try_into()
-        .map_err(|error: toml::de::Error| field(section, error.message().trim().to_owned()))
+    let span = span.start..span.end.max(span.start + 1);
+    let mut path = Vec::new();
+    descend_table(document.get_ref(), &span, &mut path);
+    Ok((!path.is_empty()).then(|| path.join(".")))
+}
+
+fn covers(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+fn descend_table(table: &toml::de::DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) {
+    for (key, value) in table {
+        if covers(&key.span(), span) {
+            path.push(key.get_ref().to_string());
+            return;
+        }
+        if covers(&value.span(), span) {
+            path.push(key.get_ref().to_string());
+            descend_value(value.get_ref(), span, path);
+            return;
+        }
+    }
+    // An error spanning several keys is about this table itself (a missing field).
+    let keys_inside = table.keys().filter(|key| covers(span, &key.span())).count();
+    if keys_inside > 1 {
+        return;
+    }
+    // A `[header]` table's span covers only its header line, so a span in a table's body is in
+    // the table whose header comes last before it (looking into `[a.b]` sub-headers too).
+    let enclosing = table
+        .iter()
+        .filter_map(|(key, value)| match value.get_ref() {
+            toml::de::DeValue::Table(inner) => {
+                latest_header(key.span().start, inner, span.start).map(|start| (start, key, inner))
+            }
+            _ => None,
+        })
+        .max_by_key(|(start, _, _)| *start);
+    if let Some((_, key, inner)) = enclosing {
+        path.push(key.get_ref().to_string());
+        descend_table(inner, span, path);
+    }
+}
+
+/// The start of the last header at or before `offset` within a table and its sub-tables.
+fn latest_header(start: usize, table: &toml::de::DeTable<'_>, offset: usize) -> Option<usize> {
+    let own = (start <= offset).then_some(start);
+    table
+        .iter()
+        .filter_map(|(key, value)| match value.get_ref() {
+            toml::de::DeValue::Table(inner) => latest_header(key.span().start, inner, offset),
+            _ => None,
+        })
+        .chain(own)
+        .max()
+}
+
+fn descend_value(value: &toml::de::DeValue<'_>, span: &Range<usize>, path: &mut Vec<String>) {
+    match value {
+        toml::de::DeValue::Table(table) => descend_table(table, span, path),
+        toml::de::DeValue::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                if covers(&item.span(), span) {
+                    if let Some(last) = path.last_mut() {
+                        last.push_str(&format!("[{index}]"));
+                    }
+                    descend_value(item.get_ref(), span, path);
+                    return;
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn http_url(text: &str) -> Result<Url, String> {
@@ -467,7 +551,7 @@ selection = { attribute = "LMS Sync" }
         );
         let message = error(&unknown);
         assert!(
-            message.contains("personio: unknown field `clientid`"),
+            message.contains("personio.clientid: unknown field `clientid`"),
             "{message}"
         );
         let settings = MINIMAL.replace(
@@ -480,12 +564,65 @@ selection = { attribute = "LMS Sync" }
             "{message}"
         );
         let missing = MINIMAL.replace("[lms]", "[lms_typo]");
-        assert!(error(&missing).contains("lms: section is missing"));
+        let message = error(&missing);
+        assert!(
+            message.contains("lms_typo: unknown field `lms_typo`"),
+            "{message}"
+        );
         let syntax = MINIMAL.replace("id = \"acme\"", "id = ");
         assert!(
             error(&syntax).contains("not valid TOML: line 3"),
             "{}",
             error(&syntax)
+        );
+    }
+
+    #[test]
+    fn type_errors_and_missing_fields_name_their_place() {
+        let wrong_type = MINIMAL.replace("client_id = \"papi-id\"", "client_id = 5");
+        let message = error(&wrong_type);
+        assert!(
+            message.contains(": personio.client_id: invalid type: integer `5`"),
+            "{message}"
+        );
+        let nested = MINIMAL.replace("attribute = \"LMS Sync\"", "attribute = 3");
+        let message = error(&nested);
+        assert!(
+            message.contains(": settings.selection.attribute: invalid type"),
+            "{message}"
+        );
+        let listed = MINIMAL.replace(
+            "selection = { attribute = \"LMS Sync\" }",
+            "selection = { attribute = \"LMS Sync\" }\ngroups = { by = [\"team\", \"floor\"] }",
+        );
+        let message = error(&listed);
+        assert!(
+            message.contains(": settings.groups.by[1]: unknown variant `floor`"),
+            "{message}"
+        );
+        let no_client_id = MINIMAL.replace("client_id = \"papi-id\"", "");
+        let lms_block = "[lms]\nscim_base_url = \"http://127.0.0.1:8091/v2/\"\ntoken_env = \"LMS_SCIM_TOKEN\"\n";
+        assert!(MINIMAL.contains(lms_block));
+        let message = error(&MINIMAL.replace(lms_block, ""));
+        assert_eq!(message, "/etc/lms/acme.toml: missing field `lms`");
+        let message = error(MINIMAL.replace(lms_block, "").trim_start());
+        assert_eq!(message, "/etc/lms/acme.toml: missing field `lms`");
+        let message = error(&no_client_id);
+        assert!(
+            message.contains(": personio: missing field `client_id`"),
+            "{message}"
+        );
+        // A [settings.…] sub-table written after another section still names its place.
+        let settings_block = "[settings]\nselection = { attribute = \"LMS Sync\" }\n";
+        let reordered = MINIMAL
+            .replace(settings_block, "")
+            .replace("[lms]", &format!("{settings_block}\n[lms]"))
+            + "\n[settings.status]\nactive = { lms_status = 5, active = true }\n";
+        assert!(reordered.find("[lms]") > reordered.find("[settings]"));
+        let message = error(&reordered);
+        assert!(
+            message.contains(": settings.status.active.lms_status: invalid type"),
+            "{message}"
         );
     }
 

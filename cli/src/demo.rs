@@ -171,7 +171,10 @@ impl Demo {
             names.len().div_ceil(2),
             names.len()
         );
-        println!("  state             {}", dir.join("demo.sqlite").display());
+        println!(
+            "  state             {} (removed at the end unless --keep)",
+            dir.join("demo.sqlite").display()
+        );
         println!("  outbox            {}", outbox.display());
         Ok(Self {
             sandbox,
@@ -490,7 +493,8 @@ fn decode_subject(subject: &str) -> String {
             .and_then(|bytes| String::from_utf8(bytes).ok());
         // Whitespace between two encoded words is folding, not content (RFC 2047, section 6.2).
         let encoded = text.is_some();
-        if !decoded.is_empty() && !(encoded && previous_was_encoded) {
+        let folded = encoded && previous_was_encoded;
+        if !decoded.is_empty() && !folded {
             decoded.push(' ');
         }
         decoded.push_str(text.as_deref().unwrap_or(word));

@@ -17,6 +17,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 fn main() {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let code = match tokio::runtime::Runtime::new() {
@@ -94,4 +95,24 @@ fn init_logging(verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+/// `personio-lms demo | head` closes stdout early, and Rust's `print!` then panics. Unix tools
+/// stop quietly in that case, so the panic message is left out; the panic still unwinds, so the
+/// demo's temporary directory is removed.
+fn quiet_on_broken_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let broken_pipe =
+            message.starts_with("failed printing to stdout") && message.contains("Broken pipe");
+        if !broken_pipe {
+            default_hook(info);
+        }
+    }));
 }

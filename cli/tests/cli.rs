@@ -262,6 +262,32 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     );
     assert_eq!(sandbox.documents().len(), 2, "nothing pushed twice");
 
+    let pdf = dir.path().join("c-4.pdf");
+    std::fs::write(&pdf, PDF).expect("write the PDF");
+    let pushed = run(
+        &[
+            "push-certificate",
+            "--config",
+            config,
+            "--certificate-id",
+            "c-4",
+            "--lms-user-id",
+            &links[0].lms_user_id.0,
+            "--course",
+            "Forklift licence",
+            "--completed-on",
+            "2026-11-21",
+            "--pdf",
+            pdf.to_str().expect("UTF-8"),
+        ],
+        &envs,
+    );
+    assert_eq!(pushed.code, 0, "{pushed}");
+    assert!(pushed.stdout.contains("uploaded 1"), "{pushed}");
+    let documents = sandbox.documents();
+    assert_eq!(documents.len(), 3);
+    assert_eq!(documents[2].title, "Forklift licence");
+
     let ledger = run(&["certificates", "--config", config], &envs);
     assert_eq!(ledger.code, 0, "{ledger}");
     assert!(
@@ -362,6 +388,25 @@ fn a_bad_config_field_exits_2_and_names_the_field() {
         invalid.stderr.contains("settings.apply_concurrency"),
         "{invalid}"
     );
+
+    // Nothing listens on the Personio URL: the run fails as a whole.
+    let unreachable = dir.path().join("unreachable.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("read")
+        .replace("apply_concurrency = 0\n", "");
+    std::fs::write(&unreachable, text).expect("write");
+    let failed = run(
+        &[
+            "sync",
+            "--config",
+            unreachable.to_str().expect("UTF-8"),
+            "--timeout",
+            "3",
+        ],
+        &[(SECRET_VAR, "s"), (TOKEN_VAR, "t")],
+    );
+    assert_eq!(failed.code, 3, "{failed}");
+    assert!(failed.stdout.contains("FAILED"), "{failed}");
 
     let usage = run(&["sync"], &[]);
     assert_eq!(usage.code, 2, "{usage}");
