@@ -197,12 +197,15 @@ impl CertificateConsumer {
                     .pusher
                     .push_one(&integration, &loaded.settings.certificates, job, deadline)
                     .await;
-                match report.jobs.into_iter().next() {
-                    Some(job) => RecordOutcome::Pushed(job.outcome),
-                    None => RecordOutcome::Panicked {
+                // A batch of one reports one job; should it ever not, the job is tried again.
+                let outcome = report.jobs.into_iter().next().map_or_else(
+                    || PushOutcome::Failed {
                         reason: "the pusher reported no outcome for the job".into(),
+                        retryable: true,
                     },
-                }
+                    |job| job.outcome,
+                );
+                RecordOutcome::Pushed(outcome)
             }
             Err(LoadFailure::Unknown) => RecordOutcome::Dropped {
                 reason: format!("integration {integration} does not exist"),
