@@ -63,7 +63,7 @@ def env_vars_read(crate_dir):
     found = set()
     for source in rust_sources(crate_dir):
         text = source.read_text(encoding="utf-8")
-        found.update(re.findall(r'(?:env::var|required_env|optional_env)\(\s*"([A-Z][A-Z0-9_]*)"', text))
+        found.update(re.findall(r'(?:env::var|required_env|optional_env\w*)\(\s*"([A-Z][A-Z0-9_]*)"', text))
     return found
 
 

@@ -42,8 +42,18 @@ pub fn optional_env(name: &'static str) -> Result<Option<String>, HostError> {
     }
 }
 
-/// Parses a variable read by [`required_env`] or [`optional_env`].
-pub fn parse_env<T>(name: &'static str, value: &str) -> Result<T, HostError>
+/// An optional variable parsed as `T` (e.g. a number of days); unset or empty is `None`.
+pub fn optional_env_parsed<T>(name: &'static str) -> Result<Option<T>, HostError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    optional_env(name)?
+        .map(|value| parse_env(name, &value))
+        .transpose()
+}
+
+fn parse_env<T>(name: &'static str, value: &str) -> Result<T, HostError>
 where
     T: FromStr,
     T::Err: std::fmt::Display,

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use common::admin::{AdminAdapters, AdminApi, Caller};
-use common::aws::host::{AwsServices, HostError, required_env};
+use common::aws::host::{AwsServices, HostError, optional_env_parsed, required_env};
 use common::jobs::CredentialsConnector;
 use lambda_http::http::{self, Response};
 use lambda_http::request::RequestContext;
@@ -26,6 +26,8 @@ pub struct HostConfig {
     pub certificate_queue_url: String,
     /// `TENANT_CLAIM`: the JWT claim that names the caller's tenant.
     pub tenant_claim: String,
+    /// `RUN_RETENTION_DAYS`: how long the run records of dry-run plans are kept (as for syncs).
+    pub run_retention_days: Option<u32>,
 }
 
 impl HostConfig {
@@ -36,13 +38,14 @@ impl HostConfig {
             sync_queue_url: required_env("SYNC_QUEUE_URL")?,
             certificate_queue_url: required_env("CERTIFICATE_QUEUE_URL")?,
             tenant_claim: required_env("TENANT_CLAIM")?,
+            run_retention_days: optional_env_parsed("RUN_RETENTION_DAYS")?,
         })
     }
 
     /// The API's adapters on these AWS services (the function's own, or local endpoints in
     /// tests).
     pub fn adapters(&self, services: &AwsServices) -> AdminAdapters {
-        let store = Arc::new(services.state_store(&self.table_name, None));
+        let store = Arc::new(services.state_store(&self.table_name, self.run_retention_days));
         let credentials = Arc::new(services.credentials(&self.secret_prefix));
         AdminAdapters {
             integrations: store.clone(),

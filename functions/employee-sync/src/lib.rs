@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use common::aws::host::{
-    AwsServices, HostError, batch_response, invocation_deadline, optional_env, parse_env,
+    AwsServices, HostError, batch_response, invocation_deadline, optional_env_parsed,
     queue_messages, required_env,
 };
 use common::certificates::{FetchError, FetchLimits, PdfFetcher};
@@ -34,9 +34,7 @@ impl Config {
             table_name: required_env("TABLE_NAME")?,
             secret_prefix: required_env("SECRET_PREFIX")?,
             ses_from_address: required_env("SES_FROM_ADDRESS")?,
-            run_retention_days: optional_env("RUN_RETENTION_DAYS")?
-                .map(|days| parse_env("RUN_RETENTION_DAYS", &days))
-                .transpose()?,
+            run_retention_days: optional_env_parsed("RUN_RETENTION_DAYS")?,
         })
     }
 }

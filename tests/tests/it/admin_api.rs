@@ -46,6 +46,7 @@ async fn world() -> Option<World> {
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
+        run_retention_days: Some(30),
     };
     let adapters = config.adapters(&env.services);
     Some(World {
