@@ -403,22 +403,33 @@ async fn a_deadline_that_runs_out_gives_a_retryable_error_in_time() {
     )
     .await;
     let client = client(config_for(&sandbox, sandbox.default_credential()));
+    let deadline = Duration::from_millis(1500);
     let started = tokio::time::Instant::now();
     let error = list_all(
         &client,
         &EmployeeQuery::default(),
-        Deadline::after(Duration::from_millis(600)),
+        Deadline::after(deadline),
     )
     .await
     .expect_err("every page request fails");
-    assert!(error.is_retryable(), "{error:?}");
+    // Either the retries ran out of time between attempts (`Unavailable`) or the deadline cut an
+    // attempt short (`DeadlineExceeded`, likelier on a loaded machine): both say "try later".
     assert!(
-        matches!(error, HrError::Unavailable { attempts, .. } if attempts > 1),
+        matches!(
+            error,
+            HrError::Unavailable { .. } | HrError::DeadlineExceeded
+        ),
         "{error:?}"
     );
+    assert!(error.is_retryable(), "{error:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "bounded by the deadline"
+        sandbox.stats().requests_to(Endpoint::Employees) > 1,
+        "the 500s were retried"
+    );
+    assert!(
+        started.elapsed() < deadline + Duration::from_secs(1),
+        "bounded by the deadline: {:?}",
+        started.elapsed()
     );
 }
 
