@@ -41,6 +41,7 @@ impl AdminApi {
             created_at: now,
             updated_at: now,
             version: 1,
+            certificate_problem: None,
         };
         if let Err(error) = self
             .adapters

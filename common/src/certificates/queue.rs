@@ -15,11 +15,16 @@
 //! - a record whose processing panicked: failed (only that record);
 //! - every record after a failed one **of the same message group**: failed without being
 //!   processed, because SQS FIFO keeps a group in order only if the host does too.
+//!
+//! An integration-wide problem (a configured category that does not exist, rejected credentials)
+//! is also written onto the integration record (`certificate_problem`), where the admin API shows
+//! it, and cleared there by the next certificate that reaches Personio.
 
 use super::{CertificatePusher, FetchLimits, PdfFetcher, PushOutcome};
 use crate::domain::IntegrationId;
+use crate::domain::integration::IntegrationNotice;
 use crate::jobs::{Connector, QueueMessage};
-use crate::ports::{IntegrationStore, StateStore};
+use crate::ports::{IntegrationStore, StateStore, StoreError};
 use crate::retry::Deadline;
 use crate::settings::IntegrationSettings;
 use futures::FutureExt as _;
@@ -94,6 +99,10 @@ struct Loaded {
 /// broken integration asks Secrets Manager once, not ten times).
 type LoadCache = HashMap<IntegrationId, Result<Arc<Loaded>, LoadFailure>>;
 
+/// Per batch: what the pushes said about each integration as a whole — `Some(problem)`, or `None`
+/// once a certificate reached Personio. Integrations whose pushes said neither are absent.
+type ProblemsSeen = HashMap<IntegrationId, Option<String>>;
+
 #[derive(Clone)]
 enum LoadFailure {
     Unknown,
@@ -119,6 +128,7 @@ impl CertificateConsumer {
     /// credential; concurrency would only queue there), all by `deadline`.
     pub async fn consume(&self, messages: Vec<QueueMessage>, deadline: Deadline) -> ConsumedBatch {
         let mut cache = LoadCache::new();
+        let mut problems = ProblemsSeen::new();
         let mut failed_groups: HashSet<String> = HashSet::new();
         let mut batch = ConsumedBatch::default();
         for message in messages {
@@ -136,13 +146,18 @@ impl CertificateConsumer {
             } else if deadline.is_past() {
                 RecordOutcome::DeadlinePassed
             } else {
-                AssertUnwindSafe(self.consume_one(&message.body, &mut cache, deadline))
-                    .catch_unwind()
-                    .instrument(span.clone())
-                    .await
-                    .unwrap_or_else(|panic| RecordOutcome::Panicked {
-                        reason: panic_reason(panic.as_ref()),
-                    })
+                AssertUnwindSafe(self.consume_one(
+                    &message.body,
+                    &mut cache,
+                    &mut problems,
+                    deadline,
+                ))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await
+                .unwrap_or_else(|panic| RecordOutcome::Panicked {
+                    reason: panic_reason(panic.as_ref()),
+                })
             };
             span.in_scope(|| log_outcome(&outcome));
             if outcome.redeliver()
@@ -151,6 +166,9 @@ impl CertificateConsumer {
                 failed_groups.insert(group.clone());
             }
             batch.records.push((message.message_id, outcome));
+        }
+        for (integration, problem) in problems {
+            self.note_certificate_problem(&integration, problem).await;
         }
         info!(
             records = batch.records.len(),
@@ -164,6 +182,7 @@ impl CertificateConsumer {
         &self,
         body: &str,
         cache: &mut LoadCache,
+        problems: &mut ProblemsSeen,
         deadline: Deadline,
     ) -> RecordOutcome {
         let job: serde_json::Value = match serde_json::from_str(body) {
@@ -197,6 +216,17 @@ impl CertificateConsumer {
                     .pusher
                     .push_one(&integration, &loaded.settings.certificates, job, deadline)
                     .await;
+                let reached_personio = report.jobs.iter().any(|job| {
+                    matches!(
+                        job.outcome,
+                        PushOutcome::Uploaded { .. } | PushOutcome::Recovered { .. }
+                    )
+                });
+                if let Some(problem) = &report.integration_problem {
+                    problems.insert(integration.clone(), Some(problem.to_string()));
+                } else if reached_personio {
+                    problems.insert(integration.clone(), None);
+                }
                 // A batch of one reports one job; should it ever not, the job is tried again.
                 let outcome = report.jobs.into_iter().next().map_or_else(
                     || PushOutcome::Failed {
@@ -214,6 +244,56 @@ impl CertificateConsumer {
                 RecordOutcome::IntegrationUnavailable { reason }
             }
         }
+    }
+
+    /// Writes the batch's verdict onto the integration record when it differs from what is
+    /// there. A conditional write, re-read on a conflict; a failure is logged, never fails the
+    /// batch (the next batch tries again).
+    async fn note_certificate_problem(&self, integration: &IntegrationId, problem: Option<String>) {
+        for _ in 0..3 {
+            let record = match self.integrations.integration(integration).await {
+                Ok(Some(record)) => record,
+                Ok(None) => return,
+                Err(error) => {
+                    warn!(%integration, %error, "cannot read the integration to note its certificate problem");
+                    return;
+                }
+            };
+            let standing = record
+                .certificate_problem
+                .as_ref()
+                .map(|notice| &notice.message);
+            if standing == problem.as_ref() {
+                return;
+            }
+            let mut noted = record.clone();
+            noted.certificate_problem = problem.clone().map(|message| IntegrationNotice {
+                message,
+                since: chrono::Utc::now(),
+            });
+            noted.version = record.version.saturating_add(1);
+            match self
+                .integrations
+                .put_integration(&noted, Some(record.version))
+                .await
+            {
+                Ok(()) => {
+                    match &problem {
+                        Some(message) => {
+                            warn!(%integration, problem = %message, "certificate push problem noted on the integration")
+                        }
+                        None => info!(%integration, "certificate push problem cleared"),
+                    }
+                    return;
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(error) => {
+                    warn!(%integration, %error, "cannot note the certificate problem on the integration");
+                    return;
+                }
+            }
+        }
+        warn!(%integration, "the integration kept changing; its certificate problem is noted by a later batch");
     }
 
     async fn load(&self, integration: &IntegrationId) -> Result<Arc<Loaded>, LoadFailure> {
@@ -378,6 +458,60 @@ mod tests {
 
     fn deadline() -> Deadline {
         Deadline::after(std::time::Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn a_missing_category_is_noted_on_the_integration_and_cleared_once_fixed() {
+        let f = fixture().await;
+        let acme = IntegrationId::new("acme");
+        let mut record = f.store.integration(&acme).await.unwrap().unwrap();
+        record.settings.certificates.category = Some("Zertifikate".into());
+        record.version += 1;
+        f.store
+            .put_integration(&record, Some(record.version - 1))
+            .await
+            .unwrap();
+
+        f.consumer
+            .consume(
+                vec![message("m1", Some("acme"), job("acme", "c-1"))],
+                deadline(),
+            )
+            .await;
+        let noted = f.store.integration(&acme).await.unwrap().unwrap();
+        let problem = noted
+            .certificate_problem
+            .clone()
+            .expect("the problem is noted");
+        assert!(problem.message.contains("Zertifikate"), "{problem:?}");
+        assert_eq!(noted.version, record.version + 1);
+
+        // The same problem again is not written again.
+        f.consumer
+            .consume(
+                vec![message("m2", Some("acme"), job("acme", "c-2"))],
+                deadline(),
+            )
+            .await;
+        let unchanged = f.store.integration(&acme).await.unwrap().unwrap();
+        assert_eq!(unchanged.version, noted.version);
+
+        let mut fixed = unchanged.clone();
+        fixed.settings.certificates.category = None;
+        fixed.version += 1;
+        f.store
+            .put_integration(&fixed, Some(unchanged.version))
+            .await
+            .unwrap();
+        f.consumer
+            .consume(
+                vec![message("m3", Some("acme"), job("acme", "c-3"))],
+                deadline(),
+            )
+            .await;
+        let cleared = f.store.integration(&acme).await.unwrap().unwrap();
+        assert_eq!(cleared.certificate_problem, None);
+        assert_eq!(f.hr.uploaded().len(), 1);
     }
 
     #[tokio::test]

@@ -26,6 +26,19 @@ pub struct IntegrationRecord {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version, as for employee links: 1 on create, +1 on every write.
     pub version: u64,
+    /// The certificate push's current integration-wide problem (a configured document category
+    /// that does not exist, rejected credentials, unusable settings): every certificate fails
+    /// until it is fixed, so it belongs on the integration, not only on each job. Cleared by the
+    /// next push that works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_problem: Option<IntegrationNotice>,
+}
+
+/// A problem shown with an integration, and since when it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationNotice {
+    pub message: String,
+    pub since: DateTime<Utc>,
 }
 
 /// The non-secret half of the Personio connection.

@@ -938,6 +938,7 @@ pub fn integration_record(
         created_at: t0(),
         updated_at: t0() + Duration::seconds(version as i64),
         version,
+        certificate_problem: None,
     }
 }
 

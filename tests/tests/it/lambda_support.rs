@@ -208,6 +208,7 @@ impl LambdaEnv {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             version: 1,
+            certificate_problem: None,
         };
         self.store.put_integration(&record, None).await.unwrap();
         record
