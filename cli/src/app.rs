@@ -1,20 +1,20 @@
 //! The commands that work on a configured integration: wiring the adapters from a [`CliConfig`]
 //! and running the core (`common`) with them. Output formatting lives in [`crate::render`].
 
-use crate::config::{CliConfig, ConfigError, ProcessEnvironment};
+use crate::config::{CONNECT_POLICY, CliConfig, ConfigError, ProcessEnvironment};
 use crate::error::{CliError, ExitCode};
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols};
+use common::app::{
+    ConnectError, IntegrationSync, SyncVerdict, connect, run_preflight, sync_integration,
+};
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
 use common::domain::run::{RunId, Trigger};
-use common::lms::scim::ScimLms;
 use common::notify::OutboxNotifier;
-use common::personio::PersonioClient;
-use common::ports::{CertificateLedger, RunStore};
+use common::ports::{CertificateLedger, HrSource, LearningPlatform, RunStore};
 use common::retry::Deadline;
-use common::service::{IntegrationSync, SyncVerdict, sync_integration};
 use common::store::SqliteStore;
 use common::sync::{SyncEngine, SyncError, SyncRequest};
 use std::path::Path;
@@ -25,8 +25,8 @@ use tracing::warn;
 /// The adapters of one configured integration.
 pub struct Wired {
     pub config: CliConfig,
-    pub hr: Arc<PersonioClient>,
-    pub lms: Arc<ScimLms>,
+    pub hr: Arc<dyn HrSource>,
+    pub lms: Arc<dyn LearningPlatform>,
     pub store: Arc<SqliteStore>,
     pub notifier: Arc<OutboxNotifier>,
     pub deadline: Deadline,
@@ -66,22 +66,26 @@ pub fn open_store(config: &CliConfig) -> Result<SqliteStore, CliError> {
 pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
     let config = load_config(path)?;
     let deadline = Deadline::after(timeout);
-    let hr = PersonioClient::new(config.personio.clone())
-        .map_err(|error| CliError::failed("cannot set up the Personio client", error))?;
-    let lms = ScimLms::new(config.scim.clone())
-        .map_err(|error| {
-            CliError::Config(ConfigError::Field {
-                path: config.path.display().to_string(),
-                field: "lms.scim_base_url".into(),
-                message: error.to_string(),
-            })
-        })?
-        .bounded_by(deadline);
+    let adapters = connect(
+        &config.personio,
+        &config.lms,
+        &config.credentials,
+        &CONNECT_POLICY,
+        deadline,
+    )
+    .map_err(|error| match error {
+        ConnectError::Url { field, reason } => CliError::Config(ConfigError::Field {
+            path: config.path.display().to_string(),
+            field: field.into(),
+            message: reason,
+        }),
+        other => CliError::failed("cannot connect the integration", other),
+    })?;
     let store = open_store(&config)?;
     let notifier = OutboxNotifier::new(&config.outbox, &config.email_from);
     Ok(Wired {
-        hr: Arc::new(hr),
-        lms: Arc::new(lms),
+        hr: adapters.hr,
+        lms: adapters.lms,
         store: Arc::new(store),
         notifier: Arc::new(notifier),
         deadline,
@@ -89,13 +93,10 @@ pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
     })
 }
 
-fn pusher(
-    wired_hr: Arc<PersonioClient>,
-    store: Arc<SqliteStore>,
-) -> Result<CertificatePusher, CliError> {
+fn pusher(hr: Arc<dyn HrSource>, store: Arc<SqliteStore>) -> Result<CertificatePusher, CliError> {
     let fetcher = PdfFetcher::new(FetchLimits::default())
         .map_err(|error| CliError::failed("cannot set up the PDF download client", error))?;
-    Ok(CertificatePusher::new(wired_hr, store, fetcher))
+    Ok(CertificatePusher::new(hr, store, fetcher))
 }
 
 /// Who holds the lease of a CLI run: shown to a run that finds it held.
@@ -190,7 +191,7 @@ pub async fn sync(
 
 pub async fn check(path: &Path, timeout: Duration) -> Result<ExitCode, CliError> {
     let wired = wire(path, timeout)?;
-    let report = common::preflight::run_preflight(
+    let report = run_preflight(
         wired.hr.as_ref(),
         wired.lms.as_ref(),
         &wired.config.settings,

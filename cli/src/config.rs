@@ -23,18 +23,23 @@
 //! Relative paths are relative to the config file, so a config works from any directory.
 //! Every problem is reported with the field's dotted name.
 
+use common::app::{ConnectError, ConnectPolicy, check_connection};
 use common::domain::IntegrationId;
-use common::lms::scim::ScimConfig;
-use common::personio::{DEFAULT_BASE_URL, PersonioConfig};
+use common::domain::integration::{LmsConnection, PersonioConnection};
+use common::domain::settings::{IntegrationSettings, SettingsError, is_plausible_email};
+use common::personio::DEFAULT_BASE_URL;
+use common::ports::IntegrationCredentials;
 use common::secret::Secret;
-use common::settings::{IntegrationSettings, SettingsError};
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use url::Url;
 
 /// Sender of the run-summary and invitation emails written to the outbox, unless configured.
 pub const DEFAULT_EMAIL_FROM: &str = "personio-lms@localhost";
+
+/// What the CLI connects to: what its operator configures, which may be a Personio sandbox or a
+/// SCIM server on this machine (plain http to loopback), and https everywhere else.
+pub const CONNECT_POLICY: ConnectPolicy = ConnectPolicy::LOCAL;
 
 /// A configuration problem, naming the field (`personio.client_secret_env`) or the file.
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +103,9 @@ pub struct CliConfig {
     pub state_path: PathBuf,
     pub outbox: PathBuf,
     pub email_from: String,
-    pub personio: PersonioConfig,
-    pub scim: ScimConfig,
+    pub personio: PersonioConnection,
+    pub lms: LmsConnection,
+    pub credentials: IntegrationCredentials,
     pub settings: IntegrationSettings,
     /// Fields that hold a literal secret (allowed, but the user is warned).
     pub literal_secrets: Vec<&'static str>,
@@ -168,6 +174,40 @@ impl CliConfig {
         if integration.id.trim().is_empty() {
             return Err(field("integration.id", "must not be empty".into()));
         }
+        let places = Places::of(integration, path, &field)?;
+        let connection = Connection::resolve(personio, lms, env, &field)?;
+        Ok(Self {
+            path: path.to_owned(),
+            integration_id: places.integration_id,
+            state_path: places.state_path,
+            outbox: places.outbox,
+            email_from: places.email_from,
+            personio: connection.personio,
+            lms: connection.lms,
+            credentials: connection.credentials,
+            settings,
+            literal_secrets: connection.literal_secrets,
+        })
+    }
+}
+
+/// A config problem naming its field (`field("personio.base_url", message)`).
+type FieldError<'a> = &'a dyn Fn(&str, String) -> ConfigError;
+
+/// The `[integration]` section resolved: its id, and where its state and emails go.
+struct Places {
+    integration_id: IntegrationId,
+    state_path: PathBuf,
+    outbox: PathBuf,
+    email_from: String,
+}
+
+impl Places {
+    fn of(
+        integration: RawIntegration,
+        path: &Path,
+        field: FieldError,
+    ) -> Result<Self, ConfigError> {
         // A bare file name has the empty path as its parent, and joining onto it keeps the
         // relative path as it is, which is right: relative to the working directory.
         let base_dir = path.parent().unwrap_or(Path::new(""));
@@ -187,57 +227,85 @@ impl CliConfig {
         let email_from = integration
             .email_from
             .unwrap_or_else(|| DEFAULT_EMAIL_FROM.to_owned());
-        if !common::settings::is_plausible_email(&email_from) {
+        if !is_plausible_email(&email_from) {
             return Err(field(
                 "integration.email_from",
                 format!("{email_from:?} is not an email address"),
             ));
         }
+        Ok(Self {
+            integration_id: IntegrationId::new(integration.id.trim()),
+            state_path,
+            outbox,
+            email_from,
+        })
+    }
+}
 
+/// The `[personio]` and `[lms]` sections resolved: the connection settings (checked against the
+/// CLI's [`CONNECT_POLICY`]) and the secrets.
+struct Connection {
+    personio: PersonioConnection,
+    lms: LmsConnection,
+    credentials: IntegrationCredentials,
+    literal_secrets: Vec<&'static str>,
+}
+
+impl Connection {
+    fn resolve(
+        personio: RawPersonio,
+        lms: RawLms,
+        env: &dyn Environment,
+        field: FieldError,
+    ) -> Result<Self, ConfigError> {
         let mut literal_secrets = Vec::new();
         let client_secret = secret(
             "personio.client_secret",
             personio.client_secret,
             personio.client_secret_env,
             env,
-            &field,
+            field,
         )?;
         if client_secret.from_file {
             literal_secrets.push("personio.client_secret");
         }
-        let token = secret("lms.token", lms.token, lms.token_env, env, &field)?;
+        let token = secret("lms.token", lms.token, lms.token_env, env, field)?;
         if token.from_file {
             literal_secrets.push("lms.token");
         }
-
-        let base_url = personio
-            .base_url
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        let base_url =
-            http_url(&base_url).map_err(|message| field("personio.base_url", message))?;
         if personio.client_id.trim().is_empty() {
             return Err(field("personio.client_id", "must not be empty".into()));
         }
-        let mut personio_config =
-            PersonioConfig::new(personio.client_id.trim(), client_secret.value)
-                .with_base_url(base_url);
-        personio_config.partner_id = personio.partner_id;
-        personio_config.app_id = personio.app_id;
-
-        http_url(&lms.scim_base_url).map_err(|message| field("lms.scim_base_url", message))?;
-        let scim = ScimConfig::new(lms.scim_base_url.trim_end_matches('/'), token.value);
-
-        Ok(Self {
-            path: path.to_owned(),
-            integration_id: IntegrationId::new(integration.id.trim()),
-            state_path,
-            outbox,
-            email_from,
-            personio: personio_config,
-            scim,
-            settings,
+        let connection = Self {
+            personio: PersonioConnection {
+                base_url: Some(
+                    personio
+                        .base_url
+                        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+                ),
+                partner_id: personio.partner_id,
+                app_id: personio.app_id,
+            },
+            lms: LmsConnection {
+                scim_base_url: lms.scim_base_url,
+            },
+            credentials: IntegrationCredentials {
+                personio_client_id: personio.client_id.trim().to_owned(),
+                personio_client_secret: client_secret.value,
+                lms_token: token.value,
+            },
             literal_secrets,
-        })
+        };
+        check_connection(&connection.personio, &connection.lms, &CONNECT_POLICY).map_err(
+            |error| match error {
+                ConnectError::Url {
+                    field: name,
+                    reason,
+                } => field(name, reason),
+                other => field("personio", other.to_string()),
+            },
+        )?;
+        Ok(connection)
     }
 }
 
@@ -252,7 +320,7 @@ fn secret(
     literal: Option<String>,
     variable: Option<String>,
     env: &dyn Environment,
-    field: &dyn Fn(&str, String) -> ConfigError,
+    field: FieldError,
 ) -> Result<ResolvedSecret, ConfigError> {
     let env_field = format!("{name}_env");
     match (literal, variable) {
@@ -371,14 +439,6 @@ fn descend_value(value: &toml::de::DeValue<'_>, span: &Range<usize>, path: &mut 
     }
 }
 
-fn http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim()).map_err(|error| format!("{text:?} is not a URL: {error}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{text:?} must be an http(s) URL"));
-    }
-    Ok(url)
-}
-
 fn syntax_message(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim();
     match error.span() {
@@ -409,7 +469,7 @@ pub fn example_config() -> String {
     format!(
         "{}\n[settings]\n{}",
         EXAMPLE_CONFIG_HEAD.trim_start(),
-        indent_settings(common::settings::EXAMPLE_SETTINGS_TOML)
+        indent_settings(common::domain::settings::EXAMPLE_SETTINGS_TOML)
     )
 }
 
@@ -504,10 +564,16 @@ selection = { attribute = "LMS Sync" }
         assert_eq!(config.integration_id.as_str(), "acme");
         assert_eq!(config.state_path, Path::new("/etc/lms/acme.sqlite"));
         assert_eq!(config.outbox, Path::new("/etc/lms/outbox"));
-        assert_eq!(config.personio.client_secret.expose(), "papi-secret-value");
-        assert_eq!(config.personio.base_url.as_str(), "http://127.0.0.1:8090/");
-        assert_eq!(config.scim.base_url, "http://127.0.0.1:8091/v2");
-        assert_eq!(config.scim.token.expose(), "scim-token-value");
+        assert_eq!(
+            config.credentials.personio_client_secret.expose(),
+            "papi-secret-value"
+        );
+        assert_eq!(
+            config.personio.base_url.as_deref(),
+            Some("http://127.0.0.1:8090")
+        );
+        assert_eq!(config.lms.scim_base_url, "http://127.0.0.1:8091/v2/");
+        assert_eq!(config.credentials.lms_token.expose(), "scim-token-value");
         assert_eq!(config.settings, IntegrationSettings::new("LMS Sync"));
         assert!(config.literal_secrets.is_empty());
     }
@@ -527,7 +593,7 @@ selection = { attribute = "LMS Sync" }
         let text = MINIMAL.replace("token_env = \"LMS_SCIM_TOKEN\"", "token = \"literal\"");
         let config = parse(&text).expect("valid");
         assert_eq!(config.literal_secrets, vec!["lms.token"]);
-        assert_eq!(config.scim.token.expose(), "literal");
+        assert_eq!(config.credentials.lms_token.expose(), "literal");
     }
 
     #[test]
@@ -545,6 +611,13 @@ selection = { attribute = "LMS Sync" }
     fn bad_fields_are_named() {
         let bad_url = MINIMAL.replace("http://127.0.0.1:8090", "ftp://x");
         assert!(error(&bad_url).contains("personio.base_url: \"ftp://x\" must be an http(s) URL"));
+        // The same rule as every other host's: plain http only to loopback.
+        let insecure = MINIMAL.replace("http://127.0.0.1:8091/v2/", "http://lms.example.com/v2/");
+        let message = error(&insecure);
+        assert!(
+            message.contains(": lms.scim_base_url: \"http://lms.example.com/v2/\" must use https"),
+            "{message}"
+        );
         let unknown = MINIMAL.replace(
             "client_id = \"papi-id\"",
             "client_id = \"papi-id\"\nclientid = 1",
@@ -629,7 +702,10 @@ selection = { attribute = "LMS Sync" }
     #[test]
     fn secrets_never_reach_debug_output() {
         let config = parse(MINIMAL).expect("valid");
-        let shown = format!("{:?} {:?}", config.personio, config.scim);
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            config.personio, config.lms, config.credentials
+        );
         assert!(!shown.contains("papi-secret-value"));
         assert!(!shown.contains("scim-token-value"));
     }
@@ -638,8 +714,8 @@ selection = { attribute = "LMS Sync" }
     fn the_example_config_parses_with_every_settings_field() {
         let config = CliConfig::parse(&example_config(), Path::new("x.toml"), &env())
             .expect("the example is valid");
-        let settings = common::settings::IntegrationSettings::from_toml_str(
-            common::settings::EXAMPLE_SETTINGS_TOML,
+        let settings = common::domain::settings::IntegrationSettings::from_toml_str(
+            common::domain::settings::EXAMPLE_SETTINGS_TOML,
         )
         .expect("valid settings");
         assert_eq!(config.settings, settings);

@@ -11,19 +11,20 @@ use crate::error::{CliError, ExitCode};
 use crate::render;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use common::app::{ConnectPolicy, IntegrationSync, connect_personio, sync_integration};
 use common::certificates::{CertificatePusher, FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
+use common::domain::integration::PersonioConnection;
 use common::domain::link::EmployeeLink;
 use common::domain::run::Trigger;
+use common::domain::settings::{GroupSource, IntegrationSettings};
 use common::lms::memory::MemoryLms;
 use common::notify::OutboxNotifier;
-use common::personio::{PersonioClient, PersonioConfig, RateLimits};
 use common::ports::LinkStore;
+use common::progress::NoProgress;
 use common::secret::Secret;
-use common::service::{IntegrationSync, sync_integration};
-use common::settings::{GroupSource, IntegrationSettings};
 use common::store::SqliteStore;
-use common::sync::{NoProgress, SyncEngine, SyncRequest};
+use common::sync::{SyncEngine, SyncRequest};
 use personio_sandbox::{
     Employee, LMS_SYNC_KEY, LMS_SYNC_LABEL, NewEmployee, RunningSandbox, Sandbox, SandboxConfig,
 };
@@ -128,13 +129,17 @@ impl Demo {
         let lms = Arc::new(MemoryLms::with_groups(names.iter().step_by(2)));
 
         let (client_id, client_secret) = sandbox.default_credential();
-        let base_url = url::Url::parse(&sandbox.base_url())
-            .map_err(|error| failed("the sandbox URL")(error.to_string()))?;
-        let mut personio =
-            PersonioConfig::new(client_id, Secret::new(client_secret)).with_base_url(base_url);
-        personio.limits = RateLimits::unlimited();
+        let personio = PersonioConnection {
+            base_url: Some(sandbox.base_url()),
+            ..PersonioConnection::default()
+        };
+        // The sandbox runs without rate limits, so the client keeps no budget either.
+        let policy = ConnectPolicy {
+            personio_rate_budget: false,
+            ..crate::config::CONNECT_POLICY
+        };
         let hr = Arc::new(
-            PersonioClient::new(personio)
+            connect_personio(&personio, &client_id, &Secret::new(client_secret), &policy)
                 .map_err(|error| failed("the Personio client")(error.to_string()))?,
         );
         let store = Arc::new(
@@ -200,7 +205,7 @@ impl Demo {
             &self.pusher,
             request,
             &NoProgress,
-            &common::certificates::NoProgress,
+            &NoProgress,
         )
         .await
         .map_err(|error| failed("sync")(error.to_string()))
@@ -417,7 +422,7 @@ impl Demo {
                 &self.settings.certificates,
                 jobs,
                 common::retry::Deadline::after(std::time::Duration::from_secs(60)),
-                &common::certificates::NoProgress,
+                &NoProgress,
             )
             .await)
     }

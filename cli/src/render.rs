@@ -1,10 +1,10 @@
 //! Output for people: short headers, count lines and compact tables. Pure functions from records
 //! to text, so the formatting is unit-tested and every command prints runs the same way.
 
+use common::app::preflight::{CheckStatus, PreflightReport};
 use common::certificates::{BatchReport, PushOutcome};
 use common::domain::certificate::{LedgerEntry, LedgerState};
 use common::domain::run::{OutcomeAction, RunRecord, RunStatus};
-use common::preflight::{CheckStatus, PreflightReport};
 use std::fmt::Write as _;
 
 /// Check-mark symbols: Unicode on a UTF-8 terminal, ASCII otherwise (pipes, logs, old consoles).
@@ -413,9 +413,9 @@ pub fn ledger(entries: &[LedgerEntry]) -> String {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+    use common::app::preflight::Check;
     use common::domain::IntegrationId;
     use common::domain::run::{EmployeeOutcome, RunCounts, RunId, Trigger};
-    use common::preflight::Check;
 
     fn record() -> RunRecord {
         let started = Utc

@@ -17,13 +17,13 @@ use benchmarks::{
 };
 use chrono::Utc;
 use common::certificates::{
-    BatchCounts, BatchReport, CertificatePusher, CertificateSettings, FetchLimits, JobReport,
-    PdfFetcher, PushProgress,
+    BatchCounts, BatchReport, CertificatePusher, FetchLimits, JobReport, PdfFetcher, PushProgress,
 };
 use common::domain::IntegrationId;
 use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
+use common::domain::settings::CertificateSettings;
 use common::personio::{PersonioClient, PersonioConfig, RateLimits, minimum_duration};
 use common::ports::LinkStore;
 use common::retry::Deadline;

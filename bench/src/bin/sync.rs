@@ -18,15 +18,16 @@ use benchmarks::{
 };
 use common::domain::IntegrationId;
 use common::domain::run::{RunRecord, RunStatus, Trigger};
+use common::domain::settings::{GroupSource, IntegrationSettings};
 use common::lms::memory::MemoryLms;
-use common::notify::MemoryNotifier;
+use common::notify::DiscardNotifier;
 use common::personio::{PersonioClient, PersonioConfig, RateLimits, minimum_duration};
 use common::ports::StateStore;
+use common::progress::NoProgress;
 use common::retry::Deadline;
 use common::secret::Secret;
-use common::settings::{GroupSource, IntegrationSettings};
 use common::store::{MemoryStore, SqliteStore, StoreStats};
-use common::sync::{NoProgress, SyncEngine, SyncOutcome, SyncRequest};
+use common::sync::{SyncEngine, SyncOutcome, SyncRequest};
 use personio_sandbox::{
     Employee, LMS_SYNC_KEY, LMS_SYNC_LABEL, RateLimits as SandboxLimits, RunningSandbox,
     SandboxConfig, generate,
@@ -191,7 +192,7 @@ async fn run_scenarios(
         SandboxProcess::start(&["--employees".to_owned(), options.employees.to_string()])?;
     let lms = Arc::new(MemoryLms::with_groups(departments(options.employees)));
     lms.set_latency(options.lms_latency);
-    let notifier = Arc::new(MemoryNotifier::new());
+    let notifier = Arc::new(DiscardNotifier);
     let mut settings = IntegrationSettings::new(LMS_SYNC_LABEL);
     settings.groups.by = BTreeSet::from([GroupSource::Department]);
     settings.notifications.admin_email = Some("hr@acme.example".to_owned());

@@ -4,9 +4,9 @@
 
 use super::problem::ApiError;
 use crate::domain::integration::{LmsConnection, PersonioConnection, SyncSchedule};
+use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::IntegrationCredentials;
 use crate::secret::Secret;
-use crate::settings::{IntegrationSettings, SettingsError};
 use serde_json::{Map, Value};
 
 /// The longest integration name accepted.

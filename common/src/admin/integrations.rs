@@ -2,10 +2,11 @@
 //! never come back: the record keeps only the reference the store returned.
 
 use super::body::{IntegrationChanges, NewIntegration, parse_json};
-use super::{AdminApi, ApiError, ApiResult, Caller, connect_error, json_response, with_etag};
+use super::{AdminApi, ApiError, ApiResult, Caller, json_response, with_etag};
+use crate::app::connect::check_connection;
 use crate::domain::IntegrationId;
-use crate::domain::integration::{IntegrationRecord, LmsConnection, PersonioConnection};
-use crate::ports::{IntegrationCredentials, StoreError};
+use crate::domain::integration::IntegrationRecord;
+use crate::ports::StoreError;
 use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderValue, StatusCode, header};
@@ -20,7 +21,7 @@ struct IntegrationList {
 impl AdminApi {
     pub(super) async fn create_integration(&self, caller: &Caller, body: &Bytes) -> ApiResult {
         let new = NewIntegration::parse(&parse_json(body, None)?)?;
-        check_connection(&new.personio, &new.lms, &new.credentials)?;
+        check_connection(&new.personio, &new.lms, &self.adapters.connector.policy())?;
         let id = IntegrationId::new(uuid::Uuid::new_v4().to_string());
         let secret_ref = self
             .adapters
@@ -122,10 +123,15 @@ impl AdminApi {
             record.schedule = schedule;
             record.next_run_at = schedule.next_after(now);
         }
-        let rotate = !changes.credentials.is_empty();
-        if connection_changed || rotate {
-            // Rotating one secret keeps the others; the connection is checked with the
-            // credentials it will be used with.
+        if connection_changed {
+            check_connection(
+                &record.personio,
+                &record.lms,
+                &self.adapters.connector.policy(),
+            )?;
+        }
+        if !changes.credentials.is_empty() {
+            // Rotating one secret keeps the others.
             let credentials = match changes.credentials.complete() {
                 Some(credentials) => credentials,
                 None => {
@@ -133,15 +139,12 @@ impl AdminApi {
                     changes.credentials.apply_to(stored)
                 }
             };
-            check_connection(&record.personio, &record.lms, &credentials)?;
-            if rotate {
-                record.secret_ref = self
-                    .adapters
-                    .credentials
-                    .put_credentials(id, &credentials)
-                    .await?;
-                info!(integration = %id, "integration credentials rotated");
-            }
+            record.secret_ref = self
+                .adapters
+                .credentials
+                .put_credentials(id, &credentials)
+                .await?;
+            info!(integration = %id, "integration credentials rotated");
         }
         record.updated_at = now;
         record.version = expected + 1;
@@ -193,16 +196,4 @@ impl AdminApi {
         *response.status_mut() = StatusCode::NO_CONTENT;
         Ok(response)
     }
-}
-
-/// Builds the adapters once without using them: a bad URL is a 422 naming its field now, not a
-/// failed run later.
-fn check_connection(
-    personio: &PersonioConnection,
-    lms: &LmsConnection,
-    credentials: &IntegrationCredentials,
-) -> Result<(), ApiError> {
-    crate::connect::connect(personio, lms, credentials)
-        .map(drop)
-        .map_err(connect_error)
 }

@@ -20,10 +20,9 @@ mod tests;
 
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE};
 
-use crate::connect::ConnectError;
+use crate::app::connect::{ConnectError, Connector};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
-use crate::jobs::{ConnectFailure, Connector};
 use crate::ports::{CredentialsStore, IntegrationStore, JobQueue, StateStore};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -50,7 +49,8 @@ pub struct AdminAdapters {
     pub credentials: Arc<dyn CredentialsStore>,
     pub queue: Arc<dyn JobQueue>,
     /// Connects plans and checks to an integration's remote systems (in production a
-    /// [`crate::jobs::CredentialsConnector`] over the same credential store).
+    /// [`crate::app::CredentialsConnector`] over the same credential store); its policy also
+    /// decides which URLs an integration may be given.
     pub connector: Arc<dyn Connector>,
 }
 
@@ -300,19 +300,14 @@ fn with_etag(mut response: Response<Bytes>, version: u64) -> Response<Bytes> {
     response
 }
 
-/// An integration that cannot be connected for a plan or a check.
-fn connect_failure(failure: ConnectFailure) -> ApiError {
-    match failure {
-        ConnectFailure::Credentials(error) => error.into(),
-        ConnectFailure::Settings(error) => connect_error(error),
-    }
-}
-
-/// The field a connection problem is about.
-fn connect_error(error: ConnectError) -> ApiError {
-    match error {
-        ConnectError::PersonioBaseUrl(message) => ApiError::invalid("personio.base_url", message),
-        ConnectError::Scim(error) => ApiError::invalid("lms.scim_base_url", error.to_string()),
-        ConnectError::Personio(error) => ApiError::invalid("personio", error.to_string()),
+/// An integration that cannot be connected (for a plan or a check), or a connection an integration
+/// may not be given: a bad URL names its field.
+impl From<ConnectError> for ApiError {
+    fn from(error: ConnectError) -> Self {
+        match error {
+            ConnectError::Credentials(error) => error.into(),
+            ConnectError::Url { field, reason } => ApiError::invalid(field, reason),
+            client @ ConnectError::Client { .. } => ApiError::Internal(client.to_string()),
+        }
     }
 }

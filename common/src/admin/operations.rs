@@ -1,13 +1,14 @@
 //! Sync now, dry-run plans, pre-flight checks and the run history of one integration.
 
-use super::{AdminApi, ApiError, ApiResult, Caller, connect_failure, json_response};
+use super::{AdminApi, ApiError, ApiResult, Caller, json_response};
+use crate::app::preflight::{PreflightReport, run_preflight};
 use crate::domain::IntegrationId;
 use crate::domain::job::SyncJob;
 use crate::domain::run::{RunId, RunRecord, Trigger};
-use crate::notify::MemoryNotifier;
-use crate::preflight::{PreflightReport, run_preflight};
+use crate::notify::DiscardNotifier;
+use crate::progress::NoProgress;
 use crate::retry::Deadline;
-use crate::sync::{NoProgress, SyncEngine, SyncError, SyncOutcome, SyncRequest};
+use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest};
 use chrono::Utc;
 use http::StatusCode;
 use serde::Serialize;
@@ -50,22 +51,18 @@ impl AdminApi {
     /// link writes and no email.
     pub(super) async fn plan(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
         let record = self.owned_integration(caller, id).await?;
-        let connected = self
-            .adapters
-            .connector
-            .connect(&record)
-            .await
-            .map_err(connect_failure)?;
+        let deadline = Deadline::after(self.limits.remote_budget);
+        let connected = self.adapters.connector.connect(&record, deadline).await?;
         let engine = SyncEngine::new(
             connected.hr,
             connected.lms,
-            Arc::clone(&self.adapters.state),
-            // A dry run sends no email; the engine still wants a notifier.
-            Arc::new(MemoryNotifier::new()),
+            self.adapters.state.clone(),
+            // A dry run composes no email; the engine is built with a notifier all the same.
+            Arc::new(DiscardNotifier),
         );
         let mut request = SyncRequest::new(id.clone(), record.settings, Trigger::Manual);
         request.dry_run = true;
-        request.deadline = Deadline::after(self.limits.remote_budget);
+        request.deadline = deadline;
         let run = engine.run(request, &NoProgress);
         let outcome = tokio::time::timeout(self.limits.remote_budget + WRAP_UP, run)
             .await
@@ -85,13 +82,8 @@ impl AdminApi {
 
     pub(super) async fn check(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
         let record = self.owned_integration(caller, id).await?;
-        let connected = self
-            .adapters
-            .connector
-            .connect(&record)
-            .await
-            .map_err(connect_failure)?;
         let deadline = Deadline::after(self.limits.remote_budget);
+        let connected = self.adapters.connector.connect(&record, deadline).await?;
         let checks = run_preflight(
             connected.hr.as_ref(),
             connected.lms.as_ref(),

@@ -4,9 +4,9 @@
 use super::routes::{RouteMatch, match_route, routes};
 use super::testing::{MemoryCredentials, RecordingJobQueue};
 use super::*;
+use crate::app::connect::{ConnectError, ConnectPolicy, IntegrationAdapters};
 use crate::domain::certificate::CertificateId;
 use crate::domain::run::Trigger;
-use crate::jobs::Connected;
 use crate::lms::memory::MemoryLms;
 use crate::ports::{CertificateLedger, Credentials, IntegrationStore};
 use crate::store::MemoryStore;
@@ -28,9 +28,17 @@ struct DoubleConnector {
 
 #[async_trait::async_trait]
 impl Connector for DoubleConnector {
-    async fn connect(&self, record: &IntegrationRecord) -> Result<Connected, ConnectFailure> {
+    fn policy(&self) -> ConnectPolicy {
+        ConnectPolicy::HOSTED
+    }
+
+    async fn connect(
+        &self,
+        record: &IntegrationRecord,
+        _deadline: crate::retry::Deadline,
+    ) -> Result<IntegrationAdapters, ConnectError> {
         self.credentials.credentials(&record.id).await?;
-        Ok(Connected {
+        Ok(IntegrationAdapters {
             hr: self.hr.clone(),
             lms: self.lms.clone(),
         })

@@ -1,15 +1,18 @@
 //! What every Lambda host shares (feature `lambda`): reading its environment, building the AWS
 //! adapters once per process, the invocation's deadline, the SQS batch plumbing and JSON logs.
-//! The functions' own crates read their environment variables by name through
-//! [`required_env`]/[`optional_env`] (so `infra/check_template.py` can see which variables each
-//! function needs) and keep only their handler.
+//! Environment variables are read by name through [`required_env`]/[`optional_env`], in the
+//! functions' own crates or in a `from_env` here ([`ConsumerConfig`]), so that
+//! `infra/check_template.py` can see which variables each function needs.
 
 use super::{DynamoStore, SecretsManagerCredentials, SesNotifier, SqsJobQueue, load_sdk_config};
-use crate::jobs::QueueMessage;
+use crate::app::connect::{ConnectPolicy, CredentialsConnector};
+use crate::certificates::FetchError;
+use crate::ports::QueueMessage;
 use crate::retry::Deadline;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The SQS attribute naming a FIFO message's group.
@@ -65,6 +68,52 @@ where
             name,
             reason: format!("{value:?}: {error}"),
         })
+}
+
+/// What the queue consumers (`employee-sync`, `certificate-push`) read from their environment:
+/// where the state is and where the integrations' secrets are.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// `TABLE_NAME`: the state table.
+    pub table_name: String,
+    /// `SECRET_PREFIX`: integration secrets are named `{SECRET_PREFIX}{integration_id}`.
+    pub secret_prefix: String,
+    /// `RUN_RETENTION_DAYS`: how long run records are kept.
+    pub run_retention_days: Option<u32>,
+}
+
+impl ConsumerConfig {
+    pub fn from_env() -> Result<Self, HostError> {
+        Ok(Self {
+            table_name: required_env("TABLE_NAME")?,
+            secret_prefix: required_env("SECRET_PREFIX")?,
+            run_retention_days: optional_env_parsed("RUN_RETENTION_DAYS")?,
+        })
+    }
+
+    /// The state store, and the connector that reads an integration's secrets and connects it
+    /// under `policy`.
+    pub fn state_and_connector(
+        &self,
+        services: &AwsServices,
+        policy: ConnectPolicy,
+    ) -> (Arc<DynamoStore>, Arc<CredentialsConnector>) {
+        let store = Arc::new(services.state_store(&self.table_name, self.run_retention_days));
+        let credentials = Arc::new(services.credentials(&self.secret_prefix));
+        (
+            store,
+            Arc::new(CredentialsConnector::new(credentials, policy)),
+        )
+    }
+}
+
+/// Why a queue consumer cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] HostError),
+    #[error("cannot set up the PDF fetcher: {0}")]
+    Fetcher(#[from] FetchError),
 }
 
 /// The SDK configuration of each AWS service a host uses. In Lambda all are the same (region

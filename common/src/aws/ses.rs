@@ -14,7 +14,6 @@ const CHARSET: &str = "UTF-8";
 pub struct SesNotifier {
     client: Client,
     from_address: String,
-    configuration_set: Option<String>,
 }
 
 impl SesNotifier {
@@ -24,14 +23,7 @@ impl SesNotifier {
         Self {
             client,
             from_address: from_address.into(),
-            configuration_set: None,
         }
-    }
-
-    /// The SES configuration set that receives the sending events (bounces, complaints).
-    pub fn with_configuration_set(mut self, name: impl Into<String>) -> Self {
-        self.configuration_set = Some(name.into());
-        self
     }
 }
 
@@ -62,7 +54,6 @@ impl Notifier for SesNotifier {
             .from_email_address(&self.from_address)
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message).build())
-            .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
             .map_err(|error| match classify(&error) {

@@ -3,7 +3,7 @@
 use super::job::CertificateJob;
 use crate::ports::{DocumentCategory, ExistingDocument};
 
-use crate::personio::MAX_TITLE_CHARS;
+use crate::ports::MAX_DOCUMENT_TITLE_CHARS;
 
 /// The categories tried, in order, when the integration names none.
 pub const DEFAULT_CATEGORY_NAMES: [&str; 2] = ["Learning certificates", "Bildungszertifikate"];
@@ -66,14 +66,19 @@ pub fn choose_category(
 /// boundary when one is near, with "…".
 pub fn document_title(course_name: &str) -> String {
     let one_line = course_name.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= MAX_TITLE_CHARS {
+    if one_line.chars().count() <= MAX_DOCUMENT_TITLE_CHARS {
         return one_line;
     }
     // Room for the ellipsis. Cutting by chars never splits a UTF-8 sequence.
-    let kept: String = one_line.chars().take(MAX_TITLE_CHARS - 1).collect();
+    let kept: String = one_line
+        .chars()
+        .take(MAX_DOCUMENT_TITLE_CHARS - 1)
+        .collect();
     // A word boundary is only worth it when it keeps most of the title.
     let cut = match kept.rfind(' ') {
-        Some(space) if kept[..space].chars().count() >= MAX_TITLE_CHARS * 3 / 4 => &kept[..space],
+        Some(space) if kept[..space].chars().count() >= MAX_DOCUMENT_TITLE_CHARS * 3 / 4 => {
+            &kept[..space]
+        }
         _ => kept.as_str(),
     };
     format!(
@@ -186,7 +191,7 @@ mod tests {
     fn long_titles_are_cut_at_a_word_boundary() {
         let long = "Arbeitssicherheit ".repeat(20);
         let title = document_title(&long);
-        assert!(title.chars().count() <= MAX_TITLE_CHARS);
+        assert!(title.chars().count() <= MAX_DOCUMENT_TITLE_CHARS);
         assert!(title.ends_with("Arbeitssicherheit…"), "{title}");
     }
 
@@ -194,9 +199,9 @@ mod tests {
     fn a_title_without_spaces_is_cut_at_a_char_boundary() {
         let long = "ü".repeat(300);
         let title = document_title(&long);
-        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        assert_eq!(title.chars().count(), MAX_DOCUMENT_TITLE_CHARS);
         assert!(title.ends_with("ü…"));
-        let exactly = "a".repeat(MAX_TITLE_CHARS);
+        let exactly = "a".repeat(MAX_DOCUMENT_TITLE_CHARS);
         assert_eq!(document_title(&exactly), exactly);
     }
 

@@ -5,7 +5,7 @@
 
 use super::job::{RedactedUrl, looks_like_pdf};
 use super::retrying::Retryable;
-use super::settings::HostAllowList;
+use crate::domain::settings::HostAllowList;
 use crate::retry::Deadline;
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
@@ -15,7 +15,7 @@ use url::{Host, Url};
 
 /// Personio's limit for one document file (`POST /v1/company/documents`, `file` ≤ 30 MB), as
 /// the Personio client enforces it before sending.
-pub const MAX_PDF_BYTES: u64 = crate::personio::MAX_FILE_BYTES as u64;
+pub const MAX_PDF_BYTES: u64 = crate::ports::MAX_DOCUMENT_BYTES as u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchLimits {
@@ -279,7 +279,7 @@ pub(crate) mod test_server;
 mod tests {
     use super::test_server::{Reply, TestServer};
     use super::*;
-    use crate::certificates::CertificateSettings;
+    use crate::domain::settings::CertificateSettings;
 
     fn allow(hosts: &[&str]) -> HostAllowList {
         CertificateSettings {

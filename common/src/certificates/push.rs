@@ -10,18 +10,22 @@ use super::document::{
     CategoryError, choose_category, document_comment, document_file_name, document_title,
     is_same_document,
 };
-use super::fetch::{FetchError, PdfFetcher};
+use super::error::{IntegrationProblem, PushError};
+use super::fetch::PdfFetcher;
 use super::job::{CertificateJob, InvalidJob, JobError, PdfSource};
+use super::outcome::{BatchReport, JobReport, PushOutcome, PushProgress};
 use super::retrying::with_retries;
-use super::settings::{CertificateSettings, CertificateSettingsError, HostAllowList};
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerState};
 use crate::domain::employee::PersonioId;
-use crate::ports::{DocumentCategory, DocumentUpload, HrError, HrSource, StateStore, StoreError};
+use crate::domain::settings::{CertificateSettings, HostAllowList};
+use crate::ports::{
+    CertificateStore, DocumentCategory, DocumentUpload, HrError, HrSource, StoreError,
+};
+use crate::progress::NoProgress;
 use crate::retry::{Backoff, Deadline};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument as _;
@@ -29,203 +33,6 @@ use tracing::Instrument as _;
 /// A worker stops working on a certificate this long before its claim expires, so that a
 /// second worker (which may claim it after expiry) never uploads while the first still does.
 const CLAIM_SAFETY_MARGIN: Duration = Duration::from_secs(30);
-
-/// What happened to one job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum PushOutcome {
-    /// Uploaded now.
-    Uploaded {
-        document_id: String,
-    },
-    /// Pushed earlier (a redelivery or a repeated backfill): nothing done.
-    AlreadyDone {
-        document_id: String,
-    },
-    /// Found in Personio after an earlier worker's claim expired (it uploaded, then died before
-    /// recording it): recorded, not uploaded again.
-    Recovered {
-        document_id: String,
-    },
-    /// The employee is not linked yet; the job waits in the ledger for the next sync run.
-    Parked,
-    /// Another worker holds an unexpired claim: try again later.
-    Busy {
-        until: DateTime<Utc>,
-    },
-    Failed {
-        reason: String,
-        retryable: bool,
-    },
-}
-
-impl PushOutcome {
-    /// Whether the job should be delivered again (a queue host reports it as a batch item
-    /// failure; everything else is finished or recorded).
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Busy { .. }
-                | Self::Failed {
-                    retryable: true,
-                    ..
-                }
-        )
-    }
-
-    fn failed(error: &PushError) -> Self {
-        Self::Failed {
-            reason: error.to_string(),
-            retryable: error.is_retryable(),
-        }
-    }
-}
-
-/// One job's outcome, by its position in the batch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct JobReport {
-    /// The job's index in the batch as given (for mapping back to queue messages or NDJSON lines).
-    pub index: usize,
-    /// `None` when the job had no readable certificate id.
-    pub certificate_id: Option<CertificateId>,
-    #[serde(flatten)]
-    pub outcome: PushOutcome,
-}
-
-/// A problem of the integration rather than of one certificate, for the host to show on the
-/// integration's status (every job of the batch also fails with it).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "problem", content = "message", rename_all = "snake_case")]
-pub enum IntegrationProblem {
-    #[error("certificate settings: {0}")]
-    Settings(String),
-    #[error("{0}")]
-    Category(String),
-    #[error("Personio rejected the API credentials while pushing certificates: {0}")]
-    Credentials(String),
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct BatchReport {
-    pub jobs: Vec<JobReport>,
-    pub integration_problem: Option<IntegrationProblem>,
-}
-
-/// How many jobs ended how.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct BatchCounts {
-    pub uploaded: usize,
-    pub already_done: usize,
-    pub recovered: usize,
-    pub parked: usize,
-    pub busy: usize,
-    pub failed_retryable: usize,
-    pub failed_permanent: usize,
-}
-
-impl BatchReport {
-    pub fn counts(&self) -> BatchCounts {
-        let mut counts = BatchCounts::default();
-        for job in &self.jobs {
-            match job.outcome {
-                PushOutcome::Uploaded { .. } => counts.uploaded += 1,
-                PushOutcome::AlreadyDone { .. } => counts.already_done += 1,
-                PushOutcome::Recovered { .. } => counts.recovered += 1,
-                PushOutcome::Parked => counts.parked += 1,
-                PushOutcome::Busy { .. } => counts.busy += 1,
-                PushOutcome::Failed {
-                    retryable: true, ..
-                } => counts.failed_retryable += 1,
-                PushOutcome::Failed {
-                    retryable: false, ..
-                } => counts.failed_permanent += 1,
-            }
-        }
-        counts
-    }
-
-    /// The jobs to deliver again.
-    pub fn retryable(&self) -> impl Iterator<Item = &JobReport> {
-        self.jobs.iter().filter(|job| job.outcome.is_retryable())
-    }
-}
-
-/// Told after every job, so a CLI can draw a progress bar.
-pub trait PushProgress: Send + Sync {
-    fn job_finished(&self, done: usize, total: usize, report: &JobReport);
-}
-
-/// Progress nobody watches.
-pub struct NoProgress;
-
-impl PushProgress for NoProgress {
-    fn job_finished(&self, _done: usize, _total: usize, _report: &JobReport) {}
-}
-
-/// Why one job failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PushError {
-    #[error("invalid certificate job: {0}")]
-    InvalidJob(#[from] JobError),
-    #[error("certificate push is disabled for this integration")]
-    Disabled,
-    #[error("the integration's certificate settings are invalid: {0}")]
-    Settings(#[from] CertificateSettingsError),
-    #[error("{0}")]
-    Category(#[from] CategoryError),
-    #[error("reading Personio's document categories failed: {0}")]
-    Categories(Arc<HrError>),
-    #[error("{0}")]
-    Pdf(#[from] FetchError),
-    #[error("employee {employee} is unknown to Personio: {message}")]
-    UnknownEmployee {
-        employee: PersonioId,
-        message: String,
-    },
-    #[error("uploading the certificate to Personio failed: {0}")]
-    Upload(HrError),
-    #[error("looking for an earlier upload of the certificate in Personio failed: {0}")]
-    Lookup(HrError),
-    #[error("the certificate ledger failed: {0}")]
-    Store(#[from] StoreError),
-    #[error("the deadline passed before the certificate could be pushed")]
-    DeadlineExceeded,
-}
-
-impl PushError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::InvalidJob(_)
-            | Self::Disabled
-            | Self::Settings(_)
-            | Self::Category(_)
-            | Self::UnknownEmployee { .. } => false,
-            Self::Categories(error) => error.is_retryable(),
-            Self::Pdf(error) => error.is_retryable(),
-            Self::Upload(error) | Self::Lookup(error) => error.is_retryable(),
-            Self::Store(error) => error.is_retryable(),
-            Self::DeadlineExceeded => true,
-        }
-    }
-
-    fn integration_problem(&self) -> Option<IntegrationProblem> {
-        match self {
-            Self::Settings(error) => Some(IntegrationProblem::Settings(error.to_string())),
-            Self::Category(error) => Some(IntegrationProblem::Category(error.to_string())),
-            Self::Upload(HrError::Unauthorized { message })
-            | Self::Lookup(HrError::Unauthorized { message }) => {
-                Some(IntegrationProblem::Credentials(message.clone()))
-            }
-            Self::Categories(error) => match &**error {
-                HrError::Unauthorized { message } => {
-                    Some(IntegrationProblem::Credentials(message.clone()))
-                }
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-}
 
 /// Where a job came from: decides what happens to it when it cannot finish now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,7 +51,8 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// Pushes certificate jobs to Personio. Cheap to share: hold one per process.
 pub struct CertificatePusher {
     hr: Arc<dyn HrSource>,
-    store: Arc<dyn StateStore>,
+    /// Link lookups and the ledger: all the push keeps.
+    store: Arc<dyn CertificateStore>,
     fetcher: PdfFetcher,
     backoff: Backoff,
     clock: Clock,
@@ -286,7 +94,11 @@ struct ClaimedFailure {
 }
 
 impl CertificatePusher {
-    pub fn new(hr: Arc<dyn HrSource>, store: Arc<dyn StateStore>, fetcher: PdfFetcher) -> Self {
+    pub fn new(
+        hr: Arc<dyn HrSource>,
+        store: Arc<dyn CertificateStore>,
+        fetcher: PdfFetcher,
+    ) -> Self {
         Self {
             hr,
             store,

@@ -7,10 +7,12 @@ use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerState};
 use crate::domain::employee::{EmployeePage, PersonioId};
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
+use crate::domain::settings::CertificateSettings;
 use crate::ports::{
     CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError,
     HrSource, LinkStore, UploadedDocument,
 };
+use crate::progress::NoProgress;
 use crate::retry::{Backoff, Deadline};
 use crate::store::MemoryStore;
 use async_trait::async_trait;

@@ -3,7 +3,7 @@
 //! never what they are.
 
 use super::IntegrationId;
-use crate::settings::IntegrationSettings;
+use super::settings::IntegrationSettings;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 

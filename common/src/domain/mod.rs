@@ -1,4 +1,5 @@
-//! The nouns of the integration, shared by the engine, the ports and the adapters.
+//! The nouns of the integration, shared by the engine, the ports and the adapters, and the
+//! settings an admin chooses for an integration ([`settings`]).
 
 pub mod certificate;
 pub mod employee;
@@ -7,6 +8,7 @@ pub mod job;
 pub mod link;
 pub mod lms;
 pub mod run;
+pub mod settings;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

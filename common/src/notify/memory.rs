@@ -1,4 +1,5 @@
-//! A notifier that keeps what it is given, for tests and for hosts that show emails themselves.
+//! A notifier that keeps what it is given (and can be told to fail), for tests: compiled for this
+//! crate's tests and, with the `test-support` feature, for other crates'.
 
 use crate::ports::{Notifier, NotifyError, OutgoingEmail};
 use async_trait::async_trait;

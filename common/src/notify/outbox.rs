@@ -62,7 +62,7 @@ pub fn render_eml(
     unique: &str,
 ) -> Result<String, NotifyError> {
     for (header, value) in [("To", email.to.as_str()), ("From", from)] {
-        if !crate::settings::is_plausible_email(value) {
+        if !crate::domain::settings::is_plausible_email(value) {
             return Err(NotifyError::Rejected {
                 to: email.to.clone(),
                 reason: format!("the {header} address {value:?} is not a single email address"),

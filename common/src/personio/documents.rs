@@ -1,13 +1,11 @@
 //! Document categories, uploads (v1) and the document list (v2): limits and answer parsing.
 
-use crate::ports::{DocumentCategory, DocumentUpload, ExistingDocument, HrError, UploadedDocument};
+use crate::ports::{
+    DocumentCategory, DocumentUpload, ExistingDocument, HrError, MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_TITLE_CHARS, UploadedDocument,
+};
 use chrono::NaiveDate;
 use serde_json::Value;
-
-/// Personio's limit on a document title, in characters.
-pub const MAX_TITLE_CHARS: usize = 255;
-/// Personio's limit on an uploaded file: 30 MB, counted as 30,720 KiB as its validator does.
-pub const MAX_FILE_BYTES: usize = 30 * 1024 * 1024;
 
 /// Checks an upload against Personio's documented limits, so that a certain refusal costs no
 /// request (and no slot of the 60/min budget). The error names the field.
@@ -18,10 +16,10 @@ pub fn validate_upload(document: &DocumentUpload) -> Result<(), HrError> {
         return invalid("title", "must not be empty".to_owned());
     }
     let title_chars = document.title.chars().count();
-    if title_chars > MAX_TITLE_CHARS {
+    if title_chars > MAX_DOCUMENT_TITLE_CHARS {
         return invalid(
             "title",
-            format!("{title_chars} characters, Personio allows at most {MAX_TITLE_CHARS}"),
+            format!("{title_chars} characters, Personio allows at most {MAX_DOCUMENT_TITLE_CHARS}"),
         );
     }
     if document.employee_id.0 <= 0 {
@@ -42,11 +40,11 @@ pub fn validate_upload(document: &DocumentUpload) -> Result<(), HrError> {
     if document.content.is_empty() {
         return invalid("file", "the file is empty".to_owned());
     }
-    if document.content.len() > MAX_FILE_BYTES {
+    if document.content.len() > MAX_DOCUMENT_BYTES {
         return invalid(
             "file",
             format!(
-                "{} bytes, Personio allows at most {MAX_FILE_BYTES} bytes (30 MB)",
+                "{} bytes, Personio allows at most {MAX_DOCUMENT_BYTES} bytes (30 MB)",
                 document.content.len()
             ),
         );
@@ -199,21 +197,21 @@ mod tests {
     fn uploads_within_the_limits_pass() {
         assert!(validate_upload(&upload()).is_ok());
         let mut at_the_limits = upload();
-        at_the_limits.title = "ł".repeat(MAX_TITLE_CHARS);
-        at_the_limits.content = Bytes::from(vec![0u8; MAX_FILE_BYTES]);
+        at_the_limits.title = "ł".repeat(MAX_DOCUMENT_TITLE_CHARS);
+        at_the_limits.content = Bytes::from(vec![0u8; MAX_DOCUMENT_BYTES]);
         assert!(validate_upload(&at_the_limits).is_ok());
     }
 
     #[test]
     fn uploads_over_the_limits_name_the_field() {
         let mut long_title = upload();
-        long_title.title = "x".repeat(MAX_TITLE_CHARS + 1);
+        long_title.title = "x".repeat(MAX_DOCUMENT_TITLE_CHARS + 1);
         assert!(refusal(&long_title).starts_with("title:"));
         let mut blank_title = upload();
         blank_title.title = "  ".to_owned();
         assert!(refusal(&blank_title).starts_with("title:"));
         let mut big = upload();
-        big.content = Bytes::from(vec![0u8; MAX_FILE_BYTES + 1]);
+        big.content = Bytes::from(vec![0u8; MAX_DOCUMENT_BYTES + 1]);
         assert!(refusal(&big).starts_with("file:"));
         let mut empty = upload();
         empty.content = Bytes::new();

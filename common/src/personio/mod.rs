@@ -17,5 +17,5 @@ mod transport;
 pub use budget::{BudgetSlot, CredentialBudget, EndpointGroup, minimum_duration};
 pub use client::PersonioClient;
 pub use config::{DEFAULT_BASE_URL, PersonioConfig, RateLimits, RateWindow};
-pub use documents::{MAX_FILE_BYTES, MAX_TITLE_CHARS, validate_upload};
+pub use documents::validate_upload;
 pub use employees::{PageMetadata, ParsedPage, parse_employee, parse_employees_page};

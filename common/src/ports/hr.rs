@@ -54,18 +54,24 @@ pub struct DocumentCategory {
     pub name: String,
 }
 
+/// The longest document title the HR system takes, in characters (Personio's limit).
+pub const MAX_DOCUMENT_TITLE_CHARS: usize = 255;
+/// The largest document the HR system takes: Personio's 30 MB, counted as 30,720 KiB as its
+/// validator does.
+pub const MAX_DOCUMENT_BYTES: usize = 30 * 1024 * 1024;
+
 /// One employee document to upload (`POST /v1/company/documents`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocumentUpload {
     pub employee_id: PersonioId,
     pub category_id: i64,
-    /// At most 255 characters.
+    /// At most [`MAX_DOCUMENT_TITLE_CHARS`] characters.
     pub title: String,
     pub comment: Option<String>,
     pub date: Option<NaiveDate>,
     pub file_name: String,
     pub content_type: String,
-    /// At most 30 MB.
+    /// At most [`MAX_DOCUMENT_BYTES`].
     pub content: Bytes,
 }
 

@@ -11,12 +11,12 @@ mod store;
 pub use credentials::{Credentials, CredentialsError, CredentialsStore, IntegrationCredentials};
 pub use hr::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
-    UploadedDocument,
+    MAX_DOCUMENT_BYTES, MAX_DOCUMENT_TITLE_CHARS, UploadedDocument,
 };
 pub use lms::{LearningPlatform, LmsError};
 pub use notifier::{Notifier, NotifyError, OutgoingEmail};
-pub use queue::{JobQueue, QueueError};
+pub use queue::{JobQueue, QueueError, QueueMessage};
 pub use store::{
-    CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore,
-    StateStore, StoreError,
+    CertificateLedger, CertificateStore, IntegrationStore, Lease, LeaseOutcome, LeaseStore,
+    LinkStore, RunStore, StateStore, StoreError, SyncStore,
 };

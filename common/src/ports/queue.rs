@@ -19,6 +19,17 @@ pub trait JobQueue: Send + Sync {
     ) -> Result<(), QueueError>;
 }
 
+/// One message as a queue consumer receives it (the hosts turn SQS records into these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// Never empty: hosts skip records without one (they could not be reported as failed).
+    pub message_id: String,
+    pub body: String,
+    /// The FIFO message group (`None` on a standard queue): later messages of a group whose
+    /// message failed are held back, so the group stays in order.
+    pub group_id: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("the job was refused by the queue: {0}")]

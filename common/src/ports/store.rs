@@ -214,10 +214,21 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Everything the core keeps. One backend (DynamoDB, SQLite, memory) implements all of it.
-pub trait StateStore: LinkStore + RunStore + LeaseStore + CertificateLedger {}
+/// What a sync run keeps: the links, its run record and the lease (not the ledger).
+pub trait SyncStore: LinkStore + RunStore + LeaseStore {}
 
-impl<T: LinkStore + RunStore + LeaseStore + CertificateLedger> StateStore for T {}
+impl<T: LinkStore + RunStore + LeaseStore> SyncStore for T {}
+
+/// What the certificate push keeps: link lookups and the ledger (not the lease or the runs).
+pub trait CertificateStore: LinkStore + CertificateLedger {}
+
+impl<T: LinkStore + CertificateLedger> CertificateStore for T {}
+
+/// Everything the core keeps. One backend (DynamoDB, SQLite, memory) implements all of it; a
+/// host that runs both the sync and the certificate push hands the one store to both.
+pub trait StateStore: SyncStore + CertificateStore {}
+
+impl<T: SyncStore + CertificateStore> StateStore for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

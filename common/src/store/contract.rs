@@ -12,8 +12,8 @@ use crate::domain::integration::{
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
+use crate::domain::settings::IntegrationSettings;
 use crate::ports::{IntegrationStore, LeaseOutcome, StateStore, StoreError};
-use crate::settings::IntegrationSettings;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 

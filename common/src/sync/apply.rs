@@ -1,13 +1,13 @@
 //! Applying a plan: one planned change becomes LMS writes, then a link write, then maybe an
 //! invitation. Every change ends in an outcome; no change can fail the run.
 
+use super::email::invitation_email;
 use super::plan::{PlannedChange, SyncTarget};
 use super::{SyncEngine, SyncRequest};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsUser, LmsUserId};
 use crate::domain::run::{EmployeeOutcome, OutcomeAction};
-use crate::notify::invitation_email;
 use crate::ports::{LearningPlatform, LmsError, NotifyError, StoreError};
 use crate::retry::{Backoff, Deadline};
 use chrono::Utc;

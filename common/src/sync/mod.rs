@@ -1,11 +1,13 @@
 //! The sync run: plan, then apply.
 //!
-//! One run of one integration (DESIGN.md, "The sync run, step by step"): take the lease, page
+//! One run of one integration (`docs/ARCHITECTURE.md`, "The sync run"): take the lease, page
 //! through Personio, keep the selected employees and map them ([`profile`]), compare with the
-//! links ([`plan`]), apply with bounded concurrency ([`apply`]), store the run record, notify,
-//! release the lease. A dry run makes the same reads and the same plan, writes only its run record.
+//! links ([`plan`]), apply with bounded concurrency ([`apply`]), store the run record, notify
+//! ([`email`] words the invitation and the run summary), release the lease. A dry run makes the
+//! same reads and the same plan, writes only its run record.
 
 mod apply;
+pub mod email;
 pub mod plan;
 pub mod profile;
 #[cfg(any(test, feature = "test-support"))]
@@ -20,14 +22,14 @@ use crate::domain::IntegrationId;
 use crate::domain::run::{
     EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStatus, Trigger,
 };
-use crate::notify::run_summary_email;
+use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::{
-    EmployeeQuery, HrSource, LearningPlatform, LeaseOutcome, Notifier, StateStore, StoreError,
+    EmployeeQuery, HrSource, LearningPlatform, LeaseOutcome, Notifier, StoreError, SyncStore,
 };
 use crate::retry::{Backoff, Deadline};
-use crate::settings::{IntegrationSettings, SettingsError};
 use apply::{ApplyContext, with_retry};
 use chrono::{DateTime, Utc};
+use email::run_summary_email;
 use futures::{StreamExt, TryStreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -104,15 +106,13 @@ pub trait SyncProgress: Send + Sync {
     fn applied(&self, _done: usize, _total: usize) {}
 }
 
-/// Progress nobody watches.
-pub struct NoProgress;
-
-impl SyncProgress for NoProgress {}
+impl SyncProgress for crate::progress::NoProgress {}
 
 pub struct SyncEngine {
     hr: Arc<dyn HrSource>,
     lms: Arc<dyn LearningPlatform>,
-    store: Arc<dyn StateStore>,
+    /// Links, run records and the lease: all a sync keeps.
+    store: Arc<dyn SyncStore>,
     notifier: Arc<dyn Notifier>,
     retry: Backoff,
 }
@@ -121,7 +121,7 @@ impl SyncEngine {
     pub fn new(
         hr: Arc<dyn HrSource>,
         lms: Arc<dyn LearningPlatform>,
-        store: Arc<dyn StateStore>,
+        store: Arc<dyn SyncStore>,
         notifier: Arc<dyn Notifier>,
     ) -> Self {
         Self {

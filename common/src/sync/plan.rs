@@ -6,7 +6,7 @@ use crate::domain::employee::{EmployeePage, EmployeeParseError, PersonioId};
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::{LmsProfile, LmsUserId};
 use crate::domain::run::{EmployeeOutcome, OutcomeAction};
-use crate::settings::IntegrationSettings;
+use crate::domain::settings::IntegrationSettings;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -3,7 +3,7 @@
 
 use crate::domain::employee::Employee;
 use crate::domain::lms::{LmsProfile, Manager};
-use crate::settings::{GroupSource, IntegrationSettings, SelectionSettings};
+use crate::domain::settings::{GroupSource, IntegrationSettings, SelectionSettings};
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +35,7 @@ pub fn map_profile(
     today: NaiveDate,
 ) -> Result<LmsProfile, MappingError> {
     let email = non_empty(employee.email.as_deref()).ok_or(MappingError::MissingEmail)?;
-    if !crate::settings::is_plausible_email(&email) {
+    if !crate::domain::settings::is_plausible_email(&email) {
         return Err(MappingError::InvalidEmail(email));
     }
     let status = employee.status.ok_or(MappingError::MissingStatus)?;

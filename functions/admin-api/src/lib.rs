@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use common::admin::{AdminAdapters, AdminApi, Caller};
+use common::app::{ConnectPolicy, CredentialsConnector};
 use common::aws::host::{AwsServices, HostError, optional_env_parsed, required_env};
-use common::jobs::CredentialsConnector;
 use lambda_http::http::{self, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -43,8 +43,8 @@ impl HostConfig {
     }
 
     /// The API's adapters on these AWS services (the function's own, or local endpoints in
-    /// tests).
-    pub fn adapters(&self, services: &AwsServices) -> AdminAdapters {
+    /// tests); integrations connect under `policy`.
+    pub fn adapters(&self, services: &AwsServices, policy: ConnectPolicy) -> AdminAdapters {
         let store = Arc::new(services.state_store(&self.table_name, self.run_retention_days));
         let credentials = Arc::new(services.credentials(&self.secret_prefix));
         AdminAdapters {
@@ -52,7 +52,7 @@ impl HostConfig {
             state: store,
             credentials: credentials.clone(),
             queue: Arc::new(services.job_queues(&self.sync_queue_url, &self.certificate_queue_url)),
-            connector: Arc::new(CredentialsConnector::new(credentials)),
+            connector: Arc::new(CredentialsConnector::new(credentials, policy)),
         }
     }
 }
@@ -72,10 +72,10 @@ impl Host {
     }
 
     /// The host as deployed: configuration from the environment, AWS clients from the
-    /// function's role and region.
-    pub async fn from_env() -> Result<Self, HostError> {
+    /// function's role and region, integrations connected under `policy`.
+    pub async fn from_env(policy: ConnectPolicy) -> Result<Self, HostError> {
         let config = HostConfig::from_env()?;
-        let adapters = config.adapters(&AwsServices::from_environment().await);
+        let adapters = config.adapters(&AwsServices::from_environment().await, policy);
         Ok(Self::new(AdminApi::new(adapters), config.tenant_claim))
     }
 
@@ -164,7 +164,10 @@ mod tests {
             state: store,
             credentials: credentials.clone(),
             queue: Arc::new(RecordingJobQueue::default()),
-            connector: Arc::new(CredentialsConnector::new(credentials.clone())),
+            connector: Arc::new(CredentialsConnector::new(
+                credentials.clone(),
+                ConnectPolicy::LOCAL,
+            )),
         });
         Host::new(api, "tenant_id")
     }

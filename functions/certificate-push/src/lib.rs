@@ -1,46 +1,20 @@
 //! The `certificate-push` function: batches of up to 10 certificate jobs from the FIFO
-//! certificate queue → Personio documents ([`common::certificates::queue::CertificateConsumer`]),
+//! certificate queue → Personio documents ([`common::app::CertificateConsumer`]),
 //! reporting partial batch failures (retryable outcomes, and what follows them in their message
 //! group).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use common::app::{CertificateConsumer, ConnectPolicy};
 use common::aws::host::{
-    AwsServices, HostError, batch_response, invocation_deadline, queue_messages, required_env,
+    AwsServices, ConsumerConfig, StartupError, batch_response, invocation_deadline, queue_messages,
 };
-use common::certificates::queue::CertificateConsumer;
-use common::certificates::{FetchError, FetchLimits};
-use common::jobs::CredentialsConnector;
+use common::certificates::FetchLimits;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument as _;
 
 /// Left of the invocation (a 120 s function) for recording outcomes and answering.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
-
-/// What the function reads from its environment.
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub table_name: String,
-    pub secret_prefix: String,
-}
-
-impl Config {
-    pub fn from_env() -> Result<Self, HostError> {
-        Ok(Self {
-            table_name: required_env("TABLE_NAME")?,
-            secret_prefix: required_env("SECRET_PREFIX")?,
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] HostError),
-    #[error("cannot set up the PDF fetcher: {0}")]
-    Fetcher(#[from] FetchError),
-}
 
 /// The handler with its adapters, built once per process.
 pub struct CertificatePush {
@@ -48,15 +22,16 @@ pub struct CertificatePush {
 }
 
 impl CertificatePush {
-    pub fn new(config: &Config, services: &AwsServices) -> Result<Self, StartupError> {
-        let store = Arc::new(services.state_store(&config.table_name, None));
-        let credentials = Arc::new(services.credentials(&config.secret_prefix));
-        let consumer = CertificateConsumer::new(
-            store.clone(),
-            store,
-            Arc::new(CredentialsConnector::new(credentials)),
-            FetchLimits::default(),
-        )?;
+    /// `policy` is what the integrations' connections may be (the deployed function passes
+    /// [`ConnectPolicy::HOSTED`]).
+    pub fn new(
+        config: &ConsumerConfig,
+        services: &AwsServices,
+        policy: ConnectPolicy,
+    ) -> Result<Self, StartupError> {
+        let (store, connector) = config.state_and_connector(services, policy);
+        let consumer =
+            CertificateConsumer::new(store.clone(), store, connector, FetchLimits::default())?;
         Ok(Self { consumer })
     }
 

@@ -1,13 +1,17 @@
 use aws_lambda_events::event::sqs::SqsEvent;
-use common::aws::host::{AwsServices, init_tracing};
+use common::app::ConnectPolicy;
+use common::aws::host::{AwsServices, ConsumerConfig, init_tracing};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let config = certificate_push::Config::from_env()?;
-    let function =
-        certificate_push::CertificatePush::new(&config, &AwsServices::from_environment().await)?;
+    let config = ConsumerConfig::from_env()?;
+    let function = certificate_push::CertificatePush::new(
+        &config,
+        &AwsServices::from_environment().await,
+        ConnectPolicy::HOSTED,
+    )?;
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         function.handle(event)

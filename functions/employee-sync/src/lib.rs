@@ -1,15 +1,14 @@
 //! The `employee-sync` function: one sync job per invocation from the sync queue (BatchSize 1)
-//! → one sync run ([`common::jobs::sync::SyncJobHandler`]). A retryable failure reports the
+//! → one sync run ([`common::app::SyncJobHandler`]). A retryable failure reports the
 //! message as failed (SQS delivers it again, then to the DLQ); everything else is acknowledged.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use common::app::{ConnectPolicy, SyncJobHandler};
 use common::aws::host::{
-    AwsServices, HostError, batch_response, invocation_deadline, optional_env_parsed,
+    AwsServices, ConsumerConfig, HostError, StartupError, batch_response, invocation_deadline,
     queue_messages, required_env,
 };
-use common::certificates::{FetchError, FetchLimits, PdfFetcher};
-use common::jobs::CredentialsConnector;
-use common::jobs::sync::SyncJobHandler;
+use common::certificates::{FetchLimits, PdfFetcher};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,32 +18,22 @@ use tracing::Instrument as _;
 /// this much before Lambda's (a 900 s function).
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 
-/// What the function reads from its environment.
+/// What the function reads from its environment: what every queue consumer reads, and the
+/// sender of the run summaries and invitations.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub table_name: String,
-    pub secret_prefix: String,
+    pub consumer: ConsumerConfig,
+    /// `SES_FROM_ADDRESS`: a verified SES identity.
     pub ses_from_address: String,
-    pub run_retention_days: Option<u32>,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, HostError> {
         Ok(Self {
-            table_name: required_env("TABLE_NAME")?,
-            secret_prefix: required_env("SECRET_PREFIX")?,
+            consumer: ConsumerConfig::from_env()?,
             ses_from_address: required_env("SES_FROM_ADDRESS")?,
-            run_retention_days: optional_env_parsed("RUN_RETENTION_DAYS")?,
         })
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] HostError),
-    #[error("cannot set up the PDF fetcher: {0}")]
-    Fetcher(#[from] FetchError),
 }
 
 /// The handler with its adapters, built once per process.
@@ -53,13 +42,18 @@ pub struct EmployeeSync {
 }
 
 impl EmployeeSync {
-    pub fn new(config: &Config, services: &AwsServices) -> Result<Self, StartupError> {
-        let store = Arc::new(services.state_store(&config.table_name, config.run_retention_days));
-        let credentials = Arc::new(services.credentials(&config.secret_prefix));
+    /// `policy` is what the integrations' connections may be (the deployed function passes
+    /// [`ConnectPolicy::HOSTED`]).
+    pub fn new(
+        config: &Config,
+        services: &AwsServices,
+        policy: ConnectPolicy,
+    ) -> Result<Self, StartupError> {
+        let (store, connector) = config.consumer.state_and_connector(services, policy);
         let jobs = SyncJobHandler::new(
             store.clone(),
             store,
-            Arc::new(CredentialsConnector::new(credentials)),
+            connector,
             Arc::new(services.notifier(&config.ses_from_address)),
             PdfFetcher::new(FetchLimits::default())?,
         );

@@ -1,9 +1,9 @@
 //! The `scheduler` function: EventBridge Scheduler invokes it every minute; it claims the
-//! integrations whose sync is due and enqueues one sync job each ([`common::schedule`]).
+//! integrations whose sync is due and enqueues one sync job each ([`common::app::schedule`]).
 
+use common::app::schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs};
 use common::aws::host::{AwsServices, HostError, required_env};
 use common::aws::{DynamoStore, SqsJobQueue};
-use common::schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tracing::Instrument as _;
 

@@ -6,6 +6,7 @@
 use crate::lambda_support::{LambdaEnv, SCIM_TOKEN, lambda_env, sample, start_scim};
 use admin_api::{Host, HostConfig};
 use common::admin::AdminApi;
+use common::app::ConnectPolicy;
 use integration_tests::ServerGuard;
 use integration_tests::venv_tool;
 use lambda_http::Body;
@@ -48,7 +49,8 @@ async fn world() -> Option<World> {
         tenant_claim: TENANT_CLAIM.into(),
         run_retention_days: Some(30),
     };
-    let adapters = config.adapters(&env.services);
+    // The sandbox and the SCIM server listen on plain http on loopback.
+    let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);
     Some(World {
         host: Host::new(AdminApi::new(adapters), TENANT_CLAIM),
         env,

@@ -4,20 +4,19 @@
 use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
-use common::certificates::{
-    BatchReport, CertificatePusher, CertificateSettings, FetchLimits, NoProgress, PdfFetcher,
-    PushOutcome,
-};
+use common::certificates::{BatchReport, CertificatePusher, FetchLimits, PdfFetcher, PushOutcome};
 use common::domain::IntegrationId;
 use common::domain::certificate::{CertificateId, LedgerState};
 use common::domain::employee::{EmployeePage, PersonioId};
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
+use common::domain::settings::CertificateSettings;
 use common::personio::{PersonioClient, PersonioConfig, RateLimits as ClientLimits, RateWindow};
 use common::ports::{
     CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError,
     HrSource, LinkStore, UploadedDocument,
 };
+use common::progress::NoProgress;
 use common::retry::{Backoff, Deadline};
 use common::secret::Secret;
 use common::store::MemoryStore;

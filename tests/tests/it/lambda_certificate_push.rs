@@ -5,6 +5,8 @@
 use super::lambda_support::{LambdaEnv, context, lambda_env, sample, sqs_event};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
+use common::app::ConnectPolicy;
+use common::aws::host::ConsumerConfig;
 use common::domain::IntegrationId;
 use common::domain::certificate::{CertificateId, LedgerState};
 use common::domain::employee::PersonioId;
@@ -18,11 +20,14 @@ use std::time::Duration;
 
 fn function(env: &LambdaEnv) -> certificate_push::CertificatePush {
     certificate_push::CertificatePush::new(
-        &certificate_push::Config {
+        &ConsumerConfig {
             table_name: env.table_name.clone(),
             secret_prefix: env.secret_prefix.clone(),
+            run_retention_days: None,
         },
         &env.services,
+        // The sandbox listens on plain http on loopback.
+        ConnectPolicy::LOCAL,
     )
     .unwrap()
 }

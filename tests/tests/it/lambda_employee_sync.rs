@@ -5,6 +5,8 @@
 use super::lambda_support::{context, lambda_env, sample, sqs_event};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
+use common::app::ConnectPolicy;
+use common::aws::host::ConsumerConfig;
 use common::domain::IntegrationId;
 use common::ports::{LeaseStore, RunStore};
 use lambda_runtime::LambdaEvent;
@@ -12,10 +14,12 @@ use std::time::Duration;
 
 fn config(env: &super::lambda_support::LambdaEnv, table_name: &str) -> employee_sync::Config {
     employee_sync::Config {
-        table_name: table_name.to_owned(),
-        secret_prefix: env.secret_prefix.clone(),
+        consumer: ConsumerConfig {
+            table_name: table_name.to_owned(),
+            secret_prefix: env.secret_prefix.clone(),
+            run_retention_days: None,
+        },
         ses_from_address: "personio-lms@acme.example".into(),
-        run_retention_days: None,
     }
 }
 
@@ -52,8 +56,12 @@ async fn a_held_lease_and_a_deleted_integration_are_acknowledged() {
         )
         .await
         .unwrap();
-    let function =
-        employee_sync::EmployeeSync::new(&config(&env, &env.table_name), &env.services).unwrap();
+    let function = employee_sync::EmployeeSync::new(
+        &config(&env, &env.table_name),
+        &env.services,
+        ConnectPolicy::LOCAL,
+    )
+    .unwrap();
 
     let held = function.handle(sync_job_event("acme")).await.unwrap();
     assert!(held.batch_item_failures.is_empty(), "{held:?}");
@@ -84,8 +92,12 @@ async fn a_job_that_keeps_failing_retryably_ends_in_the_dlq() {
         .await
         .unwrap();
     // The state table is unreachable: every delivery fails retryably and is reported.
-    let function =
-        employee_sync::EmployeeSync::new(&config(&env, "no-such-table"), &env.services).unwrap();
+    let function = employee_sync::EmployeeSync::new(
+        &config(&env, "no-such-table"),
+        &env.services,
+        ConnectPolicy::LOCAL,
+    )
+    .unwrap();
     for delivery in 1..=2 {
         let messages = env.receive(&queue_url, 30).await;
         assert_eq!(messages.len(), 1, "delivery {delivery}");

@@ -4,6 +4,8 @@
 
 use super::lambda_support::{context, lambda_env, sample, sqs_event, start_scim};
 use chrono::{Duration as ChronoDuration, Utc};
+use common::app::ConnectPolicy;
+use common::aws::host::ConsumerConfig;
 use common::domain::IntegrationId;
 use common::domain::job::SyncJob;
 use common::domain::run::{RunStatus, Trigger};
@@ -74,12 +76,16 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
 
     let employee_sync = employee_sync::EmployeeSync::new(
         &employee_sync::Config {
-            table_name: env.table_name.clone(),
-            secret_prefix: env.secret_prefix.clone(),
+            consumer: ConsumerConfig {
+                table_name: env.table_name.clone(),
+                secret_prefix: env.secret_prefix.clone(),
+                run_retention_days: Some(7),
+            },
             ses_from_address: "personio-lms@acme.example".into(),
-            run_retention_days: Some(7),
         },
         &env.services,
+        // The sandbox and the SCIM server listen on plain http on loopback.
+        ConnectPolicy::LOCAL,
     )
     .unwrap();
     let event = sqs_event("sqs-sync-job.json", &messages);

@@ -12,9 +12,9 @@ use common::domain::IntegrationId;
 use common::domain::integration::{
     IntegrationRecord, LmsConnection, PersonioConnection, SyncSchedule,
 };
+use common::domain::settings::IntegrationSettings;
 use common::ports::{IntegrationCredentials, IntegrationStore};
 use common::secret::Secret;
-use common::settings::IntegrationSettings;
 use integration_tests::aws::{REGION, dynamodb_local_endpoint, moto_endpoint, unique_name};
 use integration_tests::{ServerGuard, free_port, venv_tool};
 use lambda_runtime::Context;

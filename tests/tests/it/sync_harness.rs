@@ -4,13 +4,14 @@
 use common::domain::IntegrationId;
 use common::domain::employee::PersonioId;
 use common::domain::run::{EmployeeOutcome, RunRecord, Trigger};
+use common::domain::settings::{GroupSource, IntegrationSettings};
 use common::notify::MemoryNotifier;
 use common::personio::{PersonioClient, PersonioConfig, RateLimits};
 use common::ports::{LearningPlatform, StateStore};
+use common::progress::NoProgress;
 use common::retry::{Backoff, Deadline};
 use common::secret::Secret;
-use common::settings::{GroupSource, IntegrationSettings};
-use common::sync::{NoProgress, SyncEngine, SyncOutcome, SyncRequest};
+use common::sync::{SyncEngine, SyncOutcome, SyncRequest};
 use personio_sandbox::{
     Employee, LMS_SYNC_KEY, LMS_SYNC_LABEL, RunningSandbox, Sandbox, SandboxConfig,
 };

@@ -10,12 +10,13 @@ use chrono::Utc;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::DEFAULT_ROLE;
 use common::domain::run::{OutcomeAction, RunRecord, RunStatus};
+use common::domain::settings::IntegrationSettings;
 use common::lms::memory::{LmsFault, MemoryLms, MemoryLmsUser};
 use common::notify::MemoryNotifier;
 use common::ports::StateStore;
-use common::settings::IntegrationSettings;
+use common::progress::NoProgress;
 use common::store::{MemoryStore, SqliteStore};
-use common::sync::{NoProgress, SyncEngine, SyncOutcome};
+use common::sync::{SyncEngine, SyncOutcome};
 use personio_sandbox::{
     Employee, Endpoint, Faults, LMS_SYNC_KEY, NewEmployee, RateLimitRule, RateLimits,
     RunningSandbox,

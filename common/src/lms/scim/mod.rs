@@ -29,13 +29,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::OnceCell;
-use url::{Host, Url};
+use url::Url;
 
 /// How to reach one SCIM server.
 #[derive(Clone, Debug)]
 pub struct ScimConfig {
-    /// The URL the resource endpoints hang off (`https://lms.example/scim/v2`). Plain `http` is
-    /// accepted for loopback addresses only: the bearer token must not cross a network in clear.
+    /// The URL the resource endpoints hang off (`https://lms.example/scim/v2`). Which URLs an
+    /// integration may use (https; plain http to loopback where the host allows it) is decided
+    /// where integrations are connected, `crate::app::connect`.
     pub base_url: String,
     pub token: Secret,
     /// Timeout of one HTTP request (connecting included).
@@ -65,10 +66,6 @@ impl ScimConfig {
 pub enum ScimSetupError {
     #[error("the SCIM base URL is not a valid URL: {0}")]
     InvalidBaseUrl(#[from] url::ParseError),
-    #[error(
-        "the SCIM base URL must use https (plain http only for a loopback address), not {scheme}://{host}"
-    )]
-    InsecureBaseUrl { scheme: String, host: String },
     #[error("the SCIM base URL cannot take resource paths")]
     NotABaseUrl,
     #[error("the HTTP client cannot be built: {0}")]
@@ -90,18 +87,6 @@ impl ScimLms {
         let base_url = Url::parse(config.base_url.trim())?;
         if base_url.cannot_be_a_base() {
             return Err(ScimSetupError::NotABaseUrl);
-        }
-        let loopback = match base_url.host() {
-            Some(Host::Ipv4(address)) => address.is_loopback(),
-            Some(Host::Ipv6(address)) => address.is_loopback(),
-            Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-            None => false,
-        };
-        if !(base_url.scheme() == "https" || (base_url.scheme() == "http" && loopback)) {
-            return Err(ScimSetupError::InsecureBaseUrl {
-                scheme: base_url.scheme().to_owned(),
-                host: base_url.host_str().unwrap_or_default().to_owned(),
-            });
         }
         let client = reqwest::Client::builder()
             .connect_timeout(config.timeout)
@@ -534,15 +519,9 @@ mod tests {
     }
 
     #[test]
-    fn the_token_travels_over_https_or_to_loopback_only() {
+    fn the_base_url_must_parse_and_take_resource_paths() {
         assert!(setup("https://lms.example/scim/v2").is_ok());
         assert!(setup("http://127.0.0.1:8080/scim/v2").is_ok());
-        assert!(setup("http://[::1]:8080/").is_ok());
-        assert!(setup("http://localhost/scim").is_ok());
-        assert!(matches!(
-            setup("http://lms.example/scim/v2"),
-            Err(ScimSetupError::InsecureBaseUrl { .. })
-        ));
         assert!(matches!(
             setup("lms.example/scim"),
             Err(ScimSetupError::InvalidBaseUrl(_))

@@ -1,6 +1,6 @@
-//! A batch of certificate jobs from the certificate queue (FIFO, message group = integration),
-//! record by record: parse the body → the integration's settings and Personio client (loaded
-//! once per batch and integration) → [`CertificatePusher`].
+//! The certificate-job consumer: a batch of certificate jobs from the certificate queue (FIFO,
+//! message group = integration), record by record: parse the body → the integration's settings
+//! and Personio client (loaded once per batch and integration) → [`CertificatePusher`].
 //!
 //! Which messages are reported as failed (SQS delivers them again; after `maxReceiveCount` they
 //! reach the DLQ), and which are acknowledged:
@@ -20,13 +20,13 @@
 //! is also written onto the integration record (`certificate_problem`), where the admin API shows
 //! it, and cleared there by the next certificate that reaches Personio.
 
-use super::{CertificatePusher, FetchLimits, PdfFetcher, PushOutcome};
+use super::connect::Connector;
+use crate::certificates::{CertificatePusher, FetchError, FetchLimits, PdfFetcher, PushOutcome};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationNotice;
-use crate::jobs::{Connector, QueueMessage};
-use crate::ports::{IntegrationStore, StateStore, StoreError};
+use crate::domain::settings::IntegrationSettings;
+use crate::ports::{CertificateStore, IntegrationStore, QueueMessage, StoreError};
 use crate::retry::Deadline;
-use crate::settings::IntegrationSettings;
 use futures::FutureExt as _;
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -84,7 +84,7 @@ impl ConsumedBatch {
 /// Consumes certificate batches. Build one per process and share it across invocations.
 pub struct CertificateConsumer {
     integrations: Arc<dyn IntegrationStore>,
-    store: Arc<dyn StateStore>,
+    store: Arc<dyn CertificateStore>,
     connector: Arc<dyn Connector>,
     fetcher: PdfFetcher,
 }
@@ -112,10 +112,10 @@ enum LoadFailure {
 impl CertificateConsumer {
     pub fn new(
         integrations: Arc<dyn IntegrationStore>,
-        store: Arc<dyn StateStore>,
+        store: Arc<dyn CertificateStore>,
         connector: Arc<dyn Connector>,
         limits: FetchLimits,
-    ) -> Result<Self, super::FetchError> {
+    ) -> Result<Self, FetchError> {
         Ok(Self {
             integrations,
             store,
@@ -205,7 +205,7 @@ impl CertificateConsumer {
         let loaded = match cache.get(&integration) {
             Some(loaded) => loaded.clone(),
             None => {
-                let loaded = self.load(&integration).await;
+                let loaded = self.load(&integration, deadline).await;
                 cache.insert(integration.clone(), loaded.clone());
                 loaded
             }
@@ -296,7 +296,11 @@ impl CertificateConsumer {
         warn!(%integration, "the integration kept changing; its certificate problem is noted by a later batch");
     }
 
-    async fn load(&self, integration: &IntegrationId) -> Result<Arc<Loaded>, LoadFailure> {
+    async fn load(
+        &self,
+        integration: &IntegrationId,
+        deadline: Deadline,
+    ) -> Result<Arc<Loaded>, LoadFailure> {
         let record = match self.integrations.integration(integration).await {
             Ok(Some(record)) => record,
             Ok(None) => return Err(LoadFailure::Unknown),
@@ -306,11 +310,15 @@ impl CertificateConsumer {
                 )));
             }
         };
-        let connected = self.connector.connect(&record).await.map_err(|error| {
-            LoadFailure::Unavailable(format!(
-                "connecting integration {integration} failed: {error}"
-            ))
-        })?;
+        let connected = self
+            .connector
+            .connect(&record, deadline)
+            .await
+            .map_err(|error| {
+                LoadFailure::Unavailable(format!(
+                    "connecting integration {integration} failed: {error}"
+                ))
+            })?;
         Ok(Arc::new(Loaded {
             settings: record.settings,
             pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone()),
@@ -346,12 +354,12 @@ fn log_outcome(outcome: &RecordOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::connect::{ConnectError, ConnectPolicy, IntegrationAdapters};
     use crate::domain::certificate::{CertificateId, LedgerState};
     use crate::domain::employee::PersonioId;
     use crate::domain::integration::IntegrationRecord;
     use crate::domain::link::EmployeeLink;
     use crate::domain::lms::LmsUserId;
-    use crate::jobs::{ConnectFailure, Connected};
     use crate::lms::memory::MemoryLms;
     use crate::ports::{
         CertificateLedger, CredentialsError, DocumentCategory, HrSource, LinkStore,
@@ -373,13 +381,21 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Connector for TestConnector {
-        async fn connect(&self, record: &IntegrationRecord) -> Result<Connected, ConnectFailure> {
+        fn policy(&self) -> ConnectPolicy {
+            ConnectPolicy::LOCAL
+        }
+
+        async fn connect(
+            &self,
+            record: &IntegrationRecord,
+            _deadline: Deadline,
+        ) -> Result<IntegrationAdapters, ConnectError> {
             match record.id.as_str() {
-                "broken" => Err(ConnectFailure::Credentials(CredentialsError::Missing(
+                "broken" => Err(ConnectError::Credentials(CredentialsError::Missing(
                     record.id.clone(),
                 ))),
                 "explosive" => panic!("connector exploded"),
-                _ => Ok(Connected {
+                _ => Ok(IntegrationAdapters {
                     hr: self.hr.clone() as Arc<dyn HrSource>,
                     lms: Arc::new(MemoryLms::new()),
                 }),

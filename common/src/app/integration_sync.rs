@@ -1,5 +1,5 @@
-//! What every host does around a sync run, written once: the CLI and the Lambda functions call
-//! [`sync_integration`] rather than wiring the sync engine and the certificate pusher themselves.
+//! Syncing an integration, as every host does it: the CLI and the Lambda functions call
+//! [`sync_integration`] rather than running the sync engine and the certificate pusher themselves.
 //!
 //! A certificate whose employee has no LMS link yet is parked (see the certificate ledger); the
 //! run that creates the link is the moment to push it. So after a real, successful sync the
@@ -124,12 +124,12 @@ mod tests {
     use crate::domain::certificate::LedgerState;
     use crate::domain::lms::{LmsProfile, LmsUserId};
     use crate::domain::run::Trigger;
+    use crate::domain::settings::IntegrationSettings;
     use crate::lms::memory::MemoryLms;
     use crate::notify::MemoryNotifier;
     use crate::ports::{CertificateLedger, DocumentCategory, LinkStore};
-    use crate::settings::IntegrationSettings;
+    use crate::progress::NoProgress;
     use crate::store::MemoryStore;
-    use crate::sync::NoProgress;
     use crate::sync::testing::{SELECTION_KEY, StaticHrSource, employee};
     use serde_json::json;
     use std::sync::Arc;
@@ -221,7 +221,7 @@ mod tests {
             &f.pusher,
             request(&f, false),
             &NoProgress,
-            &crate::certificates::NoProgress,
+            &NoProgress,
         )
         .await
         .expect("the sync runs");
@@ -258,7 +258,7 @@ mod tests {
             &f.pusher,
             request(&f, true),
             &NoProgress,
-            &crate::certificates::NoProgress,
+            &NoProgress,
         )
         .await
         .expect("the sync runs");
@@ -275,7 +275,7 @@ mod tests {
             &f.pusher,
             request(&f, false),
             &NoProgress,
-            &crate::certificates::NoProgress,
+            &NoProgress,
         )
         .await
         .expect("the sync runs");
@@ -292,7 +292,7 @@ mod tests {
             &f.pusher,
             request(&f, false),
             &NoProgress,
-            &crate::certificates::NoProgress,
+            &NoProgress,
         )
         .await
         .expect("the sync is recorded");

@@ -8,9 +8,9 @@
 
 use crate::certificates::{CategoryError, choose_category};
 use crate::domain::employee::Employee;
+use crate::domain::settings::{GroupSource, IntegrationSettings};
 use crate::ports::{EmployeeQuery, HrError, HrSource, LearningPlatform, LmsError};
 use crate::retry::Deadline;
-use crate::settings::{GroupSource, IntegrationSettings};
 use crate::sync::profile::is_selected;
 use futures::StreamExt;
 use serde::Serialize;
@@ -151,56 +151,77 @@ pub async fn run_preflight(
         return report;
     }
     report.push("settings", CheckStatus::Ok, "settings are valid");
+    let wanted_groups = check_personio(&mut report, hr, settings, deadline).await;
+    check_lms(&mut report, lms, settings, wanted_groups).await;
+    if settings.certificates.enabled {
+        check_certificate_category(&mut report, hr, settings, deadline).await;
+    }
+    report
+}
 
-    let listing = list_employees(hr, settings, deadline).await;
-    let wanted_groups = match listing {
-        Ok(listing) => {
-            report.employees_listed = listing.listed;
-            report.employees_selected = listing.selected;
-            report.push(
-                "personio.credentials",
-                CheckStatus::Ok,
-                format!(
-                    "authenticated; {} employees readable ({} unparsable)",
-                    listing.listed, listing.unparsable
-                ),
-            );
-            check_attributes(
-                &mut report,
-                settings,
-                &listing.attributes_present,
-                listing.listed,
-            );
-            let selection = if listing.selected == 0 {
-                (
-                    CheckStatus::Warning,
-                    format!(
-                        "nobody is selected: no employee has {:?} set to one of {:?}",
-                        settings.selection.attribute, settings.selection.yes_values
-                    ),
-                )
-            } else {
-                (
-                    CheckStatus::Ok,
-                    format!(
-                        "{} of {} employees are selected by {:?}",
-                        listing.selected, listing.listed, settings.selection.attribute
-                    ),
-                )
-            };
-            report.push("personio.selection", selection.0, selection.1);
-            Some(listing.group_names)
-        }
+/// Lists the employees as a sync does: the credential, the readable attributes, the selection.
+/// Returns the group names the selected employees would join (`None` when nothing was listed).
+async fn check_personio(
+    report: &mut PreflightReport,
+    hr: &dyn HrSource,
+    settings: &IntegrationSettings,
+    deadline: Deadline,
+) -> Option<BTreeMap<String, usize>> {
+    let listing = match list_employees(hr, settings, deadline).await {
+        Ok(listing) => listing,
         Err(error) => {
             report.push(
                 "personio.credentials",
                 CheckStatus::Failed,
                 describe_hr(&error),
             );
-            None
+            return None;
         }
     };
+    report.employees_listed = listing.listed;
+    report.employees_selected = listing.selected;
+    report.push(
+        "personio.credentials",
+        CheckStatus::Ok,
+        format!(
+            "authenticated; {} employees readable ({} unparsable)",
+            listing.listed, listing.unparsable
+        ),
+    );
+    check_attributes(
+        report,
+        settings,
+        &listing.attributes_present,
+        listing.listed,
+    );
+    let (status, detail) = if listing.selected == 0 {
+        (
+            CheckStatus::Warning,
+            format!(
+                "nobody is selected: no employee has {:?} set to one of {:?}",
+                settings.selection.attribute, settings.selection.yes_values
+            ),
+        )
+    } else {
+        (
+            CheckStatus::Ok,
+            format!(
+                "{} of {} employees are selected by {:?}",
+                listing.selected, listing.listed, settings.selection.attribute
+            ),
+        )
+    };
+    report.push("personio.selection", status, detail);
+    Some(listing.group_names)
+}
 
+/// Whether the LMS answers, and then which of the wanted groups exist.
+async fn check_lms(
+    report: &mut PreflightReport,
+    lms: &dyn LearningPlatform,
+    settings: &IntegrationSettings,
+    wanted_groups: Option<BTreeMap<String, usize>>,
+) {
     match lms.find_user_by_external_id("preflight-probe").await {
         Ok(_) => {
             report.push(
@@ -209,39 +230,39 @@ pub async fn run_preflight(
                 "the learning platform answers",
             );
             if let Some(names) = wanted_groups {
-                check_groups(&mut report, lms, settings, names).await;
+                check_groups(report, lms, settings, names).await;
             }
         }
         Err(error) => report.push("lms.reachable", CheckStatus::Failed, describe_lms(&error)),
     }
+}
 
-    if settings.certificates.enabled {
-        match hr.document_categories(deadline).await {
-            Ok(categories) => {
-                match choose_category(&categories, settings.certificates.category.as_deref()) {
-                    Ok(category) => report.push(
-                        "certificates.category",
-                        CheckStatus::Ok,
-                        format!("certificates go to the category {:?}", category.name),
-                    ),
-                    Err(error) => report.push(
-                        "certificates.category",
-                        CheckStatus::Failed,
-                        describe_category(&error),
-                    ),
-                }
-            }
-            Err(error) => report.push(
-                "certificates.category",
-                CheckStatus::Failed,
-                format!(
-                    "cannot read the document categories: {}",
-                    describe_hr(&error)
+/// Whether the certificates' document category exists in Personio.
+async fn check_certificate_category(
+    report: &mut PreflightReport,
+    hr: &dyn HrSource,
+    settings: &IntegrationSettings,
+    deadline: Deadline,
+) {
+    let (status, detail) = match hr.document_categories(deadline).await {
+        Ok(categories) => {
+            match choose_category(&categories, settings.certificates.category.as_deref()) {
+                Ok(category) => (
+                    CheckStatus::Ok,
+                    format!("certificates go to the category {:?}", category.name),
                 ),
-            ),
+                Err(error) => (CheckStatus::Failed, describe_category(&error)),
+            }
         }
-    }
-    report
+        Err(error) => (
+            CheckStatus::Failed,
+            format!(
+                "cannot read the document categories: {}",
+                describe_hr(&error)
+            ),
+        ),
+    };
+    report.push("certificates.category", status, detail);
 }
 
 struct Listing {

@@ -1,5 +1,5 @@
-//! One sync job from the sync queue: load the integration, connect, run
-//! [`crate::service::sync_integration`] (the sync, then the release of parked certificates).
+//! The sync-job consumer: one sync job from the sync queue → load the integration, connect, run
+//! [`sync_integration`] (the sync, then the release of parked certificates).
 //!
 //! What becomes of the message:
 //! - the run happened (whatever its verdict: a failed run is in the run history, and the next
@@ -12,15 +12,16 @@
 //!   recorded): retryable [`SyncJobError`]; the host reports the message as failed, SQS delivers it
 //!   again, and after `maxReceiveCount` it reaches the DLQ.
 
-use super::{ConnectFailure, Connector};
+use super::connect::{ConnectError, Connector};
+use super::integration_sync::{SyncVerdict, sync_integration};
 use crate::certificates::{CertificatePusher, PdfFetcher};
 use crate::domain::IntegrationId;
 use crate::domain::job::SyncJob;
 use crate::domain::run::RunId;
 use crate::ports::{IntegrationStore, Notifier, StateStore, StoreError};
+use crate::progress::NoProgress;
 use crate::retry::Deadline;
-use crate::service::{SyncVerdict, sync_integration};
-use crate::sync::{NoProgress, SyncEngine, SyncError, SyncOutcome, SyncRequest};
+use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -58,7 +59,7 @@ pub enum SyncJobError {
     Connect {
         integration: IntegrationId,
         #[source]
-        source: ConnectFailure,
+        source: ConnectError,
     },
     #[error("the sync of integration {integration} could not run: {source}")]
     Sync {
@@ -159,7 +160,7 @@ impl SyncJobHandler {
                 });
             }
         };
-        let connected = match self.connector.connect(&record).await {
+        let connected = match self.connector.connect(&record, deadline).await {
             Ok(connected) => connected,
             Err(source) => {
                 return Err(SyncJobError::Connect {
@@ -179,18 +180,12 @@ impl SyncJobHandler {
         request.dry_run = job.dry_run;
         request.deadline = deadline;
         request.lease_holder = lease_holder.to_owned();
-        let synced = sync_integration(
-            &engine,
-            &pusher,
-            request,
-            &NoProgress,
-            &crate::certificates::NoProgress,
-        )
-        .await
-        .map_err(|source| SyncJobError::Sync {
-            integration: integration.clone(),
-            source,
-        })?;
+        let synced = sync_integration(&engine, &pusher, request, &NoProgress, &NoProgress)
+            .await
+            .map_err(|source| SyncJobError::Sync {
+                integration: integration.clone(),
+                source,
+            })?;
         let verdict = synced.verdict();
         Ok(match synced.sync {
             SyncOutcome::Completed(record) => SyncJobDone::Ran {
@@ -210,10 +205,10 @@ impl SyncJobHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::connect::{ConnectPolicy, IntegrationAdapters};
     use crate::certificates::FetchLimits;
     use crate::domain::integration::IntegrationRecord;
     use crate::domain::run::Trigger;
-    use crate::jobs::Connected;
     use crate::lms::memory::MemoryLms;
     use crate::notify::MemoryNotifier;
     use crate::ports::{CredentialsError, LeaseStore, RunStore};
@@ -225,16 +220,24 @@ mod tests {
     struct StaticConnector {
         hr: Arc<StaticHrSource>,
         lms: Arc<MemoryLms>,
-        failure: Option<fn() -> ConnectFailure>,
+        failure: Option<fn() -> ConnectError>,
     }
 
     #[async_trait::async_trait]
     impl Connector for StaticConnector {
-        async fn connect(&self, _record: &IntegrationRecord) -> Result<Connected, ConnectFailure> {
+        fn policy(&self) -> ConnectPolicy {
+            ConnectPolicy::LOCAL
+        }
+
+        async fn connect(
+            &self,
+            _record: &IntegrationRecord,
+            _deadline: Deadline,
+        ) -> Result<IntegrationAdapters, ConnectError> {
             if let Some(failure) = self.failure {
                 return Err(failure());
             }
-            Ok(Connected {
+            Ok(IntegrationAdapters {
                 hr: self.hr.clone(),
                 lms: self.lms.clone(),
             })
@@ -247,10 +250,10 @@ mod tests {
         handler: SyncJobHandler,
     }
 
-    async fn fixture(failure: Option<fn() -> ConnectFailure>) -> Fixture {
+    async fn fixture(failure: Option<fn() -> ConnectError>) -> Fixture {
         let store = MemoryStore::new();
         let mut record = integration_record("acme", "tenant", None, 1);
-        record.settings = crate::settings::IntegrationSettings::new(SELECTION_KEY);
+        record.settings = crate::domain::settings::IntegrationSettings::new(SELECTION_KEY);
         store.put_integration(&record, None).await.unwrap();
         let hr = Arc::new(StaticHrSource::of(vec![employee(1, "ada@example.com")]));
         let lms = Arc::new(MemoryLms::new());
@@ -359,7 +362,7 @@ mod tests {
         assert!(!error.is_retryable());
 
         let missing = fixture(Some(|| {
-            ConnectFailure::Credentials(CredentialsError::Missing(IntegrationId::new("acme")))
+            ConnectError::Credentials(CredentialsError::Missing(IntegrationId::new("acme")))
         }))
         .await;
         let error = missing
@@ -373,7 +376,7 @@ mod tests {
     #[tokio::test]
     async fn an_unavailable_credential_store_is_retryable() {
         let f = fixture(Some(|| {
-            ConnectFailure::Credentials(CredentialsError::Unavailable("throttled".into()))
+            ConnectError::Credentials(CredentialsError::Unavailable("throttled".into()))
         }))
         .await;
         let error = f

@@ -1,8 +1,9 @@
-//! The wording of the invitation and the run summary, in one place for every adapter.
+//! The wording of the emails a sync sends (the invitation and the run summary), in one place for
+//! every notifier.
 //! Texts are German first, then English, because the product serves German-speaking companies
 //! with international staff. Nothing here ever sees a secret: only names, addresses and counts.
 
-use crate::domain::run::{OutcomeAction, RunRecord, RunStatus};
+use crate::domain::run::{OutcomeAction, RunCounts, RunRecord, RunStatus};
 use crate::ports::OutgoingEmail;
 use std::fmt::Write;
 
@@ -59,16 +60,120 @@ pub fn invitation_email(to: &str, name: Option<&str>, login_url: Option<&str>) -
 /// The summary of one run for the integration's admin: counts, then everything that needs a look
 /// (failures, skips, held-back deactivations, notices), each with its reason.
 pub fn run_summary_email(to: &str, run: &RunRecord) -> OutgoingEmail {
-    let status = match run.status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::CompletedWithFailures => "completed with failures",
-        RunStatus::Failed => "FAILED",
-    };
-    let dry = if run.dry_run { " (dry run)" } else { "" };
-    let subject = format!("Personio → LMS sync {}{dry}: {status}", run.integration_id);
-    let counts = run.counts;
-    let count_rows = [
+    let summary = RunSummary::of(run);
+    OutgoingEmail {
+        to: to.to_owned(),
+        text: summary.text(),
+        html: summary.html(),
+        subject: summary.subject,
+    }
+}
+
+/// What both bodies of the run summary show, worked out once.
+struct RunSummary<'a> {
+    run: &'a RunRecord,
+    status: &'static str,
+    /// `" (dry run)"` or empty.
+    dry: &'static str,
+    subject: String,
+    counts: [(&'static str, u32); 10],
+    /// One line per employee that failed, was skipped or was held back.
+    attention: Vec<String>,
+}
+
+impl<'a> RunSummary<'a> {
+    fn of(run: &'a RunRecord) -> Self {
+        let status = match run.status {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::CompletedWithFailures => "completed with failures",
+            RunStatus::Failed => "FAILED",
+        };
+        let dry = if run.dry_run { " (dry run)" } else { "" };
+        Self {
+            run,
+            status,
+            dry,
+            subject: format!("Personio → LMS sync {}{dry}: {status}", run.integration_id),
+            counts: count_rows(run.counts),
+            attention: needs_attention(run),
+        }
+    }
+
+    fn text(&self) -> String {
+        let run = self.run;
+        let mut text = format!(
+            "Sync run {} of integration {}{}\nStatus: {}\nStarted: {}\n",
+            run.run_id,
+            run.integration_id,
+            self.dry,
+            self.status,
+            run.started_at.to_rfc3339()
+        );
+        if let Some(finished) = run.finished_at {
+            let _ = writeln!(text, "Finished: {}", finished.to_rfc3339());
+        }
+        if let Some(error) = &run.error {
+            let _ = writeln!(
+                text,
+                "\nThe run failed as a whole: {error}\nNobody was deactivated because of it."
+            );
+        }
+        text.push('\n');
+        for (label, count) in self.counts {
+            let _ = writeln!(text, "{label}: {count}");
+        }
+        let section = |text: &mut String, title: &str, lines: &[String]| {
+            if !lines.is_empty() {
+                let _ = writeln!(text, "\n{title}:");
+                for line in lines {
+                    let _ = writeln!(text, "- {line}");
+                }
+            }
+        };
+        section(&mut text, "Notices", &run.notices);
+        section(&mut text, "Needs attention", &self.attention);
+        text
+    }
+
+    fn html(&self) -> String {
+        let run = self.run;
+        let mut html = format!(
+            "<!DOCTYPE html>\n<html><body>\n<h2>{}</h2>\n<p>Run {} · started {}</p>\n",
+            escape_html(&self.subject),
+            escape_html(&run.run_id.to_string()),
+            escape_html(&run.started_at.to_rfc3339()),
+        );
+        if let Some(error) = &run.error {
+            let _ = writeln!(
+                html,
+                "<p><strong>The run failed as a whole:</strong> {}. Nobody was deactivated because of it.</p>",
+                escape_html(error)
+            );
+        }
+        html.push_str("<table>\n");
+        for (label, count) in self.counts {
+            let _ = writeln!(html, "<tr><td>{label}</td><td>{count}</td></tr>");
+        }
+        html.push_str("</table>\n");
+        let section = |html: &mut String, title: &str, lines: &[String]| {
+            if !lines.is_empty() {
+                let _ = writeln!(html, "<h3>{title}</h3>\n<ul>");
+                for line in lines {
+                    let _ = writeln!(html, "<li>{}</li>", escape_html(line));
+                }
+                html.push_str("</ul>\n");
+            }
+        };
+        section(&mut html, "Notices", &run.notices);
+        section(&mut html, "Needs attention", &self.attention);
+        html.push_str("</body></html>\n");
+        html
+    }
+}
+
+fn count_rows(counts: RunCounts) -> [(&'static str, u32); 10] {
+    [
         ("Created", counts.created),
         ("Adopted", counts.adopted),
         ("Updated", counts.updated),
@@ -79,9 +184,12 @@ pub fn run_summary_email(to: &str, run: &RunRecord) -> OutgoingEmail {
         ("Failed", counts.failed),
         ("Group memberships added", counts.groups_added),
         ("Invitations sent", counts.invitations),
-    ];
-    let attention: Vec<String> = run
-        .outcomes
+    ]
+}
+
+/// "who: what: why" for every employee that failed, was skipped or was held back.
+fn needs_attention(run: &RunRecord) -> Vec<String> {
+    run.outcomes
         .iter()
         .filter(|outcome| {
             matches!(
@@ -107,75 +215,7 @@ pub fn run_summary_email(to: &str, run: &RunRecord) -> OutgoingEmail {
             let reason = outcome.reason.as_deref().unwrap_or("no reason recorded");
             format!("{who}: {action}: {reason}")
         })
-        .collect();
-
-    let mut text = format!(
-        "Sync run {} of integration {}{dry}\nStatus: {status}\nStarted: {}\n",
-        run.run_id,
-        run.integration_id,
-        run.started_at.to_rfc3339()
-    );
-    if let Some(finished) = run.finished_at {
-        let _ = writeln!(text, "Finished: {}", finished.to_rfc3339());
-    }
-    if let Some(error) = &run.error {
-        let _ = writeln!(
-            text,
-            "\nThe run failed as a whole: {error}\nNobody was deactivated because of it."
-        );
-    }
-    text.push('\n');
-    for (label, count) in count_rows {
-        let _ = writeln!(text, "{label}: {count}");
-    }
-    let section = |text: &mut String, title: &str, lines: &[String]| {
-        if !lines.is_empty() {
-            let _ = writeln!(text, "\n{title}:");
-            for line in lines {
-                let _ = writeln!(text, "- {line}");
-            }
-        }
-    };
-    section(&mut text, "Notices", &run.notices);
-    section(&mut text, "Needs attention", &attention);
-
-    let mut html = format!(
-        "<!DOCTYPE html>\n<html><body>\n<h2>{}</h2>\n<p>Run {} · started {}</p>\n",
-        escape_html(&subject),
-        escape_html(&run.run_id.to_string()),
-        escape_html(&run.started_at.to_rfc3339()),
-    );
-    if let Some(error) = &run.error {
-        let _ = writeln!(
-            html,
-            "<p><strong>The run failed as a whole:</strong> {}. Nobody was deactivated because of it.</p>",
-            escape_html(error)
-        );
-    }
-    html.push_str("<table>\n");
-    for (label, count) in count_rows {
-        let _ = writeln!(html, "<tr><td>{label}</td><td>{count}</td></tr>");
-    }
-    html.push_str("</table>\n");
-    let html_section = |html: &mut String, title: &str, lines: &[String]| {
-        if !lines.is_empty() {
-            let _ = writeln!(html, "<h3>{title}</h3>\n<ul>");
-            for line in lines {
-                let _ = writeln!(html, "<li>{}</li>", escape_html(line));
-            }
-            html.push_str("</ul>\n");
-        }
-    };
-    html_section(&mut html, "Notices", &run.notices);
-    html_section(&mut html, "Needs attention", &attention);
-    html.push_str("</body></html>\n");
-
-    OutgoingEmail {
-        to: to.to_owned(),
-        subject,
-        text,
-        html,
-    }
+        .collect()
 }
 
 fn escape_html(text: &str) -> String {

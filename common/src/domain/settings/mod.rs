@@ -7,13 +7,15 @@
 //! API bodies are written by people.
 //!
 //! Only `selection.attribute` is required; [`EXAMPLE_SETTINGS_TOML`] shows every field with
-//! its default.
+//! its default. The certificate push's part is in [`certificates`].
 
-use crate::certificates::settings::CertificateSettings;
-use crate::domain::employee::EmploymentStatus;
+pub mod certificates;
+
+pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowList};
+
+use super::employee::EmploymentStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 /// A settings file with every field (the defaults, plus examples of the optional ones); the
 /// CLI can offer it as a starting point.
@@ -252,8 +254,6 @@ pub enum SettingsError {
     },
     #[error("settings.{field}: {message}")]
     Invalid { field: String, message: String },
-    #[error("cannot read settings file {path}: {message}")]
-    Io { path: String, message: String },
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> SettingsError {
@@ -297,22 +297,6 @@ impl IntegrationSettings {
         })?;
         settings.validate()?;
         Ok(settings)
-    }
-
-    /// Reads a `.json` file as JSON and anything else as TOML.
-    pub fn from_path(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|error| SettingsError::Io {
-            path: path.display().to_string(),
-            message: error.to_string(),
-        })?;
-        let is_json = path
-            .extension()
-            .is_some_and(|extension| extension.eq_ignore_ascii_case("json"));
-        if is_json {
-            Self::from_json_str(&text)
-        } else {
-            Self::from_toml_str(&text)
-        }
     }
 
     /// Checks what serde cannot: values that parse but make no sense. Settings built in code
@@ -653,29 +637,5 @@ mod tests {
         assert!(!guard.holds_back(10, 20));
         assert!(guard.holds_back(11, 50));
         assert!(!guard.holds_back(0, 0));
-    }
-
-    #[test]
-    fn from_path_picks_the_format_by_extension() {
-        let dir = tempfile::tempdir().unwrap();
-        let json = dir.path().join("settings.json");
-        std::fs::write(&json, r#"{"selection": {"attribute": "LMS Sync"}}"#).unwrap();
-        assert_eq!(
-            IntegrationSettings::from_path(&json).unwrap(),
-            IntegrationSettings::new("LMS Sync")
-        );
-        let toml = dir.path().join("settings.toml");
-        std::fs::write(&toml, "[selection]\nattribute = \"LMS Sync\"\n").unwrap();
-        assert_eq!(
-            IntegrationSettings::from_path(&toml).unwrap(),
-            IntegrationSettings::new("LMS Sync")
-        );
-        let missing = error_text(IntegrationSettings::from_path(
-            &dir.path().join("nope.toml"),
-        ));
-        assert!(
-            missing.starts_with("cannot read settings file"),
-            "{missing}"
-        );
     }
 }

@@ -1,0 +1,485 @@
+//! Connecting an integration: its Personio client and its SCIM client, built from the non-secret
+//! connection settings, the secrets and the host's [`ConnectPolicy`]. Every host (the CLI and its
+//! demo, the Lambda functions, the admin API) connects through here, so each rule about where an
+//! integration's secrets may be sent (which URLs, which timeouts and budgets) is written once.
+//!
+//! Hosts that read the secrets from a credential store connect through a [`Connector`]
+//! ([`CredentialsConnector`] in production); tests hand in doubles.
+
+use crate::domain::integration::{IntegrationRecord, LmsConnection, PersonioConnection};
+use crate::lms::scim::{ScimConfig, ScimLms, ScimSetupError};
+use crate::personio::{PersonioClient, PersonioConfig, RateLimits};
+use crate::ports::{
+    Credentials, CredentialsError, HrSource, IntegrationCredentials, LearningPlatform,
+};
+use crate::retry::Deadline;
+use crate::secret::Secret;
+use async_trait::async_trait;
+use std::sync::Arc;
+use url::{Host, Url};
+
+const PERSONIO_BASE_URL: &str = "personio.base_url";
+const SCIM_BASE_URL: &str = "lms.scim_base_url";
+
+/// What a host allows its connections. Every host passes one; the rules it sets are applied in
+/// this module only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectPolicy {
+    /// Whether a base URL may be plain `http://` to a loopback address (`127.0.0.0/8`, `::1`,
+    /// `localhost`). Anywhere else only `https://` is accepted: the Personio client secret and the
+    /// SCIM token must not cross a network in clear.
+    pub allow_loopback_http: bool,
+    /// Whether the Personio client keeps to Personio's documented rate limits per credential.
+    /// Only a host talking to a server of its own that has no limits turns it off.
+    pub personio_rate_budget: bool,
+}
+
+impl ConnectPolicy {
+    /// A host whose operator names the URLs and runs beside what they name: the CLI (a sandbox or
+    /// a SCIM server on this machine) and tests.
+    pub const LOCAL: Self = Self {
+        allow_loopback_http: true,
+        personio_rate_budget: true,
+    };
+
+    /// A host that connects to the URLs its tenants give it: the Lambda functions and the admin
+    /// API. Nothing there listens on loopback but the Lambda runtime itself, so https only.
+    pub const HOSTED: Self = Self {
+        allow_loopback_http: false,
+        personio_rate_budget: true,
+    };
+}
+
+/// The two remote systems of one integration, connected.
+#[derive(Clone)]
+pub struct IntegrationAdapters {
+    pub hr: Arc<dyn HrSource>,
+    pub lms: Arc<dyn LearningPlatform>,
+}
+
+/// Why an integration cannot be connected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The secrets could not be read (missing, malformed, or the store is unavailable).
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// A base URL this host does not connect to; `field` names the setting.
+    #[error("{field}: {reason}")]
+    Url { field: &'static str, reason: String },
+    /// This machine cannot build an HTTP client (its TLS setup).
+    #[error("cannot set up the {system} client: {reason}")]
+    Client {
+        system: &'static str,
+        reason: String,
+    },
+}
+
+impl ConnectError {
+    /// Only an unreachable credential store can get better by itself; a missing or malformed
+    /// secret and a bad URL need an admin.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Credentials(error) => error.is_retryable(),
+            Self::Url { .. } | Self::Client { .. } => false,
+        }
+    }
+}
+
+/// Checks an integration's base URLs against the host's policy without building anything: what
+/// the CLI does when it loads its config and the admin API when an integration is written, so a
+/// bad URL names its field at once rather than failing a run later.
+pub fn check_connection(
+    personio: &PersonioConnection,
+    lms: &LmsConnection,
+    policy: &ConnectPolicy,
+) -> Result<(), ConnectError> {
+    if let Some(base_url) = &personio.base_url {
+        checked_url(PERSONIO_BASE_URL, base_url, policy)?;
+    }
+    checked_url(SCIM_BASE_URL, &lms.scim_base_url, policy)?;
+    Ok(())
+}
+
+/// Connects both systems of an integration. Every LMS call ends by `deadline` too (a Lambda
+/// invocation's end, a CLI run's budget); Personio calls take their deadline per call.
+pub fn connect(
+    personio: &PersonioConnection,
+    lms: &LmsConnection,
+    credentials: &IntegrationCredentials,
+    policy: &ConnectPolicy,
+    deadline: Deadline,
+) -> Result<IntegrationAdapters, ConnectError> {
+    let hr = connect_personio(
+        personio,
+        &credentials.personio_client_id,
+        &credentials.personio_client_secret,
+        policy,
+    )?;
+    let lms = connect_lms(lms, &credentials.lms_token, policy)?.bounded_by(deadline);
+    Ok(IntegrationAdapters {
+        hr: Arc::new(hr),
+        lms: Arc::new(lms),
+    })
+}
+
+/// The Personio half of [`connect`], for a host whose LMS is not reached over SCIM (the demo's
+/// in-process LMS).
+pub fn connect_personio(
+    connection: &PersonioConnection,
+    client_id: &str,
+    client_secret: &Secret,
+    policy: &ConnectPolicy,
+) -> Result<PersonioClient, ConnectError> {
+    let mut config = PersonioConfig::new(client_id, client_secret.clone());
+    if let Some(base_url) = &connection.base_url {
+        config = config.with_base_url(checked_url(PERSONIO_BASE_URL, base_url, policy)?);
+    }
+    config.partner_id = connection.partner_id.clone();
+    config.app_id = connection.app_id.clone();
+    if !policy.personio_rate_budget {
+        config.limits = RateLimits::unlimited();
+    }
+    PersonioClient::new(config).map_err(|error| ConnectError::Client {
+        system: "Personio",
+        reason: error.to_string(),
+    })
+}
+
+fn connect_lms(
+    connection: &LmsConnection,
+    token: &Secret,
+    policy: &ConnectPolicy,
+) -> Result<ScimLms, ConnectError> {
+    let base_url = checked_url(SCIM_BASE_URL, &connection.scim_base_url, policy)?;
+    ScimLms::new(ScimConfig::new(base_url.as_str(), token.clone())).map_err(|error| match error {
+        ScimSetupError::HttpClient(error) => ConnectError::Client {
+            system: "SCIM",
+            reason: error.to_string(),
+        },
+        other => ConnectError::Url {
+            field: SCIM_BASE_URL,
+            reason: other.to_string(),
+        },
+    })
+}
+
+/// The one rule for an integration's base URLs: an http(s) URL; https, or plain http to a
+/// loopback address where the policy allows it.
+fn checked_url(
+    field: &'static str,
+    text: &str,
+    policy: &ConnectPolicy,
+) -> Result<Url, ConnectError> {
+    let refused = |reason: String| ConnectError::Url { field, reason };
+    let url = Url::parse(text.trim())
+        .map_err(|error| refused(format!("{text:?} is not a URL: {error}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if !is_loopback(&url) => Err(refused(format!(
+            "{text:?} must use https: plain http only to a loopback address, so that the \
+             credentials never cross a network in clear"
+        ))),
+        "http" if !policy.allow_loopback_http => Err(refused(format!(
+            "{text:?} must use https: this host connects to no plain http address"
+        ))),
+        "http" => Ok(url),
+        _ => Err(refused(format!("{text:?} must be an http(s) URL"))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(address)) => address.is_loopback(),
+        Some(Host::Ipv6(address)) => address.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Connects an integration from its record. Production hosts use [`CredentialsConnector`];
+/// tests may connect to doubles.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The policy the connections follow; the admin API checks new URLs against it too.
+    fn policy(&self) -> ConnectPolicy;
+
+    /// Connects the integration of `record`; its LMS calls end by `deadline`.
+    async fn connect(
+        &self,
+        record: &IntegrationRecord,
+        deadline: Deadline,
+    ) -> Result<IntegrationAdapters, ConnectError>;
+}
+
+/// Reads the integration's secrets from a credential store and [`connect`]s, as every host that
+/// keeps integration records does.
+pub struct CredentialsConnector {
+    credentials: Arc<dyn Credentials>,
+    policy: ConnectPolicy,
+}
+
+impl CredentialsConnector {
+    pub fn new(credentials: Arc<dyn Credentials>, policy: ConnectPolicy) -> Self {
+        Self {
+            credentials,
+            policy,
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for CredentialsConnector {
+    fn policy(&self) -> ConnectPolicy {
+        self.policy
+    }
+
+    async fn connect(
+        &self,
+        record: &IntegrationRecord,
+        deadline: Deadline,
+    ) -> Result<IntegrationAdapters, ConnectError> {
+        let credentials = self.credentials.credentials(&record.id).await?;
+        connect(
+            &record.personio,
+            &record.lms,
+            &credentials,
+            &self.policy,
+            deadline,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials() -> IntegrationCredentials {
+        IntegrationCredentials {
+            personio_client_id: "client".into(),
+            personio_client_secret: Secret::new("s3cret"),
+            lms_token: Secret::new("t0ken"),
+        }
+    }
+
+    fn lms(url: &str) -> LmsConnection {
+        LmsConnection {
+            scim_base_url: url.into(),
+        }
+    }
+
+    fn personio(url: &str) -> PersonioConnection {
+        PersonioConnection {
+            base_url: Some(url.into()),
+            ..PersonioConnection::default()
+        }
+    }
+
+    fn refusal(result: Result<(), ConnectError>) -> String {
+        match result {
+            Ok(()) => panic!("expected a refusal"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn connects_with_defaults_and_overrides() {
+        let personio = PersonioConnection {
+            base_url: Some("http://127.0.0.1:9/".into()),
+            partner_id: Some("partner".into()),
+            app_id: None,
+        };
+        let client = connect_personio(
+            &personio,
+            "client",
+            &Secret::new("s3cret"),
+            &ConnectPolicy::LOCAL,
+        )
+        .unwrap();
+        assert_eq!(client.config().base_url.as_str(), "http://127.0.0.1:9/");
+        assert_eq!(client.config().partner_id.as_deref(), Some("partner"));
+        assert_eq!(client.config().limits, RateLimits::personio_documented());
+        let default = connect_personio(
+            &PersonioConnection::default(),
+            "client",
+            &Secret::new("s3cret"),
+            &ConnectPolicy::HOSTED,
+        )
+        .unwrap();
+        assert_eq!(
+            default.config().base_url.as_str(),
+            "https://api.personio.de/"
+        );
+        let unthrottled = ConnectPolicy {
+            personio_rate_budget: false,
+            ..ConnectPolicy::LOCAL
+        };
+        let client =
+            connect_personio(&personio, "client", &Secret::new("s3cret"), &unthrottled).unwrap();
+        assert_eq!(client.config().limits, RateLimits::unlimited());
+        assert!(
+            connect(
+                &personio,
+                &lms("https://lms.example.com/scim/v2"),
+                &credentials(),
+                &ConnectPolicy::LOCAL,
+                Deadline::none(),
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_urls_name_the_field() {
+        let error = connect(
+            &personio("not a url"),
+            &lms("https://lms.example.com/scim/v2"),
+            &credentials(),
+            &ConnectPolicy::LOCAL,
+            Deadline::none(),
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("personio.base_url:")),
+            "{error:?}"
+        );
+        let error = connect(
+            &PersonioConnection::default(),
+            &lms("http://lms.example.com/scim/v2"),
+            &credentials(),
+            &ConnectPolicy::LOCAL,
+            Deadline::none(),
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("lms.scim_base_url:")),
+            "{error:?}"
+        );
+        let ftp = refusal(check_connection(
+            &personio("ftp://x"),
+            &lms("https://lms.example.com/scim/v2"),
+            &ConnectPolicy::LOCAL,
+        ));
+        assert_eq!(ftp, "personio.base_url: \"ftp://x\" must be an http(s) URL");
+    }
+
+    #[test]
+    fn the_secrets_travel_over_https_or_to_loopback_only() {
+        for url in [
+            "https://lms.example/scim/v2",
+            "http://127.0.0.1:8080/scim/v2",
+            "http://[::1]:8080/",
+            "http://localhost/scim",
+        ] {
+            assert!(
+                check_connection(&personio(url), &lms(url), &ConnectPolicy::LOCAL).is_ok(),
+                "{url}"
+            );
+        }
+        let https = "https://lms.example/scim/v2";
+        for url in ["http://lms.example/scim/v2", "http://10.0.0.1/"] {
+            let lms_refused = refusal(check_connection(
+                &PersonioConnection::default(),
+                &lms(url),
+                &ConnectPolicy::LOCAL,
+            ));
+            assert!(
+                lms_refused.starts_with("lms.scim_base_url:") && lms_refused.contains("https"),
+                "{lms_refused}"
+            );
+            let personio_refused = refusal(check_connection(
+                &personio(url),
+                &lms(https),
+                &ConnectPolicy::LOCAL,
+            ));
+            assert!(
+                personio_refused.starts_with("personio.base_url:"),
+                "{personio_refused}"
+            );
+        }
+        for url in ["lms.example/scim", "mailto:lms@example.com"] {
+            assert!(
+                check_connection(
+                    &PersonioConnection::default(),
+                    &lms(url),
+                    &ConnectPolicy::LOCAL
+                )
+                .is_err(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hosted_policy_refuses_plain_http_even_to_loopback() {
+        let loopback = "http://127.0.0.1:9001/2018-06-01/runtime";
+        let https = "https://lms.example/scim/v2";
+        let refused = refusal(check_connection(
+            &personio(loopback),
+            &lms(https),
+            &ConnectPolicy::HOSTED,
+        ));
+        assert!(refused.starts_with("personio.base_url:"), "{refused}");
+        let refused = refusal(check_connection(
+            &PersonioConnection::default(),
+            &lms(loopback),
+            &ConnectPolicy::HOSTED,
+        ));
+        assert!(refused.starts_with("lms.scim_base_url:"), "{refused}");
+        assert!(check_connection(&personio(https), &lms(https), &ConnectPolicy::HOSTED).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_connector_reads_the_secrets_and_says_why_it_cannot_connect() {
+        use crate::domain::IntegrationId;
+
+        struct Secrets(Result<(), fn() -> CredentialsError>);
+
+        #[async_trait]
+        impl Credentials for Secrets {
+            async fn credentials(
+                &self,
+                _integration: &IntegrationId,
+            ) -> Result<IntegrationCredentials, CredentialsError> {
+                self.0.map(|()| credentials()).map_err(|error| error())
+            }
+        }
+
+        let mut record = crate::store::contract::integration_record("acme", "tenant", None, 1);
+        record.lms = lms("https://lms.example.com/scim/v2");
+        record.personio = PersonioConnection::default();
+        let connector = CredentialsConnector::new(Arc::new(Secrets(Ok(()))), ConnectPolicy::HOSTED);
+        assert_eq!(connector.policy(), ConnectPolicy::HOSTED);
+        assert!(connector.connect(&record, Deadline::none()).await.is_ok());
+
+        let unavailable = CredentialsConnector::new(
+            Arc::new(Secrets(Err(|| {
+                CredentialsError::Unavailable("throttled".into())
+            }))),
+            ConnectPolicy::HOSTED,
+        );
+        let error = unavailable
+            .connect(&record, Deadline::none())
+            .await
+            .err()
+            .expect("the secrets cannot be read");
+        assert!(error.is_retryable(), "{error}");
+
+        record.lms = lms("http://lms.example.com/scim/v2");
+        let error = connector
+            .connect(&record, Deadline::none())
+            .await
+            .err()
+            .expect("a refused URL");
+        assert!(!error.is_retryable(), "{error}");
+        assert!(
+            error.to_string().starts_with("lms.scim_base_url:"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The application layer: what a host calls. Every use case of the integration is here, side by
+//! side; hosts (the CLI, the Lambda functions, the admin API) pick adapters, connect, and call one
+//! of these.
+//!
+//! - [`connect`]: connecting an integration (its Personio and SCIM clients) under the host's
+//!   [`ConnectPolicy`], directly or through a [`Connector`] that reads the secrets first.
+//! - [`integration_sync`]: syncing an integration — the sync run, then the release of parked
+//!   certificates ([`sync_integration`]).
+//! - [`sync_job`]: the sync-job consumer (one job from the sync queue → one sync).
+//! - [`certificate_jobs`]: the certificate-job consumer (a batch from the certificate queue →
+//!   Personio documents).
+//! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
+//! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
+//!
+//! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
+//! certificate push); they see the world only through `crate::ports`.
+
+pub mod certificate_jobs;
+pub mod connect;
+pub mod integration_sync;
+pub mod preflight;
+pub mod schedule;
+pub mod sync_job;
+
+pub use certificate_jobs::{CertificateConsumer, ConsumedBatch, RecordOutcome};
+pub use connect::{
+    ConnectError, ConnectPolicy, Connector, CredentialsConnector, IntegrationAdapters,
+    check_connection, connect, connect_personio,
+};
+pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
+pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
+pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
+pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
