@@ -7,7 +7,9 @@ ties between the template and the Rust code:
 - every SQS event's Queue is the Arn of a queue, every HttpApi event's ApiId an HttpApi;
 - every function's BuildProperties.Binary is a binary of a crate under functions/;
 - every environment variable a function's code reads (env::var / required_env) is set for that
-  function by the template (Globals or its own Environment).
+  function by the template (Globals or its own Environment). Code a function shares through
+  `common::aws::host` counts for the functions that use it: the variables read in an
+  `impl NAME` block of that file count for every function whose code names NAME.
 
 Usage: check_template.py TEMPLATE WORKSPACE_ROOT. Exit 1 with one line per finding.
 """
@@ -59,11 +61,39 @@ def rust_sources(crate_dir):
     return list(crate_dir.rglob("*.rs"))
 
 
-def env_vars_read(crate_dir):
+ENV_READ = re.compile(r'(?:env::var|required_env|optional_env\w*)\(\s*"([A-Z][A-Z0-9_]*)"')
+
+# Where the Lambda hosts' shared code lives (relative to the workspace root).
+SHARED_HOST = pathlib.Path("common/src/aws/host.rs")
+
+
+def shared_env_readers(root):
+    """{NAME: variables read inside `impl NAME { ... }`} of the shared host module."""
+    path = root / SHARED_HOST
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    readers = {}
+    for match in re.finditer(r"^impl\s+(\w+)\s*\{", text, re.MULTILINE):
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        variables = set(ENV_READ.findall(text[match.end():end]))
+        if variables:
+            readers.setdefault(match.group(1), set()).update(variables)
+    return readers
+
+
+def env_vars_read(crate_dir, shared):
     found = set()
     for source in rust_sources(crate_dir):
         text = source.read_text(encoding="utf-8")
-        found.update(re.findall(r'(?:env::var|required_env|optional_env\w*)\(\s*"([A-Z][A-Z0-9_]*)"', text))
+        found.update(ENV_READ.findall(text))
+        for name, variables in shared.items():
+            if re.search(rf"\b{name}\b", text):
+                found.update(variables)
     return found
 
 
@@ -104,6 +134,7 @@ def main():
             for binary in binaries_of(crate):
                 function_crates[binary] = crate
 
+    shared = shared_env_readers(root)
     global_env = set(
         template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     )
@@ -135,7 +166,7 @@ def main():
             findings.append(f"{name}: Binary '{binary}' is not a binary of any crate under functions/")
             continue
         provided = global_env | set(properties.get("Environment", {}).get("Variables", {}))
-        for variable in sorted(env_vars_read(crate) - provided):
+        for variable in sorted(env_vars_read(crate, shared) - provided):
             findings.append(f"{name}: the code of {crate.name} reads ${variable}, which the template does not set")
 
     for finding in findings:

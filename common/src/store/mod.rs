@@ -1,7 +1,7 @@
 //! State store adapters: in-memory and embedded SQLite.
 //!
-//! Every backend keeps the items of DESIGN.md's single-table model (`INT#{id}` partition; link,
-//! run, lease and certificate items). The rules that decide a lease or ledger transition live in
+//! Every backend keeps the items of one single-table model (`INT#{id}` partition; link, run,
+//! lease and certificate items; `docs/dynamodb.md`, "Items"). The rules that decide a lease or ledger transition live in
 //! [`rules`], once, so the backends differ only in how they make a read-decide-write atomic.
 
 pub mod keys;
