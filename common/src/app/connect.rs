@@ -330,39 +330,27 @@ mod tests {
 
     #[test]
     fn bad_urls_name_the_field() {
-        let error = connect(
-            &personio("not a url"),
-            &lms("https://lms.example.com/scim/v2"),
+        let connect_refusal = |personio: &PersonioConnection, lms: &LmsConnection| match connect(
+            personio,
+            lms,
             &credentials(),
             &ConnectPolicy::LOCAL,
             Deadline::none(),
-        )
-        .err()
-        .map(|e| e.to_string());
-        assert!(
-            error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("personio.base_url:")),
-            "{error:?}"
-        );
-        let error = connect(
+        ) {
+            Ok(_) => panic!("expected a refusal"),
+            Err(error) => error.to_string(),
+        };
+        let https = lms("https://lms.example.com/scim/v2");
+        let error = connect_refusal(&personio("not a url"), &https);
+        assert!(error.starts_with("personio.base_url:"), "{error}");
+        let error = connect_refusal(
             &PersonioConnection::default(),
             &lms("http://lms.example.com/scim/v2"),
-            &credentials(),
-            &ConnectPolicy::LOCAL,
-            Deadline::none(),
-        )
-        .err()
-        .map(|e| e.to_string());
-        assert!(
-            error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("lms.scim_base_url:")),
-            "{error:?}"
         );
+        assert!(error.starts_with("lms.scim_base_url:"), "{error}");
         let ftp = refusal(check_connection(
             &personio("ftp://x"),
-            &lms("https://lms.example.com/scim/v2"),
+            &https,
             &ConnectPolicy::LOCAL,
         ));
         assert_eq!(ftp, "personio.base_url: \"ftp://x\" must be an http(s) URL");

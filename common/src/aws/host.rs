@@ -1,7 +1,7 @@
 //! What every Lambda host shares (feature `lambda`): reading its environment, building the AWS
 //! adapters once per process, the invocation's deadline, the SQS batch plumbing and JSON logs.
 //! Environment variables are read by name through [`required_env`]/[`optional_env`], in the
-//! functions' own crates or in a `from_env` here ([`ConsumerConfig`]), so that
+//! functions' own crates or in a `from_env` here ([`IntegrationsConfig`]), so that
 //! `infra/check_template.py` can see which variables each function needs.
 
 use super::{DynamoStore, SecretsManagerCredentials, SesNotifier, SqsJobQueue, load_sdk_config};
@@ -70,10 +70,11 @@ where
         })
 }
 
-/// What the queue consumers (`employee-sync`, `certificate-push`) read from their environment:
-/// where the state is and where the integrations' secrets are.
+/// Where a host finds the integrations, as every function that works on them (`employee-sync`,
+/// `certificate-push`, `admin-api`) reads it from its environment: their records and state, their
+/// secrets, and how long run records are kept.
 #[derive(Clone, Debug)]
-pub struct ConsumerConfig {
+pub struct IntegrationsConfig {
     /// `TABLE_NAME`: the state table.
     pub table_name: String,
     /// `SECRET_PREFIX`: integration secrets are named `{SECRET_PREFIX}{integration_id}`.
@@ -82,7 +83,7 @@ pub struct ConsumerConfig {
     pub run_retention_days: Option<u32>,
 }
 
-impl ConsumerConfig {
+impl IntegrationsConfig {
     pub fn from_env() -> Result<Self, HostError> {
         Ok(Self {
             table_name: required_env("TABLE_NAME")?,
@@ -91,19 +92,25 @@ impl ConsumerConfig {
         })
     }
 
+    /// The state store (integration records included).
+    pub fn state_store(&self, services: &AwsServices) -> Arc<DynamoStore> {
+        Arc::new(services.state_store(&self.table_name, self.run_retention_days))
+    }
+
+    /// The integrations' secrets.
+    pub fn credentials(&self, services: &AwsServices) -> Arc<SecretsManagerCredentials> {
+        Arc::new(services.credentials(&self.secret_prefix))
+    }
+
     /// The state store, and the connector that reads an integration's secrets and connects it
-    /// under `policy`.
+    /// under `policy`: what a queue consumer needs.
     pub fn state_and_connector(
         &self,
         services: &AwsServices,
         policy: ConnectPolicy,
     ) -> (Arc<DynamoStore>, Arc<CredentialsConnector>) {
-        let store = Arc::new(services.state_store(&self.table_name, self.run_retention_days));
-        let credentials = Arc::new(services.credentials(&self.secret_prefix));
-        (
-            store,
-            Arc::new(CredentialsConnector::new(credentials, policy)),
-        )
+        let connector = CredentialsConnector::new(self.credentials(services), policy);
+        (self.state_store(services), Arc::new(connector))
     }
 }
 

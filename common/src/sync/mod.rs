@@ -272,39 +272,14 @@ impl SyncEngine {
         progress: &dyn SyncProgress,
     ) {
         let settings = &request.settings;
-        let today = Utc::now().date_naive();
-        let mut roster = Roster::default();
-        let query = EmployeeQuery::default();
-        let mut pages = self.hr.employee_pages(&query, request.deadline);
-        let mut pages_read = 0;
-        loop {
-            match pages.try_next().await {
-                Ok(Some(page)) => {
-                    pages_read += 1;
-                    let total = page.total_pages.max(pages_read);
-                    roster.add_page(page, settings, today);
-                    progress.pages_read(pages_read, total);
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    // A partial listing must never read as "everyone else is gone": stop here,
-                    // before planning anything.
-                    error!(%error, "listing employees failed; nothing was changed");
-                    record.status = RunStatus::Failed;
-                    record.error = Some(format!(
-                        "listing employees from Personio failed after {pages_read} page(s): \
-                         {error}; nothing was changed"
-                    ));
-                    return;
-                }
+        let roster = match self.list_roster(request, progress).await {
+            Ok(roster) => roster,
+            Err(problem) => {
+                record.status = RunStatus::Failed;
+                record.error = Some(problem);
+                return;
             }
-        }
-        drop(pages);
-        info!(
-            pages = pages_read,
-            employees = roster.listed_count(),
-            "employees listed"
-        );
+        };
 
         let links = match with_retry(self.retry, request.deadline, "reading the links", || {
             self.store.links(&request.integration_id)
@@ -364,6 +339,45 @@ impl SyncEngine {
         } else {
             RunStatus::Succeeded
         };
+    }
+
+    /// Reads every employee page into the roster, telling `progress` page by page. A listing
+    /// that fails part-way is the run's error: a partial listing must never read as "everyone
+    /// else is gone", so nothing is planned from it.
+    async fn list_roster(
+        &self,
+        request: &SyncRequest,
+        progress: &dyn SyncProgress,
+    ) -> Result<Roster, String> {
+        let today = Utc::now().date_naive();
+        let mut roster = Roster::default();
+        let query = EmployeeQuery::default();
+        let mut pages = self.hr.employee_pages(&query, request.deadline);
+        let mut pages_read = 0;
+        loop {
+            match pages.try_next().await {
+                Ok(Some(page)) => {
+                    pages_read += 1;
+                    let total = page.total_pages.max(pages_read);
+                    roster.add_page(page, &request.settings, today);
+                    progress.pages_read(pages_read, total);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    error!(%error, "listing employees failed; nothing was changed");
+                    return Err(format!(
+                        "listing employees from Personio failed after {pages_read} page(s): \
+                         {error}; nothing was changed"
+                    ));
+                }
+            }
+        }
+        info!(
+            pages = pages_read,
+            employees = roster.listed_count(),
+            "employees listed"
+        );
+        Ok(roster)
     }
 
     /// Renews the lease every third of its lifetime; marks it lost when another holder took it.

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use common::admin::{AdminAdapters, AdminApi, Caller};
 use common::app::{ConnectPolicy, CredentialsConnector};
-use common::aws::host::{AwsServices, HostError, optional_env_parsed, required_env};
+use common::aws::host::{AwsServices, HostError, IntegrationsConfig, required_env};
 use lambda_http::http::{self, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -16,37 +16,32 @@ use std::sync::Arc;
 /// What the function needs from its environment (names as in `infra/template.yaml`).
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    /// `TABLE_NAME`: the state table.
-    pub table_name: String,
-    /// `SECRET_PREFIX`: integration secrets are named `{SECRET_PREFIX}{integration_id}`.
-    pub secret_prefix: String,
+    /// Where the integrations are (`TABLE_NAME`, `SECRET_PREFIX`, and `RUN_RETENTION_DAYS`: how
+    /// long the run records of dry-run plans are kept, as for syncs).
+    pub integrations: IntegrationsConfig,
     /// `SYNC_QUEUE_URL`.
     pub sync_queue_url: String,
     /// `CERTIFICATE_QUEUE_URL` (FIFO).
     pub certificate_queue_url: String,
     /// `TENANT_CLAIM`: the JWT claim that names the caller's tenant.
     pub tenant_claim: String,
-    /// `RUN_RETENTION_DAYS`: how long the run records of dry-run plans are kept (as for syncs).
-    pub run_retention_days: Option<u32>,
 }
 
 impl HostConfig {
     pub fn from_env() -> Result<Self, HostError> {
         Ok(Self {
-            table_name: required_env("TABLE_NAME")?,
-            secret_prefix: required_env("SECRET_PREFIX")?,
+            integrations: IntegrationsConfig::from_env()?,
             sync_queue_url: required_env("SYNC_QUEUE_URL")?,
             certificate_queue_url: required_env("CERTIFICATE_QUEUE_URL")?,
             tenant_claim: required_env("TENANT_CLAIM")?,
-            run_retention_days: optional_env_parsed("RUN_RETENTION_DAYS")?,
         })
     }
 
     /// The API's adapters on these AWS services (the function's own, or local endpoints in
     /// tests); integrations connect under `policy`.
     pub fn adapters(&self, services: &AwsServices, policy: ConnectPolicy) -> AdminAdapters {
-        let store = Arc::new(services.state_store(&self.table_name, self.run_retention_days));
-        let credentials = Arc::new(services.credentials(&self.secret_prefix));
+        let store = self.integrations.state_store(services);
+        let credentials = self.integrations.credentials(services);
         AdminAdapters {
             integrations: store.clone(),
             state: store,

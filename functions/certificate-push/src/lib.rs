@@ -6,7 +6,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use common::app::{CertificateConsumer, ConnectPolicy};
 use common::aws::host::{
-    AwsServices, ConsumerConfig, StartupError, batch_response, invocation_deadline, queue_messages,
+    AwsServices, IntegrationsConfig, StartupError, batch_response, invocation_deadline,
+    queue_messages,
 };
 use common::certificates::FetchLimits;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -25,7 +26,7 @@ impl CertificatePush {
     /// `policy` is what the integrations' connections may be (the deployed function passes
     /// [`ConnectPolicy::HOSTED`]).
     pub fn new(
-        config: &ConsumerConfig,
+        config: &IntegrationsConfig,
         services: &AwsServices,
         policy: ConnectPolicy,
     ) -> Result<Self, StartupError> {

@@ -1,12 +1,12 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::app::ConnectPolicy;
-use common::aws::host::{AwsServices, ConsumerConfig, init_tracing};
+use common::aws::host::{AwsServices, IntegrationsConfig, init_tracing};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let config = ConsumerConfig::from_env()?;
+    let config = IntegrationsConfig::from_env()?;
     let function = certificate_push::CertificatePush::new(
         &config,
         &AwsServices::from_environment().await,

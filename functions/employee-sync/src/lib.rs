@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use common::app::{ConnectPolicy, SyncJobHandler};
 use common::aws::host::{
-    AwsServices, ConsumerConfig, HostError, StartupError, batch_response, invocation_deadline,
+    AwsServices, HostError, IntegrationsConfig, StartupError, batch_response, invocation_deadline,
     queue_messages, required_env,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
@@ -22,7 +22,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 /// sender of the run summaries and invitations.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub consumer: ConsumerConfig,
+    pub consumer: IntegrationsConfig,
     /// `SES_FROM_ADDRESS`: a verified SES identity.
     pub ses_from_address: String,
 }
@@ -30,7 +30,7 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> Result<Self, HostError> {
         Ok(Self {
-            consumer: ConsumerConfig::from_env()?,
+            consumer: IntegrationsConfig::from_env()?,
             ses_from_address: required_env("SES_FROM_ADDRESS")?,
         })
     }

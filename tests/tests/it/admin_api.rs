@@ -7,6 +7,7 @@ use crate::lambda_support::{LambdaEnv, SCIM_TOKEN, lambda_env, sample, start_sci
 use admin_api::{Host, HostConfig};
 use common::admin::AdminApi;
 use common::app::ConnectPolicy;
+use common::aws::host::IntegrationsConfig;
 use integration_tests::ServerGuard;
 use integration_tests::venv_tool;
 use lambda_http::Body;
@@ -42,12 +43,14 @@ async fn world() -> Option<World> {
     let (sync_queue_url, _) = env.queue_with_dlq("admin-sync", false, 3).await;
     let (certificate_queue_url, _) = env.queue_with_dlq("admin-cert", true, 5).await;
     let config = HostConfig {
-        table_name: env.table_name.clone(),
-        secret_prefix: env.secret_prefix.clone(),
+        integrations: IntegrationsConfig {
+            table_name: env.table_name.clone(),
+            secret_prefix: env.secret_prefix.clone(),
+            run_retention_days: Some(30),
+        },
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
-        run_retention_days: Some(30),
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);

@@ -6,7 +6,7 @@ use super::lambda_support::{LambdaEnv, context, lambda_env, sample, sqs_event};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use common::app::ConnectPolicy;
-use common::aws::host::ConsumerConfig;
+use common::aws::host::IntegrationsConfig;
 use common::domain::IntegrationId;
 use common::domain::certificate::{CertificateId, LedgerState};
 use common::domain::employee::PersonioId;
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 fn function(env: &LambdaEnv) -> certificate_push::CertificatePush {
     certificate_push::CertificatePush::new(
-        &ConsumerConfig {
+        &IntegrationsConfig {
             table_name: env.table_name.clone(),
             secret_prefix: env.secret_prefix.clone(),
             run_retention_days: None,

@@ -6,7 +6,7 @@ use super::lambda_support::{context, lambda_env, sample, sqs_event};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use common::app::ConnectPolicy;
-use common::aws::host::ConsumerConfig;
+use common::aws::host::IntegrationsConfig;
 use common::domain::IntegrationId;
 use common::ports::{LeaseStore, RunStore};
 use lambda_runtime::LambdaEvent;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 fn config(env: &super::lambda_support::LambdaEnv, table_name: &str) -> employee_sync::Config {
     employee_sync::Config {
-        consumer: ConsumerConfig {
+        consumer: IntegrationsConfig {
             table_name: table_name.to_owned(),
             secret_prefix: env.secret_prefix.clone(),
             run_retention_days: None,

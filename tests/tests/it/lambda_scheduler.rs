@@ -5,7 +5,7 @@
 use super::lambda_support::{context, lambda_env, sample, sqs_event, start_scim};
 use chrono::{Duration as ChronoDuration, Utc};
 use common::app::ConnectPolicy;
-use common::aws::host::ConsumerConfig;
+use common::aws::host::IntegrationsConfig;
 use common::domain::IntegrationId;
 use common::domain::job::SyncJob;
 use common::domain::run::{RunStatus, Trigger};
@@ -76,7 +76,7 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
 
     let employee_sync = employee_sync::EmployeeSync::new(
         &employee_sync::Config {
-            consumer: ConsumerConfig {
+            consumer: IntegrationsConfig {
                 table_name: env.table_name.clone(),
                 secret_prefix: env.secret_prefix.clone(),
                 run_retention_days: Some(7),

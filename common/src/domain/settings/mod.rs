@@ -351,6 +351,34 @@ impl IntegrationSettings {
                 format!("{address:?} is not an email address"),
             ));
         }
+        self.validate_custom_attributes()?;
+        if self.deactivation_guard.max_percent > 100 {
+            return Err(invalid(
+                "deactivation_guard.max_percent",
+                format!(
+                    "must be between 0 and 100, got {}",
+                    self.deactivation_guard.max_percent
+                ),
+            ));
+        }
+        self.certificates
+            .validate()
+            .map_err(|error| invalid(format!("certificates.{}", error.field), error.reason))?;
+        if !(1..=MAX_APPLY_CONCURRENCY).contains(&self.apply_concurrency) {
+            return Err(invalid(
+                "apply_concurrency",
+                format!(
+                    "must be between 1 and {MAX_APPLY_CONCURRENCY}, got {}",
+                    self.apply_concurrency
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each Personio attribute names a non-empty LMS field without whitespace, and no LMS field
+    /// is filled from two attributes.
+    fn validate_custom_attributes(&self) -> Result<(), SettingsError> {
         let mut lms_fields = BTreeMap::new();
         for (personio, lms_field) in &self.custom_attributes {
             if personio.trim().is_empty() {
@@ -375,27 +403,6 @@ impl IntegrationSettings {
                     format!("the LMS field {lms_field:?} is already filled from {other:?}"),
                 ));
             }
-        }
-        if self.deactivation_guard.max_percent > 100 {
-            return Err(invalid(
-                "deactivation_guard.max_percent",
-                format!(
-                    "must be between 0 and 100, got {}",
-                    self.deactivation_guard.max_percent
-                ),
-            ));
-        }
-        self.certificates
-            .validate()
-            .map_err(|error| invalid(format!("certificates.{}", error.field), error.reason))?;
-        if !(1..=MAX_APPLY_CONCURRENCY).contains(&self.apply_concurrency) {
-            return Err(invalid(
-                "apply_concurrency",
-                format!(
-                    "must be between 1 and {MAX_APPLY_CONCURRENCY}, got {}",
-                    self.apply_concurrency
-                ),
-            ));
         }
         Ok(())
     }
