@@ -6,7 +6,8 @@ use crate::error::{CliError, ExitCode};
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols};
 use common::app::{
-    ConnectError, IntegrationSync, SyncVerdict, connect, run_preflight, sync_integration,
+    ConnectError, IntegrationSync, SyncVerdict, connect_integration, run_preflight,
+    sync_integration,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
@@ -66,7 +67,7 @@ pub fn open_store(config: &CliConfig) -> Result<SqliteStore, CliError> {
 pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
     let config = load_config(path)?;
     let deadline = Deadline::after(timeout);
-    let adapters = connect(
+    let adapters = connect_integration(
         &config.personio,
         &config.lms,
         &config.credentials,

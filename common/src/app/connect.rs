@@ -102,7 +102,7 @@ pub fn check_connection(
 
 /// Connects both systems of an integration. Every LMS call ends by `deadline` too (a Lambda
 /// invocation's end, a CLI run's budget); Personio calls take their deadline per call.
-pub fn connect(
+pub fn connect_integration(
     personio: &PersonioConnection,
     lms: &LmsConnection,
     credentials: &IntegrationCredentials,
@@ -122,7 +122,7 @@ pub fn connect(
     })
 }
 
-/// The Personio half of [`connect`], for a host whose LMS is not reached over SCIM (the demo's
+/// The Personio half of [`connect_integration`], for a host whose LMS is not reached over SCIM (the demo's
 /// in-process LMS).
 pub fn connect_personio(
     connection: &PersonioConnection,
@@ -211,8 +211,8 @@ pub trait Connector: Send + Sync {
     ) -> Result<IntegrationAdapters, ConnectError>;
 }
 
-/// Reads the integration's secrets from a credential store and [`connect`]s, as every host that
-/// keeps integration records does.
+/// Reads the integration's secrets from a credential store and connects the integration
+/// ([`connect_integration`]), as every host that keeps integration records does.
 pub struct CredentialsConnector {
     credentials: Arc<dyn Credentials>,
     policy: ConnectPolicy,
@@ -239,7 +239,7 @@ impl Connector for CredentialsConnector {
         deadline: Deadline,
     ) -> Result<IntegrationAdapters, ConnectError> {
         let credentials = self.credentials.credentials(&record.id).await?;
-        connect(
+        connect_integration(
             &record.personio,
             &record.lms,
             &credentials,
@@ -317,7 +317,7 @@ mod tests {
             connect_personio(&personio, "client", &Secret::new("s3cret"), &unthrottled).unwrap();
         assert_eq!(client.config().limits, RateLimits::unlimited());
         assert!(
-            connect(
+            connect_integration(
                 &personio,
                 &lms("https://lms.example.com/scim/v2"),
                 &credentials(),
@@ -330,16 +330,17 @@ mod tests {
 
     #[test]
     fn bad_urls_name_the_field() {
-        let connect_refusal = |personio: &PersonioConnection, lms: &LmsConnection| match connect(
-            personio,
-            lms,
-            &credentials(),
-            &ConnectPolicy::LOCAL,
-            Deadline::none(),
-        ) {
-            Ok(_) => panic!("expected a refusal"),
-            Err(error) => error.to_string(),
-        };
+        let connect_refusal =
+            |personio: &PersonioConnection, lms: &LmsConnection| match connect_integration(
+                personio,
+                lms,
+                &credentials(),
+                &ConnectPolicy::LOCAL,
+                Deadline::none(),
+            ) {
+                Ok(_) => panic!("expected a refusal"),
+                Err(error) => error.to_string(),
+            };
         let https = lms("https://lms.example.com/scim/v2");
         let error = connect_refusal(&personio("not a url"), &https);
         assert!(error.starts_with("personio.base_url:"), "{error}");

@@ -25,7 +25,7 @@ pub mod sync_job;
 pub use certificate_jobs::{CertificateConsumer, ConsumedBatch, RecordOutcome};
 pub use connect::{
     ConnectError, ConnectPolicy, Connector, CredentialsConnector, IntegrationAdapters,
-    check_connection, connect, connect_personio,
+    check_connection, connect_integration, connect_personio,
 };
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};

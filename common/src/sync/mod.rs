@@ -2,7 +2,7 @@
 //!
 //! One run of one integration (`docs/ARCHITECTURE.md`, "The sync run"): take the lease, page
 //! through Personio, keep the selected employees and map them ([`profile`]), compare with the
-//! links ([`plan`]), apply with bounded concurrency ([`apply`]), store the run record, notify
+//! links ([`plan`]), apply with bounded concurrency (`apply`), store the run record, notify
 //! ([`email`] words the invitation and the run summary), release the lease. A dry run makes the
 //! same reads and the same plan, writes only its run record.
 

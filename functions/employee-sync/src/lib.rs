@@ -22,7 +22,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 /// sender of the run summaries and invitations.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub consumer: IntegrationsConfig,
+    pub integrations: IntegrationsConfig,
     /// `SES_FROM_ADDRESS`: a verified SES identity.
     pub ses_from_address: String,
 }
@@ -30,7 +30,7 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> Result<Self, HostError> {
         Ok(Self {
-            consumer: IntegrationsConfig::from_env()?,
+            integrations: IntegrationsConfig::from_env()?,
             ses_from_address: required_env("SES_FROM_ADDRESS")?,
         })
     }
@@ -49,7 +49,7 @@ impl EmployeeSync {
         services: &AwsServices,
         policy: ConnectPolicy,
     ) -> Result<Self, StartupError> {
-        let (store, connector) = config.consumer.state_and_connector(services, policy);
+        let (store, connector) = config.integrations.state_and_connector(services, policy);
         let jobs = SyncJobHandler::new(
             store.clone(),
             store,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 fn config(env: &super::lambda_support::LambdaEnv, table_name: &str) -> employee_sync::Config {
     employee_sync::Config {
-        consumer: IntegrationsConfig {
+        integrations: IntegrationsConfig {
             table_name: table_name.to_owned(),
             secret_prefix: env.secret_prefix.clone(),
             run_retention_days: None,

@@ -76,7 +76,7 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
 
     let employee_sync = employee_sync::EmployeeSync::new(
         &employee_sync::Config {
-            consumer: IntegrationsConfig {
+            integrations: IntegrationsConfig {
                 table_name: env.table_name.clone(),
                 secret_prefix: env.secret_prefix.clone(),
                 run_retention_days: Some(7),
