@@ -47,6 +47,40 @@ fn write_lease(connection: &Connection, lease: &Lease) -> OperationResult<()> {
     Ok(())
 }
 
+fn delete_lease(connection: &Connection, integration: &IntegrationId) -> OperationResult<()> {
+    connection
+        .prepare_cached("DELETE FROM leases WHERE integration_id = ?1")?
+        .execute(params![integration.as_str()])?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Reads the lease and lets `decide` answer and write on `holder`'s behalf: one write
+    /// transaction.
+    async fn update_lease<T, F>(
+        &self,
+        integration: &IntegrationId,
+        holder: &str,
+        decide: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, Option<Lease>, &IntegrationId, &str) -> OperationResult<T>
+            + Send
+            + 'static,
+    {
+        let integration = integration.clone();
+        let holder = holder.to_owned();
+        self.call(move |connection| {
+            write_transaction(connection, |transaction| {
+                let current = read_lease(transaction, &integration)?;
+                decide(transaction, current, &integration, &holder)
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl LeaseStore for SqliteStore {
     async fn acquire_lease(
@@ -56,19 +90,17 @@ impl LeaseStore for SqliteStore {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<LeaseOutcome, StoreError> {
-        let integration = integration.clone();
-        let holder = holder.to_owned();
-        self.call(move |connection| {
-            write_transaction(connection, |transaction| {
-                let current = read_lease(transaction, &integration)?;
-                let outcome =
-                    rules::acquire_lease(current.as_ref(), &integration, &holder, now, ttl);
+        self.update_lease(
+            integration,
+            holder,
+            move |transaction, current, id, holder| {
+                let outcome = rules::acquire_lease(current.as_ref(), id, holder, now, ttl);
                 if let LeaseOutcome::Acquired(lease) = &outcome {
                     write_lease(transaction, lease)?;
                 }
                 Ok(outcome)
-            })
-        })
+            },
+        )
         .await
     }
 
@@ -79,18 +111,17 @@ impl LeaseStore for SqliteStore {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let integration = integration.clone();
-        let holder = holder.to_owned();
-        self.call(move |connection| {
-            write_transaction(connection, |transaction| {
-                let current = read_lease(transaction, &integration)?;
-                let Some(renewed) = rules::renew_lease(current.as_ref(), &holder, now, ttl) else {
+        self.update_lease(
+            integration,
+            holder,
+            move |transaction, current, _, holder| {
+                let Some(renewed) = rules::renew_lease(current.as_ref(), holder, now, ttl) else {
                     return Ok(false);
                 };
                 write_lease(transaction, &renewed)?;
                 Ok(true)
-            })
-        })
+            },
+        )
         .await
     }
 
@@ -99,18 +130,11 @@ impl LeaseStore for SqliteStore {
         integration: &IntegrationId,
         holder: &str,
     ) -> Result<(), StoreError> {
-        let integration = integration.clone();
-        let holder = holder.to_owned();
-        self.call(move |connection| {
-            write_transaction(connection, |transaction| {
-                let current = read_lease(transaction, &integration)?;
-                if rules::releases_lease(current.as_ref(), &holder) {
-                    transaction
-                        .prepare_cached("DELETE FROM leases WHERE integration_id = ?1")?
-                        .execute(params![integration.as_str()])?;
-                }
-                Ok(())
-            })
+        self.update_lease(integration, holder, |transaction, current, id, holder| {
+            if rules::releases_lease(current.as_ref(), holder) {
+                delete_lease(transaction, id)?;
+            }
+            Ok(())
         })
         .await
     }

@@ -87,6 +87,35 @@ impl SqliteStore {
         .await
     }
 
+    /// Finishes an in-progress entry by `finish`: `rules::complete_certificate` with the
+    /// document id, or `rules::fail_certificate` with the reason.
+    async fn finish_entry<F>(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        finish: F,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>
+    where
+        F: FnOnce(
+                Option<LedgerEntry>,
+                &IntegrationId,
+                &CertificateId,
+                &str,
+                DateTime<Utc>,
+            ) -> Result<LedgerEntry, StoreError>
+            + Send
+            + 'static,
+    {
+        let detail = detail.to_owned();
+        self.update_entry(integration, certificate, move |current, id, certificate| {
+            let finished = finish(current, id, certificate, &detail, now)?;
+            Ok(((), Some(finished)))
+        })
+        .await
+    }
+
     async fn list_entries(
         &self,
         integration: &IntegrationId,
@@ -138,20 +167,12 @@ impl CertificateLedger for SqliteStore {
         document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let document_id = document_id.to_owned();
-        self.update_entry(
+        self.finish_entry(
             integration,
             certificate,
-            move |current, integration, certificate| {
-                let done = rules::complete_certificate(
-                    current,
-                    integration,
-                    certificate,
-                    &document_id,
-                    now,
-                )?;
-                Ok(((), Some(done)))
-            },
+            rules::complete_certificate,
+            document_id,
+            now,
         )
         .await
     }
@@ -163,15 +184,12 @@ impl CertificateLedger for SqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let reason = reason.to_owned();
-        self.update_entry(
+        self.finish_entry(
             integration,
             certificate,
-            move |current, integration, certificate| {
-                let failed =
-                    rules::fail_certificate(current, integration, certificate, &reason, now)?;
-                Ok(((), Some(failed)))
-            },
+            rules::fail_certificate,
+            reason,
+            now,
         )
         .await
     }
