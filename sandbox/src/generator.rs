@@ -121,7 +121,7 @@ const LMS_SYNC_VALUES: &[(f64, Option<&str>)] = &[
 ];
 
 /// "Today" for generated data, fixed so that a seed always yields the same dataset.
-pub fn reference_time() -> DateTime<Utc> {
+pub(crate) fn reference_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 15, 9, 0, 0)
         .single()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
