@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Faults, RateLimits, Sandbox, SandboxConfig, SandboxError};
+use crate::config::{Faults, RateLimits, SandboxConfig};
+use crate::error::SandboxError;
+use crate::sandbox::Sandbox;
 
 /// Flags of the sandbox command.
 #[derive(Debug, Clone, clap::Args)]

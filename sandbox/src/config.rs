@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::Endpoint;
+use crate::endpoint::Endpoint;
+use crate::error::SandboxError;
 
 /// One sliding-window rule: at most `max_requests` within any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +108,7 @@ impl Faults {
         self.only.is_empty() || self.only.contains(&endpoint)
     }
 
-    pub(crate) fn validate(&self) -> Result<(), crate::SandboxError> {
+    pub(crate) fn validate(&self) -> Result<(), SandboxError> {
         let shares = [
             self.server_error_share,
             self.timeout_share,
@@ -116,7 +117,7 @@ impl Faults {
         ];
         let in_range = shares.iter().all(|share| (0.0..=1.0).contains(share));
         if !in_range || shares.iter().sum::<f64>() > 1.0 + f64::EPSILON {
-            return Err(crate::SandboxError::InvalidConfig(
+            return Err(SandboxError::InvalidConfig(
                 "fault shares must each be in 0..=1 and sum to at most 1".to_owned(),
             ));
         }
@@ -197,10 +198,6 @@ impl SandboxConfig {
         self.port = port;
         self
     }
-    pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.token_lifetime = lifetime;
-        self
-    }
     pub fn with_document_categories(mut self, categories: Vec<DocumentCategory>) -> Self {
         self.document_categories = categories;
         self
@@ -209,7 +206,7 @@ impl SandboxConfig {
 
 /// A realistic mix for a German company: the integration looks for "Learning certificates" or
 /// "Bildungszertifikate" first and falls back to "Other documents".
-pub fn default_document_categories() -> Vec<DocumentCategory> {
+pub(crate) fn default_document_categories() -> Vec<DocumentCategory> {
     [
         (1, "Certificates of employment"),
         (2, "Other documents"),

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, Offset, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::SandboxError;
+use crate::error::SandboxError;
 
 /// One employee attribute, exactly as it appears under `attributes` in Personio's JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,7 +288,7 @@ pub(crate) fn render_list(
 }
 
 /// Reads a dataset in the shape of Personio's `GET /v1/company/employees` response.
-pub fn load_dataset(
+pub(crate) fn load_dataset(
     path: &Path,
     fallback_modified: DateTime<Utc>,
 ) -> Result<Vec<Employee>, SandboxError> {
@@ -350,7 +350,7 @@ fn parse_employee(record: &Value, fallback_modified: DateTime<Utc>) -> Result<Em
 }
 
 /// Writes `employees` as a `GET /v1/company/employees` response, loadable by [`load_dataset`].
-pub fn save_dataset(path: &Path, employees: &[Employee]) -> Result<(), SandboxError> {
+pub(crate) fn save_dataset(path: &Path, employees: &[Employee]) -> Result<(), SandboxError> {
     let all: Vec<&Employee> = employees.iter().collect();
     let body = render_list(&all, all.len(), 0, all.len().max(1), Visibility::default());
     std::fs::write(path, body).map_err(|error| SandboxError::Dataset {

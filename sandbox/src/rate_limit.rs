@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use tokio::time::Instant;
 
 use crate::config::{RateLimitRule, RateLimits};
+use crate::endpoint::Endpoint;
 
 /// The budgets Personio counts separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,6 +13,19 @@ pub(crate) enum Bucket {
     Auth,
     Employees,
     Documents,
+}
+
+impl Bucket {
+    /// The budget a request to `endpoint` counts against (see [`RateLimits`]).
+    pub fn of(endpoint: Endpoint) -> Self {
+        match endpoint {
+            Endpoint::AuthV1 | Endpoint::AuthV2 => Self::Auth,
+            Endpoint::Employees => Self::Employees,
+            Endpoint::DocumentCategories | Endpoint::DocumentUpload | Endpoint::DocumentListV2 => {
+                Self::Documents
+            }
+        }
+    }
 }
 
 #[derive(Debug)]

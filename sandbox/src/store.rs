@@ -6,8 +6,8 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
-use crate::SandboxError;
 use crate::employee::{Employee, Visibility, render_list};
+use crate::error::SandboxError;
 
 /// A document uploaded through `POST /v1/company/documents`.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 /// An API credential as created in Personio's settings.
 #[derive(Debug, Clone)]
-pub struct Credential {
+pub(crate) struct Credential {
     pub client_id: String,
     pub client_secret: String,
     /// Attributes this credential may read; `None` means all. `id` is always readable.

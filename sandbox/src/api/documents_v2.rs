@@ -1,0 +1,193 @@
+//! `GET /v2/document-management/documents`: one owner's documents, cursor-paginated, in the v2
+//! shape (`_data`, `_meta.links`).
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::gateway::authorize;
+use super::params::{first, form_pairs};
+use crate::endpoint::Endpoint;
+use crate::state::AppState;
+use crate::store::{UploadedDocument, documents_of};
+
+const MAX_V2_LIMIT: usize = 200;
+const DEFAULT_V2_LIMIT: usize = 100;
+
+/// The position a v2 cursor stands for: the listing's filters and the last id already served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DocumentCursor {
+    owner_id: u64,
+    category_id: Option<u64>,
+    after_id: u64,
+}
+
+impl DocumentCursor {
+    /// Opaque on the wire, like Personio's (`cur_…`), but stateless.
+    fn encode(&self) -> String {
+        let plain = format!(
+            "{}:{}:{}",
+            self.owner_id,
+            self.category_id.map_or(String::new(), |id| id.to_string()),
+            self.after_id
+        );
+        let hex: String = plain.bytes().map(|byte| format!("{byte:02x}")).collect();
+        format!("cur_{hex}")
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("cur_")?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|index| u8::from_str_radix(hex.get(index..index + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let plain = String::from_utf8(bytes).ok()?;
+        let mut parts = plain.split(':');
+        let owner_id = parts.next()?.parse().ok()?;
+        let category_id = match parts.next()? {
+            "" => None,
+            id => Some(id.parse().ok()?),
+        };
+        let after_id = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(Self {
+            owner_id,
+            category_id,
+            after_id,
+        })
+    }
+}
+
+fn invalid_v2(detail: String) -> ApiError {
+    ApiError::v2(
+        StatusCode::BAD_REQUEST,
+        "Bad Request",
+        detail,
+        "common.invalid_request",
+    )
+}
+
+pub(super) async fn list_documents_v2(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, Endpoint::DocumentListV2)?;
+    let pairs = form_pairs(query.as_deref().unwrap_or_default().as_bytes());
+    let limit = page_limit(&pairs)?;
+    let position = listing_position(&pairs)?;
+    let store = state.store();
+    let mut matching = documents_of(store.documents(), position.owner_id, position.category_id)
+        .filter(|document| document.id > position.after_id)
+        .peekable();
+    let mut page = Vec::with_capacity(limit.min(64));
+    while page.len() < limit {
+        match matching.next() {
+            Some(document) => page.push(document),
+            None => break,
+        }
+    }
+    let has_more = matching.peek().is_some();
+    let data: Vec<Value> = page
+        .iter()
+        .map(|document| document_v2_json(document))
+        .collect();
+    let endpoint = format!("{}{}", state.base_url, Endpoint::DocumentListV2.path());
+    let self_href = match query.as_deref() {
+        Some(query) if !query.is_empty() => format!("{endpoint}?{query}"),
+        _ => endpoint.clone(),
+    };
+    let mut links = json!({"self": {"href": self_href}});
+    if let (true, Some(last), Some(object)) = (has_more, page.last(), links.as_object_mut()) {
+        let next = DocumentCursor {
+            after_id: last.id,
+            ..position
+        };
+        object.insert(
+            "next".to_owned(),
+            json!({"href": format!("{endpoint}?cursor={}&limit={limit}", next.encode())}),
+        );
+    }
+    Ok(axum::Json(json!({"_data": data, "_meta": {"links": links}})).into_response())
+}
+
+/// `limit`: 1..=200, 100 when not given.
+fn page_limit(pairs: &[(String, String)]) -> Result<usize, ApiError> {
+    let Some(text) = first(pairs, "limit") else {
+        return Ok(DEFAULT_V2_LIMIT);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=MAX_V2_LIMIT).contains(limit))
+        .ok_or_else(|| {
+            invalid_v2(format!(
+                "limit must be an integer between 1 and {MAX_V2_LIMIT}."
+            ))
+        })
+}
+
+/// Where the page starts: a `cursor` carries the filters on, otherwise `owner_id` (required)
+/// and `category_id` start a new listing.
+fn listing_position(pairs: &[(String, String)]) -> Result<DocumentCursor, ApiError> {
+    if let Some(cursor) = first(pairs, "cursor") {
+        return DocumentCursor::decode(cursor)
+            .ok_or_else(|| invalid_v2("The cursor is invalid.".to_owned()));
+    }
+    let owner_id = first(pairs, "owner_id")
+        .ok_or_else(|| invalid_v2("owner_id is required.".to_owned()))?
+        .parse()
+        .map_err(|_| invalid_v2("owner_id must be a numeric id.".to_owned()))?;
+    let category_id = first(pairs, "category_id")
+        .map(|id| {
+            id.parse()
+                .map_err(|_| invalid_v2("category_id must be a numeric id.".to_owned()))
+        })
+        .transpose()?;
+    Ok(DocumentCursor {
+        owner_id,
+        category_id,
+        after_id: 0,
+    })
+}
+
+/// A document's metadata in the v2 shape (ids as strings, as everywhere in v2).
+fn document_v2_json(document: &UploadedDocument) -> Value {
+    json!({
+        "id": document.id.to_string(),
+        "name": document.title,
+        "comment": document.comment.clone().unwrap_or_default(),
+        "date": document.date.format("%Y-%m-%d").to_string(),
+        "category": {"id": document.category_id.to_string()},
+        "owner": {"id": document.employee_id.to_string()},
+        "created_at": document.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = DocumentCursor {
+            owner_id: 10001,
+            category_id: Some(3),
+            after_id: 17,
+        };
+        assert_eq!(DocumentCursor::decode(&cursor.encode()), Some(cursor));
+        let without_category = DocumentCursor {
+            category_id: None,
+            ..cursor
+        };
+        assert_eq!(
+            DocumentCursor::decode(&without_category.encode()),
+            Some(without_category)
+        );
+        for garbage in ["", "cur_", "cur_zz", "abc", "cur_3a3a3a3a"] {
+            assert_eq!(DocumentCursor::decode(garbage), None, "{garbage}");
+        }
+    }
+}
