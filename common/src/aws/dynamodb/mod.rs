@@ -1,0 +1,66 @@
+//! The state store on one DynamoDB table. `docs/dynamodb.md` describes the table, its items and
+//! access patterns, retention and error mapping; the modules follow its item families:
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | `schema` | the table definition and [`DynamoStore::create_table`] |
+//! | `codec` | attribute values from and to Rust values; typed reads that name a corrupt item |
+//! | `requests` | the requests every family uses: consistent get, paged query, conditional put and delete, batch and transaction writes |
+//! | `optimistic` | the read-decide-write loop of the lease, the ledger and the scheduler's claim |
+//! | `errors` | DynamoDB failures as `StoreError` |
+//! | `links` | employee links `EMP#…`, found by LMS user through the index `gsi1` |
+//! | `runs` | run headers `RUN#…`, the `RUNID#…` pointer and the `RUNCHUNK#…` chunks of large records |
+//! | `lease` | the sync lease `LEASE` |
+//! | `certificates` | the certificate ledger `CERT#…` |
+//! | `integrations` | integration records `CONFIG`, tenant memberships `TENANT#…` and the schedule in `gsi1` |
+//!
+//! Every item of an integration lives in the partition `INT#{integration_id}`
+//! ([`crate::store::keys`]); only tenant memberships live in a partition of their own.
+
+mod certificates;
+mod codec;
+mod errors;
+mod integrations;
+mod lease;
+mod links;
+mod optimistic;
+mod requests;
+mod runs;
+mod schema;
+
+pub use schema::{TableDefinition, table_definition};
+
+use aws_sdk_dynamodb::Client;
+use chrono::Duration;
+
+/// How long run records are kept after their last write, unless configured otherwise.
+pub const DEFAULT_RUN_RETENTION_DAYS: i64 = 90;
+
+/// The state store on DynamoDB. Cheap to clone (the SDK client is shared).
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table_name: String,
+    run_retention: Duration,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            table_name: table_name.into(),
+            run_retention: Duration::days(DEFAULT_RUN_RETENTION_DAYS),
+        }
+    }
+
+    /// How long a run record (and its chunks and pointer) is kept after its last write, through
+    /// the table's TTL attribute.
+    pub fn with_run_retention(mut self, retention: Duration) -> Self {
+        self.run_retention = retention;
+        self
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table_name
+    }
+}
