@@ -4,10 +4,10 @@
 //! loop. No `expires_at`: TTL must never delete a claim, and the ledger is what makes certificate
 //! pushes exactly-once.
 
-use super::DynamoStore;
 use super::codec::{Item, ItemReader, keyed_item, n, s, timestamp};
 use super::optimistic::{Decision, Versioned, read_decide_write};
 use super::requests::REVISION;
+use super::store::DynamoStore;
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
 use crate::ports::{CertificateLedger, StoreError};

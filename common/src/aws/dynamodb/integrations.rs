@@ -7,12 +7,12 @@
 //! A record with a next run is in the schedule: `gsi1pk = SCHEDULE`,
 //! `gsi1sk = {next_run_at}#{integration_id}` (sparse: manual integrations are not in it).
 
-use super::DynamoStore;
 use super::codec::{Item, ItemReader, keyed_item, n, s, timestamp};
 use super::errors::{invalid_request, sdk_error};
 use super::optimistic::{Decision, Versioned, read_decide_write};
 use super::requests::Unchanged;
 use super::schema::table_definition;
+use super::store::DynamoStore;
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
 use crate::ports::{IntegrationStore, StoreError};

@@ -3,10 +3,10 @@
 //! optimistic loop, so two runs racing for the lease get exactly one lease, and the loser is told
 //! who holds it. No `expires_at`: TTL must never delete a lease.
 
-use super::DynamoStore;
 use super::codec::{Item, ItemReader, keyed_item, s, timestamp};
 use super::optimistic::{Decision, Versioned, read_decide_write};
 use super::requests::REVISION;
+use super::store::DynamoStore;
 use crate::domain::IntegrationId;
 use crate::ports::{Lease, LeaseOutcome, LeaseStore, StoreError};
 use crate::store::{keys, rules};

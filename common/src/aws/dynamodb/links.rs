@@ -2,11 +2,11 @@
 //! version it read), and found by LMS user through the sparse index `gsi1`
 //! (`gsi1pk = INT#{integration_id}#LMSUSER#{lms_user_id}`).
 
-use super::DynamoStore;
 use super::codec::{Item, ItemReader, keyed_item, n, s, timestamp};
 use super::errors::sdk_error;
 use super::requests::Unchanged;
 use super::schema::table_definition;
+use super::store::DynamoStore;
 use crate::domain::IntegrationId;
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;

@@ -3,6 +3,7 @@
 //!
 //! | module | holds |
 //! | --- | --- |
+//! | `store` | [`DynamoStore`]: the SDK client, the table name and the run retention |
 //! | `schema` | the table definition and [`DynamoStore::create_table`] |
 //! | `codec` | attribute values from and to Rust values; typed reads that name a corrupt item |
 //! | `requests` | the requests every family uses: consistent get, paged query, conditional put and delete, batch and transaction writes |
@@ -27,40 +28,7 @@ mod optimistic;
 mod requests;
 mod runs;
 mod schema;
+mod store;
 
 pub use schema::{TableDefinition, table_definition};
-
-use aws_sdk_dynamodb::Client;
-use chrono::Duration;
-
-/// How long run records are kept after their last write, unless configured otherwise.
-pub const DEFAULT_RUN_RETENTION_DAYS: i64 = 90;
-
-/// The state store on DynamoDB. Cheap to clone (the SDK client is shared).
-#[derive(Clone, Debug)]
-pub struct DynamoStore {
-    client: Client,
-    table_name: String,
-    run_retention: Duration,
-}
-
-impl DynamoStore {
-    pub fn new(client: Client, table_name: impl Into<String>) -> Self {
-        Self {
-            client,
-            table_name: table_name.into(),
-            run_retention: Duration::days(DEFAULT_RUN_RETENTION_DAYS),
-        }
-    }
-
-    /// How long a run record (and its chunks and pointer) is kept after its last write, through
-    /// the table's TTL attribute.
-    pub fn with_run_retention(mut self, retention: Duration) -> Self {
-        self.run_retention = retention;
-        self
-    }
-
-    pub fn table_name(&self) -> &str {
-        &self.table_name
-    }
-}
+pub use store::{DEFAULT_RUN_RETENTION_DAYS, DynamoStore};

@@ -1,9 +1,9 @@
 //! The requests every item family uses: a consistent get, a query that follows every page, a
 //! put or delete conditioned on the item being as read, and batch and transaction writes.
 
-use super::DynamoStore;
 use super::codec::{Item, n, s};
 use super::errors::{condition_held, invalid_request, sdk_error};
+use super::store::DynamoStore;
 use crate::domain::IntegrationId;
 use crate::ports::StoreError;
 use crate::store::keys;

@@ -5,9 +5,9 @@
 //!
 //! `RUNID#` and `RUNCHUNK#` do not start with `RUN#`, so the run listing never sees them.
 
-use super::DynamoStore;
 use super::codec::{Item, ItemReader, keyed_item, n, s, timestamp};
 use super::errors::{invalid_request, sdk_error};
+use super::store::DynamoStore;
 use crate::aws::classify;
 use crate::domain::IntegrationId;
 use crate::domain::run::{RunId, RunRecord};

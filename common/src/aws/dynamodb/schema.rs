@@ -1,7 +1,7 @@
 //! The table's keys, index and TTL attribute, and creating a table that has them.
 
-use super::DynamoStore;
 use super::errors::{invalid_request, sdk_error};
+use super::store::DynamoStore;
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
