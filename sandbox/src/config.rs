@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::error::SandboxError;
+use crate::webhooks::settings::{DeliveryPolicy, WebhookSettings};
 
 /// One sliding-window rule: at most `max_requests` within any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,18 +26,20 @@ impl RateLimitRule {
 /// Rate limits per bucket, applied per credential. An empty rule list means "unlimited".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimits {
-    /// `GET /v1/company/employees`.
+    /// `GET /v1/company/employees` and the single read `GET /v1/company/employees/{id}`.
     pub employees: Vec<RateLimitRule>,
     /// Document upload, document categories and the v2 document list share one budget:
     /// Personio documents "the Documents endpoint" limit (60/min) without splitting it.
     pub documents: Vec<RateLimitRule>,
     /// `POST /v1/auth` and `POST /v2/auth/token`, keyed by the presented client id.
     pub auth: Vec<RateLimitRule>,
+    /// The webhooks management API (`/v2/webhooks…`): Personio documents no limit for it.
+    pub webhooks: Vec<RateLimitRule>,
 }
 
 impl RateLimits {
     /// The documented Personio limits: employees 300/min with bursts of at most 15/s,
-    /// documents 60/min, auth 60/min.
+    /// documents 60/min, auth 60/min; none for webhook management.
     pub fn personio() -> Self {
         let minute = Duration::from_secs(60);
         Self {
@@ -46,6 +49,7 @@ impl RateLimits {
             ],
             documents: vec![RateLimitRule::new(60, minute)],
             auth: vec![RateLimitRule::new(60, minute)],
+            webhooks: Vec::new(),
         }
     }
 
@@ -55,6 +59,7 @@ impl RateLimits {
             employees: Vec::new(),
             documents: Vec::new(),
             auth: Vec::new(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -153,6 +158,11 @@ pub struct SandboxConfig {
     /// Lifetime of issued tokens (`expires_in`).
     pub token_lifetime: Duration,
     pub document_categories: Vec<DocumentCategory>,
+    /// Webhook delivery, URL rules and faults.
+    pub webhooks: WebhookSettings,
+    /// Serve the HTTP control surface under `/_sandbox/` (changes to the data from another
+    /// process). Off by default: it is not part of Personio's API.
+    pub control_api: bool,
 }
 
 impl Default for SandboxConfig {
@@ -166,6 +176,8 @@ impl Default for SandboxConfig {
             port: 0,
             token_lifetime: Duration::from_secs(86_400),
             document_categories: default_document_categories(),
+            webhooks: WebhookSettings::default(),
+            control_api: false,
         }
     }
 }
@@ -200,6 +212,24 @@ impl SandboxConfig {
     }
     pub fn with_document_categories(mut self, categories: Vec<DocumentCategory>) -> Self {
         self.document_categories = categories;
+        self
+    }
+    pub fn with_webhooks(mut self, webhooks: WebhookSettings) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+    /// Sandbox deviation for tests and demos: accept `http://` webhook URLs on a loopback host.
+    pub fn with_http_webhooks(mut self) -> Self {
+        self.webhooks.allow_http_loopback = true;
+        self
+    }
+    pub fn with_webhook_delivery(mut self, delivery: DeliveryPolicy) -> Self {
+        self.webhooks.delivery = delivery;
+        self
+    }
+    /// Serves the `/_sandbox/` control surface (see the crate docs).
+    pub fn with_control_api(mut self) -> Self {
+        self.control_api = true;
         self
     }
 }

@@ -155,6 +155,7 @@ impl Employee {
     }
 
     /// Whether any of `keys` (or any attribute when `keys` is `None`) changed after `since`.
+    /// `last_modified_at` itself never counts: it moves with every attribute, counted or not.
     pub(crate) fn modified_since(
         &self,
         since: DateTime<Utc>,
@@ -162,20 +163,20 @@ impl Employee {
     ) -> bool {
         match keys {
             None => self.last_modified > since,
-            Some(keys) => self
-                .attributes
-                .iter()
-                .any(|stored| keys.contains(&stored.attribute.key) && stored.modified_at > since),
+            Some(keys) => self.attributes.iter().any(|stored| {
+                let key = &stored.attribute.key;
+                key != "last_modified_at" && keys.contains(key) && stored.modified_at > since
+            }),
         }
     }
 
-    /// Sets (or adds) an attribute value and bumps `last_modified_at`.
+    /// Sets an attribute value and bumps `last_modified_at`; returns the value before.
     pub(crate) fn set_value(
         &mut self,
         key: &str,
         value: Value,
         at: DateTime<Utc>,
-    ) -> Result<(), SandboxError> {
+    ) -> Result<Value, SandboxError> {
         if key == "id" || key == "last_modified_at" {
             return Err(SandboxError::ReadOnlyAttribute(key.to_owned()));
         }
@@ -184,11 +185,11 @@ impl Employee {
             .iter_mut()
             .find(|stored| stored.attribute.key == key)
             .ok_or_else(|| SandboxError::UnknownAttribute(key.to_owned()))?;
-        stored.attribute.value = value;
+        let before = std::mem::replace(&mut stored.attribute.value, value);
         stored.modified_at = at;
         stored.fragment = stored.attribute.render();
         self.touch(at);
-        Ok(())
+        Ok(before)
     }
 
     fn put(&mut self, attribute: Attribute, at: DateTime<Utc>) {
@@ -284,6 +285,15 @@ pub(crate) fn render_list(
         employee.render_into(&mut out, visibility);
     }
     out.push_str("]}");
+    out
+}
+
+/// Renders a `GET /v1/company/employees/{employee_id}` body: one employee under `data`.
+pub(crate) fn render_one(employee: &Employee, visibility: Visibility<'_>) -> String {
+    let mut out = String::with_capacity(2048);
+    out.push_str(r#"{"success":true,"data":"#);
+    employee.render_into(&mut out, visibility);
+    out.push('}');
     out
 }
 

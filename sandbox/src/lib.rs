@@ -41,22 +41,29 @@ mod endpoint;
 mod error;
 mod faults;
 mod generator;
+mod listing_hold;
+mod mutation;
 mod rate_limit;
 mod sandbox;
 mod state;
 mod stats;
 mod store;
+mod webhooks;
 
 pub use cli::{SandboxArgs, serve};
 pub use config::{DocumentCategory, Faults, RateLimitRule, RateLimits, SandboxConfig};
 pub use employee::{Attribute, Employee};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, scopes};
 pub use error::SandboxError;
 pub use faults::FaultKind;
 pub use generator::{
     COST_CENTER_KEY, DATE_OF_BIRTH_KEY, LMS_SYNC_KEY, LMS_SYNC_LABEL, NEXT_TRAINING_KEY,
     NewEmployee, PERSONNEL_NUMBER_KEY, TAGS_KEY, generate,
 };
+pub use listing_hold::ListingHold;
 pub use sandbox::{RunningSandbox, Sandbox};
 pub use stats::Stats;
 pub use store::UploadedDocument;
+pub use webhooks::model::EventName;
+pub use webhooks::registry::WebhookStats;
+pub use webhooks::settings::{DeliveryPolicy, WebhookFaults, WebhookSettings};

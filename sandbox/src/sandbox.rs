@@ -1,11 +1,10 @@
 //! Starting a sandbox, and the handle that inspects and changes a running one.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -14,13 +13,20 @@ use crate::api;
 use crate::config::{Faults, RateLimits, SandboxConfig};
 use crate::credentials::{AuthRegistry, Credential};
 use crate::employee::{Employee, load_dataset, save_dataset};
+use crate::endpoint::scopes;
 use crate::error::SandboxError;
 use crate::faults::FaultInjector;
 use crate::generator::{self, NewEmployee};
+use crate::listing_hold::ListingHold;
+use crate::mutation;
 use crate::rate_limit::RateLimiter;
 use crate::state::{AppState, lock};
 use crate::stats::Stats;
 use crate::store::{Store, UploadedDocument};
+use crate::webhooks::WebhookHub;
+use crate::webhooks::delivery::spawn_dispatcher;
+use crate::webhooks::registry::WebhookStats;
+use crate::webhooks::settings::WebhookFaults;
 
 /// Entry point: `Sandbox::start(config).await`.
 pub struct Sandbox;
@@ -41,7 +47,9 @@ impl Sandbox {
             })?;
         let address = listener.local_addr().map_err(SandboxError::Server)?;
         let mut auth = AuthRegistry::new(config.seed, config.token_lifetime);
-        let default_credential = auth.add_credential(None);
+        let default_credential = auth.add_credential(None, all_scopes());
+        let (webhooks, delivery_queue) = WebhookHub::new(config.webhooks.clone(), config.seed)?;
+        let dispatcher = spawn_dispatcher(Arc::clone(&webhooks), delivery_queue);
         let state = Arc::new(AppState {
             seed: config.seed,
             base_url: format!("http://{address}"),
@@ -51,8 +59,10 @@ impl Sandbox {
             faults: Mutex::new(FaultInjector::new(config.faults.clone())),
             stats: Mutex::new(Stats::default()),
             categories: config.document_categories.clone(),
+            webhooks,
+            listing_hold: Mutex::new(None),
         });
-        let app = api::router(Arc::clone(&state));
+        let app = api::router(Arc::clone(&state), config.control_api);
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -70,8 +80,16 @@ impl Sandbox {
             default_credential,
             shutdown: Some(shutdown),
             server: Some(server),
+            dispatcher: Some(dispatcher),
         })
     }
+}
+
+fn all_scopes() -> BTreeSet<String> {
+    scopes::ALL
+        .iter()
+        .map(|scope| (*scope).to_owned())
+        .collect()
 }
 
 /// A sandbox serving in the background; dropped or [`RunningSandbox::shutdown`] stops it.
@@ -80,6 +98,8 @@ pub struct RunningSandbox {
     default_credential: Arc<Credential>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    /// The webhook delivery dispatcher; aborting it stops every delivery in flight.
+    dispatcher: Option<JoinHandle<()>>,
 }
 
 impl RunningSandbox {
@@ -97,13 +117,25 @@ impl RunningSandbox {
     }
 
     /// A new credential that may read only `whitelist` (plus `id`); `None` reads everything.
+    /// It holds every v2 scope the sandbox knows.
     pub fn add_credential(&self, whitelist: Option<&[&str]>) -> (String, String) {
+        self.add_credential_with_scopes(whitelist, &scopes::ALL)
+    }
+
+    /// A new credential holding only the given v2 scopes (e.g. `personio:webhooks:read`):
+    /// v2 operations that need another scope answer 403.
+    pub fn add_credential_with_scopes(
+        &self,
+        whitelist: Option<&[&str]>,
+        scopes: &[&str],
+    ) -> (String, String) {
         let whitelist = whitelist.map(|keys| {
             keys.iter()
                 .map(|key| (*key).to_owned())
                 .collect::<HashSet<_>>()
         });
-        let credential = lock(&self.state.auth).add_credential(whitelist);
+        let scopes = scopes.iter().map(|scope| (*scope).to_owned()).collect();
+        let credential = lock(&self.state.auth).add_credential(whitelist, scopes);
         (
             credential.client_id.clone(),
             credential.client_secret.clone(),
@@ -119,10 +151,6 @@ impl RunningSandbox {
         read(&self.state.store())
     }
 
-    fn write<T>(&self, write: impl FnOnce(&mut Store) -> T) -> T {
-        write(&mut self.state.store_mut())
-    }
-
     pub fn employee(&self, id: u64) -> Option<Employee> {
         self.read(|store| store.employee(id).cloned())
     }
@@ -135,24 +163,21 @@ impl RunningSandbox {
         self.read(|store| store.employees().len())
     }
 
-    /// Adds a new hire (an otherwise generated, active profile) and returns its id.
+    /// Adds a new hire (an otherwise generated, active profile) and returns its id. Fires
+    /// `person.created`, `employment.created` (and `employment.started` when active).
     pub fn add_employee(&self, hire: NewEmployee) -> Result<u64, SandboxError> {
-        let seed = self.state.seed;
-        self.write(|store| {
-            let id = store.next_employee_id();
-            store.add_employee(generator::new_hire(seed, id, &hire, Utc::now()))
-        })
+        mutation::add_employee(&self.state, &hire)
     }
 
-    /// Changes one attribute's value (by key, e.g. `email`, `dynamic_1001`).
+    /// Changes one attribute's value (by key, e.g. `email`, `dynamic_1001`). Fires
+    /// `person.updated` or `employment.updated` (see the crate docs) if the value changed.
     pub fn set_attribute(
         &self,
         id: u64,
         key: &str,
         value: impl Into<Value>,
     ) -> Result<(), SandboxError> {
-        let value = value.into();
-        self.write(|store| store.set_attribute(id, key, value, Utc::now()))
+        mutation::set_attribute(&self.state, id, key, value.into())
     }
 
     /// Changes the status (`onboarding`, `active`, `leave`, `inactive`).
@@ -160,9 +185,31 @@ impl RunningSandbox {
         self.set_attribute(id, "status", status)
     }
 
-    /// Removes an employee, as when a record is deleted in Personio.
+    /// Removes an employee, as when a record is deleted in Personio. Fires
+    /// `employment.deleted` and `person.deleted`.
     pub fn remove_employee(&self, id: u64) -> Result<Employee, SandboxError> {
-        self.write(|store| store.remove_employee(id))
+        mutation::remove_employee(&self.state, id)
+    }
+
+    /// Test facility: the `GET /v1/company/employees` request that follows the next `pages`
+    /// ones waits until the returned hold is released (or dropped), so that a test can change
+    /// the data between two pages of one client listing. Replaces an earlier hold.
+    pub fn hold_employee_listing_after(&self, pages: usize) -> ListingHold {
+        let (hold, gate) = ListingHold::new(pages);
+        *lock(&self.state.listing_hold) = Some(gate);
+        hold
+    }
+
+    /// What the webhooks did so far: events created, dropped, silenced, requests, outcomes.
+    pub fn webhook_stats(&self) -> WebhookStats {
+        self.state.webhooks.registry().stats()
+    }
+
+    /// Replaces the webhook faults; the drop sequence restarts from `faults.seed`.
+    pub fn set_webhook_faults(&self, faults: WebhookFaults) -> Result<(), SandboxError> {
+        faults.validate()?;
+        self.state.webhooks.registry().set_faults(faults);
+        Ok(())
     }
 
     /// Every uploaded document, with its bytes, in upload order.
@@ -194,6 +241,9 @@ impl RunningSandbox {
     /// Stops accepting connections and waits (briefly) for in-flight requests; requests hung by
     /// a timeout fault are cut off.
     pub async fn shutdown(mut self) {
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.abort();
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -211,6 +261,9 @@ impl Drop for RunningSandbox {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {
             server.abort();
+        }
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.abort();
         }
     }
 }

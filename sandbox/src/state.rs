@@ -1,14 +1,16 @@
 //! The state behind a running sandbox, shared by the HTTP handlers and the
 //! [`crate::RunningSandbox`] handle.
 
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::DocumentCategory;
 use crate::credentials::AuthRegistry;
 use crate::faults::FaultInjector;
+use crate::listing_hold::HoldGate;
 use crate::rate_limit::RateLimiter;
 use crate::stats::Stats;
 use crate::store::Store;
+use crate::webhooks::WebhookHub;
 
 /// Shared state of a running sandbox.
 #[derive(Debug)]
@@ -21,6 +23,9 @@ pub(crate) struct AppState {
     pub faults: Mutex<FaultInjector>,
     pub stats: Mutex<Stats>,
     pub categories: Vec<DocumentCategory>,
+    pub webhooks: Arc<WebhookHub>,
+    /// The test facility that holds an employee listing between two pages.
+    pub listing_hold: Mutex<Option<Arc<HoldGate>>>,
 }
 
 impl AppState {
@@ -32,6 +37,11 @@ impl AppState {
 
     pub fn store_mut(&self) -> RwLockWriteGuard<'_, Store> {
         self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The listing hold, if a test installed one.
+    pub fn listing_hold(&self) -> Option<Arc<HoldGate>> {
+        lock(&self.listing_hold).clone()
     }
 }
 

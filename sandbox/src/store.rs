@@ -74,21 +74,26 @@ impl Store {
 
     /// Renders the response body for a query.
     ///
-    /// Personio ignores `email`, `limit` and `offset` when `updated_since` is given, and then
-    /// uses `attributes[]` as a selection filter too; the whole selection is one page.
+    /// With `updated_since`, Personio ignores `email`, `limit` and `offset`, selects only
+    /// employees with a change to an attribute the credential may read (and, with
+    /// `attributes[]`, to one of those attributes), and answers the whole selection at once.
+    /// Its documented examples then echo the request's `limit` with `offset` 0 and
+    /// `total_pages` counted from that limit although every employee is in `data`; the sandbox
+    /// answers the same, so a client must not page on after an `updated_since` answer.
     pub fn list(&self, query: &EmployeeQuery, whitelist: Option<&HashSet<String>>) -> String {
         let visibility = Visibility {
             whitelist,
             projection: query.projection.as_ref(),
         };
         if let Some(since) = query.updated_since {
+            let keys = change_keys(query.projection.as_ref(), whitelist);
             let selected: Vec<&Employee> = self
                 .employees
                 .iter()
-                .filter(|employee| employee.modified_since(since, query.projection.as_ref()))
+                .filter(|employee| employee.modified_since(since, keys.as_ref()))
                 .collect();
             let count = selected.len();
-            return render_list(&selected, count, 0, count.max(1), visibility);
+            return render_list(&selected, count, 0, query.limit, visibility);
         }
         if let Some(email) = &query.email {
             let selected: Vec<&Employee> = self
@@ -126,13 +131,14 @@ impl Store {
         }
     }
 
+    /// Changes one attribute; returns its value before.
     pub fn set_attribute(
         &mut self,
         id: u64,
         key: &str,
         value: Value,
         at: DateTime<Utc>,
-    ) -> Result<(), SandboxError> {
+    ) -> Result<Value, SandboxError> {
         self.employee_mut(id)?.set_value(key, value, at)
     }
 
@@ -150,6 +156,23 @@ impl Store {
     pub fn documents(&self) -> &[UploadedDocument] {
         &self.documents
     }
+}
+
+/// The attributes whose changes count for `updated_since`: those both the projection and the
+/// whitelist admit (`None`: every attribute). `id` always counts, so a new employee is selected.
+fn change_keys(
+    projection: Option<&HashSet<String>>,
+    whitelist: Option<&HashSet<String>>,
+) -> Option<HashSet<String>> {
+    let mut keys: HashSet<String> = match (projection, whitelist) {
+        (None, None) => return None,
+        (Some(projection), Some(whitelist)) => {
+            projection.intersection(whitelist).cloned().collect()
+        }
+        (Some(only), None) | (None, Some(only)) => only.clone(),
+    };
+    keys.insert("id".to_owned());
+    Some(keys)
 }
 
 /// The documents of one owner, optionally of one category, in upload (= id) order.

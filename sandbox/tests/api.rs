@@ -472,6 +472,7 @@ async fn rate_limits_answer_429_per_credential_and_can_change_at_runtime() {
         employees: vec![RateLimitRule::new(3, Duration::from_secs(60))],
         documents: vec![RateLimitRule::new(1, Duration::from_secs(60))],
         auth: vec![RateLimitRule::new(10, Duration::from_secs(60))],
+        webhooks: Vec::new(),
     };
     let sandbox = start(
         SandboxConfig::default()

@@ -1,6 +1,7 @@
 //! The token endpoints: `POST /v1/auth` (JSON or form body) and the OAuth 2.0 client
 //! credentials flow `POST /v2/auth/token`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 use super::error::ApiError;
 use super::gateway::admit;
 use super::params::{first, form_pairs, is_form};
-use crate::credentials::TokenKind;
+use crate::credentials::{AuthRegistry, TokenKind};
 use crate::endpoint::Endpoint;
 use crate::state::{AppState, lock};
 
@@ -50,7 +51,7 @@ pub(super) async fn auth_v1(
     let credential = auth
         .check(&client_id, &client_secret)
         .ok_or_else(|| ApiError::v1(StatusCode::UNAUTHORIZED, 0, "Wrong credentials"))?;
-    let token = auth.issue(credential, TokenKind::V1, Instant::now());
+    let token = auth.issue(credential, TokenKind::V1, BTreeSet::new(), Instant::now());
     let body = json!({
         "success": true,
         "data": {
@@ -109,12 +110,24 @@ pub(super) async fn auth_v2(
                 "credentials.oauth2.invalid_client",
             )
         })?;
-    let token = auth.issue(credential, TokenKind::V2, Instant::now());
+    let scopes = AuthRegistry::grant_scopes(&credential, first(&pairs, "scope")).map_err(|_| {
+        ApiError::oauth(
+            "invalid_scope",
+            "One of the requested scopes is invalid.",
+            "credentials.oauth2.invalid_scope",
+        )
+    })?;
+    let scope = scopes
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let token = auth.issue(credential, TokenKind::V2, scopes, Instant::now());
     Ok(axum::Json(json!({
         "access_token": token,
         "token_type": "Bearer",
         "expires_in": auth.lifetime().as_secs(),
-        "scope": "personio:documents:read personio:documents:write",
+        "scope": scope,
     }))
     .into_response())
 }

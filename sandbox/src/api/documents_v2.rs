@@ -4,19 +4,17 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::gateway::authorize;
 use super::params::{first, form_pairs};
+use super::v2_list::{decode_cursor, encode_cursor, invalid_v2, list_body, page_limit};
 use crate::endpoint::Endpoint;
 use crate::state::AppState;
 use crate::store::{UploadedDocument, documents_of};
-
-const MAX_V2_LIMIT: usize = 200;
-const DEFAULT_V2_LIMIT: usize = 100;
 
 /// The position a v2 cursor stands for: the listing's filters and the last id already served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,25 +25,17 @@ struct DocumentCursor {
 }
 
 impl DocumentCursor {
-    /// Opaque on the wire, like Personio's (`cur_…`), but stateless.
     fn encode(&self) -> String {
-        let plain = format!(
+        encode_cursor(&format!(
             "{}:{}:{}",
             self.owner_id,
             self.category_id.map_or(String::new(), |id| id.to_string()),
             self.after_id
-        );
-        let hex: String = plain.bytes().map(|byte| format!("{byte:02x}")).collect();
-        format!("cur_{hex}")
+        ))
     }
 
     fn decode(text: &str) -> Option<Self> {
-        let hex = text.strip_prefix("cur_")?;
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|index| u8::from_str_radix(hex.get(index..index + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        let plain = String::from_utf8(bytes).ok()?;
+        let plain = decode_cursor(text)?;
         let mut parts = plain.split(':');
         let owner_id = parts.next()?.parse().ok()?;
         let category_id = match parts.next()? {
@@ -59,15 +49,6 @@ impl DocumentCursor {
             after_id,
         })
     }
-}
-
-fn invalid_v2(detail: String) -> ApiError {
-    ApiError::v2(
-        StatusCode::BAD_REQUEST,
-        "Bad Request",
-        detail,
-        "common.invalid_request",
-    )
 }
 
 pub(super) async fn list_documents_v2(
@@ -96,37 +77,17 @@ pub(super) async fn list_documents_v2(
         .map(|document| document_v2_json(document))
         .collect();
     let endpoint = format!("{}{}", state.base_url, Endpoint::DocumentListV2.path());
-    let self_href = match query.as_deref() {
-        Some(query) if !query.is_empty() => format!("{endpoint}?{query}"),
-        _ => endpoint.clone(),
+    let next = match (has_more, page.last()) {
+        (true, Some(last)) => {
+            let next = DocumentCursor {
+                after_id: last.id,
+                ..position
+            };
+            Some(format!("cursor={}&limit={limit}", next.encode()))
+        }
+        _ => None,
     };
-    let mut links = json!({"self": {"href": self_href}});
-    if let (true, Some(last), Some(object)) = (has_more, page.last(), links.as_object_mut()) {
-        let next = DocumentCursor {
-            after_id: last.id,
-            ..position
-        };
-        object.insert(
-            "next".to_owned(),
-            json!({"href": format!("{endpoint}?cursor={}&limit={limit}", next.encode())}),
-        );
-    }
-    Ok(axum::Json(json!({"_data": data, "_meta": {"links": links}})).into_response())
-}
-
-/// `limit`: 1..=200, 100 when not given.
-fn page_limit(pairs: &[(String, String)]) -> Result<usize, ApiError> {
-    let Some(text) = first(pairs, "limit") else {
-        return Ok(DEFAULT_V2_LIMIT);
-    };
-    text.parse::<usize>()
-        .ok()
-        .filter(|limit| (1..=MAX_V2_LIMIT).contains(limit))
-        .ok_or_else(|| {
-            invalid_v2(format!(
-                "limit must be an integer between 1 and {MAX_V2_LIMIT}."
-            ))
-        })
+    Ok(axum::Json(list_body(data, &endpoint, query.as_deref(), next)).into_response())
 }
 
 /// Where the page starts: a `cursor` carries the filters on, otherwise `owner_id` (required)

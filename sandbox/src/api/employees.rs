@@ -1,10 +1,11 @@
 //! `GET /v1/company/employees`: the query's rules (limits, offset, projection, `email`,
-//! `updated_since`) and the page, rendered by the store.
+//! `updated_since`) and the page, rendered by the store; and the single read
+//! `GET /v1/company/employees/{employee_id}`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -12,6 +13,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use super::error::ApiError;
 use super::gateway::authorize;
 use super::params::{first, form_pairs};
+use crate::employee::{Visibility, render_one};
 use crate::endpoint::Endpoint;
 use crate::state::AppState;
 use crate::store::EmployeeQuery;
@@ -38,8 +40,40 @@ pub(super) async fn list_employees(
 ) -> Result<Response, ApiError> {
     let credential = authorize(&state, &headers, Endpoint::Employees)?;
     let query = parse_employee_query(query.as_deref().unwrap_or_default())?;
+    if let Some(hold) = state.listing_hold() {
+        hold.pass().await;
+    }
     let page = state.store().list(&query, credential.whitelist.as_ref());
     Ok(json_response(page))
+}
+
+/// Personio's documented 404 for an unknown employee (its example message, trailing space and
+/// all). An id that is not a number gets the same answer: the sandbox's reading, Personio's
+/// route only takes numeric ids.
+fn employee_not_found() -> ApiError {
+    ApiError::v1(
+        StatusCode::NOT_FOUND,
+        404,
+        "Es ist ein Problem aufgetreten ",
+    )
+}
+
+/// One employee, with the attributes the credential may read (`attributes[]` is not a
+/// parameter of this endpoint). Counted against the employees rate budget.
+pub(super) async fn get_employee(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(employee_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let credential = authorize(&state, &headers, Endpoint::Employee)?;
+    let id: u64 = employee_id.parse().map_err(|_| employee_not_found())?;
+    let visibility = Visibility {
+        whitelist: credential.whitelist.as_ref(),
+        projection: None,
+    };
+    let store = state.store();
+    let employee = store.employee(id).ok_or_else(employee_not_found)?;
+    Ok(json_response(render_one(employee, visibility)))
 }
 
 fn bad_request(message: &str) -> ApiError {

@@ -83,7 +83,8 @@ pub(super) fn admit(state: &AppState, key: &str, endpoint: Endpoint) -> Result<(
     Err(ApiError::too_many_requests(endpoint))
 }
 
-/// The credential behind the request's bearer token, within its rate budget.
+/// The credential behind the request's bearer token, holding the operation's scope (v2) and
+/// within its rate budget.
 pub(super) fn authorize(
     state: &AppState,
     headers: &HeaderMap,
@@ -97,9 +98,14 @@ pub(super) fn authorize(
     } else {
         TokenKind::V1
     };
-    let credential = lock(&state.auth)
+    let grant = lock(&state.auth)
         .verify(bearer_token(header), kind, Instant::now())
         .map_err(|rejection| ApiError::unauthorized(endpoint, rejection))?;
-    admit(state, &credential.client_id, endpoint)?;
-    Ok(credential)
+    if let Some(scope) = endpoint.required_scope()
+        && !grant.allows(scope)
+    {
+        return Err(ApiError::forbidden(endpoint, scope));
+    }
+    admit(state, &grant.credential.client_id, endpoint)?;
+    Ok(grant.credential)
 }
