@@ -51,10 +51,16 @@ async fn responses_match_the_official_specs() {
     let Some(python) = required(venv.join("bin").join("python"), "test virtualenv python") else {
         return;
     };
-    // Personio's real limits: the script checks the 429 too.
-    let sandbox = Sandbox::start(SandboxConfig::default().with_employees(250).with_seed(5))
-        .await
-        .expect("sandbox starts");
+    // Personio's real limits: the script checks the 429 too. Webhooks go to a receiver the
+    // script runs on 127.0.0.1 over plain HTTP.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .with_employees(250)
+            .with_seed(5)
+            .with_http_webhooks(),
+    )
+    .await
+    .expect("sandbox starts");
     let (client_id, client_secret) = sandbox.default_credential();
     let script = conformance_dir().join("check_openapi.py");
     let arguments = [
