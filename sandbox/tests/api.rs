@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{client, form_body, get, ids, start, v1_token, v2_token};
+use support::{client, employee_ids, form_body, get, ids, start, v1_token, v2_token};
 
 #[tokio::test]
 async fn auth_accepts_json_and_form_and_rejects_bad_tokens() {
@@ -94,11 +94,7 @@ async fn employees_paginate_by_record_offset_and_filter() {
     )
     .await;
     let token = v1_token(&sandbox, &sandbox.default_credential()).await;
-    let all: Vec<u64> = sandbox
-        .employees()
-        .iter()
-        .map(|employee| employee.id())
-        .collect();
+    let all = employee_ids(&sandbox);
 
     let (status, first_page) = get(&sandbox, &token, "/v1/company/employees").await;
     assert_eq!(status, StatusCode::OK);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 mod support;
 
-use support::{get, ids, start, v1_token};
+use support::{employee_ids, get, ids, start, v1_token};
 
 #[tokio::test]
 async fn a_single_employee_is_read_with_the_credential_whitelist() {
@@ -121,11 +121,7 @@ async fn updated_since_selects_by_readable_attributes_and_answers_at_once() {
     // Whole seconds, as Personio's examples give it; the changes come a second later.
     let since = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let employees: Vec<u64> = sandbox
-        .employees()
-        .iter()
-        .map(|employee| employee.id())
-        .collect();
+    let employees = employee_ids(&sandbox);
     let (moved, renamed, promoted) = (employees[1], employees[4], employees[7]);
     let department = json!({"type": "Department", "attributes": {"id": 99, "name": "Moved"}});
     sandbox
@@ -188,11 +184,7 @@ async fn a_listing_held_between_pages_sees_a_removal_shift_the_offsets() {
     )
     .await;
     let token = v1_token(&sandbox, &sandbox.default_credential()).await;
-    let before: Vec<u64> = sandbox
-        .employees()
-        .iter()
-        .map(|employee| employee.id())
-        .collect();
+    let before = employee_ids(&sandbox);
     let hold = sandbox.hold_employee_listing_after(1);
 
     // A client reading pages of 10 by record offset, as Personio pages.

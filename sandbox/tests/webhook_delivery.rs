@@ -53,6 +53,39 @@ async fn enabled_webhook(sandbox: &RunningSandbox, token: &str, url: &str, auth:
     created["id"].as_str().expect("webhook id").to_owned()
 }
 
+/// A sandbox with one enabled webhook (every event, `auth`) delivering to a fresh receiver.
+struct Hooked {
+    sandbox: RunningSandbox,
+    token: String,
+    receiver: Receiver,
+    webhook: String,
+}
+
+async fn hooked(retry_ms: u64, path: &str, auth: Value) -> Hooked {
+    let sandbox = sandbox_for_webhooks(retry_ms).await;
+    let token = v2_token(&sandbox).await;
+    let receiver = Receiver::start().await;
+    let webhook = enabled_webhook(&sandbox, &token, &receiver.url(path), auth).await;
+    Hooked {
+        sandbox,
+        token,
+        receiver,
+        webhook,
+    }
+}
+
+impl Hooked {
+    /// Changes an attribute of the first employee (which fires an event if `key` reports).
+    fn change(&self, key: &str, value: impl Into<Value>) {
+        let id = self.sandbox.employees()[0].id();
+        self.sandbox.set_attribute(id, key, value).unwrap();
+    }
+
+    async fn history(&self, listing: &str) -> Vec<Value> {
+        history(&self.sandbox, &self.token, &self.webhook, listing).await
+    }
+}
+
 async fn history(sandbox: &RunningSandbox, token: &str, id: &str, listing: &str) -> Vec<Value> {
     let answer = call(
         sandbox,
@@ -216,16 +249,12 @@ async fn custom_auth_sends_its_headers_and_none_sends_nothing() {
 
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_and_every_request_is_recorded() {
-    let sandbox = sandbox_for_webhooks(20).await;
-    let token = v2_token(&sandbox).await;
-    let receiver = Receiver::start().await;
-    let webhook =
-        enabled_webhook(&sandbox, &token, &receiver.url("/h"), json!({"token": "t"})).await;
-    receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(503)]);
-    let id = sandbox.employees()[0].id();
-    sandbox.set_attribute(id, "last_name", "Retried").unwrap();
+    let hook = hooked(20, "/h", json!({"token": "t"})).await;
+    hook.receiver
+        .script([Reply::Status(500), Reply::Status(500), Reply::Status(503)]);
+    hook.change("last_name", "Retried");
 
-    let received = receiver.wait_for(4).await;
+    let received = hook.receiver.wait_for(4).await;
     let event_ids: Vec<&Value> = received.iter().map(|request| &request.body["id"]).collect();
     assert!(
         event_ids.iter().all(|event_id| *event_id == event_ids[0]),
@@ -235,8 +264,9 @@ async fn server_errors_are_retried_with_backoff_and_every_request_is_recorded() 
     // waits its delay (20 ms with this compressed schedule) first.
     assert!(received[2].at - received[1].at >= Duration::from_millis(20));
 
-    let activity = history(&sandbox, &token, &webhook, "activity").await;
-    let rows: Vec<(u64, u64, Value, bool)> = activity
+    let rows: Vec<(u64, u64, Value, bool)> = hook
+        .history("activity")
+        .await
         .iter()
         .map(|row| {
             (
@@ -256,24 +286,22 @@ async fn server_errors_are_retried_with_backoff_and_every_request_is_recorded() 
             (2, 4, json!(200), true),
         ]
     );
-    let events = history(&sandbox, &token, &webhook, "events").await;
+    let events = hook.history("events").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["delivery_status"], "DELIVERED");
-    let delivered = history(&sandbox, &token, &webhook, "activity?is_delivered=true").await;
-    assert_eq!(delivered.len(), 1);
+    assert_eq!(hook.history("activity?is_delivered=true").await.len(), 1);
 
     // 4xx and 501 are final: one request, the event failed.
-    receiver.script([Reply::Status(404), Reply::Status(501)]);
-    sandbox.set_attribute(id, "last_name", "Refused").unwrap();
-    sandbox
-        .set_attribute(id, "last_name", "Refused again")
-        .unwrap();
-    receiver.wait_for(6).await;
-    receiver
+    hook.receiver
+        .script([Reply::Status(404), Reply::Status(501)]);
+    hook.change("last_name", "Refused");
+    hook.change("last_name", "Refused again");
+    hook.receiver.wait_for(6).await;
+    hook.receiver
         .assert_stays_at(6, Duration::from_millis(300))
         .await;
-    let failed = history(&sandbox, &token, &webhook, "events").await;
-    let statuses: Vec<&Value> = failed
+    let events = hook.history("events").await;
+    let statuses: Vec<&Value> = events
         .iter()
         .map(|event| &event["delivery_status"])
         .collect();
@@ -281,59 +309,38 @@ async fn server_errors_are_retried_with_backoff_and_every_request_is_recorded() 
         statuses,
         [&json!("DELIVERED"), &json!("FAILED"), &json!("FAILED")]
     );
-    let stats = sandbox.webhook_stats();
+    let stats = hook.sandbox.webhook_stats();
     assert_eq!((stats.requests, stats.delivered, stats.failed), (6, 1, 2));
-    sandbox.shutdown().await;
+    hook.sandbox.shutdown().await;
 }
 
 #[tokio::test]
 async fn an_event_is_given_up_after_fourteen_requests() {
-    let sandbox = sandbox_for_webhooks(2).await;
-    let token = v2_token(&sandbox).await;
-    let receiver = Receiver::start().await;
-    let webhook = enabled_webhook(
-        &sandbox,
-        &token,
-        &receiver.url("/down"),
-        json!({"token": "t"}),
-    )
-    .await;
-    receiver.script(std::iter::repeat_n(Reply::Status(502), 20));
-    sandbox
-        .set_attribute(sandbox.employees()[0].id(), "last_name", "Unreachable")
-        .unwrap();
-    receiver.wait_for(14).await;
-    receiver
+    let hook = hooked(2, "/down", json!({"token": "t"})).await;
+    hook.receiver
+        .script(std::iter::repeat_n(Reply::Status(502), 20));
+    hook.change("last_name", "Unreachable");
+    hook.receiver.wait_for(14).await;
+    hook.receiver
         .assert_stays_at(14, Duration::from_millis(300))
         .await;
-    let events = history(&sandbox, &token, &webhook, "events").await;
-    assert_eq!(events[0]["delivery_status"], "FAILED");
-    let activity = history(&sandbox, &token, &webhook, "activity").await;
+    assert_eq!(hook.history("events").await[0]["delivery_status"], "FAILED");
+    let activity = hook.history("activity").await;
     assert_eq!(activity.last().unwrap()["attempt"], 7);
-    sandbox.shutdown().await;
+    hook.sandbox.shutdown().await;
 }
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let sandbox = sandbox_for_webhooks(10).await;
-    let token = v2_token(&sandbox).await;
-    let receiver = Receiver::start().await;
-    let webhook = enabled_webhook(
-        &sandbox,
-        &token,
-        &receiver.url("/moved"),
-        json!({"token": "secret"}),
-    )
-    .await;
-    receiver.script([Reply::Redirect(receiver.url("/elsewhere"))]);
-    sandbox
-        .set_attribute(sandbox.employees()[0].id(), "first_name", "Redirected")
-        .unwrap();
-    receiver.wait_for(1).await;
-    receiver
+    let hook = hooked(10, "/moved", json!({"token": "secret"})).await;
+    hook.receiver
+        .script([Reply::Redirect(hook.receiver.url("/elsewhere"))]);
+    hook.change("first_name", "Redirected");
+    hook.receiver.wait_for(1).await;
+    hook.receiver
         .assert_stays_at(1, Duration::from_millis(300))
         .await;
-    let activity = history(&sandbox, &token, &webhook, "activity").await;
+    let activity = hook.history("activity").await;
     assert_eq!(activity.len(), 1);
     assert_eq!(activity[0]["status_code"], 307);
     assert!(
@@ -343,32 +350,19 @@ async fn redirects_are_not_followed() {
         "{}",
         activity[0]
     );
-    assert_eq!(
-        history(&sandbox, &token, &webhook, "events").await[0]["delivery_status"],
-        "FAILED"
-    );
-    sandbox.shutdown().await;
+    assert_eq!(hook.history("events").await[0]["delivery_status"], "FAILED");
+    hook.sandbox.shutdown().await;
 }
 
 #[tokio::test]
 async fn receivers_get_three_seconds_to_answer() {
-    let sandbox = sandbox_for_webhooks(10).await;
-    let token = v2_token(&sandbox).await;
-    let receiver = Receiver::start().await;
-    let webhook = enabled_webhook(
-        &sandbox,
-        &token,
-        &receiver.url("/slow"),
-        json!({"token": "t"}),
-    )
-    .await;
-    receiver.script([Reply::Slow(Duration::from_millis(3600))]);
-    sandbox
-        .set_attribute(sandbox.employees()[0].id(), "first_name", "Slow")
-        .unwrap();
-    receiver.wait_for(2).await;
+    let hook = hooked(10, "/slow", json!({"token": "t"})).await;
+    hook.receiver
+        .script([Reply::Slow(Duration::from_millis(3600))]);
+    hook.change("first_name", "Slow");
+    hook.receiver.wait_for(2).await;
     let activity = loop {
-        let activity = history(&sandbox, &token, &webhook, "activity").await;
+        let activity = hook.history("activity").await;
         if activity.len() == 2 {
             break activity;
         }
@@ -379,37 +373,34 @@ async fn receivers_get_three_seconds_to_answer() {
     assert_eq!(activity[0]["status_code"], Value::Null);
     assert_eq!(activity[0]["error"], "no answer within 3000 ms");
     assert_eq!(activity[1]["is_delivered"], true, "the fast retry delivers");
-    sandbox.shutdown().await;
+    hook.sandbox.shutdown().await;
 }
 
 #[tokio::test]
 async fn deliveries_never_hold_up_the_api_or_the_mutations() {
-    let sandbox = sandbox_for_webhooks(10).await;
-    let token = v2_token(&sandbox).await;
-    let receiver = Receiver::start().await;
-    enabled_webhook(
-        &sandbox,
-        &token,
-        &receiver.url("/stuck"),
-        json!({"token": "t"}),
+    let hook = hooked(10, "/stuck", json!({"token": "t"})).await;
+    hook.receiver.script([Reply::Hold, Reply::Hold]);
+    hook.change("first_name", "One");
+    hook.receiver.wait_for(1).await;
+    // The receiver holds its answer; data changes and API calls go on meanwhile.
+    hook.change("first_name", "Two");
+    let listed = call(
+        &hook.sandbox,
+        Method::GET,
+        &hook.token,
+        "/v2/webhooks",
+        None,
     )
     .await;
-    receiver.script([Reply::Hold, Reply::Hold]);
-    let first = sandbox.employees()[0].id();
-    sandbox.set_attribute(first, "first_name", "One").unwrap();
-    receiver.wait_for(1).await;
-    // The receiver holds its answer; data changes and API calls go on meanwhile.
-    sandbox.set_attribute(first, "first_name", "Two").unwrap();
-    let listed = call(&sandbox, Method::GET, &token, "/v2/webhooks", None).await;
     assert_eq!(listed.status, StatusCode::OK);
-    receiver.wait_for(2).await;
+    hook.receiver.wait_for(2).await;
     assert_eq!(
-        sandbox.webhook_stats().delivered,
+        hook.sandbox.webhook_stats().delivered,
         0,
         "both still unanswered"
     );
-    receiver.release();
-    sandbox.shutdown().await;
+    hook.receiver.release();
+    hook.sandbox.shutdown().await;
 }
 
 #[tokio::test]

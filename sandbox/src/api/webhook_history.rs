@@ -70,31 +70,69 @@ fn history_filter(
     })
 }
 
-/// A listing of one webhook's history: authorization, paging and the shared body.
+/// The two history listings of a webhook.
+#[derive(Debug, Clone, Copy)]
+enum History {
+    Events,
+    Activity,
+}
+
+impl History {
+    fn endpoint(self) -> Endpoint {
+        match self {
+            Self::Events => Endpoint::WebhookEvents,
+            Self::Activity => Endpoint::WebhookActivity,
+        }
+    }
+
+    /// The listing's filters: events by occurrence, activity by completion and delivery.
+    fn filter(self, pairs: &[(String, String)]) -> Result<HistoryFilter, ApiError> {
+        match self {
+            Self::Events => history_filter(pairs, "occurred_at", false),
+            Self::Activity => history_filter(pairs, "completed_at", true),
+        }
+    }
+
+    /// The webhook's listed items, or `None` when there is no such webhook.
+    fn items(self, state: &AppState, id: &str, filter: &HistoryFilter) -> Option<Vec<Value>> {
+        let registry = state.webhooks.registry();
+        registry.get(id)?;
+        let company_id = &registry.settings().company_id;
+        Some(match self {
+            Self::Events => registry
+                .events(id, filter)
+                .into_iter()
+                .map(|event| event.to_json(company_id))
+                .collect(),
+            Self::Activity => registry
+                .attempts(id, filter)
+                .into_iter()
+                .map(|attempt| attempt.to_json())
+                .collect(),
+        })
+    }
+}
+
+/// A page of one webhook's history in the v2 list shape.
 fn history_page(
     state: &AppState,
     headers: &HeaderMap,
-    endpoint: Endpoint,
+    history: History,
     id: &str,
     query: Option<&str>,
-    items: impl FnOnce(&[(String, String)]) -> Result<Option<Vec<Value>>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let endpoint = history.endpoint();
     authorize(state, headers, endpoint)?;
     let pairs = form_pairs(query.unwrap_or_default().as_bytes());
     let limit = page_limit(&pairs).map_err(ApiError::into_problem_json)?;
     let position = ListPosition::of_request(&pairs).map_err(ApiError::into_problem_json)?;
-    let listed = items(&position.filter_pairs())?.ok_or_else(|| webhook_not_found(id))?;
+    let filter = history.filter(&position.filter_pairs())?;
+    let listed = history
+        .items(state, id, &filter)
+        .ok_or_else(|| webhook_not_found(id))?;
     let (data, next) = position.page(&listed, limit);
-    let endpoint_url = format!(
-        "{}/v2/webhooks/{id}/{}",
-        state.base_url,
-        endpoint_suffix(endpoint)
-    );
+    let endpoint_url = format!("{}{}", state.base_url, endpoint.path().replace("{id}", id));
     Ok(axum::Json(list_body(data, &endpoint_url, query, next)).into_response())
-}
-
-fn endpoint_suffix(endpoint: Endpoint) -> &'static str {
-    endpoint.path().rsplit('/').next().unwrap_or_default()
 }
 
 pub(super) async fn list_events(
@@ -103,25 +141,7 @@ pub(super) async fn list_events(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    history_page(
-        &state,
-        &headers,
-        Endpoint::WebhookEvents,
-        &id,
-        query.as_deref(),
-        |filters| {
-            let filter = history_filter(filters, "occurred_at", false)?;
-            let registry = state.webhooks.registry();
-            let company_id = registry.settings().company_id.clone();
-            Ok(registry.get(&id).map(|_| {
-                registry
-                    .events(&id, &filter)
-                    .into_iter()
-                    .map(|event| event.to_json(&company_id))
-                    .collect()
-            }))
-        },
-    )
+    history_page(&state, &headers, History::Events, &id, query.as_deref())
 }
 
 pub(super) async fn list_activity(
@@ -130,24 +150,7 @@ pub(super) async fn list_activity(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    history_page(
-        &state,
-        &headers,
-        Endpoint::WebhookActivity,
-        &id,
-        query.as_deref(),
-        |filters| {
-            let filter = history_filter(filters, "completed_at", true)?;
-            let registry = state.webhooks.registry();
-            Ok(registry.get(&id).map(|_| {
-                registry
-                    .attempts(&id, &filter)
-                    .into_iter()
-                    .map(|attempt| attempt.to_json())
-                    .collect()
-            }))
-        },
-    )
+    history_page(&state, &headers, History::Activity, &id, query.as_deref())
 }
 
 /// Sends the webhook's events selected by the query (the events listing's filters; none:

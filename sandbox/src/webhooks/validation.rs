@@ -303,10 +303,33 @@ impl AuthFields {
     }
 }
 
-fn finish(spec: Option<WebhookSpec>, problems: Problems) -> Result<WebhookSpec, Vec<FieldProblem>> {
-    match spec {
-        Some(spec) if problems.0.is_empty() => Ok(spec),
-        _ => Err(problems.0),
+/// The checked parts of a configuration, each `None` where a problem was found.
+struct Parts {
+    url: Option<String>,
+    description: Option<String>,
+    status: Option<WebhookStatus>,
+    auth: Option<DeliveryAuth>,
+    events: Option<Vec<EventName>>,
+}
+
+impl Parts {
+    fn finish(self, problems: Problems) -> Result<WebhookSpec, Vec<FieldProblem>> {
+        match self {
+            Self {
+                url: Some(url),
+                description: Some(description),
+                status: Some(status),
+                auth: Some(auth),
+                events: Some(enabled_events),
+            } if problems.0.is_empty() => Ok(WebhookSpec {
+                url,
+                description,
+                status,
+                auth,
+                enabled_events,
+            }),
+            _ => Err(problems.0),
+        }
     }
 }
 
@@ -339,19 +362,14 @@ pub(crate) fn validate_create(
         problems.malformed("enabled_events", "enabled_events is required.");
     }
     let auth = AuthFields::read(object, &mut problems).resolve(&mut problems);
-    let spec = match (url, description, status, auth, events) {
-        (Some(url), Some(description), Some(status), Some(auth), Some(enabled_events)) => {
-            Some(WebhookSpec {
-                url,
-                description,
-                status,
-                auth,
-                enabled_events,
-            })
-        }
-        _ => None,
-    };
-    finish(spec, problems)
+    Parts {
+        url,
+        description,
+        status,
+        auth,
+        events,
+    }
+    .finish(problems)
 }
 
 /// A change to `current`: every field optional. Changing `auth_type` drops the credential field
@@ -366,8 +384,10 @@ pub(crate) fn validate_update(
         Some(url) => check_url(url, allow_http_loopback, &mut problems),
         None => Some(current.url.clone()),
     };
-    let description = text(object, "description", &mut problems)
-        .map_or_else(|| current.description.clone(), str::to_owned);
+    let description = Some(
+        text(object, "description", &mut problems)
+            .map_or_else(|| current.description.clone(), str::to_owned),
+    );
     let status = match text(object, "status", &mut problems) {
         None => Some(current.status),
         given => check_status(given, &mut problems),
@@ -396,17 +416,14 @@ pub(crate) fn validate_update(
     } else {
         Some(current.auth.clone())
     };
-    let spec = match (url, status, auth, events) {
-        (Some(url), Some(status), Some(auth), Some(enabled_events)) => Some(WebhookSpec {
-            url,
-            description,
-            status,
-            auth,
-            enabled_events,
-        }),
-        _ => None,
-    };
-    finish(spec, problems)
+    Parts {
+        url,
+        description,
+        status,
+        auth,
+        events,
+    }
+    .finish(problems)
 }
 
 #[cfg(test)]

@@ -148,6 +148,15 @@ pub async fn get(
     (answer.status, answer.body)
 }
 
+/// The sandbox's employee ids, in id (= listing) order.
+pub fn employee_ids(sandbox: &RunningSandbox) -> Vec<u64> {
+    sandbox
+        .employees()
+        .iter()
+        .map(|employee| employee.id())
+        .collect()
+}
+
 /// The employee ids of a `GET /v1/company/employees` page.
 pub fn ids(body: &Value) -> Vec<u64> {
     body["data"]
