@@ -357,8 +357,7 @@ async fn redirects_are_not_followed() {
 #[tokio::test]
 async fn receivers_get_three_seconds_to_answer() {
     let hook = hooked(10, "/slow", json!({"token": "t"})).await;
-    hook.receiver
-        .script([Reply::Slow(Duration::from_millis(3600))]);
+    hook.receiver.script([Reply::Slow(Duration::from_secs(5))]);
     hook.change("first_name", "Slow");
     hook.receiver.wait_for(2).await;
     let activity = loop {
@@ -369,7 +368,7 @@ async fn receivers_get_three_seconds_to_answer() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let waited = activity[0]["duration_ms"].as_i64().unwrap();
-    assert!((3000..3600).contains(&waited), "gave up after {waited} ms");
+    assert!((3000..5000).contains(&waited), "gave up after {waited} ms");
     assert_eq!(activity[0]["status_code"], Value::Null);
     assert_eq!(activity[0]["error"], "no answer within 3000 ms");
     assert_eq!(activity[1]["is_delivered"], true, "the fast retry delivers");

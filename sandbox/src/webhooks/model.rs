@@ -27,8 +27,8 @@ impl WebhookStatus {
     }
 }
 
-/// How deliveries authenticate themselves to the receiver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How deliveries authenticate themselves to the receiver. `Debug` shows no secret value.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum DeliveryAuth {
     /// No authentication header.
     None,
@@ -36,6 +36,19 @@ pub(crate) enum DeliveryAuth {
     Token(String),
     /// Up to 3 custom headers, in the order given.
     Custom(Vec<(String, String)>),
+}
+
+impl std::fmt::Debug for DeliveryAuth {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => formatter.write_str("None"),
+            Self::Token(_) => formatter.write_str("Token(<redacted>)"),
+            Self::Custom(headers) => {
+                let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
+                write!(formatter, "Custom({names:?} = <redacted>)")
+            }
+        }
+    }
 }
 
 impl DeliveryAuth {
@@ -317,12 +330,17 @@ mod tests {
         };
         let shown = webhook.to_json().to_string();
         assert!(!shown.contains("secret-value"), "{shown}");
+        assert!(!format!("{webhook:?}").contains("secret-value"));
         assert!(shown.contains("\"auth_type\":\"CUSTOM\""));
         let token = Webhook {
             auth: DeliveryAuth::Token("Bearer t0ken".to_owned()),
             ..webhook
         };
         assert!(!token.to_json().to_string().contains("t0ken"));
+        assert!(
+            !format!("{token:?}").contains("t0ken"),
+            "Debug hides it too"
+        );
         assert_eq!(token.auth.headers(), [("authorization", "Bearer t0ken")]);
     }
 }
