@@ -8,7 +8,14 @@ Responses are validated with openapi-core against the official files in SPEC_DIR
 - personio-personnel-data-api-oa3.yaml    employees, document categories, document upload
 - v2-mirror/credentials-service-api-v2.json  POST /v2/auth/token
 - common-components-v2.json               v2 error bodies and `_meta` (the v2
-  document-management spec is not in SPEC_DIR, so its list is checked against these pieces)
+  document-management and webhooks specs are not in SPEC_DIR, so their lists and errors are
+  checked against these pieces)
+
+The single employee read (`GET /company/employees/{employee_id}`, 200 and the documented 404) and
+`updated_since` are validated against the personnel spec. A webhook delivery (a ping, received
+by a local HTTP server here) is validated against the JSON schema Personio publishes for every
+webhook payload on developer.personio.de/reference/webhooks, repeated below; the sandbox must be
+started with http:// webhook URLs on loopback allowed.
 
 The only change made to the specs: the v1 base `Response` schema says `data` is an object while
 the list responses that extend it (allOf) say it is an array; the base's `type` for `data` is
@@ -20,7 +27,10 @@ Exit status 0 when every check passed; otherwise every failure is printed and th
 
 import copy
 import json
+import queue
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -31,6 +41,20 @@ from openapi_schema_validator import OAS30Validator
 
 FAILURES = []
 CHECKS = 0
+
+# Personio's schema of every webhook payload (developer.personio.de/reference/webhooks), written
+# with the OpenAPI 3.0 keywords it uses.
+WEBHOOK_PAYLOAD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "company_id": {"type": "string"},
+        "occurred_at": {"type": "string", "format": "date-time"},
+        "payload": {"type": "object"},
+        "meta": {"type": "object"},
+        "event_name": {"type": "string"},
+    },
+    "required": ["company_id", "occurred_at", "payload", "event_name"],
+}
 
 
 def check(condition, what):
@@ -120,6 +144,94 @@ class Checker:
         check(not errors, f"{what}: {errors[:3]}")
 
 
+class WebhookReceiver:
+    """A local HTTP server that records webhook deliveries and answers 200."""
+
+    def __init__(self):
+        received = queue.Queue()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                received.put((dict(self.headers), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/personio"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def next(self, timeout=10):
+        try:
+            return self.received.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self):
+        self.server.shutdown()
+
+
+def check_employee_reads(checker, session, base, bearer, employee_id):
+    response = session.get(f"{base}/v1/company/employees/{employee_id}", headers=bearer)
+    check(response.status_code == 200, f"single read status {response.status_code}")
+    checker.validate(checker.personnel, response, "GET /company/employees/{employee_id} 200")
+    check(response.json()["data"]["attributes"]["id"]["value"] == employee_id, "single read id")
+    response = session.get(f"{base}/v1/company/employees/987654321", headers=bearer)
+    check(response.status_code == 404, f"unknown employee status {response.status_code}")
+    checker.validate(checker.personnel, response, "GET /company/employees/{employee_id} 404")
+    response = session.get(
+        f"{base}/v1/company/employees", params={"updated_since": "2000-01-01T00:00:00"}, headers=bearer
+    )
+    checker.validate(checker.personnel, response, "GET /company/employees?updated_since 200")
+    check(len(response.json()["data"]) == response.json()["metadata"]["total_elements"],
+          "updated_since answers the whole selection at once")
+
+
+def check_webhooks(checker, session, base, v2_bearer):
+    receiver = WebhookReceiver()
+    try:
+        body = {"url": receiver.url, "description": "conformance", "enabled_events": ["person.updated"],
+                "status": "ENABLED", "auth_type": "TOKEN", "token": "conformance-token"}
+        response = session.post(f"{base}/v2/webhooks", json=body, headers=v2_bearer)
+        check(response.status_code == 201, f"create webhook status {response.status_code}: {response.text[:200]}")
+        webhook = response.json()
+        check(webhook.get("status") == "ENABLED" and webhook.get("auth_type") == "TOKEN", "webhook as created")
+        response = session.post(f"{base}/v2/webhooks", json={"url": "ftp://x"}, headers=v2_bearer)
+        check(response.status_code in (400, 422), f"invalid webhook status {response.status_code}")
+        check(response.headers.get("content-type") == "application/problem+json", "webhook errors are problem+json")
+        checker.validate_schema(response.json(), checker.v2_error, "webhook validation error is an ErrorResponse")
+        response = session.get(f"{base}/v2/webhooks/00000000-0000-4000-8000-000000000000", headers=v2_bearer)
+        check(response.status_code == 404, f"unknown webhook status {response.status_code}")
+        checker.validate_schema(response.json(), checker.v2_error, "webhook 404 is an ErrorResponse")
+        response = session.get(f"{base}/v2/webhooks", headers=v2_bearer)
+        checker.validate_schema(response.json(), checker.v2_list, "webhook list matches _data/_meta")
+
+        response = session.post(f"{base}/v2/webhooks/{webhook['id']}/ping", headers=v2_bearer)
+        check(response.status_code == 200, f"ping status {response.status_code}")
+        delivery = receiver.next()
+        check(delivery is not None, "the ping was delivered")
+        if delivery is not None:
+            headers, raw = delivery
+            authorization = {key.lower(): value for key, value in headers.items()}.get("authorization")
+            check(authorization == "conformance-token", f"delivery Authorization is the exact token: {authorization}")
+            checker.validate_schema(json.loads(raw), WEBHOOK_PAYLOAD_SCHEMA, "delivered ping matches the webhook schema")
+        response = session.get(f"{base}/v2/webhooks/{webhook['id']}/events", headers=v2_bearer)
+        checker.validate_schema(response.json(), checker.v2_list, "webhook events match _data/_meta")
+        for event in response.json()["_data"]:
+            checker.validate_schema(event, WEBHOOK_PAYLOAD_SCHEMA, "listed event matches the webhook schema")
+        response = session.get(f"{base}/v2/webhooks/{webhook['id']}/activity", headers=v2_bearer)
+        checker.validate_schema(response.json(), checker.v2_list, "webhook activity matches _data/_meta")
+        response = session.delete(f"{base}/v2/webhooks/{webhook['id']}", headers=v2_bearer)
+        check(response.status_code == 204, f"delete webhook status {response.status_code}")
+    finally:
+        receiver.close()
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__)
@@ -164,6 +276,8 @@ def main():
     check(response.status_code == 400, f"limit=101 status {response.status_code}")
     checker.validate_schema(response.json(), checker.v1_error, "employees 400 body is an ErrorResponse")
     check(response.json().get("success") is False, "400 body has success=false")
+
+    check_employee_reads(checker, session, base, bearer, seen[0])
 
     # 401s.
     for what, headers in [("missing", {}), ("invalid", {"Authorization": "Bearer nope"})]:
@@ -219,6 +333,8 @@ def main():
     response = session.get(f"{base}/v2/document-management/documents", params={"owner_id": owner}, headers=bearer)
     check(response.status_code == 401, f"v2 list with a v1 token status {response.status_code}")
     checker.validate_schema(response.json(), checker.v2_error, "v2 401 is an ErrorResponse")
+
+    check_webhooks(checker, session, base, v2_bearer)
 
     # 429: the documents budget (60/min) runs out well within 70 calls.
     throttled = None

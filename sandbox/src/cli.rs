@@ -4,7 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Faults, RateLimits, Sandbox, SandboxConfig, SandboxError};
+use crate::config::{Faults, RateLimits, SandboxConfig};
+use crate::error::SandboxError;
+use crate::sandbox::Sandbox;
+use crate::webhooks::settings::{DeliveryPolicy, WebhookFaults, WebhookSettings};
 
 /// Flags of the sandbox command.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,9 +51,29 @@ pub struct SandboxArgs {
     /// How long a hanging request hangs.
     #[arg(long, default_value_t = 30)]
     pub hang_secs: u64,
-    /// Seed of the fault sequence.
+    /// Seed of the fault sequence (API faults and dropped webhook events).
     #[arg(long, default_value_t = 0)]
     pub fault_seed: u64,
+    /// Accept `http://` webhook URLs on a loopback host (a sandbox deviation for local
+    /// receivers; Personio requires HTTPS).
+    #[arg(long)]
+    pub allow_http_webhooks: bool,
+    /// Share (0..1) of webhook events lost before delivery.
+    #[arg(long, default_value_t = 0.0)]
+    pub webhook_drop_share: f64,
+    /// An attribute whose changes fire no webhook event (repeatable), e.g. `position`.
+    #[arg(long = "webhook-silent-attribute", value_name = "KEY")]
+    pub webhook_silent_attributes: Vec<String>,
+    /// Retry failed webhook deliveries after MS, 2×MS, 4×MS, … instead of Personio's
+    /// minutes-to-days schedule.
+    #[arg(long, value_name = "MS")]
+    pub fast_webhook_retries: Option<u64>,
+    /// The `company_id` webhook events carry.
+    #[arg(long, default_value = "4242")]
+    pub company_id: String,
+    /// Serve the `/_sandbox/employees` control surface (change the data over HTTP).
+    #[arg(long)]
+    pub control_api: bool,
 }
 
 impl SandboxArgs {
@@ -79,7 +102,27 @@ impl SandboxArgs {
         if let Some(dataset) = &self.dataset {
             config = config.with_dataset(dataset);
         }
-        config
+        if self.control_api {
+            config = config.with_control_api();
+        }
+        config.with_webhooks(self.webhook_settings())
+    }
+
+    fn webhook_settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            company_id: self.company_id.clone(),
+            allow_http_loopback: self.allow_http_webhooks,
+            delivery: self
+                .fast_webhook_retries
+                .map_or_else(DeliveryPolicy::personio, |ms| {
+                    DeliveryPolicy::compressed(Duration::from_millis(ms))
+                }),
+            faults: WebhookFaults {
+                drop_share: self.webhook_drop_share,
+                seed: self.fault_seed,
+                silent_attributes: self.webhook_silent_attributes.clone(),
+            },
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::Endpoint;
+use crate::endpoint::Endpoint;
+use crate::error::SandboxError;
+use crate::webhooks::settings::{DeliveryPolicy, WebhookSettings};
 
 /// One sliding-window rule: at most `max_requests` within any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,18 +26,20 @@ impl RateLimitRule {
 /// Rate limits per bucket, applied per credential. An empty rule list means "unlimited".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimits {
-    /// `GET /v1/company/employees`.
+    /// `GET /v1/company/employees` and the single read `GET /v1/company/employees/{id}`.
     pub employees: Vec<RateLimitRule>,
     /// Document upload, document categories and the v2 document list share one budget:
     /// Personio documents "the Documents endpoint" limit (60/min) without splitting it.
     pub documents: Vec<RateLimitRule>,
     /// `POST /v1/auth` and `POST /v2/auth/token`, keyed by the presented client id.
     pub auth: Vec<RateLimitRule>,
+    /// The webhooks management API (`/v2/webhooks…`): Personio documents no limit for it.
+    pub webhooks: Vec<RateLimitRule>,
 }
 
 impl RateLimits {
     /// The documented Personio limits: employees 300/min with bursts of at most 15/s,
-    /// documents 60/min, auth 60/min.
+    /// documents 60/min, auth 60/min; none for webhook management.
     pub fn personio() -> Self {
         let minute = Duration::from_secs(60);
         Self {
@@ -45,6 +49,7 @@ impl RateLimits {
             ],
             documents: vec![RateLimitRule::new(60, minute)],
             auth: vec![RateLimitRule::new(60, minute)],
+            webhooks: Vec::new(),
         }
     }
 
@@ -54,6 +59,7 @@ impl RateLimits {
             employees: Vec::new(),
             documents: Vec::new(),
             auth: Vec::new(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -107,7 +113,7 @@ impl Faults {
         self.only.is_empty() || self.only.contains(&endpoint)
     }
 
-    pub(crate) fn validate(&self) -> Result<(), crate::SandboxError> {
+    pub(crate) fn validate(&self) -> Result<(), SandboxError> {
         let shares = [
             self.server_error_share,
             self.timeout_share,
@@ -116,7 +122,7 @@ impl Faults {
         ];
         let in_range = shares.iter().all(|share| (0.0..=1.0).contains(share));
         if !in_range || shares.iter().sum::<f64>() > 1.0 + f64::EPSILON {
-            return Err(crate::SandboxError::InvalidConfig(
+            return Err(SandboxError::InvalidConfig(
                 "fault shares must each be in 0..=1 and sum to at most 1".to_owned(),
             ));
         }
@@ -152,6 +158,11 @@ pub struct SandboxConfig {
     /// Lifetime of issued tokens (`expires_in`).
     pub token_lifetime: Duration,
     pub document_categories: Vec<DocumentCategory>,
+    /// Webhook delivery, URL rules and faults.
+    pub webhooks: WebhookSettings,
+    /// Serve the HTTP control surface under `/_sandbox/` (changes to the data from another
+    /// process). Off by default: it is not part of Personio's API.
+    pub control_api: bool,
 }
 
 impl Default for SandboxConfig {
@@ -165,6 +176,8 @@ impl Default for SandboxConfig {
             port: 0,
             token_lifetime: Duration::from_secs(86_400),
             document_categories: default_document_categories(),
+            webhooks: WebhookSettings::default(),
+            control_api: false,
         }
     }
 }
@@ -197,19 +210,33 @@ impl SandboxConfig {
         self.port = port;
         self
     }
-    pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
-        self.token_lifetime = lifetime;
-        self
-    }
     pub fn with_document_categories(mut self, categories: Vec<DocumentCategory>) -> Self {
         self.document_categories = categories;
+        self
+    }
+    pub fn with_webhooks(mut self, webhooks: WebhookSettings) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+    /// Sandbox deviation for tests and demos: accept `http://` webhook URLs on a loopback host.
+    pub fn with_http_webhooks(mut self) -> Self {
+        self.webhooks.allow_http_loopback = true;
+        self
+    }
+    pub fn with_webhook_delivery(mut self, delivery: DeliveryPolicy) -> Self {
+        self.webhooks.delivery = delivery;
+        self
+    }
+    /// Serves the `/_sandbox/` control surface (see the crate docs).
+    pub fn with_control_api(mut self) -> Self {
+        self.control_api = true;
         self
     }
 }
 
 /// A realistic mix for a German company: the integration looks for "Learning certificates" or
 /// "Bildungszertifikate" first and falls back to "Other documents".
-pub fn default_document_categories() -> Vec<DocumentCategory> {
+pub(crate) fn default_document_categories() -> Vec<DocumentCategory> {
     [
         (1, "Certificates of employment"),
         (2, "Other documents"),

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, Offset, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::SandboxError;
+use crate::error::SandboxError;
 
 /// One employee attribute, exactly as it appears under `attributes` in Personio's JSON.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +155,7 @@ impl Employee {
     }
 
     /// Whether any of `keys` (or any attribute when `keys` is `None`) changed after `since`.
+    /// `last_modified_at` itself never counts: it moves with every attribute, counted or not.
     pub(crate) fn modified_since(
         &self,
         since: DateTime<Utc>,
@@ -162,20 +163,20 @@ impl Employee {
     ) -> bool {
         match keys {
             None => self.last_modified > since,
-            Some(keys) => self
-                .attributes
-                .iter()
-                .any(|stored| keys.contains(&stored.attribute.key) && stored.modified_at > since),
+            Some(keys) => self.attributes.iter().any(|stored| {
+                let key = &stored.attribute.key;
+                key != "last_modified_at" && keys.contains(key) && stored.modified_at > since
+            }),
         }
     }
 
-    /// Sets (or adds) an attribute value and bumps `last_modified_at`.
+    /// Sets an attribute value and bumps `last_modified_at`; returns the value before.
     pub(crate) fn set_value(
         &mut self,
         key: &str,
         value: Value,
         at: DateTime<Utc>,
-    ) -> Result<(), SandboxError> {
+    ) -> Result<Value, SandboxError> {
         if key == "id" || key == "last_modified_at" {
             return Err(SandboxError::ReadOnlyAttribute(key.to_owned()));
         }
@@ -184,11 +185,11 @@ impl Employee {
             .iter_mut()
             .find(|stored| stored.attribute.key == key)
             .ok_or_else(|| SandboxError::UnknownAttribute(key.to_owned()))?;
-        stored.attribute.value = value;
+        let before = std::mem::replace(&mut stored.attribute.value, value);
         stored.modified_at = at;
         stored.fragment = stored.attribute.render();
         self.touch(at);
-        Ok(())
+        Ok(before)
     }
 
     fn put(&mut self, attribute: Attribute, at: DateTime<Utc>) {
@@ -287,8 +288,17 @@ pub(crate) fn render_list(
     out
 }
 
+/// Renders a `GET /v1/company/employees/{employee_id}` body: one employee under `data`.
+pub(crate) fn render_one(employee: &Employee, visibility: Visibility<'_>) -> String {
+    let mut out = String::with_capacity(2048);
+    out.push_str(r#"{"success":true,"data":"#);
+    employee.render_into(&mut out, visibility);
+    out.push('}');
+    out
+}
+
 /// Reads a dataset in the shape of Personio's `GET /v1/company/employees` response.
-pub fn load_dataset(
+pub(crate) fn load_dataset(
     path: &Path,
     fallback_modified: DateTime<Utc>,
 ) -> Result<Vec<Employee>, SandboxError> {
@@ -350,7 +360,7 @@ fn parse_employee(record: &Value, fallback_modified: DateTime<Utc>) -> Result<Em
 }
 
 /// Writes `employees` as a `GET /v1/company/employees` response, loadable by [`load_dataset`].
-pub fn save_dataset(path: &Path, employees: &[Employee]) -> Result<(), SandboxError> {
+pub(crate) fn save_dataset(path: &Path, employees: &[Employee]) -> Result<(), SandboxError> {
     let all: Vec<&Employee> = employees.iter().collect();
     let body = render_list(&all, all.len(), 0, all.len().max(1), Visibility::default());
     std::fs::write(path, body).map_err(|error| SandboxError::Dataset {

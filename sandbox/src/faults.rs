@@ -5,8 +5,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::api::Endpoint;
 use crate::config::Faults;
+use crate::endpoint::Endpoint;
 
 /// A fault the sandbox injected, as counted in [`crate::Stats::faults`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

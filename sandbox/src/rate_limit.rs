@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use tokio::time::Instant;
 
 use crate::config::{RateLimitRule, RateLimits};
+use crate::endpoint::Endpoint;
 
 /// The budgets Personio counts separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,6 +13,32 @@ pub(crate) enum Bucket {
     Auth,
     Employees,
     Documents,
+    Webhooks,
+}
+
+impl Bucket {
+    /// The budget a request to `endpoint` counts against (see [`RateLimits`]).
+    pub fn of(endpoint: Endpoint) -> Self {
+        match endpoint {
+            Endpoint::AuthV1 | Endpoint::AuthV2 => Self::Auth,
+            // Personio limits "the GET Employees endpoint"; the single read is counted with the
+            // listing, the stricter reading for a client that must stay within the budget.
+            Endpoint::Employees | Endpoint::Employee => Self::Employees,
+            Endpoint::DocumentCategories | Endpoint::DocumentUpload | Endpoint::DocumentListV2 => {
+                Self::Documents
+            }
+            Endpoint::WebhookCreate
+            | Endpoint::WebhookList
+            | Endpoint::WebhookGet
+            | Endpoint::WebhookUpdate
+            | Endpoint::WebhookDelete
+            | Endpoint::WebhookEvents
+            | Endpoint::WebhookActivity
+            | Endpoint::WebhookRedelivery
+            | Endpoint::WebhookPing
+            | Endpoint::WebhookTestEvent => Self::Webhooks,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -39,6 +66,7 @@ impl RateLimiter {
             Bucket::Auth => &self.limits.auth,
             Bucket::Employees => &self.limits.employees,
             Bucket::Documents => &self.limits.documents,
+            Bucket::Webhooks => &self.limits.webhooks,
         }
     }
 
@@ -90,6 +118,7 @@ mod tests {
             ],
             documents: vec![RateLimitRule::new(1, Duration::from_secs(1))],
             auth: Vec::new(),
+            webhooks: Vec::new(),
         })
     }
 

@@ -6,85 +6,15 @@ use std::time::Duration;
 
 use personio_sandbox::{
     Endpoint, FaultKind, Faults, LMS_SYNC_KEY, NewEmployee, RateLimitRule, RateLimits,
-    RunningSandbox, Sandbox, SandboxConfig,
+    RunningSandbox, SandboxConfig,
 };
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
-async fn start(config: SandboxConfig) -> RunningSandbox {
-    Sandbox::start(config).await.expect("sandbox starts")
-}
+mod support;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
-
-async fn v1_token(sandbox: &RunningSandbox, credential: &(String, String)) -> String {
-    let response = client()
-        .post(format!("{}/v1/auth", sandbox.base_url()))
-        .json(&json!({"client_id": credential.0, "client_secret": credential.1}))
-        .send()
-        .await
-        .expect("auth request");
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("auth json");
-    assert_eq!(body["data"]["expires_in"], 86_400);
-    body["data"]["token"].as_str().expect("token").to_owned()
-}
-
-async fn v2_token(sandbox: &RunningSandbox) -> String {
-    let (id, secret) = sandbox.default_credential();
-    let response = client()
-        .post(format!("{}/v2/auth/token", sandbox.base_url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &id),
-            ("client_secret", &secret),
-        ]))
-        .send()
-        .await
-        .expect("v2 auth");
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.expect("v2 auth json");
-    assert_eq!(body["token_type"], "Bearer");
-    body["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned()
-}
-
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
-
-async fn get(sandbox: &RunningSandbox, token: &str, path_and_query: &str) -> (StatusCode, Value) {
-    let response = client()
-        .get(format!("{}{path_and_query}", sandbox.base_url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("json body"))
-}
-
-fn ids(body: &Value) -> Vec<u64> {
-    body["data"]
-        .as_array()
-        .map(|data| {
-            data.iter()
-                .filter_map(|employee| employee["attributes"]["id"]["value"].as_u64())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use support::{client, employee_ids, form_body, get, ids, start, v1_token, v2_token};
 
 #[tokio::test]
 async fn auth_accepts_json_and_form_and_rejects_bad_tokens() {
@@ -164,11 +94,7 @@ async fn employees_paginate_by_record_offset_and_filter() {
     )
     .await;
     let token = v1_token(&sandbox, &sandbox.default_credential()).await;
-    let all: Vec<u64> = sandbox
-        .employees()
-        .iter()
-        .map(|employee| employee.id())
-        .collect();
+    let all = employee_ids(&sandbox);
 
     let (status, first_page) = get(&sandbox, &token, "/v1/company/employees").await;
     assert_eq!(status, StatusCode::OK);
@@ -472,6 +398,7 @@ async fn rate_limits_answer_429_per_credential_and_can_change_at_runtime() {
         employees: vec![RateLimitRule::new(3, Duration::from_secs(60))],
         documents: vec![RateLimitRule::new(1, Duration::from_secs(60))],
         auth: vec![RateLimitRule::new(10, Duration::from_secs(60))],
+        webhooks: Vec::new(),
     };
     let sandbox = start(
         SandboxConfig::default()

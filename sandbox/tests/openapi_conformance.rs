@@ -1,9 +1,10 @@
 //! Validates the sandbox's responses against Personio's official OpenAPI files by running
 //! `conformance/check_openapi.py` (openapi-core) from the test virtualenv against a live sandbox.
 //!
-//! The virtualenv is `$TEST_VENV` (default `<workspace>/.venv`), the specs are
-//! `$PERSONIO_OPENAPI_DIR` (default `<workspace>/../shared/personio-openapi`). When either is
-//! missing the test prints `SKIPPED:`, or fails if `REQUIRE_EXTERNAL_TESTS=1`.
+//! The virtualenv is `$TEST_VENV` (default `<workspace>/.venv`); when it is missing the test
+//! prints `SKIPPED:`, or fails if `REQUIRE_EXTERNAL_TESTS=1`. The specs are the copies in
+//! `conformance/specs/` (their origin is in `SOURCES.md` there); `$PERSONIO_OPENAPI_DIR` points
+//! the check at another folder of the same layout, e.g. newer specs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +17,12 @@ fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
 }
 
-/// The path if it exists; otherwise `None` after a skip notice, or a failure when required.
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance")
+}
+
+/// The external tool at `path` if it exists; otherwise `None` after a skip notice, or a failure
+/// when required.
 fn required(path: PathBuf, what: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
@@ -34,29 +40,29 @@ fn required(path: PathBuf, what: &str) -> Option<PathBuf> {
 async fn responses_match_the_official_specs() {
     let venv =
         std::env::var_os("TEST_VENV").map_or_else(|| workspace_root().join(".venv"), PathBuf::from);
-    let specs = std::env::var_os("PERSONIO_OPENAPI_DIR").map_or_else(
-        || {
-            workspace_root()
-                .join("..")
-                .join("shared")
-                .join("personio-openapi")
-        },
-        PathBuf::from,
+    let specs = std::env::var_os("PERSONIO_OPENAPI_DIR")
+        .map_or_else(|| conformance_dir().join("specs"), PathBuf::from);
+    // The specs are part of the repository: a missing folder is a wrong override, not a skip.
+    assert!(
+        specs.is_dir(),
+        "Personio OpenAPI specs not found at {}",
+        specs.display()
     );
-    let (Some(python), Some(specs)) = (
-        required(venv.join("bin").join("python"), "test virtualenv python"),
-        required(specs, "Personio OpenAPI specs"),
-    ) else {
+    let Some(python) = required(venv.join("bin").join("python"), "test virtualenv python") else {
         return;
     };
-    // Personio's real limits: the script checks the 429 too.
-    let sandbox = Sandbox::start(SandboxConfig::default().with_employees(250).with_seed(5))
-        .await
-        .expect("sandbox starts");
+    // Personio's real limits: the script checks the 429 too. Webhooks go to a receiver the
+    // script runs on 127.0.0.1 over plain HTTP.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .with_employees(250)
+            .with_seed(5)
+            .with_http_webhooks(),
+    )
+    .await
+    .expect("sandbox starts");
     let (client_id, client_secret) = sandbox.default_credential();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("conformance")
-        .join("check_openapi.py");
+    let script = conformance_dir().join("check_openapi.py");
     let arguments = [
         script.display().to_string(),
         sandbox.base_url(),

@@ -1,4 +1,4 @@
-//! The item keys of the single-table model (`docs/dynamodb.md`, "Items"). Backends with real tables
+//! The item keys of the single-table model (docs/dynamodb.md, "Items"). Backends with real tables
 //! use them in error messages so that a conflict or a corrupt item names the same key everywhere;
 //! a DynamoDB backend uses them as its partition and sort keys.
 
@@ -27,7 +27,7 @@ pub fn run_sort(started_at: DateTime<Utc>, run_id: &RunId) -> String {
 
 pub const LEASE_SORT: &str = "LEASE";
 
-/// The integration record's sort key (its partition is `INT#{id}`).
+/// The integration record's sort key: the record is `INT#{id}` / `CONFIG`.
 pub const INTEGRATION_SORT: &str = "CONFIG";
 
 pub fn certificate_sort(certificate: &CertificateId) -> String {

@@ -247,6 +247,26 @@ impl LeaseStore for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// The ledger's read-decide-write under the one lock: `decide` turns the stored entry (if
+    /// any) into the answer and the entry to store.
+    fn update_entry<T>(
+        &self,
+        integration: &IntegrationId,
+        certificate: &CertificateId,
+        decide: impl FnOnce(Option<&LedgerEntry>) -> Result<(T, Option<LedgerEntry>), StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut state = self.lock();
+        let certificates = &mut state.items_mut(integration).certificates;
+        let (answer, next) = decide(certificates.get(certificate))?;
+        if let Some(entry) = next {
+            certificates.insert(certificate.clone(), entry);
+            state.stats.certificate_writes += 1;
+        }
+        Ok(answer)
+    }
+}
+
 #[async_trait]
 impl CertificateLedger for MemoryStore {
     async fn claim_certificate(
@@ -256,20 +276,10 @@ impl CertificateLedger for MemoryStore {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<LedgerClaim, StoreError> {
-        let mut state = self.lock();
-        let certificates = &mut state.items_mut(integration).certificates;
-        let decision = rules::claim_certificate(
-            certificates.get(certificate),
-            integration,
-            certificate,
-            now,
-            ttl,
-        );
-        if let Some(entry) = decision.store {
-            certificates.insert(certificate.clone(), entry);
-            state.stats.certificate_writes += 1;
-        }
-        Ok(decision.answer)
+        self.update_entry(integration, certificate, |current| {
+            let decision = rules::claim_certificate(current, integration, certificate, now, ttl);
+            Ok((decision.answer, decision.store))
+        })
     }
 
     async fn complete_certificate(
@@ -279,18 +289,16 @@ impl CertificateLedger for MemoryStore {
         document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let certificates = &mut state.items_mut(integration).certificates;
-        let done = rules::complete_certificate(
-            certificates.get(certificate).cloned(),
-            integration,
-            certificate,
-            document_id,
-            now,
-        )?;
-        certificates.insert(certificate.clone(), done);
-        state.stats.certificate_writes += 1;
-        Ok(())
+        self.update_entry(integration, certificate, |current| {
+            let done = rules::complete_certificate(
+                current.cloned(),
+                integration,
+                certificate,
+                document_id,
+                now,
+            )?;
+            Ok(((), Some(done)))
+        })
     }
 
     async fn fail_certificate(
@@ -300,18 +308,11 @@ impl CertificateLedger for MemoryStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let certificates = &mut state.items_mut(integration).certificates;
-        let failed = rules::fail_certificate(
-            certificates.get(certificate).cloned(),
-            integration,
-            certificate,
-            reason,
-            now,
-        )?;
-        certificates.insert(certificate.clone(), failed);
-        state.stats.certificate_writes += 1;
-        Ok(())
+        self.update_entry(integration, certificate, |current| {
+            let failed =
+                rules::fail_certificate(current.cloned(), integration, certificate, reason, now)?;
+            Ok(((), Some(failed)))
+        })
     }
 
     async fn park_certificate(
@@ -321,20 +322,11 @@ impl CertificateLedger for MemoryStore {
         job: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut state = self.lock();
-        let certificates = &mut state.items_mut(integration).certificates;
-        let Some(parked) = rules::park_certificate(
-            certificates.get(certificate).cloned(),
-            integration,
-            certificate,
-            job,
-            now,
-        ) else {
-            return Ok(false);
-        };
-        certificates.insert(certificate.clone(), parked);
-        state.stats.certificate_writes += 1;
-        Ok(true)
+        self.update_entry(integration, certificate, |current| {
+            let parked =
+                rules::park_certificate(current.cloned(), integration, certificate, job, now);
+            Ok((parked.is_some(), parked))
+        })
     }
 
     async fn certificate(

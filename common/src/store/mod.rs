@@ -1,8 +1,11 @@
 //! State store adapters: in-memory and embedded SQLite.
 //!
-//! Every backend keeps the items of one single-table model (`INT#{id}` partition; link, run,
-//! lease and certificate items; `docs/dynamodb.md`, "Items"). The rules that decide a lease or ledger transition live in
-//! [`rules`], once, so the backends differ only in how they make a read-decide-write atomic.
+//! Every backend keeps the items of one single-table model, the one the DynamoDB store uses
+//! (docs/dynamodb.md): an `INT#{id}` partition per integration holding its link, run, lease and
+//! certificate items and its record, named by [`keys`]. The rules that decide a lease, ledger,
+//! version or schedule transition live in [`rules`], once, so the backends differ only in how
+//! they make a read-decide-write atomic. The contract suite (`contract`, feature
+//! `contract-tests`) is the behaviour every backend must show.
 
 pub mod keys;
 mod memory;

@@ -1,0 +1,113 @@
+//! The values the contract cases write: two integrations, a fixed instant, and links, runs,
+//! certificates and integration records built from a few numbers.
+
+use crate::domain::IntegrationId;
+use crate::domain::certificate::CertificateId;
+use crate::domain::employee::PersonioId;
+use crate::domain::integration::{
+    IntegrationRecord, LmsConnection, PersonioConnection, SyncSchedule,
+};
+use crate::domain::link::EmployeeLink;
+use crate::domain::lms::LmsUserId;
+use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
+use crate::ports::StoreError;
+use crate::settings::IntegrationSettings;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeSet;
+
+pub(super) fn acme() -> IntegrationId {
+    IntegrationId::new("acme")
+}
+
+pub(super) fn globex() -> IntegrationId {
+    IntegrationId::new("globex")
+}
+
+pub(super) fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 0).expect("a representable constant")
+}
+
+pub(super) fn minutes(n: i64) -> Duration {
+    Duration::minutes(n)
+}
+
+pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) -> EmployeeLink {
+    EmployeeLink {
+        integration_id: integration.clone(),
+        personio_id: PersonioId(personio_id),
+        lms_user_id: LmsUserId(format!("{integration}-lms-{personio_id}")),
+        email: format!("employee{personio_id}@{integration}.example"),
+        profile_hash: format!("hash-{personio_id}-{version}"),
+        groups: BTreeSet::from(["Sales".to_owned(), "Berlin".to_owned()]),
+        active: true,
+        updated_at: t0() + Duration::seconds(version as i64),
+        version,
+    }
+}
+
+pub(super) fn run(
+    integration: &IntegrationId,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+) -> RunRecord {
+    RunRecord {
+        integration_id: integration.clone(),
+        run_id: RunId(run_id.to_owned()),
+        trigger: Trigger::Schedule,
+        dry_run: false,
+        started_at,
+        finished_at: None,
+        status: RunStatus::Running,
+        counts: RunCounts::default(),
+        outcomes: Vec::new(),
+        notices: vec![format!("notice of {run_id}")],
+        error: None,
+    }
+}
+
+pub(super) fn cert(id: &str) -> CertificateId {
+    CertificateId(id.to_owned())
+}
+
+pub(super) fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "{what}: expected a conflict, got {result:?}"
+    );
+}
+
+/// An integration record as the admin API writes it: every field set, none of them defaults.
+pub fn integration_record(
+    id: &str,
+    tenant_id: &str,
+    next_run_at: Option<DateTime<Utc>>,
+    version: u64,
+) -> IntegrationRecord {
+    let mut settings = IntegrationSettings::new("LMS Sync");
+    settings.certificates.enabled = true;
+    IntegrationRecord {
+        id: IntegrationId::new(id),
+        tenant_id: tenant_id.to_owned(),
+        name: format!("{id} GmbH → Akademie"),
+        personio: PersonioConnection {
+            base_url: Some("http://127.0.0.1:1/personio".into()),
+            partner_id: Some("partner".into()),
+            app_id: None,
+        },
+        lms: LmsConnection {
+            scim_base_url: format!("http://127.0.0.1:1/scim/{id}"),
+        },
+        settings,
+        schedule: if next_run_at.is_some() {
+            SyncSchedule::EveryMinutes(15)
+        } else {
+            SyncSchedule::Manual
+        },
+        next_run_at,
+        secret_ref: format!("lms-integration/{id}"),
+        created_at: t0(),
+        updated_at: t0() + Duration::seconds(version as i64),
+        version,
+        certificate_problem: None,
+    }
+}
