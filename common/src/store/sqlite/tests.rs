@@ -206,22 +206,3 @@ fn a_file_that_is_not_a_database_is_corrupt() {
         result.err()
     );
 }
-
-/// Ad-hoc throughput check: `cargo test -p common --release -- --ignored ten_thousand`.
-#[tokio::test]
-#[ignore = "timing measurement, run by hand"]
-async fn ten_thousand_link_writes() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(directory.path().join("state.sqlite")).unwrap();
-    let started = std::time::Instant::now();
-    for id in 0..10_000 {
-        store.put_link(&link(id), None).await.unwrap();
-    }
-    let written = started.elapsed();
-    let listed = store.links(&acme()).await.unwrap();
-    println!(
-        "10,000 conditional link writes: {written:?}; listing them: {:?}",
-        started.elapsed() - written
-    );
-    assert_eq!(listed.len(), 10_000);
-}
