@@ -11,7 +11,7 @@ use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
 use crate::ports::StoreError;
-use crate::settings::IntegrationSettings;
+use crate::domain::settings::IntegrationSettings;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 
