@@ -29,7 +29,7 @@ use crate::ports::{
 use crate::retry::{Backoff, Deadline};
 use apply::{ApplyContext, with_retry};
 use chrono::{DateTime, Utc};
-use email::run_summary_email;
+use email::{run_summary_email, summary_due};
 use futures::{StreamExt, TryStreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -240,8 +240,10 @@ impl SyncEngine {
         }
         record.finished_at = Some(Utc::now());
 
+        let notifications = &request.settings.notifications;
         if !request.dry_run
-            && let Some(admin) = &request.settings.notifications.admin_email
+            && let Some(admin) = &notifications.admin_email
+            && summary_due(notifications.summary, &record)
         {
             let email = run_summary_email(admin, &record);
             if let Err(error) =
