@@ -3,6 +3,7 @@
 
 use crate::config::{CONNECT_POLICY, CliConfig, ConfigError, ProcessEnvironment};
 use crate::error::{CliError, ExitCode};
+use crate::mail::CliMail;
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols};
 use common::app::{
@@ -13,7 +14,6 @@ use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
 use common::domain::run::{RunId, Trigger};
-use common::notify::OutboxNotifier;
 use common::ports::{CertificateLedger, HrSource, LearningPlatform, RunStore};
 use common::retry::Deadline;
 use common::store::SqliteStore;
@@ -29,13 +29,14 @@ pub struct Wired {
     pub hr: Arc<dyn HrSource>,
     pub lms: Arc<dyn LearningPlatform>,
     pub store: Arc<SqliteStore>,
-    pub notifier: Arc<OutboxNotifier>,
+    pub notifier: Arc<CliMail>,
     pub deadline: Deadline,
 }
 
-/// Loads the config (warning about literal secrets) without touching the network or the state.
+/// Loads the config (warning about literal secrets) without touching the network, the state or
+/// the secrets' environment variables.
 pub fn load_config(path: &Path) -> Result<CliConfig, CliError> {
-    let config = CliConfig::load(path, &ProcessEnvironment)?;
+    let config = CliConfig::load(path)?;
     for field in &config.literal_secrets {
         warn!(
             field,
@@ -70,7 +71,7 @@ pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
     let adapters = connect_integration(
         &config.personio,
         &config.lms,
-        &config.credentials,
+        &config.credentials(&ProcessEnvironment)?,
         &CONNECT_POLICY,
         deadline,
     )
@@ -83,7 +84,7 @@ pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
         other => CliError::failed("cannot connect the integration", other),
     })?;
     let store = open_store(&config)?;
-    let notifier = OutboxNotifier::new(&config.outbox, &config.email_from);
+    let notifier = CliMail::from_config(&config, &ProcessEnvironment)?;
     Ok(Wired {
         hr: adapters.hr,
         lms: adapters.lms,
@@ -183,8 +184,8 @@ pub async fn sync(
         println!("{value:#}");
     } else {
         print_sync(&result, 40);
-        if !dry_run {
-            println!("\noutbox: {}", wired.config.outbox.display());
+        if let Some(line) = wired.notifier.report() {
+            println!("\n{line}");
         }
     }
     Ok(sync_exit_code(result.verdict()))

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod error;
 mod job_flags;
+mod mail;
 mod progress;
 mod render;
 

@@ -16,4 +16,4 @@ pub use discard::DiscardNotifier;
 pub use memory::MemoryNotifier;
 pub use outbox::OutboxNotifier;
 #[cfg(feature = "smtp")]
-pub use smtp::{SmtpConfig, SmtpNotifier, SmtpSecurity, SmtpSetupError};
+pub use smtp::{SmtpConfig, SmtpNotifier, SmtpSecurity, SmtpSetupError, check_security};

@@ -101,16 +101,7 @@ impl SmtpNotifier {
         if host.is_empty() {
             return Err(invalid("host", "must not be empty"));
         }
-        if config.security == SmtpSecurity::None && !is_loopback_host(&host) {
-            return Err(invalid(
-                "security",
-                format!(
-                    "\"none\" sends mail and the password unencrypted, so it is only allowed \
-                     to a relay on this machine (localhost), not {host:?}; use \"starttls\" or \
-                     \"tls\""
-                ),
-            ));
-        }
+        check_security(&host, config.security)?;
         if !crate::domain::settings::is_plausible_email(&config.from) {
             return Err(invalid(
                 "from",
@@ -133,10 +124,8 @@ impl SmtpNotifier {
             .timeout(Some(config.timeout));
         match (&config.user, &config.password) {
             (Some(user), Some(password)) => {
-                builder = builder.credentials(Credentials::new(
-                    user.clone(),
-                    password.expose().to_owned(),
-                ));
+                builder = builder
+                    .credentials(Credentials::new(user.clone(), password.expose().to_owned()));
             }
             (Some(_), None) => return Err(invalid("password", "a user needs a password")),
             (None, Some(_)) => return Err(invalid("user", "a password needs a user")),
@@ -169,6 +158,21 @@ fn tls_parameters(host: &str, config: &SmtpConfig) -> Result<TlsParameters, Smtp
     builder
         .build_rustls()
         .map_err(|error| invalid("security", format!("cannot set up TLS: {error}")))
+}
+
+/// Plain SMTP only to a relay on this machine: mail and password would cross the network
+/// unencrypted. Config loaders call this too, so the rule has one home.
+pub fn check_security(host: &str, security: SmtpSecurity) -> Result<(), SmtpSetupError> {
+    if security == SmtpSecurity::None && !is_loopback_host(host.trim()) {
+        return Err(invalid(
+            "security",
+            format!(
+                "\"none\" sends mail and the password unencrypted, so it is only allowed to a \
+                 relay on this machine (localhost), not {host:?}; use \"starttls\" or \"tls\""
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn is_loopback_host(host: &str) -> bool {
