@@ -223,8 +223,8 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
     out
 }
 
-/// The sync reports each missing LMS group as its own notice; on screen they read better as one
-/// line. Notices of any other form are shown as they are.
+/// Runs recorded before the sync reported missing groups in one notice have one notice per
+/// group; on screen they read better as one line. Notices of any other form are shown as they are.
 pub fn compact_notices(notices: &[String]) -> Vec<String> {
     const PREFIX: &str = "the LMS has no group named \"";
     let mut missing = Vec::new();

@@ -138,7 +138,7 @@ fn demo_runs_end_to_end_and_prints_every_section() {
         "deselected",
         "== 3. Re-sync",
         "deactivated",
-        "missing LMS groups",
+        "the LMS has no groups named",
         "== 4. Certificates",
         "uploaded 3",
         "documents in Personio (the sandbox): 3",
