@@ -57,6 +57,9 @@ pub enum Command {
     Check {
         #[command(flatten)]
         config: ConfigArg,
+        /// Print the report as JSON (exit code 5 when it failed, as without).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         timeout: TimeoutArg,
     },
@@ -84,6 +87,9 @@ pub enum Command {
     Certificates {
         #[command(flatten)]
         config: ConfigArg,
+        /// Print the ledger as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the Personio sandbox (same flags as `personio-sandbox`).
     Sandbox(personio_sandbox::SandboxArgs),
@@ -100,6 +106,9 @@ pub struct RunsArgs {
     /// How many runs to list.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Print the runs as JSON.
+    #[arg(long)]
+    pub json: bool,
     #[command(subcommand)]
     pub show: Option<RunsCommand>,
 }
@@ -108,9 +117,13 @@ pub struct RunsArgs {
 pub enum RunsCommand {
     /// One run: counts, notices and every employee's outcome.
     Show {
+        /// The run's id, a unique prefix of it (the first characters `runs` shows), or `latest`.
         run_id: String,
         #[command(flatten)]
         config: ConfigArg,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

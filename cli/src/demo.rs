@@ -8,7 +8,7 @@
 use crate::app::print_sync;
 use crate::args::DemoArgs;
 use crate::error::{CliError, ExitCode};
-use crate::render;
+use crate::render::{self, Width};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::app::{ConnectPolicy, IntegrationSync, connect_personio, sync_integration};
@@ -240,7 +240,10 @@ impl Demo {
 
         header(2, "Changes in Personio");
         let changes = self.change_employees(args).await?;
-        print!("{}", render::table(&["employee", "change"], &changes));
+        print!(
+            "{}",
+            render::table(&["employee", "change"], &changes, Width::detect())
+        );
 
         header(3, "Re-sync: only the changed employees are written");
         let second = self.sync().await?;
@@ -248,7 +251,10 @@ impl Demo {
 
         header(4, "Certificates from the LMS become Personio documents");
         let pushed = self.push_certificates().await?;
-        print!("{}", render::batch_report(&pushed, &|_| None));
+        print!(
+            "{}",
+            render::batch_report(&pushed, &|_| None, Width::detect())
+        );
         let documents = self.sandbox.documents();
         println!("\ndocuments in Personio (the sandbox): {}", documents.len());
         let rows: Vec<Vec<String>> = documents
@@ -268,7 +274,8 @@ impl Demo {
             "{}",
             render::table(
                 &["doc id", "employee", "title", "date", "file", "size"],
-                &rows
+                &rows,
+                Width::detect()
             )
         );
 
@@ -277,7 +284,11 @@ impl Demo {
         println!("{} emails in {}", emails.len(), self.outbox.display());
         print!(
             "{}",
-            render::table(&["subject", "count", "to"], &emails_by_subject(&emails))
+            render::table(
+                &["subject", "count", "to"],
+                &emails_by_subject(&emails),
+                Width::detect()
+            )
         );
 
         header(6, "The LMS now");

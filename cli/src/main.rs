@@ -47,12 +47,21 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             json,
             timeout,
         } => app::sync(&config.config, dry_run, json, seconds(timeout)).await,
-        Command::Check { config, timeout } => app::check(&config.config, seconds(timeout)).await,
+        Command::Check {
+            config,
+            json,
+            timeout,
+        } => app::check(&config.config, seconds(timeout), json).await,
         Command::Runs(runs) => match (runs.show, runs.config) {
-            (Some(RunsCommand::Show { run_id, config }), _) => {
-                app::run_show(&config.config, &run_id).await
-            }
-            (None, Some(config)) => app::runs(&config, runs.limit).await,
+            (
+                Some(RunsCommand::Show {
+                    run_id,
+                    config,
+                    json,
+                }),
+                _,
+            ) => app::run_show(&config.config, &run_id, json || runs.json).await,
+            (None, Some(config)) => app::runs(&config, runs.limit, runs.json).await,
             (None, None) => Err(CliError::Input("runs needs --config FILE".into())),
         },
         Command::PushCertificate {
@@ -69,7 +78,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             jobs,
             timeout,
         } => app::backfill(&config.config, &jobs, seconds(timeout)).await,
-        Command::Certificates { config } => app::certificates(&config.config).await,
+        Command::Certificates { config, json } => app::certificates(&config.config, json).await,
         Command::Sandbox(sandbox) => personio_sandbox::serve(sandbox)
             .await
             .map(|()| ExitCode::Success)

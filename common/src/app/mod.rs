@@ -10,6 +10,7 @@
 //! - [`certificate_jobs`]: the certificate-job consumer (a batch from the certificate queue →
 //!   Personio documents).
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
+//! - [`run_lookup`]: one run by its id, a unique prefix of it, or `latest`.
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
 //!
 //! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
@@ -19,6 +20,7 @@ pub mod certificate_jobs;
 pub mod connect;
 pub mod integration_sync;
 pub mod preflight;
+pub mod run_lookup;
 pub mod schedule;
 pub mod sync_job;
 
@@ -29,5 +31,6 @@ pub use connect::{
 };
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
+pub use run_lookup::{RunLookupError, find_run};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
