@@ -166,7 +166,7 @@ pub async fn sync(
     request.dry_run = dry_run;
     request.deadline = wired.deadline;
     request.lease_holder = lease_holder();
-    let sync_bar = SyncBar::new(!json);
+    let sync_bar = SyncBar::new(!json, dry_run);
     let push_bar = PushBar::new(!json, "releasing parked certificates");
     let result = sync_integration(&engine, &pusher, request, &sync_bar, &push_bar)
         .await

@@ -90,7 +90,8 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Logs go to stderr: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
+/// Logs go to stderr (above the progress bar when one is drawn): warnings by default, `-v` info,
+/// `-vv` debug; `RUST_LOG` overrides.
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -101,7 +102,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
