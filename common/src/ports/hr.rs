@@ -109,6 +109,12 @@ pub enum HrError {
     /// A body that is not what the API documents.
     #[error("Personio sent a malformed response: {0}")]
     Malformed(String),
+    /// The base URL answers, but not as Personio does (a typo, the web app's URL instead of the
+    /// API's): the credentials were never judged, so they are not blamed.
+    #[error(
+        "the Personio base URL does not point at the Personio API: {reason}; check the base URL (https://api.personio.de)"
+    )]
+    NotPersonio { reason: String },
 }
 
 impl HrError {
