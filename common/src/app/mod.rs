@@ -9,6 +9,7 @@
 //! - [`sync_job`]: the sync-job consumer (one job from the sync queue → one sync).
 //! - [`certificate_jobs`]: the certificate-job consumer (a batch from the certificate queue →
 //!   Personio documents).
+//! - [`explain`]: one employee as the sync sees them ("why was X not synced?").
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
 //! - [`run_lookup`]: one run by its id, a unique prefix of it, or `latest`.
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
@@ -18,6 +19,7 @@
 
 pub mod certificate_jobs;
 pub mod connect;
+pub mod explain;
 pub mod integration_sync;
 pub mod preflight;
 pub mod run_lookup;
@@ -29,6 +31,7 @@ pub use connect::{
     ConnectError, ConnectPolicy, Connector, CredentialsConnector, IntegrationAdapters,
     check_connection, connect_integration, connect_personio,
 };
+pub use explain::{EmployeeKey, ExplainError, Explanation, explain_employee};
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
 pub use run_lookup::{RunLookupError, find_run};
