@@ -7,8 +7,8 @@ use crate::mail::CliMail;
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols, Width};
 use common::app::{
-    ConnectError, IntegrationSync, RunLookupError, SyncVerdict, connect_integration, find_run,
-    run_preflight, sync_integration,
+    ConnectError, EmployeeKey, ExplainError, IntegrationSync, RunLookupError, SyncVerdict,
+    connect_integration, explain_employee, find_run, run_preflight, sync_integration,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
@@ -213,6 +213,37 @@ pub async fn check(path: &Path, timeout: Duration, json: bool) -> Result<ExitCod
     } else {
         ExitCode::CheckFailed
     })
+}
+
+/// `explain EMPLOYEE`: reads Personio, the LMS and the state; writes nothing.
+pub async fn explain(
+    path: &Path,
+    employee: &str,
+    json: bool,
+    timeout: Duration,
+) -> Result<ExitCode, CliError> {
+    let key = EmployeeKey::parse(employee).map_err(|error| CliError::Input(error.to_string()))?;
+    let wired = wire(path, timeout)?;
+    let answer = explain_employee(
+        wired.hr.as_ref(),
+        wired.lms.as_ref(),
+        wired.store.as_ref(),
+        &wired.config.integration_id,
+        &wired.config.settings,
+        &key,
+        wired.deadline,
+    )
+    .await
+    .map_err(|error| match error {
+        ExplainError::BadKey(_) | ExplainError::Unknown(_) => CliError::Input(error.to_string()),
+        other => CliError::Failed(other.to_string()),
+    })?;
+    if json {
+        print_json(&answer)?;
+    } else {
+        print!("{}", render::explanation(&answer, Width::detect()));
+    }
+    Ok(ExitCode::Success)
 }
 
 /// Prints `value` as one complete JSON document, or nothing: it is rendered whole before the

@@ -63,6 +63,18 @@ pub enum Command {
         #[command(flatten)]
         timeout: TimeoutArg,
     },
+    /// Why an employee is (not) synced: selection, profile, link, LMS user, next run, recent runs.
+    Explain {
+        /// The employee's Personio id or email address.
+        employee: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
     /// The run history, newest first; `runs show RUN_ID` for one run.
     Runs(RunsArgs),
     /// Push one certificate (PDF) to Personio as an employee document.

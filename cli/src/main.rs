@@ -52,6 +52,12 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             json,
             timeout,
         } => app::check(&config.config, seconds(timeout), json).await,
+        Command::Explain {
+            employee,
+            config,
+            json,
+            timeout,
+        } => app::explain(&config.config, &employee, json, seconds(timeout)).await,
         Command::Runs(runs) => match (runs.show, runs.config) {
             (
                 Some(RunsCommand::Show {

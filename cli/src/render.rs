@@ -1,6 +1,7 @@
 //! Output for people: short headers, count lines and compact tables. Pure functions from records
 //! to text, so the formatting is unit-tested and every command prints runs the same way.
 
+use common::app::explain::Explanation;
 use common::app::preflight::{CheckStatus, PreflightReport};
 use common::certificates::{BatchReport, PushOutcome};
 use common::domain::certificate::{LedgerEntry, LedgerState};
@@ -377,6 +378,160 @@ pub fn runs_list(records: &[RunRecord], width: Width) -> String {
         &rows,
         width,
     )
+}
+
+/// `explain`: who, the verdict, then each part of the answer, then the recent outcomes.
+pub fn explanation(answer: &Explanation, width: Width) -> String {
+    let mut out = String::new();
+    let who = [
+        answer.name.clone(),
+        answer.personio_id.map(|id| format!("Personio id {id}")),
+        answer.email.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let _ = writeln!(out, "{who}");
+    let _ = writeln!(out, "{}\n", answer.verdict);
+
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |label: &str, text: String| rows.push(vec![label.to_owned(), text]);
+    row(
+        "Personio",
+        match (&answer.parse_error, &answer.selection) {
+            (Some(error), _) => format!("listed, but the record cannot be read: {error}"),
+            (None, Some(selection)) => format!(
+                "listed; {:?} = {} ({})",
+                selection.attribute,
+                selection
+                    .value
+                    .as_ref()
+                    .map_or_else(|| "(no value)".to_owned(), |value| format!("{value:?}")),
+                if selection.selected {
+                    "selected"
+                } else {
+                    "not selected"
+                }
+            ),
+            (None, None) => "not listed".to_owned(),
+        },
+    );
+    if let Some(error) = &answer.mapping_error {
+        row("profile", format!("cannot be mapped: {error}"));
+    }
+    if !answer.fields_sent.is_empty() {
+        row("sent to LMS", answer.fields_sent.join(", "));
+    }
+    if !answer.groups.is_empty() {
+        row("groups", answer.groups.join(", "));
+    }
+    row(
+        "link",
+        match &answer.link {
+            Some(link) => format!(
+                "LMS user {} · {} · groups added by the sync: {} · last write {}",
+                link.lms_user_id.0,
+                if link.active { "active" } else { "deactivated" },
+                if link.groups.is_empty() {
+                    "none".to_owned()
+                } else {
+                    link.groups.iter().cloned().collect::<Vec<_>>().join(", ")
+                },
+                link.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => "none (the sync has no LMS account for this employee)".to_owned(),
+        },
+    );
+    row(
+        "LMS now",
+        match (&answer.lms_user, &answer.lms_error) {
+            (_, Some(error)) => format!("could not be asked: {error}"),
+            (Some(user), None) => format!(
+                "user {} · {} · {}",
+                user.id.0,
+                user.email,
+                if user.active { "active" } else { "inactive" }
+            ),
+            (None, None) => "no user with this Personio id or email".to_owned(),
+        },
+    );
+    row(
+        "next run",
+        format!("{}: {}", answer.next_run.action, answer.next_run.reason),
+    );
+    for line in table(&["", ""], &rows, width).lines().skip(2) {
+        let _ = writeln!(out, "{line}");
+    }
+
+    if let Some(profile) = &answer.profile
+        && let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(profile)
+    {
+        let _ = writeln!(out, "\nthe profile the LMS receives:");
+        let values: Vec<Vec<String>> = fields
+            .iter()
+            .filter(|(name, _)| answer.fields_sent.iter().any(|sent| sent == *name))
+            .map(|(name, value)| {
+                let shown = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                vec![format!("  {name}"), shown]
+            })
+            .chain(
+                answer
+                    .fields_sent
+                    .iter()
+                    .filter_map(|sent| sent.strip_prefix("custom."))
+                    .map(|custom| {
+                        vec![
+                            format!("  custom.{custom}"),
+                            profile.custom.get(custom).cloned().unwrap_or_default(),
+                        ]
+                    }),
+            )
+            .collect();
+        for line in table(&["", ""], &values, width).lines().skip(2) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    if answer.recent_runs.is_empty() {
+        let _ = writeln!(out, "\nno recent run names this employee");
+    } else {
+        let _ = writeln!(out, "\nrecent runs:");
+        let rows: Vec<Vec<String>> = answer
+            .recent_runs
+            .iter()
+            .map(|mention| {
+                vec![
+                    mention.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    short_id(&mention.run_id.0).to_owned(),
+                    format!(
+                        "{}{}",
+                        action_label(mention.outcome.action),
+                        if mention.dry_run { " (dry run)" } else { "" }
+                    ),
+                    outcome_reason(&mention.outcome),
+                ]
+            })
+            .collect();
+        for line in table(
+            &["started (UTC)", "run", "action", "reason"],
+            &rows,
+            narrower(width, 2),
+        )
+        .lines()
+        {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+/// The first 8 characters of a run id: unique enough for `runs show`, which takes prefixes.
+fn short_id(run_id: &str) -> &str {
+    run_id.get(..8).unwrap_or(run_id)
 }
 
 /// The pre-flight checklist.

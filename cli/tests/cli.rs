@@ -432,3 +432,196 @@ fn help_documents_the_exit_codes_and_init_config_prints_a_valid_example() {
         "examples/personio-lms.toml is `personio-lms init-config` output; regenerate it"
     );
 }
+
+/// The read commands: `--json` everywhere, run ids by prefix and `latest`, no secrets needed
+/// for the history and the ledger, `explain` for a synced and an unsynced employee, and mail
+/// sent through a real SMTP server when the config has `[smtp]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_commands_explain_and_smtp_mail() {
+    use integration_tests::smtp::{PASSWORD, Security, SmtpServer, USER};
+    let Some(scim) = start_scim() else { return };
+    let Some(smtp) = SmtpServer::start(Security::Starttls, true) else {
+        return;
+    };
+    let sandbox = sandbox(20).await;
+    let (client_id, client_secret) = sandbox.default_credential();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &client_id,
+        &format!("{}/v2", scim.base_url()),
+    );
+    let mut text = std::fs::read_to_string(&config).expect("the config");
+    text = text.replace(
+        "[settings]",
+        &format!(
+            "[smtp]\nhost = \"localhost\"\nport = {}\nuser = \"{USER}\"\n\
+             password_env = \"CLI_TEST_SMTP_PASSWORD\"\nca_file = \"{}\"\n\n[settings]",
+            smtp.port(),
+            smtp.ca_path().display()
+        ),
+    );
+    std::fs::write(&config, text).expect("write the config");
+    let config = config.to_str().expect("a UTF-8 path");
+    let envs = [
+        (SECRET_VAR, client_secret.as_str()),
+        (TOKEN_VAR, SCIM_TOKEN),
+        ("CLI_TEST_SMTP_PASSWORD", PASSWORD),
+    ];
+
+    let first = run(&["sync", "--config", config], &envs);
+    assert_eq!(first.code, 0, "{first}");
+    assert!(
+        first
+            .stdout
+            .contains(&format!("sent through localhost:{}", smtp.port())),
+        "{first}"
+    );
+    assert!(!first.stdout.contains("outbox"), "{first}");
+    let mail = smtp.wait_for(1);
+    assert_eq!(mail.len(), 1, "the run summary");
+    assert_eq!(mail[0].rcpt_tos, vec!["hr@example.com".to_owned()]);
+    assert!(mail[0].encrypted);
+    // The created rows name the Personio id.
+    let state = dir.path().join("state/acme.sqlite");
+    let links = SqliteStore::open(&state)
+        .expect("the state file")
+        .links(&IntegrationId::new("acme"))
+        .await
+        .expect("links");
+    let linked = links[0].personio_id;
+    assert!(
+        first
+            .stdout
+            .lines()
+            .any(|line| line.trim_start().starts_with(&format!("{linked} "))
+                && line.contains("created")),
+        "{first}"
+    );
+
+    // A quiet second run sends no summary (on_changes is the default).
+    let second = run(&["sync", "--config", config], &envs);
+    assert_eq!(second.code, 0, "{second}");
+    assert_eq!(smtp.received().len(), 1, "{second}");
+
+    // The history and the ledger read the state file only: no secret in the environment.
+    let runs = run(&["runs", "--config", config, "--json"], &[]);
+    assert_eq!(runs.code, 0, "{runs}");
+    let listed: Value = serde_json::from_str(&runs.stdout).expect("one JSON document");
+    let ids: Vec<String> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|run| run["run_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let latest = run(
+        &["runs", "show", "latest", "--config", config, "--json"],
+        &[],
+    );
+    assert_eq!(latest.code, 0, "{latest}");
+    let latest: Value = serde_json::from_str(&latest.stdout).expect("JSON");
+    assert_eq!(latest["run_id"], ids[0].as_str());
+    let by_prefix = run(&["runs", "show", &ids[1][..8], "--config", config], &[]);
+    assert_eq!(by_prefix.code, 0, "{by_prefix}");
+    assert!(
+        by_prefix.stdout.starts_with(&format!("run {}", ids[1])),
+        "{by_prefix}"
+    );
+    let certificates = run(&["certificates", "--config", config, "--json"], &[]);
+    assert_eq!(certificates.code, 0, "{certificates}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&certificates.stdout).expect("JSON"),
+        json!([])
+    );
+
+    // explain: a linked employee, in words and as JSON.
+    let explained = run(&["explain", &linked.to_string(), "--config", config], &envs);
+    assert_eq!(explained.code, 0, "{explained}");
+    assert!(
+        explained.stdout.contains(&format!("Personio id {linked}")),
+        "{explained}"
+    );
+    assert!(
+        explained.stdout.contains("next run: nothing"),
+        "{explained}"
+    );
+    assert!(
+        explained.stdout.contains("the profile the LMS receives:"),
+        "{explained}"
+    );
+    let as_json = run(
+        &[
+            "explain",
+            &links[0].email.to_uppercase(),
+            "--config",
+            config,
+            "--json",
+        ],
+        &envs,
+    );
+    assert_eq!(as_json.code, 0, "{as_json}");
+    let answer: Value = serde_json::from_str(&as_json.stdout).expect("JSON");
+    assert_eq!(answer["personio_id"], json!(linked.0));
+    assert_eq!(answer["link"]["lms_user_id"], json!(links[0].lms_user_id.0));
+    assert_eq!(answer["lms_user"]["id"], json!(links[0].lms_user_id.0));
+    assert_eq!(answer["recent_runs"][0]["outcome"]["action"], "created");
+    // An employee the sync did not link: not selected, or skipped for their data.
+    let unlinked = sandbox
+        .employees()
+        .iter()
+        .map(|employee| employee.id())
+        .find(|id| links.iter().all(|link| link.personio_id.0 as u64 != *id))
+        .expect("an unlinked employee");
+    let why = run(
+        &[
+            "explain",
+            &unlinked.to_string(),
+            "--config",
+            config,
+            "--json",
+        ],
+        &envs,
+    );
+    assert_eq!(why.code, 0, "{why}");
+    let why: Value = serde_json::from_str(&why.stdout).expect("JSON");
+    assert!(why["link"].is_null());
+    let verdict = why["verdict"].as_str().unwrap_or_default();
+    assert!(
+        verdict.starts_with("not selected") || why["next_run"]["action"] == "skip",
+        "{why:#}"
+    );
+    let nobody = run(&["explain", "999999", "--config", config], &envs);
+    assert_eq!(nobody.code, 2, "{nobody}");
+    assert!(
+        nobody.stderr.contains("no employee Personio id 999999"),
+        "{nobody}"
+    );
+
+    // check --json, then a base URL that is not Personio's API (the SCIM server).
+    let check = run(&["check", "--config", config, "--json"], &envs);
+    let report: Value = serde_json::from_str(&check.stdout).expect("JSON");
+    assert_eq!(report["passed"], json!(check.code == 0), "{check}");
+    let wrong = std::fs::read_to_string(config)
+        .expect("the config")
+        .replace(&sandbox.base_url(), &scim.base_url());
+    let wrong_path = dir.path().join("wrong.toml");
+    std::fs::write(&wrong_path, wrong).expect("write");
+    let not_personio = run(
+        &["check", "--config", wrong_path.to_str().expect("UTF-8")],
+        &envs,
+    );
+    assert_eq!(not_personio.code, 5, "{not_personio}");
+    assert!(
+        not_personio
+            .stdout
+            .contains("does not point at the Personio API"),
+        "{not_personio}"
+    );
+    assert!(
+        !not_personio.stdout.contains("check the client id"),
+        "{not_personio}"
+    );
+    sandbox.shutdown().await;
+}
