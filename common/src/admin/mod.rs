@@ -9,6 +9,7 @@
 
 mod body;
 mod certificates;
+mod employees;
 mod integrations;
 mod operations;
 pub mod problem;
@@ -26,6 +27,7 @@ use crate::domain::integration::IntegrationRecord;
 use crate::ports::{CredentialsStore, IntegrationStore, JobQueue, StateStore};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use operations::WRAP_UP;
 use routes::{Endpoint, RouteMatch, match_route};
 use serde::Serialize;
 use std::sync::Arc;
@@ -197,6 +199,7 @@ impl AdminApi {
                     .await
             }
             Endpoint::GetCertificate => self.get_certificate(caller, &id(), second()).await,
+            Endpoint::ExplainEmployee => self.explain_employee(caller, &id(), second()).await,
         }
     }
 

@@ -655,6 +655,60 @@ async fn a_check_reports_each_finding() {
     assert_eq!(passed, !failed);
 }
 
+#[tokio::test]
+async fn an_employee_is_explained_and_unknown_ones_are_not_found() {
+    let h = harness();
+    let (id, _) = h.create().await;
+    let explained = h
+        .call(
+            Method::GET,
+            &format!("/integrations/{id}/employees/1"),
+            None,
+        )
+        .await;
+    assert_eq!(explained.status, StatusCode::OK, "{}", explained.text);
+    assert_eq!(explained.body["personio_id"], 1);
+    assert_eq!(explained.body["selection"]["selected"], true);
+    assert_eq!(explained.body["next_run"]["action"], "create");
+    assert!(explained.body["link"].is_null());
+    assert!(
+        explained.body["fields_sent"]
+            .as_array()
+            .expect("fields")
+            .contains(&json!("email"))
+    );
+    assert_eq!(h.lms.write_counts().total(), 0, "explaining writes nothing");
+    assert!(!explained.text.contains(PERSONIO_SECRET) && !explained.text.contains(LMS_TOKEN));
+
+    let unknown = h
+        .call(
+            Method::GET,
+            &format!("/integrations/{id}/employees/99"),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+    let bad = h
+        .call(
+            Method::GET,
+            &format!("/integrations/{id}/employees/ada"),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert_eq!(bad.body["field"], "personio_id");
+    let elsewhere = h
+        .call_as(
+            Some("another-tenant"),
+            Method::GET,
+            &format!("/integrations/{id}/employees/1"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
+}
+
 fn certificate_job(certificate_id: &str) -> Value {
     json!({
         "certificate_id": certificate_id,
