@@ -2,20 +2,22 @@
 //! and running the core (`common`) with them. Output formatting lives in [`crate::render`].
 
 use crate::config::{CONNECT_POLICY, CliConfig, ConfigError, ProcessEnvironment};
+use crate::confirm::confirm;
 use crate::error::{CliError, ExitCode};
 use crate::mail::CliMail;
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols, Width};
 use common::app::{
     ConnectError, EmployeeKey, ExplainError, IntegrationSync, RunLookupError, SyncVerdict,
-    connect_integration, explain_employee, find_run, run_preflight, sync_integration,
+    connect_integration, explain_employee, find_run, first_sync_accounts, run_preflight,
+    sync_integration,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
 use common::domain::certificate::{LedgerEntry, LedgerState};
 use common::domain::run::{RunRecord, Trigger};
-use common::ports::{CertificateLedger, HrSource, LearningPlatform, RunStore};
+use common::ports::{CertificateLedger, HrSource, LearningPlatform, LinkStore, RunStore};
 use common::retry::Deadline;
 use common::store::SqliteStore;
 use common::sync::{SyncEngine, SyncError, SyncRequest};
@@ -144,12 +146,70 @@ pub fn print_sync(result: &IntegrationSync, max_rows: usize) {
     }
 }
 
-pub async fn sync(
-    path: &Path,
-    dry_run: bool,
-    json: bool,
-    timeout: Duration,
-) -> Result<ExitCode, CliError> {
+/// How `sync` was asked to run.
+pub struct SyncOptions {
+    pub dry_run: bool,
+    pub json: bool,
+    /// Skip the first-sync confirmation.
+    pub yes: bool,
+    pub timeout: Duration,
+}
+
+/// A first sync that would create more accounts than this asks first (each account may mean an
+/// invitation email and a licence).
+pub const FIRST_SYNC_CONFIRM_ABOVE: usize = 50;
+
+/// Before the first real sync of an integration (no links yet): count the accounts it would
+/// create and, when more than [`FIRST_SYNC_CONFIRM_ABOVE`], ask.
+async fn confirm_first_sync(wired: &Wired) -> Result<(), CliError> {
+    let links = wired
+        .store
+        .links(&wired.config.integration_id)
+        .await
+        .map_err(|error| CliError::failed("cannot read the state file", error))?;
+    if !links.is_empty() {
+        return Ok(());
+    }
+    let accounts = match first_sync_accounts(
+        wired.hr.as_ref(),
+        &wired.config.settings,
+        wired.deadline,
+    )
+    .await
+    {
+        Ok(accounts) => accounts,
+        // The run meets the same problem and records it as a failed run; with nothing
+        // listed it can create nobody, so there is nothing to confirm.
+        Err(error) => {
+            warn!(%error, "could not count the first sync's accounts");
+            return Ok(());
+        }
+    };
+    if accounts <= FIRST_SYNC_CONFIRM_ABOVE {
+        return Ok(());
+    }
+    let invitations = if wired.config.settings.notifications.invite_new_users {
+        " and invites each by email"
+    } else {
+        ""
+    };
+    confirm(
+        &format!(
+            "This is the first sync of {}: it creates (or links, where the LMS has the email) \
+             {accounts} LMS accounts{invitations}; `sync --dry-run` shows them.",
+            wired.config.integration_id
+        ),
+        "--yes",
+    )
+}
+
+pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliError> {
+    let SyncOptions {
+        dry_run,
+        json,
+        yes,
+        timeout,
+    } = options;
     let wired = wire(path, timeout)?;
     let engine = SyncEngine::new(
         wired.hr.clone(),
@@ -157,6 +217,9 @@ pub async fn sync(
         wired.store.clone(),
         wired.notifier.clone(),
     );
+    if !dry_run && !yes {
+        confirm_first_sync(&wired).await?;
+    }
     let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
     let mut request = SyncRequest::new(
         wired.config.integration_id.clone(),

@@ -50,6 +50,9 @@ pub enum Command {
         /// Print the run record as JSON.
         #[arg(long)]
         json: bool,
+        /// Do not ask before a first sync that creates many accounts.
+        #[arg(long, short)]
+        yes: bool,
         #[command(flatten)]
         timeout: TimeoutArg,
     },

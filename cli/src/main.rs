@@ -4,6 +4,7 @@
 mod app;
 mod args;
 mod config;
+mod confirm;
 mod demo;
 mod error;
 mod job_flags;
@@ -45,8 +46,17 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             config,
             dry_run,
             json,
+            yes,
             timeout,
-        } => app::sync(&config.config, dry_run, json, seconds(timeout)).await,
+        } => {
+            let options = app::SyncOptions {
+                dry_run,
+                json,
+                yes,
+                timeout: seconds(timeout),
+            };
+            app::sync(&config.config, options).await
+        }
         Command::Check {
             config,
             json,

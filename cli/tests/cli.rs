@@ -625,3 +625,44 @@ async fn read_commands_explain_and_smtp_mail() {
     );
     sandbox.shutdown().await;
 }
+
+/// A first sync that creates many accounts asks first; without a terminal it does not wait for
+/// an answer but stops with exit 2, naming `--yes`, having changed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_first_sync_asks_and_never_blocks_without_a_terminal() {
+    let Some(scim) = start_scim() else { return };
+    let sandbox = sandbox(200).await;
+    let (client_id, client_secret) = sandbox.default_credential();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &sandbox.base_url(),
+        &client_id,
+        &format!("{}/v2", scim.base_url()),
+    );
+    let config = config.to_str().expect("a UTF-8 path");
+    let envs = [
+        (SECRET_VAR, client_secret.as_str()),
+        (TOKEN_VAR, SCIM_TOKEN),
+    ];
+    let refused = run(&["sync", "--config", config], &envs);
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(
+        refused.stderr.contains("first sync of acme: it creates"),
+        "{refused}"
+    );
+    assert!(refused.stderr.contains("--yes"), "{refused}");
+    let state = dir.path().join("state/acme.sqlite");
+    let store = SqliteStore::open(&state).expect("the state file");
+    let acme = IntegrationId::new("acme");
+    assert!(store.links(&acme).await.expect("links").is_empty());
+
+    let confirmed = run(&["sync", "--config", config, "--yes"], &envs);
+    assert_eq!(confirmed.code, 0, "{confirmed}");
+    let links = store.links(&acme).await.expect("links");
+    assert!(links.len() > 50, "{} linked", links.len());
+    // Not a first sync any more: no question.
+    let again = run(&["sync", "--config", config], &envs);
+    assert_eq!(again.code, 0, "{again}");
+    sandbox.shutdown().await;
+}

@@ -8,18 +8,18 @@
 //! sync can never disagree. Used by `personio-lms explain` and
 //! `GET /integrations/{id}/employees/{personio_id}`.
 
+use super::roster::read_roster;
 use crate::domain::IntegrationId;
 use crate::domain::employee::{Employee, EmployeeParseError, PersonioId};
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::{LmsProfile, LmsUser};
 use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunId, RunStatus};
 use crate::domain::settings::IntegrationSettings;
-use crate::ports::{EmployeeQuery, HrError, HrSource, LearningPlatform, StoreError, SyncStore};
+use crate::ports::{HrError, HrSource, LearningPlatform, StoreError, SyncStore};
 use crate::retry::Deadline;
 use crate::sync::profile::{desired_groups, is_selected, map_profile};
 use crate::sync::{PlannedChange, Roster, SyncPlan};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 
 /// How many of the newest runs are searched for the employee's outcomes.
@@ -146,7 +146,7 @@ pub async fn explain_employee(
     deadline: Deadline,
 ) -> Result<Explanation, ExplainError> {
     let today = Utc::now().date_naive();
-    let listed = list(hr, settings, key, deadline, today).await?;
+    let listed = list(hr, settings, key, deadline).await?;
     let links = store.links(integration).await?;
     let found_id = match &listed.record {
         Some(Ok(employee)) => Some(employee.id),
@@ -223,29 +223,22 @@ async fn list(
     settings: &IntegrationSettings,
     key: &EmployeeKey,
     deadline: Deadline,
-    today: chrono::NaiveDate,
 ) -> Result<Listed, HrError> {
-    let query = EmployeeQuery::default();
-    let mut pages = hr.employee_pages(&query, deadline);
-    let mut listed = Listed {
-        roster: Roster::default(),
-        record: None,
-    };
-    while let Some(page) = pages.next().await {
-        let page = page?;
-        if listed.record.is_none() {
-            listed.record = page
+    let mut record = None;
+    let roster = read_roster(hr, settings, deadline, |page| {
+        if record.is_none() {
+            record = page
                 .employees
                 .iter()
-                .find(|record| match record {
+                .find(|candidate| match candidate {
                     Ok(employee) => key.matches(Some(employee.id), employee.email.as_deref()),
                     Err(error) => key.matches(error.employee_id, None),
                 })
                 .cloned();
         }
-        listed.roster.add_page(page, settings, today);
-    }
-    Ok(listed)
+    })
+    .await?;
+    Ok(Listed { roster, record })
 }
 
 fn selection(employee: &Employee, settings: &IntegrationSettings) -> Selection {

@@ -11,6 +11,8 @@
 //!   Personio documents).
 //! - [`explain`]: one employee as the sync sees them ("why was X not synced?").
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
+//! - [`roster`]: reading Personio as a sync does, for the use cases that look before a run
+//!   (and the first-sync count the CLI confirms).
 //! - [`run_lookup`]: one run by its id, a unique prefix of it, or `latest`.
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
 //!
@@ -22,6 +24,7 @@ pub mod connect;
 pub mod explain;
 pub mod integration_sync;
 pub mod preflight;
+pub mod roster;
 pub mod run_lookup;
 pub mod schedule;
 pub mod sync_job;
@@ -34,6 +37,7 @@ pub use connect::{
 pub use explain::{EmployeeKey, ExplainError, Explanation, explain_employee};
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
+pub use roster::{first_sync_accounts, read_roster};
 pub use run_lookup::{RunLookupError, find_run};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};

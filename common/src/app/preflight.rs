@@ -6,15 +6,15 @@
 //! empty fields or, worse, see nobody as selected. So the check reads the employees the way a sync
 //! does (no projection) and compares the attributes present with those the settings need.
 
+use super::roster::read_roster;
 use crate::certificates::{CategoryError, choose_category};
 use crate::domain::employee::Employee;
 use crate::domain::run::{EmployeeOutcome, OutcomeAction};
 use crate::domain::settings::{GroupSource, IntegrationSettings};
-use crate::ports::{EmployeeQuery, HrError, HrSource, LearningPlatform, LmsError};
+use crate::ports::{HrError, HrSource, LearningPlatform, LmsError};
 use crate::retry::Deadline;
 use crate::sync::profile::is_selected;
 use crate::sync::{Roster, SyncPlan};
-use futures::StreamExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -332,38 +332,36 @@ async fn list_employees(
     settings: &IntegrationSettings,
     deadline: Deadline,
 ) -> Result<Listing, HrError> {
-    let query = EmployeeQuery::default();
-    let mut pages = hr.employee_pages(&query, deadline);
-    let today = chrono::Utc::now().date_naive();
-    let mut listing = Listing {
-        listed: 0,
-        unparsable: 0,
-        selected: 0,
-        roster: Roster::default(),
-        attributes_present: BTreeSet::new(),
-        group_names: BTreeMap::new(),
-    };
-    while let Some(page) = pages.next().await {
-        let page = page?;
-        listing
-            .attributes_present
-            .extend(page.attributes_present.iter().cloned());
+    let mut listed = 0;
+    let mut unparsable = 0;
+    let mut selected = 0;
+    let mut attributes_present = BTreeSet::new();
+    let mut group_counts: BTreeMap<String, usize> = BTreeMap::new();
+    let roster = read_roster(hr, settings, deadline, |page| {
+        attributes_present.extend(page.attributes_present.iter().cloned());
         for employee in &page.employees {
-            listing.listed += 1;
+            listed += 1;
             let Ok(employee) = employee else {
-                listing.unparsable += 1;
+                unparsable += 1;
                 continue;
             };
             if is_selected(employee, &settings.selection) {
-                listing.selected += 1;
+                selected += 1;
                 for name in group_names(employee, &settings.groups.by) {
-                    *listing.group_names.entry(name).or_default() += 1;
+                    *group_counts.entry(name).or_default() += 1;
                 }
             }
         }
-        listing.roster.add_page(page, settings, today);
-    }
-    Ok(listing)
+    })
+    .await?;
+    Ok(Listing {
+        listed,
+        unparsable,
+        selected,
+        roster,
+        attributes_present,
+        group_names: group_counts,
+    })
 }
 
 fn check_attributes(
