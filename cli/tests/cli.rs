@@ -139,11 +139,14 @@ fn demo_runs_end_to_end_and_prints_every_section() {
         "== 3. Re-sync",
         "deactivated",
         "the LMS has no groups named",
-        "== 4. Certificates",
+        "== 4. Why was someone not synced?",
+        "$ personio-lms explain ",
+        "next run: skip",
+        "== 5. Certificates",
         "uploaded 3",
         "documents in Personio (the sandbox): 3",
-        "== 5. Emails in the outbox",
-        "== 6. The LMS now",
+        "== 6. Emails in the outbox",
+        "== 7. The LMS now",
     ] {
         assert!(
             output.stdout.contains(section),
