@@ -110,6 +110,49 @@ fn start_scim() -> Option<ServerGuard> {
     ))
 }
 
+/// A sandbox, the SCIM server and a config for both in a temp dir.
+struct World {
+    scim: ServerGuard,
+    sandbox: RunningSandbox,
+    dir: tempfile::TempDir,
+    config: String,
+    client_secret: String,
+}
+
+impl World {
+    async fn start(employees: usize) -> Option<Self> {
+        let scim = start_scim()?;
+        let sandbox = sandbox(employees).await;
+        let (client_id, client_secret) = sandbox.default_credential();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = write_config(
+            dir.path(),
+            &sandbox.base_url(),
+            &client_id,
+            &format!("{}/v2", scim.base_url()),
+        );
+        let config = config.to_str().expect("a UTF-8 path").to_owned();
+        Some(Self {
+            scim,
+            sandbox,
+            dir,
+            config,
+            client_secret,
+        })
+    }
+
+    fn envs(&self) -> [(&'static str, &str); 2] {
+        [
+            (SECRET_VAR, self.client_secret.as_str()),
+            (TOKEN_VAR, SCIM_TOKEN),
+        ]
+    }
+
+    async fn shutdown(self) {
+        self.sandbox.shutdown().await;
+    }
+}
+
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
 
 fn job(certificate: &str, lms_user: &str, course: Option<&str>) -> String {
@@ -157,27 +200,26 @@ fn demo_runs_end_to_end_and_prints_every_section() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
-    let Some(scim) = start_scim() else { return };
-    let sandbox = sandbox(25).await;
-    let (client_id, client_secret) = sandbox.default_credential();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &sandbox.base_url(),
-        &client_id,
-        &format!("{}/v2", scim.base_url()),
-    );
-    let config = config.to_str().expect("a UTF-8 path");
-    let envs = [
-        (SECRET_VAR, client_secret.as_str()),
-        (TOKEN_VAR, SCIM_TOKEN),
-    ];
+    let Some(world) = World::start(25).await else {
+        return;
+    };
+    let World {
+        sandbox,
+        dir,
+        client_secret,
+        ..
+    } = &world;
+    let config = world.config.as_str();
+    let envs = world.envs();
 
     let first = run(&["sync", "--config", config], &envs);
     assert_eq!(first.code, 0, "{first}");
     assert!(first.stdout.contains("succeeded"), "{first}");
     assert!(first.stdout.contains("created "), "{first}");
-    assert!(!first.stdout.contains(&client_secret) && !first.stderr.contains(&client_secret));
+    assert!(
+        !first.stdout.contains(client_secret.as_str())
+            && !first.stderr.contains(client_secret.as_str())
+    );
 
     let second = run(&["sync", "--config", config], &envs);
     assert_eq!(second.code, 0, "{second}");
@@ -192,7 +234,7 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     let record: Value = serde_json::from_str(&json.stdout).expect("the run record as JSON");
     assert_eq!(record["dry_run"], true);
     assert_eq!(record["counts"]["created"], 0);
-    assert!(!json.stdout.contains(&client_secret) && !json.stdout.contains(SCIM_TOKEN));
+    assert!(!json.stdout.contains(client_secret.as_str()) && !json.stdout.contains(SCIM_TOKEN));
 
     let runs = run(&["runs", "--config", config], &envs);
     assert_eq!(runs.code, 0, "{runs}");
@@ -321,7 +363,7 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     let held = run(&["sync", "--config", config], &envs);
     assert_eq!(held.code, 4, "{held}");
     assert!(held.stdout.contains("someone else"), "{held}");
-    sandbox.shutdown().await;
+    world.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -442,20 +484,20 @@ fn help_documents_the_exit_codes_and_init_config_prints_a_valid_example() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_commands_explain_and_smtp_mail() {
     use integration_tests::smtp::{PASSWORD, Security, SmtpServer, USER};
-    let Some(scim) = start_scim() else { return };
     let Some(smtp) = SmtpServer::start(Security::Starttls, true) else {
         return;
     };
-    let sandbox = sandbox(20).await;
-    let (client_id, client_secret) = sandbox.default_credential();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &sandbox.base_url(),
-        &client_id,
-        &format!("{}/v2", scim.base_url()),
-    );
-    let mut text = std::fs::read_to_string(&config).expect("the config");
+    let Some(world) = World::start(20).await else {
+        return;
+    };
+    let World {
+        scim,
+        sandbox,
+        dir,
+        client_secret,
+        config,
+    } = &world;
+    let mut text = std::fs::read_to_string(config).expect("the config");
     text = text.replace(
         "[settings]",
         &format!(
@@ -465,8 +507,8 @@ async fn read_commands_explain_and_smtp_mail() {
             smtp.ca_path().display()
         ),
     );
-    std::fs::write(&config, text).expect("write the config");
-    let config = config.to_str().expect("a UTF-8 path");
+    std::fs::write(config, text).expect("write the config");
+    let config = config.as_str();
     let envs = [
         (SECRET_VAR, client_secret.as_str()),
         (TOKEN_VAR, SCIM_TOKEN),
@@ -626,28 +668,19 @@ async fn read_commands_explain_and_smtp_mail() {
         !not_personio.stdout.contains("check the client id"),
         "{not_personio}"
     );
-    sandbox.shutdown().await;
+    world.shutdown().await;
 }
 
 /// A first sync that creates many accounts asks first; without a terminal it does not wait for
 /// an answer but stops with exit 2, naming `--yes`, having changed nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_first_sync_asks_and_never_blocks_without_a_terminal() {
-    let Some(scim) = start_scim() else { return };
-    let sandbox = sandbox(200).await;
-    let (client_id, client_secret) = sandbox.default_credential();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(
-        dir.path(),
-        &sandbox.base_url(),
-        &client_id,
-        &format!("{}/v2", scim.base_url()),
-    );
-    let config = config.to_str().expect("a UTF-8 path");
-    let envs = [
-        (SECRET_VAR, client_secret.as_str()),
-        (TOKEN_VAR, SCIM_TOKEN),
-    ];
+    let Some(world) = World::start(200).await else {
+        return;
+    };
+    let dir = &world.dir;
+    let config = world.config.as_str();
+    let envs = world.envs();
     let refused = run(&["sync", "--config", config], &envs);
     assert_eq!(refused.code, 2, "{refused}");
     assert!(
@@ -667,5 +700,5 @@ async fn a_large_first_sync_asks_and_never_blocks_without_a_terminal() {
     // Not a first sync any more: no question.
     let again = run(&["sync", "--config", config], &envs);
     assert_eq!(again.code, 0, "{again}");
-    sandbox.shutdown().await;
+    world.shutdown().await;
 }

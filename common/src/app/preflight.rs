@@ -601,6 +601,15 @@ mod tests {
         assert_eq!(status_of(&report, "lms.groups"), vec![CheckStatus::Warning]);
     }
 
+    fn first_failure(report: &PreflightReport) -> String {
+        report
+            .checks
+            .iter()
+            .find(|check| check.status == CheckStatus::Failed)
+            .map(|check| check.detail.clone())
+            .unwrap_or_default()
+    }
+
     #[tokio::test]
     async fn a_missing_selection_attribute_fails_the_check() {
         let mut people = staff();
@@ -611,12 +620,7 @@ mod tests {
         let lms = MemoryLms::with_groups(["Sales"]);
         let report = run_preflight(&hr, &lms, &settings(), Deadline::none()).await;
         assert!(!report.passed());
-        let failed = report
-            .checks
-            .iter()
-            .find(|check| check.status == CheckStatus::Failed)
-            .map(|check| check.detail.clone())
-            .unwrap_or_default();
+        let failed = first_failure(&report);
         assert!(failed.contains("LMS Sync"), "{failed}");
         assert_eq!(
             status_of(&report, "personio.selection"),
@@ -631,12 +635,7 @@ mod tests {
         let mut settings = settings();
         settings.selection.attribute = "LMS-sync".into();
         let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
-        let failed = report
-            .checks
-            .iter()
-            .find(|check| check.status == CheckStatus::Failed)
-            .map(|check| check.detail.clone())
-            .unwrap_or_default();
+        let failed = first_failure(&report);
         assert!(failed.contains("did you mean `LMS Sync`?"), "{failed}");
 
         let present = BTreeSet::from([

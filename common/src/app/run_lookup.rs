@@ -78,41 +78,22 @@ pub async fn find_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::run::{RunCounts, RunStatus, Trigger};
     use crate::store::MemoryStore;
-    use chrono::{Duration, TimeZone, Utc};
-
-    fn record(id: &str, minute: i64) -> RunRecord {
-        let started = Utc
-            .with_ymd_and_hms(2026, 11, 23, 5, 0, 0)
-            .single()
-            .expect("valid")
-            + Duration::minutes(minute);
-        RunRecord {
-            integration_id: IntegrationId::new("acme"),
-            run_id: RunId(id.into()),
-            trigger: Trigger::Cli,
-            dry_run: false,
-            started_at: started,
-            finished_at: Some(started),
-            status: RunStatus::Succeeded,
-            counts: RunCounts::default(),
-            outcomes: Vec::new(),
-            notices: Vec::new(),
-            error: None,
-        }
-    }
+    use crate::store::contract::fixtures::{acme, minutes, run, t0};
 
     #[tokio::test]
     async fn latest_exact_and_unique_prefixes_find_a_run() {
         let store = MemoryStore::new();
-        let acme = IntegrationId::new("acme");
+        let acme = acme();
         assert!(matches!(
             find_run(&store, &acme, "latest").await,
             Err(RunLookupError::NoRuns)
         ));
         for (id, minute) in [("3f2a-0001", 0), ("3f2b-0002", 1), ("9c00-0003", 2)] {
-            store.put_run(&record(id, minute)).await.expect("stored");
+            store
+                .put_run(&run(&acme, id, t0() + minutes(minute)))
+                .await
+                .expect("stored");
         }
         let found = |given: &'static str| {
             let store = &store;

@@ -15,7 +15,7 @@ use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 
-pub(super) fn acme() -> IntegrationId {
+pub(crate) fn acme() -> IntegrationId {
     IntegrationId::new("acme")
 }
 
@@ -23,11 +23,11 @@ pub(super) fn globex() -> IntegrationId {
     IntegrationId::new("globex")
 }
 
-pub(super) fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000, 0).expect("a representable constant")
 }
 
-pub(super) fn minutes(n: i64) -> Duration {
+pub(crate) fn minutes(n: i64) -> Duration {
     Duration::minutes(n)
 }
 
@@ -45,7 +45,7 @@ pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) 
     }
 }
 
-pub(super) fn run(
+pub(crate) fn run(
     integration: &IntegrationId,
     run_id: &str,
     started_at: DateTime<Utc>,

@@ -5,7 +5,7 @@
 //! [`state_store_contract_tests!`](crate::state_store_contract_tests) runs the four of the state.
 //! Time is passed in, so nothing sleeps.
 
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod integrations;
 pub mod lease;
 pub mod ledger;
