@@ -9,6 +9,7 @@
 
 mod body;
 mod certificates;
+pub mod console;
 mod integrations;
 mod operations;
 pub mod problem;
@@ -197,6 +198,14 @@ impl AdminApi {
                     .await
             }
             Endpoint::GetCertificate => self.get_certificate(caller, &id(), second()).await,
+            Endpoint::ListCertificates => {
+                let page = self.certificate_page(request.uri().query())?;
+                self.list_certificates(caller, &id(), page).await
+            }
+            Endpoint::SettingsDefaults => Ok(json_response(
+                StatusCode::OK,
+                &crate::domain::settings::IntegrationSettings::new(""),
+            )),
         }
     }
 
@@ -250,7 +259,7 @@ fn if_match(request: &Request<Bytes>) -> Result<Option<u64>, ApiError> {
     })
 }
 
-/// The first value of a query parameter (no percent-decoding: the API's parameters are numbers).
+/// The first value of a query parameter, as sent (see [`routes::percent_decode`]).
 fn query_parameter<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')

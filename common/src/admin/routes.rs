@@ -18,8 +18,10 @@ pub enum Endpoint {
     ListRuns,
     GetRun,
     SubmitCertificate,
+    ListCertificates,
     SubmitCertificateBatch,
     GetCertificate,
+    SettingsDefaults,
 }
 
 /// One route: method, path template (OpenAPI syntax, `{name}` for a parameter), endpoint.
@@ -32,7 +34,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 14] {
+pub fn routes() -> [Route; 16] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -68,6 +70,11 @@ pub fn routes() -> [Route; 14] {
             Endpoint::SubmitCertificate,
         ),
         route(
+            Method::GET,
+            "/integrations/{id}/certificates",
+            Endpoint::ListCertificates,
+        ),
+        route(
             Method::POST,
             "/integrations/{id}/certificates/batch",
             Endpoint::SubmitCertificateBatch,
@@ -76,6 +83,11 @@ pub fn routes() -> [Route; 14] {
             Method::GET,
             "/integrations/{id}/certificates/{certificate_id}",
             Endpoint::GetCertificate,
+        ),
+        route(
+            Method::GET,
+            "/settings/defaults",
+            Endpoint::SettingsDefaults,
         ),
     ]
 }
@@ -149,7 +161,8 @@ fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
     Some(params)
 }
 
-fn percent_decode(segment: &str) -> Option<String> {
+/// Undoes percent-encoding (`%2F` → `/`); `None` for a malformed escape or non-UTF-8 bytes.
+pub(crate) fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;
