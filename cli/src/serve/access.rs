@@ -352,9 +352,13 @@ mod tests {
 
     fn access() -> (Access, Secret) {
         let directory = tempfile::tempdir().unwrap();
-        let setup = ensure_admin_token(&directory.path().join("admin-token.sha256"), false).unwrap();
+        let setup =
+            ensure_admin_token(&directory.path().join("admin-token.sha256"), false).unwrap();
         let token = setup.new_token.expect("made on first start");
-        (Access::new(setup.hash, SessionPolicy::default(), false), token)
+        (
+            Access::new(setup.hash, SessionPolicy::default(), false),
+            token,
+        )
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -365,7 +369,12 @@ mod tests {
         headers
     }
 
-    fn authenticate(access: &Access, method: Method, pairs: &[(&'static str, &str)], now: DateTime<Utc>) -> Result<Option<Caller>, Refusal> {
+    fn authenticate(
+        access: &Access,
+        method: Method,
+        pairs: &[(&'static str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Caller>, Refusal> {
         access.authenticate(&method, &headers(pairs), &[ORIGIN.to_owned()], now)
     }
 
@@ -398,27 +407,58 @@ mod tests {
         let (access, token) = access();
         let now = Utc::now();
         let bearer = format!("Bearer {}", token.expose());
-        assert!(authenticate(&access, Method::POST, &[("authorization", &bearer)], now).unwrap().is_some());
+        assert!(
+            authenticate(&access, Method::POST, &[("authorization", &bearer)], now)
+                .unwrap()
+                .is_some()
+        );
         assert!(matches!(
-            authenticate(&access, Method::GET, &[("authorization", "Bearer plms_forged")], now),
+            authenticate(
+                &access,
+                Method::GET,
+                &[("authorization", "Bearer plms_forged")],
+                now
+            ),
             Err(Refusal::Unauthenticated(_))
         ));
         assert!(matches!(
-            authenticate(&access, Method::GET, &[("authorization", token.expose())], now),
+            authenticate(
+                &access,
+                Method::GET,
+                &[("authorization", token.expose())],
+                now
+            ),
             Err(Refusal::Unauthenticated(_))
         ));
         assert_eq!(authenticate(&access, Method::GET, &[], now), Ok(None));
 
         assert!(access.login("plms_wrong", now).is_none());
-        let session = access.login(token.expose(), now).expect("the admin token signs in");
+        let session = access
+            .login(token.expose(), now)
+            .expect("the admin token signs in");
         let cookie = format!("other=1; plms_session={}", session.id.expose());
-        assert!(access.session_cookie(&session).contains("HttpOnly; SameSite=Strict"));
+        assert!(
+            access
+                .session_cookie(&session)
+                .contains("HttpOnly; SameSite=Strict")
+        );
         assert!(!access.session_cookie(&session).contains("Secure"));
-        assert!(authenticate(&access, Method::GET, &[("cookie", &cookie)], now).unwrap().is_some());
-        let (csrf, _) = access.session_info(&headers(&[("cookie", &cookie)]), now).unwrap();
+        assert!(
+            authenticate(&access, Method::GET, &[("cookie", &cookie)], now)
+                .unwrap()
+                .is_some()
+        );
+        let (csrf, _) = access
+            .session_info(&headers(&[("cookie", &cookie)]), now)
+            .unwrap();
         assert_eq!(csrf, session.csrf_token);
         assert!(matches!(
-            authenticate(&access, Method::GET, &[("cookie", "plms_session=forged")], now),
+            authenticate(
+                &access,
+                Method::GET,
+                &[("cookie", "plms_session=forged")],
+                now
+            ),
             Err(Refusal::Unauthenticated(_))
         ));
     }
@@ -431,16 +471,32 @@ mod tests {
         let cookie = format!("plms_session={}", session.id.expose());
         let csrf = session.csrf_token.as_str();
         let refused = |pairs: &[(&'static str, &str)]| {
-            matches!(authenticate(&access, Method::POST, pairs, now), Err(Refusal::Forbidden(_)))
+            matches!(
+                authenticate(&access, Method::POST, pairs, now),
+                Err(Refusal::Forbidden(_))
+            )
         };
         assert!(refused(&[("cookie", &cookie)]));
         assert!(refused(&[("cookie", &cookie), (CSRF_HEADER, "guess")]));
-        assert!(refused(&[("cookie", &cookie), (CSRF_HEADER, csrf), ("origin", "https://evil.example")]));
-        assert!(refused(&[("cookie", &cookie), (CSRF_HEADER, csrf), ("sec-fetch-site", "cross-site")]));
+        assert!(refused(&[
+            ("cookie", &cookie),
+            (CSRF_HEADER, csrf),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(refused(&[
+            ("cookie", &cookie),
+            (CSRF_HEADER, csrf),
+            ("sec-fetch-site", "cross-site")
+        ]));
         let allowed = authenticate(
             &access,
             Method::DELETE,
-            &[("cookie", &cookie), (CSRF_HEADER, csrf), ("origin", ORIGIN), ("sec-fetch-site", "same-origin")],
+            &[
+                ("cookie", &cookie),
+                (CSRF_HEADER, csrf),
+                ("origin", ORIGIN),
+                ("sec-fetch-site", "same-origin"),
+            ],
             now,
         );
         assert!(allowed.unwrap().is_some());
@@ -455,10 +511,16 @@ mod tests {
         let get = |at| authenticate(&access, Method::GET, &[("cookie", &cookie)], at);
         // Kept alive by use…
         for hour in 0..11 {
-            assert!(get(start + Duration::minutes(50 * hour)).unwrap().is_some(), "{hour}");
+            assert!(
+                get(start + Duration::minutes(50 * hour)).unwrap().is_some(),
+                "{hour}"
+            );
         }
         // …but not past its lifetime.
-        assert!(matches!(get(start + Duration::hours(12)), Err(Refusal::Unauthenticated(_))));
+        assert!(matches!(
+            get(start + Duration::hours(12)),
+            Err(Refusal::Unauthenticated(_))
+        ));
 
         let idle = access.login(token.expose(), start).unwrap();
         let idle_cookie = format!("plms_session={}", idle.id.expose());

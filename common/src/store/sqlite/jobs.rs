@@ -175,9 +175,11 @@ impl SqliteJobQueue {
                     if duplicate.is_none() {
                         transaction
                             .prepare_cached(
+                                // A new job is due at once, whatever clock a receiver
+                                // goes by.
                                 "INSERT INTO jobs (kind, group_key, dedup_key, body,
                                      enqueued_at_us, visible_at_us)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                                 VALUES (?1, ?2, ?3, ?4, ?5, 0)",
                             )?
                             .execute(params![kind.column(), group, dedup, body, now])?;
                     }
