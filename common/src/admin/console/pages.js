@@ -194,7 +194,7 @@ export async function integrationPage(main, id, tab = "", rest = []) {
   } }, "Sync now");
   const body = h("div");
   fill(main, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Integrations"), " / ", record.name),
-    h("div", { class: "inline" }, h("h1", { tabindex: "-1" }, record.name), h("div", { class: "actions" }, syncButton)), tabs, body);
+    h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, record.name), syncButton), tabs, body);
   const views = { "": overview, settings, check, plan, runs, certificates, explain: explainView };
   const view = views[tab];
   if (!view) {
