@@ -48,7 +48,7 @@ impl Web {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        if self.hosts.iter().any(|known| *known == host) {
+        if self.hosts.contains(&host) {
             return None;
         }
         warn!(%host, "request for an unknown host refused");
