@@ -17,7 +17,7 @@ import tempfile
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -200,22 +200,44 @@ def save_and_sync(console):
     console.click_text("a", "Settings")
     console.click('button[name="save-sync"]')
     console.wait_text("main", "Runs", seconds=WAIT_SECONDS)
-    # The list refreshes by itself until the run is there and finished.
+    # The list refreshes by itself (replacing its rows) until the run is there and finished.
     WebDriverWait(console.driver, 90).until(
         lambda driver: any(
-            "succeeded" in row.text or "completed with failures" in row.text
-            for row in driver.find_elements(By.CSS_SELECTOR, "main table tbody tr")
-            if "plan" not in row.text
+            "succeeded" in text or "completed with failures" in text
+            for text in row_texts(driver)
+            if "plan" not in text
         )
     )
     console.shot("runs")
 
 
+def row_texts(driver):
+    """The rows' texts, read at once (a refreshing list replaces its rows under a reader)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('main table tbody tr')].map((row) => row.innerText)"
+    )
+
+
 def open_run_and_find_employee(console):
     step("open the run and find one employee by email")
-    rows = console.driver.find_elements(By.CSS_SELECTOR, "main table tbody tr")
-    real = next(row for row in rows if "plan" not in row.text and ("succeeded" in row.text or "completed" in row.text))
-    real.find_element(By.CSS_SELECTOR, "a").click()
+    # The finished sync's row, by position, clicked as soon as it is there (the list may
+    # refresh between looking and clicking).
+    def click_finished_sync(driver):
+        texts = row_texts(driver)
+        index = next(
+            (number for number, text in enumerate(texts, 1)
+             if "plan" not in text and ("succeeded" in text or "completed" in text)),
+            None,
+        )
+        if index is None:
+            return False
+        try:
+            driver.find_element(By.CSS_SELECTOR, f"main table tbody tr:nth-child({index}) a").click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    WebDriverWait(console.driver, 30).until(click_finished_sync)
     console.wait_text("main h2", "Run of")
     first = console.find("main table tbody tr")
     email = first.find_element(By.CSS_SELECTOR, ".muted").text
@@ -249,11 +271,17 @@ def push_certificate(console, integration, email):
     accepted = console.api("POST", f"/integrations/{integration}/certificates", job)
     assert accepted["status"] == "accepted", accepted
     console.click_text("a", "Certificates")
-    WebDriverWait(console.driver, 60).until(
-        lambda driver: (driver.refresh() or True) and "done" in WebDriverWait(driver, 10).until(
-            until.visibility_of_element_located((By.CSS_SELECTOR, "main"))
-        ).text and "Personio document" in driver.find_element(By.CSS_SELECTOR, "main").text
-    )
+
+    def arrived(driver):
+        # The ledger is read when the page opens: look again until the certificate is done.
+        driver.refresh()
+        WebDriverWait(driver, 10).until(until.text_to_be_present_in_element((By.CSS_SELECTOR, "main"), "Page 1"))
+        return any(
+            "console-test-cert-1" in text and "done" in text and "Personio document" in text
+            for text in row_texts(driver)
+        )
+
+    WebDriverWait(console.driver, 60, poll_frequency=1).until(arrived)
     console.shot("certificates")
 
 

@@ -378,7 +378,7 @@ async function certificates(body, record) {
     fill(output, certificateTable(list), h("nav", { class: "pager", "aria-label": "Pages" }, previous, h("span", {}, `Page ${index + 1}`), following));
   };
   stateSelect.addEventListener("change", () => { cursors = [null]; load(0); });
-  const lookupForm = h("form", { class: "inline", role: "search", onsubmit: async (event) => {
+  const lookupForm = h("form", { class: "lookup", role: "search", onsubmit: async (event) => {
     event.preventDefault();
     const id = lookupInput.value.trim();
     if (!id) return load(0);
@@ -404,11 +404,12 @@ function certificateTable(list) {
       { title: "Certificate", cell: (entry) => h("span", { class: "mono" }, entry.certificate_id) },
       { title: "State", cell: (entry) => badge(entry.state) },
       { title: "Details", cell: (entry) => entry.document_id ? `Personio document ${entry.document_id}` : entry.reason || (entry.waiting_for_lms_user ? `waiting for LMS user ${entry.waiting_for_lms_user} to be synced` : entry.expires_at ? `claimed until ${formatTime(entry.expires_at)}` : "") },
-      { title: "Employee", cell: (entry) => entry.employee_name || entry.personio_id || "" },
-      { title: "Course", cell: (entry) => entry.course_name || "" },
+      // Shown where the API tells them.
+      list.some((entry) => entry.employee_name || entry.personio_id) ? { title: "Employee", cell: (entry) => entry.employee_name || String(entry.personio_id ?? "") } : null,
+      list.some((entry) => entry.course_name) ? { title: "Course", cell: (entry) => entry.course_name || "" } : null,
       { title: "Attempts", class: "num", cell: (entry) => String(entry.attempts) },
       { title: "Updated", cell: (entry) => formatTime(entry.updated_at) },
-    ],
+    ].filter(Boolean),
   });
 }
 
@@ -438,7 +439,7 @@ async function explainView(body, record, { explain, rest }) {
       fill(output, problemCard(error));
     }
   };
-  const form = h("form", { class: "inline", role: "search", onsubmit: (event) => { event.preventDefault(); show(input.value.trim()); } },
+  const form = h("form", { class: "lookup", role: "search", onsubmit: (event) => { event.preventDefault(); show(input.value.trim()); } },
     h("label", { for: "explain-employee" }, "Personio id"), input, h("button", { type: "submit" }, "Explain"));
   fill(body, h("p", { id: "explain-help" }, "Why one employee has (or has not) the LMS account, status and groups they have."), form, output);
   if (rest[0]) await show(rest[0]);
