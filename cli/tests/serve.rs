@@ -609,3 +609,33 @@ async fn the_console_in_a_real_browser() {
         "{documents:?}"
     );
 }
+
+/// The console's OpenID Connect sign-in (the AWS host's) in headless Chromium, against a
+/// stand-in identity provider and API (`tests/console/oidc_sign_in.py`): code with PKCE (S256),
+/// state and nonce checked, the ID token sent as the bearer token.
+#[test]
+fn the_console_signs_in_with_openid_connect() {
+    let Some((chromium, driver)) = chromium() else {
+        return;
+    };
+    let Some(python) = venv_tool("python") else {
+        return;
+    };
+    let output = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/console/oidc_sign_in.py"
+        ))
+        .arg("--chromium")
+        .arg(chromium)
+        .arg("--chromedriver")
+        .arg(driver)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("signed in with code + PKCE"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -162,6 +162,7 @@ def create_integration(console):
     console.type("settings.notifications.admin_email", "hr@acme.example")
     console.click('button[name="save"]')
     console.wait_text("main h1", "ACME GmbH → Academy")
+    console.wait_text("main", "At a glance")
     url = console.driver.current_url
     integration = url.split("#/i/")[1].split("/")[0]
     return integration
@@ -326,6 +327,14 @@ def keyboard_only(console):
     assert console.driver.switch_to.active_element.tag_name == "h1"
 
 
+def sign_out(console):
+    step("sign out: the session ends, the console asks for the token again")
+    console.click("#sign-out")
+    console.find("#admin-token")
+    console.driver.get(console.args.console + "#/")
+    console.find("#admin-token")
+
+
 def main():
     args = arguments()
     with tempfile.TemporaryDirectory(prefix="console-chromium-") as profile:
@@ -341,6 +350,7 @@ def main():
             push_certificate(console, integration, email)
             integrations_list(console)
             keyboard_only(console)
+            sign_out(console)
             # Script errors fail the test; refused requests (the wrong token, the wrong field)
             # are the test's own doing.
             logs = [

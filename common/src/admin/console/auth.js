@@ -129,7 +129,9 @@ export async function startOidcSignIn() {
   const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   const state = randomText();
   const nonce = randomText();
-  sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state, nonce, hash: location.hash }));
+  // Back to where the admin was going (the sign-in page remembers it), not to the sign-in page.
+  const hash = location.hash.startsWith("#/login") ? sessionStorage.getItem("personio-lms.after-login") || "#/" : location.hash;
+  sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state, nonce, hash }));
   const url = new URL(provider.authorization_endpoint);
   url.search = new URLSearchParams({
     response_type: "code",
