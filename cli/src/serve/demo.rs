@@ -30,7 +30,6 @@ use personio_sandbox::{
     LMS_SYNC_KEY, LMS_SYNC_LABEL, NewEmployee, RunningSandbox, Sandbox, SandboxConfig,
 };
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -88,18 +87,7 @@ impl DemoWorld {
         )
         .await
         .map_err(|error| failed("cannot start the Personio sandbox")(error.to_string()))?;
-        // Every other department/team/position name is an LMS group; the rest show up as
-        // missing groups in the check and the runs, as in an LMS set up by hand.
-        let names: BTreeSet<String> = sandbox
-            .employees()
-            .iter()
-            .flat_map(|employee| {
-                ["department", "team", "position"]
-                    .into_iter()
-                    .filter_map(|key| relation_name(employee, key))
-            })
-            .collect();
-        let lms = Arc::new(MemoryLms::with_groups(names.iter().step_by(2)));
+        let (lms, _) = crate::demo::demo_lms(&sandbox);
         println!(
             "  demo              Personio sandbox {} ({} employees), in-process LMS",
             sandbox.base_url(),
@@ -137,17 +125,6 @@ impl DemoWorld {
             Err(shared) => drop(shared),
         }
     }
-}
-
-fn relation_name(employee: &personio_sandbox::Employee, key: &str) -> Option<String> {
-    let value = &employee.attribute(key)?.value;
-    value
-        .pointer("/attributes/name")
-        .and_then(Value::as_str)
-        .or_else(|| value.as_str())
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
 }
 
 /// One admin API call as the local admin.
