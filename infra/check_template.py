@@ -6,6 +6,8 @@ ties between the template and the Rust code:
 - every Ref / GetAtt / Sub variable names a parameter, a resource or a pseudo parameter;
 - every SQS event's Queue is the Arn of a queue, every HttpApi event's ApiId an HttpApi;
 - every function's BuildProperties.Binary is a binary of a crate under functions/;
+- every API Gateway route targets an integration of a function, and only the public paths (the
+  API's contract and the console's files) are routed without the JWT authorizer;
 - every environment variable a function's code reads (env::var / required_env) is set for that
   function by the template (Globals or its own Environment). Code a function shares through
   `common::aws::host` counts for the functions that use it: the variables read in an
@@ -107,6 +109,40 @@ def binaries_of(crate_dir):
     return bins
 
 
+# Routes that answer without a token: the API's contract and the console's files, nothing else.
+PUBLIC_ROUTES = {"GET /openapi.json", "GET /", "GET /console", "GET /console/{file+}"}
+
+
+def check_routes(resources):
+    findings = []
+    kinds = {name: resource.get("Type") for name, resource in resources.items()}
+    for name, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::ApiGatewayV2::Integration":
+            uri = properties.get("IntegrationUri", {})
+            target = uri.get("Fn::GetAtt") if isinstance(uri, dict) else None
+            target_name = referenced_names("Fn::GetAtt", target)[0] if target else None
+            if kinds.get(target_name) != "AWS::Serverless::Function":
+                findings.append(f"{name}: IntegrationUri must be !GetAtt <a function>.Arn, got {uri!r}")
+        if resource.get("Type") != "AWS::ApiGatewayV2::Route":
+            continue
+        key = properties.get("RouteKey")
+        target = properties.get("Target", {})
+        text = target.get("Fn::Sub") if isinstance(target, dict) else None
+        integration = re.fullmatch(r"integrations/\$\{(\w+)\}", text or "")
+        if not integration or kinds.get(integration.group(1)) != "AWS::ApiGatewayV2::Integration":
+            findings.append(f"{name}: Target must be !Sub integrations/${{<an integration>}}, got {target!r}")
+        authorization = properties.get("AuthorizationType", "NONE")
+        if authorization == "NONE" and key not in PUBLIC_ROUTES:
+            findings.append(f"{name}: {key} answers without a token; only {sorted(PUBLIC_ROUTES)} may")
+        if authorization == "JWT":
+            authorizer = properties.get("AuthorizerId", {})
+            authorizer_name = authorizer.get("Ref") if isinstance(authorizer, dict) else None
+            if kinds.get(authorizer_name) != "AWS::ApiGatewayV2::Authorizer":
+                findings.append(f"{name}: AuthorizerId must be !Ref <an authorizer>, got {authorizer!r}")
+    return findings
+
+
 def main():
     template_path, root = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     template, matches = decode(str(template_path))
@@ -168,6 +204,8 @@ def main():
         provided = global_env | set(properties.get("Environment", {}).get("Variables", {}))
         for variable in sorted(env_vars_read(crate, shared) - provided):
             findings.append(f"{name}: the code of {crate.name} reads ${variable}, which the template does not set")
+
+    findings.extend(check_routes(resources))
 
     for finding in findings:
         print(finding)

@@ -106,6 +106,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The whole product on this machine: the admin API and the web console, the scheduler and
+    /// the workers, state in SQLite (`--demo`: with a Personio sandbox and an in-process LMS).
+    Serve(crate::serve::ServeArgs),
     /// Serve the Personio sandbox (same flags as `personio-sandbox`).
     Sandbox(personio_sandbox::SandboxArgs),
     /// Print a commented example config.

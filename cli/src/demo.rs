@@ -84,6 +84,23 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, CliError> {
     Ok(code)
 }
 
+/// The demo's LMS: every other department/team/position name of the sandbox's company is a
+/// group, the rest show up as "missing group" notices, as in a real LMS set up by hand. Returns
+/// the LMS and every name.
+pub fn demo_lms(sandbox: &RunningSandbox) -> (Arc<MemoryLms>, BTreeSet<String>) {
+    let names: BTreeSet<String> = sandbox
+        .employees()
+        .iter()
+        .flat_map(|employee| {
+            ["department", "team", "position"]
+                .into_iter()
+                .filter_map(|key| name_of(employee, key))
+        })
+        .collect();
+    let lms = Arc::new(MemoryLms::with_groups(names.iter().step_by(2)));
+    (lms, names)
+}
+
 fn header(step: u32, title: &str) {
     println!("\n== {step}. {title}");
 }
@@ -119,18 +136,7 @@ impl Demo {
         .await
         .map_err(|error| failed("cannot start the Personio sandbox")(error.to_string()))?;
 
-        // Every other department/team/position name becomes an LMS group: the rest show up as
-        // "missing group" notices, as in a real LMS that was set up by hand.
-        let names: BTreeSet<String> = sandbox
-            .employees()
-            .iter()
-            .flat_map(|employee| {
-                ["department", "team", "position"]
-                    .into_iter()
-                    .filter_map(|key| name_of(employee, key))
-            })
-            .collect();
-        let lms = Arc::new(MemoryLms::with_groups(names.iter().step_by(2)));
+        let (lms, names) = demo_lms(&sandbox);
 
         let (client_id, client_secret) = sandbox.default_credential();
         let personio = PersonioConnection {

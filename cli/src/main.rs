@@ -11,6 +11,7 @@ mod job_flags;
 mod mail;
 mod progress;
 mod render;
+mod serve;
 
 use args::{Cli, Command, RunsCommand};
 use clap::Parser;
@@ -21,7 +22,12 @@ use std::time::Duration;
 fn main() {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // A server logs what it does (its requests, runs and jobs) unless asked for less.
+    let verbose = match cli.command {
+        Command::Serve(_) => cli.verbose.max(1),
+        _ => cli.verbose,
+    };
+    init_logging(verbose);
     let code = match tokio::runtime::Runtime::new() {
         Ok(runtime) => match runtime.block_on(run(cli.command)) {
             Ok(code) => code,
@@ -95,6 +101,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             timeout,
         } => app::backfill(&config.config, &jobs, seconds(timeout)).await,
         Command::Certificates { config, json } => app::certificates(&config.config, json).await,
+        Command::Serve(serve) => serve::run(&serve).await,
         Command::Sandbox(sandbox) => personio_sandbox::serve(sandbox)
             .await
             .map(|()| ExitCode::Success)

@@ -9,6 +9,7 @@
 
 mod body;
 mod certificates;
+pub mod console;
 mod employees;
 mod integrations;
 mod operations;
@@ -200,6 +201,14 @@ impl AdminApi {
             }
             Endpoint::GetCertificate => self.get_certificate(caller, &id(), second()).await,
             Endpoint::ExplainEmployee => self.explain_employee(caller, &id(), second()).await,
+            Endpoint::ListCertificates => {
+                let page = self.certificate_page(request.uri().query())?;
+                self.list_certificates(caller, &id(), page).await
+            }
+            Endpoint::SettingsDefaults => Ok(json_response(
+                StatusCode::OK,
+                &crate::domain::settings::IntegrationSettings::new(""),
+            )),
         }
     }
 
@@ -253,7 +262,7 @@ fn if_match(request: &Request<Bytes>) -> Result<Option<u64>, ApiError> {
     })
 }
 
-/// The first value of a query parameter (no percent-decoding: the API's parameters are numbers).
+/// The first value of a query parameter, as sent (see [`routes::percent_decode`]).
 fn query_parameter<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')

@@ -18,9 +18,11 @@ pub enum Endpoint {
     ListRuns,
     GetRun,
     SubmitCertificate,
+    ListCertificates,
     SubmitCertificateBatch,
     GetCertificate,
     ExplainEmployee,
+    SettingsDefaults,
 }
 
 /// One route: method, path template (OpenAPI syntax, `{name}` for a parameter), endpoint.
@@ -33,7 +35,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 15] {
+pub fn routes() -> [Route; 17] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -69,6 +71,11 @@ pub fn routes() -> [Route; 15] {
             Endpoint::SubmitCertificate,
         ),
         route(
+            Method::GET,
+            "/integrations/{id}/certificates",
+            Endpoint::ListCertificates,
+        ),
+        route(
             Method::POST,
             "/integrations/{id}/certificates/batch",
             Endpoint::SubmitCertificateBatch,
@@ -77,6 +84,11 @@ pub fn routes() -> [Route; 15] {
             Method::GET,
             "/integrations/{id}/certificates/{certificate_id}",
             Endpoint::GetCertificate,
+        ),
+        route(
+            Method::GET,
+            "/settings/defaults",
+            Endpoint::SettingsDefaults,
         ),
         route(
             Method::GET,
@@ -155,7 +167,8 @@ fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
     Some(params)
 }
 
-fn percent_decode(segment: &str) -> Option<String> {
+/// Undoes percent-encoding (`%2F` → `/`); `None` for a malformed escape or non-UTF-8 bytes.
+pub(crate) fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -881,6 +881,90 @@ async fn a_certificate_shows_where_it_stands_without_its_link() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn the_ledger_is_listed_a_page_at_a_time_by_state() {
+    let h = harness();
+    let (id, _) = h.create().await;
+    let integration = IntegrationId::new(&id);
+    let now = chrono::Utc::now();
+    for n in 1..=5 {
+        let certificate = CertificateId(format!("c/{n}"));
+        h.store
+            .claim_certificate(
+                &integration,
+                &certificate,
+                now,
+                chrono::Duration::minutes(5),
+            )
+            .await
+            .expect("claimed");
+        if n % 2 == 1 {
+            h.store
+                .complete_certificate(&integration, &certificate, &format!("doc-{n}"), now)
+                .await
+                .expect("completed");
+        }
+    }
+    let h = &h;
+    let list = |query: &str| {
+        let path = format!("/integrations/{id}/certificates{query}");
+        async move { h.call(Method::GET, &path, None).await }
+    };
+    let first = list("?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let ids = |answer: &Answer| -> Vec<String> {
+        answer.body["certificates"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|entry| {
+                entry["certificate_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&first), ["c/1", "c/2"]);
+    assert_eq!(first.body["next_after"], "c/2");
+    let second = list("?limit=2&after=c%2F2").await;
+    assert_eq!(ids(&second), ["c/3", "c/4"]);
+    let last = list("?limit=2&after=c%2F4").await;
+    assert_eq!(ids(&last), ["c/5"]);
+    assert!(last.body.get("next_after").is_none());
+    let done = list("?state=done").await;
+    assert_eq!(ids(&done), ["c/1", "c/3", "c/5"]);
+    assert_eq!(done.body["certificates"][0]["document_id"], "doc-1");
+    for bad in ["?state=lost", "?limit=0", "?limit=201", "?after=%zz"] {
+        let refused = list(bad).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let other = h
+        .call_as(
+            Some("tenant-b"),
+            Method::GET,
+            &format!("/integrations/{id}/certificates"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_default_settings_are_every_setting_but_the_selection() {
+    let h = harness();
+    let answer = h.call(Method::GET, "/settings/defaults", None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["selection"]["attribute"], "");
+    assert_eq!(answer.body["apply_concurrency"], 8);
+    assert_eq!(answer.body["certificates"]["enabled"], false);
+    let anonymous = h
+        .call_as(None, Method::GET, "/settings/defaults", &[], None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
 /// An integration store that is down.
 struct UnavailableIntegrations;
 

@@ -21,7 +21,9 @@
 //! it, and cleared there by the next certificate that reaches Personio.
 
 use super::connect::Connector;
-use crate::certificates::{CertificatePusher, FetchError, FetchLimits, PdfFetcher, PushOutcome};
+use crate::certificates::{
+    CertificatePusher, Clock, FetchError, FetchLimits, PdfFetcher, PushOutcome,
+};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationNotice;
 use crate::domain::settings::IntegrationSettings;
@@ -87,6 +89,7 @@ pub struct CertificateConsumer {
     store: Arc<dyn CertificateStore>,
     connector: Arc<dyn Connector>,
     fetcher: PdfFetcher,
+    clock: Clock,
 }
 
 /// An integration as one batch uses it, loaded at its first record.
@@ -121,7 +124,15 @@ impl CertificateConsumer {
             store,
             connector,
             fetcher: PdfFetcher::new(limits)?,
+            clock: Arc::new(chrono::Utc::now),
         })
+    }
+
+    /// The clock the pushers read claims and their expiry by (tests of a crash that left a
+    /// claim behind move it past the claim's end).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Pushes the batch's records one after the other (Personio's upload budget is per
@@ -321,7 +332,8 @@ impl CertificateConsumer {
             })?;
         Ok(Arc::new(Loaded {
             settings: record.settings,
-            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone()),
+            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
+                .with_clock(self.clock.clone()),
         }))
     }
 }

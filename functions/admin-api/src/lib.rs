@@ -1,12 +1,15 @@
 //! The Lambda glue of the admin API: reads the environment the SAM template sets, builds the
 //! AWS adapters, turns an API Gateway HTTP API event into the framework-neutral request of
 //! [`common::admin`] (with the caller taken from the JWT authorizer's claims) and the answer
-//! back into a Lambda response. Everything the API does lives in `common::admin`.
+//! back into a Lambda response. Everything the API does lives in `common::admin`. The web console's
+//! files (`common::admin::console`) are served here too, without a token: the console signs in
+//! with OpenID Connect against the stack's issuer and calls the API with the ID token.
 
 use bytes::Bytes;
+use common::admin::console::{ConsoleAuth, OidcSettings, console_response, is_console_path};
 use common::admin::{AdminAdapters, AdminApi, Caller};
 use common::app::{ConnectPolicy, CredentialsConnector};
-use common::aws::host::{AwsServices, HostError, IntegrationsConfig, required_env};
+use common::aws::host::{AwsServices, HostError, IntegrationsConfig, optional_env, required_env};
 use lambda_http::http::{self, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -25,6 +28,10 @@ pub struct HostConfig {
     pub certificate_queue_url: String,
     /// `TENANT_CLAIM`: the JWT claim that names the caller's tenant.
     pub tenant_claim: String,
+    /// How the console signs in: `OIDC_ISSUER`, `OIDC_CLIENT_ID`, and optionally
+    /// `OIDC_AUTHORIZATION_ENDPOINT`, `OIDC_TOKEN_ENDPOINT` (else the issuer's discovery
+    /// document), `OIDC_LOGOUT_ENDPOINT`, `OIDC_SCOPES` (default `openid email profile`).
+    pub console: ConsoleAuth,
 }
 
 impl HostConfig {
@@ -34,6 +41,15 @@ impl HostConfig {
             sync_queue_url: required_env("SYNC_QUEUE_URL")?,
             certificate_queue_url: required_env("CERTIFICATE_QUEUE_URL")?,
             tenant_claim: required_env("TENANT_CLAIM")?,
+            console: ConsoleAuth::Oidc(OidcSettings {
+                issuer: required_env("OIDC_ISSUER")?,
+                client_id: required_env("OIDC_CLIENT_ID")?,
+                authorization_endpoint: optional_env("OIDC_AUTHORIZATION_ENDPOINT")?,
+                token_endpoint: optional_env("OIDC_TOKEN_ENDPOINT")?,
+                logout_endpoint: optional_env("OIDC_LOGOUT_ENDPOINT")?,
+                scopes: optional_env("OIDC_SCOPES")?
+                    .unwrap_or_else(|| "openid email profile".into()),
+            }),
         })
     }
 
@@ -52,17 +68,19 @@ impl HostConfig {
     }
 }
 
-/// The API and how to find the caller, built once per Lambda container.
+/// The API, the console and how to find the caller, built once per Lambda container.
 pub struct Host {
     api: AdminApi,
     tenant_claim: String,
+    console: ConsoleAuth,
 }
 
 impl Host {
-    pub fn new(api: AdminApi, tenant_claim: impl Into<String>) -> Self {
+    pub fn new(api: AdminApi, tenant_claim: impl Into<String>, console: ConsoleAuth) -> Self {
         Self {
             api,
             tenant_claim: tenant_claim.into(),
+            console,
         }
     }
 
@@ -71,11 +89,25 @@ impl Host {
     pub async fn from_env(policy: ConnectPolicy) -> Result<Self, HostError> {
         let config = HostConfig::from_env()?;
         let adapters = config.adapters(&AwsServices::from_environment().await, policy);
-        Ok(Self::new(AdminApi::new(adapters), config.tenant_claim))
+        Ok(Self::new(
+            AdminApi::new(adapters),
+            config.tenant_claim,
+            config.console,
+        ))
     }
 
     /// Answers one event. Never fails: errors are problem+json responses.
     pub async fn handle(&self, request: Request) -> Result<Response<Body>, Infallible> {
+        // The console's files: the template routes these paths without the authorizer.
+        let path = request.raw_http_path();
+        if request.method() == http::Method::GET {
+            let console_path = if path == "/" { "/console" } else { path };
+            if is_console_path(console_path)
+                && let Some(response) = console_response(console_path, &self.console)
+            {
+                return Ok(into_lambda_response(response));
+            }
+        }
         let caller = caller(&request, &self.tenant_claim);
         let response = self.api.handle(into_core_request(request), caller).await;
         Ok(into_lambda_response(response))
@@ -164,7 +196,18 @@ mod tests {
                 ConnectPolicy::LOCAL,
             )),
         });
-        Host::new(api, "tenant_id")
+        Host::new(api, "tenant_id", oidc())
+    }
+
+    fn oidc() -> ConsoleAuth {
+        ConsoleAuth::Oidc(OidcSettings {
+            issuer: "https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_example".into(),
+            client_id: "console-client".into(),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            logout_endpoint: None,
+            scopes: "openid email profile".into(),
+        })
     }
 
     async fn answer(host: &Host, request: Request) -> (u16, Value) {
@@ -234,5 +277,48 @@ mod tests {
         let (status, problem) = answer(&host, anonymous).await;
         assert_eq!(status, 401);
         assert_eq!(problem["type"], "urn:personio-lms:problem:unauthenticated");
+    }
+
+    /// The console's files and its sign-in settings need no token; the API behind them does.
+    #[tokio::test]
+    async fn the_console_is_served_without_a_token() {
+        let host = memory_host();
+        let request = |path: &str| {
+            let mut request = event("admin-openapi.json");
+            *request.uri_mut() = format!("https://api.example.com{path}")
+                .parse()
+                .expect("a URI");
+            request.with_raw_http_path(path)
+        };
+        let response = host
+            .handle(request("/console/config.json"))
+            .await
+            .unwrap_or_else(|never| match never {});
+        assert_eq!(response.status(), 200);
+        let Body::Text(text) = response.body() else {
+            panic!("a text body")
+        };
+        let config: Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(config["auth"], "oidc");
+        assert_eq!(config["client_id"], "console-client");
+        let index = host
+            .handle(request("/console/"))
+            .await
+            .unwrap_or_else(|never| match never {});
+        assert_eq!(index.status(), 200);
+        assert!(
+            index.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("connect-src 'self' https://cognito-idp.eu-central-1.amazonaws.com")
+        );
+        let root = host
+            .handle(request("/"))
+            .await
+            .unwrap_or_else(|never| match never {});
+        assert_eq!(root.status(), 302);
+        assert_eq!(root.headers()["location"], "/console/");
+        let (status, _) = answer(&host, request("/integrations")).await;
+        assert_eq!(status, 401, "the API still needs the authorizer's claims");
     }
 }

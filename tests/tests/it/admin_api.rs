@@ -51,11 +51,12 @@ async fn world() -> Option<World> {
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
+        console: console_sign_in(),
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);
     Some(World {
-        host: Host::new(AdminApi::new(adapters), TENANT_CLAIM),
+        host: Host::new(AdminApi::new(adapters), TENANT_CLAIM, console_sign_in()),
         env,
         sync_queue_url,
         certificate_queue_url,
@@ -336,4 +337,16 @@ fn the_openapi_document_is_valid_openapi() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The console's sign-in as a deployed stack configures it (a Cognito user pool).
+fn console_sign_in() -> common::admin::console::ConsoleAuth {
+    common::admin::console::ConsoleAuth::Oidc(common::admin::console::OidcSettings {
+        issuer: "https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_example".into(),
+        client_id: "console".into(),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        logout_endpoint: None,
+        scopes: "openid email profile".into(),
+    })
 }

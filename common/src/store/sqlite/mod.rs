@@ -17,9 +17,15 @@
 //!   the due ones earliest first (partial index `integrations_due`, manual ones are not in it);
 //!   conditional write and the scheduler's claim as read-decide-write in one transaction.
 //!
+//! - jobs (`jobs`, the durable queue of `personio-lms serve`): live jobs of a kind in id order
+//!   (`jobs_live`); duplicates by key (`jobs_dedup`); receive as read-decide-write in one
+//!   transaction.
+//! - credentials (`credentials`, sealed with the host's key): one row per integration.
+//!
 //! The modules: `schema` (tables and migrations), `connection` (settings of the connection,
 //! transactions, queries, error mapping), `codec` (items, timestamps and versions in columns),
-//! then one per item family (`links`, `runs`, `lease`, `ledger`, `integrations`), each with its
+//! then one per item family (`links`, `runs`, `lease`, `ledger`, `integrations`, `jobs`,
+//! `credentials`), each with its
 //! SQL and its port's implementation. Every decision of a lease, ledger or version transition
 //! comes from `store::rules`.
 //!
@@ -29,7 +35,9 @@
 
 mod codec;
 mod connection;
+mod credentials;
 mod integrations;
+mod jobs;
 mod lease;
 mod ledger;
 mod links;
@@ -37,6 +45,12 @@ mod runs;
 mod schema;
 #[cfg(test)]
 mod tests;
+
+pub use credentials::{CredentialKey, KeyError, SealedCredentials, write_private};
+pub use jobs::{
+    DEFAULT_MAX_RECEIVES, DeadJob, JobKind, QueueDepth, ReceivedJob, Release, Released,
+    SqliteJobQueue,
+};
 
 use crate::ports::StoreError;
 use connection::{OperationResult, map_sqlite};
