@@ -450,6 +450,7 @@ mod tests {
                 "the LMS has no group named \"Sales\"; nobody was added to it".into(),
             ],
             error: None,
+            stats: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod app;
 pub mod certificates;
+pub mod counters;
 pub mod domain;
 pub mod lms;
 pub mod notify;

@@ -16,10 +16,12 @@
 //! - integrations: one by id (primary key); a tenant's in id order (`integrations_by_tenant`);
 //!   the due ones earliest first (partial index `integrations_due`, manual ones are not in it);
 //!   conditional write and the scheduler's claim as read-decide-write in one transaction.
+//! - audit entries: an integration's newest first from a cursor (primary key, descending); the
+//!   expired ones, pruned on every write (partial index `audit_expiry`).
 //!
 //! The modules: `schema` (tables and migrations), `connection` (settings of the connection,
 //! transactions, queries, error mapping), `codec` (items, timestamps and versions in columns),
-//! then one per item family (`links`, `runs`, `lease`, `ledger`, `integrations`), each with its
+//! then one per item family (`links`, `runs`, `lease`, `ledger`, `integrations`, `audit`), each with its
 //! SQL and its port's implementation. Every decision of a lease, ledger or version transition
 //! comes from `store::rules`.
 //!
@@ -27,6 +29,7 @@
 //! behind a std mutex. Writes that read first take the write lock up front (`BEGIN IMMEDIATE`),
 //! so they stay atomic even when another process uses the same file.
 
+mod audit;
 mod codec;
 mod connection;
 mod integrations;
