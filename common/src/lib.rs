@@ -12,6 +12,7 @@ pub mod certificates;
 pub mod counters;
 pub mod domain;
 pub mod lms;
+pub mod metrics;
 pub mod notify;
 pub mod personio;
 pub mod ports;

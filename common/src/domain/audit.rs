@@ -190,7 +190,10 @@ mod tests {
             entry_id: "0b9c2c1e-8a8e-4b55-9d7c-5c1f7f0e2a11".into(),
         };
         let text = cursor.to_string();
-        assert_eq!(text, "1750000000123456-0b9c2c1e-8a8e-4b55-9d7c-5c1f7f0e2a11");
+        assert_eq!(
+            text,
+            "1750000000123456-0b9c2c1e-8a8e-4b55-9d7c-5c1f7f0e2a11"
+        );
         assert_eq!(text.parse::<AuditCursor>(), Ok(cursor));
         for bad in ["", "abc", "12-", "-id", "x-id", "12-id%20", "12-a/b"] {
             assert!(bad.parse::<AuditCursor>().is_err(), "{bad:?}");
@@ -207,7 +210,10 @@ mod tests {
             AuditOutcome::of_status(412, Some("stale".into())).result,
             AuditResult::Refused
         );
-        assert_eq!(AuditOutcome::of_status(503, None).result, AuditResult::Failed);
+        assert_eq!(
+            AuditOutcome::of_status(503, None).result,
+            AuditResult::Failed
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunId, RunRecord};
 use crate::ports::{
-    AuditLog, AuditQuery, CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore,
-    StoreError,
+    AuditLog, AuditQuery, CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore,
+    LinkStore, RunStore, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};

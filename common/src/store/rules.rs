@@ -288,7 +288,12 @@ pub fn audit_page(
     let limit = query.limit.max(1);
     let mut live = newest_first
         .into_iter()
-        .filter(|entry| query.after.as_ref().is_none_or(|after| entry.cursor() < *after))
+        .filter(|entry| {
+            query
+                .after
+                .as_ref()
+                .is_none_or(|after| entry.cursor() < *after)
+        })
         .filter(|entry| !entry.is_expired(query.now))
         .take(limit + 1);
     let entries: Vec<AuditEntry> = live.by_ref().take(limit).collect();

@@ -24,10 +24,7 @@ fn encode_entry(entry: &AuditEntry) -> Result<Item, StoreError> {
         keys::partition(&entry.integration_id),
         keys::audit_sort(entry.at, &entry.entry_id),
         "audit",
-        [
-            ("tenant_id", s(&entry.tenant_id)),
-            ("entry", s(json)),
-        ],
+        [("tenant_id", s(&entry.tenant_id)), ("entry", s(json))],
     );
     if let Some(expires_at) = entry.expires_at {
         // TTL reads whole seconds; rounded up, so that TTL never deletes an entry early.
@@ -75,7 +72,10 @@ impl AuditLog for DynamoStore {
         let mut start_key: Option<Item> = query.after.as_ref().map(|after| {
             HashMap::from([
                 ("pk".to_owned(), s(&partition)),
-                ("sk".to_owned(), s(keys::audit_sort(after.at, &after.entry_id))),
+                (
+                    "sk".to_owned(),
+                    s(keys::audit_sort(after.at, &after.entry_id)),
+                ),
             ])
         });
         let what = keys::item(integration, &format!("{}*", keys::AUDIT_PREFIX));

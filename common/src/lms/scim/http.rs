@@ -157,7 +157,10 @@ impl ScimHttp {
 /// What a request does, for the run's request counts: by method, with the two POSTs that create
 /// nothing (`/.search`, `/Bulk`) told apart.
 fn request_kind(method: &Method, url: &Url) -> &'static str {
-    let last = url.path_segments().and_then(|mut s| s.next_back()).unwrap_or("");
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or("");
     match *method {
         Method::GET => "read",
         Method::POST if last == ".search" => "search",

@@ -68,7 +68,10 @@ pub async fn audit_entries_are_read_back_whole<S: AuditLog>(store: &S) {
     sparse.expires_at = None;
     store.record_audit(&full).await.unwrap();
     store.record_audit(&sparse).await.unwrap();
-    let page = store.audit_entries(&acme(), &query(10, None)).await.unwrap();
+    let page = store
+        .audit_entries(&acme(), &query(10, None))
+        .await
+        .unwrap();
     assert_eq!(page.entries, vec![sparse, full]);
     assert_eq!(page.next, None);
 }
@@ -97,7 +100,10 @@ pub async fn audit_entries_are_listed_newest_first_page_by_page<S: AuditLog>(sto
     assert_eq!(third.next, None, "the last page says so");
     let all = store.audit_entries(&acme(), &query(5, None)).await.unwrap();
     assert_eq!(all.entries.len(), 5);
-    assert_eq!(all.next, None, "a page that holds the rest exactly has no next");
+    assert_eq!(
+        all.next, None,
+        "a page that holds the rest exactly has no next"
+    );
 }
 
 pub async fn audit_pages_are_stable_while_entries_are_added<S: AuditLog>(store: &S) {
@@ -130,7 +136,10 @@ pub async fn audit_entries_are_kept_per_integration<S: AuditLog>(store: &S) {
         .record_audit(&audit_entry(&globex(), 2, t0() + minutes(1)))
         .await
         .unwrap();
-    let acme_page = store.audit_entries(&acme(), &query(10, None)).await.unwrap();
+    let acme_page = store
+        .audit_entries(&acme(), &query(10, None))
+        .await
+        .unwrap();
     assert_eq!(request_ids(&acme_page), ["req-1"]);
     assert_eq!(acme_page.entries[0].tenant_id, "tenant-of-acme");
     let globex_page = store
@@ -156,7 +165,10 @@ pub async fn expired_audit_entries_are_never_listed<S: AuditLog>(store: &S) {
     for entry in [&expired, &kept, &forever] {
         store.record_audit(entry).await.unwrap();
     }
-    let page = store.audit_entries(&acme(), &query(10, None)).await.unwrap();
+    let page = store
+        .audit_entries(&acme(), &query(10, None))
+        .await
+        .unwrap();
     assert_eq!(request_ids(&page), ["req-3", "req-2"]);
     // A page that ends before the expired entry does not promise more than the live ones.
     let first = store.audit_entries(&acme(), &query(2, None)).await.unwrap();

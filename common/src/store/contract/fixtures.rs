@@ -9,9 +9,11 @@ use crate::domain::integration::{
 };
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
-use crate::domain::run::{RequestCounts, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger};
-use crate::ports::StoreError;
+use crate::domain::run::{
+    RequestCounts, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger,
+};
 use crate::domain::settings::IntegrationSettings;
+use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -49,7 +49,10 @@ impl AuditLog for SqliteStore {
     ) -> Result<AuditPage, StoreError> {
         let integration = integration.clone();
         let (after_us, after_id) = match &query.after {
-            Some(after) => (Some(after.at.timestamp_micros()), Some(after.entry_id.clone())),
+            Some(after) => (
+                Some(after.at.timestamp_micros()),
+                Some(after.entry_id.clone()),
+            ),
             None => (None, None),
         };
         let now_us = query.now.timestamp_micros();
@@ -64,13 +67,7 @@ impl AuditLog for SqliteStore {
                        AND (?2 IS NULL OR (at_us, entry_id) < (?2, ?3))
                        AND (expires_at_us IS NULL OR expires_at_us > ?4)
                      ORDER BY at_us DESC, entry_id DESC LIMIT ?5",
-                    params![
-                        integration.as_str(),
-                        after_us,
-                        after_id,
-                        now_us,
-                        fetch
-                    ],
+                    params![integration.as_str(), after_us, after_id, now_us, fetch],
                     |row| {
                         let at_us: i64 = row.get("at_us")?;
                         let entry_id: String = row.get("entry_id")?;
