@@ -11,6 +11,7 @@
 //!   Personio documents).
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
+//! - [`observe`]: an integration's health and parked certificates, read for the hosts' metrics.
 //!
 //! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
 //! certificate push); they see the world only through `crate::ports`.
@@ -18,6 +19,7 @@
 pub mod certificate_jobs;
 pub mod connect;
 pub mod integration_sync;
+pub mod observe;
 pub mod preflight;
 pub mod schedule;
 pub mod sync_job;

@@ -8,8 +8,8 @@
 //! Names and units: [`super::names`] and `docs/operating.md`.
 
 use super::figures::{
-    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, SchedulerPass, kind_name,
-    status_name,
+    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, RunObservation, SchedulerPass,
+    kind_name, status_name,
 };
 use super::names::{self, Metric};
 use crate::domain::IntegrationId;
@@ -132,6 +132,36 @@ pub fn run_document(
         &[(names::RUNS, 1)],
     );
     Some(document.finish())
+}
+
+/// The lines of a finished sync job: the run's, and the certificates' when parked certificates
+/// were released after it or are counted. None for a dry run.
+pub fn run_observation_documents(
+    namespace: &str,
+    observation: &RunObservation,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let Some(run) = run_document(
+        namespace,
+        &observation.record,
+        observation.health.as_ref(),
+        observation.scheduled,
+        now,
+    ) else {
+        return Vec::new();
+    };
+    let mut documents = vec![run];
+    if observation.released.is_some() || observation.parked.is_some() {
+        documents.push(certificate_document(
+            namespace,
+            &observation.record.integration_id,
+            &observation.released.unwrap_or_default(),
+            observation.parked.as_ref(),
+            CertificateSource::Release,
+            now,
+        ));
+    }
+    documents
 }
 
 fn health_values(health: Option<&RunHealth>, scheduled: bool) -> Vec<(Metric, u64)> {

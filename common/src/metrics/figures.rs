@@ -4,6 +4,7 @@
 //! EMF lines, the Prometheus page and `personio-lms runs show` all read these, so they agree.
 
 use crate::certificates::BatchCounts;
+use crate::domain::IntegrationId;
 use crate::domain::certificate::{LedgerEntry, LedgerState};
 use crate::domain::run::{RequestCounts, RunRecord, RunStatus};
 use chrono::{DateTime, Duration, Utc};
@@ -212,4 +213,28 @@ pub struct SchedulerPass {
     pub claimed_elsewhere: usize,
     /// Could not be handled; left due for the next pass.
     pub failed: usize,
+}
+
+/// A finished sync run as a host reports it: the record, the integration's health after it,
+/// and the parked certificates released after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunObservation {
+    pub record: RunRecord,
+    /// Whether the integration syncs on a schedule (then the time since its last success is a
+    /// figure worth an alarm).
+    pub scheduled: bool,
+    pub health: Option<RunHealth>,
+    /// What the release of parked certificates after the run did, when there was one.
+    pub released: Option<CertificateFigures>,
+    /// The integration's parked certificates after the release, when it pushes certificates.
+    pub parked: Option<ParkedCertificates>,
+}
+
+/// An integration the scheduler handled, and its health as it found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScheduledHealth {
+    pub integration: IntegrationId,
+    /// Whether it syncs on a schedule (a manual integration can have a one-off due run).
+    pub scheduled: bool,
+    pub health: RunHealth,
 }

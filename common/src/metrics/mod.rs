@@ -12,7 +12,10 @@ pub mod figures;
 pub mod names;
 pub mod prometheus;
 
-pub use figures::{CertificateFigures, ParkedCertificates, RunFigures, RunHealth, SchedulerPass};
+pub use figures::{
+    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, RunObservation, ScheduledHealth,
+    SchedulerPass,
+};
 pub use prometheus::MetricsRegistry;
 
 #[cfg(test)]

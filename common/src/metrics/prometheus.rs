@@ -4,7 +4,8 @@
 //! Counters count since the host started; gauges hold the latest value seen.
 
 use super::figures::{
-    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, kind_name, status_name,
+    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, RunObservation, kind_name,
+    status_name,
 };
 use crate::domain::IntegrationId;
 use crate::domain::run::RunRecord;
@@ -128,6 +129,21 @@ impl MetricsRegistry {
             families.last_success.insert(
                 vec![integration],
                 (now - health.since_last_success).timestamp(),
+            );
+        }
+    }
+
+    /// A finished sync job: its run, and the release of parked certificates after it.
+    pub fn observe(&self, observation: &RunObservation, now: DateTime<Utc>) {
+        self.observe_run(&observation.record, observation.health.as_ref(), now);
+        if observation.record.dry_run {
+            return;
+        }
+        if observation.released.is_some() || observation.parked.is_some() {
+            self.observe_certificates(
+                &observation.record.integration_id,
+                &observation.released.unwrap_or_default(),
+                observation.parked.as_ref(),
             );
         }
     }
