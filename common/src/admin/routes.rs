@@ -20,6 +20,7 @@ pub enum Endpoint {
     SubmitCertificate,
     SubmitCertificateBatch,
     GetCertificate,
+    ListAudit,
 }
 
 /// One route: method, path template (OpenAPI syntax, `{name}` for a parameter), endpoint.
@@ -32,7 +33,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 14] {
+pub fn routes() -> [Route; 15] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -77,6 +78,7 @@ pub fn routes() -> [Route; 14] {
             "/integrations/{id}/certificates/{certificate_id}",
             Endpoint::GetCertificate,
         ),
+        route(Method::GET, "/integrations/{id}/audit", Endpoint::ListAudit),
     ]
 }
 

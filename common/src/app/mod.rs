@@ -12,10 +12,12 @@
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
 //! - [`observe`]: an integration's health and parked certificates, read for the hosts' metrics.
+//! - [`audit`]: reading the audit trail of admin actions (`personio-lms audit`, the admin API).
 //!
 //! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
 //! certificate push); they see the world only through `crate::ports`.
 
+pub mod audit;
 pub mod certificate_jobs;
 pub mod connect;
 pub mod integration_sync;

@@ -47,6 +47,10 @@ impl CertificatePush {
         self
     }
 
+    pub fn metrics(&self) -> &MetricsOutput {
+        &self.metrics
+    }
+
     pub async fn handle(
         &self,
         event: LambdaEvent<SqsEvent>,

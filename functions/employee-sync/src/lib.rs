@@ -73,6 +73,10 @@ impl EmployeeSync {
         self
     }
 
+    pub fn metrics(&self) -> &MetricsOutput {
+        &self.metrics
+    }
+
     /// Runs each job of the event (one, with BatchSize 1) and reports the retryable failures.
     pub async fn handle(
         &self,

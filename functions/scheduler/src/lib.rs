@@ -71,6 +71,10 @@ impl Scheduler {
         self
     }
 
+    pub fn metrics(&self) -> &MetricsOutput {
+        &self.metrics
+    }
+
     /// The payload (EventBridge Scheduler's notification, or any JSON) carries nothing the
     /// scheduler needs: "due" is decided by the clock at invocation.
     pub async fn handle(

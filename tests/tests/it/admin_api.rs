@@ -51,11 +51,15 @@ async fn world() -> Option<World> {
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
+        audit_retention_days: Some(400),
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);
     Some(World {
-        host: Host::new(AdminApi::new(adapters), TENANT_CLAIM),
+        host: Host::new(
+            AdminApi::new(adapters).with_limits(config.limits()),
+            TENANT_CLAIM,
+        ),
         env,
         sync_queue_url,
         certificate_queue_url,
