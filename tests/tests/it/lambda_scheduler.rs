@@ -146,11 +146,11 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
     assert_eq!(health["ConsecutiveFailedRuns"], 0);
     assert!(health["MinutesSinceLastSuccess"].is_u64(), "{health}");
     let sync_lines = parse_emf(&employee_sync.metrics().captured_lines());
-    assert_eq!(
-        sync_lines.len(),
-        1,
-        "one run, certificates off: {sync_lines:?}"
-    );
+    // The run, and the release of parked certificates after it (the fixture pushes certificates).
+    assert_eq!(sync_lines.len(), 2, "{sync_lines:?}");
+    let release = &sync_lines[1];
+    assert_eq!(release["Source"], "release");
+    assert_eq!(release["ParkedCertificates"], 0);
     let line = &sync_lines[0];
     assert_eq!(
         (line["IntegrationId"].as_str(), line["RunStatus"].as_str()),
