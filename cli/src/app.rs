@@ -232,6 +232,7 @@ pub async fn run_show(path: &Path, run_id: &str) -> Result<ExitCode, CliError> {
             ))
         })?;
     print!("{}", render::run_summary(&record, usize::MAX));
+    print!("{}", render::request_lines(&record));
     Ok(ExitCode::Success)
 }
 

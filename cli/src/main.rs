@@ -3,6 +3,7 @@
 
 mod app;
 mod args;
+mod audit;
 mod config;
 mod demo;
 mod error;
@@ -69,6 +70,12 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             timeout,
         } => app::backfill(&config.config, &jobs, seconds(timeout)).await,
         Command::Certificates { config } => app::certificates(&config.config).await,
+        Command::Audit {
+            config,
+            limit,
+            cursor,
+            json,
+        } => audit::audit(&config.config, usize::from(limit), cursor.as_deref(), json).await,
         Command::Sandbox(sandbox) => personio_sandbox::serve(sandbox)
             .await
             .map(|()| ExitCode::Success)
