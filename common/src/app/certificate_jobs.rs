@@ -21,10 +21,8 @@
 //! it, and cleared there by the next certificate that reaches Personio.
 
 use super::connect::Connector;
-use super::observe::parked_certificates;
-use crate::certificates::{
-    BatchReport, CertificatePusher, FetchError, FetchLimits, JobReport, PdfFetcher, PushOutcome,
-};
+use super::observe::{CertificateTally, Tallied};
+use crate::certificates::{CertificatePusher, FetchError, FetchLimits, PdfFetcher, PushOutcome};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationNotice;
 use crate::domain::settings::IntegrationSettings;
@@ -142,7 +140,7 @@ impl CertificateConsumer {
         let mut problems = ProblemsSeen::new();
         let mut failed_groups: HashSet<String> = HashSet::new();
         let mut batch = ConsumedBatch::default();
-        let mut tally = Tally::default();
+        let mut tally = CertificateTally::default();
         for message in messages {
             let span = info_span!(
                 "certificate_message",
@@ -172,7 +170,12 @@ impl CertificateConsumer {
                     (None, RecordOutcome::Panicked { reason })
                 })
             };
-            tally.count(message.group_id.as_deref(), integration, &outcome);
+            let tallied = match &outcome {
+                RecordOutcome::Pushed(pushed) => Tallied::Pushed(pushed),
+                RecordOutcome::Dropped { .. } => Tallied::Dropped,
+                _ => Tallied::NotProcessed,
+            };
+            tally.count(message.group_id.as_deref(), integration, tallied);
             span.in_scope(|| log_outcome(&outcome));
             if outcome.redeliver()
                 && let Some(group) = &message.group_id
@@ -184,27 +187,10 @@ impl CertificateConsumer {
         for (integration, problem) in problems {
             self.note_certificate_problem(&integration, problem).await;
         }
-        let now = chrono::Utc::now();
-        for integration in tally.parked_in {
-            if let Some(parked) = parked_certificates(self.store.as_ref(), &integration, now).await
-            {
-                batch.parked.insert(integration, parked);
-            }
-        }
-        batch.figures = tally
-            .outcomes
-            .into_iter()
-            .map(|(integration, (jobs, not_processed))| {
-                let report = BatchReport {
-                    jobs,
-                    integration_problem: None,
-                };
-                let mut figures = CertificateFigures::of(&report.counts());
-                figures.retried += not_processed;
-                (integration, figures)
-            })
-            .collect();
-        batch.dropped = tally.dropped;
+        let figures = tally.finish(self.store.as_ref(), chrono::Utc::now()).await;
+        batch.figures = figures.figures;
+        batch.parked = figures.parked;
+        batch.dropped = figures.dropped;
         info!(
             records = batch.records.len(),
             failed = batch.failed_message_ids().len(),
@@ -361,50 +347,6 @@ impl CertificateConsumer {
             settings: record.settings,
             pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone()),
         }))
-    }
-}
-
-/// The batch's outcomes by integration, as they come in.
-#[derive(Default)]
-struct Tally {
-    /// Per integration: the pushed jobs' outcomes, and how many records were not processed.
-    outcomes: BTreeMap<IntegrationId, (Vec<JobReport>, usize)>,
-    /// Which integration each message group's processed records named.
-    group_integrations: HashMap<String, IntegrationId>,
-    /// Integrations whose jobs were parked in this batch.
-    parked_in: std::collections::BTreeSet<IntegrationId>,
-    dropped: usize,
-}
-
-impl Tally {
-    fn count(
-        &mut self,
-        group: Option<&str>,
-        integration: Option<IntegrationId>,
-        outcome: &RecordOutcome,
-    ) {
-        if let (Some(group), Some(integration)) = (group, &integration) {
-            self.group_integrations
-                .insert(group.to_owned(), integration.clone());
-        }
-        let integration = integration
-            .or_else(|| group.and_then(|group| self.group_integrations.get(group).cloned()));
-        match (outcome, integration) {
-            (RecordOutcome::Dropped { .. }, _) => self.dropped += 1,
-            (RecordOutcome::Pushed(pushed), Some(integration)) => {
-                if matches!(pushed, PushOutcome::Parked) {
-                    self.parked_in.insert(integration.clone());
-                }
-                let (jobs, _) = self.outcomes.entry(integration).or_default();
-                jobs.push(JobReport {
-                    index: jobs.len(),
-                    certificate_id: None,
-                    outcome: pushed.clone(),
-                });
-            }
-            (_, Some(integration)) => self.outcomes.entry(integration).or_default().1 += 1,
-            (_, None) => {}
-        }
     }
 }
 

@@ -72,6 +72,8 @@ impl SyncRequest {
 }
 
 /// How a run ended.
+// One per run, moved a few times: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyncOutcome {
     /// The run ran and its record is stored; `status` says how it went (a run that could not
