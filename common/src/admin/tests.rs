@@ -667,13 +667,18 @@ fn certificate_job(certificate_id: &str) -> Value {
 }
 
 async fn enable_certificates(h: &Harness, id: &str) {
+    enable_certificates_at(h, id, 1).await;
+}
+
+/// Turns the certificate push on at `version` (the integration's current version).
+async fn enable_certificates_at(h: &Harness, id: &str, version: u64) {
     let settings = json!({"selection": {"attribute": testing::SELECTION_LABEL},
         "certificates": {"enabled": true, "allowed_pdf_hosts": ["files.example.com"]}});
     let changed = h
         .call(
             Method::PUT,
             &format!("/integrations/{id}"),
-            Some(json!({"version": 1, "settings": settings})),
+            Some(json!({"version": version, "settings": settings})),
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);

@@ -186,20 +186,6 @@ async fn every_state_changing_request_is_recorded_with_who_what_and_the_answer()
     assert_eq!(times, sorted);
 }
 
-/// Turns the certificate push on at `version` (the integration's current version).
-async fn enable_certificates_at(h: &Harness, id: &str, version: u64) {
-    let settings = json!({"selection": {"attribute": testing::SELECTION_LABEL},
-        "certificates": {"enabled": true, "allowed_pdf_hosts": ["files.example.com"]}});
-    let changed = h
-        .call(
-            Method::PUT,
-            &format!("/integrations/{id}"),
-            Some(json!({"version": version, "settings": settings})),
-        )
-        .await;
-    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
-}
-
 #[tokio::test]
 async fn no_entry_holds_a_secret() {
     let h = harness();
