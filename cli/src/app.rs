@@ -392,6 +392,7 @@ pub async fn run_show(path: &Path, run_id: &str, json: bool) -> Result<ExitCode,
             "{}",
             render::run_summary(&record, usize::MAX, Width::detect())
         );
+        print!("{}", render::request_lines(&record));
     }
     Ok(ExitCode::Success)
 }

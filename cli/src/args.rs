@@ -109,6 +109,21 @@ pub enum Command {
     /// The whole product on this machine: the admin API and the web console, the scheduler and
     /// the workers, state in SQLite (`--demo`: with a Personio sandbox and an in-process LMS).
     Serve(crate::serve::ServeArgs),
+    /// The audit trail: who changed the integration through the admin API, when, and how it
+    /// was answered (newest first).
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many entries to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Continue after this entry (the cursor a previous listing printed).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Print the entries as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the Personio sandbox (same flags as `personio-sandbox`).
     Sandbox(personio_sandbox::SandboxArgs),
     /// Print a commented example config.

@@ -3,6 +3,7 @@
 
 mod app;
 mod args;
+mod audit;
 mod config;
 mod confirm;
 mod demo;
@@ -102,6 +103,12 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         } => app::backfill(&config.config, &jobs, seconds(timeout)).await,
         Command::Certificates { config, json } => app::certificates(&config.config, json).await,
         Command::Serve(serve) => serve::run(&serve).await,
+        Command::Audit {
+            config,
+            limit,
+            cursor,
+            json,
+        } => audit::audit(&config.config, usize::from(limit), cursor.as_deref(), json).await,
         Command::Sandbox(sandbox) => personio_sandbox::serve(sandbox)
             .await
             .map(|()| ExitCode::Success)

@@ -676,6 +676,34 @@ pub fn ledger(entries: &[LedgerEntry], width: Width) -> String {
     )
 }
 
+/// What a run asked of Personio and the LMS (the figures of its EMF line and of `/metrics`):
+/// `  requests: Personio 12 (429: 1) · LMS 40 (429: 2; create 10, read 20, patch 10)`. Empty for
+/// a run recorded before requests were counted.
+pub fn request_lines(record: &RunRecord) -> String {
+    let figures = common::metrics::RunFigures::of(record);
+    if figures.personio.requests + figures.lms.requests == 0 {
+        return String::new();
+    }
+    let side = |name: &str, counts: &common::domain::run::RequestCounts| {
+        let kinds: Vec<String> = counts
+            .by_kind
+            .iter()
+            .map(|(kind, count)| format!("{kind} {count}"))
+            .collect();
+        let mut detail = format!("429: {}", counts.throttled);
+        if !kinds.is_empty() {
+            detail.push_str("; ");
+            detail.push_str(&kinds.join(", "));
+        }
+        format!("{name} {} ({detail})", counts.requests)
+    };
+    format!(
+        "  requests: {} · {}\n",
+        side("Personio", &figures.personio),
+        side("LMS", &figures.lms)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +746,7 @@ mod tests {
                 "the LMS has no group named \"Sales\"; nobody was added to it".into(),
             ],
             error: None,
+            stats: Default::default(),
         }
     }
 
@@ -866,6 +895,22 @@ mod tests {
         assert!(
             text.contains("4     -            FAILED  course_name: missing"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn request_lines_show_both_systems_with_429s_and_kinds() {
+        let mut record = record();
+        assert_eq!(request_lines(&record), "", "not counted: nothing to show");
+        record.stats.personio.requests = 12;
+        record.stats.personio.throttled = 1;
+        record.stats.lms.requests = 30;
+        record.stats.lms.by_kind = [("read".to_owned(), 20), ("create".to_owned(), 10)]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            request_lines(&record),
+            "  requests: Personio 12 (429: 1) · LMS 30 (429: 0; create 10, read 20)\n"
         );
     }
 }

@@ -254,6 +254,16 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     let shown = run(&["runs", "show", &first_id, "--config", config], &envs);
     assert_eq!(shown.code, 0, "{shown}");
     assert!(shown.stdout.contains("created"), "{shown}");
+    // The figures the metrics carry: requests to both systems, the SCIM ones by kind.
+    let requests = shown
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("requests: Personio "))
+        .unwrap_or_else(|| panic!("a requests line\n{shown}"));
+    assert!(
+        requests.contains("· LMS ") && requests.contains("create "),
+        "{shown}"
+    );
     let unknown = run(&["runs", "show", "no-such-run", "--config", config], &envs);
     assert_eq!(unknown.code, 2, "{unknown}");
 
@@ -364,6 +374,93 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     assert_eq!(held.code, 4, "{held}");
     assert!(held.stdout.contains("someone else"), "{held}");
     world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lists_the_trail_of_the_state_file_page_by_page() {
+    use common::domain::audit::{AuditAction, AuditEntry, AuditOutcome};
+    use common::ports::AuditLog;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        "http://127.0.0.1:9/personio",
+        "client",
+        "http://127.0.0.1:9/scim/v2",
+    );
+    let config = config.to_str().expect("a UTF-8 path");
+    let envs = [(SECRET_VAR, "s3cret"), (TOKEN_VAR, SCIM_TOKEN)];
+    let empty = run(&["audit", "--config", config], &envs);
+    assert_eq!(empty.code, 0, "{empty}");
+    assert_eq!(empty.stdout, "no admin actions recorded\n");
+
+    let store = SqliteStore::open(dir.path().join("state/acme.sqlite")).expect("the state file");
+    let at = chrono::Utc::now() - chrono::Duration::minutes(10);
+    for (n, action, status) in [
+        (1, AuditAction::Create, 201),
+        (2, AuditAction::Update, 412),
+        (3, AuditAction::SyncNow, 202),
+    ] {
+        store
+            .record_audit(&AuditEntry {
+                integration_id: IntegrationId::new("acme"),
+                tenant_id: "local".into(),
+                entry_id: format!("entry-{n}"),
+                at: at + chrono::Duration::minutes(n),
+                subject: Some("ada@acme.example".into()),
+                request_id: format!("req-{n}"),
+                action,
+                fields: if n == 2 {
+                    vec!["schedule".into()]
+                } else {
+                    Vec::new()
+                },
+                detail: None,
+                outcome: AuditOutcome::of_status(
+                    status,
+                    (status == 412).then(|| "the integration is no longer at version 1".into()),
+                ),
+                expires_at: None,
+            })
+            .await
+            .expect("recorded");
+    }
+    let listed = run(&["audit", "--config", config], &envs);
+    assert_eq!(listed.code, 0, "{listed}");
+    let rows: Vec<&str> = listed.stdout.lines().skip(2).collect();
+    assert_eq!(rows.len(), 3, "{listed}");
+    assert!(
+        rows[0].contains("sync_now") && rows[0].contains("req-3"),
+        "{listed}"
+    );
+    assert!(
+        rows[1].contains("412 the integration is no longer at version 1")
+            && rows[1].contains("schedule"),
+        "{listed}"
+    );
+
+    let first = run(
+        &["audit", "--config", config, "--limit", "2", "--json"],
+        &envs,
+    );
+    assert_eq!(first.code, 0, "{first}");
+    let page: Value = serde_json::from_str(&first.stdout).expect("JSON");
+    assert_eq!(page["entries"].as_array().map(Vec::len), Some(2));
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let rest = run(&["audit", "--config", config, "--cursor", &cursor], &envs);
+    assert_eq!(rest.code, 0, "{rest}");
+    assert!(
+        rest.stdout.contains("req-1") && !rest.stdout.contains("req-3"),
+        "{rest}"
+    );
+    let bad = run(
+        &["audit", "--config", config, "--cursor", "yesterday"],
+        &envs,
+    );
+    assert_eq!(bad.code, 2, "{bad}");
+    assert!(bad.stderr.contains("--cursor"), "{bad}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

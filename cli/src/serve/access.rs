@@ -268,9 +268,8 @@ impl Access {
         own_origins: &[String],
         now: DateTime<Utc>,
     ) -> Result<Option<Caller>, Refusal> {
-        let caller = || Caller {
-            tenant_id: LOCAL_TENANT.to_owned(),
-        };
+        // One admin token per host: the audit trail names how the admin came in.
+        let caller = |subject: &str| Caller::new(LOCAL_TENANT, Some(subject.to_owned()));
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let presented = value
                 .to_str()
@@ -280,7 +279,7 @@ impl Access {
                     Refusal::Unauthenticated("Authorization must be `Bearer <admin token>`".into())
                 })?;
             return if self.is_admin_token(presented) {
-                Ok(Some(caller()))
+                Ok(Some(caller("admin token")))
             } else {
                 Err(Refusal::Unauthenticated(
                     "the bearer token is not this host's admin token".into(),
@@ -317,7 +316,7 @@ impl Access {
             }
         }
         session.last_seen = now;
-        Ok(Some(caller()))
+        Ok(Some(caller("console session")))
     }
 }
 

@@ -135,9 +135,7 @@ async fn call(web: &Web, method: Method, path: &str, body: Value) -> Result<Valu
         .header("content-type", "application/json")
         .body(Bytes::from(body.to_string()))
         .map_err(|error| error.to_string())?;
-    let caller = Caller {
-        tenant_id: LOCAL_TENANT.to_owned(),
-    };
+    let caller = Caller::new(LOCAL_TENANT, Some("demo set-up".to_owned()));
     let response = web.api.handle(request, Some(caller)).await;
     let status = response.status();
     let answer: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);

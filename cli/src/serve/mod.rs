@@ -325,6 +325,7 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         credentials: opened.credentials.clone(),
         queue: Arc::new(queue.clone()),
         connector: connector.clone(),
+        audit: opened.store.clone(),
     })
     .with_limits(AdminLimits {
         // No gateway cuts a request off here: a plan of a large company may take its time.

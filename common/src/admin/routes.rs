@@ -23,6 +23,7 @@ pub enum Endpoint {
     GetCertificate,
     ExplainEmployee,
     SettingsDefaults,
+    ListAudit,
 }
 
 /// One route: method, path template (OpenAPI syntax, `{name}` for a parameter), endpoint.
@@ -35,7 +36,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 17] {
+pub fn routes() -> [Route; 18] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -95,6 +96,7 @@ pub fn routes() -> [Route; 17] {
             "/integrations/{id}/employees/{personio_id}",
             Endpoint::ExplainEmployee,
         ),
+        route(Method::GET, "/integrations/{id}/audit", Endpoint::ListAudit),
     ]
 }
 

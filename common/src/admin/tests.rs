@@ -15,6 +15,8 @@ use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+mod audit;
+
 const TENANT: &str = "tenant-a";
 const PERSONIO_SECRET: &str = "papi-very-s3cret";
 const LMS_TOKEN: &str = "lms-very-t0ken";
@@ -74,6 +76,7 @@ fn harness() -> Harness {
         state: store.clone(),
         credentials: credentials.clone(),
         queue: queue.clone(),
+        audit: store.clone(),
         connector: Arc::new(DoubleConnector {
             credentials: credentials.clone(),
             hr,
@@ -120,9 +123,7 @@ impl Harness {
         let request = request
             .body(Bytes::from(body.unwrap_or_default()))
             .expect("a valid test request");
-        let caller = tenant.map(|tenant| Caller {
-            tenant_id: tenant.to_owned(),
-        });
+        let caller = tenant.map(|tenant| Caller::new(tenant, Some(format!("admin-of-{tenant}"))));
         let response = self.api.handle(request, caller).await;
         let status = response.status();
         let headers = response.headers().clone();
@@ -720,13 +721,18 @@ fn certificate_job(certificate_id: &str) -> Value {
 }
 
 async fn enable_certificates(h: &Harness, id: &str) {
+    enable_certificates_at(h, id, 1).await;
+}
+
+/// Turns the certificate push on at `version` (the integration's current version).
+async fn enable_certificates_at(h: &Harness, id: &str, version: u64) {
     let settings = json!({"selection": {"attribute": testing::SELECTION_LABEL},
         "certificates": {"enabled": true, "allowed_pdf_hosts": ["files.example.com"]}});
     let changed = h
         .call(
             Method::PUT,
             &format!("/integrations/{id}"),
-            Some(json!({"version": 1, "settings": settings})),
+            Some(json!({"version": version, "settings": settings})),
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);

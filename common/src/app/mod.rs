@@ -15,14 +15,18 @@
 //!   (and the first-sync count the CLI confirms).
 //! - [`run_lookup`]: one run by its id, a unique prefix of it, or `latest`.
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
+//! - [`observe`]: an integration's health and parked certificates, read for the hosts' metrics.
+//! - [`audit`]: reading the audit trail of admin actions (`personio-lms audit`, the admin API).
 //!
 //! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
 //! certificate push); they see the world only through `crate::ports`.
 
+pub mod audit;
 pub mod certificate_jobs;
 pub mod connect;
 pub mod explain;
 pub mod integration_sync;
+pub mod observe;
 pub mod preflight;
 pub mod roster;
 pub mod run_lookup;

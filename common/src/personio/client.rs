@@ -10,6 +10,7 @@ use super::employees::{ParsedPage, parse_employees_page};
 use super::paging::{EmployeePaging, PagingStep};
 use super::transport::{Call, Repeat, TokenFlow, Transport};
 use crate::domain::employee::{EmployeePage, PersonioId};
+use crate::domain::run::RequestCounts;
 use crate::ports::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
     UploadedDocument,
@@ -164,6 +165,10 @@ impl HrSource for PersonioClient {
             }
         })
         .boxed()
+    }
+
+    fn request_counts(&self) -> RequestCounts {
+        self.transport.counters.snapshot()
     }
 
     async fn document_categories(

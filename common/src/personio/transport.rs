@@ -4,6 +4,7 @@
 
 use super::budget::{CredentialBudget, EndpointGroup};
 use super::config::PersonioConfig;
+use crate::counters::RequestCounters;
 use crate::ports::HrError;
 use crate::retry::{Deadline, parse_retry_after};
 use crate::secret::Secret;
@@ -97,6 +98,8 @@ pub(crate) struct Transport {
     budget: Arc<CredentialBudget>,
     v1_token: TokenSlot,
     v2_token: TokenSlot,
+    /// Every request that left (auth requests included) and every 429 received.
+    pub counters: RequestCounters,
 }
 
 impl Transport {
@@ -112,6 +115,7 @@ impl Transport {
             budget,
             v1_token: TokenSlot::default(),
             v2_token: TokenSlot::default(),
+            counters: RequestCounters::new(),
         }
     }
 
@@ -167,6 +171,7 @@ impl Transport {
                 request = request.bearer_auth(token.expose());
             }
             attempts += 1;
+            self.counters.sent();
             let started = Instant::now();
             let answer = exchange(request).await;
             drop(slot);
@@ -196,6 +201,7 @@ impl Transport {
                         reauthenticated = true;
                         continue;
                     } else if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.counters.throttled();
                         (Transient::Throttled, retry_after_of(&headers))
                     } else if status.is_server_error() {
                         (Transient::ServerError(status), retry_after_of(&headers))

@@ -1,4 +1,5 @@
 use crate::domain::employee::{EmployeePage, PersonioId};
+use crate::domain::run::RequestCounts;
 use crate::retry::Deadline;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -37,6 +38,12 @@ pub trait HrSource: Send + Sync {
         category_id: Option<i64>,
         deadline: Deadline,
     ) -> Result<Vec<ExistingDocument>, HrError>;
+
+    /// The requests this adapter has sent so far (a run reads it before and after and records
+    /// the difference). An adapter that sends no HTTP requests answers zeros.
+    fn request_counts(&self) -> RequestCounts {
+        RequestCounts::default()
+    }
 }
 
 /// Which employees, and which of their attributes, to read.

@@ -1,4 +1,5 @@
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
+use crate::domain::run::RequestCounts;
 use async_trait::async_trait;
 
 /// The learning platform: users and groups.
@@ -27,6 +28,12 @@ pub trait LearningPlatform: Send + Sync {
 
     /// Adds a member (idempotent; memberships are never removed by the sync).
     async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError>;
+
+    /// The requests this adapter has sent so far, by kind (a run reads it before and after and
+    /// records the difference). An adapter that sends no HTTP requests answers zeros.
+    fn request_counts(&self) -> RequestCounts {
+        RequestCounts::default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

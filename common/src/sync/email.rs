@@ -325,6 +325,7 @@ mod tests {
             ],
             notices: vec!["LMS group \"Sales\" does not exist".into()],
             error: None,
+            stats: Default::default(),
         };
         let email = run_summary_email("admin@example.com", &run);
         assert_eq!(

@@ -20,7 +20,7 @@ pub use profile::{MappingError, desired_groups, is_selected, map_profile, profil
 
 use crate::domain::IntegrationId;
 use crate::domain::run::{
-    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStatus, Trigger,
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger,
 };
 use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::{
@@ -72,6 +72,8 @@ impl SyncRequest {
 }
 
 /// How a run ended.
+// One per run, moved a few times: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyncOutcome {
     /// The run ran and its record is stored; `status` says how it went (a run that could not
@@ -205,6 +207,8 @@ impl SyncEngine {
         run_id: RunId,
         progress: &dyn SyncProgress,
     ) -> Result<RunRecord, SyncError> {
+        // The adapters' counters only grow; the run keeps what it added to them.
+        let requests_before = (self.hr.request_counts(), self.lms.request_counts());
         let mut record = RunRecord {
             integration_id: request.integration_id.clone(),
             run_id,
@@ -217,6 +221,7 @@ impl SyncEngine {
             outcomes: Vec::new(),
             notices: Vec::new(),
             error: None,
+            stats: RunStats::default(),
         };
         // Recorded at the start so that a run that dies midway is visible in the history.
         self.put_run(&record, request.deadline, "recording the run's start")
@@ -239,6 +244,10 @@ impl SyncEngine {
             });
         }
         record.finished_at = Some(Utc::now());
+        record.stats = RunStats {
+            personio: self.hr.request_counts().since(&requests_before.0),
+            lms: self.lms.request_counts().since(&requests_before.1),
+        };
 
         let notifications = &request.settings.notifications;
         if !request.dry_run

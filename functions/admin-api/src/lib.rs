@@ -7,9 +7,11 @@
 
 use bytes::Bytes;
 use common::admin::console::{ConsoleAuth, OidcSettings, console_response, is_console_path};
-use common::admin::{AdminAdapters, AdminApi, Caller};
+use common::admin::{AdminAdapters, AdminApi, AdminLimits, Caller, RequestId};
 use common::app::{ConnectPolicy, CredentialsConnector};
-use common::aws::host::{AwsServices, HostError, IntegrationsConfig, optional_env, required_env};
+use common::aws::host::{
+    AwsServices, HostError, IntegrationsConfig, optional_env, optional_env_parsed, required_env,
+};
 use lambda_http::http::{self, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -32,6 +34,9 @@ pub struct HostConfig {
     /// `OIDC_AUTHORIZATION_ENDPOINT`, `OIDC_TOKEN_ENDPOINT` (else the issuer's discovery
     /// document), `OIDC_LOGOUT_ENDPOINT`, `OIDC_SCOPES` (default `openid email profile`).
     pub console: ConsoleAuth,
+    /// `AUDIT_RETENTION_DAYS`: how long audit entries are kept (DynamoDB TTL); unset: the
+    /// API's default (`common::admin::DEFAULT_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: Option<u32>,
 }
 
 impl HostConfig {
@@ -50,7 +55,17 @@ impl HostConfig {
                 scopes: optional_env("OIDC_SCOPES")?
                     .unwrap_or_else(|| "openid email profile".into()),
             }),
+            audit_retention_days: optional_env_parsed("AUDIT_RETENTION_DAYS")?,
         })
+    }
+
+    /// The API's limits, with the configured audit retention.
+    pub fn limits(&self) -> AdminLimits {
+        let mut limits = AdminLimits::default();
+        if let Some(days) = self.audit_retention_days {
+            limits.audit_retention = Some(chrono::Duration::days(i64::from(days)));
+        }
+        limits
     }
 
     /// The API's adapters on these AWS services (the function's own, or local endpoints in
@@ -60,6 +75,7 @@ impl HostConfig {
         let credentials = self.integrations.credentials(services);
         AdminAdapters {
             integrations: store.clone(),
+            audit: store.clone(),
             state: store,
             credentials: credentials.clone(),
             queue: Arc::new(services.job_queues(&self.sync_queue_url, &self.certificate_queue_url)),
@@ -89,11 +105,8 @@ impl Host {
     pub async fn from_env(policy: ConnectPolicy) -> Result<Self, HostError> {
         let config = HostConfig::from_env()?;
         let adapters = config.adapters(&AwsServices::from_environment().await, policy);
-        Ok(Self::new(
-            AdminApi::new(adapters),
-            config.tenant_claim,
-            config.console,
-        ))
+        let api = AdminApi::new(adapters).with_limits(config.limits());
+        Ok(Self::new(api, config.tenant_claim, config.console))
     }
 
     /// Answers one event. Never fails: errors are problem+json responses.
@@ -114,26 +127,38 @@ impl Host {
     }
 }
 
-/// The tenant named by the JWT authorizer's claim, if the event carries one. API Gateway has
-/// already validated the token; an empty or missing claim is no tenant.
+/// The tenant named by the JWT authorizer's claim, if the event carries one, and the token's
+/// subject (`sub`, for the audit trail). API Gateway has already validated the token; an empty
+/// or missing tenant claim is no tenant.
 pub fn caller(request: &Request, tenant_claim: &str) -> Option<Caller> {
     let claims = match request.request_context_ref()? {
         RequestContext::ApiGatewayV2(context) => &context.authorizer.as_ref()?.jwt.as_ref()?.claims,
         _ => return None,
     };
-    claims
-        .get(tenant_claim)
-        .map(|tenant| tenant.trim())
-        .filter(|tenant| !tenant.is_empty())
-        .map(|tenant| Caller {
-            tenant_id: tenant.to_owned(),
-        })
+    let claim = |name: &str| {
+        claims
+            .get(name)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    Some(Caller::new(claim(tenant_claim)?, claim("sub")))
+}
+
+/// API Gateway's id of the request (also in its access log), for the answer and the audit trail.
+fn request_id(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.request_id.clone(),
+        _ => None,
+    }
+    .filter(|id| !id.is_empty())
 }
 
 /// The event as the core's request. The path is API Gateway's raw path (without a stage
 /// prefix), so routes are the same whatever stage the API is deployed to.
 fn into_core_request(request: Request) -> http::Request<Bytes> {
     let path = request.raw_http_path().to_owned();
+    let request_id = request_id(&request);
     let path_and_query = match request.uri().query() {
         Some(query) => format!("{path}?{query}"),
         None => path,
@@ -150,6 +175,9 @@ fn into_core_request(request: Request) -> http::Request<Bytes> {
     *core.headers_mut() = parts.headers;
     // A path API Gateway accepted is a valid URI path; should it not be, the router answers 404.
     *core.uri_mut() = path_and_query.parse().unwrap_or_default();
+    if let Some(id) = request_id {
+        core.extensions_mut().insert(RequestId(id));
+    }
     core
 }
 
@@ -188,9 +216,10 @@ mod tests {
         let credentials = Arc::new(MemoryCredentials::default());
         let api = AdminApi::new(AdminAdapters {
             integrations: store.clone(),
-            state: store,
+            state: store.clone(),
             credentials: credentials.clone(),
             queue: Arc::new(RecordingJobQueue::default()),
+            audit: store.clone(),
             connector: Arc::new(CredentialsConnector::new(
                 credentials.clone(),
                 ConnectPolicy::LOCAL,
@@ -235,9 +264,8 @@ mod tests {
         assert!(names.len() >= 10, "{names:?}");
         for name in names {
             let request = event(&name);
-            let expected = (name != "admin-openapi.json").then(|| Caller {
-                tenant_id: "tenant-acme".into(),
-            });
+            let expected = (name != "admin-openapi.json")
+                .then(|| Caller::new("tenant-acme", Some("user-7f3a".into())));
             assert_eq!(caller(&request, "tenant_id"), expected, "{name}");
             assert_eq!(caller(&request, "org"), None, "{name}");
             let core = into_core_request(request);

@@ -1,14 +1,17 @@
 //! The `employee-sync` function: one sync job per invocation from the sync queue (BatchSize 1)
 //! → one sync run ([`common::app::SyncJobHandler`]). A retryable failure reports the
 //! message as failed (SQS delivers it again, then to the DLQ); everything else is acknowledged.
+//! Each real run leaves its metrics as Embedded Metric Format lines (run, and the release of
+//! parked certificates).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use common::app::{ConnectPolicy, SyncJobHandler};
+use common::app::{ConnectPolicy, SyncJobDone, SyncJobHandler};
 use common::aws::host::{
-    AwsServices, HostError, IntegrationsConfig, StartupError, batch_response, invocation_deadline,
-    queue_messages, required_env,
+    AwsServices, HostError, IntegrationsConfig, MetricsOutput, StartupError, batch_response,
+    invocation_deadline, queue_messages, required_env,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
+use common::metrics::emf;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +42,7 @@ impl Config {
 /// The handler with its adapters, built once per process.
 pub struct EmployeeSync {
     jobs: SyncJobHandler,
+    metrics: MetricsOutput,
 }
 
 impl EmployeeSync {
@@ -57,7 +61,20 @@ impl EmployeeSync {
             Arc::new(services.notifier(&config.ses_from_address)),
             PdfFetcher::new(FetchLimits::default())?,
         );
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            metrics: MetricsOutput::stdout(common::metrics::names::DEFAULT_NAMESPACE),
+        })
+    }
+
+    /// Where the metrics lines go (the deployed function: [`MetricsOutput::from_env`]).
+    pub fn with_metrics(mut self, metrics: MetricsOutput) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &MetricsOutput {
+        &self.metrics
     }
 
     /// Runs each job of the event (one, with BatchSize 1) and reports the retryable failures.
@@ -79,10 +96,17 @@ impl EmployeeSync {
                 .handle(&message.body, deadline, &context.request_id)
                 .instrument(span)
                 .await;
-            if let Err(error) = result
-                && error.is_retryable()
-            {
-                failed.push(message.message_id);
+            match result {
+                Ok(SyncJobDone::Ran { observation, .. }) => {
+                    self.metrics.emit(emf::run_observation_documents(
+                        self.metrics.namespace(),
+                        &observation,
+                        chrono::Utc::now(),
+                    ))
+                }
+                Ok(SyncJobDone::LeaseHeld { .. }) => {}
+                Err(error) if error.is_retryable() => failed.push(message.message_id),
+                Err(_) => {}
             }
         }
         Ok(batch_response(failed))

@@ -11,6 +11,7 @@ mod lambda_employee_sync;
 mod lambda_scheduler;
 mod lambda_support;
 mod personio_client;
+mod prometheus_page;
 mod scim_lms;
 mod smtp_notifier;
 mod sync_harness;

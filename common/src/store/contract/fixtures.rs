@@ -9,11 +9,13 @@ use crate::domain::integration::{
 };
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
-use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
+use crate::domain::run::{
+    RequestCounts, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger,
+};
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) fn acme() -> IntegrationId {
     IntegrationId::new("acme")
@@ -62,6 +64,19 @@ pub(crate) fn run(
         outcomes: Vec::new(),
         notices: vec![format!("notice of {run_id}")],
         error: None,
+        // Non-zero, so that a backend that drops the stats fails the contract.
+        stats: RunStats {
+            personio: RequestCounts {
+                requests: 12,
+                throttled: 1,
+                by_kind: BTreeMap::new(),
+            },
+            lms: RequestCounts {
+                requests: 30,
+                throttled: 2,
+                by_kind: BTreeMap::from([("read".to_owned(), 20), ("patch".to_owned(), 10)]),
+            },
+        },
     }
 }
 

@@ -78,6 +78,17 @@ CREATE TABLE credentials (
     updated_at_us INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE audit (
+    integration_id TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    entry_id TEXT NOT NULL,
+    expires_at_us INTEGER,
+    item TEXT NOT NULL,
+    PRIMARY KEY (integration_id, at_us, entry_id)
+) WITHOUT ROWID;
+CREATE INDEX audit_expiry ON audit (expires_at_us) WHERE expires_at_us IS NOT NULL;
+"#,
 ];
 
 /// Applies the migrations `database` has not seen yet, in one transaction.
