@@ -44,8 +44,9 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             config,
             dry_run,
             json,
+            only,
             timeout,
-        } => app::sync(&config.config, dry_run, json, seconds(timeout)).await,
+        } => app::sync(&config.config, dry_run, json, only, seconds(timeout)).await,
         Command::Check { config, timeout } => app::check(&config.config, seconds(timeout)).await,
         Command::Runs(runs) => match (runs.show, runs.config) {
             (Some(RunsCommand::Show { run_id, config }), _) => {

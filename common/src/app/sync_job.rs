@@ -14,6 +14,7 @@
 
 use super::connect::{ConnectError, Connector};
 use super::integration_sync::{SyncVerdict, sync_integration};
+use super::targeted_sync::named_scope;
 use crate::certificates::{CertificatePusher, PdfFetcher};
 use crate::domain::IntegrationId;
 use crate::domain::job::SyncJob;
@@ -21,7 +22,7 @@ use crate::domain::run::RunId;
 use crate::ports::{IntegrationStore, Notifier, StateStore, StoreError};
 use crate::progress::NoProgress;
 use crate::retry::Deadline;
-use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest};
+use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest, SyncScope};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -150,6 +151,14 @@ impl SyncJobHandler {
         lease_holder: &str,
     ) -> Result<SyncJobDone, SyncJobError> {
         let integration = job.integration_id;
+        // A job naming employees is a targeted run of just them (issue 14 feeds these from
+        // webhooks); without names, everyone.
+        let scope = if job.employees.is_empty() {
+            SyncScope::Everyone
+        } else {
+            named_scope(job.employees)
+                .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?
+        };
         let record = match self.integrations.integration(&integration).await {
             Ok(Some(record)) => record,
             Ok(None) => return Err(SyncJobError::UnknownIntegration(integration)),
@@ -178,6 +187,7 @@ impl SyncJobHandler {
         let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
         let mut request = SyncRequest::new(integration.clone(), record.settings, job.trigger);
         request.dry_run = job.dry_run;
+        request.scope = scope;
         request.deadline = deadline;
         request.lease_holder = lease_holder.to_owned();
         let synced = sync_integration(&engine, &pusher, request, &NoProgress, &NoProgress)
@@ -282,6 +292,7 @@ mod tests {
             trigger: Trigger::Schedule,
             dry_run: false,
             requested_at: Utc::now(),
+            employees: Vec::new(),
         })
         .unwrap()
     }
@@ -314,6 +325,47 @@ mod tests {
         assert_eq!(f.lms.users().len(), 1);
         // The lease was released after the run.
         assert_eq!(f.store.lease(&acme).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_job_naming_employees_runs_a_targeted_sync_of_just_them() {
+        let f = fixture(None).await;
+        let mut named = SyncJob {
+            integration_id: IntegrationId::new("acme"),
+            trigger: Trigger::Manual,
+            dry_run: false,
+            requested_at: Utc::now(),
+            employees: vec![crate::domain::employee::PersonioId(1)],
+        };
+        let done = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await
+            .unwrap();
+        let SyncJobDone::Ran { run_id, .. } = done else {
+            panic!("expected a run, got {done:?}");
+        };
+        let stored = f
+            .store
+            .run(&IntegrationId::new("acme"), &run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.kind, crate::domain::run::RunKind::Targeted);
+        assert_eq!(stored.targets, named.employees);
+        assert_eq!(stored.counts.created, 1);
+
+        named.employees = vec![crate::domain::employee::PersonioId(0)];
+        let error = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SyncJobError::InvalidJob(reason) if reason.contains("employees")),
+            "{error}"
+        );
+        assert!(!error.is_retryable());
     }
 
     #[tokio::test]

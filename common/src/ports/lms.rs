@@ -25,8 +25,16 @@ pub trait LearningPlatform: Send + Sync {
     /// The existing group whose name is exactly `name`; groups are never created by the sync.
     async fn find_group(&self, name: &str) -> Result<Option<LmsGroup>, LmsError>;
 
-    /// Adds a member (idempotent; memberships are never removed by the sync).
+    /// Adds a member (idempotent).
     async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError>;
+
+    /// Removes a member (idempotent: a user who is not a member is no error). The sync only
+    /// removes memberships it added itself, and only when `groups.remove_when_moved` is on.
+    async fn remove_group_member(
+        &self,
+        group: &LmsGroupId,
+        user: &LmsUserId,
+    ) -> Result<(), LmsError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -238,7 +238,7 @@ mod tests {
     use super::*;
     use crate::domain::IntegrationId;
     use crate::domain::employee::PersonioId;
-    use crate::domain::run::{EmployeeOutcome, RunCounts, RunId, Trigger};
+    use crate::domain::run::{EmployeeOutcome, RunCounts, RunId, RunKind, Trigger};
     use chrono::Utc;
 
     #[test]
@@ -272,6 +272,8 @@ mod tests {
             integration_id: IntegrationId::new("acme"),
             run_id: RunId("r1".into()),
             trigger: Trigger::Schedule,
+            kind: RunKind::Full,
+            targets: Vec::new(),
             dry_run: false,
             started_at: Utc::now(),
             finished_at: Some(Utc::now()),
@@ -288,6 +290,8 @@ mod tests {
                     name: Some("X Y".into()),
                     action: OutcomeAction::Failed,
                     groups_added: vec![],
+                    groups_removed: Vec::new(),
+                    changes: Vec::new(),
                     invited: false,
                     reason: Some("HTTP 400 <invalid>".into()),
                 },
@@ -297,12 +301,15 @@ mod tests {
                     name: None,
                     action: OutcomeAction::Created,
                     groups_added: vec![],
+                    groups_removed: Vec::new(),
+                    changes: Vec::new(),
                     invited: false,
                     reason: None,
                 },
             ],
             notices: vec!["LMS group \"Sales\" does not exist".into()],
             error: None,
+            fields_sent: Vec::new(),
         };
         let email = run_summary_email("admin@example.com", &run);
         assert_eq!(

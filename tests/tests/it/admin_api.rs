@@ -51,6 +51,7 @@ async fn world() -> Option<World> {
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
+        ses_from_address: "lms-sync@acme.example".into(),
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);

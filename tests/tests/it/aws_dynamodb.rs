@@ -11,7 +11,7 @@ use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
 use common::domain::run::{
-    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStatus, Trigger,
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger,
 };
 use common::ports::{CertificateLedger, LeaseOutcome, LeaseStore, LinkStore, RunStore, StoreError};
 use integration_tests::aws::{REGION, dynamodb_local_endpoint, unique_name};
@@ -61,6 +61,8 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
         integration_id: acme(),
         run_id: RunId(run_id.to_owned()),
         trigger: Trigger::Schedule,
+        kind: RunKind::Full,
+        targets: Vec::new(),
         dry_run: false,
         started_at,
         finished_at: Some(started_at + Duration::minutes(4)),
@@ -76,6 +78,8 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
                 name: Some(format!("Mitarbeiterin Nummer {n}")),
                 action: OutcomeAction::Failed,
                 groups_added: vec!["Vertrieb".into(), "München".into()],
+                groups_removed: Vec::new(),
+                changes: Vec::new(),
                 invited: false,
                 reason: Some(format!(
                     "the learning platform refused the request (HTTP 400): attribute {n} {}",
@@ -85,6 +89,7 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
             .collect(),
         notices: vec!["group \"Außendienst\" does not exist in the LMS".into()],
         error: None,
+        fields_sent: Vec::new(),
     }
 }
 
@@ -248,6 +253,9 @@ async fn items_have_the_documented_keys_index_and_ttl() {
         active: true,
         updated_at: t0(),
         version: 1,
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     };
     store.put_link(&link, None).await.unwrap();
     store
@@ -381,6 +389,9 @@ async fn a_stale_link_write_names_the_stored_version() {
         active: true,
         updated_at: t0(),
         version: 1,
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     };
     store.put_link(&link, None).await.unwrap();
     link.version = 2;

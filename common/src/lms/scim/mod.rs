@@ -20,8 +20,8 @@ use crate::secret::Secret;
 use async_trait::async_trait;
 use document::{
     SyncedAttribute, SyncedValue, add_member_patch_body, add_member_to_document, create_body,
-    equality_filter, lms_group_from, lms_user_from, patch_body, replacement_document,
-    synced_attributes,
+    equality_filter, lms_group_from, lms_user_from, patch_body, remove_member_from_document,
+    remove_member_patch_body, replacement_document, synced_attributes,
 };
 use http::ScimHttp;
 use reqwest::Method;
@@ -344,6 +344,24 @@ impl ScimLms {
             .map(drop)
     }
 
+    /// Removes a member without PATCH: GET the group, PUT it back without the member.
+    async fn remove_member_by_replacement(
+        &self,
+        group_url: Url,
+        user: &LmsUserId,
+        deadline: Deadline,
+    ) -> Result<(), LmsError> {
+        let mut group = self.resource_document(group_url.clone(), deadline).await?;
+        if !remove_member_from_document(&mut group, user) {
+            return Ok(());
+        }
+        let body = Value::Object(group);
+        self.http
+            .send(Method::PUT, group_url, &[], Some(&body), deadline)
+            .await
+            .map(drop)
+    }
+
     async fn resource_document(
         &self,
         url: Url,
@@ -507,6 +525,40 @@ impl LearningPlatform for ScimLms {
             self.add_member_by_replacement(url, user, deadline).await
         };
         added.map_err(|error| name_missing(error, || format!("group {group}")))
+    }
+
+    async fn remove_group_member(
+        &self,
+        group: &LmsGroupId,
+        user: &LmsUserId,
+    ) -> Result<(), LmsError> {
+        let deadline = self.call_deadline();
+        let capabilities = self.discovered(deadline).await?;
+        let url = self.http.url(&capabilities.groups_endpoint, &[&group.0]);
+        let removed = if capabilities.patch_supported {
+            let body = remove_member_patch_body(user);
+            match self
+                .http
+                .send(Method::PATCH, url, &[], Some(&body), deadline)
+                .await
+            {
+                // RFC 7644 §3.12: a filter that matches no member is `noTarget`; the user is
+                // not a member, which is the wanted state.
+                Err(LmsError::Rejected {
+                    status: 400,
+                    detail,
+                }) if detail.starts_with("noTarget") => {
+                    tracing::debug!(group_id = %group, user_id = %user, %detail, "not a member");
+                    Ok(())
+                }
+                other => other.map(drop),
+            }
+        } else {
+            self.remove_member_by_replacement(url, user, deadline).await
+        };
+        removed.map_err(|error| name_missing(error, || format!("group {group}")))?;
+        tracing::info!(group_id = %group, user_id = %user, "SCIM group member removed");
+        Ok(())
     }
 }
 

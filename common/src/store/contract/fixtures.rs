@@ -9,9 +9,9 @@ use crate::domain::integration::{
 };
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
-use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
-use crate::ports::StoreError;
+use crate::domain::run::{RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger};
 use crate::domain::settings::IntegrationSettings;
+use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 
@@ -42,6 +42,9 @@ pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) 
         active: true,
         updated_at: t0() + Duration::seconds(version as i64),
         version,
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     }
 }
 
@@ -54,6 +57,8 @@ pub(super) fn run(
         integration_id: integration.clone(),
         run_id: RunId(run_id.to_owned()),
         trigger: Trigger::Schedule,
+        kind: RunKind::Full,
+        targets: Vec::new(),
         dry_run: false,
         started_at,
         finished_at: None,
@@ -62,6 +67,7 @@ pub(super) fn run(
         outcomes: Vec::new(),
         notices: vec![format!("notice of {run_id}")],
         error: None,
+        fields_sent: Vec::new(),
     }
 }
 

@@ -46,15 +46,20 @@ fn link(personio_id: i64) -> EmployeeLink {
         active: true,
         updated_at: DateTime::UNIX_EPOCH,
         version: 1,
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     }
 }
 
 fn run(run_id: &str) -> RunRecord {
-    use crate::domain::run::{RunCounts, RunStatus, Trigger};
+    use crate::domain::run::{RunCounts, RunKind, RunStatus, Trigger};
     RunRecord {
         integration_id: acme(),
         run_id: RunId(run_id.to_owned()),
         trigger: Trigger::Cli,
+        kind: RunKind::Full,
+        targets: Vec::new(),
         dry_run: false,
         started_at: DateTime::UNIX_EPOCH,
         finished_at: None,
@@ -63,6 +68,7 @@ fn run(run_id: &str) -> RunRecord {
         outcomes: Vec::new(),
         notices: Vec::new(),
         error: None,
+        fields_sent: Vec::new(),
     }
 }
 
