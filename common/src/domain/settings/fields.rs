@@ -61,6 +61,15 @@ impl ProfileField {
         }
     }
 
+    /// The Personio attribute it is read from, where it has a fixed key (the birthday is a
+    /// custom attribute found by its `universal_id`).
+    pub fn personio_attribute(self) -> Option<&'static str> {
+        match self {
+            Self::Birthday => None,
+            other => Some(other.name()),
+        }
+    }
+
     /// Sent unless the settings say otherwise: everything but the special categories of
     /// personal data an LMS does not need (birthday, gender).
     pub fn sent_by_default(self) -> bool {
