@@ -15,3 +15,4 @@ mod scim_lms;
 mod sync_harness;
 mod sync_sandbox;
 mod sync_scim;
+mod sync_semantics;
