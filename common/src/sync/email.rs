@@ -76,7 +76,7 @@ struct RunSummary<'a> {
     /// `" (dry run)"` or empty.
     dry: &'static str,
     subject: String,
-    counts: [(&'static str, u32); 10],
+    counts: [(&'static str, u32); 12],
     /// One line per employee that failed, was skipped or was held back.
     attention: Vec<String>,
 }
@@ -172,17 +172,22 @@ impl<'a> RunSummary<'a> {
     }
 }
 
-fn count_rows(counts: RunCounts) -> [(&'static str, u32); 10] {
+fn count_rows(counts: RunCounts) -> [(&'static str, u32); 12] {
     [
         ("Created", counts.created),
         ("Adopted", counts.adopted),
         ("Updated", counts.updated),
         ("Deactivated", counts.deactivated),
         ("Unchanged", counts.unchanged),
+        (
+            "Not created (account would start locked)",
+            counts.not_created,
+        ),
         ("Skipped", counts.skipped),
         ("Held back", counts.held_back),
         ("Failed", counts.failed),
         ("Group memberships added", counts.groups_added),
+        ("Group memberships removed", counts.groups_removed),
         ("Invitations sent", counts.invitations),
     ]
 }

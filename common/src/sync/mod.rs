@@ -90,6 +90,9 @@ impl SyncRequest {
 }
 
 /// How a run ended.
+// One value per run, moved a handful of times: boxing the record would only add noise to
+// every match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyncOutcome {
     /// The run ran and its record is stored; `status` says how it went (a run that could not
