@@ -229,11 +229,18 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
                 } else {
                     action_label(outcome.action)
                 };
+                let mut reason = outcome.reason.clone().unwrap_or_default();
+                if is_new(outcome) && !outcome.groups_added.is_empty() {
+                    if !reason.is_empty() {
+                        reason.push_str("; ");
+                    }
+                    reason.push_str(&format!("+groups {}", outcome.groups_added.join(", ")));
+                }
                 vec![
                     outcome.name.clone().unwrap_or_else(|| "-".into()),
                     outcome.email.clone().unwrap_or_else(|| "-".into()),
                     label.to_owned(),
-                    outcome.reason.clone().unwrap_or_default(),
+                    reason,
                 ]
             })
             .collect();
@@ -254,7 +261,7 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
         .iter()
         .take(max_rows)
         .copied()
-        .filter(|outcome| !outcome.change_lines().is_empty())
+        .filter(|outcome| !is_new(outcome) && !outcome.change_lines().is_empty())
         .collect();
     if !changed.is_empty() {
         let heading = if record.dry_run {
@@ -277,6 +284,14 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
         }
     }
     out
+}
+
+/// A new account: its groups are part of its row, there is nothing to compare with.
+fn is_new(outcome: &EmployeeOutcome) -> bool {
+    matches!(
+        outcome.action,
+        OutcomeAction::Created | OutcomeAction::Adopted
+    )
 }
 
 /// "Name (Personio id)", as far as the outcome knows them.
@@ -555,12 +570,12 @@ mod tests {
         assert!(text.starts_with("run run-1 succeeded in 1.5 s\n"), "{text}");
         assert!(text.contains("  created 1 · unchanged 5\n"));
         assert!(
-            text.contains("Zoë Ünal  zoë@example.com  created\n"),
+            text.contains("Zoë Ünal  zoë@example.com  created  +groups Sales"),
             "{text}"
         );
         assert!(
-            text.contains("\n  changes:\n  Zoë Ünal:\n    + group Sales\n"),
-            "{text}"
+            !text.contains("changes:"),
+            "a new account has nothing to compare"
         );
         assert!(
             text.contains(
