@@ -343,15 +343,7 @@ mod tests {
         );
         assert_eq!(
             fields_sent(&settings),
-            [
-                "first_name",
-                "last_name",
-                "display_name",
-                "email",
-                "personio_id",
-                "status",
-                "team"
-            ]
+            [ALWAYS_SENT.as_slice(), &["team"]].concat()
         );
     }
 

@@ -119,6 +119,21 @@ impl Harness {
             .unwrap()
     }
 
+    /// Another run takes the lease, as `holder`, for five minutes.
+    async fn take_lease(&self, holder: &str) {
+        let taken = self
+            .store
+            .acquire_lease(
+                &IntegrationId::new(INTEGRATION),
+                holder,
+                Utc::now(),
+                chrono::Duration::minutes(5),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(taken, LeaseOutcome::Acquired(_)));
+    }
+
     fn user_of(&self, email: &str) -> crate::lms::memory::MemoryLmsUser {
         self.lms
             .user_by_email(email)
@@ -587,16 +602,7 @@ async fn a_failed_listing_fails_the_run_and_deactivates_nobody() {
 async fn a_run_finding_the_lease_held_exits_cleanly() {
     let harness = Harness::new(staff(2));
     let integration = IntegrationId::new(INTEGRATION);
-    harness
-        .store
-        .acquire_lease(
-            &integration,
-            "scheduled-run-7",
-            Utc::now(),
-            chrono::Duration::minutes(5),
-        )
-        .await
-        .unwrap();
+    harness.take_lease("scheduled-run-7").await;
 
     let outcome = harness
         .engine

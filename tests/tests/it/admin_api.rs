@@ -111,6 +111,20 @@ impl World {
         self.send(event).await
     }
 
+    /// How many users the SCIM server holds.
+    async fn scim_users(&self) -> u64 {
+        let users: Value = reqwest::Client::new()
+            .get(format!("{}/Users", self.scim_url))
+            .bearer_auth(SCIM_TOKEN)
+            .send()
+            .await
+            .expect("the SCIM server answers")
+            .json()
+            .await
+            .expect("a list response");
+        users["totalResults"].as_u64().expect("a count")
+    }
+
     /// The bodies of the messages on a queue now.
     async fn receive(&self, queue_url: &str) -> Vec<Value> {
         self.env
@@ -206,16 +220,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
             .map(|(c, n)| c + n),
         Some(selected)
     );
-    let users: Value = reqwest::Client::new()
-        .get(format!("{}/Users", world.scim_url))
-        .bearer_auth(SCIM_TOKEN)
-        .send()
-        .await
-        .expect("the SCIM server answers")
-        .json()
-        .await
-        .expect("a list response");
-    assert_eq!(users["totalResults"], 0, "a plan creates no LMS user");
+    assert_eq!(world.scim_users().await, 0, "a plan creates no LMS user");
     let run_id = plan.body["run_id"].as_str().expect("a run id").to_owned();
 
     let runs = world.send_for("admin-list-runs.json", &id, |_| {}).await;
@@ -247,16 +252,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(synced.body["kind"], "targeted");
     assert_eq!(synced.body["counts"]["created"], 1, "{}", synced.text);
     assert_eq!(synced.body["outcomes"][0]["personio_id"], employee.id());
-    let users: Value = reqwest::Client::new()
-        .get(format!("{}/Users", world.scim_url))
-        .bearer_auth(SCIM_TOKEN)
-        .send()
-        .await
-        .expect("the SCIM server answers")
-        .json()
-        .await
-        .expect("a list response");
-    assert_eq!(users["totalResults"], 1, "just the one employee");
+    assert_eq!(world.scim_users().await, 1, "just the one employee");
     answers.push(synced);
 
     let sync = world.send_for("admin-sync-now.json", &id, |_| {}).await;

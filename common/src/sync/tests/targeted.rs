@@ -105,17 +105,7 @@ async fn a_named_employee_deleted_in_personio_is_deactivated_and_nobody_else() {
 #[tokio::test]
 async fn a_targeted_run_waits_for_no_one_and_takes_the_lease() {
     let harness = Harness::new(staff(2));
-    let integration = IntegrationId::new(INTEGRATION);
-    harness
-        .store
-        .acquire_lease(
-            &integration,
-            "full run",
-            Utc::now(),
-            chrono::Duration::minutes(5),
-        )
-        .await
-        .unwrap();
+    harness.take_lease("full run").await;
     let outcome = harness
         .engine
         .run(targeted(&harness, &[1]), &NoProgress)
