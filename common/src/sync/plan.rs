@@ -220,7 +220,7 @@ impl SyncPlan {
         for id in scope.named() {
             if !decided.contains(&id) {
                 plan.settled
-                    .push(not_in_scope_of_sync(id, &roster, settings));
+                    .push(named_without_account(id, &roster, settings));
             }
         }
         plan.guard(deactivations, active_links, settings);
@@ -424,7 +424,7 @@ fn already_deactivated(
 }
 
 /// A named employee of a targeted run with neither a selection nor a link: why nothing happens.
-fn not_in_scope_of_sync(
+fn named_without_account(
     id: PersonioId,
     roster: &Roster,
     settings: &IntegrationSettings,
