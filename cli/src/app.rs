@@ -9,18 +9,19 @@ use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols, Width};
 use common::app::{
     ConnectError, EmployeeKey, ExplainError, IntegrationSync, RunLookupError, SyncVerdict,
-    connect_integration, explain_employee, find_run, first_sync_accounts, run_preflight,
-    sync_integration,
+    connect_integration, explain_employee, find_run, first_sync_accounts, named_scope,
+    run_preflight, sync_integration,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
 use common::domain::certificate::{LedgerEntry, LedgerState};
+use common::domain::employee::PersonioId;
 use common::domain::run::{RunRecord, Trigger};
 use common::ports::{CertificateLedger, HrSource, LearningPlatform, LinkStore, RunStore};
 use common::retry::Deadline;
 use common::store::SqliteStore;
-use common::sync::{SyncEngine, SyncError, SyncRequest};
+use common::sync::{SyncEngine, SyncError, SyncRequest, SyncScope};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,6 +153,8 @@ pub struct SyncOptions {
     pub json: bool,
     /// Skip the first-sync confirmation.
     pub yes: bool,
+    /// Sync just these employees (a targeted run); empty: everyone.
+    pub only: Vec<PersonioId>,
     pub timeout: Duration,
 }
 
@@ -203,13 +206,22 @@ async fn confirm_first_sync(wired: &Wired) -> Result<(), CliError> {
     )
 }
 
+/// `sync`: a full run, or (`only` not empty) a targeted run of just those employees.
 pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliError> {
     let SyncOptions {
         dry_run,
         json,
         yes,
+        only,
         timeout,
     } = options;
+    // A targeted run names its employees: there is nothing to confirm.
+    let confirmed = yes || !only.is_empty();
+    let scope = if only.is_empty() {
+        SyncScope::Everyone
+    } else {
+        named_scope(only).map_err(|error| CliError::Input(format!("--only: {error}")))?
+    };
     let wired = wire(path, timeout)?;
     let engine = SyncEngine::new(
         wired.hr.clone(),
@@ -217,7 +229,7 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
         wired.store.clone(),
         wired.notifier.clone(),
     );
-    if !dry_run && !yes {
+    if !dry_run && !confirmed {
         confirm_first_sync(&wired).await?;
     }
     let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
@@ -227,6 +239,7 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
         Trigger::Cli,
     );
     request.dry_run = dry_run;
+    request.scope = scope;
     request.deadline = wired.deadline;
     request.lease_holder = lease_holder();
     let sync_bar = SyncBar::new(!json, dry_run);

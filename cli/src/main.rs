@@ -54,12 +54,14 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             dry_run,
             json,
             yes,
+            only,
             timeout,
         } => {
             let options = app::SyncOptions {
                 dry_run,
                 json,
                 yes,
+                only,
                 timeout: seconds(timeout),
             };
             app::sync(&config.config, options).await

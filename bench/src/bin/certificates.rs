@@ -290,6 +290,9 @@ fn link(integration: &IntegrationId, employee: u64) -> EmployeeLink {
         active: true,
         updated_at: Utc::now(),
         version: 1,
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     }
 }
 

@@ -319,6 +319,11 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         Some(world) => Arc::new(world.connector(credentials_connector)),
         None => Arc::new(credentials_connector),
     };
+    // One outbox for the invitations and summaries of every run, queued or run by the API.
+    let notifier = Arc::new(OutboxNotifier::new(
+        data_dir.join("outbox"),
+        &args.email_from,
+    ));
     let api = AdminApi::new(AdminAdapters {
         integrations: opened.store.clone(),
         state: opened.store.clone(),
@@ -326,6 +331,7 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         queue: Arc::new(queue.clone()),
         connector: connector.clone(),
         audit: opened.store.clone(),
+        notifier: notifier.clone(),
     })
     .with_limits(AdminLimits {
         // No gateway cuts a request off here: a plan of a large company may take its time.
@@ -339,10 +345,7 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         opened.store.clone(),
         opened.store.clone(),
         connector.clone(),
-        Arc::new(OutboxNotifier::new(
-            data_dir.join("outbox"),
-            &args.email_from,
-        )),
+        notifier,
         PdfFetcher::new(FetchLimits::default()).map_err(fetch_failed)?,
     ));
     let consumer = Arc::new(

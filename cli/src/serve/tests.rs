@@ -262,6 +262,7 @@ async fn due_integrations_run_once_each_and_never_two_runs_of_one_at_a_time() {
             trigger: Trigger::Manual,
             dry_run: false,
             requested_at: Utc::now(),
+            employees: Vec::new(),
         };
         fixture.queue.enqueue_sync(&job).await.unwrap();
     }
@@ -330,6 +331,14 @@ impl HrSource for DiesAfterUpload {
         deadline: Deadline,
     ) -> BoxStream<'a, Result<common::domain::employee::EmployeePage, HrError>> {
         self.inner.employee_pages(query, deadline)
+    }
+
+    async fn employee(
+        &self,
+        id: common::domain::employee::PersonioId,
+        deadline: Deadline,
+    ) -> Result<Option<common::domain::employee::EmployeeRecord>, HrError> {
+        self.inner.employee(id, deadline).await
     }
 
     async fn document_categories(
@@ -547,6 +556,7 @@ async fn a_run_cut_off_by_the_shutdown_gives_back_its_job_and_its_lease() {
         trigger: Trigger::Manual,
         dry_run: false,
         requested_at: Utc::now(),
+        employees: Vec::new(),
     };
     fixture.queue.enqueue_sync(&job).await.unwrap();
     eventually(10, "the run holds its lease", || async {

@@ -39,6 +39,7 @@ pub fn audit_action(endpoint: Endpoint) -> Option<AuditAction> {
         Endpoint::UpdateIntegration => Some(AuditAction::Update),
         Endpoint::DeleteIntegration => Some(AuditAction::Delete),
         Endpoint::SyncNow => Some(AuditAction::SyncNow),
+        Endpoint::SyncEmployee => Some(AuditAction::SyncEmployee),
         Endpoint::SubmitCertificate => Some(AuditAction::SubmitCertificate),
         Endpoint::SubmitCertificateBatch => Some(AuditAction::SubmitCertificateBatch),
         Endpoint::OpenApi
@@ -373,6 +374,7 @@ fn detail(
     let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
     match action {
         AuditAction::Create => text(answer, "name").map(|name| format!("named \"{name}\"")),
+        AuditAction::SyncEmployee => text(answer, "run_id").map(|run| format!("run {run}")),
         AuditAction::SubmitCertificate => text(answer, "certificate_id")
             .or_else(|| text(request, "certificate_id"))
             .map(|id| format!("certificate {id}")),

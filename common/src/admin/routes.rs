@@ -15,6 +15,7 @@ pub enum Endpoint {
     SyncNow,
     Plan,
     Check,
+    SyncEmployee,
     ListRuns,
     GetRun,
     SubmitCertificate,
@@ -36,7 +37,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 18] {
+pub fn routes() -> [Route; 19] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -60,6 +61,11 @@ pub fn routes() -> [Route; 18] {
         route(Method::POST, "/integrations/{id}/sync", Endpoint::SyncNow),
         route(Method::POST, "/integrations/{id}/plan", Endpoint::Plan),
         route(Method::POST, "/integrations/{id}/check", Endpoint::Check),
+        route(
+            Method::POST,
+            "/integrations/{id}/employees/{personio_id}/sync",
+            Endpoint::SyncEmployee,
+        ),
         route(Method::GET, "/integrations/{id}/runs", Endpoint::ListRuns),
         route(
             Method::GET,

@@ -464,6 +464,9 @@ mod tests {
                         active: true,
                         updated_at: Utc::now(),
                         version: 1,
+                        profile: None,
+                        invited_at: None,
+                        invitation_pending: false,
                     },
                     None,
                 )

@@ -18,7 +18,7 @@ use crate::domain::settings::IntegrationSettings;
 use crate::ports::{HrError, HrSource, LearningPlatform, StoreError, SyncStore};
 use crate::retry::Deadline;
 use crate::sync::profile::{desired_groups, is_selected, map_profile};
-use crate::sync::{PlannedChange, Roster, SyncPlan};
+use crate::sync::{PlannedChange, Roster, SyncPlan, SyncScope};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -161,7 +161,7 @@ pub async fn explain_employee(
         })
         .cloned();
     let personio_id = found_id.or(link.as_ref().map(|link| link.personio_id));
-    let plan = SyncPlan::new(listed.roster, links, settings);
+    let plan = SyncPlan::new(listed.roster, links, settings, &SyncScope::Everyone);
     let recent_runs = recent_runs(store, integration, key, personio_id).await?;
 
     let employee = listed
@@ -193,14 +193,14 @@ pub async fn explain_employee(
         link,
         lms_user: None,
         lms_error: None,
-        next_run: next_run(&plan, personio_id),
+        next_run: next_run(&plan, personio_id, settings),
         recent_runs,
     };
     if let Some(employee) = employee {
         match map_profile(employee, settings, today) {
             Ok(profile) => {
-                explanation.fields_sent = fields_sent(&profile);
-                explanation.groups = desired_groups(&profile, settings).into_iter().collect();
+                explanation.fields_sent = fields_with_values(&profile);
+                explanation.groups = desired_groups(employee, settings).into_iter().collect();
                 explanation.profile = Some(profile);
             }
             Err(error) => explanation.mapping_error = Some(error.to_string()),
@@ -253,8 +253,9 @@ fn selection(employee: &Employee, settings: &IntegrationSettings) -> Selection {
     }
 }
 
-/// The names of the profile's fields that carry a value (`custom.costCenter` for custom ones).
-fn fields_sent(profile: &LmsProfile) -> Vec<String> {
+/// The names of the profile's fields that carry a value (`custom.costCenter` for custom ones):
+/// the profile is mapped with the `fields` setting, so these are the personal data the LMS gets.
+fn fields_with_values(profile: &LmsProfile) -> Vec<String> {
     let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(profile) else {
         return Vec::new();
     };
@@ -273,7 +274,11 @@ fn fields_sent(profile: &LmsProfile) -> Vec<String> {
 }
 
 /// What the plan decided for the employee.
-fn next_run(plan: &SyncPlan, personio_id: Option<PersonioId>) -> NextRun {
+fn next_run(
+    plan: &SyncPlan,
+    personio_id: Option<PersonioId>,
+    settings: &IntegrationSettings,
+) -> NextRun {
     let nothing = |reason: &str| NextRun {
         action: "nothing",
         reason: reason.to_owned(),
@@ -301,18 +306,31 @@ fn next_run(plan: &SyncPlan, personio_id: Option<PersonioId>) -> NextRun {
                 action: "update",
                 reason: "the profile changed since the last write".into(),
             },
-            PlannedChange::AddGroups { target, link } => NextRun {
-                action: "add to groups",
-                reason: format!(
-                    "joins {}",
-                    target
-                        .groups
-                        .difference(&link.groups)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            },
+            PlannedChange::CatchUp { target, link } => {
+                let joins: Vec<String> = target.groups.difference(&link.groups).cloned().collect();
+                let leaves: Vec<String> = if settings.groups.remove_when_moved {
+                    link.groups.difference(&target.groups).cloned().collect()
+                } else {
+                    Vec::new()
+                };
+                let mut parts = Vec::new();
+                if !joins.is_empty() {
+                    parts.push(format!("joins {}", joins.join(", ")));
+                }
+                if !leaves.is_empty() {
+                    parts.push(format!(
+                        "leaves {} (groups the sync added)",
+                        leaves.join(", ")
+                    ));
+                }
+                if parts.is_empty() {
+                    parts.push("the invitation it is owed is sent".to_owned());
+                }
+                NextRun {
+                    action: "catch up",
+                    reason: parts.join("; "),
+                }
+            }
             PlannedChange::Deactivate { reason, .. } => NextRun {
                 action: "deactivate",
                 reason: reason.describe().into(),

@@ -7,6 +7,8 @@
 //! - [`integration_sync`]: syncing an integration — the sync run, then the release of parked
 //!   certificates ([`sync_integration`]).
 //! - [`sync_job`]: the sync-job consumer (one job from the sync queue → one sync).
+//! - [`targeted_sync`]: naming the employees of a targeted run (`sync --only`, the admin API's
+//!   employee sync, a job naming employees).
 //! - [`certificate_jobs`]: the certificate-job consumer (a batch from the certificate queue →
 //!   Personio documents).
 //! - [`explain`]: one employee as the sync sees them ("why was X not synced?").
@@ -32,6 +34,7 @@ pub mod roster;
 pub mod run_lookup;
 pub mod schedule;
 pub mod sync_job;
+pub mod targeted_sync;
 
 pub use certificate_jobs::{CertificateConsumer, ConsumedBatch, RecordOutcome};
 pub use connect::{
@@ -45,3 +48,4 @@ pub use roster::{first_sync_accounts, read_roster};
 pub use run_lookup::{RunLookupError, find_run};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
+pub use targeted_sync::{MAX_NAMED_EMPLOYEES, NamedEmployeesError, named_scope, parse_employee_id};

@@ -6,7 +6,7 @@ use crate::domain::employee::EmployeePage;
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::{EmployeeQuery, HrError, HrSource};
 use crate::retry::Deadline;
-use crate::sync::{PlannedChange, Roster, SyncPlan};
+use crate::sync::{PlannedChange, Roster, SyncPlan, SyncScope};
 use futures::StreamExt;
 
 /// One full listing into the sync's roster; `inspect` sees each page before the roster takes it.
@@ -37,11 +37,13 @@ pub async fn first_sync_accounts(
     deadline: Deadline,
 ) -> Result<usize, HrError> {
     let roster = read_roster(hr, settings, deadline, |_| {}).await?;
-    Ok(SyncPlan::new(roster, Vec::new(), settings)
-        .changes
-        .iter()
-        .filter(|change| matches!(change, PlannedChange::Create { .. }))
-        .count())
+    Ok(
+        SyncPlan::new(roster, Vec::new(), settings, &SyncScope::Everyone)
+            .changes
+            .iter()
+            .filter(|change| matches!(change, PlannedChange::Create { .. }))
+            .count(),
+    )
 }
 
 #[cfg(test)]

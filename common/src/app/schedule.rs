@@ -221,6 +221,7 @@ where
         trigger: Trigger::Schedule,
         dry_run: false,
         requested_at: now,
+        employees: Vec::new(),
     };
     match queue.enqueue_sync(&job).await {
         Ok(()) => {

@@ -15,6 +15,7 @@
 use super::connect::{ConnectError, Connector};
 use super::integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 use super::observe::{parked_certificates, run_health};
+use super::targeted_sync::named_scope;
 use crate::certificates::{CertificatePusher, PdfFetcher};
 use crate::domain::IntegrationId;
 use crate::domain::integration::{IntegrationRecord, SyncSchedule};
@@ -24,7 +25,7 @@ use crate::metrics::{CertificateFigures, RunObservation};
 use crate::ports::{IntegrationStore, Notifier, StateStore, StoreError};
 use crate::progress::NoProgress;
 use crate::retry::Deadline;
-use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest};
+use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest, SyncScope};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -156,6 +157,14 @@ impl SyncJobHandler {
         lease_holder: &str,
     ) -> Result<SyncJobDone, SyncJobError> {
         let integration = job.integration_id;
+        // A job naming employees is a targeted run of just them (issue 14 feeds these from
+        // webhooks); without names, everyone.
+        let scope = if job.employees.is_empty() {
+            SyncScope::Everyone
+        } else {
+            named_scope(job.employees)
+                .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?
+        };
         let record = match self.integrations.integration(&integration).await {
             Ok(Some(record)) => record,
             Ok(None) => return Err(SyncJobError::UnknownIntegration(integration)),
@@ -185,6 +194,7 @@ impl SyncJobHandler {
         let mut request =
             SyncRequest::new(integration.clone(), record.settings.clone(), job.trigger);
         request.dry_run = job.dry_run;
+        request.scope = scope;
         request.deadline = deadline;
         request.lease_holder = lease_holder.to_owned();
         let synced = sync_integration(&engine, &pusher, request, &NoProgress, &NoProgress)
@@ -331,6 +341,7 @@ mod tests {
             trigger: Trigger::Schedule,
             dry_run: false,
             requested_at: Utc::now(),
+            employees: Vec::new(),
         })
         .unwrap()
     }
@@ -376,6 +387,8 @@ mod tests {
                 integration_id: acme.clone(),
                 run_id: RunId(format!("failed-{minutes}")),
                 trigger: Trigger::Schedule,
+                kind: Default::default(),
+                targets: Vec::new(),
                 dry_run: false,
                 started_at,
                 finished_at: Some(started_at),
@@ -385,6 +398,7 @@ mod tests {
                 notices: Vec::new(),
                 error: Some("Personio was unreachable".into()),
                 stats: Default::default(),
+                fields_sent: Vec::new(),
             };
             f.store.put_run(&failed).await.unwrap();
         }
@@ -406,6 +420,47 @@ mod tests {
         );
         // Certificates are off in the fixture: nothing released, nothing counted.
         assert_eq!((observation.released, observation.parked), (None, None));
+    }
+
+    #[tokio::test]
+    async fn a_job_naming_employees_runs_a_targeted_sync_of_just_them() {
+        let f = fixture(None).await;
+        let mut named = SyncJob {
+            integration_id: IntegrationId::new("acme"),
+            trigger: Trigger::Manual,
+            dry_run: false,
+            requested_at: Utc::now(),
+            employees: vec![crate::domain::employee::PersonioId(1)],
+        };
+        let done = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await
+            .unwrap();
+        let SyncJobDone::Ran { run_id, .. } = done else {
+            panic!("expected a run, got {done:?}");
+        };
+        let stored = f
+            .store
+            .run(&IntegrationId::new("acme"), &run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.kind, crate::domain::run::RunKind::Targeted);
+        assert_eq!(stored.targets, named.employees);
+        assert_eq!(stored.counts.created, 1);
+
+        named.employees = vec![crate::domain::employee::PersonioId(0)];
+        let error = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SyncJobError::InvalidJob(reason) if reason.contains("employees")),
+            "{error}"
+        );
+        assert!(!error.is_retryable());
     }
 
     #[tokio::test]

@@ -23,6 +23,8 @@ pub enum AuditAction {
     Delete,
     /// `POST /integrations/{id}/sync`.
     SyncNow,
+    /// `POST /integrations/{id}/employees/{personio_id}/sync`: a targeted run of one employee.
+    SyncEmployee,
     /// `POST /integrations/{id}/certificates`.
     SubmitCertificate,
     /// `POST /integrations/{id}/certificates/batch`.
@@ -38,6 +40,7 @@ impl AuditAction {
             Self::RotateCredentials => "rotate_credentials",
             Self::Delete => "delete",
             Self::SyncNow => "sync_now",
+            Self::SyncEmployee => "sync_employee",
             Self::SubmitCertificate => "submit_certificate",
             Self::SubmitCertificateBatch => "submit_certificate_batch",
         }
@@ -224,6 +227,7 @@ mod tests {
             AuditAction::RotateCredentials,
             AuditAction::Delete,
             AuditAction::SyncNow,
+            AuditAction::SyncEmployee,
             AuditAction::SubmitCertificate,
             AuditAction::SubmitCertificateBatch,
         ] {

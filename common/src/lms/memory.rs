@@ -41,11 +41,12 @@ pub struct LmsWriteCounts {
     pub updates: u32,
     pub deactivations: u32,
     pub group_adds: u32,
+    pub group_removes: u32,
 }
 
 impl LmsWriteCounts {
     pub fn total(&self) -> u32 {
-        self.creates + self.updates + self.deactivations + self.group_adds
+        self.creates + self.updates + self.deactivations + self.group_adds + self.group_removes
     }
 }
 
@@ -225,6 +226,18 @@ impl MemoryLms {
         self.lock().user_with_email(email).cloned()
     }
 
+    /// An LMS admin adding a member by hand (not counted as a sync write).
+    pub fn seed_membership(&self, group_name: &str, user: &LmsUserId) -> Option<LmsGroupId> {
+        let mut state = self.lock();
+        let group = state
+            .groups
+            .iter()
+            .find(|(_, name)| *name == group_name)
+            .map(|(id, _)| id.clone())?;
+        state.memberships.insert((group.clone(), user.clone()));
+        Some(group)
+    }
+
     /// The names of the groups `user` is a member of.
     pub fn groups_of(&self, user: &LmsUserId) -> BTreeSet<String> {
         let state = self.lock();
@@ -379,6 +392,28 @@ impl LearningPlatform for MemoryLms {
         }
         Ok(())
     }
+
+    async fn remove_group_member(
+        &self,
+        group: &LmsGroupId,
+        user: &LmsUserId,
+    ) -> Result<(), LmsError> {
+        self.delay().await;
+        let mut state = self.lock();
+        if !state.groups.contains_key(group) {
+            return Err(LmsError::NotFound {
+                what: format!("group {group}"),
+            });
+        }
+        if let Ok(member) = state.user(user) {
+            let email = member.profile.email.clone();
+            state.fault(&email)?;
+        }
+        if state.memberships.remove(&(group.clone(), user.clone())) {
+            state.writes.group_removes += 1;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -456,7 +491,8 @@ mod tests {
                 creates: 1,
                 updates: 1,
                 deactivations: 1,
-                group_adds: 0
+                group_adds: 0,
+                group_removes: 0,
             }
         );
     }
@@ -479,6 +515,15 @@ mod tests {
             BTreeSet::from(["Sales".to_owned()])
         );
         assert_eq!(lms.write_counts().group_adds, 1);
+        lms.remove_group_member(&group.id, &user.id).await.unwrap();
+        lms.remove_group_member(&group.id, &user.id).await.unwrap();
+        assert!(lms.members("Sales").is_empty());
+        assert_eq!(lms.write_counts().group_removes, 1);
+        let missing = LmsGroupId("group-404".into());
+        assert!(matches!(
+            lms.remove_group_member(&missing, &user.id).await,
+            Err(LmsError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]

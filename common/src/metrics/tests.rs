@@ -21,6 +21,8 @@ fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
         integration_id: IntegrationId::new("acme"),
         run_id: RunId(id.into()),
         trigger: Trigger::Schedule,
+        kind: Default::default(),
+        targets: Vec::new(),
         dry_run: false,
         started_at,
         finished_at: Some(started_at + Duration::milliseconds(2500)),
@@ -51,6 +53,7 @@ fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
                 by_kind: BTreeMap::from([("read".into(), 12), ("patch".into(), 8)]),
             },
         },
+        fields_sent: Vec::new(),
     }
 }
 

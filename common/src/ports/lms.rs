@@ -26,7 +26,7 @@ pub trait LearningPlatform: Send + Sync {
     /// The existing group whose name is exactly `name`; groups are never created by the sync.
     async fn find_group(&self, name: &str) -> Result<Option<LmsGroup>, LmsError>;
 
-    /// Adds a member (idempotent; memberships are never removed by the sync).
+    /// Adds a member (idempotent).
     async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError>;
 
     /// The requests this adapter has sent so far, by kind (a run reads it before and after and
@@ -34,6 +34,13 @@ pub trait LearningPlatform: Send + Sync {
     fn request_counts(&self) -> RequestCounts {
         RequestCounts::default()
     }
+    /// Removes a member (idempotent: a user who is not a member is no error). The sync only
+    /// removes memberships it added itself, and only when `groups.remove_when_moved` is on.
+    async fn remove_group_member(
+        &self,
+        group: &LmsGroupId,
+        user: &LmsUserId,
+    ) -> Result<(), LmsError>;
 }
 
 #[derive(Debug, thiserror::Error)]

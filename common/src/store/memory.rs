@@ -498,6 +498,9 @@ mod tests {
             active: true,
             updated_at: DateTime::UNIX_EPOCH,
             version,
+            profile: None,
+            invited_at: None,
+            invitation_pending: false,
         }
     }
 

@@ -2,13 +2,14 @@
 //! invitation. Every change ends in an outcome; no change can fail the run.
 
 use super::email::invitation_email;
-use super::plan::{PlannedChange, SyncTarget};
+use super::plan::{PlannedChange, invitation_owed};
+use super::roster::SyncTarget;
 use super::{SyncEngine, SyncRequest};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsUser, LmsUserId};
-use crate::domain::run::{EmployeeOutcome, OutcomeAction};
-use crate::ports::{LearningPlatform, LmsError, NotifyError, StoreError};
+use crate::domain::run::{EmployeeOutcome, FieldChange, OutcomeAction};
+use crate::ports::{HrError, LearningPlatform, LmsError, NotifyError, StoreError};
 use crate::retry::{Backoff, Deadline};
 use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
@@ -34,6 +35,11 @@ impl Retryable for StoreError {
     }
 }
 impl Retryable for NotifyError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+impl Retryable for HrError {
     fn retryable(&self) -> bool {
         self.is_retryable()
     }
@@ -70,10 +76,19 @@ where
     }
 }
 
+/// How an existing LMS user was found for an employee without a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FoundBy {
+    /// By the Personio id the sync writes as `externalId`: an account the sync set up.
+    PersonioId,
+    /// By the email only: an account made some other way.
+    Email,
+}
+
 /// Everything one run's changes share.
 pub(crate) struct ApplyContext<'a> {
-    engine: &'a SyncEngine,
-    request: &'a SyncRequest,
+    pub(super) engine: &'a SyncEngine,
+    pub(super) request: &'a SyncRequest,
     linked_users: &'a HashMap<LmsUserId, PersonioId>,
     lease_lost: &'a AtomicBool,
     /// One lookup per group name per run, shared by concurrent changes.
@@ -87,6 +102,15 @@ pub(crate) struct ApplyContext<'a> {
 #[derive(Default)]
 struct GroupResult {
     added: BTreeSet<String>,
+    failures: Vec<String>,
+}
+
+/// Groups left and group failures of one user.
+#[derive(Default)]
+struct LeftGroups {
+    removed: BTreeSet<String>,
+    /// Groups that no longer exist in the LMS: no membership left to remove.
+    gone: BTreeSet<String>,
     failures: Vec<String>,
 }
 
@@ -112,7 +136,7 @@ impl<'a> ApplyContext<'a> {
         self.engine.lms.as_ref()
     }
 
-    fn dry_run(&self) -> bool {
+    pub(super) fn dry_run(&self) -> bool {
         self.request.dry_run
     }
 
@@ -142,13 +166,22 @@ impl<'a> ApplyContext<'a> {
             .push(notice);
     }
 
-    async fn retry<T, E, F, Fut>(&self, what: &str, operation: F) -> Result<T, E>
+    pub(super) async fn retry<T, E, F, Fut>(&self, what: &str, operation: F) -> Result<T, E>
     where
         E: Retryable,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         with_retry(self.engine.retry, self.request.deadline, what, operation).await
+    }
+
+    /// Words for what happened, or (in a dry run) what would happen.
+    pub(super) fn tense(&self, done: &str, planned: &str) -> String {
+        if self.dry_run() {
+            planned.to_owned()
+        } else {
+            done.to_owned()
+        }
     }
 
     /// Applies one change; the outcome says what happened and, when something went wrong, why.
@@ -163,10 +196,14 @@ impl<'a> ApplyContext<'a> {
             }
             match change {
                 PlannedChange::Create { target } => self.create_or_adopt(&target, None).await,
-                PlannedChange::Update { target, link } => self.update(&target, link).await,
-                PlannedChange::AddGroups { target, link } => self.add_groups(&target, link).await,
-                PlannedChange::Deactivate { link, reason } => {
-                    self.deactivate(link, reason.describe()).await
+                PlannedChange::Update {
+                    target,
+                    link,
+                    changes,
+                } => self.update(&target, link, changes).await,
+                PlannedChange::CatchUp { target, link } => self.catch_up(&target, link).await,
+                PlannedChange::Deactivate { link, reason, name } => {
+                    self.deactivate_confirmed(link, reason, name).await
                 }
             }
         }
@@ -185,7 +222,7 @@ impl<'a> ApplyContext<'a> {
             Ok(existing) => existing,
             Err(reason) => return outcome.fail(reason),
         };
-        if let Some(user) = &existing
+        if let Some((user, _)) = &existing
             && let Some(other) = self.linked_users.get(&user.id)
             && *other != target.personio_id
         {
@@ -194,8 +231,12 @@ impl<'a> ApplyContext<'a> {
                 user.id
             ));
         }
+        // Invitations go to accounts the sync sets up: one it creates, or one it created in a
+        // run that ended before storing the link (found by the Personio id it wrote, with no
+        // link, so never invited). An account made by hand and adopted by email is not invited.
+        let mut owes_invitation = self.request.settings.notifications.invite_new_users;
         let user_id = match existing {
-            Some(user) => {
+            Some((user, found_by)) => {
                 if !self.dry_run()
                     && let Err(error) = self
                         .retry("adopting a user", || {
@@ -205,11 +246,33 @@ impl<'a> ApplyContext<'a> {
                 {
                     return outcome.fail(format!("adopting LMS user {} failed: {error}", user.id));
                 }
+                owes_invitation &= found_by == FoundBy::PersonioId && previous.is_none();
                 outcome.action = OutcomeAction::Adopted;
-                outcome.reason = Some(format!(
-                    "an LMS user with this email or Personio id existed ({}); it was linked and updated",
-                    user.id
-                ));
+                outcome.reason = Some(match found_by {
+                    FoundBy::PersonioId => self.tense(
+                        &format!(
+                            "an LMS user with this Personio id existed ({}), set up by an \
+                             earlier run that did not finish; it was linked and updated",
+                            user.id
+                        ),
+                        &format!(
+                            "an LMS user with this Personio id exists ({}); it would be linked \
+                             and updated",
+                            user.id
+                        ),
+                    ),
+                    FoundBy::Email => self.tense(
+                        &format!(
+                            "an LMS user with this email existed ({}); it was linked and updated",
+                            user.id
+                        ),
+                        &format!(
+                            "an LMS user with this email exists ({}); it would be linked and \
+                             updated",
+                            user.id
+                        ),
+                    ),
+                });
                 Some(user.id)
             }
             None if self.dry_run() => {
@@ -231,36 +294,65 @@ impl<'a> ApplyContext<'a> {
                 }
             },
         };
+        if target.locked.is_some() {
+            outcome.reason.get_or_insert_with(|| {
+                let locked = target.locked.as_deref().unwrap_or_default();
+                self.tense(
+                    &format!("created locked: {locked}"),
+                    &format!("would be created locked: {locked}"),
+                )
+            });
+        }
         let groups = self
             .join_groups(user_id.as_ref(), target.groups.iter())
             .await;
         outcome.groups_added = groups.added.iter().cloned().collect();
-        if let Some(user_id) = user_id {
-            let version = previous.as_ref().map(|link| link.version);
-            let link = EmployeeLink {
-                integration_id: self.request.integration_id.clone(),
-                personio_id: target.personio_id,
-                lms_user_id: user_id,
-                email: target.profile.email.clone(),
-                profile_hash: target.hash.clone(),
-                groups: groups.added.clone(),
-                active: true,
-                updated_at: Utc::now(),
-                version: version.map_or(1, |v| v + 1),
-            };
-            if let Err(reason) = self.write_link(&link, version).await {
-                return outcome.fail(reason);
-            }
+        let invite_now = owes_invitation && target.profile.active;
+        let Some(user_id) = user_id else {
+            // A dry run's create: nothing to link, and the invitation it would send.
+            outcome.invited = invite_now;
+            return outcome.with_group_failures(groups.failures);
+        };
+        let version = previous.as_ref().map(|link| link.version);
+        let mut link = EmployeeLink {
+            integration_id: self.request.integration_id.clone(),
+            personio_id: target.personio_id,
+            lms_user_id: user_id,
+            email: target.profile.email.clone(),
+            profile_hash: target.hash.clone(),
+            groups: groups.added.clone(),
+            active: true,
+            updated_at: Utc::now(),
+            version: version.map_or(1, |v| v + 1),
+            profile: Some(target.profile.clone()),
+            invited_at: None,
+            invitation_pending: owes_invitation,
+        };
+        if let Err(reason) = self.write_link(&link, version).await {
+            return outcome.fail(reason);
         }
-        if outcome.action == OutcomeAction::Created
-            && self.request.settings.notifications.invite_new_users
-        {
+        // The link first, then the email: a run that stops in between leaves the invitation
+        // pending on the link, and the next run sends it.
+        if invite_now {
             outcome.invited = self.invite(target).await;
+            if outcome.invited && !self.dry_run() {
+                let written = link.version;
+                link.invited_at = Some(Utc::now());
+                link.invitation_pending = false;
+                link.updated_at = Utc::now();
+                link.version += 1;
+                if let Err(reason) = self.write_link(&link, Some(written)).await {
+                    return outcome.fail(reason);
+                }
+            }
         }
         outcome.with_group_failures(groups.failures)
     }
 
-    async fn find_existing(&self, target: &SyncTarget) -> Result<Option<LmsUser>, String> {
+    async fn find_existing(
+        &self,
+        target: &SyncTarget,
+    ) -> Result<Option<(LmsUser, FoundBy)>, String> {
         let by_id = self
             .retry("looking up a user by Personio id", || {
                 self.lms()
@@ -268,25 +360,36 @@ impl<'a> ApplyContext<'a> {
             })
             .await
             .map_err(|error| format!("looking up the LMS user failed: {error}"))?;
-        if by_id.is_some() {
-            return Ok(by_id);
+        if let Some(user) = by_id {
+            return Ok(Some((user, FoundBy::PersonioId)));
         }
         self.retry("looking up a user by email", || {
             self.lms().find_user_by_email(&target.profile.email)
         })
         .await
+        .map(|user| user.map(|user| (user, FoundBy::Email)))
         .map_err(|error| format!("looking up the LMS user by email failed: {error}"))
     }
 
-    async fn update(&self, target: &SyncTarget, link: EmployeeLink) -> EmployeeOutcome {
+    async fn update(
+        &self,
+        target: &SyncTarget,
+        link: EmployeeLink,
+        changes: Vec<FieldChange>,
+    ) -> EmployeeOutcome {
         let mut outcome = outcome_for(target, OutcomeAction::Updated);
-        outcome.reason = Some(if !link.active {
-            "reactivated: selected in Personio again".to_owned()
-        } else if !link.email.eq_ignore_ascii_case(&target.profile.email) {
-            format!("profile changed, including the email (was {})", link.email)
+        outcome.reason = if !link.active {
+            Some(self.tense(
+                "reactivated: selected in Personio again",
+                "would be reactivated: selected in Personio again",
+            ))
+        } else if changes.is_empty() {
+            // A link written before profiles were kept, or a change no field shows.
+            Some("profile changed in Personio".to_owned())
         } else {
-            "profile changed in Personio".to_owned()
-        });
+            None
+        };
+        outcome.changes = changes;
         if !self.dry_run() {
             let written = self
                 .retry("updating a user", || {
@@ -312,61 +415,88 @@ impl<'a> ApplyContext<'a> {
                 }
             }
         }
-        let groups = self
-            .join_groups(
-                Some(&link.lms_user_id),
-                target.groups.difference(&link.groups),
-            )
-            .await;
-        outcome.groups_added = groups.added.iter().cloned().collect();
-        let next = EmployeeLink {
+        let mut next = EmployeeLink {
             email: target.profile.email.clone(),
             profile_hash: target.hash.clone(),
-            groups: link.groups.union(&groups.added).cloned().collect(),
             active: true,
-            updated_at: Utc::now(),
-            version: link.version + 1,
+            profile: Some(target.profile.clone()),
             ..link.clone()
         };
+        let failures = self.catch_up_link(target, &mut next, &mut outcome).await;
+        next.updated_at = Utc::now();
+        next.version = link.version + 1;
         if let Err(reason) = self.write_link(&next, Some(link.version)).await {
             return outcome.fail(reason);
         }
-        outcome.with_group_failures(groups.failures)
+        outcome.with_group_failures(failures)
     }
 
-    async fn add_groups(&self, target: &SyncTarget, link: EmployeeLink) -> EmployeeOutcome {
+    /// The profile is as last written: memberships and an owed invitation only.
+    async fn catch_up(&self, target: &SyncTarget, link: EmployeeLink) -> EmployeeOutcome {
         let mut outcome = outcome_for(target, OutcomeAction::Unchanged);
-        let groups = self
-            .join_groups(
-                Some(&link.lms_user_id),
-                target.groups.difference(&link.groups),
-            )
-            .await;
-        outcome.groups_added = groups.added.iter().cloned().collect();
-        if !groups.added.is_empty() {
-            let next = EmployeeLink {
-                groups: link.groups.union(&groups.added).cloned().collect(),
-                updated_at: Utc::now(),
-                version: link.version + 1,
-                ..link.clone()
-            };
+        let mut next = link.clone();
+        let failures = self.catch_up_link(target, &mut next, &mut outcome).await;
+        if next != link {
+            next.updated_at = Utc::now();
+            next.version = link.version + 1;
             if let Err(reason) = self.write_link(&next, Some(link.version)).await {
                 return outcome.fail(reason);
             }
         }
-        outcome.with_group_failures(groups.failures)
+        outcome.with_group_failures(failures)
     }
 
-    async fn deactivate(&self, link: EmployeeLink, why: &str) -> EmployeeOutcome {
-        let mut outcome = EmployeeOutcome {
-            personio_id: Some(link.personio_id),
-            email: Some(link.email.clone()),
-            name: None,
-            action: OutcomeAction::Deactivated,
-            groups_added: Vec::new(),
-            invited: false,
-            reason: Some(why.to_owned()),
-        };
+    /// Brings the memberships of `link`'s user in line with the target (adding what is missing,
+    /// removing what the sync added and a mover no longer needs, when the settings say so) and
+    /// sends an owed invitation; records all of it on `link` and `outcome`. Returns the
+    /// membership failures.
+    async fn catch_up_link(
+        &self,
+        target: &SyncTarget,
+        link: &mut EmployeeLink,
+        outcome: &mut EmployeeOutcome,
+    ) -> Vec<String> {
+        let user = link.lms_user_id.clone();
+        let mut joined = self
+            .join_groups(Some(&user), target.groups.difference(&link.groups))
+            .await;
+        outcome.groups_added = joined.added.iter().cloned().collect();
+        link.groups.extend(joined.added);
+        if self.request.settings.groups.remove_when_moved {
+            let stale: Vec<String> = link.groups.difference(&target.groups).cloned().collect();
+            let left = self.leave_groups(&user, &stale).await;
+            outcome.groups_removed = left.removed.iter().cloned().collect();
+            for group in left.removed.iter().chain(&left.gone) {
+                link.groups.remove(group);
+            }
+            joined.failures.extend(left.failures);
+        }
+        if invitation_owed(link, &self.request.settings) {
+            outcome.invited = self.invite(target).await;
+            if outcome.invited && !self.dry_run() {
+                link.invited_at = Some(Utc::now());
+                link.invitation_pending = false;
+            }
+            if outcome.invited && outcome.action == OutcomeAction::Unchanged {
+                outcome.reason = Some(self.tense(
+                    "sent the invitation this account was owed",
+                    "would send the invitation this account is owed",
+                ));
+            }
+        }
+        joined.failures
+    }
+
+    pub(super) async fn deactivate(
+        &self,
+        link: EmployeeLink,
+        name: Option<String>,
+        why: &str,
+    ) -> EmployeeOutcome {
+        let mut outcome = EmployeeOutcome::new(Some(link.personio_id), OutcomeAction::Deactivated);
+        outcome.email = Some(link.email.clone());
+        outcome.name = name;
+        outcome.reason = Some(why.to_owned());
         if self.dry_run() {
             return outcome;
         }
@@ -434,6 +564,49 @@ impl<'a> ApplyContext<'a> {
         result
     }
 
+    /// Takes `user` out of each named group (memberships the sync added). In a dry run only
+    /// looks the groups up and reports the memberships that would be removed.
+    async fn leave_groups(&self, user: &LmsUserId, names: &[String]) -> LeftGroups {
+        let mut result = LeftGroups::default();
+        for name in names {
+            let group = match self.group(name).await {
+                Ok(Some(group)) => group,
+                Ok(None) => {
+                    result.gone.insert(name.clone());
+                    continue;
+                }
+                Err(error) => {
+                    result
+                        .failures
+                        .push(format!("looking up group {name:?} failed: {error}"));
+                    continue;
+                }
+            };
+            if self.dry_run() {
+                result.removed.insert(name.clone());
+                continue;
+            }
+            match self
+                .retry("removing a group member", || {
+                    self.lms().remove_group_member(&group, user)
+                })
+                .await
+            {
+                Ok(()) => {
+                    result.removed.insert(name.clone());
+                }
+                // The group was deleted meanwhile: no membership left.
+                Err(LmsError::NotFound { .. }) => {
+                    result.gone.insert(name.clone());
+                }
+                Err(error) => result
+                    .failures
+                    .push(format!("removing from group {name:?} failed: {error}")),
+            }
+        }
+        result
+    }
+
     /// The group's id, looked up once per run; missing groups are collected for one notice.
     async fn group(&self, name: &str) -> Result<Option<LmsGroupId>, LmsError> {
         let cell = self
@@ -459,7 +632,11 @@ impl<'a> ApplyContext<'a> {
         .cloned()
     }
 
-    async fn write_link(&self, link: &EmployeeLink, expected: Option<u64>) -> Result<(), String> {
+    pub(super) async fn write_link(
+        &self,
+        link: &EmployeeLink,
+        expected: Option<u64>,
+    ) -> Result<(), String> {
         if self.dry_run() {
             return Ok(());
         }
@@ -522,35 +699,19 @@ fn missing_groups_notice(missing: &BTreeSet<String>) -> Option<String> {
 }
 
 fn outcome_for(target: &SyncTarget, action: OutcomeAction) -> EmployeeOutcome {
-    EmployeeOutcome {
-        personio_id: Some(target.personio_id),
-        email: Some(target.profile.email.clone()),
-        name: target.name.clone(),
-        action,
-        groups_added: Vec::new(),
-        invited: false,
-        reason: None,
-    }
+    let mut outcome = EmployeeOutcome::new(Some(target.personio_id), action);
+    outcome.email = Some(target.profile.email.clone());
+    outcome.name = target.name.clone();
+    outcome
 }
 
 fn failed_before_start(change: &PlannedChange, reason: &str) -> EmployeeOutcome {
-    let (email, name) = match change {
-        PlannedChange::Create { target }
-        | PlannedChange::Update { target, .. }
-        | PlannedChange::AddGroups { target, .. } => {
-            (Some(target.profile.email.clone()), target.name.clone())
-        }
-        PlannedChange::Deactivate { link, .. } => (Some(link.email.clone()), None),
-    };
-    EmployeeOutcome {
-        personio_id: Some(change.personio_id()),
-        email,
-        name,
-        action: OutcomeAction::Failed,
-        groups_added: Vec::new(),
-        invited: false,
-        reason: Some(reason.to_owned()),
-    }
+    let (name, email) = change.who();
+    let mut outcome = EmployeeOutcome::new(Some(change.personio_id()), OutcomeAction::Failed);
+    outcome.name = name;
+    outcome.email = email;
+    outcome.reason = Some(reason.to_owned());
+    outcome
 }
 
 trait OutcomeExt {

@@ -7,20 +7,28 @@
 //! same reads and the same plan, writes only its run record.
 
 mod apply;
+pub mod diff;
 pub mod email;
+mod gone;
 pub mod plan;
 pub mod profile;
+pub mod roster;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use plan::{DeactivationReason, PlannedChange, Roster, SyncPlan, SyncTarget};
-pub use profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};
+pub use plan::{DeactivationReason, PlannedChange, SyncPlan, SyncScope};
+pub use profile::{
+    MappingError, desired_groups, fields_sent, is_selected, lock_reason, map_profile, profile_hash,
+};
+pub use roster::{Roster, SyncTarget};
 
 use crate::domain::IntegrationId;
+use crate::domain::employee::PersonioId;
 use crate::domain::run::{
-    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger,
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStats, RunStatus,
+    Trigger,
 };
 use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::{
@@ -31,11 +39,19 @@ use apply::{ApplyContext, with_retry};
 use chrono::{DateTime, Utc};
 use email::{run_summary_email, summary_due};
 use futures::{StreamExt, TryStreamExt};
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing::{Instrument, error, info, info_span, warn};
+
+/// How many single employee reads a targeted run has in flight (the Personio client keeps to
+/// the rate limit itself).
+const SINGLE_READS_IN_FLIGHT: usize = 4;
+
+/// A named employee's account that needs nothing.
+const UP_TO_DATE: &str = "the LMS account is up to date";
 
 /// What one run is asked to do.
 #[derive(Clone, Debug)]
@@ -45,6 +61,8 @@ pub struct SyncRequest {
     pub trigger: Trigger,
     /// Plan and record, but write nothing to the LMS or the links and send no email.
     pub dry_run: bool,
+    /// Everyone, or only some employees (a targeted run).
+    pub scope: SyncScope,
     /// Every retry and every HTTP call of the run ends by then.
     pub deadline: Deadline,
     /// Who holds the lease (a Lambda request id, a host name): shown to a run that finds it held.
@@ -64,6 +82,7 @@ impl SyncRequest {
             settings,
             trigger,
             dry_run: false,
+            scope: SyncScope::Everyone,
             deadline: Deadline::none(),
             lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
             lease_ttl: chrono::Duration::minutes(5),
@@ -159,6 +178,7 @@ impl SyncEngine {
             integration = %request.integration_id,
             run = %run_id,
             dry_run = request.dry_run,
+            kind = ?request.scope.kind(),
         );
         async {
             // A dry run writes nothing but its record, so it needs no lease and must not keep a
@@ -213,6 +233,8 @@ impl SyncEngine {
             integration_id: request.integration_id.clone(),
             run_id,
             trigger: request.trigger,
+            kind: request.scope.kind(),
+            targets: request.scope.named(),
             dry_run: request.dry_run,
             started_at: Utc::now(),
             finished_at: None,
@@ -222,6 +244,7 @@ impl SyncEngine {
             notices: Vec::new(),
             error: None,
             stats: RunStats::default(),
+            fields_sent: fields_sent(&request.settings),
         };
         // Recorded at the start so that a run that dies midway is visible in the history.
         self.put_run(&record, request.deadline, "recording the run's start")
@@ -307,13 +330,14 @@ impl SyncEngine {
             }
         };
 
-        if let Some(problem) = roster.untrustworthy(&links, settings) {
+        let targeted = request.scope.kind() == RunKind::Targeted;
+        if let Some(problem) = roster.untrustworthy(&links, settings, targeted) {
             error!(%problem, "the listing cannot be trusted; nothing was changed");
             record.status = RunStatus::Failed;
             record.error = Some(problem);
             return;
         }
-        let plan = SyncPlan::new(roster, links, settings);
+        let plan = SyncPlan::new(roster, links, settings, &request.scope);
         info!(
             changes = plan.changes.len(),
             unchanged = plan.unchanged,
@@ -335,10 +359,20 @@ impl SyncEngine {
         let mut outcomes = plan.settled;
         outcomes.extend(applied);
         record.counts = tally(&outcomes, plan.unchanged);
-        // Unchanged employees are counted, not listed, unless something happened to them.
+        // Unchanged employees are counted, not listed, unless something happened to them or
+        // they were named (a targeted run answers for each employee it was asked about).
+        if targeted {
+            for outcome in &mut outcomes {
+                if outcome.action == OutcomeAction::Unchanged && outcome.change_lines().is_empty() {
+                    outcome.reason.get_or_insert_with(|| UP_TO_DATE.to_owned());
+                }
+            }
+        }
         outcomes.retain(|outcome| {
             outcome.action != OutcomeAction::Unchanged
                 || !outcome.groups_added.is_empty()
+                || !outcome.groups_removed.is_empty()
+                || outcome.invited
                 || outcome.reason.is_some()
         });
         outcomes.sort_by_key(|outcome| outcome.personio_id);
@@ -352,10 +386,21 @@ impl SyncEngine {
         };
     }
 
-    /// Reads every employee page into the roster, telling `progress` page by page. A listing
-    /// that fails part-way is the run's error: a partial listing must never read as "everyone
+    /// Reads what the run covers into the roster: every employee page, or each named employee.
+    /// A read that fails is the run's error: a partial listing must never read as "everyone
     /// else is gone", so nothing is planned from it.
     async fn list_roster(
+        &self,
+        request: &SyncRequest,
+        progress: &dyn SyncProgress,
+    ) -> Result<Roster, String> {
+        match &request.scope {
+            SyncScope::Everyone => self.list_everyone(request, progress).await,
+            SyncScope::Employees(ids) => self.read_named(request, ids, progress).await,
+        }
+    }
+
+    async fn list_everyone(
         &self,
         request: &SyncRequest,
         progress: &dyn SyncProgress,
@@ -388,6 +433,42 @@ impl SyncEngine {
             employees = roster.listed_count(),
             "employees listed"
         );
+        Ok(roster)
+    }
+
+    /// A targeted run's roster: each named employee read by itself (a few at a time).
+    async fn read_named(
+        &self,
+        request: &SyncRequest,
+        ids: &BTreeSet<PersonioId>,
+        progress: &dyn SyncProgress,
+    ) -> Result<Roster, String> {
+        let today = Utc::now().date_naive();
+        let mut roster = Roster::default();
+        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let mut reads = futures::stream::iter(ids.iter().copied())
+            .map(|id| async move {
+                let read = with_retry(self.retry, request.deadline, "reading an employee", || {
+                    self.hr.employee(id, request.deadline)
+                })
+                .await;
+                (id, read)
+            })
+            .buffered(SINGLE_READS_IN_FLIGHT);
+        let mut done = 0;
+        while let Some((id, read)) = reads.next().await {
+            match read {
+                Ok(record) => roster.add_single(id, record, &request.settings, today),
+                Err(error) => {
+                    error!(%error, personio_id = %id, "reading an employee failed; nothing was changed");
+                    return Err(format!(
+                        "reading employee {id} from Personio failed: {error}; nothing was changed"
+                    ));
+                }
+            }
+            done += 1;
+            progress.pages_read(done, total);
+        }
         Ok(roster)
     }
 
@@ -452,12 +533,14 @@ fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
             OutcomeAction::Updated => &mut counts.updated,
             OutcomeAction::Deactivated => &mut counts.deactivated,
             OutcomeAction::Unchanged => &mut counts.unchanged,
+            OutcomeAction::NotCreated => &mut counts.not_created,
             OutcomeAction::Skipped => &mut counts.skipped,
             OutcomeAction::HeldBack => &mut counts.held_back,
             OutcomeAction::Failed => &mut counts.failed,
         };
         *counter += 1;
         counts.groups_added += outcome.groups_added.len() as u32;
+        counts.groups_removed += outcome.groups_removed.len() as u32;
         counts.invitations += u32::from(outcome.invited);
     }
     counts

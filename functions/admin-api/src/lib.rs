@@ -37,6 +37,8 @@ pub struct HostConfig {
     /// `AUDIT_RETENTION_DAYS`: how long audit entries are kept (DynamoDB TTL); unset: the
     /// API's default (`common::admin::DEFAULT_AUDIT_RETENTION_DAYS`).
     pub audit_retention_days: Option<u32>,
+    /// `SES_FROM_ADDRESS`: the sender of the invitations an employee sync sends.
+    pub ses_from_address: String,
 }
 
 impl HostConfig {
@@ -56,6 +58,7 @@ impl HostConfig {
                     .unwrap_or_else(|| "openid email profile".into()),
             }),
             audit_retention_days: optional_env_parsed("AUDIT_RETENTION_DAYS")?,
+            ses_from_address: required_env("SES_FROM_ADDRESS")?,
         })
     }
 
@@ -80,6 +83,7 @@ impl HostConfig {
             credentials: credentials.clone(),
             queue: Arc::new(services.job_queues(&self.sync_queue_url, &self.certificate_queue_url)),
             connector: Arc::new(CredentialsConnector::new(credentials, policy)),
+            notifier: Arc::new(services.notifier(&self.ses_from_address)),
         }
     }
 }
@@ -224,6 +228,7 @@ mod tests {
                 credentials.clone(),
                 ConnectPolicy::LOCAL,
             )),
+            notifier: Arc::new(common::notify::MemoryNotifier::new()),
         });
         Host::new(api, "tenant_id", oidc())
     }

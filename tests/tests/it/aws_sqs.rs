@@ -80,6 +80,7 @@ fn sync_job(integration: &str) -> SyncJob {
         trigger: Trigger::Manual,
         dry_run: true,
         requested_at: Utc::now(),
+        employees: Vec::new(),
     }
 }
 

@@ -52,6 +52,9 @@ async fn link(env: &LambdaEnv, lms_user: &str, employee: u64) {
         active: true,
         updated_at: Utc::now(),
         version: 1,
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     };
     env.store.put_link(&link, None).await.unwrap();
 }

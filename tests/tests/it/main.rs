@@ -17,3 +17,4 @@ mod smtp_notifier;
 mod sync_harness;
 mod sync_sandbox;
 mod sync_scim;
+mod sync_semantics;

@@ -53,6 +53,8 @@ fn run(integration: &str, status: RunStatus) -> RunRecord {
         integration_id: IntegrationId::new(integration),
         run_id: RunId("r1".into()),
         trigger: Trigger::Schedule,
+        kind: Default::default(),
+        targets: Vec::new(),
         dry_run: false,
         started_at,
         finished_at: Some(started_at + Duration::milliseconds(1250)),
@@ -79,6 +81,7 @@ fn run(integration: &str, status: RunStatus) -> RunRecord {
                     .collect(),
             },
         },
+        fields_sent: Vec::new(),
     }
 }
 

@@ -418,6 +418,7 @@ async fn an_unavailable_trail_fails_no_change_and_its_reading_is_a_503() {
         credentials: credentials.clone(),
         queue: h.queue.clone(),
         audit: Arc::new(DownAudit),
+        notifier: Arc::new(crate::notify::MemoryNotifier::new()),
         connector: Arc::new(DoubleConnector {
             credentials,
             hr: Arc::new(StaticHrSource::of(Vec::new())),

@@ -1,6 +1,9 @@
 //! Employee links: one `EMP#{personio_id}` item per linked employee, versioned (a write names the
 //! version it read), and found by LMS user through the sparse index `gsi1`
 //! (`gsi1pk = INT#{integration_id}#LMSUSER#{lms_user_id}`).
+//!
+//! Attributes added later are optional, so items written before them still read: `profile` (the
+//! last profile written, as JSON), `invited_at`, `invitation_pending`.
 
 use super::codec::{Item, ItemReader, keyed_item, n, s, timestamp};
 use super::errors::sdk_error;
@@ -24,10 +27,10 @@ fn lms_user_index_key(integration: &IntegrationId, lms_user: &LmsUserId) -> Stri
     format!("{}#LMSUSER#{lms_user}", keys::partition(integration))
 }
 
-fn encode_link(link: &EmployeeLink) -> Item {
+fn encode_link(link: &EmployeeLink) -> Result<Item, StoreError> {
     let integration = &link.integration_id;
     let sort = keys::link_sort(link.personio_id);
-    keyed_item(
+    let mut item = keyed_item(
         keys::partition(integration),
         &sort,
         "link",
@@ -50,7 +53,21 @@ fn encode_link(link: &EmployeeLink) -> Item {
             ),
             ("gsi1sk", s(&sort)),
         ],
-    )
+    );
+    if let Some(profile) = &link.profile {
+        let json = serde_json::to_string(profile).map_err(|error| StoreError::Corrupt {
+            key: keys::link_item(integration, link.personio_id),
+            reason: format!("the profile cannot be serialised: {error}"),
+        })?;
+        item.insert("profile".into(), s(json));
+    }
+    if let Some(invited_at) = link.invited_at {
+        item.insert("invited_at".into(), s(timestamp(invited_at)));
+    }
+    if link.invitation_pending {
+        item.insert("invitation_pending".into(), AttributeValue::Bool(true));
+    }
+    Ok(item)
 }
 
 fn decode_link(item: &Item) -> Result<EmployeeLink, StoreError> {
@@ -65,6 +82,11 @@ fn decode_link(item: &Item) -> Result<EmployeeLink, StoreError> {
         active: reader.boolean("active")?,
         updated_at: reader.datetime("updated_at")?,
         version: reader.number(VERSION)?,
+        profile: reader.optional_json("profile")?,
+        invited_at: reader.optional_datetime("invited_at")?,
+        invitation_pending: reader
+            .optional_boolean("invitation_pending")?
+            .unwrap_or(false),
     })
 }
 
@@ -128,7 +150,7 @@ impl LinkStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table_name)
-            .set_item(Some(encode_link(link)))
+            .set_item(Some(encode_link(link)?))
             .condition_expression(condition.expression)
             .set_expression_attribute_values(condition.values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -172,7 +194,11 @@ mod tests {
             active: true,
             updated_at: Utc::now(),
             version: 1,
-        });
+            profile: None,
+            invited_at: None,
+            invitation_pending: false,
+        })
+        .unwrap();
         item.insert("version".into(), s("one"));
         let error = decode_link(&item).unwrap_err();
         assert!(

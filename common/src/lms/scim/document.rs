@@ -245,6 +245,26 @@ pub fn add_member_patch_body(user: &LmsUserId) -> Value {
     })
 }
 
+/// RFC 7644 §3.5.2.2: a remove whose path filters the multi-valued `members` by value removes
+/// that member only.
+pub fn remove_member_patch_body(user: &LmsUserId) -> Value {
+    json!({
+        "schemas": [PATCH_OP_SCHEMA],
+        "Operations": [{"op": "remove", "path": format!("members[{}]", equality_filter("value", &user.0))}]
+    })
+}
+
+/// Takes `user` out of a group document for a PUT; `false` when it was no member.
+pub fn remove_member_from_document(group: &mut Map<String, Value>, user: &LmsUserId) -> bool {
+    group.remove("meta");
+    let Some(Value::Array(members)) = group.get_mut("members") else {
+        return false;
+    };
+    let before = members.len();
+    members.retain(|member| member.get("value").and_then(Value::as_str) != Some(user.0.as_str()));
+    members.len() != before
+}
+
 /// Adds `user` to a group document for a PUT; `false` when it already is a member.
 pub fn add_member_to_document(group: &mut Map<String, Value>, user: &LmsUserId) -> bool {
     group.remove("meta");

@@ -21,8 +21,8 @@ use crate::secret::Secret;
 use async_trait::async_trait;
 use document::{
     SyncedAttribute, SyncedValue, add_member_patch_body, add_member_to_document, create_body,
-    equality_filter, lms_group_from, lms_user_from, patch_body, replacement_document,
-    synced_attributes,
+    equality_filter, lms_group_from, lms_user_from, patch_body, remove_member_from_document,
+    remove_member_patch_body, replacement_document, synced_attributes,
 };
 use http::ScimHttp;
 use reqwest::Method;
@@ -327,15 +327,17 @@ impl ScimLms {
             .map_err(|error| name_missing(error, || format!("user {id}")))
     }
 
-    /// Adds a member without PATCH: GET the group, PUT it back with the member appended.
-    async fn add_member_by_replacement(
+    /// Changes the members without PATCH: GET the group, `edit` its document (false: nothing to
+    /// change), PUT it back.
+    async fn edit_members_by_replacement(
         &self,
         group_url: Url,
         user: &LmsUserId,
         deadline: Deadline,
+        edit: fn(&mut serde_json::Map<String, Value>, &LmsUserId) -> bool,
     ) -> Result<(), LmsError> {
         let mut group = self.resource_document(group_url.clone(), deadline).await?;
-        if !add_member_to_document(&mut group, user) {
+        if !edit(&mut group, user) {
             return Ok(());
         }
         let body = Value::Object(group);
@@ -491,27 +493,91 @@ impl LearningPlatform for ScimLms {
     }
 
     async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError> {
+        self.change_membership(group, user, Membership::Add).await
+    }
+
+    async fn remove_group_member(
+        &self,
+        group: &LmsGroupId,
+        user: &LmsUserId,
+    ) -> Result<(), LmsError> {
+        self.change_membership(group, user, Membership::Remove)
+            .await?;
+        tracing::info!(group_id = %group, user_id = %user, "SCIM group member removed");
+        Ok(())
+    }
+}
+
+/// A change to one membership, made the same way either way round: one PATCH, or GET and PUT
+/// back where the server has no PATCH.
+#[derive(Clone, Copy, Debug)]
+enum Membership {
+    Add,
+    Remove,
+}
+
+impl Membership {
+    fn patch_body(self, user: &LmsUserId) -> Value {
+        match self {
+            Self::Add => add_member_patch_body(user),
+            Self::Remove => remove_member_patch_body(user),
+        }
+    }
+
+    /// The change on a group document for a PUT; false when there is nothing to change.
+    fn edit(self) -> fn(&mut serde_json::Map<String, Value>, &LmsUserId) -> bool {
+        match self {
+            Self::Add => add_member_to_document,
+            Self::Remove => remove_member_from_document,
+        }
+    }
+
+    /// A refusal that says the membership already is as wanted: some servers refuse a member
+    /// they already have (409), and RFC 7644 §3.12 answers a remove whose filter matches no
+    /// member with `noTarget`.
+    fn already_done(self, error: &LmsError) -> bool {
+        match (self, error) {
+            (Self::Add, LmsError::Conflict { .. }) => true,
+            (
+                Self::Remove,
+                LmsError::Rejected {
+                    status: 400,
+                    detail,
+                },
+            ) => detail.starts_with("noTarget"),
+            _ => false,
+        }
+    }
+}
+
+impl ScimLms {
+    async fn change_membership(
+        &self,
+        group: &LmsGroupId,
+        user: &LmsUserId,
+        change: Membership,
+    ) -> Result<(), LmsError> {
         let deadline = self.call_deadline();
         let capabilities = self.discovered(deadline).await?;
         let url = self.http.url(&capabilities.groups_endpoint, &[&group.0]);
-        let added = if capabilities.patch_supported {
-            let body = add_member_patch_body(user);
+        let changed = if capabilities.patch_supported {
+            let body = change.patch_body(user);
             match self
                 .http
                 .send(Method::PATCH, url, &[], Some(&body), deadline)
                 .await
             {
-                // Some servers refuse a member they already have; that is the wanted state.
-                Err(LmsError::Conflict { detail }) => {
-                    tracing::debug!(group_id = %group, user_id = %user, %detail, "already a member");
+                Err(error) if change.already_done(&error) => {
+                    tracing::debug!(group_id = %group, user_id = %user, %error, ?change, "already so");
                     Ok(())
                 }
                 other => other.map(drop),
             }
         } else {
-            self.add_member_by_replacement(url, user, deadline).await
+            self.edit_members_by_replacement(url, user, deadline, change.edit())
+                .await
         };
-        added.map_err(|error| name_missing(error, || format!("group {group}")))
+        changed.map_err(|error| name_missing(error, || format!("group {group}")))
     }
 }
 
@@ -535,6 +601,31 @@ mod tests {
             setup("mailto:lms@example.com"),
             Err(ScimSetupError::NotABaseUrl)
         ));
+    }
+
+    #[test]
+    fn a_membership_already_as_wanted_is_no_error() {
+        let conflict = LmsError::Conflict {
+            detail: "uniqueness: already a member".into(),
+        };
+        let no_target = LmsError::Rejected {
+            status: 400,
+            detail: "noTarget: no member matched".into(),
+        };
+        let invalid = LmsError::Rejected {
+            status: 400,
+            detail: "invalidValue: bad path".into(),
+        };
+        assert!(Membership::Add.already_done(&conflict));
+        assert!(!Membership::Add.already_done(&no_target));
+        assert!(Membership::Remove.already_done(&no_target));
+        assert!(!Membership::Remove.already_done(&conflict));
+        assert!(!Membership::Remove.already_done(&invalid));
+        let body = Membership::Remove.patch_body(&LmsUserId("u\"1".into()));
+        assert_eq!(
+            body["Operations"][0],
+            serde_json::json!({"op": "remove", "path": "members[value eq \"u\\\"1\"]"})
+        );
     }
 
     #[test]

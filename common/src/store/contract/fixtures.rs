@@ -10,7 +10,7 @@ use crate::domain::integration::{
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{
-    RequestCounts, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger,
+    RequestCounts, RunCounts, RunId, RunKind, RunRecord, RunStats, RunStatus, Trigger,
 };
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::StoreError;
@@ -44,6 +44,9 @@ pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) 
         active: true,
         updated_at: t0() + Duration::seconds(version as i64),
         version,
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     }
 }
 
@@ -56,6 +59,8 @@ pub(crate) fn run(
         integration_id: integration.clone(),
         run_id: RunId(run_id.to_owned()),
         trigger: Trigger::Schedule,
+        kind: RunKind::Full,
+        targets: Vec::new(),
         dry_run: false,
         started_at,
         finished_at: None,
@@ -64,6 +69,7 @@ pub(crate) fn run(
         outcomes: Vec::new(),
         notices: vec![format!("notice of {run_id}")],
         error: None,
+        fields_sent: Vec::new(),
         // Non-zero, so that a backend that drops the stats fails the contract.
         stats: RunStats {
             personio: RequestCounts {

@@ -439,7 +439,15 @@ impl JobQueue for SqliteJobQueue {
         let body = serde_json::to_string(job)
             .map_err(|error| QueueError::Rejected(format!("sync job is not JSON: {error}")))?;
         let group = job.integration_id.as_str().to_owned();
-        let dedup = format!("{group}#{}", if job.dry_run { "plan" } else { "sync" });
+        let mut dedup = format!("{group}#{}", if job.dry_run { "plan" } else { "sync" });
+        // A job naming employees is the same request only as another naming the same ones: a
+        // waiting targeted job must never swallow a full run, nor one for other employees.
+        let mut named: Vec<i64> = job.employees.iter().map(|id| id.0).collect();
+        named.sort_unstable();
+        named.dedup();
+        for id in named {
+            dedup.push_str(&format!("#{id}"));
+        }
         self.enqueue(JobKind::Sync, group, dedup, body).await
     }
 
@@ -726,6 +734,7 @@ mod tests {
             trigger: Trigger::Manual,
             dry_run: false,
             requested_at: now,
+            employees: Vec::new(),
         };
         queue.enqueue_sync(&sync).await.unwrap();
         queue.enqueue_sync(&sync).await.unwrap();
@@ -754,5 +763,28 @@ mod tests {
         );
         let parsed: SyncJob = serde_json::from_str(&running[0].body).unwrap();
         assert_eq!(parsed, sync);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_targeted_job_swallows_neither_a_full_run_nor_other_employees() {
+        let queue = queue();
+        let now = Utc::now();
+        let job = |ids: &[i64]| SyncJob {
+            integration_id: IntegrationId::new("acme"),
+            trigger: Trigger::Manual,
+            dry_run: false,
+            requested_at: now,
+            employees: ids
+                .iter()
+                .map(|id| crate::domain::employee::PersonioId(*id))
+                .collect(),
+        };
+        queue.enqueue_sync(&job(&[7, 3])).await.unwrap();
+        // The same employees in another order: the same request.
+        queue.enqueue_sync(&job(&[3, 7])).await.unwrap();
+        queue.enqueue_sync(&job(&[4])).await.unwrap();
+        queue.enqueue_sync(&job(&[])).await.unwrap();
+        let depth = queue.depth(JobKind::Sync, now).await.unwrap();
+        assert_eq!(depth.waiting, 3, "{depth:?}");
     }
 }
