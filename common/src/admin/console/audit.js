@@ -13,13 +13,13 @@ export function auditOperation() {
 }
 
 const ACTION_TEXT = {
-  create: "created the integration",
-  update: "changed settings",
-  rotate_credentials: "rotated credentials",
-  delete: "deleted the integration",
-  sync_now: "asked for a sync",
-  submit_certificate: "submitted a certificate",
-  submit_certificate_batch: "submitted certificates",
+  create: "Created the integration",
+  update: "Changed settings",
+  rotate_credentials: "Rotated credentials",
+  delete: "Deleted the integration",
+  sync_now: "Asked for a sync",
+  submit_certificate: "Submitted a certificate",
+  submit_certificate_batch: "Submitted certificates",
 };
 
 const RESULT_TONE = { succeeded: "ok", refused: "warning", failed: "failed" };
@@ -48,7 +48,7 @@ function auditTable(entries) {
     columns: [
       { title: "When", cell: (entry) => time(entry.at) },
       { title: "Who", cell: (entry) => entry.subject || h("span", { class: "muted" }, "(no subject)") },
-      { title: "Action", cell: (entry) => h("span", {}, h("strong", {}, label(entry.action)), h("div", { class: "muted" }, ACTION_TEXT[entry.action] || ""), entry.detail ? h("div", {}, entry.detail) : null) },
+      { title: "Action", cell: (entry) => h("span", { "data-action": entry.action }, h("strong", {}, ACTION_TEXT[entry.action] || label(entry.action)), h("div", { class: "muted mono" }, entry.action), entry.detail ? h("div", {}, entry.detail) : null) },
       { title: "Changed fields", cell: (entry) => (entry.fields?.length ? h("ul", { class: "chips" }, entry.fields.map((field) => h("li", { class: "mono" }, field))) : h("span", { class: "muted" }, "—")) },
       { title: "Answer", cell: (entry) => h("span", {}, badge(RESULT_TONE[entry.outcome?.result] || "", `${label(entry.outcome?.result)} · ${entry.outcome?.status ?? ""}`), entry.outcome?.problem ? h("div", { class: "muted" }, entry.outcome.problem) : null) },
       { title: "Request id", cell: (entry) => h("span", { class: "mono" }, entry.request_id) },
