@@ -578,13 +578,19 @@ async fn metrics_scraped_after_a_run_show_its_figures() {
     )
     .await;
     assert!(synced.status.is_success(), "{}", synced.text);
-    let runs = wait_for(&http, &serve, &format!("/integrations/{id}/runs"), 90, |runs| {
-        runs["runs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|run| run["dry_run"] == false && run["status"] != "running")
-    })
+    let runs = wait_for(
+        &http,
+        &serve,
+        &format!("/integrations/{id}/runs"),
+        90,
+        |runs| {
+            runs["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|run| run["dry_run"] == false && run["status"] != "running")
+        },
+    )
     .await;
     let run_id = runs["runs"]
         .as_array()
@@ -606,7 +612,10 @@ async fn metrics_scraped_after_a_run_show_its_figures() {
         "{run}"
     );
     let count = |name: &str| run["counts"][name].as_f64().unwrap_or(0.0);
-    assert!(count("created") > 0.0, "the first run creates accounts: {run}");
+    assert!(
+        count("created") > 0.0,
+        "the first run creates accounts: {run}"
+    );
 
     // A certificate for an LMS user nobody is linked to: the worker's batch parks it.
     let submitted = send(
@@ -694,7 +703,11 @@ async fn metrics_scraped_after_a_run_show_its_figures() {
     assert_eq!(
         value(
             "personio_lms_requests_total",
-            &[("integration", &id), ("system", "personio"), ("kind", "all")]
+            &[
+                ("integration", &id),
+                ("system", "personio"),
+                ("kind", "all")
+            ]
         ),
         personio_requests
     );
@@ -717,14 +730,11 @@ async fn metrics_scraped_after_a_run_show_its_figures() {
         ),
         stats["lms"]["throttled"].as_f64().unwrap_or_default()
     );
-    assert_eq!(
-        value("personio_lms_run_duration_seconds_count", &one),
-        1.0
-    );
-    let started_at = chrono::DateTime::parse_from_rfc3339(run["started_at"].as_str().unwrap())
-        .expect("a time");
-    let finished_at = chrono::DateTime::parse_from_rfc3339(run["finished_at"].as_str().unwrap())
-        .expect("a time");
+    assert_eq!(value("personio_lms_run_duration_seconds_count", &one), 1.0);
+    let started_at =
+        chrono::DateTime::parse_from_rfc3339(run["started_at"].as_str().unwrap()).expect("a time");
+    let finished_at =
+        chrono::DateTime::parse_from_rfc3339(run["finished_at"].as_str().unwrap()).expect("a time");
     let seconds = (finished_at - started_at).num_milliseconds() as f64 / 1000.0;
     assert!(
         (value("personio_lms_run_duration_seconds_sum", &one) - seconds).abs() < 0.002,

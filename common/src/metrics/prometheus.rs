@@ -4,8 +4,8 @@
 //! Counters count since the host started; gauges hold the latest value seen.
 
 use super::figures::{
-    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, RunObservation,
-    ScheduledHealth, kind_name, status_name,
+    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, RunObservation, ScheduledHealth,
+    kind_name, status_name,
 };
 use crate::domain::IntegrationId;
 use crate::domain::run::RunRecord;
@@ -282,7 +282,12 @@ impl MetricsRegistry {
     }
 }
 
-fn set_health(families: &mut Families, integration: String, health: &RunHealth, now: DateTime<Utc>) {
+fn set_health(
+    families: &mut Families,
+    integration: String,
+    health: &RunHealth,
+    now: DateTime<Utc>,
+) {
     families.consecutive_failures.insert(
         vec![integration.clone()],
         u64::from(health.consecutive_failures),

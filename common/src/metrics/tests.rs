@@ -535,8 +535,7 @@ fn the_prometheus_page_takes_the_schedulers_health_and_dropped_jobs_in_total() {
         (t0() - Duration::hours(2)).timestamp() as f64
     );
     assert_eq!(
-        samples["personio_lms_certificate_jobs_dropped_total"],
-        3.0,
+        samples["personio_lms_certificate_jobs_dropped_total"], 3.0,
         "a family without labels is written without braces:\n{page}"
     );
 }
