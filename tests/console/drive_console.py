@@ -308,11 +308,23 @@ def explain_employee(console, integration, email, personio_id):
     outcomes = console.driver.find_elements(By.CSS_SELECTOR, 'section[aria-labelledby="explain-runs"] tbody tr')
     assert any("created" in row.text for row in outcomes), [row.text for row in outcomes]
     console.shot("explain")
+    fits_phone_width(console, "#explanation", "In short")
     # A Personio id nobody has: the API's answer, beside the lookup.
     lookup = console.find("#explain-employee")
     lookup.clear()
     lookup.send_keys("999999", Keys.ENTER)
     console.wait_text("#explanation", "no employee")
+
+
+def fits_phone_width(console, ready_css, text):
+    """The page now shown, at phone width: no sideways scrolling (tables become stacked cards)."""
+    console.driver.set_window_size(390, 844)
+    try:
+        console.wait_text(ready_css, text)
+        wide = console.driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 2")
+        assert not wide, f"{console.driver.current_url} scrolls sideways at phone width"
+    finally:
+        console.driver.set_window_size(1280, 800)
 
 
 def audit_trail(console, integration):
@@ -341,6 +353,7 @@ def audit_trail(console, integration):
     # The "Saved." notice would cover the table in the picture.
     console.driver.execute_script("document.getElementById('status').textContent = ''")
     console.shot("audit")
+    fits_phone_width(console, "main table tbody", "lms.token")
 
 
 def push_certificate(console, integration, email):
