@@ -161,6 +161,7 @@ impl Fixture {
                 grace: Duration::from_secs(5),
             },
             holder: "personio-lms serve test".into(),
+            metrics: Arc::new(common::metrics::MetricsRegistry::new()),
         }
     }
 
