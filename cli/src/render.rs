@@ -451,6 +451,8 @@ mod tests {
             ],
             error: None,
         }
+        holder: None,
+        ends_by: None,
     }
 
     #[test]

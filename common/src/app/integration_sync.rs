@@ -5,6 +5,7 @@
 //! run that creates the link is the moment to push it. So after a real, successful sync the
 //! parked certificates of the integration are released here, and every host gets that for free.
 
+use super::run_history::abandoned_notices;
 use crate::certificates::{BatchReport, CertificatePusher, PushProgress};
 use crate::domain::run::{RunRecord, RunStatus};
 use crate::ports::StoreError;
@@ -31,6 +32,9 @@ pub enum SyncVerdict {
     CompletedWithFailures,
     /// The run could not finish (Personio or the LMS unreachable, credentials rejected).
     Failed,
+    /// The run was stopped (a signal, a closed output, its deadline) and stopped cleanly: what it
+    /// did is recorded, the rest is left for the next run.
+    Aborted,
     /// Another run holds the lease; this one did nothing.
     LeaseHeld,
 }
@@ -67,7 +71,8 @@ impl IntegrationSync {
             }
         };
         match record.status {
-            RunStatus::Failed | RunStatus::Running => SyncVerdict::Failed,
+            RunStatus::Failed | RunStatus::Running | RunStatus::Abandoned => SyncVerdict::Failed,
+            RunStatus::Aborted => SyncVerdict::Aborted,
             RunStatus::CompletedWithFailures => SyncVerdict::CompletedWithFailures,
             RunStatus::Succeeded if release_failed => SyncVerdict::CompletedWithFailures,
             RunStatus::Succeeded => SyncVerdict::Succeeded,
@@ -78,7 +83,12 @@ impl IntegrationSync {
 /// Whether a finished sync may release parked certificates: only a real run that got as far as
 /// writing links (a failed run may have written none, and a dry run writes none).
 fn releases_parked(request_dry_run: bool, record: &RunRecord) -> bool {
-    !request_dry_run && !record.dry_run && record.status != RunStatus::Failed
+    !request_dry_run
+        && !record.dry_run
+        && matches!(
+            record.status,
+            RunStatus::Succeeded | RunStatus::CompletedWithFailures
+        )
 }
 
 /// Runs one sync of one integration, then releases its parked certificates when the run was real
@@ -90,6 +100,12 @@ pub async fn sync_integration(
     sync_progress: &dyn SyncProgress,
     push_progress: &dyn PushProgress,
 ) -> Result<IntegrationSync, SyncError> {
+    let mut request = request;
+    match abandoned_notices(engine.store(), &request.integration_id).await {
+        Ok(notices) => request.notices.extend(notices),
+        // Only a notice is lost; the run itself does not depend on it.
+        Err(error) => warn!(%error, "could not look for abandoned runs"),
+    }
     let integration = request.integration_id.clone();
     let certificates = request.settings.certificates.clone();
     let deadline = request.deadline;

@@ -10,6 +10,10 @@
 //! - [`certificate_jobs`]: the certificate-job consumer (a batch from the certificate queue →
 //!   Personio documents).
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
+//! - [`run_history`]: the run history as every reader shows it (a dead run reads `abandoned`),
+//!   and what the next run says about such runs.
+//! - [`lease`]: the sync lease for hosts: taking over a dead local holder's lease, breaking a
+//!   lease by hand (`personio-lms unlock`).
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
 //!
 //! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
@@ -18,7 +22,9 @@
 pub mod certificate_jobs;
 pub mod connect;
 pub mod integration_sync;
+pub mod lease;
 pub mod preflight;
+pub mod run_history;
 pub mod schedule;
 pub mod sync_job;
 
@@ -28,6 +34,9 @@ pub use connect::{
     check_connection, connect_integration, connect_personio,
 };
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
+pub use lease::{
+    LeaseState, ProcessHolder, break_lease, lease_state, take_over_from_dead_local_holder,
+};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};

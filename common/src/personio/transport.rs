@@ -4,8 +4,9 @@
 
 use super::budget::{CredentialBudget, EndpointGroup};
 use super::config::PersonioConfig;
+use crate::net_failure::{NoAnswer, Reachability};
 use crate::ports::HrError;
-use crate::retry::{Deadline, parse_retry_after};
+use crate::retry::{Deadline, announce_wait, parse_retry_after};
 use crate::secret::Secret;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -52,12 +53,10 @@ pub(crate) struct Call {
 enum Transient {
     Throttled,
     ServerError(StatusCode),
-    Timeout,
-    /// No connection: the request never left.
-    ConnectFailed(String),
-    /// The connection broke after the request may have been sent.
-    Connection(String),
-    Body(String),
+    /// No usable answer: timed out, no connection, a broken connection or body.
+    NoAnswer(NoAnswer),
+    /// A 2xx body `parse` refused (usually cut short).
+    Unparsable(String),
 }
 
 impl Transient {
@@ -65,16 +64,25 @@ impl Transient {
         match self {
             Self::Throttled => "HTTP 429 Too Many Requests".to_owned(),
             Self::ServerError(status) => format!("HTTP {status}"),
-            Self::Timeout => "the request timed out".to_owned(),
-            Self::ConnectFailed(reason) => format!("cannot connect: {reason}"),
-            Self::Connection(reason) => format!("connection failed: {reason}"),
-            Self::Body(reason) => format!("incomplete or unreadable answer: {reason}"),
+            Self::NoAnswer(failure) => failure.describe(),
+            Self::Unparsable(reason) => format!("incomplete or unreadable answer: {reason}"),
         }
     }
 
     /// Whether the server can have acted on the request.
     fn server_may_have_acted(&self) -> bool {
-        !matches!(self, Self::Throttled | Self::ConnectFailed(_))
+        match self {
+            Self::Throttled => false,
+            Self::NoAnswer(failure) => !failure.request_never_left(),
+            Self::ServerError(_) | Self::Unparsable(_) => true,
+        }
+    }
+
+    fn no_answer(&self) -> Option<&NoAnswer> {
+        match self {
+            Self::NoAnswer(failure) => Some(failure),
+            _ => None,
+        }
     }
 }
 
@@ -147,6 +155,7 @@ impl Transport {
         let mut retries = 0u32;
         let mut attempts = 0u32;
         let mut reauthenticated = false;
+        let mut reachability = Reachability::default();
         loop {
             // The token first: the budget's slot is then taken right before the request leaves,
             // so that the server sees the spacing the budget planned.
@@ -181,7 +190,7 @@ impl Transport {
                     if status.is_success() {
                         match parse(&body) {
                             Ok(value) => return Ok(value),
-                            Err(reason) => (Transient::Body(reason), None),
+                            Err(reason) => (Transient::Unparsable(reason), None),
                         }
                     } else if status == StatusCode::UNAUTHORIZED && call.token.is_some() {
                         let message = error_message(&body, status);
@@ -219,6 +228,10 @@ impl Transport {
                 tracing::warn!(%reason, "not repeating a request the server may have carried out");
                 return Err(HrError::Unavailable { reason, attempts });
             }
+            if reachability.give_up_after(transient.no_answer()) {
+                tracing::warn!(%reason, attempts, "Personio cannot be reached; giving up");
+                return Err(HrError::Unavailable { reason, attempts });
+            }
             let Some(mut delay) = backoff.next_delay(retries, retry_after, deadline) else {
                 tracing::warn!(%reason, attempts, "giving up");
                 return Err(HrError::Unavailable { reason, attempts });
@@ -233,7 +246,13 @@ impl Transport {
                 }
                 self.budget.pause(call.group, Instant::now() + delay);
             }
-            tracing::info!(%reason, attempt = attempts, delay_ms = delay.as_millis() as u64, "retrying");
+            tracing::debug!(%reason, attempt = attempts, delay_ms = delay.as_millis() as u64, "retrying");
+            announce_wait(
+                &format!("Personio ({})", call.name),
+                &reason,
+                delay,
+                deadline,
+            );
             tokio::time::sleep(delay).await;
             retries += 1;
         }
@@ -393,37 +412,12 @@ fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
 /// Sends and reads the whole body, so that a cut connection is a failed attempt, not a half
 /// answer.
 async fn exchange(request: RequestBuilder) -> Result<(StatusCode, HeaderMap, Bytes), Transient> {
-    let response = request.send().await.map_err(classify)?;
+    let no_answer = |error| Transient::NoAnswer(NoAnswer::of(error));
+    let response = request.send().await.map_err(no_answer)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(classify)?;
+    let body = response.bytes().await.map_err(no_answer)?;
     Ok((status, headers, body))
-}
-
-fn classify(error: reqwest::Error) -> Transient {
-    // URLs are left out of every reason: a query string can hold an email address.
-    let error = error.without_url();
-    if error.is_timeout() {
-        Transient::Timeout
-    } else if error.is_connect() {
-        Transient::ConnectFailed(error_chain(&error))
-    } else if error.is_body() || error.is_decode() {
-        Transient::Body(error_chain(&error))
-    } else {
-        Transient::Connection(error_chain(&error))
-    }
-}
-
-/// The error and its causes in one line (reqwest's own message hides the cause).
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Personio's own words for a refusal: v1 `error.message`, v2 `errors[].detail`, OAuth

@@ -36,8 +36,9 @@ pub enum LmsError {
     /// A uniqueness clash (SCIM 409 `uniqueness`), e.g. the userName is taken by another user.
     #[error("the learning platform refused a duplicate: {detail}")]
     Conflict { detail: String },
-    #[error("the learning platform rejected the token: {detail}")]
-    Unauthorized { detail: String },
+    /// 401 or 403: the token is wrong, expired or lacks the rights the sync needs.
+    #[error("the learning platform rejected the token (HTTP {status}): {detail}")]
+    Unauthorized { status: u16, detail: String },
     /// A 4xx the request will keep getting (SCIM `invalidValue`, `mutability`, …).
     #[error("the learning platform refused the request (HTTP {status}): {detail}")]
     Rejected { status: u16, detail: String },

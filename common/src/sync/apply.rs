@@ -3,6 +3,7 @@
 
 use super::email::invitation_email;
 use super::plan::{PlannedChange, SyncTarget};
+use super::stop::RunStop;
 use super::{SyncEngine, SyncRequest};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
@@ -13,7 +14,6 @@ use crate::retry::{Backoff, Deadline};
 use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 use tracing::{Instrument, info_span, warn};
@@ -46,6 +46,22 @@ pub(crate) async fn with_retry<T, E, F, Fut>(
     backoff: Backoff,
     deadline: Deadline,
     what: &str,
+    operation: F,
+) -> Result<T, E>
+where
+    E: Retryable,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    with_retry_until(backoff, deadline, what, || false, operation).await
+}
+
+/// [`with_retry`] that also stops retrying once `stopping` says the run stops.
+pub(crate) async fn with_retry_until<T, E, F, Fut>(
+    backoff: Backoff,
+    deadline: Deadline,
+    what: &str,
+    stopping: impl Fn() -> bool,
     mut operation: F,
 ) -> Result<T, E>
 where
@@ -57,6 +73,7 @@ where
     loop {
         match operation().await {
             Ok(value) => return Ok(value),
+            Err(error) if stopping() => return Err(error),
             Err(error) if error.retryable() => match backoff.next_delay(attempt, None, deadline) {
                 Some(wait) => {
                     warn!(%error, attempt, "{what} failed, retrying");
@@ -73,9 +90,11 @@ where
 /// Everything one run's changes share.
 pub(crate) struct ApplyContext<'a> {
     engine: &'a SyncEngine,
+    /// The run's LMS (behind its breaker).
+    lms: &'a dyn LearningPlatform,
     request: &'a SyncRequest,
     linked_users: &'a HashMap<LmsUserId, PersonioId>,
-    lease_lost: &'a AtomicBool,
+    stop: &'a RunStop,
     /// One lookup per group name per run, shared by concurrent changes.
     groups: Mutex<HashMap<String, Arc<OnceCell<Option<LmsGroupId>>>>>,
     notices: Mutex<Vec<String>>,
@@ -91,22 +110,24 @@ struct GroupResult {
 impl<'a> ApplyContext<'a> {
     pub fn new(
         engine: &'a SyncEngine,
+        lms: &'a dyn LearningPlatform,
         request: &'a SyncRequest,
         linked_users: &'a HashMap<LmsUserId, PersonioId>,
-        lease_lost: &'a AtomicBool,
+        stop: &'a RunStop,
     ) -> Self {
         Self {
             engine,
+            lms,
             request,
             linked_users,
-            lease_lost,
+            stop,
             groups: Mutex::default(),
             notices: Mutex::default(),
         }
     }
 
     fn lms(&self) -> &dyn LearningPlatform {
-        self.engine.lms.as_ref()
+        self.lms
     }
 
     fn dry_run(&self) -> bool {
@@ -134,19 +155,24 @@ impl<'a> ApplyContext<'a> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        with_retry(self.engine.retry, self.request.deadline, what, operation).await
+        with_retry_until(
+            self.engine.retry,
+            self.request.deadline,
+            what,
+            || self.stop.is_stopping(),
+            operation,
+        )
+        .await
     }
 
     /// Applies one change; the outcome says what happened and, when something went wrong, why.
-    pub async fn apply(&self, change: PlannedChange) -> EmployeeOutcome {
+    /// `None`: not started, because the run is stopping (the next run plans it again).
+    pub async fn apply(&self, change: PlannedChange) -> Option<EmployeeOutcome> {
+        if self.stop.is_stopping() {
+            return None;
+        }
         let span = info_span!("apply", personio_id = %change.personio_id());
-        async {
-            if self.lease_lost.load(Ordering::SeqCst) {
-                return failed_before_start(&change, "not applied: the run lost its lease");
-            }
-            if self.request.deadline.is_past() {
-                return failed_before_start(&change, "not applied: the run ran out of time");
-            }
+        let outcome = async {
             match change {
                 PlannedChange::Create { target } => self.create_or_adopt(&target, None).await,
                 PlannedChange::Update { target, link } => self.update(&target, link).await,
@@ -157,7 +183,8 @@ impl<'a> ApplyContext<'a> {
             }
         }
         .instrument(span)
-        .await
+        .await;
+        Some(outcome)
     }
 
     /// `previous` is the link of a user that was deleted in the LMS and is being replaced.
@@ -503,26 +530,6 @@ fn outcome_for(target: &SyncTarget, action: OutcomeAction) -> EmployeeOutcome {
         groups_added: Vec::new(),
         invited: false,
         reason: None,
-    }
-}
-
-fn failed_before_start(change: &PlannedChange, reason: &str) -> EmployeeOutcome {
-    let (email, name) = match change {
-        PlannedChange::Create { target }
-        | PlannedChange::Update { target, .. }
-        | PlannedChange::AddGroups { target, .. } => {
-            (Some(target.profile.email.clone()), target.name.clone())
-        }
-        PlannedChange::Deactivate { link, .. } => (Some(link.email.clone()), None),
-    };
-    EmployeeOutcome {
-        personio_id: Some(change.personio_id()),
-        email,
-        name,
-        action: OutcomeAction::Failed,
-        groups_added: Vec::new(),
-        invited: false,
-        reason: Some(reason.to_owned()),
     }
 }
 

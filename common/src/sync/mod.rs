@@ -7,9 +7,12 @@
 //! same reads and the same plan, writes only its run record.
 
 mod apply;
+mod apply_loop;
+mod breaker;
 pub mod email;
 pub mod plan;
 pub mod profile;
+mod stop;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
@@ -17,6 +20,7 @@ mod tests;
 
 pub use plan::{DeactivationReason, PlannedChange, Roster, SyncPlan, SyncTarget};
 pub use profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};
+pub use stop::{CancelToken, IN_FLIGHT_GRACE, StopRequest};
 
 use crate::domain::IntegrationId;
 use crate::domain::run::{
@@ -26,15 +30,17 @@ use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::{
     EmployeeQuery, HrSource, LearningPlatform, LeaseOutcome, Notifier, StoreError, SyncStore,
 };
-use crate::retry::{Backoff, Deadline};
+use crate::retry::{Backoff, Deadline, human_duration};
 use apply::{ApplyContext, with_retry};
+use apply_loop::{Applied, apply_changes};
+use breaker::{BreakerLms, TRIP_AFTER};
 use chrono::{DateTime, Utc};
 use email::run_summary_email;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use stop::{RunStop, StopReason};
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// What one run is asked to do.
@@ -51,6 +57,13 @@ pub struct SyncRequest {
     pub lease_holder: String,
     /// How long the lease lasts without renewal; the run renews it every third of this.
     pub lease_ttl: chrono::Duration,
+    /// The host's handle to stop the run cleanly (a signal, a closed output).
+    pub cancel: CancelToken,
+    /// Give the changes only the time their number needs ([`time_for_changes`]), within
+    /// `deadline`: a host without a deadline of its own (the CLI without `--timeout`) sets it.
+    pub sized_to_work: bool,
+    /// Notices the host adds to the run record (an abandoned run found before this one).
+    pub notices: Vec<String>,
 }
 
 impl SyncRequest {
@@ -67,8 +80,20 @@ impl SyncRequest {
             deadline: Deadline::none(),
             lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
             lease_ttl: chrono::Duration::minutes(5),
+            cancel: CancelToken::new(),
+            sized_to_work: false,
+            notices: Vec::new(),
         }
     }
+}
+
+/// The time a run sized to its work gives `changes` applied `concurrency` at a time: two minutes,
+/// plus ten seconds per round of concurrent changes. A change is a few LMS calls of well under a
+/// second each, so this is many times what a healthy LMS needs; it ends a run that crawls, while
+/// a system that is down ends the run much sooner (the breaker).
+pub fn time_for_changes(changes: usize, concurrency: usize) -> Duration {
+    let rounds = changes.div_ceil(concurrency.max(1)) as u32;
+    Duration::from_secs(120) + Duration::from_secs(10) * rounds
 }
 
 /// How a run ended.
@@ -138,6 +163,11 @@ impl SyncEngine {
         }
     }
 
+    /// The links, run records and lease the engine keeps.
+    pub fn store(&self) -> &dyn SyncStore {
+        self.store.as_ref()
+    }
+
     /// The engine-level retry of LMS, store and email calls that failed retryably.
     pub fn with_retry(mut self, retry: Backoff) -> Self {
         self.retry = retry;
@@ -205,38 +235,33 @@ impl SyncEngine {
         run_id: RunId,
         progress: &dyn SyncProgress,
     ) -> Result<RunRecord, SyncError> {
+        let started_at = Utc::now();
         let mut record = RunRecord {
             integration_id: request.integration_id.clone(),
             run_id,
             trigger: request.trigger,
             dry_run: request.dry_run,
-            started_at: Utc::now(),
+            started_at,
             finished_at: None,
             status: RunStatus::Running,
             counts: RunCounts::default(),
             outcomes: Vec::new(),
-            notices: Vec::new(),
+            notices: request.notices.clone(),
             error: None,
+            holder: Some(request.lease_holder.clone()),
+            ends_by: wall_clock(started_at, request.deadline),
         };
         // Recorded at the start so that a run that dies midway is visible in the history.
         self.put_run(&record, request.deadline, "recording the run's start")
             .await?;
 
-        let lease_lost = AtomicBool::new(false);
-        let work = self.sync(request, &mut record, &lease_lost, progress);
-        let keeper = self.keep_lease(request, &lease_lost);
+        let stop = Arc::new(RunStop::new(request.cancel.clone(), request.deadline));
+        let work = self.sync(request, &mut record, &stop, progress);
+        let keeper = self.keep_lease(request, &stop);
         tokio::select! {
             biased;
             () = work => {}
             never = keeper => match never {},
-        }
-        if lease_lost.load(Ordering::SeqCst) {
-            record.status = RunStatus::Failed;
-            record.error.get_or_insert_with(|| {
-                "the run lost its lease (another run may have taken over); changes not yet \
-                 applied were left for the next run"
-                    .to_owned()
-            });
         }
         record.finished_at = Some(Utc::now());
 
@@ -263,20 +288,28 @@ impl SyncEngine {
     }
 
     /// List, plan, apply; fills `record`. Nothing here fails the call: a run that cannot go on
-    /// ends with a `Failed` record.
+    /// ends with a `Failed` record, one that is stopped from outside with an `Aborted` one.
     async fn sync(
         &self,
         request: &SyncRequest,
         record: &mut RunRecord,
-        lease_lost: &AtomicBool,
+        stop: &Arc<RunStop>,
         progress: &dyn SyncProgress,
     ) {
         let settings = &request.settings;
-        let roster = match self.list_roster(request, progress).await {
+        let roster = match self.list_roster(request, stop, progress).await {
             Ok(roster) => roster,
-            Err(problem) => {
+            Err(ListingEnd::Failed(problem)) => {
                 record.status = RunStatus::Failed;
                 record.error = Some(problem);
+                return;
+            }
+            Err(ListingEnd::Stopped(reason)) => {
+                record.status = stopped_status(&reason);
+                record.error = Some(format!(
+                    "{} while reading Personio; nothing was changed",
+                    describe_stop(&reason)
+                ));
                 return;
             }
         };
@@ -308,22 +341,32 @@ impl SyncEngine {
             unchanged = plan.unchanged,
             "sync planned"
         );
-        let context = ApplyContext::new(self, request, &plan.linked_users, lease_lost);
         let total = plan.changes.len();
-        progress.applied(0, total);
-        let mut applied = Vec::with_capacity(total);
-        let mut results = futures::stream::iter(plan.changes)
-            .map(|change| context.apply(change))
-            .buffer_unordered(settings.apply_concurrency);
-        while let Some(outcome) = results.next().await {
-            applied.push(outcome);
-            progress.applied(applied.len(), total);
+        if request.sized_to_work {
+            let time = time_for_changes(total, settings.apply_concurrency);
+            stop.limit_to(
+                tokio::time::Instant::now() + time,
+                format!(
+                    "the run used the time sized to its work ({} for {total} changes)",
+                    human_duration(time)
+                ),
+            );
         }
-        drop(results);
+        let lms = BreakerLms::new(self.lms.clone(), stop.clone());
+        let context = ApplyContext::new(self, &lms, request, &plan.linked_users, stop);
+        let applied = apply_changes(
+            &context,
+            plan.changes,
+            settings.apply_concurrency,
+            stop,
+            progress,
+        )
+        .await;
 
         let mut outcomes = plan.settled;
-        outcomes.extend(applied);
+        outcomes.extend(applied.outcomes.iter().cloned());
         record.counts = tally(&outcomes, plan.unchanged);
+        record.counts.not_applied = applied.not_applied;
         // Unchanged employees are counted, not listed, unless something happened to them.
         outcomes.retain(|outcome| {
             outcome.action != OutcomeAction::Unchanged
@@ -334,10 +377,23 @@ impl SyncEngine {
         record.outcomes = outcomes;
         record.notices.extend(plan.notices);
         record.notices.extend(context.take_notices());
-        record.status = if record.counts.failed > 0 || record.counts.held_back > 0 {
-            RunStatus::CompletedWithFailures
-        } else {
-            RunStatus::Succeeded
+        if applied.cut_off {
+            record.notices.push(format!(
+                "changes still in flight {} after the run stopped were cut off mid-way; where \
+                 their LMS write went through, the next run finds the user by Personio id or \
+                 email and links it",
+                human_duration(stop.grace())
+            ));
+        }
+        record.status = match &applied.stopped {
+            Some(reason) => {
+                record.error = Some(stopped_error(reason, &applied, total));
+                stopped_status(reason)
+            }
+            None if record.counts.failed > 0 || record.counts.held_back > 0 => {
+                RunStatus::CompletedWithFailures
+            }
+            None => RunStatus::Succeeded,
         };
     }
 
@@ -347,15 +403,21 @@ impl SyncEngine {
     async fn list_roster(
         &self,
         request: &SyncRequest,
+        stop: &RunStop,
         progress: &dyn SyncProgress,
-    ) -> Result<Roster, String> {
+    ) -> Result<Roster, ListingEnd> {
         let today = Utc::now().date_naive();
         let mut roster = Roster::default();
         let query = EmployeeQuery::default();
         let mut pages = self.hr.employee_pages(&query, request.deadline);
         let mut pages_read = 0;
         loop {
-            match pages.try_next().await {
+            let next = tokio::select! {
+                biased;
+                reason = stop.stopping() => return Err(ListingEnd::Stopped(reason)),
+                next = pages.try_next() => next,
+            };
+            match next {
                 Ok(Some(page)) => {
                     pages_read += 1;
                     let total = page.total_pages.max(pages_read);
@@ -365,10 +427,10 @@ impl SyncEngine {
                 Ok(None) => break,
                 Err(error) => {
                     error!(%error, "listing employees failed; nothing was changed");
-                    return Err(format!(
+                    return Err(ListingEnd::Failed(format!(
                         "listing employees from Personio failed after {pages_read} page(s): \
                          {error}; nothing was changed"
-                    ));
+                    )));
                 }
             }
         }
@@ -380,9 +442,9 @@ impl SyncEngine {
         Ok(roster)
     }
 
-    /// Renews the lease every third of its lifetime; marks it lost when another holder took it.
+    /// Renews the lease every third of its lifetime; stops the run when another holder took it.
     /// Never returns: the run's work finishing ends it.
-    async fn keep_lease(&self, request: &SyncRequest, lost: &AtomicBool) -> Infallible {
+    async fn keep_lease(&self, request: &SyncRequest, stop: &RunStop) -> Infallible {
         if request.dry_run {
             return std::future::pending().await;
         }
@@ -390,9 +452,10 @@ impl SyncEngine {
             .to_std()
             .unwrap_or(Duration::from_secs(60))
             .max(Duration::from_millis(10));
+        let mut lost = false;
         loop {
             tokio::time::sleep(every).await;
-            if lost.load(Ordering::SeqCst) {
+            if lost {
                 continue;
             }
             match self
@@ -408,7 +471,8 @@ impl SyncEngine {
                 Ok(true) => {}
                 Ok(false) => {
                     error!("the lease was lost; no further changes are applied");
-                    lost.store(true, Ordering::SeqCst);
+                    lost = true;
+                    stop.stop(StopReason::LeaseLost);
                 }
                 // The lease is still ours until it expires; the next tick tries again.
                 Err(error) => warn!(%error, "could not renew the lease"),
@@ -426,6 +490,58 @@ impl SyncEngine {
             .await
             .map_err(|source| SyncError::Store { action, source })
     }
+}
+
+/// How the listing ended when it did not end with the last page.
+enum ListingEnd {
+    Failed(String),
+    Stopped(StopReason),
+}
+
+/// A run stopped from outside (or by its clock) is aborted; one that could not go on failed.
+fn stopped_status(reason: &StopReason) -> RunStatus {
+    match reason {
+        StopReason::Requested(_) | StopReason::OutOfTime(_) => RunStatus::Aborted,
+        StopReason::SystemDown(_) | StopReason::LeaseLost => RunStatus::Failed,
+    }
+}
+
+fn describe_stop(reason: &StopReason) -> String {
+    match reason {
+        StopReason::Requested(request) => format!("the run was {}", request.describe()),
+        StopReason::OutOfTime(what) => what.clone(),
+        StopReason::SystemDown(problem) => problem.clone(),
+        StopReason::LeaseLost => {
+            "the run lost its lease (another run may have taken over)".to_owned()
+        }
+    }
+}
+
+/// The run's one error when it stopped while applying: why, and how far it got.
+fn stopped_error(reason: &StopReason, applied: &Applied, total: usize) -> String {
+    let done = total - applied.not_applied as usize;
+    let progress = format!(
+        "{done} of {total} planned changes applied, {} left for the next run",
+        applied.not_applied
+    );
+    match reason {
+        StopReason::SystemDown(problem) => format!(
+            "{problem}; the run stopped trying after {TRIP_AFTER} failed calls in a row: \
+             {progress}"
+        ),
+        other => format!("{}: {progress}", describe_stop(other)),
+    }
+}
+
+/// `deadline` as a time of day, unless it means "no deadline".
+fn wall_clock(now: DateTime<Utc>, deadline: Deadline) -> Option<DateTime<Utc>> {
+    let remaining = deadline.remaining();
+    if remaining > Duration::from_secs(30 * 24 * 60 * 60) {
+        return None;
+    }
+    chrono::Duration::from_std(remaining)
+        .ok()
+        .and_then(|left| now.checked_add_signed(left))
 }
 
 /// The run's counts from its outcomes (unlisted unchanged employees added).

@@ -85,6 +85,8 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
             .collect(),
         notices: vec!["group \"Außendienst\" does not exist in the LMS".into()],
         error: None,
+        holder: None,
+        ends_by: None,
     }
 }
 

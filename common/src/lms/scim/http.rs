@@ -1,8 +1,9 @@
 //! One SCIM request with the shared retry policy, and SCIM error responses (RFC 7644 §3.12)
 //! turned into [`LmsError`]s.
 
+use crate::net_failure::{NoAnswer, Reachability};
 use crate::ports::LmsError;
-use crate::retry::{Backoff, Deadline, parse_retry_after};
+use crate::retry::{Backoff, Deadline, announce_wait, parse_retry_after};
 use crate::secret::Secret;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -71,6 +72,7 @@ impl ScimHttp {
     ) -> Result<ScimResponse, LmsError> {
         let encoded_body = body.map(Value::to_string);
         let mut attempt = 0u32;
+        let mut reachability = Reachability::default();
         loop {
             if deadline.is_past() {
                 return Err(LmsError::Unavailable {
@@ -93,7 +95,7 @@ impl ScimHttp {
                     .body(encoded.clone());
             }
 
-            let (reason, retry_after) = match request.send().await {
+            let (reason, retry_after, no_answer) = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response
@@ -110,33 +112,43 @@ impl ScimHttp {
                         Ok(bytes) if is_transient(status) => (
                             format!("HTTP {status}: {}", problem_detail(&bytes)),
                             retry_after,
-                        ),
-                        Ok(bytes) => return Err(error_for_response(status, &bytes)),
-                        Err(error) => (
-                            format!(
-                                "reading the HTTP {status} response: {}",
-                                error.without_url()
-                            ),
                             None,
                         ),
+                        Ok(bytes) => return Err(error_for_response(status, &bytes)),
+                        Err(error) => {
+                            let failure = NoAnswer::of(error);
+                            (
+                                format!(
+                                    "reading the HTTP {status} response: {}",
+                                    failure.describe()
+                                ),
+                                None,
+                                Some(failure),
+                            )
+                        }
                     }
                 }
-                // Transport errors name the URL, which carries filter values (emails): dropped.
-                Err(error) => (error.without_url().to_string(), None),
+                Err(error) => {
+                    let failure = NoAnswer::of(error);
+                    (failure.describe(), None, Some(failure))
+                }
             };
 
+            let unavailable = |attempts| LmsError::Unavailable {
+                reason: reason.clone(),
+                attempts,
+            };
+            if reachability.give_up_after(no_answer.as_ref()) {
+                return Err(unavailable(attempt + 1));
+            }
             match self.backoff.next_delay(attempt, retry_after, deadline) {
                 Some(wait) => {
-                    tracing::warn!(%method, path = url.path(), attempt, ?wait, %reason, "SCIM request failed, retrying");
+                    tracing::debug!(%method, path = url.path(), attempt, ?wait, %reason, "SCIM request failed, retrying");
+                    announce_wait("the learning platform", &reason, wait, deadline);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                None => {
-                    return Err(LmsError::Unavailable {
-                        reason,
-                        attempts: attempt + 1,
-                    });
-                }
+                None => return Err(unavailable(attempt + 1)),
             }
         }
     }
@@ -162,7 +174,10 @@ fn parse_success_body(bytes: &[u8]) -> Result<Option<Value>, LmsError> {
 pub fn error_for_response(status: StatusCode, body: &[u8]) -> LmsError {
     let detail = problem_detail(body);
     match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => LmsError::Unauthorized { detail },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => LmsError::Unauthorized {
+            status: status.as_u16(),
+            detail,
+        },
         StatusCode::NOT_FOUND => LmsError::NotFound { what: detail },
         StatusCode::CONFLICT => LmsError::Conflict { detail },
         _ => LmsError::Rejected {
@@ -339,6 +354,34 @@ mod tests {
         assert_eq!(requests.load(Ordering::SeqCst), 0);
     }
 
+    #[tokio::test]
+    async fn a_server_that_refuses_connections_is_given_up_on_after_a_few_attempts() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/scim/v2")).expect("a URL");
+        // A backoff that would try twelve times: the refusals end the call after three.
+        let http = ScimHttp::new(
+            reqwest::Client::new(),
+            url,
+            Secret::new("token"),
+            Duration::from_secs(5),
+            Backoff {
+                base: Duration::from_millis(10),
+                cap: Duration::from_millis(20),
+                max_attempts: 12,
+            },
+        );
+        let started = std::time::Instant::now();
+        let error = get(&http).await.expect_err("nothing listens");
+        assert!(
+            matches!(&error, LmsError::Unavailable { attempts: 3, reason } if reason.to_lowercase().contains("refused")),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     fn error(status: u16, body: &str) -> LmsError {
         error_for_response(
             StatusCode::from_u16(status).expect("a valid status"),
@@ -354,10 +397,15 @@ mod tests {
             LmsError::Conflict { detail } if detail == "uniqueness: userName taken"
         ));
         for status in [401, 403] {
+            let refused = error(status, r#"{"status":401,"detail":"bad token"}"#);
             assert!(matches!(
-                error(status, r#"{"status":401,"detail":"bad token"}"#),
-                LmsError::Unauthorized { detail } if detail == "bad token"
+                &refused,
+                LmsError::Unauthorized { status: s, detail } if *s == status && detail == "bad token"
             ));
+            assert_eq!(
+                refused.to_string(),
+                format!("the learning platform rejected the token (HTTP {status}): bad token")
+            );
         }
         assert!(matches!(
             error(404, r#"{"detail":"User 'x' not found"}"#),

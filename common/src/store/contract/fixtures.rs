@@ -10,8 +10,8 @@ use crate::domain::integration::{
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
-use crate::ports::StoreError;
 use crate::domain::settings::IntegrationSettings;
+use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 
@@ -62,6 +62,8 @@ pub(super) fn run(
         outcomes: Vec::new(),
         notices: vec![format!("notice of {run_id}")],
         error: None,
+        holder: Some(format!("holder of {run_id}")),
+        ends_by: Some(started_at + chrono::Duration::minutes(30)),
     }
 }
 

@@ -63,6 +63,8 @@ fn run(run_id: &str) -> RunRecord {
         outcomes: Vec::new(),
         notices: Vec::new(),
         error: None,
+        holder: None,
+        ends_by: None,
     }
 }
 
