@@ -5,16 +5,18 @@ use crate::config::{CONNECT_POLICY, CliConfig, ConfigError, ProcessEnvironment};
 use crate::error::{CliError, ExitCode};
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols};
+use crate::{process, stop};
 use common::app::{
-    ConnectError, IntegrationSync, SyncVerdict, connect_integration, run_preflight,
-    sync_integration,
+    ConnectError, IntegrationSync, LeaseState, ProcessHolder, SyncVerdict, break_lease,
+    connect_integration, lease_state, run_history, run_preflight, sync_integration,
+    take_over_from_dead_local_holder,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
 use common::domain::run::{RunId, Trigger};
 use common::notify::OutboxNotifier;
-use common::ports::{CertificateLedger, HrSource, LearningPlatform, RunStore};
+use common::ports::{CertificateLedger, HrSource, LearningPlatform};
 use common::retry::Deadline;
 use common::store::SqliteStore;
 use common::sync::{SyncEngine, SyncError, SyncRequest};
@@ -64,9 +66,8 @@ pub fn open_store(config: &CliConfig) -> Result<SqliteStore, CliError> {
     })
 }
 
-pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
+pub fn wire(path: &Path, deadline: Deadline) -> Result<Wired, CliError> {
     let config = load_config(path)?;
-    let deadline = Deadline::after(timeout);
     let adapters = connect_integration(
         &config.personio,
         &config.lms,
@@ -100,10 +101,13 @@ fn pusher(hr: Arc<dyn HrSource>, store: Arc<SqliteStore>) -> Result<CertificateP
     Ok(CertificatePusher::new(hr, store, fetcher))
 }
 
-/// Who holds the lease of a CLI run: shown to a run that finds it held.
-fn lease_holder() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    format!("personio-lms cli on {host} (pid {})", std::process::id())
+/// Who holds the lease of a CLI run: this process on this host, so that a later run on the same
+/// host can tell when it died.
+fn lease_holder() -> ProcessHolder {
+    ProcessHolder {
+        host: process::host_name(),
+        pid: std::process::id(),
+    }
 }
 
 /// The exit code of a sync, from the shared verdict.
@@ -111,7 +115,8 @@ pub fn sync_exit_code(verdict: SyncVerdict) -> ExitCode {
     match verdict {
         SyncVerdict::Succeeded => ExitCode::Success,
         SyncVerdict::CompletedWithFailures => ExitCode::Partial,
-        SyncVerdict::Failed => ExitCode::RunFailed,
+        // Stopped by its time limit; a stop asked for by a signal exits with that signal's code.
+        SyncVerdict::Failed | SyncVerdict::Aborted => ExitCode::RunFailed,
         SyncVerdict::LeaseHeld => ExitCode::LeaseHeld,
     }
 }
@@ -141,13 +146,14 @@ pub fn print_sync(result: &IntegrationSync, max_rows: usize) {
     }
 }
 
+/// `timeout`: the run's deadline; without one the run's changes get the time their number needs.
 pub async fn sync(
     path: &Path,
     dry_run: bool,
     json: bool,
-    timeout: Duration,
+    timeout: Option<Duration>,
 ) -> Result<ExitCode, CliError> {
-    let wired = wire(path, timeout)?;
+    let wired = wire(path, timeout.map_or_else(Deadline::none, Deadline::after))?;
     let engine = SyncEngine::new(
         wired.hr.clone(),
         wired.lms.clone(),
@@ -162,7 +168,15 @@ pub async fn sync(
     );
     request.dry_run = dry_run;
     request.deadline = wired.deadline;
-    request.lease_holder = lease_holder();
+    request.sized_to_work = timeout.is_none();
+    request.cancel = stop::token();
+    let holder = lease_holder();
+    request.lease_holder = holder.to_string();
+    if !dry_run {
+        request
+            .notices
+            .extend(take_over_from_dead_process(&wired, &holder.host).await?);
+    }
     let sync_bar = SyncBar::new(!json);
     let push_bar = PushBar::new(!json, "releasing parked certificates");
     let result = sync_integration(&engine, &pusher, request, &sync_bar, &push_bar)
@@ -190,8 +204,33 @@ pub async fn sync(
     Ok(sync_exit_code(result.verdict()))
 }
 
+/// A lease held by a process of this host that no longer exists is taken over at once (it would
+/// otherwise block runs until it expires); the run's notices say so.
+async fn take_over_from_dead_process(
+    wired: &Wired,
+    this_host: &str,
+) -> Result<Option<String>, CliError> {
+    let taken = take_over_from_dead_local_holder(
+        wired.store.as_ref(),
+        &wired.config.integration_id,
+        this_host,
+        process::is_running,
+    )
+    .await
+    .map_err(|error| CliError::failed("cannot read the sync lease", error))?;
+    Ok(taken.map(|lease| {
+        let notice = format!(
+            "the sync lease was taken over from {}, which no longer runs on this host (it died \
+             without releasing it)",
+            lease.holder
+        );
+        eprintln!("note: {notice}");
+        notice
+    }))
+}
+
 pub async fn check(path: &Path, timeout: Duration) -> Result<ExitCode, CliError> {
-    let wired = wire(path, timeout)?;
+    let wired = wire(path, Deadline::after(timeout))?;
     let report = run_preflight(
         wired.hr.as_ref(),
         wired.lms.as_ref(),
@@ -210,8 +249,7 @@ pub async fn check(path: &Path, timeout: Duration) -> Result<ExitCode, CliError>
 pub async fn runs(path: &Path, limit: usize) -> Result<ExitCode, CliError> {
     let config = load_config(path)?;
     let store = open_store(&config)?;
-    let records = store
-        .runs(&config.integration_id, limit)
+    let records = run_history::recent_runs(&store, &config.integration_id, limit)
         .await
         .map_err(|error| CliError::failed("cannot read the run history", error))?;
     print!("{}", render::runs_list(&records));
@@ -221,8 +259,7 @@ pub async fn runs(path: &Path, limit: usize) -> Result<ExitCode, CliError> {
 pub async fn run_show(path: &Path, run_id: &str) -> Result<ExitCode, CliError> {
     let config = load_config(path)?;
     let store = open_store(&config)?;
-    let record = store
-        .run(&config.integration_id, &RunId(run_id.to_owned()))
+    let record = run_history::run(&store, &config.integration_id, &RunId(run_id.to_owned()))
         .await
         .map_err(|error| CliError::failed("cannot read the run history", error))?
         .ok_or_else(|| {
@@ -244,6 +281,93 @@ pub async fn certificates(path: &Path) -> Result<ExitCode, CliError> {
         .map_err(|error| CliError::failed("cannot read the certificate ledger", error))?;
     print!("{}", render::ledger(&entries));
     Ok(ExitCode::Success)
+}
+
+/// `unlock`: shows who holds the sync lease and breaks it after confirmation (or `--yes`).
+pub async fn unlock(path: &Path, yes: bool) -> Result<ExitCode, CliError> {
+    let config = load_config(path)?;
+    let store = open_store(&config)?;
+    let integration = &config.integration_id;
+    let lease_error = |error| CliError::failed("cannot read the sync lease", error);
+    let lease = match lease_state(&store, integration, chrono::Utc::now())
+        .await
+        .map_err(lease_error)?
+    {
+        LeaseState::Free => {
+            println!("the sync lease of {integration} is free; nothing to unlock");
+            return Ok(ExitCode::Success);
+        }
+        LeaseState::Expired(lease) => {
+            println!(
+                "the sync lease of {integration} expired at {} ({} held it); the next run takes \
+                 it, nothing to unlock",
+                lease.expires_at, lease.holder
+            );
+            return Ok(ExitCode::Success);
+        }
+        LeaseState::Held(lease) => lease,
+    };
+    println!(
+        "the sync lease of {integration} is held by {} until {}",
+        lease.holder, lease.expires_at
+    );
+    let this_host = process::host_name();
+    match ProcessHolder::parse(&lease.holder) {
+        Some(holder) if holder.host == this_host && !process::is_running(holder.pid) => {
+            println!("that process no longer runs on this host: it died without releasing it");
+        }
+        Some(holder) if holder.host == this_host => println!(
+            "warning: process {} still runs on this host; breaking its lease lets a second run \
+             start beside it (stop it first: kill {})",
+            holder.pid, holder.pid
+        ),
+        _ => println!(
+            "if that run still goes on, it stops applying changes when it next renews the lease, \
+             and another run can start"
+        ),
+    }
+    if !yes && !confirm("break the lease? [y/N] ").await? {
+        println!("the lease was left as it is");
+        return Ok(ExitCode::Success);
+    }
+    match break_lease(&store, integration, &lease)
+        .await
+        .map_err(lease_error)?
+    {
+        None => {
+            println!("lease broken; the next run can start");
+            Ok(ExitCode::Success)
+        }
+        Some(now) => {
+            println!(
+                "the lease is now held by {} (a run that started meanwhile); it was left alone",
+                now.holder
+            );
+            Ok(ExitCode::LeaseHeld)
+        }
+    }
+}
+
+/// Asks on stdout and reads the answer from stdin; no answer at all is an error that names
+/// `--yes`, so that a script without it fails clearly instead of doing nothing.
+async fn confirm(prompt: &str) -> Result<bool, CliError> {
+    print!("{prompt}");
+    // A blocking read off the runtime's threads, so that Ctrl-C still ends the command.
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map(|read| (read, line))
+    })
+    .await
+    .map_err(|error| CliError::failed("cannot read the answer", error))?;
+    match answer {
+        Ok((0, _)) => Err(CliError::Input(
+            "no answer on stdin; pass --yes to break the lease without asking".into(),
+        )),
+        Ok((_, line)) => Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes")),
+        Err(error) => Err(CliError::failed("cannot read the answer", error)),
+    }
 }
 
 /// The exit code of a certificate batch: rejected credentials or unusable settings fail the whole
@@ -279,7 +403,7 @@ pub async fn push_jobs(
     bad_lines: usize,
     timeout: Duration,
 ) -> Result<ExitCode, CliError> {
-    let wired = wire(path, timeout)?;
+    let wired = wire(path, Deadline::after(timeout))?;
     require_certificates(&wired.config)?;
     let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
     let bar = PushBar::new(jobs.len() > 1, "pushing certificates");

@@ -116,6 +116,8 @@ pub fn status_label(status: RunStatus) -> &'static str {
         RunStatus::Succeeded => "succeeded",
         RunStatus::CompletedWithFailures => "completed with failures",
         RunStatus::Failed => "FAILED",
+        RunStatus::Aborted => "ABORTED",
+        RunStatus::Abandoned => "abandoned",
     }
 }
 
@@ -132,6 +134,7 @@ pub fn counts_line(record: &RunRecord) -> String {
         ("skipped", counts.skipped),
         ("failed", counts.failed),
         ("held back", counts.held_back),
+        ("not applied", counts.not_applied),
         ("groups added", counts.groups_added),
         ("invitations", counts.invitations),
     ];
@@ -450,9 +453,9 @@ mod tests {
                 "the LMS has no group named \"Sales\"; nobody was added to it".into(),
             ],
             error: None,
+            holder: None,
+            ends_by: None,
         }
-        holder: None,
-        ends_by: None,
     }
 
     #[test]

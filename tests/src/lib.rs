@@ -3,6 +3,7 @@
 //! kills it when the guard drops.
 
 pub mod aws;
+pub mod fault_proxy;
 pub mod scim;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -132,6 +132,7 @@ impl SyncJobHandler {
         span.in_scope(|| match &result {
             Ok(SyncJobDone::Ran { run_id, verdict, .. }) => match verdict {
                 SyncVerdict::Failed => error!(run = %run_id, "the sync run failed; it is recorded, the next run tries again"),
+                SyncVerdict::Aborted => warn!(run = %run_id, "the sync run stopped before its deadline; what it did is recorded, the next run does the rest"),
                 verdict => info!(run = %run_id, ?verdict, "sync job done"),
             },
             Ok(SyncJobDone::LeaseHeld { holder, until, .. }) => {
