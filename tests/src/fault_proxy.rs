@@ -27,10 +27,14 @@ pub enum ProxyMode {
         retry_after: Option<u32>,
         every: usize,
     },
-    /// Close the connection without an answer.
-    Drop,
-    /// Never answer (until the client gives up).
-    Hang,
+    /// Close the connection of every `every`-th request without an answer, that request not
+    /// forwarded; forward the others.
+    Drop { every: usize },
+    /// Forward every `every`-th request, then close the connection without its answer: the
+    /// server acted, the client cannot know (a create that went through, its answer lost).
+    LoseAnswer { every: usize },
+    /// Never answer every `every`-th request (the client gives up); forward the others.
+    Hang { every: usize },
     /// Stop listening: this request's connection is dropped, later connections are refused.
     Die,
 }
@@ -160,10 +164,19 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             response
         }
         ProxyMode::Answer { .. } => pass(&state, request).await,
-        ProxyMode::Hang => std::future::pending().await,
+        ProxyMode::LoseAnswer { every } if nth % every.max(1) == 0 => {
+            let _ = pass(&state, request).await;
+            std::panic::resume_unwind(Box::new(DroppedConnection))
+        }
+        ProxyMode::LoseAnswer { .. } => pass(&state, request).await,
+        ProxyMode::Hang { every } if nth % every.max(1) == 0 => std::future::pending().await,
         // Unwinding out of the connection task makes hyper drop the socket without writing a
         // response. `resume_unwind` skips the panic hook, so nothing is printed.
-        ProxyMode::Drop | ProxyMode::Die => std::panic::resume_unwind(Box::new(DroppedConnection)),
+        ProxyMode::Drop { every } if nth % every.max(1) == 0 => {
+            std::panic::resume_unwind(Box::new(DroppedConnection))
+        }
+        ProxyMode::Die => std::panic::resume_unwind(Box::new(DroppedConnection)),
+        ProxyMode::Drop { .. } | ProxyMode::Hang { .. } => pass(&state, request).await,
     }
 }
 
