@@ -92,7 +92,7 @@ impl World {
     }
 
     fn store(&self) -> SqliteStore {
-        SqliteStore::open(&self.dir.path().join("state/acme.sqlite")).expect("the state file")
+        SqliteStore::open(self.dir.path().join("state/acme.sqlite")).expect("the state file")
     }
 
     async fn links(&self) -> Vec<EmployeeLink> {

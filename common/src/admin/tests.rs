@@ -637,6 +637,65 @@ async fn a_plan_is_a_recorded_dry_run_that_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_run_whose_holder_died_reads_abandoned_and_a_live_one_running() {
+    use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus};
+    use crate::ports::{LeaseStore, RunStore};
+    let h = harness();
+    let (id, _) = h.create().await;
+    let integration = IntegrationId::new(&id);
+    let started = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let running = |run_id: &str, holder: &str| RunRecord {
+        integration_id: integration.clone(),
+        run_id: RunId(run_id.into()),
+        trigger: Trigger::Schedule,
+        dry_run: false,
+        started_at: started,
+        finished_at: None,
+        status: RunStatus::Running,
+        counts: RunCounts::default(),
+        outcomes: Vec::new(),
+        notices: Vec::new(),
+        error: None,
+        holder: Some(holder.into()),
+        ends_by: None,
+    };
+    h.store.put_run(&running("dead", "lambda-1")).await.unwrap();
+    h.store.put_run(&running("live", "lambda-2")).await.unwrap();
+    h.store
+        .acquire_lease(
+            &integration,
+            "lambda-2",
+            chrono::Utc::now(),
+            chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+
+    let runs = h
+        .call(Method::GET, &format!("/integrations/{id}/runs"), None)
+        .await;
+    assert_eq!(runs.status, StatusCode::OK, "{}", runs.text);
+    let statuses: Vec<(&str, &str)> = runs.body["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| {
+            (
+                run["run_id"].as_str().unwrap_or_default(),
+                run["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(statuses.contains(&("dead", "abandoned")), "{statuses:?}");
+    assert!(statuses.contains(&("live", "running")), "{statuses:?}");
+    let dead = h
+        .call(Method::GET, &format!("/integrations/{id}/runs/dead"), None)
+        .await;
+    assert_eq!(dead.body["status"], "abandoned");
+    assert_eq!(dead.body["holder"], "lambda-1");
+}
+
+#[tokio::test]
 async fn a_check_reports_each_finding() {
     let h = harness();
     let (id, _) = h.create().await;
