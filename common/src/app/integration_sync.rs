@@ -110,14 +110,25 @@ pub async fn sync_integration(
     let certificates = request.settings.certificates.clone();
     let deadline = request.deadline;
     let dry_run = request.dry_run;
+    let cancel = request.cancel.clone();
     let sync = engine.run(request, sync_progress).await?;
     let released = match &sync {
         SyncOutcome::Completed(record)
-            if certificates.enabled && releases_parked(dry_run, record) =>
+            if certificates.enabled
+                && releases_parked(dry_run, record)
+                && cancel.requested().is_none() =>
         {
-            let released = pusher
-                .release_parked(&integration, &certificates, deadline, push_progress)
-                .await;
+            // A stop asked for meanwhile ends the release: a certificate cut short mid-upload is
+            // recovered by its ledger claim (the next push looks for the document first).
+            let release =
+                pusher.release_parked(&integration, &certificates, deadline, push_progress);
+            let released = tokio::select! {
+                released = release => released,
+                _ = cancel.cancelled() => {
+                    info!("stopped while releasing parked certificates");
+                    return Ok(IntegrationSync { sync, released: None });
+                }
+            };
             match &released {
                 Ok(report) if !report.jobs.is_empty() => {
                     info!(released = report.jobs.len(), "released parked certificates");
@@ -297,6 +308,47 @@ mod tests {
         .expect("the sync runs");
         assert!(result.released.is_none());
         assert!(result.record().is_some());
+    }
+
+    /// Asks the run to stop once its last change is applied.
+    struct StopWhenApplied(crate::sync::CancelToken);
+
+    impl SyncProgress for StopWhenApplied {
+        fn applied(&self, done: usize, total: usize) {
+            if total > 0 && done == total {
+                self.0.cancel(crate::sync::StopRequest::Interrupted);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_asked_for_after_the_changes_leaves_parked_certificates_for_the_next_run() {
+        let f = fixture(true);
+        park_for_next_user(&f).await;
+        let request = request(&f, false);
+        let progress = StopWhenApplied(request.cancel.clone());
+
+        let result = sync_integration(&f.engine, &f.pusher, request, &progress, &NoProgress)
+            .await
+            .expect("the sync runs");
+
+        assert_eq!(
+            result.verdict(),
+            SyncVerdict::Succeeded,
+            "every change was applied"
+        );
+        assert!(result.released.is_none());
+        assert!(f.hr.uploaded().is_empty());
+        let entry = f
+            .store
+            .certificate(
+                &f.integration,
+                &crate::domain::certificate::CertificateId("cert-1".into()),
+            )
+            .await
+            .expect("ledger")
+            .expect("entry");
+        assert!(matches!(entry.state, LedgerState::Parked { .. }));
     }
 
     #[tokio::test]

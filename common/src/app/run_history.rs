@@ -15,6 +15,9 @@ const CLOCK_SKEW: Duration = Duration::seconds(1);
 /// A dry run (it takes no lease) past its deadline by this much is not running any more: every
 /// call of it ends by the deadline, and recording its end takes moments.
 const PAST_DEADLINE: Duration = Duration::minutes(1);
+/// A dry run without a deadline is taken as gone this long after its start: it reads Personio and
+/// looks up LMS users, which takes minutes even for a large company.
+const DRY_RUN_AT_MOST: Duration = Duration::hours(1);
 /// How many of the newest runs the next run looks through for abandoned ones.
 const RECENT: usize = 5;
 
@@ -35,9 +38,12 @@ pub fn effective_status(
         return RunStatus::Running;
     }
     let running = if record.dry_run {
-        record
+        let gone_after = record
             .ends_by
-            .is_none_or(|ends_by| lease_read_at <= ends_by + PAST_DEADLINE)
+            .map_or(record.started_at + DRY_RUN_AT_MOST, |ends_by| {
+                ends_by + PAST_DEADLINE
+            });
+        lease_read_at <= gone_after
     } else {
         lease.is_some_and(|lease| {
             lease.expires_at > lease_read_at
@@ -181,12 +187,20 @@ mod tests {
     }
 
     #[test]
-    fn a_dry_run_is_abandoned_a_minute_past_its_deadline() {
+    fn a_dry_run_is_abandoned_a_minute_past_its_deadline_or_an_hour_after_its_start() {
         let now = Utc::now();
         let going = record("d1", now - Duration::minutes(5), true);
         assert_eq!(effective_status(&going, None, now), RunStatus::Running);
         let dead = record("d2", now - Duration::minutes(12), true);
         assert_eq!(effective_status(&dead, None, now), RunStatus::Abandoned);
+        let mut unbounded = record("d3", now - Duration::minutes(50), true);
+        unbounded.ends_by = None;
+        assert_eq!(effective_status(&unbounded, None, now), RunStatus::Running);
+        unbounded.started_at = now - Duration::minutes(61);
+        assert_eq!(
+            effective_status(&unbounded, None, now),
+            RunStatus::Abandoned
+        );
     }
 
     #[tokio::test]
