@@ -82,6 +82,19 @@ impl World {
             .expect("the binary starts")
     }
 
+    /// A sync started against a slow LMS, once it has linked its first employee: in the middle
+    /// of its changes.
+    async fn sync_in_the_middle_of_its_changes(&self) -> Child {
+        self.proxy
+            .set_mode(ProxyMode::Delay(Duration::from_millis(150)));
+        let child = self.spawn(&["sync"]);
+        self.wait_until("a first employee linked", || async {
+            !self.links().await.is_empty()
+        })
+        .await;
+        child
+    }
+
     /// A config like this one whose LMS is the SCIM server itself (the proxy left out).
     fn direct_config(&self) -> PathBuf {
         let text = std::fs::read_to_string(&self.config).expect("read the config");
@@ -198,15 +211,7 @@ async fn ctrl_c_stops_a_sync_cleanly_and_the_next_run_converges() {
     let Some(world) = World::start().await else {
         return;
     };
-    world
-        .proxy
-        .set_mode(ProxyMode::Delay(Duration::from_millis(150)));
-    let child = world.spawn(&["sync"]);
-    world
-        .wait_until("a first employee linked", || async {
-            !world.links().await.is_empty()
-        })
-        .await;
+    let child = world.sync_in_the_middle_of_its_changes().await;
     signal(&child, "-INT");
     let interrupted = finish(child).await;
 
@@ -276,15 +281,7 @@ async fn a_closed_stdout_stops_a_sync_cleanly_and_nothing_panics() {
     let Some(world) = World::start().await else {
         return;
     };
-    world
-        .proxy
-        .set_mode(ProxyMode::Delay(Duration::from_millis(150)));
-    let mut child = world.spawn(&["sync"]);
-    world
-        .wait_until("a first employee linked", || async {
-            !world.links().await.is_empty()
-        })
-        .await;
+    let mut child = world.sync_in_the_middle_of_its_changes().await;
     // The reader goes away (`personio-lms sync | head -1` with head gone).
     drop(child.stdout.take());
     let stopped = finish(child).await;
@@ -328,15 +325,7 @@ async fn a_killed_holder_is_taken_over_at_once_and_its_run_reads_abandoned() {
     let Some(world) = World::start().await else {
         return;
     };
-    world
-        .proxy
-        .set_mode(ProxyMode::Delay(Duration::from_millis(150)));
-    let mut child = world.spawn(&["sync"]);
-    world
-        .wait_until("a first employee linked", || async {
-            !world.links().await.is_empty()
-        })
-        .await;
+    let mut child = world.sync_in_the_middle_of_its_changes().await;
     child.kill().expect("SIGKILL");
     let killed = finish(child).await;
     assert_eq!(killed.code, -1, "ended by a signal");

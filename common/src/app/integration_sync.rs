@@ -233,6 +233,18 @@ mod tests {
         assert_eq!(report.jobs[0].outcome, PushOutcome::Parked);
     }
 
+    /// The ledger entry of the certificate `park_for_next_user` parked.
+    async fn parked_entry(f: &Fixture) -> crate::domain::certificate::LedgerEntry {
+        f.store
+            .certificate(
+                &f.integration,
+                &crate::domain::certificate::CertificateId("cert-1".into()),
+            )
+            .await
+            .expect("ledger")
+            .expect("entry")
+    }
+
     fn request(f: &Fixture, dry_run: bool) -> SyncRequest {
         let mut request = SyncRequest::new(f.integration.clone(), f.settings.clone(), Trigger::Cli);
         request.dry_run = dry_run;
@@ -262,15 +274,7 @@ mod tests {
             .expect("the ledger was listed");
         assert_eq!(released.jobs.len(), 1);
         assert_eq!(links[0].lms_user_id, f.lms_user);
-        let entry = f
-            .store
-            .certificate(
-                &f.integration,
-                &crate::domain::certificate::CertificateId("cert-1".into()),
-            )
-            .await
-            .expect("ledger")
-            .expect("entry");
+        let entry = parked_entry(&f).await;
         assert!(matches!(entry.state, LedgerState::Done { .. }));
         assert_eq!(f.hr.uploaded().len(), 1);
         assert_eq!(result.verdict(), SyncVerdict::Succeeded);
@@ -339,15 +343,7 @@ mod tests {
         );
         assert!(result.released.is_none());
         assert!(f.hr.uploaded().is_empty());
-        let entry = f
-            .store
-            .certificate(
-                &f.integration,
-                &crate::domain::certificate::CertificateId("cert-1".into()),
-            )
-            .await
-            .expect("ledger")
-            .expect("entry");
+        let entry = parked_entry(&f).await;
         assert!(matches!(entry.state, LedgerState::Parked { .. }));
     }
 

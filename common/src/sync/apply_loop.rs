@@ -41,8 +41,9 @@ pub async fn apply_changes(
     let mut outcomes = Vec::with_capacity(total);
     let mut failed_by_system = Vec::new();
     let mut done = 0;
-    let mut record = |result: (Option<EmployeeOutcome>, bool)| {
-        if let (Some(outcome), failed_for_system) = result {
+    let mut not_started = 0;
+    let mut record = |result: (Option<EmployeeOutcome>, bool)| match result {
+        (Some(outcome), failed_for_system) => {
             done += 1;
             progress.applied(done, total);
             if outcome.action == OutcomeAction::Failed && failed_for_system {
@@ -51,6 +52,7 @@ pub async fn apply_changes(
                 outcomes.push(outcome);
             }
         }
+        (None, _) => not_started += 1,
     };
     let mut results = futures::stream::iter(changes)
         .map(|change| tracking(context.apply(change)))
@@ -86,6 +88,8 @@ pub async fn apply_changes(
         }
     }
     drop(results);
+    // A stop between two changes is seen by the next one, which does not start.
+    let stopped_early = stopped_early || not_started > 0;
     // A stop that came after every change was done leaves the run complete, unless it says that
     // a system failed (the breaker) or the lease was lost on the way.
     let stopped = stop.reason().filter(|reason| {

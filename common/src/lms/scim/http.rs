@@ -263,6 +263,10 @@ mod tests {
     }
 
     fn client_for(url: Url) -> ScimHttp {
+        client_trying(url, 3)
+    }
+
+    fn client_trying(url: Url, max_attempts: u32) -> ScimHttp {
         ScimHttp::new(
             reqwest::Client::new(),
             url,
@@ -271,7 +275,7 @@ mod tests {
             Backoff {
                 base: Duration::from_millis(10),
                 cap: Duration::from_millis(40),
-                max_attempts: 3,
+                max_attempts,
             },
         )
     }
@@ -362,17 +366,7 @@ mod tests {
             .port();
         let url = Url::parse(&format!("http://127.0.0.1:{port}/scim/v2")).expect("a URL");
         // A backoff that would try twelve times: the refusals end the call after three.
-        let http = ScimHttp::new(
-            reqwest::Client::new(),
-            url,
-            Secret::new("token"),
-            Duration::from_secs(5),
-            Backoff {
-                base: Duration::from_millis(10),
-                cap: Duration::from_millis(20),
-                max_attempts: 12,
-            },
-        );
+        let http = client_trying(url, 12);
         let started = std::time::Instant::now();
         let error = get(&http).await.expect_err("nothing listens");
         assert!(

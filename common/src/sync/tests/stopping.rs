@@ -67,6 +67,47 @@ async fn an_interrupted_run_finishes_what_is_in_flight_and_records_an_abort() {
     assert_eq!(harness.lms.users().len(), 6, "nobody created twice");
 }
 
+/// Asks the run to stop once `after` changes are applied: between two changes.
+struct StopAfter {
+    token: CancelToken,
+    after: usize,
+}
+
+impl SyncProgress for StopAfter {
+    fn applied(&self, done: usize, _total: usize) {
+        if done == self.after {
+            self.token.cancel(StopRequest::Terminated);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stop_between_two_changes_is_an_abort_too() {
+    let mut harness = Harness::new(staff(6));
+    harness.settings.apply_concurrency = 1;
+    let request = harness.request();
+    let progress = StopAfter {
+        token: request.cancel.clone(),
+        after: 2,
+    };
+
+    let SyncOutcome::Completed(record) = harness.engine.run(request, &progress).await.unwrap()
+    else {
+        panic!("expected a recorded run");
+    };
+
+    assert_eq!(record.status, RunStatus::Aborted);
+    assert_eq!(record.counts.created, 2);
+    assert_eq!(record.counts.not_applied, 4);
+    assert_eq!(
+        record.error.as_deref(),
+        Some(
+            "the run was stopped by SIGTERM: 2 of 6 planned changes applied, 4 left for the next \
+             run"
+        )
+    );
+}
+
 #[tokio::test]
 async fn a_run_stopped_while_reading_personio_changes_nothing() {
     let harness = Harness::new(staff(4));
