@@ -32,15 +32,15 @@ use crate::ports::{
 };
 use crate::retry::{Backoff, Deadline, human_duration};
 use apply::{ApplyContext, with_retry};
-use apply_loop::{Applied, apply_changes};
-use breaker::{BreakerLms, TRIP_AFTER};
+use apply_loop::apply_changes;
+use breaker::BreakerLms;
 use chrono::{DateTime, Utc};
 use email::run_summary_email;
 use futures::TryStreamExt;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use stop::{RunStop, StopReason};
+use stop::{RunStop, StopReason, wall_clock};
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// What one run is asked to do.
@@ -305,10 +305,10 @@ impl SyncEngine {
                 return;
             }
             Err(ListingEnd::Stopped(reason)) => {
-                record.status = stopped_status(&reason);
+                record.status = reason.status();
                 record.error = Some(format!(
                     "{} while reading Personio; nothing was changed",
-                    describe_stop(&reason)
+                    reason.describe()
                 ));
                 return;
             }
@@ -387,8 +387,8 @@ impl SyncEngine {
         }
         record.status = match &applied.stopped {
             Some(reason) => {
-                record.error = Some(stopped_error(reason, &applied, total));
-                stopped_status(reason)
+                record.error = Some(reason.error_after(total, applied.not_applied));
+                reason.status()
             }
             None if record.counts.failed > 0 || record.counts.held_back > 0 => {
                 RunStatus::CompletedWithFailures
@@ -496,52 +496,6 @@ impl SyncEngine {
 enum ListingEnd {
     Failed(String),
     Stopped(StopReason),
-}
-
-/// A run stopped from outside (or by its clock) is aborted; one that could not go on failed.
-fn stopped_status(reason: &StopReason) -> RunStatus {
-    match reason {
-        StopReason::Requested(_) | StopReason::OutOfTime(_) => RunStatus::Aborted,
-        StopReason::SystemDown(_) | StopReason::LeaseLost => RunStatus::Failed,
-    }
-}
-
-fn describe_stop(reason: &StopReason) -> String {
-    match reason {
-        StopReason::Requested(request) => format!("the run was {}", request.describe()),
-        StopReason::OutOfTime(what) => what.clone(),
-        StopReason::SystemDown(problem) => problem.clone(),
-        StopReason::LeaseLost => {
-            "the run lost its lease (another run may have taken over)".to_owned()
-        }
-    }
-}
-
-/// The run's one error when it stopped while applying: why, and how far it got.
-fn stopped_error(reason: &StopReason, applied: &Applied, total: usize) -> String {
-    let done = total - applied.not_applied as usize;
-    let progress = format!(
-        "{done} of {total} planned changes applied, {} left for the next run",
-        applied.not_applied
-    );
-    match reason {
-        StopReason::SystemDown(problem) => format!(
-            "{problem}; the run stopped trying after {TRIP_AFTER} failed calls in a row: \
-             {progress}"
-        ),
-        other => format!("{}: {progress}", describe_stop(other)),
-    }
-}
-
-/// `deadline` as a time of day, unless it means "no deadline".
-fn wall_clock(now: DateTime<Utc>, deadline: Deadline) -> Option<DateTime<Utc>> {
-    let remaining = deadline.remaining();
-    if remaining > Duration::from_secs(30 * 24 * 60 * 60) {
-        return None;
-    }
-    chrono::Duration::from_std(remaining)
-        .ok()
-        .and_then(|left| now.checked_add_signed(left))
 }
 
 /// The run's counts from its outcomes (unlisted unchanged employees added).

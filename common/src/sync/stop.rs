@@ -3,7 +3,10 @@
 //! no new change, gives the changes in flight a short grace to finish, records what it did and
 //! releases the lease; the next run plans the rest again.
 
+use super::breaker::TRIP_AFTER;
+use crate::domain::run::RunStatus;
 use crate::retry::{Deadline, human_duration};
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -92,6 +95,54 @@ pub enum StopReason {
     SystemDown(String),
     /// Another run took the lease.
     LeaseLost,
+}
+
+impl StopReason {
+    /// A run stopped from outside (or by its clock) is aborted; one that could not go on failed.
+    pub fn status(&self) -> RunStatus {
+        match self {
+            Self::Requested(_) | Self::OutOfTime(_) => RunStatus::Aborted,
+            Self::SystemDown(_) | Self::LeaseLost => RunStatus::Failed,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Requested(request) => format!("the run was {}", request.describe()),
+            Self::OutOfTime(what) => what.clone(),
+            Self::SystemDown(problem) => problem.clone(),
+            Self::LeaseLost => {
+                "the run lost its lease (another run may have taken over)".to_owned()
+            }
+        }
+    }
+
+    /// The run's one error when it stopped while applying `planned` changes, `not_applied` of
+    /// them left: why, and how far it got.
+    pub fn error_after(&self, planned: usize, not_applied: u32) -> String {
+        let done = planned.saturating_sub(not_applied as usize);
+        let progress = format!(
+            "{done} of {planned} planned changes applied, {not_applied} left for the next run"
+        );
+        match self {
+            Self::SystemDown(problem) => format!(
+                "{problem}; the run stopped trying after {TRIP_AFTER} failed calls in a row: \
+                 {progress}"
+            ),
+            other => format!("{}: {progress}", other.describe()),
+        }
+    }
+}
+
+/// `deadline` as a time of day (from `now`), unless it means "no deadline".
+pub fn wall_clock(now: DateTime<Utc>, deadline: Deadline) -> Option<DateTime<Utc>> {
+    let remaining = deadline.remaining();
+    if remaining > Duration::from_secs(30 * 24 * 60 * 60) {
+        return None;
+    }
+    chrono::Duration::from_std(remaining)
+        .ok()
+        .and_then(|left| now.checked_add_signed(left))
 }
 
 /// A limit in time and what it is, for the run's error.
