@@ -151,7 +151,7 @@ impl Demo {
         let engine = SyncEngine::new(hr.clone(), lms.clone(), store.clone(), notifier);
         let fetcher = PdfFetcher::new(FetchLimits::default())
             .map_err(|error| failed("the PDF fetcher")(error.to_string()))?;
-        let pusher = CertificatePusher::new(hr, store.clone(), fetcher);
+        let pusher = CertificatePusher::new(hr, store.clone(), fetcher).with_lms(lms.clone());
 
         let mut settings = IntegrationSettings::new(LMS_SYNC_LABEL);
         settings.groups.by = BTreeSet::from([

@@ -19,6 +19,7 @@ pub mod retry;
 pub mod secret;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -321,7 +321,8 @@ impl CertificateConsumer {
             })?;
         Ok(Arc::new(Loaded {
             settings: record.settings,
-            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone()),
+            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
+                .with_lms(connected.lms),
         }))
     }
 }

@@ -203,7 +203,11 @@ mod tests {
                 crate::retry::Deadline::none(),
             )
             .await;
-        assert_eq!(report.jobs[0].outcome, PushOutcome::Parked);
+        assert!(
+            matches!(&report.jobs[0].outcome, PushOutcome::Parked { reason } if reason.contains("not linked")),
+            "{:?}",
+            report.jobs[0].outcome
+        );
     }
 
     fn request(f: &Fixture, dry_run: bool) -> SyncRequest {

@@ -171,11 +171,12 @@ impl SyncJobHandler {
         };
         let engine = SyncEngine::new(
             connected.hr.clone(),
-            connected.lms,
+            connected.lms.clone(),
             self.store.clone(),
             self.notifier.clone(),
         );
-        let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
+        let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
+            .with_lms(connected.lms);
         let mut request = SyncRequest::new(integration.clone(), record.settings, job.trigger);
         request.dry_run = job.dry_run;
         request.deadline = deadline;

@@ -3,14 +3,15 @@
 use super::fetch::test_server::{Reply, TestServer};
 use super::*;
 use crate::domain::IntegrationId;
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerState};
+use crate::domain::certificate::{CertificateId, Claim, LedgerClaim, LedgerState};
 use crate::domain::employee::{EmployeePage, PersonioId};
 use crate::domain::link::EmployeeLink;
-use crate::domain::lms::LmsUserId;
+use crate::domain::lms::{LmsProfile, LmsUserId};
 use crate::domain::settings::CertificateSettings;
+use crate::lms::memory::MemoryLms;
 use crate::ports::{
     CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError,
-    HrSource, LinkStore, UploadedDocument,
+    HrSource, LearningPlatform, LinkStore, UploadedDocument,
 };
 use crate::progress::NoProgress;
 use crate::retry::{Backoff, Deadline};
@@ -24,6 +25,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 const PDF: &[u8] = b"%PDF-1.7\n% certificate\n%%EOF\n";
 
@@ -36,6 +38,13 @@ enum UploadFault {
     CrashAfterUpload,
     /// Stores the document, then the answer is lost (a timeout after Personio processed it).
     LostAnswer,
+    /// Tells `entered`, waits for `resume`, then stores the document, or refuses with `then`:
+    /// a worker that is slow for as long as the test wants.
+    Pause {
+        entered: Arc<Notify>,
+        resume: Arc<Notify>,
+        then: Option<HrError>,
+    },
 }
 
 #[derive(Default)]
@@ -132,6 +141,21 @@ impl HrSource for RecordingHr {
                 other => other,
             }
         };
+        let fault = match fault {
+            Some(UploadFault::Pause {
+                entered,
+                resume,
+                then,
+            }) => {
+                entered.notify_one();
+                resume.notified().await;
+                if let Some(error) = then {
+                    return Err(error);
+                }
+                None
+            }
+            other => other,
+        };
         let id = {
             let mut state = self.state();
             let id = format!("doc-{}", state.documents.len() + 1);
@@ -143,6 +167,7 @@ impl HrSource for RecordingHr {
                     title: document.title.clone(),
                     category_id: Some(document.category_id),
                     date: document.date,
+                    comment: document.comment.clone(),
                 },
             ));
             id
@@ -303,6 +328,14 @@ impl Fixture {
         report.jobs.remove(0).outcome
     }
 
+    async fn entry(&self, certificate: &str) -> crate::domain::certificate::LedgerEntry {
+        self.store
+            .certificate(&acme(), &CertificateId(certificate.into()))
+            .await
+            .unwrap()
+            .expect("a ledger entry")
+    }
+
     async fn state(&self, certificate: &str) -> Option<LedgerState> {
         self.store
             .certificate(&acme(), &CertificateId(certificate.into()))
@@ -360,7 +393,7 @@ async fn uploads_into_the_first_default_category_that_exists() {
             upload.comment.as_deref(),
             Some(
                 "Course certificate: Course c-1. Completed on 2026-11-20. Valid until \
-                 2028-11-20. LMS certificate c-1."
+                 2028-11-20. LMS certificate \"c-1\" of integration \"acme\"."
             )
         );
         assert_eq!(upload.file_name, "certificate-course-c-1-2026-11-20.pdf");
@@ -452,13 +485,28 @@ async fn no_usable_default_category_is_a_clear_error() {
 async fn a_job_for_an_unlinked_employee_is_parked_and_released_after_the_link_appears() {
     let f = fixture(&["Learning certificates"]);
     let parked_job = job("c-1", "u-new");
-    assert_eq!(f.push_one(parked_job.clone()).await, PushOutcome::Parked);
+    let waiting = "LMS user u-new is not linked to a Personio employee yet";
+    assert_eq!(
+        f.push_one(parked_job.clone()).await,
+        PushOutcome::Parked {
+            reason: waiting.into()
+        }
+    );
     assert_eq!(
         f.state("c-1").await,
         Some(LedgerState::Parked {
-            job: parked_job.clone()
+            job: parked_job.clone(),
+            since: Some(f.clock.now()),
+            reason: Some(waiting.into()),
         })
     );
+    let entry = f.entry("c-1").await;
+    let subject = entry.subject.expect("the subject is kept");
+    assert_eq!(
+        (subject.lms_user_id.0.as_str(), subject.course_name.as_str()),
+        ("u-new", "Course c-1")
+    );
+    assert_eq!(subject.personio_id, None);
 
     // A sync run that did not link the employee: the job stays parked, untouched.
     let writes = f.store.stats().certificate_writes;
@@ -467,7 +515,12 @@ async fn a_job_for_an_unlinked_employee_is_parked_and_released_after_the_link_ap
         .release_parked(&acme(), &settings(), deadline(), &NoProgress)
         .await
         .unwrap();
-    assert_eq!(outcomes(&report), vec![PushOutcome::Parked]);
+    assert_eq!(
+        outcomes(&report),
+        vec![PushOutcome::Parked {
+            reason: waiting.into()
+        }]
+    );
     assert_eq!(f.store.stats().certificate_writes, writes);
 
     link(&f.store, 9, "u-new").await;
@@ -623,8 +676,7 @@ async fn a_busy_certificate_is_left_to_its_worker() {
         .claim_certificate(
             &acme(),
             &CertificateId("c-1".into()),
-            f.clock.now(),
-            chrono::Duration::minutes(15),
+            &Claim::new(f.clock.now(), chrono::Duration::minutes(15)),
         )
         .await
         .unwrap();
@@ -986,4 +1038,280 @@ async fn a_repeated_backfill_pushes_nothing_twice() {
     let second = f.push(parse()).await;
     assert_eq!(second.counts().already_done, 5);
     assert_eq!(f.hr.document_count(), 5);
+}
+
+/// The job for `certificate` of course `course`, completed on 2026-11-20 like every test job.
+fn job_of_course(certificate: &str, user: &str, course: &str) -> Value {
+    let mut job = job(certificate, user);
+    job["course_name"] = json!(course);
+    job
+}
+
+/// Two certificates of the same employee, course and day are two documents: the recovery of
+/// the second (its first worker died before uploading) finds the first one's document and must
+/// not take it as its own.
+#[tokio::test]
+async fn twin_certificates_of_the_same_course_and_day_are_two_documents() {
+    let f = Arc::new(fixture(&["Learning certificates"]));
+    link(&f.store, 7, "u-1").await;
+    assert_eq!(
+        f.push_one(job_of_course("c-1", "u-1", "Fire safety")).await,
+        uploaded("doc-1")
+    );
+    // The second certificate's first worker crashes before its upload reaches Personio.
+    f.hr.fault_next_upload(UploadFault::Fail(HrError::Unavailable {
+        reason: "connection reset before the request was sent".into(),
+        attempts: 1,
+    }));
+    let twin = job_of_course("c-2", "u-1", "Fire safety");
+    assert!(f.push_one(twin.clone()).await.is_retryable());
+    f.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(f.push_one(twin).await, uploaded("doc-2"));
+    assert_eq!(f.hr.document_count(), 2);
+    assert_eq!(
+        f.state("c-2").await,
+        Some(LedgerState::Done {
+            document_id: "doc-2".into()
+        })
+    );
+
+    // Two course names that are equal once cut to Personio's 255 characters.
+    let stem = "Arbeitssicherheit ".repeat(20);
+    let (long_a, long_b) = (format!("{stem} Teil A"), format!("{stem} Teil B"));
+    assert_eq!(document_title(&long_a), document_title(&long_b));
+    assert_eq!(
+        f.push_one(job_of_course("c-3", "u-1", &long_a)).await,
+        uploaded("doc-3")
+    );
+    f.hr.fault_next_upload(UploadFault::Fail(HrError::Unavailable {
+        reason: "connection reset".into(),
+        attempts: 1,
+    }));
+    let second = job_of_course("c-4", "u-1", &long_b);
+    assert!(f.push_one(second.clone()).await.is_retryable());
+    f.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(f.push_one(second).await, uploaded("doc-4"));
+    assert_eq!(f.hr.document_count(), 4);
+}
+
+/// Worker 1 is slow: its claim expires, worker 2 takes the certificate over and is uploading
+/// when worker 1's late refusal arrives. Worker 1 cannot fail the certificate under worker 2's
+/// claim, and worker 2 records its document.
+#[tokio::test]
+async fn a_stale_worker_finishing_after_another_claim_cannot_overwrite_it() {
+    let f = Arc::new(fixture(&["Learning certificates"]));
+    link(&f.store, 7, "u-1").await;
+    let pause = || (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (first_entered, first_resume) = pause();
+    f.hr.fault_next_upload(UploadFault::Pause {
+        entered: first_entered.clone(),
+        resume: first_resume.clone(),
+        then: Some(HrError::Rejected {
+            status: 422,
+            message: "Datei ungültig".into(),
+        }),
+    });
+    let (second_entered, second_resume) = pause();
+    f.hr.fault_next_upload(UploadFault::Pause {
+        entered: second_entered.clone(),
+        resume: second_resume.clone(),
+        then: None,
+    });
+
+    let first = tokio::spawn({
+        let f = f.clone();
+        async move { f.push_one(job("c-1", "u-1")).await }
+    });
+    first_entered.notified().await;
+    f.clock.advance(chrono::Duration::hours(1));
+    let second = tokio::spawn({
+        let f = f.clone();
+        async move { f.push_one(job("c-1", "u-1")).await }
+    });
+    second_entered.notified().await;
+
+    first_resume.notify_one();
+    let late = first.await.unwrap();
+    assert!(!late.is_retryable(), "{late:?}");
+    assert!(
+        matches!(f.state("c-1").await, Some(LedgerState::InProgress { .. })),
+        "the late refusal must not overwrite the second worker's claim"
+    );
+    second_resume.notify_one();
+    assert_eq!(second.await.unwrap(), uploaded("doc-1"));
+    assert_eq!(
+        f.state("c-1").await,
+        Some(LedgerState::Done {
+            document_id: "doc-1".into()
+        })
+    );
+    assert_eq!(
+        f.push_one(job("c-1", "u-1")).await,
+        PushOutcome::AlreadyDone {
+            document_id: "doc-1".into()
+        }
+    );
+    assert_eq!(f.hr.document_count(), 1);
+}
+
+/// A failed entry whose document nevertheless reached Personio (an ambiguous failure) is looked
+/// for before a retry uploads it again.
+#[tokio::test]
+async fn a_retried_failed_certificate_looks_in_personio_first() {
+    let f = fixture(&["Learning certificates"]);
+    link(&f.store, 7, "u-1").await;
+    // The document is in Personio, but the ledger says the certificate failed.
+    f.hr.fault_next_upload(UploadFault::LostAnswer);
+    assert!(f.push_one(job("c-1", "u-1")).await.is_retryable());
+    let claim = Claim::new(
+        f.clock.now() + chrono::Duration::hours(1),
+        chrono::Duration::minutes(15),
+    );
+    let certificate = CertificateId("c-1".into());
+    f.store
+        .claim_certificate(&acme(), &certificate, &claim)
+        .await
+        .unwrap();
+    f.store
+        .fail_certificate(&acme(), &certificate, &claim.token, "refused", claim.now)
+        .await
+        .unwrap();
+    f.clock.advance(chrono::Duration::hours(2));
+
+    assert_eq!(
+        f.push_one(job("c-1", "u-1")).await,
+        PushOutcome::Recovered {
+            document_id: "doc-1".into()
+        }
+    );
+    assert_eq!(f.hr.document_count(), 1);
+}
+
+fn fixture_with_lms(lms: MemoryLms) -> Fixture {
+    let mut f = fixture(&["Learning certificates"]);
+    let lms: Arc<dyn LearningPlatform> = Arc::new(lms);
+    f.pusher = f.pusher.with_lms(lms);
+    f
+}
+
+fn lms_profile(email: &str) -> LmsProfile {
+    LmsProfile {
+        external_id: "unsynced".into(),
+        email: email.into(),
+        status: "Active".into(),
+        active: true,
+        ..LmsProfile::default()
+    }
+}
+
+/// A job for an LMS user id that is neither linked nor known to the LMS says so while it waits;
+/// one for a user the LMS has says that a sync run will link them.
+#[tokio::test]
+async fn a_parked_job_says_whether_the_lms_knows_its_user() {
+    let lms = MemoryLms::new();
+    let known = lms
+        .create_user(&lms_profile("ben@acme.example"), "User")
+        .await
+        .unwrap();
+    let f = fixture_with_lms(lms);
+    let unknown = f.push_one(job("c-1", "u-typo")).await;
+    assert_eq!(
+        unknown,
+        PushOutcome::Parked {
+            reason: "LMS user u-typo is neither linked to a Personio employee nor found in the \
+                     LMS"
+            .into()
+        }
+    );
+    let waiting = f.push_one(job("c-2", &known.id.0)).await;
+    let PushOutcome::Parked { reason } = waiting else {
+        panic!("{waiting:?}")
+    };
+    assert!(
+        reason.contains("(ben@acme.example) is not linked to a Personio employee yet"),
+        "{reason}"
+    );
+    assert!(matches!(
+        f.state("c-1").await,
+        Some(LedgerState::Parked { reason: Some(reason), .. }) if reason.contains("neither linked")
+    ));
+}
+
+/// A parked job does not wait forever: after `parked_expiry_days` the next release fails it,
+/// naming why it waited; until then it stays parked.
+#[tokio::test]
+async fn a_parked_job_fails_after_the_configured_expiry() {
+    let f = fixture_with_lms(MemoryLms::new());
+    let settings = CertificateSettings {
+        parked_expiry_days: 10,
+        ..settings()
+    };
+    let parked_at = f.clock.now();
+    let report = f
+        .pusher
+        .push_batch(
+            &acme(),
+            &settings,
+            vec![job("c-1", "u-gone")],
+            deadline(),
+            &NoProgress,
+        )
+        .await;
+    assert!(matches!(report.jobs[0].outcome, PushOutcome::Parked { .. }));
+    let release = || async {
+        f.pusher
+            .release_parked(&acme(), &settings, deadline(), &NoProgress)
+            .await
+            .unwrap()
+    };
+    f.clock.advance(chrono::Duration::days(9));
+    assert!(matches!(
+        outcomes(&release().await)[..],
+        [PushOutcome::Parked { .. }]
+    ));
+    f.clock.advance(chrono::Duration::days(1));
+    let expired = outcomes(&release().await);
+    let expected = format!(
+        "waited for its employee since {} (more than 10 days) and gave up: LMS user u-gone is \
+         neither linked to a Personio employee nor found in the LMS",
+        parked_at.format("%Y-%m-%d")
+    );
+    assert_eq!(
+        expired,
+        vec![PushOutcome::Failed {
+            reason: expected.clone(),
+            retryable: false
+        }]
+    );
+    assert_eq!(
+        f.state("c-1").await,
+        Some(LedgerState::Failed { reason: expected })
+    );
+    assert!(release().await.jobs.is_empty());
+    assert!(f.hr.uploads().is_empty());
+}
+
+/// A job redelivered while parked keeps its first parking, so redeliveries do not reset the
+/// clock: once it is due, the redelivery itself fails it.
+#[tokio::test]
+async fn a_redelivered_parked_job_keeps_waiting_from_its_first_parking() {
+    let f = fixture(&["Learning certificates"]);
+    let first = f.clock.now();
+    assert!(matches!(
+        f.push_one(job("c-1", "u-new")).await,
+        PushOutcome::Parked { .. }
+    ));
+    f.clock.advance(chrono::Duration::days(20));
+    assert!(matches!(
+        f.push_one(job("c-1", "u-new")).await,
+        PushOutcome::Parked { .. }
+    ));
+    assert_eq!(f.entry("c-1").await.parked_since(), Some(first));
+    f.clock.advance(chrono::Duration::days(10));
+    let outcome = f.push_one(job("c-1", "u-new")).await;
+    assert!(
+        reason(&outcome).starts_with("waited for its employee since"),
+        "{outcome:?}"
+    );
+    assert!(!outcome.is_retryable());
 }

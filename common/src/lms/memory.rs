@@ -298,6 +298,13 @@ impl LearningPlatform for MemoryLms {
             .map(MemoryLmsUser::as_lms_user))
     }
 
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError> {
+        self.delay().await;
+        let mut state = self.lock();
+        state.reads.user_lookups += 1;
+        Ok(state.users.get(id).map(MemoryLmsUser::as_lms_user))
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {
         self.delay().await;
         let mut state = self.lock();

@@ -9,6 +9,10 @@ pub trait LearningPlatform: Send + Sync {
         external_id: &str,
     ) -> Result<Option<LmsUser>, LmsError>;
 
+    /// The user with the LMS's own id (`None` when the LMS has none): how the certificate push
+    /// tells an LMS user that exists but is not synced yet from an id that names nobody.
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError>;
+
     /// Case-insensitive match on the user's email / userName.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError>;
 

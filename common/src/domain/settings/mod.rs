@@ -52,6 +52,7 @@ enabled = false
                                            # "Bildungszertifikate", else "Other documents"
 allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
+parked_expiry_days = 30                    # a job waiting for its employee fails after this
 "#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -405,6 +405,24 @@ impl LearningPlatform for ScimLms {
             .await
     }
 
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError> {
+        let deadline = self.call_deadline();
+        let capabilities = self.discovered(deadline).await?;
+        let url = self.http.url(&capabilities.users_endpoint, &[&id.0]);
+        match self.http.send(Method::GET, url, &[], None, deadline).await {
+            Ok(response) => {
+                let document = response.body.ok_or_else(|| {
+                    LmsError::Malformed("an empty response to a user read".into())
+                })?;
+                lms_user_from(&document)
+                    .map(Some)
+                    .map_err(LmsError::Malformed)
+            }
+            Err(LmsError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {
         // RFC 7643 makes userName case-insensitive; the client checks too, as servers differ.
         self.find_user("userName", email, self.call_deadline(), |user| {
