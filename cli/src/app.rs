@@ -97,7 +97,7 @@ pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
 /// The CLI's pusher: jobs never travel through a queue here, so an inline PDF may be as large as
 /// Personio takes (`push-certificate --pdf FILE`, backfill lines).
 fn pusher(wired: &Wired) -> Result<CertificatePusher, CliError> {
-    let fetcher = PdfFetcher::new(FetchLimits::default())
+    let fetcher = PdfFetcher::new(FetchLimits::default(), CONNECT_POLICY.network())
         .map_err(|error| CliError::failed("cannot set up the PDF download client", error))?;
     Ok(
         CertificatePusher::new(wired.hr.clone(), wired.store.clone(), fetcher)

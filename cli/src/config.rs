@@ -289,11 +289,11 @@ impl Connection {
             lms: LmsConnection {
                 scim_base_url: lms.scim_base_url,
             },
-            credentials: IntegrationCredentials {
-                personio_client_id: personio.client_id.trim().to_owned(),
-                personio_client_secret: client_secret.value,
-                lms_token: token.value,
-            },
+            credentials: IntegrationCredentials::new(
+                personio.client_id.trim(),
+                client_secret.value,
+                token.value,
+            ),
             literal_secrets,
         };
         check_connection(&connection.personio, &connection.lms, &CONNECT_POLICY).map_err(

@@ -11,6 +11,7 @@ pub mod app;
 pub mod certificates;
 pub mod domain;
 pub mod lms;
+pub mod net;
 pub mod notify;
 pub mod personio;
 pub mod ports;

@@ -15,9 +15,9 @@ use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-const TENANT: &str = "tenant-a";
-const PERSONIO_SECRET: &str = "papi-very-s3cret";
-const LMS_TOKEN: &str = "lms-very-t0ken";
+pub(super) const TENANT: &str = "tenant-a";
+pub(super) const PERSONIO_SECRET: &str = "papi-very-s3cret";
+pub(super) const LMS_TOKEN: &str = "lms-very-t0ken";
 
 /// Reads the stored credentials like the real connector, then hands out the doubles.
 struct DoubleConnector {
@@ -45,22 +45,22 @@ impl Connector for DoubleConnector {
     }
 }
 
-struct Harness {
-    api: AdminApi,
-    store: Arc<MemoryStore>,
-    queue: Arc<RecordingJobQueue>,
-    credentials: Arc<MemoryCredentials>,
-    lms: Arc<MemoryLms>,
+pub(super) struct Harness {
+    pub(super) api: AdminApi,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) queue: Arc<RecordingJobQueue>,
+    pub(super) credentials: Arc<MemoryCredentials>,
+    pub(super) lms: Arc<MemoryLms>,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Value,
+    pub(super) text: String,
 }
 
-fn harness() -> Harness {
+pub(super) fn harness() -> Harness {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(RecordingJobQueue::default());
     let credentials = Arc::new(MemoryCredentials::default());
@@ -89,7 +89,7 @@ fn harness() -> Harness {
     }
 }
 
-fn create_body() -> Value {
+pub(super) fn create_body() -> Value {
     json!({
         "name": "ACME → Academy",
         "personio": {"client_id": "papi-id", "client_secret": PERSONIO_SECRET, "partner_id": "acme"},
@@ -100,12 +100,12 @@ fn create_body() -> Value {
 }
 
 impl Harness {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+    pub(super) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         self.call_as(Some(TENANT), method, path, &[], body.map(|b| b.to_string()))
             .await
     }
 
-    async fn call_as(
+    pub(super) async fn call_as(
         &self,
         tenant: Option<&str>,
         method: Method,
@@ -141,7 +141,7 @@ impl Harness {
         }
     }
 
-    async fn create(&self) -> (String, Answer) {
+    pub(super) async fn create(&self) -> (String, Answer) {
         let created = self
             .call(Method::POST, "/integrations", Some(create_body()))
             .await;

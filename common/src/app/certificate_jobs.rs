@@ -116,11 +116,13 @@ impl CertificateConsumer {
         connector: Arc<dyn Connector>,
         limits: FetchLimits,
     ) -> Result<Self, FetchError> {
+        // The PDF fetch keeps to the same address rules as the integrations' connections.
+        let fetcher = PdfFetcher::new(limits, connector.policy().network())?;
         Ok(Self {
             integrations,
             store,
             connector,
-            fetcher: PdfFetcher::new(limits)?,
+            fetcher,
         })
     }
 

@@ -169,7 +169,8 @@ mod tests {
             store.clone(),
             Arc::new(MemoryNotifier::new()),
         );
-        let fetcher = PdfFetcher::new(FetchLimits::default()).expect("a default fetcher");
+        let fetcher = PdfFetcher::new(FetchLimits::default(), crate::net::NetworkPolicy::LOCAL)
+            .expect("a default fetcher");
         let pusher = CertificatePusher::new(hr.clone(), store.clone(), fetcher);
         let mut settings = IntegrationSettings::new(SELECTION_KEY);
         settings.certificates.enabled = certificates_enabled;

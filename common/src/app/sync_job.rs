@@ -268,7 +268,7 @@ mod tests {
             Arc::new(store.clone()),
             connector,
             Arc::new(MemoryNotifier::new()),
-            PdfFetcher::new(FetchLimits::default()).unwrap(),
+            PdfFetcher::new(FetchLimits::default(), crate::net::NetworkPolicy::LOCAL).unwrap(),
         );
         Fixture {
             store,

@@ -249,7 +249,7 @@ fn fixture_with(hr: Arc<RecordingHr>, limits: FetchLimits) -> Fixture {
     let pusher = CertificatePusher::new(
         hr.clone(),
         Arc::new(store.clone()),
-        PdfFetcher::new(limits).unwrap(),
+        PdfFetcher::new(limits, crate::net::NetworkPolicy::LOCAL).unwrap(),
     )
     .with_backoff(fast_backoff())
     .with_clock(Arc::new(move || reading.now()));

@@ -9,7 +9,7 @@ use crate::retry::{Deadline, parse_retry_after};
 use crate::secret::Secret;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
@@ -58,6 +58,8 @@ enum Transient {
     /// The connection broke after the request may have been sent.
     Connection(String),
     Body(String),
+    /// Not transient at all: the address is one this host does not connect to (never retried).
+    AddressRefused(String),
 }
 
 impl Transient {
@@ -69,12 +71,16 @@ impl Transient {
             Self::ConnectFailed(reason) => format!("cannot connect: {reason}"),
             Self::Connection(reason) => format!("connection failed: {reason}"),
             Self::Body(reason) => format!("incomplete or unreadable answer: {reason}"),
+            Self::AddressRefused(reason) => reason.clone(),
         }
     }
 
     /// Whether the server can have acted on the request.
     fn server_may_have_acted(&self) -> bool {
-        !matches!(self, Self::Throttled | Self::ConnectFailed(_))
+        !matches!(
+            self,
+            Self::Throttled | Self::ConnectFailed(_) | Self::AddressRefused(_)
+        )
     }
 }
 
@@ -199,6 +205,11 @@ impl Transport {
                         (Transient::Throttled, retry_after_of(&headers))
                     } else if status.is_server_error() {
                         (Transient::ServerError(status), retry_after_of(&headers))
+                    } else if status.is_redirection() {
+                        return Err(HrError::Rejected {
+                            status: status.as_u16(),
+                            message: self.refused_redirect(&headers),
+                        });
                     } else {
                         let message = error_message(&body, status);
                         return Err(if call.token.is_none() {
@@ -212,6 +223,7 @@ impl Transport {
                         });
                     }
                 }
+                Err(Transient::AddressRefused(reason)) => return Err(HrError::Invalid(reason)),
                 Err(transient) => (transient, None),
             };
             let reason = transient.describe();
@@ -237,6 +249,16 @@ impl Transport {
             tokio::time::sleep(delay).await;
             retries += 1;
         }
+    }
+
+    /// Why a redirect is not followed, naming where it pointed (its origin only).
+    fn refused_redirect(&self, headers: &HeaderMap) -> String {
+        let location = headers.get(LOCATION).and_then(|value| value.to_str().ok());
+        format!(
+            "a redirect to {}, not followed: the credentials are sent to the configured \
+             personio.base_url only",
+            crate::net::redirect_origin(&self.config.base_url, location)
+        )
     }
 
     fn with_partner_headers(
@@ -403,7 +425,9 @@ async fn exchange(request: RequestBuilder) -> Result<(StatusCode, HeaderMap, Byt
 fn classify(error: reqwest::Error) -> Transient {
     // URLs are left out of every reason: a query string can hold an email address.
     let error = error.without_url();
-    if error.is_timeout() {
+    if let Some(refused) = crate::net::address_refusal(&error) {
+        Transient::AddressRefused(format!("Personio's host {} {refused}", refused.host))
+    } else if error.is_timeout() {
         Transient::Timeout
     } else if error.is_connect() {
         Transient::ConnectFailed(error_chain(&error))

@@ -50,6 +50,10 @@ pub enum LmsError {
     Unavailable { reason: String, attempts: u32 },
     #[error("the learning platform sent a malformed response: {0}")]
     Malformed(String),
+    /// The LMS's address is one this host does not connect to (a redirect elsewhere, an
+    /// internal address): permanent until an admin changes the base URL.
+    #[error("not connecting to the learning platform: {0}")]
+    Refused(String),
 }
 
 impl LmsError {

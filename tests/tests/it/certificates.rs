@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use common::certificates::{BatchReport, CertificatePusher, FetchLimits, PdfFetcher, PushOutcome};
+use common::net::NetworkPolicy;
 use common::domain::IntegrationId;
 use common::domain::certificate::{CertificateId, LedgerState};
 use common::domain::employee::{EmployeePage, PersonioId};
@@ -118,7 +119,7 @@ async fn setup(config: SandboxConfig, client_limits: ClientLimits) -> Setup {
     let pusher = CertificatePusher::new(
         hr.clone(),
         Arc::new(store.clone()),
-        PdfFetcher::new(FetchLimits::default()).unwrap(),
+        PdfFetcher::new(FetchLimits::default(), NetworkPolicy::LOCAL).unwrap(),
     )
     .with_clock(Arc::new(move || *reading.lock().unwrap()));
     let employees = sandbox.employees().iter().map(|e| e.id()).collect();

@@ -4,7 +4,7 @@
 use crate::ports::LmsError;
 use crate::retry::{Backoff, Deadline, parse_retry_after};
 use crate::secret::Secret;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -94,6 +94,19 @@ impl ScimHttp {
             }
 
             let (reason, retry_after) = match request.send().await {
+                Ok(response) if response.status().is_redirection() => {
+                    let location = response
+                        .headers()
+                        .get(LOCATION)
+                        .and_then(|value| value.to_str().ok());
+                    return Err(LmsError::Refused(format!(
+                        "it answered HTTP {} with a redirect to {}, which is not followed: the \
+                         token is sent to the configured lms.scim_base_url only (if the LMS \
+                         moved, set that to its new address)",
+                        response.status().as_u16(),
+                        crate::net::redirect_origin(&url, location)
+                    )));
+                }
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response
@@ -121,8 +134,14 @@ impl ScimHttp {
                         ),
                     }
                 }
-                // Transport errors name the URL, which carries filter values (emails): dropped.
-                Err(error) => (error.without_url().to_string(), None),
+                Err(error) => {
+                    if let Some(refused) = crate::net::address_refusal(&error) {
+                        return Err(LmsError::Refused(format!("{} {refused}", refused.host)));
+                    }
+                    // Transport errors name the URL, which carries filter values (emails):
+                    // dropped.
+                    (error.without_url().to_string(), None)
+                }
             };
 
             match self.backoff.next_delay(attempt, retry_after, deadline) {

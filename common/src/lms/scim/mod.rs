@@ -14,6 +14,7 @@ pub use discovery::{
 };
 
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
+use crate::net::NetworkPolicy;
 use crate::ports::{LearningPlatform, LmsError};
 use crate::retry::{Backoff, Deadline};
 use crate::secret::Secret;
@@ -47,6 +48,9 @@ pub struct ScimConfig {
     pub call_budget: Duration,
     /// Resources asked for per list page (the server may cap it lower).
     pub page_size: usize,
+    /// Which addresses the client may reach (set from the host's policy in `crate::app::connect`).
+    /// Redirects are never followed, whatever the policy: the token goes to this base URL only.
+    pub network: NetworkPolicy,
 }
 
 impl ScimConfig {
@@ -58,6 +62,7 @@ impl ScimConfig {
             backoff: Backoff::default(),
             call_budget: Duration::from_secs(120),
             page_size: 100,
+            network: NetworkPolicy::LOCAL,
         }
     }
 }
@@ -88,7 +93,7 @@ impl ScimLms {
         if base_url.cannot_be_a_base() {
             return Err(ScimSetupError::NotABaseUrl);
         }
-        let client = reqwest::Client::builder()
+        let client = crate::net::client_builder(config.network)
             .connect_timeout(config.timeout)
             .user_agent(concat!("personio-lms-sync/", env!("CARGO_PKG_VERSION")))
             .build()?;
