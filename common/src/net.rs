@@ -54,9 +54,7 @@ pub enum UrlRefusal {
     Scheme,
     #[error("must name a host")]
     NoHost,
-    #[error(
-        "must not carry a user name or password (the credentials have settings of their own)"
-    )]
+    #[error("must not carry a user name or password (the credentials have settings of their own)")]
     UserInfo,
     #[error(
         "must use https: plain http only to a loopback address, so that the credentials never \
@@ -87,7 +85,11 @@ impl fmt::Display for AddressRefused {
             "a"
         };
         if self.host == self.address.to_string() || self.host == format!("[{}]", self.address) {
-            write!(f, "names {}, {article} {} address", self.address, self.class)?;
+            write!(
+                f,
+                "names {}, {article} {} address",
+                self.address, self.class
+            )?;
         } else {
             write!(
                 f,
@@ -110,7 +112,10 @@ pub fn internal_address_class(ip: IpAddr) -> Option<&'static str> {
 }
 
 /// AWS's instance metadata service (IPv4 and IPv6) and the ECS task metadata endpoint.
-const METADATA_V4: [Ipv4Addr; 2] = [Ipv4Addr::new(169, 254, 169, 254), Ipv4Addr::new(169, 254, 170, 2)];
+const METADATA_V4: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(169, 254, 169, 254),
+    Ipv4Addr::new(169, 254, 170, 2),
+];
 const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
 
 fn v4_class(ip: Ipv4Addr) -> Option<&'static str> {
@@ -290,7 +295,10 @@ impl GuardedResolver {
     }
 
     /// The public addresses of `host`, or why there are none to connect to.
-    pub async fn public_addresses(&self, host: &str) -> Result<Vec<IpAddr>, Box<dyn StdError + Send + Sync>> {
+    pub async fn public_addresses(
+        &self,
+        host: &str,
+    ) -> Result<Vec<IpAddr>, Box<dyn StdError + Send + Sync>> {
         let addresses = self.lookup.lookup(host).await?;
         let mut refused = None;
         let public: Vec<IpAddr> = addresses
@@ -414,7 +422,12 @@ mod tests {
             let ip: IpAddr = address.parse().unwrap();
             assert_eq!(internal_address_class(ip), Some(class), "{address}");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "172.32.0.1"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            "172.32.0.1",
+        ] {
             let ip: IpAddr = public.parse().unwrap();
             assert_eq!(internal_address_class(ip), None, "{public}");
         }
@@ -510,14 +523,20 @@ mod tests {
         assert_eq!(refused.host, "localhost");
         assert_eq!(refused.class, "loopback");
         assert!(
-            check_resolved(&url(&format!("https://localhost:{port}/")), NetworkPolicy::HOSTED)
-                .await
-                .is_err()
+            check_resolved(
+                &url(&format!("https://localhost:{port}/")),
+                NetworkPolicy::HOSTED
+            )
+            .await
+            .is_err()
         );
         assert!(
-            check_resolved(&url(&format!("http://localhost:{port}/")), NetworkPolicy::LOCAL)
-                .await
-                .is_ok()
+            check_resolved(
+                &url(&format!("http://localhost:{port}/")),
+                NetworkPolicy::LOCAL
+            )
+            .await
+            .is_ok()
         );
     }
 

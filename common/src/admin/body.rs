@@ -6,7 +6,7 @@ use super::problem::ApiError;
 use crate::domain::integration::{LmsConnection, PersonioConnection, SyncSchedule};
 use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::IntegrationCredentials;
-use crate::secret::Secret;
+use crate::secret::{Secret, without_values};
 use serde_json::{Map, Value};
 
 /// The longest integration name accepted.
@@ -70,7 +70,9 @@ impl CredentialChanges {
     pub fn apply_to(self, stored: IntegrationCredentials) -> IntegrationCredentials {
         IntegrationCredentials {
             personio_client_id: self.personio_client_id.unwrap_or(stored.personio_client_id),
-            personio_origin: stored.personio_origin.filter(|_| self.personio_client_secret.is_none()),
+            personio_origin: stored
+                .personio_origin
+                .filter(|_| self.personio_client_secret.is_none()),
             scim_origin: stored.scim_origin.filter(|_| self.lms_token.is_none()),
             personio_client_secret: self
                 .personio_client_secret
@@ -187,7 +189,7 @@ fn lms_connection(lms: &Fields<'_>) -> Result<LmsConnection, ApiError> {
 /// path the settings module reports (`settings.selection.attribute`).
 fn settings(value: &Value) -> Result<IntegrationSettings, ApiError> {
     let settings: IntegrationSettings = serde_json::from_value(value.clone())
-        .map_err(|error| ApiError::invalid("settings", error.to_string()))?;
+        .map_err(|error| ApiError::invalid("settings", without_values(&error.to_string())))?;
     settings.validate().map_err(|error| match error {
         SettingsError::Invalid { field, message } => {
             ApiError::invalid(format!("settings.{field}"), message)

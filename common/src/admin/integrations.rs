@@ -146,9 +146,11 @@ impl AdminApi {
         }
         let new_personio = personio_origin(&record.personio);
         let new_scim = scim_origin(&record.lms);
-        if new_personio != personio_before && changes.credentials.personio_client_secret.is_none()
-        {
-            return Err(secret_required("personio.client_secret", "personio.base_url"));
+        if new_personio != personio_before && changes.credentials.personio_client_secret.is_none() {
+            return Err(secret_required(
+                "personio.client_secret",
+                "personio.base_url",
+            ));
         }
         if new_scim != scim_before && changes.credentials.lms_token.is_none() {
             return Err(secret_required("lms.token", "lms.scim_base_url"));

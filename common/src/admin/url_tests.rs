@@ -41,8 +41,14 @@ async fn the_hosted_api_refuses_urls_that_reach_internal_addresses() {
             "https://169.254.169.254/latest/meta-data/",
             "169.254.169.254, a cloud metadata service address",
         ),
-        ("https://10.20.30.40/scim/v2", "10.20.30.40, a private address"),
-        ("https://[fd00:ec2::254]/", "a cloud metadata service address"),
+        (
+            "https://10.20.30.40/scim/v2",
+            "10.20.30.40, a private address",
+        ),
+        (
+            "https://[fd00:ec2::254]/",
+            "a cloud metadata service address",
+        ),
         (
             "https://localhost:8443/scim/v2",
             "resolves to 127.0.0.1, a loopback address",
@@ -105,7 +111,11 @@ async fn a_base_url_on_another_host_needs_its_secret_again() {
             Some(json!({"version": 1, "personio": {"base_url": "https://personio.attacker.example"}})),
         )
         .await;
-    assert_refused(&moved_personio, "personio.client_secret", "is required when");
+    assert_refused(
+        &moved_personio,
+        "personio.client_secret",
+        "is required when",
+    );
     let moved_lms = h
         .call(
             Method::PUT,
@@ -113,7 +123,11 @@ async fn a_base_url_on_another_host_needs_its_secret_again() {
             Some(json!({"version": 1, "lms": {"scim_base_url": "https://lms.attacker.example/scim"}})),
         )
         .await;
-    assert_refused(&moved_lms, "lms.token", "is required when lms.scim_base_url");
+    assert_refused(
+        &moved_lms,
+        "lms.token",
+        "is required when lms.scim_base_url",
+    );
     let unchanged = h.call(Method::GET, &path, None).await;
     assert_eq!(unchanged.body, created.body);
 
@@ -121,7 +135,9 @@ async fn a_base_url_on_another_host_needs_its_secret_again() {
         .call(
             Method::PUT,
             &path,
-            Some(json!({"version": 1, "lms": {"scim_base_url": "https://lms.example.com/scim/v3"}})),
+            Some(
+                json!({"version": 1, "lms": {"scim_base_url": "https://lms.example.com/scim/v3"}}),
+            ),
         )
         .await;
     assert_eq!(same_host.status, StatusCode::OK, "{}", same_host.text);
@@ -156,7 +172,10 @@ struct LosingRace {
 
 #[async_trait::async_trait]
 impl IntegrationStore for LosingRace {
-    async fn integration(&self, id: &IntegrationId) -> Result<Option<IntegrationRecord>, StoreError> {
+    async fn integration(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StoreError> {
         self.inner.integration(id).await
     }
 
@@ -178,7 +197,11 @@ impl IntegrationStore for LosingRace {
         self.inner.put_integration(record, expected_version).await
     }
 
-    async fn delete_integration(&self, id: &IntegrationId, expected: u64) -> Result<(), StoreError> {
+    async fn delete_integration(
+        &self,
+        id: &IntegrationId,
+        expected: u64,
+    ) -> Result<(), StoreError> {
         self.inner.delete_integration(id, expected).await
     }
 
@@ -219,7 +242,12 @@ async fn a_rotation_that_loses_its_race_leaves_the_old_secret() {
     let path = format!("/integrations/{id}");
     let rotation = json!({"version": 1, "personio": {"client_id": "papi-id", "client_secret": "rotated-s3cret"}});
     let lost = h.call(Method::PUT, &path, Some(rotation.clone())).await;
-    assert_eq!(lost.status, StatusCode::PRECONDITION_FAILED, "{}", lost.text);
+    assert_eq!(
+        lost.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        lost.text
+    );
     let stored = h
         .credentials
         .stored(&IntegrationId::new(&id))

@@ -568,7 +568,10 @@ mod tests {
             &lms(https),
             &ConnectPolicy::LOCAL,
         ));
-        assert!(with_password.contains("user name or password"), "{with_password}");
+        assert!(
+            with_password.contains("user name or password"),
+            "{with_password}"
+        );
         assert!(!with_password.contains("hunter2"), "{with_password}");
     }
 

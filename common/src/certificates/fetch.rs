@@ -453,9 +453,15 @@ mod tests {
             }
         };
         let loopback_http = refused(server.url("/c.pdf").to_string()).await;
-        assert!(matches!(loopback_http, FetchError::NotHttps { .. }), "{loopback_http}");
+        assert!(
+            matches!(loopback_http, FetchError::NotHttps { .. }),
+            "{loopback_http}"
+        );
         for (text, class) in [
-            ("https://169.254.169.254/latest/meta-data/".to_owned(), "cloud metadata"),
+            (
+                "https://169.254.169.254/latest/meta-data/".to_owned(),
+                "cloud metadata",
+            ),
             ("https://10.0.0.7/c.pdf".to_owned(), "private"),
             (format!("https://localhost:{port}/c.pdf"), "loopback"),
         ] {
@@ -468,7 +474,9 @@ mod tests {
         }
         assert_eq!(server.requests(), 0);
         // The same fetcher on the local host's policy fetches from loopback.
-        let local = fetch(&server, "/c.pdf", FetchLimits::default()).await.unwrap();
+        let local = fetch(&server, "/c.pdf", FetchLimits::default())
+            .await
+            .unwrap();
         assert_eq!(&local[..], PDF);
     }
 

@@ -5,13 +5,13 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use common::certificates::{BatchReport, CertificatePusher, FetchLimits, PdfFetcher, PushOutcome};
-use common::net::NetworkPolicy;
 use common::domain::IntegrationId;
 use common::domain::certificate::{CertificateId, LedgerState};
 use common::domain::employee::{EmployeePage, PersonioId};
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
 use common::domain::settings::CertificateSettings;
+use common::net::NetworkPolicy;
 use common::personio::{PersonioClient, PersonioConfig, RateLimits as ClientLimits, RateWindow};
 use common::ports::{
     CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError,

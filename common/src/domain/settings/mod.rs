@@ -14,6 +14,7 @@ pub mod certificates;
 pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowList};
 
 use super::employee::EmploymentStatus;
+use crate::secret::without_values;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -285,7 +286,7 @@ impl IntegrationSettings {
     pub fn from_toml_str(text: &str) -> Result<Self, SettingsError> {
         let settings: Self = toml::from_str(text).map_err(|error| SettingsError::Syntax {
             format: "TOML",
-            message: error.message().to_owned() + &toml_location(text, error.span()),
+            message: without_values(error.message()) + &toml_location(text, error.span()),
         })?;
         settings.validate()?;
         Ok(settings)
@@ -294,7 +295,7 @@ impl IntegrationSettings {
     pub fn from_json_str(text: &str) -> Result<Self, SettingsError> {
         let settings: Self = serde_json::from_str(text).map_err(|error| SettingsError::Syntax {
             format: "JSON",
-            message: error.to_string(),
+            message: without_values(&error.to_string()),
         })?;
         settings.validate()?;
         Ok(settings)

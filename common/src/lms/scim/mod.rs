@@ -8,6 +8,8 @@
 mod discovery;
 mod document;
 mod http;
+#[cfg(test)]
+mod redirect_tests;
 
 pub use discovery::{
     CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA, ServerCapabilities,
