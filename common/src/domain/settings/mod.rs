@@ -597,8 +597,12 @@ mod tests {
         let typo = error_text(IntegrationSettings::from_toml_str(
             "[selection]\nattribute = \"x\"\n[groups]\nby = [\"departmnet\"]\n",
         ));
+        // The choices and the place, never the value (it could be a secret typed in the wrong
+        // place).
         assert!(
-            typo.contains("departmnet") && typo.contains("line 4"),
+            typo.contains("unknown variant, expected one of `department`")
+                && typo.contains("line 4")
+                && !typo.contains("departmnet"),
             "{typo}"
         );
         let unknown = error_text(IntegrationSettings::from_json_str(
