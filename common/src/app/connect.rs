@@ -575,6 +575,54 @@ mod tests {
         assert!(!with_password.contains("hunter2"), "{with_password}");
     }
 
+    /// A host name passes the URL check, but where only public addresses may be reached its
+    /// addresses are checked when the clients connect: a name resolving to loopback reaches
+    /// nothing, neither Personio's client nor the SCIM client, and nothing is retried.
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_when_connecting() {
+        // Something listens there: only the address rule can keep the clients out.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "https://localhost:{}/",
+            listener.local_addr().unwrap().port()
+        );
+        let adapters = connect_integration(
+            &personio(&url),
+            &lms(&format!("{url}scim/v2")),
+            &credentials(),
+            &ConnectPolicy::HOSTED,
+            Deadline::none(),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let lms_error = adapters
+            .lms
+            .find_user_by_email("ada@acme.example")
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(lms_error, crate::ports::LmsError::Refused(_)),
+            "{lms_error}"
+        );
+        assert!(
+            lms_error
+                .to_string()
+                .contains("localhost resolves to 127.0.0.1, a loopback address"),
+            "{lms_error}"
+        );
+        let hr_error = adapters
+            .hr
+            .document_categories(Deadline::after(std::time::Duration::from_secs(10)))
+            .await
+            .expect_err("refused");
+        assert!(!hr_error.is_retryable(), "{hr_error}");
+        assert!(
+            hr_error
+                .to_string()
+                .contains("resolves to 127.0.0.1, a loopback address"),
+            "{hr_error}"
+        );
+    }
+
     /// Stored secrets know the origin they were given for; a connection to another origin is
     /// refused, after one fresh read (the cache may hold secrets from before a rotation).
     #[tokio::test]
