@@ -349,11 +349,12 @@ async fn twin_certificates_over_http_are_two_documents() {
     };
     assert_eq!(s.push(vec![twin("c-1")]).await.counts().uploaded, 1);
     // The second certificate's first worker claimed it and died before uploading.
+    let claimed_at = *s.clock.lock().unwrap();
     s.store
         .claim_certificate(
             &acme(),
             &CertificateId("c-2".into()),
-            &Claim::new(*s.clock.lock().unwrap(), chrono::Duration::minutes(15)),
+            &Claim::new(claimed_at, chrono::Duration::minutes(15)),
         )
         .await
         .unwrap();
