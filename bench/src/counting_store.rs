@@ -47,6 +47,23 @@ impl<S: StateStore> CountingStore<S> {
         }
         result
     }
+
+    /// A certificate call that writes only when `wrote` says so (a granted claim, a parking);
+    /// otherwise it answered from what it read ("already done", "busy").
+    fn count_certificate<T>(
+        &self,
+        result: Result<T, StoreError>,
+        wrote: impl FnOnce(&T) -> bool,
+    ) -> Result<T, StoreError> {
+        let wrote = result.as_ref().is_ok_and(wrote);
+        self.count(result, |stats| {
+            if wrote {
+                &mut stats.certificate_writes
+            } else {
+                &mut stats.certificate_reads
+            }
+        })
+    }
 }
 
 #[async_trait]
@@ -164,14 +181,8 @@ impl<S: StateStore> CertificateLedger for CountingStore<S> {
             .inner
             .claim_certificate(integration, certificate, claim)
             .await;
-        // Only a successful claim writes; "already done" and "busy" are answers to a read.
-        let wrote = matches!(result, Ok(LedgerClaim::Claimed { .. }));
-        self.count(result, |stats| {
-            if wrote {
-                &mut stats.certificate_writes
-            } else {
-                &mut stats.certificate_reads
-            }
+        self.count_certificate(result, |answer| {
+            matches!(answer, LedgerClaim::Claimed { .. })
         })
     }
 
@@ -215,15 +226,7 @@ impl<S: StateStore> CertificateLedger for CountingStore<S> {
             .inner
             .park_certificate(integration, certificate, parking)
             .await;
-        // Only a parking writes; "done" and "busy" are answers to a read.
-        let wrote = matches!(result, Ok(ParkAnswer::Parked { .. }));
-        self.count(result, |stats| {
-            if wrote {
-                &mut stats.certificate_writes
-            } else {
-                &mut stats.certificate_reads
-            }
-        })
+        self.count_certificate(result, |answer| matches!(answer, ParkAnswer::Parked { .. }))
     }
 
     async fn certificate(
