@@ -16,7 +16,7 @@ use common::certificates::{
 };
 use common::domain::run::{RunId, Trigger};
 use common::notify::OutboxNotifier;
-use common::ports::{CertificateLedger, HrSource, LearningPlatform};
+use common::ports::{CertificateLedger, HrSource, LearningPlatform, MAX_DOCUMENT_BYTES};
 use common::retry::Deadline;
 use common::store::SqliteStore;
 use common::sync::{SyncEngine, SyncError, SyncRequest};
@@ -95,10 +95,16 @@ pub fn wire(path: &Path, deadline: Deadline) -> Result<Wired, CliError> {
     })
 }
 
-fn pusher(hr: Arc<dyn HrSource>, store: Arc<SqliteStore>) -> Result<CertificatePusher, CliError> {
-    let fetcher = PdfFetcher::new(FetchLimits::default())
+/// The CLI's pusher: jobs never travel through a queue here, so an inline PDF may be as large as
+/// Personio takes (`push-certificate --pdf FILE`, backfill lines).
+fn pusher(wired: &Wired) -> Result<CertificatePusher, CliError> {
+    let fetcher = PdfFetcher::new(FetchLimits::default(), CONNECT_POLICY.network())
         .map_err(|error| CliError::failed("cannot set up the PDF download client", error))?;
-    Ok(CertificatePusher::new(hr, store, fetcher))
+    Ok(
+        CertificatePusher::new(wired.hr.clone(), wired.store.clone(), fetcher)
+            .with_lms(wired.lms.clone())
+            .with_inline_pdf_limit(MAX_DOCUMENT_BYTES),
+    )
 }
 
 /// Who holds the lease of a CLI run: this process on this host, so that a later run on the same
@@ -160,7 +166,7 @@ pub async fn sync(
         wired.store.clone(),
         wired.notifier.clone(),
     );
-    let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
+    let pusher = pusher(&wired)?;
     let mut request = SyncRequest::new(
         wired.config.integration_id.clone(),
         wired.config.settings.clone(),
@@ -279,7 +285,10 @@ pub async fn certificates(path: &Path) -> Result<ExitCode, CliError> {
         .certificates(&config.integration_id)
         .await
         .map_err(|error| CliError::failed("cannot read the certificate ledger", error))?;
-    print!("{}", render::ledger(&entries));
+    print!(
+        "{}",
+        render::ledger(&entries, config.settings.certificates.parked_expiry())
+    );
     Ok(ExitCode::Success)
 }
 
@@ -405,7 +414,7 @@ pub async fn push_jobs(
 ) -> Result<ExitCode, CliError> {
     let wired = wire(path, Deadline::after(timeout))?;
     require_certificates(&wired.config)?;
-    let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
+    let pusher = pusher(&wired)?;
     let bar = PushBar::new(jobs.len() > 1, "pushing certificates");
     let report = pusher
         .push_batch(
@@ -431,7 +440,8 @@ pub async fn backfill(
     jobs_file: &Path,
     timeout: Duration,
 ) -> Result<ExitCode, CliError> {
-    let text = std::fs::read_to_string(jobs_file).map_err(|error| {
+    // Bytes, not text: a line that is not UTF-8 fails on its own, the others are still pushed.
+    let text = std::fs::read(jobs_file).map_err(|error| {
         CliError::Input(format!("cannot read {}: {error}", jobs_file.display()))
     })?;
     let mut jobs = Vec::new();
@@ -484,7 +494,15 @@ mod tests {
             document_id: "1".into(),
         };
         assert_eq!(
-            batch_exit_code(&report(vec![done.clone(), PushOutcome::Parked]), 0),
+            batch_exit_code(
+                &report(vec![
+                    done.clone(),
+                    PushOutcome::Parked {
+                        reason: "not linked".into()
+                    }
+                ]),
+                0
+            ),
             ExitCode::Success
         );
         assert_eq!(

@@ -133,7 +133,11 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
         job("c-3", &links[1].lms_user_id.0, None),
     ];
     let jobs_file = dir.path().join("jobs.ndjson");
-    std::fs::write(&jobs_file, jobs.join("\n") + "\n").expect("write jobs");
+    // Saved by an editor that writes a byte order mark, with one line in Latin-1.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice((jobs.join("\n") + "\n").as_bytes());
+    bytes.extend_from_slice(b"{\"certificate_id\": \"c-5\", \"course_name\": \"Br\xFCcke\"}\n");
+    std::fs::write(&jobs_file, bytes).expect("write jobs");
     let jobs_file = jobs_file.to_str().expect("UTF-8");
 
     let backfill = run(&["backfill", "--config", config, jobs_file], &envs);
@@ -146,6 +150,12 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     );
     assert!(
         backfill.stdout.starts_with(&format!("{jobs_file}: line 2")),
+        "{backfill}"
+    );
+    assert!(
+        backfill
+            .stdout
+            .contains("jobs.ndjson: line 5: not UTF-8 text (invalid byte at column"),
         "{backfill}"
     );
     assert!(
@@ -168,8 +178,11 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     );
     assert_eq!(sandbox.documents().len(), 2, "nothing pushed twice");
 
+    // Four times what a queued job may carry inline: the CLI takes up to Personio's 30 MB.
     let pdf = dir.path().join("c-4.pdf");
-    std::fs::write(&pdf, PDF).expect("write the PDF");
+    let mut content = PDF.to_vec();
+    content.resize(1024 * 1024, b' ');
+    std::fs::write(&pdf, &content).expect("write the PDF");
     let pushed = run(
         &[
             "push-certificate",
@@ -197,10 +210,14 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     let ledger = run(&["certificates", "--config", config], &envs);
     assert_eq!(ledger.code, 0, "{ledger}");
     assert!(
-        ledger
-            .stdout
-            .lines()
-            .any(|line| line.starts_with("c-1") && line.contains("done"))
+        ledger.stdout.lines().any(|line| line.starts_with("c-1")
+            && line.contains("done")
+            && line.contains(&format!(
+                "{} (LMS user {}",
+                links[0].personio_id, links[0].lms_user_id
+            ))
+            && line.contains("Fire safety (2026-11-20)")),
+        "{ledger}"
     );
     assert!(
         ledger

@@ -11,6 +11,7 @@ pub mod app;
 pub mod certificates;
 pub mod domain;
 pub mod lms;
+pub mod net;
 pub mod net_failure;
 pub mod notify;
 pub mod personio;
@@ -20,6 +21,7 @@ pub mod retry;
 pub mod secret;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -5,7 +5,7 @@ use super::routes::{RouteMatch, match_route, routes};
 use super::testing::{MemoryCredentials, RecordingJobQueue};
 use super::*;
 use crate::app::connect::{ConnectError, ConnectPolicy, IntegrationAdapters};
-use crate::domain::certificate::CertificateId;
+use crate::domain::certificate::{CertificateId, Claim, Parking};
 use crate::domain::run::Trigger;
 use crate::lms::memory::MemoryLms;
 use crate::ports::{CertificateLedger, Credentials, IntegrationStore};
@@ -15,9 +15,9 @@ use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-const TENANT: &str = "tenant-a";
-const PERSONIO_SECRET: &str = "papi-very-s3cret";
-const LMS_TOKEN: &str = "lms-very-t0ken";
+pub(super) const TENANT: &str = "tenant-a";
+pub(super) const PERSONIO_SECRET: &str = "papi-very-s3cret";
+pub(super) const LMS_TOKEN: &str = "lms-very-t0ken";
 
 /// Reads the stored credentials like the real connector, then hands out the doubles.
 struct DoubleConnector {
@@ -45,22 +45,22 @@ impl Connector for DoubleConnector {
     }
 }
 
-struct Harness {
-    api: AdminApi,
-    store: Arc<MemoryStore>,
-    queue: Arc<RecordingJobQueue>,
-    credentials: Arc<MemoryCredentials>,
-    lms: Arc<MemoryLms>,
+pub(super) struct Harness {
+    pub(super) api: AdminApi,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) queue: Arc<RecordingJobQueue>,
+    pub(super) credentials: Arc<MemoryCredentials>,
+    pub(super) lms: Arc<MemoryLms>,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Value,
+    pub(super) text: String,
 }
 
-fn harness() -> Harness {
+pub(super) fn harness() -> Harness {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(RecordingJobQueue::default());
     let credentials = Arc::new(MemoryCredentials::default());
@@ -89,7 +89,7 @@ fn harness() -> Harness {
     }
 }
 
-fn create_body() -> Value {
+pub(super) fn create_body() -> Value {
     json!({
         "name": "ACME → Academy",
         "personio": {"client_id": "papi-id", "client_secret": PERSONIO_SECRET, "partner_id": "acme"},
@@ -100,12 +100,12 @@ fn create_body() -> Value {
 }
 
 impl Harness {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+    pub(super) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         self.call_as(Some(TENANT), method, path, &[], body.map(|b| b.to_string()))
             .await
     }
 
-    async fn call_as(
+    pub(super) async fn call_as(
         &self,
         tenant: Option<&str>,
         method: Method,
@@ -141,7 +141,7 @@ impl Harness {
         }
     }
 
-    async fn create(&self) -> (String, Answer) {
+    pub(super) async fn create(&self) -> (String, Answer) {
         let created = self
             .call(Method::POST, "/integrations", Some(create_body()))
             .await;
@@ -834,6 +834,42 @@ async fn a_batch_reports_every_item_on_its_own() {
     assert_eq!(too_many.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// An NDJSON batch is read line by line: a line that is not UTF-8 is refused alone, and a
+/// UTF-8 byte order mark (as some editors write) is accepted.
+#[tokio::test]
+async fn a_batch_line_that_is_not_utf8_fails_alone() {
+    let h = harness();
+    let (id, _) = h.create().await;
+    enable_certificates(&h, &id).await;
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend_from_slice(certificate_job("c-1").to_string().as_bytes());
+    body.extend_from_slice(b"\n{\"course_name\": \"Br\xFCcke\"}\n");
+    body.extend_from_slice(certificate_job("c-3").to_string().as_bytes());
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/integrations/{id}/certificates/batch"))
+        .header("content-type", "application/x-ndjson")
+        .body(Bytes::from(body))
+        .expect("a valid test request");
+    let caller = Caller {
+        tenant_id: TENANT.to_owned(),
+    };
+    let response = h.api.handle(request, Some(caller)).await;
+    assert_eq!(response.status(), StatusCode::MULTI_STATUS);
+    let report: Value = serde_json::from_slice(response.body()).expect("JSON");
+    assert_eq!(
+        (report["accepted"].clone(), report["rejected"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(report["items"][1]["item"], 2);
+    assert!(
+        report["items"][1]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("not UTF-8")),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn a_certificate_shows_where_it_stands_without_its_link() {
     let h = harness();
@@ -841,18 +877,27 @@ async fn a_certificate_shows_where_it_stands_without_its_link() {
     let integration = IntegrationId::new(&id);
     let now = chrono::Utc::now();
     let done = CertificateId("c-done".into());
+    let claim = Claim::new(now, chrono::Duration::minutes(5));
     h.store
-        .claim_certificate(&integration, &done, now, chrono::Duration::minutes(5))
+        .claim_certificate(&integration, &done, &claim)
         .await
         .expect("claimed");
     h.store
-        .complete_certificate(&integration, &done, "doc-77", now)
+        .complete_certificate(&integration, &done, &claim.token, "doc-77", now)
         .await
         .expect("completed");
     let mut job = certificate_job("c-parked");
     job["integration_id"] = json!(id);
     h.store
-        .park_certificate(&integration, &CertificateId("c-parked".into()), &job, now)
+        .park_certificate(
+            &integration,
+            &CertificateId("c-parked".into()),
+            &Parking::new(
+                job,
+                "LMS user u-1 is not linked to a Personio employee yet",
+                now,
+            ),
+        )
         .await
         .expect("parked");
 
@@ -875,6 +920,17 @@ async fn a_certificate_shows_where_it_stands_without_its_link() {
         .await;
     assert_eq!(parked.body["state"], "parked");
     assert_eq!(parked.body["waiting_for_lms_user"], "u-1");
+    assert_eq!(
+        parked.body["reason"],
+        "LMS user u-1 is not linked to a Personio employee yet"
+    );
+    assert_eq!(parked.body["lms_user_id"], "u-1");
+    assert!(parked.body["course_name"].is_string(), "{}", parked.text);
+    let since: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(parked.body["parked_since"].clone()).expect("a timestamp");
+    let until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(parked.body["expires_at"].clone()).expect("a timestamp");
+    assert_eq!(until - since, chrono::Duration::days(30));
     assert!(!parked.text.contains("sig-s3cret"));
     let missing = h
         .call(

@@ -116,11 +116,13 @@ impl CertificateConsumer {
         connector: Arc<dyn Connector>,
         limits: FetchLimits,
     ) -> Result<Self, FetchError> {
+        // The PDF fetch keeps to the same address rules as the integrations' connections.
+        let fetcher = PdfFetcher::new(limits, connector.policy().network())?;
         Ok(Self {
             integrations,
             store,
             connector,
-            fetcher: PdfFetcher::new(limits)?,
+            fetcher,
         })
     }
 
@@ -321,7 +323,8 @@ impl CertificateConsumer {
             })?;
         Ok(Arc::new(Loaded {
             settings: record.settings,
-            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone()),
+            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
+                .with_lms(connected.lms),
         }))
     }
 }

@@ -196,7 +196,8 @@ mod tests {
             store.clone(),
             Arc::new(MemoryNotifier::new()),
         );
-        let fetcher = PdfFetcher::new(FetchLimits::default()).expect("a default fetcher");
+        let fetcher = PdfFetcher::new(FetchLimits::default(), crate::net::NetworkPolicy::LOCAL)
+            .expect("a default fetcher");
         let pusher = CertificatePusher::new(hr.clone(), store.clone(), fetcher);
         let mut settings = IntegrationSettings::new(SELECTION_KEY);
         settings.certificates.enabled = certificates_enabled;
@@ -230,7 +231,11 @@ mod tests {
                 crate::retry::Deadline::none(),
             )
             .await;
-        assert_eq!(report.jobs[0].outcome, PushOutcome::Parked);
+        assert!(
+            matches!(&report.jobs[0].outcome, PushOutcome::Parked { reason } if reason.contains("not linked")),
+            "{:?}",
+            report.jobs[0].outcome
+        );
     }
 
     /// The ledger entry of the certificate `park_for_next_user` parked.

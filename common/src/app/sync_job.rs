@@ -172,11 +172,12 @@ impl SyncJobHandler {
         };
         let engine = SyncEngine::new(
             connected.hr.clone(),
-            connected.lms,
+            connected.lms.clone(),
             self.store.clone(),
             self.notifier.clone(),
         );
-        let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
+        let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
+            .with_lms(connected.lms);
         let mut request = SyncRequest::new(integration.clone(), record.settings, job.trigger);
         request.dry_run = job.dry_run;
         request.deadline = deadline;
@@ -268,7 +269,7 @@ mod tests {
             Arc::new(store.clone()),
             connector,
             Arc::new(MemoryNotifier::new()),
-            PdfFetcher::new(FetchLimits::default()).unwrap(),
+            PdfFetcher::new(FetchLimits::default(), crate::net::NetworkPolicy::LOCAL).unwrap(),
         );
         Fixture {
             store,

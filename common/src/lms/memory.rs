@@ -72,6 +72,8 @@ pub enum LmsOutage {
     TokenRejected,
     /// No call gets through: the server is down.
     Unreachable,
+    /// Every call answers with a redirect elsewhere, which the network policy does not follow.
+    Redirected,
 }
 
 impl LmsOutage {
@@ -85,6 +87,11 @@ impl LmsOutage {
                 reason: "cannot connect: Connection refused (injected outage)".into(),
                 attempts: 3,
             },
+            Self::Redirected => LmsError::Refused(
+                "it answered HTTP 308 with a redirect to https://elsewhere.example, which is not \
+                 followed (injected outage)"
+                    .into(),
+            ),
         }
     }
 }
@@ -348,6 +355,13 @@ impl LearningPlatform for MemoryLms {
             .values()
             .find(|user| !external_id.is_empty() && user.profile.external_id == external_id)
             .map(MemoryLmsUser::as_lms_user))
+    }
+
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError> {
+        self.enter().await?;
+        let mut state = self.lock();
+        state.reads.user_lookups += 1;
+        Ok(state.users.get(id).map(MemoryLmsUser::as_lms_user))
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {

@@ -10,7 +10,7 @@ use crate::retry::{Deadline, announce_wait, parse_retry_after};
 use crate::secret::Secret;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
@@ -57,6 +57,8 @@ enum Transient {
     NoAnswer(NoAnswer),
     /// A 2xx body `parse` refused (usually cut short).
     Unparsable(String),
+    /// Not transient at all: the address is one this host does not connect to (never retried).
+    AddressRefused(String),
 }
 
 impl Transient {
@@ -66,13 +68,14 @@ impl Transient {
             Self::ServerError(status) => format!("HTTP {status}"),
             Self::NoAnswer(failure) => failure.describe(),
             Self::Unparsable(reason) => format!("incomplete or unreadable answer: {reason}"),
+            Self::AddressRefused(reason) => reason.clone(),
         }
     }
 
     /// Whether the server can have acted on the request.
     fn server_may_have_acted(&self) -> bool {
         match self {
-            Self::Throttled => false,
+            Self::Throttled | Self::AddressRefused(_) => false,
             Self::NoAnswer(failure) => !failure.request_never_left(),
             Self::ServerError(_) | Self::Unparsable(_) => true,
         }
@@ -208,6 +211,11 @@ impl Transport {
                         (Transient::Throttled, retry_after_of(&headers))
                     } else if status.is_server_error() {
                         (Transient::ServerError(status), retry_after_of(&headers))
+                    } else if status.is_redirection() {
+                        return Err(HrError::Rejected {
+                            status: status.as_u16(),
+                            message: self.refused_redirect(&headers),
+                        });
                     } else {
                         let message = error_message(&body, status);
                         return Err(if call.token.is_none() {
@@ -221,6 +229,7 @@ impl Transport {
                         });
                     }
                 }
+                Err(Transient::AddressRefused(reason)) => return Err(HrError::Invalid(reason)),
                 Err(transient) => (transient, None),
             };
             let reason = transient.describe();
@@ -256,6 +265,16 @@ impl Transport {
             tokio::time::sleep(delay).await;
             retries += 1;
         }
+    }
+
+    /// Why a redirect is not followed, naming where it pointed (its origin only).
+    fn refused_redirect(&self, headers: &HeaderMap) -> String {
+        let location = headers.get(LOCATION).and_then(|value| value.to_str().ok());
+        format!(
+            "a redirect to {}, not followed: the credentials are sent to the configured \
+             personio.base_url only",
+            crate::net::redirect_origin(&self.config.base_url, location)
+        )
     }
 
     fn with_partner_headers(
@@ -412,12 +431,22 @@ fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
 /// Sends and reads the whole body, so that a cut connection is a failed attempt, not a half
 /// answer.
 async fn exchange(request: RequestBuilder) -> Result<(StatusCode, HeaderMap, Bytes), Transient> {
-    let no_answer = |error| Transient::NoAnswer(NoAnswer::of(error));
-    let response = request.send().await.map_err(no_answer)?;
+    let response = request.send().await.map_err(classify)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(no_answer)?;
+    let body = response.bytes().await.map_err(classify)?;
     Ok((status, headers, body))
+}
+
+/// A failed exchange: an address this host refuses to reach, or no answer.
+fn classify(error: reqwest::Error) -> Transient {
+    match crate::net::address_refusal(&error) {
+        Some(refused) => {
+            Transient::AddressRefused(format!("Personio's host {} {refused}", refused.host))
+        }
+        // `NoAnswer` drops the URL: a query string can hold an email address.
+        None => Transient::NoAnswer(NoAnswer::of(error)),
+    }
 }
 
 /// Personio's own words for a refusal: v1 `error.message`, v2 `errors[].detail`, OAuth

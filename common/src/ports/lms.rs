@@ -9,6 +9,10 @@ pub trait LearningPlatform: Send + Sync {
         external_id: &str,
     ) -> Result<Option<LmsUser>, LmsError>;
 
+    /// The user with the LMS's own id (`None` when the LMS has none): how the certificate push
+    /// tells an LMS user that exists but is not synced yet from an id that names nobody.
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError>;
+
     /// Case-insensitive match on the user's email / userName.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError>;
 
@@ -47,6 +51,10 @@ pub enum LmsError {
     Unavailable { reason: String, attempts: u32 },
     #[error("the learning platform sent a malformed response: {0}")]
     Malformed(String),
+    /// The LMS's address is one this host does not connect to (a redirect elsewhere, an
+    /// internal address): permanent until an admin changes the base URL.
+    #[error("not connecting to the learning platform: {0}")]
+    Refused(String),
 }
 
 impl LmsError {

@@ -3,8 +3,9 @@ use crate::domain::certificate::CertificateId;
 use crate::domain::job::SyncJob;
 use async_trait::async_trait;
 
-/// The job queues: sync jobs, and certificate jobs (FIFO per integration, deduplicated by
-/// certificate id, so a certificate submitted twice in the dedup window is one message).
+/// The job queues: sync jobs, and certificate jobs (FIFO per integration, deduplicated by the
+/// job's content, so a job submitted twice unchanged in the dedup window is one message and a
+/// corrected one is not dropped).
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn enqueue_sync(&self, job: &SyncJob) -> Result<(), QueueError>;

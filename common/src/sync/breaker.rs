@@ -65,12 +65,16 @@ fn note_call(failed: bool) -> bool {
         .unwrap_or(true)
 }
 
-/// Whether the error is the system's (down, unreachable, the token refused, garbage answers)
-/// rather than an answer about this request (not found, a duplicate, invalid data).
+/// Whether the error is the system's (down, unreachable, the token refused, garbage answers, an
+/// address or a redirect the network policy does not connect to) rather than an answer about
+/// this request (not found, a duplicate, invalid data).
 pub fn is_system_failure(error: &LmsError) -> bool {
     matches!(
         error,
-        LmsError::Unauthorized { .. } | LmsError::Unavailable { .. } | LmsError::Malformed(_)
+        LmsError::Unauthorized { .. }
+            | LmsError::Unavailable { .. }
+            | LmsError::Malformed(_)
+            | LmsError::Refused(_)
     )
 }
 
@@ -161,6 +165,10 @@ impl LearningPlatform for BreakerLms {
         self.breaker
             .call(self.inner.find_user_by_external_id(external_id))
             .await
+    }
+
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError> {
+        self.breaker.call(self.inner.find_user_by_id(id)).await
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {
@@ -278,5 +286,9 @@ mod tests {
         };
         let (_, failed) = tracking(breaker.call(async { Err::<(), _>(rejected) })).await;
         assert!(!failed);
+        // The network policy refusing the LMS's address (or its redirect) refuses every call.
+        let not_connected = LmsError::Refused("lms.example resolves to 10.0.0.5".into());
+        let (_, failed) = tracking(breaker.call(async { Err::<(), _>(not_connected) })).await;
+        assert!(failed);
     }
 }

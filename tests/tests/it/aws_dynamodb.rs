@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use common::aws::{DynamoStore, endpoint_sdk_config, table_definition};
 use common::domain::IntegrationId;
-use common::domain::certificate::CertificateId;
+use common::domain::certificate::{CertificateId, Claim};
 use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
@@ -260,8 +260,7 @@ async fn items_have_the_documented_keys_index_and_ttl() {
         .claim_certificate(
             &acme(),
             &CertificateId("c1".into()),
-            t0(),
-            Duration::minutes(5),
+            &Claim::new(t0(), Duration::minutes(5)),
         )
         .await
         .unwrap();

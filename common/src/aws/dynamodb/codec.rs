@@ -119,6 +119,19 @@ impl<'a> ItemReader<'a> {
 
     pub(super) fn datetime(&self, name: &str) -> Result<DateTime<Utc>, StoreError> {
         let text = self.string(name)?;
+        self.parse_datetime(name, text)
+    }
+
+    pub(super) fn optional_datetime(
+        &self,
+        name: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.optional_string(name)?
+            .map(|text| self.parse_datetime(name, text))
+            .transpose()
+    }
+
+    fn parse_datetime(&self, name: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
         DateTime::parse_from_rfc3339(text)
             .map(|at| at.with_timezone(&Utc))
             .map_err(|error| {

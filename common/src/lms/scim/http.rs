@@ -5,7 +5,7 @@ use crate::net_failure::{NoAnswer, Reachability};
 use crate::ports::LmsError;
 use crate::retry::{Backoff, Deadline, announce_wait, parse_retry_after};
 use crate::secret::Secret;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -96,6 +96,19 @@ impl ScimHttp {
             }
 
             let (reason, retry_after, no_answer) = match request.send().await {
+                Ok(response) if response.status().is_redirection() => {
+                    let location = response
+                        .headers()
+                        .get(LOCATION)
+                        .and_then(|value| value.to_str().ok());
+                    return Err(LmsError::Refused(format!(
+                        "it answered HTTP {} with a redirect to {}, which is not followed: the \
+                         token is sent to the configured lms.scim_base_url only (if the LMS \
+                         moved, set that to its new address)",
+                        response.status().as_u16(),
+                        crate::net::redirect_origin(&url, location)
+                    )));
+                }
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response
@@ -129,6 +142,11 @@ impl ScimHttp {
                     }
                 }
                 Err(error) => {
+                    // An address this host does not connect to: permanent, never retried.
+                    if let Some(refused) = crate::net::address_refusal(&error) {
+                        return Err(LmsError::Refused(format!("{} {refused}", refused.host)));
+                    }
+                    // `NoAnswer` drops the URL, which carries filter values (emails).
                     let failure = NoAnswer::of(error);
                     (failure.describe(), None, Some(failure))
                 }

@@ -160,6 +160,32 @@ async fn a_rejected_token_fails_the_run_once_and_stops_trying() {
     assert_eq!(fixed.counts.created, 30);
 }
 
+/// A redirect the network policy refuses (or an address it does not connect to) is the LMS's
+/// problem, not any employee's: the breaker opens on it as on a rejected token.
+#[tokio::test]
+async fn an_lms_that_redirects_every_call_fails_the_run_once() {
+    let harness = Harness::new(staff(20));
+    harness.lms.set_outage(Some(LmsOutage::Redirected));
+
+    let record = harness.run().await;
+
+    assert_eq!(record.status, RunStatus::Failed);
+    let error = record.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("not connecting to the learning platform: it answered HTTP 308")
+            && error.contains("the run stopped trying after 3 failed calls in a row"),
+        "{error}"
+    );
+    assert!(record.outcomes.is_empty(), "no row per employee");
+    assert_eq!(record.counts.failed, 0);
+    assert!(links(&harness).await.is_empty());
+
+    harness.lms.set_outage(None);
+    let fixed = harness.run().await;
+    assert_eq!(fixed.status, RunStatus::Succeeded);
+    assert_eq!(fixed.counts.created, 20);
+}
+
 #[tokio::test]
 async fn an_unreachable_lms_leaves_links_and_accounts_untouched() {
     let harness = Harness::new(staff(12));
