@@ -347,7 +347,8 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         opened.store.clone(),
         connector.clone(),
         notifier,
-        PdfFetcher::new(FetchLimits::default()).map_err(fetch_failed)?,
+        PdfFetcher::new(FetchLimits::default(), connector.policy().network())
+            .map_err(fetch_failed)?,
     ));
     let consumer = Arc::new(
         CertificateConsumer::new(

@@ -24,6 +24,8 @@ pub mod routes;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod url_tests;
 
 pub use audit::{REQUEST_ID_HEADER, RequestId, audit_action};
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE};
@@ -374,6 +376,9 @@ impl From<ConnectError> for ApiError {
             ConnectError::Credentials(error) => error.into(),
             ConnectError::Url { field, reason } => ApiError::invalid(field, reason),
             client @ ConnectError::Client { .. } => ApiError::Internal(client.to_string()),
+            elsewhere @ ConnectError::SecretGivenElsewhere { .. } => {
+                ApiError::Conflict(elsewhere.to_string())
+            }
         }
     }
 }

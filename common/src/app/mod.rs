@@ -16,6 +16,10 @@
 //! - [`roster`]: reading Personio as a sync does, for the use cases that look before a run
 //!   (and the first-sync count the CLI confirms).
 //! - [`run_lookup`]: one run by its id, a unique prefix of it, or `latest`.
+//! - [`run_history`]: the run history as every reader shows it (a dead run reads `abandoned`),
+//!   and what the next run says about such runs.
+//! - [`lease`]: the sync lease for hosts: taking over a dead local holder's lease, breaking a
+//!   lease by hand (`personio-lms unlock`).
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
 //! - [`observe`]: an integration's health and parked certificates, read for the hosts' metrics.
 //! - [`audit`]: reading the audit trail of admin actions (`personio-lms audit`, the admin API).
@@ -28,9 +32,11 @@ pub mod certificate_jobs;
 pub mod connect;
 pub mod explain;
 pub mod integration_sync;
+pub mod lease;
 pub mod observe;
 pub mod preflight;
 pub mod roster;
+pub mod run_history;
 pub mod run_lookup;
 pub mod schedule;
 pub mod sync_job;
@@ -43,6 +49,9 @@ pub use connect::{
 };
 pub use explain::{EmployeeKey, ExplainError, Explanation, explain_employee};
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
+pub use lease::{
+    LeaseState, ProcessHolder, break_lease, lease_state, take_over_from_dead_local_holder,
+};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
 pub use roster::{first_sync_accounts, read_roster};
 pub use run_lookup::{RunLookupError, find_run};

@@ -56,6 +56,8 @@ fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
             },
         },
         fields_sent: Vec::new(),
+        holder: None,
+        ends_by: None,
     }
 }
 
@@ -374,8 +376,13 @@ fn parked_certificates_are_counted_with_the_oldest_age() {
         state,
         attempts: 0,
         updated_at: t0() + Duration::minutes(minutes),
+        subject: None,
     };
-    let parked = || LedgerState::Parked { job: json!({}) };
+    let parked = || LedgerState::Parked {
+        job: json!({}),
+        since: None,
+        reason: None,
+    };
     let entries = vec![
         entry("a", parked(), 10),
         entry(

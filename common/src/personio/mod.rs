@@ -12,6 +12,8 @@ mod config;
 mod documents;
 mod employees;
 mod paging;
+#[cfg(test)]
+mod redirect_tests;
 mod transport;
 
 pub use budget::{BudgetSlot, CredentialBudget, EndpointGroup, minimum_duration};

@@ -45,6 +45,8 @@ fn run(integration: &str, status: RunStatus) -> RunRecord {
             },
         },
         fields_sent: Vec::new(),
+        holder: None,
+        ends_by: None,
     }
 }
 

@@ -16,6 +16,7 @@ pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowL
 pub use fields::{ALWAYS_SENT, ProfileField};
 
 use super::employee::EmploymentStatus;
+use crate::secret::without_values;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +64,7 @@ enabled = false
                                            # "Bildungszertifikate", else "Other documents"
 allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
+parked_expiry_days = 30                    # a job waiting for its employee fails after this
 "#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,7 +330,7 @@ impl IntegrationSettings {
     pub fn from_toml_str(text: &str) -> Result<Self, SettingsError> {
         let settings: Self = toml::from_str(text).map_err(|error| SettingsError::Syntax {
             format: "TOML",
-            message: error.message().to_owned() + &toml_location(text, error.span()),
+            message: without_values(error.message()) + &toml_location(text, error.span()),
         })?;
         settings.validate()?;
         Ok(settings)
@@ -337,7 +339,7 @@ impl IntegrationSettings {
     pub fn from_json_str(text: &str) -> Result<Self, SettingsError> {
         let settings: Self = serde_json::from_str(text).map_err(|error| SettingsError::Syntax {
             format: "JSON",
-            message: error.to_string(),
+            message: without_values(&error.to_string()),
         })?;
         settings.validate()?;
         Ok(settings)
@@ -664,8 +666,12 @@ mod tests {
         let typo = error_text(IntegrationSettings::from_toml_str(
             "[selection]\nattribute = \"x\"\n[groups]\nby = [\"departmnet\"]\n",
         ));
+        // The choices and the place, never the value (it could be a secret typed in the wrong
+        // place).
         assert!(
-            typo.contains("departmnet") && typo.contains("line 4"),
+            typo.contains("unknown variant, expected one of `department`")
+                && typo.contains("line 4")
+                && !typo.contains("departmnet"),
             "{typo}"
         );
         let unknown = error_text(IntegrationSettings::from_json_str(
