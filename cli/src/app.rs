@@ -244,6 +244,9 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     if !dry_run && !confirmed {
         confirm_first_sync(&wired).await?;
     }
+    // The run's time starts now: neither the count nor an admin thinking over the question
+    // counts against it.
+    let deadline = timeout.map_or_else(Deadline::none, Deadline::after);
     let pusher = pusher(&wired)?;
     let mut request = SyncRequest::new(
         wired.config.integration_id.clone(),
@@ -252,7 +255,7 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     );
     request.dry_run = dry_run;
     request.scope = scope;
-    request.deadline = wired.deadline;
+    request.deadline = deadline;
     request.sized_to_work = timeout.is_none();
     request.cancel = stop::token();
     let holder = lease_holder();
