@@ -107,6 +107,7 @@ pub fn action_label(action: OutcomeAction) -> &'static str {
         OutcomeAction::Skipped => "skipped",
         OutcomeAction::HeldBack => "held back",
         OutcomeAction::Failed => "FAILED",
+        OutcomeAction::Repaired => "repaired",
     }
 }
 
@@ -425,6 +426,7 @@ mod tests {
         RunRecord {
             integration_id: IntegrationId::new("acme"),
             run_id: RunId("run-1".into()),
+            kind: Default::default(),
             trigger: Trigger::Cli,
             dry_run: false,
             started_at: started,

@@ -428,6 +428,7 @@ mod tests {
                         active: true,
                         updated_at: Utc::now(),
                         version: 1,
+                        manager: Default::default(),
                     },
                     None,
                 )

@@ -283,6 +283,7 @@ async fn link(store: &MemoryStore, personio_id: i64, user: &str) {
         active: true,
         updated_at: Utc::now(),
         version: 1,
+        manager: Default::default(),
     };
     store.put_link(&link, None).await.unwrap();
 }

@@ -36,6 +36,18 @@ pub enum Trigger {
     Demo,
 }
 
+/// What the run was asked to do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// The usual run: what changed in Personio since the links were written goes to the LMS.
+    #[default]
+    Full,
+    /// A full run that also reads the LMS's users and repairs what was changed there by hand
+    /// (deleted, deactivated or edited users, removed group memberships). Scheduled less often.
+    Reconcile,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -63,6 +75,8 @@ pub enum OutcomeAction {
     /// A deactivation held back by the deactivation guard.
     HeldBack,
     Failed,
+    /// A reconcile run restored what was changed in the LMS by hand (the reason says what).
+    Repaired,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,12 +107,17 @@ pub struct RunCounts {
     pub invitations: u32,
     pub failed: u32,
     pub held_back: u32,
+    /// Users a reconcile run repaired.
+    #[serde(default)]
+    pub repaired: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub integration_id: IntegrationId,
     pub run_id: RunId,
+    #[serde(default)]
+    pub kind: RunKind,
     pub trigger: Trigger,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,

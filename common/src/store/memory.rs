@@ -466,6 +466,7 @@ mod tests {
             active: true,
             updated_at: DateTime::UNIX_EPOCH,
             version,
+            manager: Default::default(),
         }
     }
 

@@ -76,7 +76,7 @@ struct RunSummary<'a> {
     /// `" (dry run)"` or empty.
     dry: &'static str,
     subject: String,
-    counts: [(&'static str, u32); 10],
+    counts: [(&'static str, u32); 11],
     /// One line per employee that failed, was skipped or was held back.
     attention: Vec<String>,
 }
@@ -172,7 +172,7 @@ impl<'a> RunSummary<'a> {
     }
 }
 
-fn count_rows(counts: RunCounts) -> [(&'static str, u32); 10] {
+fn count_rows(counts: RunCounts) -> [(&'static str, u32); 11] {
     [
         ("Created", counts.created),
         ("Adopted", counts.adopted),
@@ -184,6 +184,7 @@ fn count_rows(counts: RunCounts) -> [(&'static str, u32); 10] {
         ("Failed", counts.failed),
         ("Group memberships added", counts.groups_added),
         ("Invitations sent", counts.invitations),
+        ("Repaired in the LMS", counts.repaired),
     ]
 }
 
@@ -271,6 +272,7 @@ mod tests {
         let run = RunRecord {
             integration_id: IntegrationId::new("acme"),
             run_id: RunId("r1".into()),
+            kind: Default::default(),
             trigger: Trigger::Schedule,
             dry_run: false,
             started_at: Utc::now(),

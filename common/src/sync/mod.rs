@@ -8,6 +8,7 @@
 
 mod apply;
 pub mod email;
+pub mod managers;
 pub mod plan;
 pub mod profile;
 #[cfg(any(test, feature = "test-support"))]
@@ -20,7 +21,7 @@ pub use profile::{MappingError, desired_groups, is_selected, map_profile, profil
 
 use crate::domain::IntegrationId;
 use crate::domain::run::{
-    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStatus, Trigger,
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger,
 };
 use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::{
@@ -30,7 +31,7 @@ use crate::retry::{Backoff, Deadline};
 use apply::{ApplyContext, with_retry};
 use chrono::{DateTime, Utc};
 use email::run_summary_email;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +46,8 @@ pub struct SyncRequest {
     pub trigger: Trigger,
     /// Plan and record, but write nothing to the LMS or the links and send no email.
     pub dry_run: bool,
+    /// A full run, or one that also repairs what was changed in the LMS by hand.
+    pub kind: RunKind,
     /// Every retry and every HTTP call of the run ends by then.
     pub deadline: Deadline,
     /// Who holds the lease (a Lambda request id, a host name): shown to a run that finds it held.
@@ -64,6 +67,7 @@ impl SyncRequest {
             settings,
             trigger,
             dry_run: false,
+            kind: RunKind::Full,
             deadline: Deadline::none(),
             lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
             lease_ttl: chrono::Duration::minutes(5),
@@ -208,6 +212,7 @@ impl SyncEngine {
         let mut record = RunRecord {
             integration_id: request.integration_id.clone(),
             run_id,
+            kind: request.kind,
             trigger: request.trigger,
             dry_run: request.dry_run,
             started_at: Utc::now(),
@@ -302,24 +307,34 @@ impl SyncEngine {
             record.error = Some(problem);
             return;
         }
-        let plan = SyncPlan::new(roster, links, settings);
+        let mut plan = SyncPlan::new(roster, links, settings);
         info!(
             changes = plan.changes.len(),
             unchanged = plan.unchanged,
             "sync planned"
         );
-        let context = ApplyContext::new(self, request, &plan.linked_users, lease_lost);
-        let total = plan.changes.len();
-        progress.applied(0, total);
-        let mut applied = Vec::with_capacity(total);
-        let mut results = futures::stream::iter(plan.changes)
-            .map(|change| context.apply(change))
-            .buffer_unordered(settings.apply_concurrency);
-        while let Some(outcome) = results.next().await {
-            applied.push(outcome);
-            progress.applied(applied.len(), total);
-        }
-        drop(results);
+        let changes = std::mem::take(&mut plan.changes);
+        let context =
+            match ApplyContext::new(self, request, &plan, changes.len(), lease_lost, progress) {
+                Ok(context) => context,
+                Err(problem) => {
+                    record.status = RunStatus::Failed;
+                    record.error = Some(problem);
+                    return;
+                }
+            };
+        let applied = match context.apply(changes).await {
+            Ok(applied) => applied,
+            Err(problem) => {
+                error!(%problem, "the LMS cannot be used; nothing was changed");
+                record.status = RunStatus::Failed;
+                record.error = Some(problem);
+                record.notices.extend(std::mem::take(&mut plan.notices));
+                return;
+            }
+        };
+        let notices = context.take_notices();
+        drop(context);
 
         let mut outcomes = plan.settled;
         outcomes.extend(applied);
@@ -333,7 +348,7 @@ impl SyncEngine {
         outcomes.sort_by_key(|outcome| outcome.personio_id);
         record.outcomes = outcomes;
         record.notices.extend(plan.notices);
-        record.notices.extend(context.take_notices());
+        record.notices.extend(notices);
         record.status = if record.counts.failed > 0 || record.counts.held_back > 0 {
             RunStatus::CompletedWithFailures
         } else {
@@ -444,6 +459,7 @@ fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
             OutcomeAction::Skipped => &mut counts.skipped,
             OutcomeAction::HeldBack => &mut counts.held_back,
             OutcomeAction::Failed => &mut counts.failed,
+            OutcomeAction::Repaired => &mut counts.repaired,
         };
         *counter += 1;
         counts.groups_added += outcome.groups_added.len() as u32;

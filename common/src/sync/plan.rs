@@ -1,6 +1,7 @@
 //! Planning: what the listing says against what the links remember, decided without touching
 //! the LMS. The plan is pure data, so a dry run and a real run start from the same decisions.
 
+use super::managers::ManagerDirectory;
 use super::profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};
 use crate::domain::employee::{EmployeePage, EmployeeParseError, PersonioId};
 use crate::domain::link::EmployeeLink;
@@ -151,6 +152,13 @@ pub enum PlannedChange {
         target: Box<SyncTarget>,
         link: EmployeeLink,
     },
+    /// Profile unchanged, but the manager reference is to be written or looked up again
+    /// (`reason` says why); memberships the sync has not made yet are added too.
+    Manager {
+        target: Box<SyncTarget>,
+        link: EmployeeLink,
+        reason: String,
+    },
     Deactivate {
         link: EmployeeLink,
         reason: DeactivationReason,
@@ -163,6 +171,7 @@ impl PlannedChange {
             Self::Create { target } => target.personio_id,
             Self::Update { link, .. }
             | Self::AddGroups { link, .. }
+            | Self::Manager { link, .. }
             | Self::Deactivate { link, .. } => link.personio_id,
         }
     }
@@ -180,6 +189,11 @@ pub struct SyncPlan {
     /// Every linked LMS user and its employee, so that adoption never takes another
     /// employee's account.
     pub linked_users: HashMap<LmsUserId, PersonioId>,
+    /// The supervisors the links know, for the manager references.
+    pub managers: ManagerDirectory,
+    /// Employees whose profile and groups are as last written, decided once the run's creates
+    /// and deactivations are known (their manager reference may still need a write).
+    unchanged_linked: Vec<(Box<SyncTarget>, EmployeeLink)>,
 }
 
 impl SyncPlan {
@@ -191,6 +205,7 @@ impl SyncPlan {
                 .collect(),
             ..SyncPlan::default()
         };
+        let all_links = links.clone();
         let mut links: BTreeMap<PersonioId, EmployeeLink> = links
             .into_iter()
             .map(|link| (link.personio_id, link))
@@ -262,7 +277,52 @@ impl SyncPlan {
         } else {
             plan.changes.extend(deactivations);
         }
+        plan.settle_unchanged(&all_links, settings);
         plan
+    }
+
+    /// The supervisors' directory once creates and deactivations are planned, and with it the
+    /// unchanged employees whose manager reference needs a write.
+    fn settle_unchanged(&mut self, links: &[EmployeeLink], settings: &IntegrationSettings) {
+        let mut creating = HashSet::new();
+        let mut deactivating = HashSet::new();
+        let mut reactivating = HashSet::new();
+        for change in &self.changes {
+            match change {
+                PlannedChange::Create { target } => {
+                    creating.insert(target.personio_id);
+                }
+                PlannedChange::Deactivate { link, .. } => {
+                    deactivating.insert(link.personio_id);
+                }
+                PlannedChange::Update { link, .. } if !link.active => {
+                    reactivating.insert(link.personio_id);
+                }
+                _ => {}
+            }
+        }
+        self.managers = ManagerDirectory::new(
+            links,
+            |link| {
+                (link.active && !deactivating.contains(&link.personio_id))
+                    || reactivating.contains(&link.personio_id)
+            },
+            creating,
+            settings.scim.inactive_manager,
+        );
+        for (target, link) in std::mem::take(&mut self.unchanged_linked) {
+            if let Some(reason) = self.managers.needs_attention(&target.profile, &link) {
+                self.changes.push(PlannedChange::Manager {
+                    target,
+                    link,
+                    reason,
+                });
+            } else if !target.groups.is_subset(&link.groups) {
+                self.changes.push(PlannedChange::AddGroups { target, link });
+            } else {
+                self.unchanged += 1;
+            }
+        }
     }
 
     fn skip_parse_errors(&mut self, errors: &[EmployeeParseError]) {
@@ -330,10 +390,7 @@ impl SyncPlan {
             Some(link) if link.profile_hash != target.hash || !link.active => {
                 self.changes.push(PlannedChange::Update { target, link })
             }
-            Some(link) if !target.groups.is_subset(&link.groups) => {
-                self.changes.push(PlannedChange::AddGroups { target, link })
-            }
-            Some(_) => self.unchanged += 1,
+            Some(link) => self.unchanged_linked.push((target, link)),
         }
     }
 }

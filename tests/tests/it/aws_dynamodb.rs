@@ -248,6 +248,7 @@ async fn items_have_the_documented_keys_index_and_ttl() {
         active: true,
         updated_at: t0(),
         version: 1,
+        manager: Default::default(),
     };
     store.put_link(&link, None).await.unwrap();
     store
@@ -381,6 +382,7 @@ async fn a_stale_link_write_names_the_stored_version() {
         active: true,
         updated_at: t0(),
         version: 1,
+        manager: Default::default(),
     };
     store.put_link(&link, None).await.unwrap();
     link.version = 2;

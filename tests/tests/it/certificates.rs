@@ -171,6 +171,7 @@ impl Setup {
             active: true,
             updated_at: Utc::now(),
             version: 1,
+            manager: Default::default(),
         };
         self.store.put_link(&link, None).await.unwrap();
     }

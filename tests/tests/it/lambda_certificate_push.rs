@@ -50,6 +50,7 @@ async fn link(env: &LambdaEnv, lms_user: &str, employee: u64) {
         active: true,
         updated_at: Utc::now(),
         version: 1,
+        manager: Default::default(),
     };
     env.store.put_link(&link, None).await.unwrap();
 }

@@ -10,8 +10,10 @@
 //! its default. The certificate push's part is in [`certificates`].
 
 pub mod certificates;
+pub mod scim;
 
 pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowList};
+pub use scim::{AttributeMapping, InactiveManagerRule, ScimSettings};
 
 use super::employee::EmploymentStatus;
 use serde::{Deserialize, Serialize};
@@ -52,6 +54,14 @@ enabled = false
                                            # "Bildungszertifikate", else "Other documents"
 allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
+
+[scim]                                     # how the profile reaches the SCIM server
+bulk = true                                # SCIM Bulk when the server offers it
+group_batch_size = 100                     # members added per group request (1..=1000)
+inactive_manager = "keep"                  # a deactivated supervisor: "keep" or "clear" the reference
+[scim.attributes]                          # field → SCIM attribute path; "" = not sent
+location = 'addresses[type eq "work"].locality'
+"custom.costCenter" = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"
 "#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +85,9 @@ pub struct IntegrationSettings {
     /// The certificate push (LMS certificates → Personio documents).
     #[serde(default)]
     pub certificates: CertificateSettings,
+    /// Where the profile goes on the SCIM server, bulk, group batches, the manager rule.
+    #[serde(default)]
+    pub scim: ScimSettings,
 }
 
 /// The Personio yes/no attribute that selects who gets an LMS account.
@@ -278,7 +291,14 @@ impl IntegrationSettings {
             deactivation_guard: DeactivationGuard::default(),
             apply_concurrency: default_apply_concurrency(),
             certificates: CertificateSettings::default(),
+            scim: ScimSettings::default(),
         }
+    }
+
+    /// The SCIM attribute mapping of these (validated) settings.
+    pub fn attribute_mapping(&self) -> Result<AttributeMapping, SettingsError> {
+        AttributeMapping::new(&self.scim, self.custom_attributes.values())
+            .map_err(|(field, message)| invalid(field, message))
     }
 
     pub fn from_toml_str(text: &str) -> Result<Self, SettingsError> {
@@ -364,6 +384,9 @@ impl IntegrationSettings {
         self.certificates
             .validate()
             .map_err(|error| invalid(format!("certificates.{}", error.field), error.reason))?;
+        self.scim
+            .validate(self.custom_attributes.values())
+            .map_err(|(field, message)| invalid(field, message))?;
         if !(1..=MAX_APPLY_CONCURRENCY).contains(&self.apply_concurrency) {
             return Err(invalid(
                 "apply_concurrency",
@@ -621,6 +644,13 @@ mod tests {
         expected.notifications.login_url = Some("https://lms.example.com".into());
         expected.notifications.admin_email = Some("hr@example.com".into());
         expected.certificates.allowed_pdf_hosts = vec!["*.lms.example.com".into()];
+        expected.scim.attributes = BTreeMap::from([
+            ("location".into(), r#"addresses[type eq "work"].locality"#.into()),
+            (
+                "custom.costCenter".into(),
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter".into(),
+            ),
+        ]);
         assert_eq!(example, expected);
     }
 

@@ -1,6 +1,8 @@
 //! One SCIM request with the shared retry policy, and SCIM error responses (RFC 7644 §3.12)
 //! turned into [`LmsError`]s.
 
+use super::counts::{RequestCounter, RequestKind};
+use super::throttle::Throttle;
 use crate::ports::LmsError;
 use crate::retry::{Backoff, Deadline, parse_retry_after};
 use crate::secret::Secret;
@@ -21,6 +23,8 @@ pub struct ScimHttp {
     token: Secret,
     request_timeout: Duration,
     backoff: Backoff,
+    throttle: Throttle,
+    counter: RequestCounter,
 }
 
 /// A successful response: its body (empty for 204) as JSON, or `None` when empty.
@@ -36,6 +40,7 @@ impl ScimHttp {
         token: Secret,
         request_timeout: Duration,
         backoff: Backoff,
+        max_in_flight: usize,
     ) -> Self {
         Self {
             client,
@@ -43,7 +48,17 @@ impl ScimHttp {
             token,
             request_timeout,
             backoff,
+            throttle: Throttle::new(max_in_flight),
+            counter: RequestCounter::default(),
         }
+    }
+
+    pub fn counter(&self) -> &RequestCounter {
+        &self.counter
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// The URL of `endpoint` (`/Users`, as a resource type names it) and further path segments
@@ -63,6 +78,7 @@ impl ScimHttp {
     /// it succeeds, fails permanently, runs out of attempts or would outlast `deadline`.
     pub async fn send(
         &self,
+        kind: RequestKind,
         method: Method,
         url: Url,
         query: &[(&str, String)],
@@ -93,7 +109,10 @@ impl ScimHttp {
                     .body(encoded.clone());
             }
 
-            let (reason, retry_after) = match request.send().await {
+            let permit = self.throttle.acquire().await;
+            self.counter.count(kind);
+            let sent = request.send().await;
+            let (reason, retry_after) = match sent {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response
@@ -102,6 +121,12 @@ impl ScimHttp {
                         .and_then(|value| value.to_str().ok())
                         .and_then(parse_retry_after);
                     let bytes = response.bytes().await;
+                    drop(permit);
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.throttle.throttled(retry_after);
+                    } else if status.is_success() {
+                        self.throttle.succeeded();
+                    }
                     tracing::debug!(%method, path = url.path(), status = status.as_u16(), attempt, "SCIM response");
                     match bytes {
                         Ok(bytes) if status.is_success() => {
@@ -122,7 +147,10 @@ impl ScimHttp {
                     }
                 }
                 // Transport errors name the URL, which carries filter values (emails): dropped.
-                Err(error) => (error.without_url().to_string(), None),
+                Err(error) => {
+                    drop(permit);
+                    (error.without_url().to_string(), None)
+                }
             };
 
             match self.backoff.next_delay(attempt, retry_after, deadline) {
@@ -258,6 +286,7 @@ mod tests {
                 cap: Duration::from_millis(40),
                 max_attempts: 3,
             },
+            4,
         )
     }
 
@@ -265,6 +294,7 @@ mod tests {
         let url = http.url("/Users", &["a b"]);
         assert!(url.path().ends_with("/scim/v2/Users/a%20b"), "{url}");
         http.send(
+            RequestKind::UserRead,
             Method::GET,
             url,
             &[],
@@ -324,6 +354,7 @@ mod tests {
         let http = client_for(url);
         let error = http
             .send(
+                RequestKind::UserRead,
                 Method::GET,
                 http.url("/Users", &[]),
                 &[],

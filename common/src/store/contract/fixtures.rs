@@ -42,6 +42,7 @@ pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) 
         active: true,
         updated_at: t0() + Duration::seconds(version as i64),
         version,
+        manager: Default::default(),
     }
 }
 
@@ -53,6 +54,7 @@ pub(super) fn run(
     RunRecord {
         integration_id: integration.clone(),
         run_id: RunId(run_id.to_owned()),
+        kind: Default::default(),
         trigger: Trigger::Schedule,
         dry_run: false,
         started_at,

@@ -46,6 +46,7 @@ fn link(personio_id: i64) -> EmployeeLink {
         active: true,
         updated_at: DateTime::UNIX_EPOCH,
         version: 1,
+        manager: Default::default(),
     }
 }
 
@@ -54,6 +55,7 @@ fn run(run_id: &str) -> RunRecord {
     RunRecord {
         integration_id: acme(),
         run_id: RunId(run_id.to_owned()),
+        kind: Default::default(),
         trigger: Trigger::Cli,
         dry_run: false,
         started_at: DateTime::UNIX_EPOCH,
