@@ -60,6 +60,7 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
     RunRecord {
         integration_id: acme(),
         run_id: RunId(run_id.to_owned()),
+        kind: Default::default(),
         trigger: Trigger::Schedule,
         dry_run: false,
         started_at,

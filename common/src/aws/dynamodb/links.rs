@@ -9,7 +9,7 @@ use super::schema::table_definition;
 use super::store::DynamoStore;
 use crate::domain::IntegrationId;
 use crate::domain::employee::PersonioId;
-use crate::domain::link::EmployeeLink;
+use crate::domain::link::{EmployeeLink, ManagerLink};
 use crate::domain::lms::LmsUserId;
 use crate::ports::{LinkStore, StoreError};
 use crate::store::{keys, rules};
@@ -19,6 +19,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 
 /// The counter a link write is conditioned on.
 const VERSION: &str = "version";
+/// The manager reference last written (`ManagerLink` as JSON).
+const MANAGER: &str = "manager";
 
 fn lms_user_index_key(integration: &IntegrationId, lms_user: &LmsUserId) -> String {
     format!("{}#LMSUSER#{lms_user}", keys::partition(integration))
@@ -27,7 +29,7 @@ fn lms_user_index_key(integration: &IntegrationId, lms_user: &LmsUserId) -> Stri
 fn encode_link(link: &EmployeeLink) -> Item {
     let integration = &link.integration_id;
     let sort = keys::link_sort(link.personio_id);
-    keyed_item(
+    let mut item = keyed_item(
         keys::partition(integration),
         &sort,
         "link",
@@ -50,7 +52,14 @@ fn encode_link(link: &EmployeeLink) -> Item {
             ),
             ("gsi1sk", s(&sort)),
         ],
-    )
+    );
+    // JSON, as the other stores keep it; left out while nothing is recorded (older items).
+    if link.manager != ManagerLink::Unknown
+        && let Ok(manager) = serde_json::to_string(&link.manager)
+    {
+        item.insert(MANAGER.into(), s(manager));
+    }
+    item
 }
 
 fn decode_link(item: &Item) -> Result<EmployeeLink, StoreError> {
@@ -65,6 +74,11 @@ fn decode_link(item: &Item) -> Result<EmployeeLink, StoreError> {
         active: reader.boolean("active")?,
         updated_at: reader.datetime("updated_at")?,
         version: reader.number(VERSION)?,
+        manager: match reader.optional_string(MANAGER)? {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|error| reader.corrupt(format!("{MANAGER}: {error}")))?,
+            None => ManagerLink::Unknown,
+        },
     })
 }
 
@@ -172,7 +186,16 @@ mod tests {
             active: true,
             updated_at: Utc::now(),
             version: 1,
+            manager: ManagerLink::Pending {
+                supervisor: PersonioId(3),
+            },
         });
+        assert_eq!(
+            decode_link(&item).map(|link| link.manager).ok(),
+            Some(ManagerLink::Pending {
+                supervisor: PersonioId(3)
+            })
+        );
         item.insert("version".into(), s("one"));
         let error = decode_link(&item).unwrap_err();
         assert!(

@@ -4,7 +4,8 @@
 use super::{ApplyContext, Step, Work};
 use crate::domain::lms::LmsUser;
 use crate::ports::LmsFeatures;
-use futures::StreamExt;
+use super::bounded;
+use futures::FutureExt;
 use std::collections::HashMap;
 use tracing::info;
 
@@ -78,28 +79,28 @@ impl ApplyContext<'_> {
             }
             None => {
                 let concurrency = self.request.settings.apply_concurrency;
-                let found: Vec<(usize, Result<Option<LmsUser>, String>)> =
-                    futures::stream::iter(
-                        works
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, work)| work.step == Step::Create)
-                            .filter_map(|(position, work)| {
-                                Some((position, work.target.as_ref()?.profile.clone()))
-                            }),
-                    )
-                    .map(|(position, profile)| async move {
-                        if let Some(reason) = self.stopped() {
-                            return (position, Err(reason.to_owned()));
-                        }
-                        (
-                            position,
-                            self.look_up(&profile.external_id, &profile.email).await,
-                        )
+                let jobs = works
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, work)| work.step == Step::Create)
+                    .filter_map(|(position, work)| {
+                        Some((position, work.target.as_ref()?.profile.clone()))
                     })
-                    .buffer_unordered(concurrency)
-                    .collect()
-                    .await;
+                    .map(|(position, profile)| {
+                        async move {
+                            if let Some(reason) = self.stopped() {
+                                return (position, Err(reason.to_owned()));
+                            }
+                            (
+                                position,
+                                self.look_up(&profile.external_id, &profile.email).await,
+                            )
+                        }
+                        .boxed()
+                    })
+                    .collect();
+                let found: Vec<(usize, Result<Option<LmsUser>, String>)> =
+                    bounded(jobs, concurrency, false).await;
                 for (position, found) in found {
                     match found {
                         Ok(found) => self.adopt_if_found(&mut works[position], found),

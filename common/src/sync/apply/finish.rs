@@ -6,26 +6,30 @@ use crate::domain::run::OutcomeAction;
 use crate::ports::StoreError;
 use crate::sync::email::invitation_email;
 use chrono::Utc;
-use futures::StreamExt;
+use super::bounded;
+use futures::FutureExt;
 use tracing::warn;
 
 impl ApplyContext<'_> {
     pub(super) async fn finish(&self, works: &mut Vec<Work>) {
         let concurrency = self.request.settings.apply_concurrency;
         let taken = std::mem::take(works);
-        *works = futures::stream::iter(taken)
-            .map(|mut work| async move {
-                self.invite_if_new(&mut work).await;
-                if let Some((link, expected)) = self.next_link(&work)
-                    && let Err(reason) = self.write_link(&link, expected).await
-                {
-                    work.fail(reason);
+        let jobs = taken
+            .into_iter()
+            .map(|mut work| {
+                async move {
+                    self.invite_if_new(&mut work).await;
+                    if let Some((link, expected)) = self.next_link(&work)
+                        && let Err(reason) = self.write_link(&link, expected).await
+                    {
+                        work.fail(reason);
+                    }
+                    work
                 }
-                work
+                .boxed()
             })
-            .buffered(concurrency)
-            .collect()
-            .await;
+            .collect();
+        *works = bounded(jobs, concurrency, true).await;
     }
 
     async fn invite_if_new(&self, work: &mut Work) {

@@ -31,6 +31,8 @@ use crate::domain::run::{EmployeeOutcome, OutcomeAction};
 use crate::domain::settings::AttributeMapping;
 use crate::ports::{LearningPlatform, LmsError, LmsFeatures, NotifyError, StoreError};
 use crate::retry::{Backoff, Deadline};
+use futures::StreamExt;
+use futures::future::BoxFuture;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Mutex;
@@ -87,6 +89,29 @@ where
             Err(error) => return Err(error),
         }
     }
+}
+
+/// Runs `jobs`, at most `limit` at once; results in completion order (`ordered`: in job order).
+/// The futures are boxed so that the run's future stays provably `Send` (closures returning
+/// borrowing async blocks inside stream combinators defeat the compiler's proof).
+async fn bounded<'f, T: Send + 'f>(
+    jobs: Vec<BoxFuture<'f, T>>,
+    limit: usize,
+    ordered: bool,
+) -> Vec<T> {
+    let mut results = Vec::with_capacity(jobs.len());
+    if ordered {
+        let mut stream = futures::stream::iter(jobs).buffered(limit.max(1));
+        while let Some(result) = stream.next().await {
+            results.push(result);
+        }
+    } else {
+        let mut stream = futures::stream::iter(jobs).buffer_unordered(limit.max(1));
+        while let Some(result) = stream.next().await {
+            results.push(result);
+        }
+    }
+    results
 }
 
 /// What one employee's change needs from the LMS, and what came of it so far.

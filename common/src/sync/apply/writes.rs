@@ -9,7 +9,8 @@ use crate::domain::lms::{DEFAULT_ROLE, LmsUserId};
 use crate::domain::run::OutcomeAction;
 use crate::ports::{LmsError, LmsFeatures, ManagerRef, UserWrite, WriteKind};
 use crate::sync::managers::Desired;
-use futures::StreamExt;
+use super::bounded;
+use futures::FutureExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{OnceCell, watch};
@@ -424,13 +425,14 @@ impl ApplyContext<'_> {
                 Some((*index, work, wait, announce.remove(index)))
             })
             .collect();
-        let done: Vec<(usize, Work)> = futures::stream::iter(jobs)
-            .map(|(index, work, wait, announce)| async move {
-                (index, self.write_single(work, wait, announce).await)
+        let jobs = jobs
+            .into_iter()
+            .map(|(index, work, wait, announce)| {
+                async move { (index, self.write_single(work, wait, announce).await) }.boxed()
             })
-            .buffer_unordered(self.request.settings.apply_concurrency)
-            .collect()
-            .await;
+            .collect();
+        let done: Vec<(usize, Work)> =
+            bounded(jobs, self.request.settings.apply_concurrency, false).await;
         for (index, work) in done {
             taken[index] = Some(work);
         }
@@ -654,17 +656,21 @@ impl ApplyContext<'_> {
             .iter()
             .filter_map(|index| Some((*index, taken[*index].take()?)))
             .collect();
-        let done: Vec<(usize, Work)> = futures::stream::iter(jobs)
-            .map(|(index, mut work)| async move {
-                let resolution = self.resolve_manager(&work, None).await;
-                let step = std::mem::replace(&mut work.step, Step::Manager);
-                self.second_write(&mut work, resolution).await;
-                work.step = step;
-                (index, work)
+        let jobs = jobs
+            .into_iter()
+            .map(|(index, mut work)| {
+                async move {
+                    let resolution = self.resolve_manager(&work, None).await;
+                    let step = std::mem::replace(&mut work.step, Step::Manager);
+                    self.second_write(&mut work, resolution).await;
+                    work.step = step;
+                    (index, work)
+                }
+                .boxed()
             })
-            .buffer_unordered(self.request.settings.apply_concurrency)
-            .collect()
-            .await;
+            .collect();
+        let done: Vec<(usize, Work)> =
+            bounded(jobs, self.request.settings.apply_concurrency, false).await;
         for (index, work) in done {
             taken[index] = Some(work);
         }
