@@ -104,6 +104,7 @@ struct State {
     /// Creates answered in reverse order of arrival (see `answer_creates_out_of_order`).
     creates_out_of_order: bool,
     creates_arrived: u64,
+    unreachable: bool,
 }
 
 impl State {
@@ -265,6 +266,11 @@ impl MemoryLms {
         self.lock().creates_out_of_order = true;
     }
 
+    /// Every call fails as an unreachable LMS would.
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.lock().unreachable = unreachable;
+    }
+
     /// An LMS admin editing a user by hand (not a sync write).
     pub fn edit_user(&self, id: &LmsUserId, edit: impl FnOnce(&mut MemoryLmsUser)) {
         if let Some(user) = self.lock().users.get_mut(id) {
@@ -402,17 +408,20 @@ impl MemoryLms {
         let mut state = self.lock();
         let current = state.user(id)?.profile.email.clone();
         state.fault(&profile.email)?;
-        if state.email_changes_by_hand && !current.eq_ignore_ascii_case(&profile.email) {
-            return Err(LmsError::ManualStep(format!(
-                "the LMS keys users by email and takes no email change: change {current} to {} \
-                 in the LMS by hand",
-                profile.email
-            )));
-        }
-        state.ensure_email_free(&profile.email, Some(id))?;
+        // An LMS keyed by email keeps the email it has (as a SCIM server with an immutable
+        // userName does); the rest is written.
+        let email = if state.email_changes_by_hand {
+            current
+        } else {
+            state.ensure_email_free(&profile.email, Some(id))?;
+            profile.email.clone()
+        };
         let manager = Self::resolve_manager(&state, &write.manager, batch);
         if let Some(user) = state.users.get_mut(id) {
-            user.profile = profile.clone();
+            user.profile = LmsProfile {
+                email,
+                ..profile.clone()
+            };
             user.active = profile.active;
             user.manager = manager;
         }
@@ -466,6 +475,12 @@ impl MemoryLms {
 impl LearningPlatform for MemoryLms {
     async fn features(&self) -> Result<LmsFeatures, LmsError> {
         let state = self.lock();
+        if state.unreachable {
+            return Err(LmsError::Unavailable {
+                reason: "connection refused (injected)".into(),
+                attempts: 3,
+            });
+        }
         Ok(LmsFeatures {
             batch_size: state.batch_size,
             listing: true,
@@ -614,7 +629,10 @@ impl LearningPlatform for MemoryLms {
         if writes.len() > size {
             return Err(LmsError::Rejected {
                 status: 413,
-                detail: format!("a batch of {} writes is over the limit of {size}", writes.len()),
+                detail: format!(
+                    "a batch of {} writes is over the limit of {size}",
+                    writes.len()
+                ),
             });
         }
         let mut created = HashMap::new();
@@ -768,20 +786,14 @@ mod tests {
     #[tokio::test]
     async fn email_uniqueness_is_enforced() {
         let lms = MemoryLms::new();
-        create(&lms, &profile("1", "a@example.com"))
-            .await
-            .unwrap();
-        let second = create(&lms, &profile("2", "b@example.com"))
-            .await
-            .unwrap();
+        create(&lms, &profile("1", "a@example.com")).await.unwrap();
+        let second = create(&lms, &profile("2", "b@example.com")).await.unwrap();
         assert!(matches!(
-            create(&lms, &profile("3", "A@example.com"))
-                .await,
+            create(&lms, &profile("3", "A@example.com")).await,
             Err(LmsError::Conflict { .. })
         ));
         assert!(matches!(
-            update(&lms, &second.id, &profile("2", "a@example.com"))
-                .await,
+            update(&lms, &second.id, &profile("2", "a@example.com")).await,
             Err(LmsError::Conflict { .. })
         ));
         assert_eq!(lms.write_counts().creates, 2);
@@ -791,9 +803,7 @@ mod tests {
     #[tokio::test]
     async fn updates_keep_the_role_and_deactivation_keeps_the_user() {
         let lms = MemoryLms::new();
-        let user = create(&lms, &profile("1", "a@example.com"))
-            .await
-            .unwrap();
+        let user = create(&lms, &profile("1", "a@example.com")).await.unwrap();
         lms.set_role(&user.id, "Admin").unwrap();
         let mut changed = profile("1", "a@example.com");
         changed.title = Some("Lead".into());
@@ -820,9 +830,7 @@ mod tests {
         assert_eq!(lms.find_group("Marketing").await.unwrap(), None);
         assert_eq!(lms.find_group("sales").await.unwrap(), None);
         let group = lms.find_group("Sales").await.unwrap().unwrap();
-        let user = create(&lms, &profile("1", "a@example.com"))
-            .await
-            .unwrap();
+        let user = create(&lms, &profile("1", "a@example.com")).await.unwrap();
         lms.add_group_member(&group.id, &user.id).await.unwrap();
         lms.add_group_member(&group.id, &user.id).await.unwrap();
         assert_eq!(lms.members("Sales"), BTreeSet::from([user.id.clone()]));

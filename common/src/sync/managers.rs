@@ -207,9 +207,18 @@ mod tests {
             user: LmsUserId(user.into()),
         };
         let me = |manager| link(9, true, manager);
-        assert_eq!(keep.needs_attention(&profile(9, Some(1)), &me(set("u1"))), None);
-        assert_eq!(keep.needs_attention(&profile(9, Some(1)), &me(ManagerLink::Unknown)), None);
-        assert!(keep.needs_attention(&profile(9, Some(1)), &me(set("old"))).is_some());
+        assert_eq!(
+            keep.needs_attention(&profile(9, Some(1)), &me(set("u1"))),
+            None
+        );
+        assert_eq!(
+            keep.needs_attention(&profile(9, Some(1)), &me(ManagerLink::Unknown)),
+            None
+        );
+        assert!(
+            keep.needs_attention(&profile(9, Some(1)), &me(set("old")))
+                .is_some()
+        );
         assert!(
             keep.needs_attention(
                 &profile(9, Some(1)),
@@ -219,14 +228,30 @@ mod tests {
             )
             .is_some()
         );
-        assert!(keep.needs_attention(&profile(9, Some(3)), &me(ManagerLink::None)).is_some());
+        assert!(
+            keep.needs_attention(&profile(9, Some(3)), &me(ManagerLink::None))
+                .is_some()
+        );
         let pending = me(ManagerLink::Pending {
             supervisor: PersonioId(4),
         });
-        assert!(keep.needs_attention(&profile(9, Some(4)), &pending).is_some());
-        assert_eq!(keep.needs_attention(&profile(9, Some(4)), &me(ManagerLink::None)), None);
+        assert!(
+            keep.needs_attention(&profile(9, Some(4)), &pending)
+                .is_some()
+        );
+        assert_eq!(
+            keep.needs_attention(&profile(9, Some(4)), &me(ManagerLink::None)),
+            None
+        );
         let clear = directory(InactiveManagerRule::Clear, &[]);
-        assert!(clear.needs_attention(&profile(9, Some(2)), &me(set("u2"))).is_some());
-        assert_eq!(clear.needs_attention(&profile(9, None), &me(ManagerLink::None)), None);
+        assert!(
+            clear
+                .needs_attention(&profile(9, Some(2)), &me(set("u2")))
+                .is_some()
+        );
+        assert_eq!(
+            clear.needs_attention(&profile(9, None), &me(ManagerLink::None)),
+            None
+        );
     }
 }

@@ -15,6 +15,10 @@ pub mod profile;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lms_requests;
+#[cfg(test)]
+mod tests_managers;
 
 pub use plan::{DeactivationReason, PlannedChange, Roster, SyncPlan, SyncTarget};
 pub use profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};

@@ -229,9 +229,13 @@ async fn user_lifecycle(shape: Shape) {
             .is_none()
     );
 
-    let clash = create(&lms, &profile("4712", "ANN.LEE@new.example"), ManagerRef::None)
-        .await
-        .expect_err("the userName is taken");
+    let clash = create(
+        &lms,
+        &profile("4712", "ANN.LEE@new.example"),
+        ManagerRef::None,
+    )
+    .await
+    .expect_err("the userName is taken");
     assert!(matches!(clash, LmsError::Conflict { .. }), "{clash:?}");
 
     lms.deactivate_user(&created.id)

@@ -645,7 +645,10 @@ mod tests {
         expected.notifications.admin_email = Some("hr@example.com".into());
         expected.certificates.allowed_pdf_hosts = vec!["*.lms.example.com".into()];
         expected.scim.attributes = BTreeMap::from([
-            ("location".into(), r#"addresses[type eq "work"].locality"#.into()),
+            (
+                "location".into(),
+                r#"addresses[type eq "work"].locality"#.into(),
+            ),
             (
                 "custom.costCenter".into(),
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter".into(),

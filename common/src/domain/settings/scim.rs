@@ -145,7 +145,6 @@ impl ProfileField {
     }
 }
 
-
 /// A field of the mapping: a profile field, or a custom attribute by its LMS field name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MappedField {
@@ -269,7 +268,11 @@ impl fmt::Display for ScimPath {
         }
         f.write_str(&self.attribute)?;
         if let Some((attribute, value)) = &self.filter {
-            write!(f, "[{attribute} eq {}]", serde_json::Value::String(value.clone()))?;
+            write!(
+                f,
+                "[{attribute} eq {}]",
+                serde_json::Value::String(value.clone())
+            )?;
         }
         if let Some(sub) = &self.sub_attribute {
             write!(f, ".{sub}")?;
@@ -518,7 +521,9 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(targets("title"), FieldTargets::Off);
-        assert!(matches!(targets("custom.costCenter"), FieldTargets::Configured(path) if path.attribute == "costCenter"));
+        assert!(
+            matches!(targets("custom.costCenter"), FieldTargets::Configured(path) if path.attribute == "costCenter")
+        );
         let FieldTargets::Default(location) = targets("location") else {
             panic!("a default")
         };
@@ -542,14 +547,26 @@ mod tests {
         settings
             .attributes
             .insert("custom.nope".into(), "title".into());
-        assert!(settings.validate(&[]).unwrap_err().1.contains("custom_attributes"));
+        assert!(
+            settings
+                .validate(&[])
+                .unwrap_err()
+                .1
+                .contains("custom_attributes")
+        );
         let mut settings = ScimSettings::default();
         settings.attributes.insert("team".into(), "foo:bar".into());
-        assert_eq!(settings.validate(&[]).unwrap_err().0, "scim.attributes.\"team\"");
+        assert_eq!(
+            settings.validate(&[]).unwrap_err().0,
+            "scim.attributes.\"team\""
+        );
         let settings = ScimSettings {
             group_batch_size: 0,
             ..ScimSettings::default()
         };
-        assert_eq!(settings.validate(&[]).unwrap_err().0, "scim.group_batch_size");
+        assert_eq!(
+            settings.validate(&[]).unwrap_err().0,
+            "scim.group_batch_size"
+        );
     }
 }

@@ -120,7 +120,14 @@ impl ScimLms {
             let url = self.http.url("/Bulk", &[]);
             let answer = self
                 .http
-                .send(RequestKind::Bulk, Method::POST, url, &[], Some(&body), deadline)
+                .send(
+                    RequestKind::Bulk,
+                    Method::POST,
+                    url,
+                    &[],
+                    Some(&body),
+                    deadline,
+                )
                 .await;
             let response = match answer {
                 Ok(response) => response.body.unwrap_or(Value::Null),
@@ -186,7 +193,9 @@ impl ScimLms {
         let bulk_id = bulk_id(index, &write);
         Ok(match &write.kind {
             WriteKind::Create { role } => {
-                let attributes = self.attributes_for(&write, Purpose::Create, deadline).await?;
+                let attributes = self
+                    .attributes_for(&write, Purpose::Create, deadline)
+                    .await?;
                 json!({
                     "method": "POST",
                     "path": endpoint,
@@ -195,7 +204,9 @@ impl ScimLms {
                 })
             }
             WriteKind::Update { id } | WriteKind::Deactivate { id } => {
-                let attributes = self.attributes_for(&write, Purpose::Update, deadline).await?;
+                let attributes = self
+                    .attributes_for(&write, Purpose::Update, deadline)
+                    .await?;
                 json!({
                     "method": "PATCH",
                     "path": format!("{endpoint}/{}", id.0),
@@ -330,10 +341,13 @@ mod tests {
         ]});
         let outcomes = operation_outcomes(&response, &[0, 1, 2], &writes).unwrap();
         assert_eq!(outcomes[0].as_ref().unwrap().id, LmsUserId("abc".into()));
-        assert!(matches!(&outcomes[1], Err(LmsError::Conflict { detail }) if detail == "uniqueness: userName taken"));
+        assert!(
+            matches!(&outcomes[1], Err(LmsError::Conflict { detail }) if detail == "uniqueness: userName taken")
+        );
         assert_eq!(outcomes[2].as_ref().unwrap().id, LmsUserId("u3".into()));
 
-        let stopped = json!({"Operations": [{"bulkId": "1", "status": "201", "response": {"id": "x"}}]});
+        let stopped =
+            json!({"Operations": [{"bulkId": "1", "status": "201", "response": {"id": "x"}}]});
         let outcomes = operation_outcomes(&stopped, &[0, 1], &writes).unwrap();
         assert_eq!(outcomes[0].as_ref().unwrap().id, LmsUserId("x".into()));
         assert!(outcomes[1].as_ref().is_err_and(LmsError::is_retryable));

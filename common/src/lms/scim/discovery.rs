@@ -3,10 +3,10 @@
 //! not serve leaves RFC 7643's defaults, and a warning that says so.
 
 use super::defaults::rfc7643_schema;
+use crate::domain::settings::scim::ScimPath;
 pub use crate::domain::settings::scim::{
     CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA,
 };
-use crate::domain::settings::scim::ScimPath;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -240,7 +240,10 @@ impl ServerCapabilities {
             Some(_) if sub_path == attribute => Ok(()),
             Some(_) => match attributes.get(&sub_path) {
                 // A complex attribute published without its sub-attributes: nothing to hold on to.
-                None if !attributes.keys().any(|key| key.starts_with(&format!("{attribute}."))) => {
+                None if !attributes
+                    .keys()
+                    .any(|key| key.starts_with(&format!("{attribute}."))) =>
+                {
                     Ok(())
                 }
                 None => Err(format!(
@@ -414,7 +417,12 @@ mod tests {
                 .is_ok()
         );
         assert!(capabilities.offers(&path("shoeSize")).is_err());
-        assert_eq!(capabilities.warnings.len(), 3, "{:?}", capabilities.warnings);
+        assert_eq!(
+            capabilities.warnings.len(),
+            3,
+            "{:?}",
+            capabilities.warnings
+        );
     }
 
     #[test]
@@ -429,7 +437,12 @@ mod tests {
         assert!(capabilities.writable(ENTERPRISE_USER_SCHEMA, "externalId"));
         assert!(capabilities.writable(PERSONIO_LMS_USER_SCHEMA, "team"));
         let cost = path(&format!("{ENTERPRISE_USER_SCHEMA}:costCenter"));
-        assert!(capabilities.offers(&cost).unwrap_err().contains("costCenter"));
+        assert!(
+            capabilities
+                .offers(&cost)
+                .unwrap_err()
+                .contains("costCenter")
+        );
     }
 
     #[test]
@@ -450,13 +463,23 @@ mod tests {
     #[test]
     fn vendor_extensions_count_only_when_advertised() {
         let vendor = "urn:acme:scim:schemas:1.0:Learner";
-        let types = [json!({"name": "User", "endpoint": "/Users", "schema": CORE_USER_SCHEMA,
-               "schemaExtensions": [{"schema": vendor}]})];
+        let types = [
+            json!({"name": "User", "endpoint": "/Users", "schema": CORE_USER_SCHEMA,
+               "schemaExtensions": [{"schema": vendor}]}),
+        ];
         let schemas = [json!({"id": vendor, "attributes": [{"name": "costCenter"}]})];
         let capabilities =
             ServerCapabilities::from_discovery(None, Some(&types), Some(&schemas)).expect("valid");
-        assert!(capabilities.offers(&path(&format!("{vendor}:costCenter"))).is_ok());
-        assert!(capabilities.offers(&path(&format!("{vendor}:team"))).is_err());
+        assert!(
+            capabilities
+                .offers(&path(&format!("{vendor}:costCenter")))
+                .is_ok()
+        );
+        assert!(
+            capabilities
+                .offers(&path(&format!("{vendor}:team")))
+                .is_err()
+        );
         let enterprise = path(&format!("{ENTERPRISE_USER_SCHEMA}:department"));
         assert!(
             capabilities

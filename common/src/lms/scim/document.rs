@@ -251,8 +251,9 @@ fn writable_part(
     mut attribute: SyncedAttribute,
     capabilities: &ServerCapabilities,
 ) -> SyncedAttribute {
-    let keep =
-        |key: &String| capabilities.writable(&attribute.schema, &format!("{}.{key}", attribute.path));
+    let keep = |key: &String| {
+        capabilities.writable(&attribute.schema, &format!("{}.{key}", attribute.path))
+    };
     match &mut attribute.value {
         SyncedValue::Set(Value::Object(fields))
         | SyncedValue::Element {
@@ -493,14 +494,12 @@ pub fn drifted(document: &Value, attributes: &[SyncedAttribute]) -> Vec<String> 
             (SyncedValue::Set(_), None) => false,
             (SyncedValue::Cleared, current) => current.is_none(),
             (SyncedValue::Element { selector, element }, current) => {
-                let found = current
-                    .and_then(Value::as_array)
-                    .and_then(|elements| {
-                        elements.iter().find(|existing| {
-                            existing.get(&selector.0).and_then(Value::as_str)
-                                == Some(selector.1.as_str())
-                        })
-                    });
+                let found = current.and_then(Value::as_array).and_then(|elements| {
+                    elements.iter().find(|existing| {
+                        existing.get(&selector.0).and_then(Value::as_str)
+                            == Some(selector.1.as_str())
+                    })
+                });
                 match (element, found) {
                     (None, found) => found.is_none(),
                     (Some(wanted), Some(found)) => {
@@ -522,7 +521,10 @@ pub fn drifted(document: &Value, attributes: &[SyncedAttribute]) -> Vec<String> 
 fn same_value(wanted: &Value, current: &Value) -> bool {
     match (wanted, current) {
         (Value::Object(wanted), Value::Object(current)) => wanted.iter().all(|(key, value)| {
-            key == "primary" || current.get(key).is_some_and(|found| same_value(value, found))
+            key == "primary"
+                || current
+                    .get(key)
+                    .is_some_and(|found| same_value(value, found))
         }),
         (Value::String(wanted), Value::String(current)) => wanted == current,
         (wanted, current) => wanted == current,

@@ -47,7 +47,10 @@ impl ScimLms {
     }
 
     /// Every group's id and name, in as few pages as the server allows.
-    pub(super) async fn listed_groups(&self, deadline: Deadline) -> Result<Vec<LmsGroup>, LmsError> {
+    pub(super) async fn listed_groups(
+        &self,
+        deadline: Deadline,
+    ) -> Result<Vec<LmsGroup>, LmsError> {
         let capabilities = self.discovered(deadline).await?;
         let endpoint = capabilities.groups_endpoint.clone();
         let count = self.listing_count(capabilities);
@@ -87,7 +90,14 @@ impl ScimLms {
             let body = add_members_patch_body(users);
             match self
                 .http
-                .send(RequestKind::GroupUpdate, Method::PATCH, url, &[], Some(&body), deadline)
+                .send(
+                    RequestKind::GroupUpdate,
+                    Method::PATCH,
+                    url,
+                    &[],
+                    Some(&body),
+                    deadline,
+                )
                 .await
             {
                 // Some servers refuse a member they already have; that is the wanted state.
@@ -112,7 +122,14 @@ impl ScimLms {
             if add_members_to_document(&mut document, users) {
                 let body = Value::Object(document);
                 self.http
-                    .send(RequestKind::GroupUpdate, Method::PUT, url, &[], Some(&body), deadline)
+                    .send(
+                        RequestKind::GroupUpdate,
+                        Method::PUT,
+                        url,
+                        &[],
+                        Some(&body),
+                        deadline,
+                    )
                     .await
                     .map(drop)
             } else {

@@ -19,12 +19,17 @@ pub fn resolve(mapping: &AttributeMapping, capabilities: &ServerCapabilities) ->
     for (field, candidates) in &mapping.fields {
         let name = field.to_string();
         let (target, note) = match candidates {
-            FieldTargets::Off => (None, Some("not sent: the settings map it nowhere".to_owned())),
+            FieldTargets::Off => (
+                None,
+                Some("not sent: the settings map it nowhere".to_owned()),
+            ),
             FieldTargets::Configured(path) => match capabilities.offers(path) {
                 Ok(()) => (Some(path.clone()), None),
                 Err(reason) => (
                     None,
-                    Some(format!("{path} cannot be written: {reason}; nothing is sent")),
+                    Some(format!(
+                        "{path} cannot be written: {reason}; nothing is sent"
+                    )),
                 ),
             },
             FieldTargets::Default(paths) => {
@@ -62,7 +67,9 @@ pub fn resolve(mapping: &AttributeMapping, capabilities: &ServerCapabilities) ->
 }
 
 fn nowhere(field: &MappedField, reasons: &[String]) -> String {
-    let why = reasons.first().map_or(String::new(), |reason| format!(" ({reason})"));
+    let why = reasons
+        .first()
+        .map_or(String::new(), |reason| format!(" ({reason})"));
     match field {
         MappedField::Profile(ProfileField::Status) => format!(
             "the LMS offers no attribute for it{why}; only `active` is sent. Map it in \
@@ -118,7 +125,9 @@ mod tests {
             Some(r#"addresses[type eq "work"].locality"#)
         );
         assert_eq!(
-            target(&standard.report, "employment_type").target.as_deref(),
+            target(&standard.report, "employment_type")
+                .target
+                .as_deref(),
             Some("userType")
         );
         let status = target(&standard.report, "status");
@@ -152,15 +161,13 @@ mod tests {
     #[test]
     fn configured_targets_must_be_offered() {
         let mut settings = ScimSettings::default();
-        settings.attributes.insert(
-            "team".into(),
-            format!("{ENTERPRISE_USER_SCHEMA}:division"),
-        );
+        settings
+            .attributes
+            .insert("team".into(), format!("{ENTERPRISE_USER_SCHEMA}:division"));
         settings.attributes.insert("gender".into(), "".into());
-        settings.attributes.insert(
-            "status".into(),
-            "urn:acme:scim:1.0:Learner:state".into(),
-        );
+        settings
+            .attributes
+            .insert("status".into(), "urn:acme:scim:1.0:Learner:state".into());
         let mapping = AttributeMapping::new(&settings, &[]).unwrap();
         let resolved = resolve(&mapping, &capabilities(&[ENTERPRISE_USER_SCHEMA]));
         assert_eq!(
@@ -177,6 +184,11 @@ mod tests {
                 .is_some_and(|note| note.contains("does not advertise")),
             "{status:?}"
         );
-        assert!(!resolved.report.dropped().any(|field| field.field == "gender"));
+        assert!(
+            !resolved
+                .report
+                .dropped()
+                .any(|field| field.field == "gender")
+        );
     }
 }

@@ -27,9 +27,7 @@ pub use discovery::{
 
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsUser, LmsUserId};
 use crate::domain::settings::AttributeMapping;
-use crate::ports::{
-    LearningPlatform, ListedUser, LmsError, LmsFeatures, MappingReport, UserWrite,
-};
+use crate::ports::{LearningPlatform, ListedUser, LmsError, LmsFeatures, MappingReport, UserWrite};
 use crate::retry::{Backoff, Deadline};
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -216,7 +214,14 @@ impl ScimLms {
         let url = self.http.url(endpoint, &[]);
         match self
             .http
-            .send(RequestKind::Discovery, Method::GET, url, &[], None, deadline)
+            .send(
+                RequestKind::Discovery,
+                Method::GET,
+                url,
+                &[],
+                None,
+                deadline,
+            )
             .await
         {
             Ok(response) => Ok(response.body),

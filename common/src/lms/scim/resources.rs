@@ -146,9 +146,8 @@ mod tests {
 
     #[test]
     fn discovery_listings_may_be_list_responses_or_arrays() {
-        let listed =
-            listed_resources(json!({"totalResults": 1, "Resources": [{"id": "User"}]}))
-                .expect("a list response");
+        let listed = listed_resources(json!({"totalResults": 1, "Resources": [{"id": "User"}]}))
+            .expect("a list response");
         assert_eq!(listed.len(), 1);
         let bare = listed_resources(json!([{"id": "a"}, {"id": "b"}])).expect("an array");
         assert_eq!(bare.len(), 2);

@@ -53,7 +53,9 @@ impl Throttle {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits for a place under the current limit (and past any `Retry-After`).
@@ -92,7 +94,11 @@ impl Throttle {
             let until = Instant::now() + wait;
             state.resume_at = Some(state.resume_at.map_or(until, |at| at.max(until)));
         }
-        tracing::warn!(limit = state.limit, ?retry_after, "the LMS asks to slow down");
+        tracing::warn!(
+            limit = state.limit,
+            ?retry_after,
+            "the LMS asks to slow down"
+        );
     }
 
     /// A request went through: after as many as the limit, one more may run at once.
@@ -170,8 +176,15 @@ mod tests {
         for task in tasks {
             task.await.expect("the task ends");
         }
-        assert!(started.elapsed() >= Duration::from_secs(2), "Retry-After held");
-        assert!(peak.load(Ordering::SeqCst) <= 3, "{}", peak.load(Ordering::SeqCst));
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "Retry-After held"
+        );
+        assert!(
+            peak.load(Ordering::SeqCst) <= 3,
+            "{}",
+            peak.load(Ordering::SeqCst)
+        );
         assert!(throttle.limit() > 1, "recovering");
     }
 }

@@ -38,7 +38,10 @@ fn patch_refused(error: &LmsError) -> bool {
         LmsError::Rejected {
             status: 405 | 501, ..
         } => true,
-        LmsError::Rejected { status: 400, detail } => ["invalidPath", "noTarget", "invalidSyntax"]
+        LmsError::Rejected {
+            status: 400,
+            detail,
+        } => ["invalidPath", "noTarget", "invalidSyntax"]
             .iter()
             .any(|scim_type| detail.starts_with(scim_type)),
         _ => false,
@@ -61,7 +64,9 @@ impl ScimLms {
     pub(super) fn listing_count(&self, capabilities: &ServerCapabilities) -> usize {
         capabilities
             .max_results
-            .map_or(self.listing_page_size, |max| max.min(self.listing_page_size))
+            .map_or(self.listing_page_size, |max| {
+                max.min(self.listing_page_size)
+            })
     }
 
     /// Pages through the resources at `endpoint` matching `filter` (all of them when there is no
@@ -258,7 +263,9 @@ impl ScimLms {
             WriteKind::Update { id } => {
                 self.write_user(
                     id,
-                    &self.attributes_for(write, Purpose::Update, deadline).await?,
+                    &self
+                        .attributes_for(write, Purpose::Update, deadline)
+                        .await?,
                     deadline,
                 )
                 .await?;
@@ -269,14 +276,23 @@ impl ScimLms {
                 return Ok(user_written(id.clone(), write));
             }
         };
-        let attributes = self.attributes_for(write, Purpose::Create, deadline).await?;
+        let attributes = self
+            .attributes_for(write, Purpose::Create, deadline)
+            .await?;
         let capabilities = self.discovered(deadline).await?;
         let body = create_body(&attributes, role, capabilities);
         let url = self.http.url(&capabilities.users_endpoint, &[]);
         let profile = write.profile;
         match self
             .http
-            .send(RequestKind::UserCreate, Method::POST, url, &[], Some(&body), deadline)
+            .send(
+                RequestKind::UserCreate,
+                Method::POST,
+                url,
+                &[],
+                Some(&body),
+                deadline,
+            )
             .await
         {
             Ok(response) => {
@@ -300,7 +316,9 @@ impl ScimLms {
                 {
                     Some(existing) if same_email(&existing.email, &profile.email) => {
                         tracing::info!(user_id = %existing.id, "the user to create already exists; updating it instead");
-                        let update = self.attributes_for(write, Purpose::Update, deadline).await?;
+                        let update = self
+                            .attributes_for(write, Purpose::Update, deadline)
+                            .await?;
                         self.write_user(&existing.id, &update, deadline).await?;
                         Ok(existing)
                     }
@@ -325,7 +343,14 @@ impl ScimLms {
             let body = patch_body(attributes);
             match self
                 .http
-                .send(RequestKind::UserUpdate, Method::PATCH, url.clone(), &[], Some(&body), deadline)
+                .send(
+                    RequestKind::UserUpdate,
+                    Method::PATCH,
+                    url.clone(),
+                    &[],
+                    Some(&body),
+                    deadline,
+                )
                 .await
             {
                 Err(error) if patch_refused(&error) => {
@@ -353,7 +378,14 @@ impl ScimLms {
             .await?;
         let body = replacement_document(current, attributes);
         self.http
-            .send(RequestKind::UserUpdate, Method::PUT, url, &[], Some(&body), deadline)
+            .send(
+                RequestKind::UserUpdate,
+                Method::PUT,
+                url,
+                &[],
+                Some(&body),
+                deadline,
+            )
             .await
             .map(drop)
     }

@@ -10,8 +10,8 @@ use crate::domain::integration::{
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
-use crate::ports::StoreError;
 use crate::domain::settings::IntegrationSettings;
+use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 

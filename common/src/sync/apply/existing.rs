@@ -1,10 +1,10 @@
 //! Phase 2: which creates find their user already in the LMS (adopted, never duplicated): from
 //! one listing when that is cheaper than looking each one up, else by lookups.
 
+use super::bounded;
 use super::{ApplyContext, Step, Work};
 use crate::domain::lms::LmsUser;
 use crate::ports::LmsFeatures;
-use super::bounded;
 use futures::FutureExt;
 use std::collections::HashMap;
 use tracing::info;
@@ -39,13 +39,20 @@ impl UserIndex {
 }
 
 /// Whether one listing costs fewer requests than two lookups per create.
-pub(super) fn listing_is_cheaper(features: &LmsFeatures, known_users: usize, creates: usize) -> bool {
+pub(super) fn listing_is_cheaper(
+    features: &LmsFeatures,
+    known_users: usize,
+    creates: usize,
+) -> bool {
     features.listing && known_users.div_ceil(features.page_size.max(1)).max(1) < 2 * creates
 }
 
 impl ApplyContext<'_> {
     pub(super) async fn find_existing_users(&self, works: &mut [Work], features: &LmsFeatures) {
-        let creates = works.iter().filter(|work| work.step == Step::Create).count();
+        let creates = works
+            .iter()
+            .filter(|work| work.step == Step::Create)
+            .count();
         if creates == 0 {
             return;
         }
@@ -56,7 +63,10 @@ impl ApplyContext<'_> {
                 .await
             {
                 Ok(users) => {
-                    info!(users = users.len(), creates, "LMS users listed instead of looked up");
+                    info!(
+                        users = users.len(),
+                        creates, "LMS users listed instead of looked up"
+                    );
                     Some(UserIndex::new(users.into_iter().map(|listed| listed.user)))
                 }
                 Err(error) => {
@@ -169,7 +179,10 @@ mod tests {
             email_changes_by_hand: false,
         };
         assert!(listing_is_cheaper(&features, 6000, 6000), "a first sync");
-        assert!(!listing_is_cheaper(&features, 5001, 1), "one new hire among 5,000");
+        assert!(
+            !listing_is_cheaper(&features, 5001, 1),
+            "one new hire among 5,000"
+        );
         assert!(listing_is_cheaper(&features, 5010, 10));
         let no_listing = LmsFeatures {
             listing: false,

@@ -1,12 +1,12 @@
 //! Phase 6: invitations for the new users, and each employee's link with what was written.
 
+use super::bounded;
 use super::{ApplyContext, Step, Work};
 use crate::domain::link::EmployeeLink;
 use crate::domain::run::OutcomeAction;
 use crate::ports::StoreError;
 use crate::sync::email::invitation_email;
 use chrono::Utc;
-use super::bounded;
 use futures::FutureExt;
 use tracing::warn;
 
@@ -33,8 +33,8 @@ impl ApplyContext<'_> {
     }
 
     async fn invite_if_new(&self, work: &mut Work) {
-        let created = work.outcome.action == OutcomeAction::Created
-            && (work.written || self.dry_run());
+        let created =
+            work.outcome.action == OutcomeAction::Created && (work.written || self.dry_run());
         if !created || !self.request.settings.notifications.invite_new_users {
             return;
         }
@@ -49,7 +49,9 @@ impl ApplyContext<'_> {
             self.request.settings.notifications.login_url.as_deref(),
         );
         match self
-            .retry("sending an invitation", || self.engine.notifier.send(&email))
+            .retry("sending an invitation", || {
+                self.engine.notifier.send(&email)
+            })
             .await
         {
             Ok(()) => work.outcome.invited = true,

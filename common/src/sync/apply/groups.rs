@@ -85,7 +85,9 @@ impl ApplyContext<'_> {
     }
 
     async fn join_one(&self, work: &mut Work, name: &str, group: &LmsGroupId) {
-        let Some(user) = work.user.clone() else { return };
+        let Some(user) = work.user.clone() else {
+            return;
+        };
         match self
             .retry("adding a group member", || {
                 self.lms().add_group_member(group, &user)

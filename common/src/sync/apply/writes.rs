@@ -2,6 +2,7 @@
 //! concurrency), supervisors first, and the second pass for references that could not be
 //! written with them.
 
+use super::bounded;
 use super::{ApplyContext, Step, Work};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::ManagerLink;
@@ -9,7 +10,6 @@ use crate::domain::lms::{DEFAULT_ROLE, LmsUserId};
 use crate::domain::run::OutcomeAction;
 use crate::ports::{LmsError, LmsFeatures, ManagerRef, UserWrite, WriteKind};
 use crate::sync::managers::Desired;
-use super::bounded;
 use futures::FutureExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -223,7 +223,10 @@ impl ApplyContext<'_> {
     /// what was written: a supervisor still without an account).
     fn manager_unchanged(work: &Work, resolution: &Resolution) -> bool {
         work.step == Step::Manager
-            && work.link.as_ref().is_some_and(|link| link.manager == resolution.link)
+            && work
+                .link
+                .as_ref()
+                .is_some_and(|link| link.manager == resolution.link)
     }
 
     pub(super) async fn write_users(&self, works: &mut Vec<Work>, features: &LmsFeatures) {
@@ -254,9 +257,18 @@ impl ApplyContext<'_> {
 
     /// Bulk requests of up to `size` writes. Returns the writes left to go one by one (a server
     /// that turned out to have no bulk endpoint, or writes that need a request of their own).
-    async fn write_in_batches(&self, works: &mut [Work], order: &[usize], size: usize) -> Vec<usize> {
+    async fn write_in_batches(
+        &self,
+        works: &mut [Work],
+        order: &[usize],
+        size: usize,
+    ) -> Vec<usize> {
         let mut single = Vec::new();
-        let pending: Vec<usize> = order.iter().copied().filter(|i| writes_user(&works[*i])).collect();
+        let pending: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|i| writes_user(&works[*i]))
+            .collect();
         single.extend(order.iter().copied().filter(|i| !writes_user(&works[*i])));
         let mut chunks = pending.chunks(size);
         for chunk in chunks.by_ref() {
@@ -321,7 +333,10 @@ impl ApplyContext<'_> {
                     result.is_err() && works[*index].step == Step::Create
                 })
                 .filter_map(|((index, _), _)| {
-                    works[*index].target.as_ref().map(|t| t.personio_id.to_string())
+                    works[*index]
+                        .target
+                        .as_ref()
+                        .map(|t| t.personio_id.to_string())
                 })
                 .collect();
             for ((index, resolution), result) in sent.into_iter().zip(results) {
@@ -330,7 +345,7 @@ impl ApplyContext<'_> {
                     Ok(user) => {
                         let resolution = self.settled(resolution);
                         self.wrote(work, user.id, resolution);
-                        self.after_write(work);
+                        self.after_write(work).await;
                         self.applied_one();
                     }
                     // The supervisor this write named by bulkId was not created: on its own.
@@ -349,8 +364,11 @@ impl ApplyContext<'_> {
             }
         }
         // Supervisors before the employees they supervise, as in `order`.
-        let position: HashMap<usize, usize> =
-            order.iter().enumerate().map(|(at, index)| (*index, at)).collect();
+        let position: HashMap<usize, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(at, index)| (*index, at))
+            .collect();
         single.sort_by_key(|index| position.get(index).copied().unwrap_or(usize::MAX));
         single.dedup();
         single
@@ -409,8 +427,11 @@ impl ApplyContext<'_> {
                 listen.insert(target.personio_id, (*index, receiver));
             }
         }
-        let position: HashMap<usize, usize> =
-            indices.iter().enumerate().map(|(at, index)| (*index, at)).collect();
+        let position: HashMap<usize, usize> = indices
+            .iter()
+            .enumerate()
+            .map(|(at, index)| (*index, at))
+            .collect();
         let jobs: Vec<_> = indices
             .iter()
             .filter_map(|index| {
@@ -486,7 +507,7 @@ impl ApplyContext<'_> {
         match created {
             Ok(user) => {
                 self.wrote(work, user.id, resolution);
-                self.after_write(work);
+                self.after_write(work).await;
             }
             Err(LmsError::Conflict { detail }) => {
                 Box::pin(self.adopt_or_report(work, resolution, detail)).await
@@ -510,11 +531,9 @@ impl ApplyContext<'_> {
         match updated {
             Ok(()) => {
                 self.wrote(work, id, resolution);
-                self.after_write(work);
+                self.after_write(work).await;
             }
-            Err(LmsError::NotFound { .. })
-                if matches!(work.step, Step::Update | Step::Manager) =>
-            {
+            Err(LmsError::NotFound { .. }) if matches!(work.step, Step::Update | Step::Manager) => {
                 Box::pin(self.replace_deleted(work)).await
             }
             Err(error) => self.fail_write(work, error),
@@ -540,10 +559,14 @@ impl ApplyContext<'_> {
     /// A create refused because the email (userName) is taken: the user holding it is adopted
     /// when nobody else claims it, else the clash is reported with who holds it.
     async fn adopt_or_report(&self, work: &mut Work, resolution: Resolution, detail: String) {
-        let Some(target) = work.target.clone() else { return };
+        let Some(target) = work.target.clone() else {
+            return;
+        };
         let email = &target.profile.email;
         match self
-            .retry("looking up a user by email", || self.lms().find_user_by_email(email))
+            .retry("looking up a user by email", || {
+                self.lms().find_user_by_email(email)
+            })
             .await
         {
             Ok(Some(user)) => {
@@ -575,7 +598,9 @@ impl ApplyContext<'_> {
     /// The linked user was deleted in the LMS: the employee is still selected, so the account
     /// comes back (adopted if one with the email exists, created otherwise).
     async fn replace_deleted(&self, work: &mut Work) {
-        let Some(target) = work.target.clone() else { return };
+        let Some(target) = work.target.clone() else {
+            return;
+        };
         work.replaced = work.link.clone();
         work.step = Step::Create;
         work.user = None;
@@ -602,14 +627,27 @@ impl ApplyContext<'_> {
         }
     }
 
-    /// What a successful write still has to say: an email change the LMS does not take.
-    fn after_write(&self, work: &mut Work) {
-        let Some(target) = &work.target else { return };
-        let Some(link) = &work.link else { return };
+    /// What a successful write still has to say: an email change the LMS does not take (unless
+    /// an LMS admin has made it already).
+    async fn after_write(&self, work: &mut Work) {
+        let Some(target) = work.target.clone() else {
+            return;
+        };
+        let Some(link) = work.link.clone() else {
+            return;
+        };
         if self.email_changes_by_hand()
             && work.replaced.is_none()
             && !link.email.eq_ignore_ascii_case(&target.profile.email)
         {
+            let holder = self
+                .retry("looking up a user by email", || {
+                    self.lms().find_user_by_email(&target.profile.email)
+                })
+                .await;
+            if matches!(&holder, Ok(Some(user)) if work.user.as_ref() == Some(&user.id)) {
+                return;
+            }
             work.keep_old_email = true;
             work.fail(format!(
                 "updated, except the email: the LMS keys users by email and takes no email \
@@ -685,7 +723,9 @@ impl ApplyContext<'_> {
             return;
         };
         match self
-            .retry("writing a manager reference", || self.lms().update_user(&id, &write))
+            .retry("writing a manager reference", || {
+                self.lms().update_user(&id, &write)
+            })
             .await
         {
             Ok(()) => {
@@ -695,7 +735,10 @@ impl ApplyContext<'_> {
             Err(error) => self.notice(format!(
                 "the manager reference of Personio employee {} could not be written ({error}); \
                  the next run retries it",
-                work.outcome.personio_id.map(|id| id.to_string()).unwrap_or_default()
+                work.outcome
+                    .personio_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default()
             )),
         }
     }
