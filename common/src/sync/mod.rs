@@ -11,6 +11,7 @@ pub mod email;
 pub mod managers;
 pub mod plan;
 pub mod profile;
+mod reconcile;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
@@ -19,8 +20,10 @@ mod tests;
 mod tests_lms_requests;
 #[cfg(test)]
 mod tests_managers;
+#[cfg(test)]
+mod tests_reconcile;
 
-pub use plan::{DeactivationReason, PlannedChange, Roster, SyncPlan, SyncTarget};
+pub use plan::{DeactivationReason, PlannedChange, Repair, Roster, SyncPlan, SyncTarget};
 pub use profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};
 
 use crate::domain::IntegrationId;
@@ -311,7 +314,17 @@ impl SyncEngine {
             record.error = Some(problem);
             return;
         }
-        let mut plan = SyncPlan::new(roster, links, settings);
+        let mut plan = SyncPlan::for_run(roster, links, settings, request.kind);
+        if request.kind == RunKind::Reconcile
+            && let Err(problem) = self
+                .plan_repairs(request, &mut plan, &mut record.notices)
+                .await
+        {
+            error!(%problem, "the reconcile cannot compare; nothing was changed");
+            record.status = RunStatus::Failed;
+            record.error = Some(problem);
+            return;
+        }
         info!(
             changes = plan.changes.len(),
             unchanged = plan.unchanged,

@@ -6,7 +6,7 @@ use super::profile::{MappingError, desired_groups, is_selected, map_profile, pro
 use crate::domain::employee::{EmployeePage, EmployeeParseError, PersonioId};
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::{LmsProfile, LmsUserId};
-use crate::domain::run::{EmployeeOutcome, OutcomeAction};
+use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunKind};
 use crate::domain::settings::IntegrationSettings;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -163,6 +163,44 @@ pub enum PlannedChange {
         link: EmployeeLink,
         reason: DeactivationReason,
     },
+    /// A reconcile run found the LMS changed by hand: `repair` says what is restored.
+    Repair {
+        target: Option<Box<SyncTarget>>,
+        link: EmployeeLink,
+        repair: Repair,
+    },
+}
+
+/// What a reconcile run restores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The linked user was deleted in the LMS: set up again, and the link updated.
+    Deleted,
+    /// Synced fields (by name) were changed in the LMS: written again.
+    Edited(Vec<String>),
+    /// Memberships the sync added were removed: added again.
+    Groups(BTreeSet<String>),
+    /// A deactivated account was activated in the LMS: deactivated again.
+    Reactivated,
+}
+
+impl Repair {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Deleted => "the LMS user had been deleted in the LMS; it was set up again".into(),
+            Self::Edited(fields) => format!(
+                "changed in the LMS by hand ({}); the synced values were restored",
+                fields.join(", ")
+            ),
+            Self::Groups(groups) => format!(
+                "removed in the LMS from {}; added again",
+                groups.iter().map(|group| format!("{group:?}")).collect::<Vec<_>>().join(", ")
+            ),
+            Self::Reactivated => {
+                "activated in the LMS by hand although not selected; deactivated again".into()
+            }
+        }
+    }
 }
 
 impl PlannedChange {
@@ -172,6 +210,7 @@ impl PlannedChange {
             Self::Update { link, .. }
             | Self::AddGroups { link, .. }
             | Self::Manager { link, .. }
+            | Self::Repair { link, .. }
             | Self::Deactivate { link, .. } => link.personio_id,
         }
     }
@@ -194,10 +233,26 @@ pub struct SyncPlan {
     /// Employees whose profile and groups are as last written, decided once the run's creates
     /// and deactivations are known (their manager reference may still need a write).
     unchanged_linked: Vec<(Box<SyncTarget>, EmployeeLink)>,
+    /// A reconcile run's employees whose profile and groups are as last written (counted in
+    /// `unchanged` too), to compare with what the LMS holds.
+    pub in_sync: Vec<(Box<SyncTarget>, EmployeeLink)>,
+    /// A reconcile run's links of deactivated accounts of employees no longer selected.
+    pub deactivated: Vec<EmployeeLink>,
 }
 
 impl SyncPlan {
     pub fn new(roster: Roster, links: Vec<EmployeeLink>, settings: &IntegrationSettings) -> Self {
+        Self::for_run(roster, links, settings, RunKind::Full)
+    }
+
+    /// The plan of a run of `kind`: a reconcile run keeps the employees in sync and the
+    /// deactivated links (`in_sync`, `deactivated`) to compare them with the LMS.
+    pub fn for_run(
+        roster: Roster,
+        links: Vec<EmployeeLink>,
+        settings: &IntegrationSettings,
+        kind: RunKind,
+    ) -> Self {
         let mut plan = SyncPlan {
             linked_users: links
                 .iter()
@@ -233,6 +288,11 @@ impl SyncPlan {
             .any(|error| error.employee_id.is_none());
         let mut deactivations = Vec::new();
         for link in links.into_values() {
+            if !link.active && kind == RunKind::Reconcile && !protected.contains(&link.personio_id)
+            {
+                plan.deactivated.push(link);
+                continue;
+            }
             if !link.active || protected.contains(&link.personio_id) {
                 continue;
             }
@@ -277,13 +337,18 @@ impl SyncPlan {
         } else {
             plan.changes.extend(deactivations);
         }
-        plan.settle_unchanged(&all_links, settings);
+        plan.settle_unchanged(&all_links, settings, kind);
         plan
     }
 
     /// The supervisors' directory once creates and deactivations are planned, and with it the
     /// unchanged employees whose manager reference needs a write.
-    fn settle_unchanged(&mut self, links: &[EmployeeLink], settings: &IntegrationSettings) {
+    fn settle_unchanged(
+        &mut self,
+        links: &[EmployeeLink],
+        settings: &IntegrationSettings,
+        kind: RunKind,
+    ) {
         let mut creating = HashSet::new();
         let mut deactivating = HashSet::new();
         let mut reactivating = HashSet::new();
@@ -321,6 +386,9 @@ impl SyncPlan {
                 self.changes.push(PlannedChange::AddGroups { target, link });
             } else {
                 self.unchanged += 1;
+                if kind == RunKind::Reconcile {
+                    self.in_sync.push((target, link));
+                }
             }
         }
     }

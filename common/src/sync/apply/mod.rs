@@ -150,6 +150,8 @@ struct Work {
     /// The LMS took every field but the email (it keys users by email): the link keeps the
     /// old email and hash, so the next run reports the change again.
     keep_old_email: bool,
+    /// What a reconcile run restores (the outcome says it, whatever the steps were).
+    repair: Option<String>,
 }
 
 impl Work {
@@ -183,6 +185,11 @@ impl Work {
                 outcome.reason = Some(reason);
                 (Step::Manager, Some(target), Some(link), outcome)
             }
+            PlannedChange::Repair {
+                target,
+                link,
+                repair,
+            } => return Self::repair(target, link, repair),
             PlannedChange::Deactivate { link, reason } => {
                 let outcome = EmployeeOutcome {
                     personio_id: Some(link.personio_id),
@@ -217,7 +224,44 @@ impl Work {
             group_failures: Vec::new(),
             written: false,
             keep_old_email: false,
+            repair: None,
         }
+    }
+
+    /// A reconcile run's repair: the step that restores what was changed in the LMS.
+    fn repair(
+        target: Option<Box<SyncTarget>>,
+        link: EmployeeLink,
+        repair: super::plan::Repair,
+    ) -> Self {
+        use super::plan::Repair;
+        let change = match (&repair, target) {
+            (Repair::Reactivated, _) | (_, None) => PlannedChange::Deactivate {
+                link: link.clone(),
+                reason: super::plan::DeactivationReason::Deselected,
+            },
+            (Repair::Groups(missing), Some(target)) => PlannedChange::AddGroups {
+                target,
+                link: EmployeeLink {
+                    groups: link.groups.difference(missing).cloned().collect(),
+                    ..link.clone()
+                },
+            },
+            (Repair::Edited(_) | Repair::Deleted, Some(target)) => PlannedChange::Update {
+                target,
+                link: link.clone(),
+            },
+        };
+        let mut work = Self::from_change(change);
+        if repair == Repair::Deleted {
+            work.replaced = Some(link);
+            work.step = Step::Create;
+            work.user = None;
+        }
+        work.outcome.action = OutcomeAction::Repaired;
+        work.outcome.reason = Some(repair.describe());
+        work.repair = Some(repair.describe());
+        work
     }
 
     fn failed(&self) -> bool {
@@ -364,6 +408,12 @@ impl<'a> ApplyContext<'a> {
             .into_iter()
             .map(|work| {
                 let mut outcome = work.outcome;
+                if let Some(repair) = work.repair
+                    && outcome.action != OutcomeAction::Failed
+                {
+                    outcome.action = OutcomeAction::Repaired;
+                    outcome.reason = Some(repair);
+                }
                 outcome.groups_added = work.groups_added.into_iter().collect();
                 with_group_failures(outcome, work.group_failures)
             })
