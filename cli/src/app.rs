@@ -12,7 +12,7 @@ use common::app::{
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
-use common::domain::run::{RunId, Trigger};
+use common::domain::run::{RunId, RunKind, Trigger};
 use common::notify::OutboxNotifier;
 use common::ports::{CertificateLedger, HrSource, LearningPlatform, RunStore};
 use common::retry::Deadline;
@@ -144,6 +144,7 @@ pub fn print_sync(result: &IntegrationSync, max_rows: usize) {
 pub async fn sync(
     path: &Path,
     dry_run: bool,
+    kind: RunKind,
     json: bool,
     timeout: Duration,
 ) -> Result<ExitCode, CliError> {
@@ -161,6 +162,7 @@ pub async fn sync(
         Trigger::Cli,
     );
     request.dry_run = dry_run;
+    request.kind = kind;
     request.deadline = wired.deadline;
     request.lease_holder = lease_holder();
     let sync_bar = SyncBar::new(!json);

@@ -47,6 +47,10 @@ pub enum Command {
         /// Plan and record, write nothing to the LMS and send no email.
         #[arg(long)]
         dry_run: bool,
+        /// Also read the LMS and repair what was changed there by hand (deleted or edited
+        /// users, removed group memberships); each repair is reported.
+        #[arg(long)]
+        reconcile: bool,
         /// Print the run record as JSON.
         #[arg(long)]
         json: bool,

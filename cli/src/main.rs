@@ -12,6 +12,7 @@ mod render;
 
 use args::{Cli, Command, RunsCommand};
 use clap::Parser;
+use common::domain::run::RunKind;
 use error::{CliError, ExitCode};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -43,9 +44,17 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Sync {
             config,
             dry_run,
+            reconcile,
             json,
             timeout,
-        } => app::sync(&config.config, dry_run, json, seconds(timeout)).await,
+        } => {
+            let kind = if reconcile {
+                RunKind::Reconcile
+            } else {
+                RunKind::Full
+            };
+            app::sync(&config.config, dry_run, kind, json, seconds(timeout)).await
+        }
         Command::Check { config, timeout } => app::check(&config.config, seconds(timeout)).await,
         Command::Runs(runs) => match (runs.show, runs.config) {
             (Some(RunsCommand::Show { run_id, config }), _) => {

@@ -180,6 +180,7 @@ impl AdminApi {
                     .await
             }
             Endpoint::SyncNow => self.sync_now(caller, &id()).await,
+            Endpoint::Reconcile => self.reconcile_now(caller, &id()).await,
             Endpoint::Plan => self.plan(caller, &id()).await,
             Endpoint::Check => self.check(caller, &id()).await,
             Endpoint::ListRuns => {

@@ -13,6 +13,7 @@ pub enum Endpoint {
     UpdateIntegration,
     DeleteIntegration,
     SyncNow,
+    Reconcile,
     Plan,
     Check,
     ListRuns,
@@ -32,7 +33,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 14] {
+pub fn routes() -> [Route; 15] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -54,6 +55,11 @@ pub fn routes() -> [Route; 14] {
             Endpoint::DeleteIntegration,
         ),
         route(Method::POST, "/integrations/{id}/sync", Endpoint::SyncNow),
+        route(
+            Method::POST,
+            "/integrations/{id}/reconcile",
+            Endpoint::Reconcile,
+        ),
         route(Method::POST, "/integrations/{id}/plan", Endpoint::Plan),
         route(Method::POST, "/integrations/{id}/check", Endpoint::Check),
         route(Method::GET, "/integrations/{id}/runs", Endpoint::ListRuns),

@@ -178,6 +178,7 @@ impl SyncJobHandler {
         let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
         let mut request = SyncRequest::new(integration.clone(), record.settings, job.trigger);
         request.dry_run = job.dry_run;
+        request.kind = job.kind;
         request.deadline = deadline;
         request.lease_holder = lease_holder.to_owned();
         let synced = sync_integration(&engine, &pusher, request, &NoProgress, &NoProgress)
@@ -281,6 +282,7 @@ mod tests {
             integration_id: IntegrationId::new(integration),
             trigger: Trigger::Schedule,
             dry_run: false,
+            kind: Default::default(),
             requested_at: Utc::now(),
         })
         .unwrap()

@@ -1,7 +1,7 @@
 //! Work items that travel through the job queues.
 
 use super::IntegrationId;
-use super::run::Trigger;
+use super::run::{RunKind, Trigger};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -12,5 +12,8 @@ pub struct SyncJob {
     pub trigger: Trigger,
     #[serde(default)]
     pub dry_run: bool,
+    /// A full run, or a reconcile (which also repairs what was changed in the LMS by hand).
+    #[serde(default)]
+    pub kind: RunKind,
     pub requested_at: DateTime<Utc>,
 }

@@ -194,7 +194,11 @@ impl Repair {
             ),
             Self::Groups(groups) => format!(
                 "removed in the LMS from {}; added again",
-                groups.iter().map(|group| format!("{group:?}")).collect::<Vec<_>>().join(", ")
+                groups
+                    .iter()
+                    .map(|group| format!("{group:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Self::Reactivated => {
                 "activated in the LMS by hand although not selected; deactivated again".into()

@@ -44,9 +44,12 @@ impl SyncEngine {
             .settings
             .attribute_mapping()
             .map_err(|error| error.to_string())?;
-        let listed = with_retry(self.retry, request.deadline, "listing the LMS users", || {
-            self.lms.list_users(Some(&mapping))
-        })
+        let listed = with_retry(
+            self.retry,
+            request.deadline,
+            "listing the LMS users",
+            || self.lms.list_users(Some(&mapping)),
+        )
         .await
         .map_err(|error| {
             format!("reading the LMS users for the reconcile failed: {error}; nothing was changed")
@@ -75,12 +78,9 @@ impl SyncEngine {
                 mapping: &mapping,
                 manager: expected_manager(plan.managers.desired(&target.profile), &link),
             };
-            let edited = match with_retry(
-                self.retry,
-                request.deadline,
-                "comparing a user",
-                || self.lms.drift(listed, &write),
-            )
+            let edited = match with_retry(self.retry, request.deadline, "comparing a user", || {
+                self.lms.drift(listed, &write)
+            })
             .await
             {
                 Ok(edited) => edited,
@@ -129,7 +129,15 @@ impl SyncEngine {
         }
         let in_sync_repairs = repairs
             .iter()
-            .filter(|change| matches!(change, PlannedChange::Repair { target: Some(_), .. }))
+            .filter(|change| {
+                matches!(
+                    change,
+                    PlannedChange::Repair {
+                        target: Some(_),
+                        ..
+                    }
+                )
+            })
             .count() as u32;
         plan.unchanged = plan.unchanged.saturating_sub(in_sync_repairs);
         info!(repairs = repairs.len(), "reconcile compared the LMS");

@@ -29,11 +29,13 @@ async fn a_reconcile_repairs_what_was_changed_by_hand_and_says_so() {
     let deleted = harness.user_of("person1@example.com");
     harness.lms.remove_user(&deleted.id);
     let deactivated = harness.user_of("person2@example.com").id;
-    harness.lms.edit_user(&deactivated, |user| user.active = false);
-    let edited = harness.user_of("person3@example.com").id;
     harness
         .lms
-        .edit_user(&edited, |user| user.profile.title = Some("Hand-made".into()));
+        .edit_user(&deactivated, |user| user.active = false);
+    let edited = harness.user_of("person3@example.com").id;
+    harness.lms.edit_user(&edited, |user| {
+        user.profile.title = Some("Hand-made".into())
+    });
     let ungrouped = harness.user_of("person4@example.com").id;
     harness.lms.remove_member("Platform", &ungrouped);
 
@@ -46,7 +48,12 @@ async fn a_reconcile_repairs_what_was_changed_by_hand_and_says_so() {
     let record = harness.reconcile().await;
 
     assert_eq!(record.kind, RunKind::Reconcile);
-    assert_eq!(record.status, RunStatus::Succeeded, "{:#?}", record.outcomes);
+    assert_eq!(
+        record.status,
+        RunStatus::Succeeded,
+        "{:#?}",
+        record.outcomes
+    );
     assert_eq!(record.counts.repaired, 4);
     assert_eq!(record.counts.unchanged, 2);
     for id in 1..=4 {
@@ -67,7 +74,11 @@ async fn a_reconcile_repairs_what_was_changed_by_hand_and_says_so() {
     );
     assert!(harness.user_of("person2@example.com").active);
     assert_eq!(
-        harness.user_of("person3@example.com").profile.title.as_deref(),
+        harness
+            .user_of("person3@example.com")
+            .profile
+            .title
+            .as_deref(),
         Some("Engineer")
     );
     assert!(harness.lms.members("Platform").contains(&ungrouped));

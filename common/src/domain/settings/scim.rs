@@ -8,6 +8,9 @@
 //! or a vendor's own). Whether the server offers the target is the adapter's business (`check`
 //! lists it); here the paths are only parsed, so that a typo names its field on load.
 
+use crate::domain::integration::SyncSchedule;
+use crate::domain::run::RunKind;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,6 +38,9 @@ macro_rules! concat_personio {
         )
     };
 }
+
+/// The longest reconcile period: 30 days.
+pub const MAX_RECONCILE_HOURS: u32 = 720;
 
 /// The most members one group PATCH may carry.
 pub const MAX_GROUP_BATCH_SIZE: usize = 1000;
@@ -325,6 +331,9 @@ pub struct ScimSettings {
     pub group_batch_size: usize,
     #[serde(default)]
     pub inactive_manager: InactiveManagerRule,
+    /// How often a scheduled run is a reconcile run (hours, 1 to 720); `None`: on demand only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_every_hours: Option<u32>,
 }
 
 impl Default for ScimSettings {
@@ -334,6 +343,7 @@ impl Default for ScimSettings {
             bulk: true,
             group_batch_size: default_group_batch_size(),
             inactive_manager: InactiveManagerRule::default(),
+            reconcile_every_hours: None,
         }
     }
 }
@@ -452,7 +462,34 @@ impl ScimSettings {
                 ),
             ));
         }
+        if let Some(hours) = self.reconcile_every_hours
+            && !(1..=MAX_RECONCILE_HOURS).contains(&hours)
+        {
+            return Err((
+                "scim.reconcile_every_hours".into(),
+                format!("must be between 1 and {MAX_RECONCILE_HOURS}, got {hours}"),
+            ));
+        }
         AttributeMapping::new(self, custom_fields).map(drop)
+    }
+
+    /// The kind of the scheduled run due at `due`: a reconcile when it is the first run due in
+    /// its reconcile period (counted from the Unix epoch, so the same runs are picked whatever
+    /// scheduler invocation sees them), a full run otherwise.
+    pub fn run_kind_due(&self, due: DateTime<Utc>, schedule: SyncSchedule) -> RunKind {
+        let (Some(hours), SyncSchedule::EveryMinutes(minutes)) =
+            (self.reconcile_every_hours, schedule)
+        else {
+            return RunKind::Full;
+        };
+        let period = i64::from(hours) * 3600;
+        let now = due.timestamp();
+        let previous = now - i64::from(minutes) * 60;
+        if now.div_euclid(period) != previous.div_euclid(period) {
+            RunKind::Reconcile
+        } else {
+            RunKind::Full
+        }
     }
 }
 
