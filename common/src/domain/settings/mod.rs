@@ -59,6 +59,7 @@ in_progress_ttl_seconds = 900              # one worker's claim on a certificate
 bulk = true                                # SCIM Bulk when the server offers it
 group_batch_size = 100                     # members added per group request (1..=1000)
 inactive_manager = "keep"                  # a deactivated supervisor: "keep" or "clear" the reference
+# reconcile_every_hours = 24               # a scheduled run a day also repairs hand changes in the LMS
 [scim.attributes]                          # field → SCIM attribute path; "" = not sent
 location = 'addresses[type eq "work"].locality'
 "custom.costCenter" = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"
