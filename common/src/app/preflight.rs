@@ -9,7 +9,7 @@
 use crate::certificates::{CategoryError, choose_category};
 use crate::domain::employee::Employee;
 use crate::domain::settings::{GroupSource, IntegrationSettings};
-use crate::ports::{EmployeeQuery, HrError, HrSource, LearningPlatform, LmsError};
+use crate::ports::{EmployeeQuery, FieldTarget, HrError, HrSource, LearningPlatform, LmsError};
 use crate::retry::Deadline;
 use crate::sync::profile::is_selected;
 use futures::StreamExt;
@@ -43,6 +43,8 @@ pub struct PreflightReport {
     pub groups_missing: Vec<String>,
     pub employees_listed: usize,
     pub employees_selected: usize,
+    /// Every mapped field and the LMS attribute it is written to (none: nowhere to go).
+    pub mapping: Vec<FieldTarget>,
 }
 
 impl PreflightReport {
@@ -229,12 +231,67 @@ async fn check_lms(
                 CheckStatus::Ok,
                 "the learning platform answers",
             );
+            check_mapping(report, lms, settings).await;
             if let Some(names) = wanted_groups {
                 check_groups(report, lms, settings, names).await;
             }
         }
         Err(error) => report.push("lms.reachable", CheckStatus::Failed, describe_lms(&error)),
     }
+}
+
+/// Where each mapped field goes on this LMS; a warning by name for each that has nowhere to go.
+async fn check_mapping(
+    report: &mut PreflightReport,
+    lms: &dyn LearningPlatform,
+    settings: &IntegrationSettings,
+) {
+    let mapping = match settings.attribute_mapping() {
+        Ok(mapping) => mapping,
+        Err(error) => return report.push("lms.mapping", CheckStatus::Failed, error.to_string()),
+    };
+    let described = match lms.describe_mapping(&mapping).await {
+        Ok(described) => described,
+        Err(error) => {
+            return report.push(
+                "lms.mapping",
+                CheckStatus::Failed,
+                format!("cannot read what the LMS offers: {}", describe_lms(&error)),
+            );
+        }
+    };
+    for warning in &described.warnings {
+        report.push("lms.discovery", CheckStatus::Warning, warning.clone());
+    }
+    let mapped: Vec<String> = described
+        .fields
+        .iter()
+        .filter_map(|field| Some(format!("{} → {}", field.field, field.target.as_ref()?)))
+        .collect();
+    report.push(
+        "lms.mapping",
+        CheckStatus::Ok,
+        format!(
+            "{} fields mapped (and always externalId, userName, the work email, active): {}",
+            mapped.len(),
+            mapped.join(", ")
+        ),
+    );
+    for field in described.dropped() {
+        report.push(
+            "lms.mapping",
+            CheckStatus::Warning,
+            format!(
+                "{}: {}",
+                field.field,
+                field
+                    .note
+                    .as_deref()
+                    .unwrap_or("the LMS offers no attribute for it")
+            ),
+        );
+    }
+    report.mapping = described.fields;
 }
 
 /// Whether the certificates' document category exists in Personio.
@@ -493,6 +550,46 @@ mod tests {
             vec!["Support (1 employees)".to_owned()]
         );
         assert_eq!(status_of(&report, "lms.groups"), vec![CheckStatus::Warning]);
+    }
+
+    #[tokio::test]
+    async fn every_mapped_field_is_listed_and_those_without_a_place_are_named() {
+        let hr = StaticHrSource::of(staff());
+        let lms = MemoryLms::with_groups(["Sales", "Support"]);
+        lms.set_unsupported_fields(["status", "gender"]);
+        let mut settings = settings();
+        settings
+            .scim
+            .attributes
+            .insert("title".into(), String::new());
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        assert!(report.passed(), "{report:#?}");
+        let mapping: Vec<&Check> = report
+            .checks
+            .iter()
+            .filter(|check| check.name == "lms.mapping")
+            .collect();
+        assert_eq!(mapping[0].status, CheckStatus::Ok);
+        assert!(
+            mapping[0].detail.contains("first_name → first_name"),
+            "{mapping:?}"
+        );
+        let warned: Vec<&str> = mapping[1..]
+            .iter()
+            .map(|check| check.detail.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            warned,
+            ["gender", "status"],
+            "title is off on purpose: no warning"
+        );
+        assert_eq!(report.mapping.len(), 17);
+        assert!(
+            report
+                .mapping
+                .iter()
+                .any(|field| field.field == "title" && field.off)
+        );
     }
 
     #[tokio::test]
