@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod scim;
+pub mod scim_quirks;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

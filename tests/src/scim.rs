@@ -67,16 +67,7 @@ impl ScimServer {
     /// The adapter with test-sized timings; `page_size` 1 makes every lookup with several
     /// candidates page.
     pub fn lms(&self, token: &str, page_size: usize) -> ScimLms {
-        let mut config = ScimConfig::new(self.base_url(), Secret::new(token));
-        config.timeout = Duration::from_secs(10);
-        config.call_budget = Duration::from_secs(30);
-        config.page_size = page_size;
-        config.backoff = Backoff {
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(200),
-            max_attempts: 3,
-        };
-        ScimLms::new(config).expect("a valid SCIM configuration")
+        scim_client(&self.base_url(), token, page_size)
     }
 
     /// A request straight to the server, as an LMS admin would make it.
@@ -153,4 +144,29 @@ impl ScimServer {
         members.sort_unstable();
         members
     }
+}
+
+/// The adapter at `base_url` with test-sized timings.
+pub fn scim_client(base_url: &str, token: &str, page_size: usize) -> ScimLms {
+    scim_client_with(base_url, token, page_size, 1000)
+}
+
+/// …with `listing_page_size` users per listing page (small ones make lookups the cheaper way).
+pub fn scim_client_with(
+    base_url: &str,
+    token: &str,
+    page_size: usize,
+    listing_page_size: usize,
+) -> ScimLms {
+    let mut config = ScimConfig::new(base_url, Secret::new(token));
+    config.timeout = Duration::from_secs(10);
+    config.call_budget = Duration::from_secs(30);
+    config.page_size = page_size;
+    config.listing_page_size = listing_page_size;
+    config.backoff = Backoff {
+        base: Duration::from_millis(50),
+        cap: Duration::from_millis(200),
+        max_attempts: 3,
+    };
+    ScimLms::new(config).expect("a valid SCIM configuration")
 }

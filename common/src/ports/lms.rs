@@ -190,6 +190,24 @@ impl LmsError {
         matches!(self, Self::Unavailable { .. } | Self::Malformed(_))
     }
 
+    /// The server does not take the update as sent: the PATCH method (405/501), or the
+    /// filtered paths and operation shapes of RFC 7644 §3.5.2 (`invalidPath`, `noTarget`,
+    /// `invalidSyntax`). Worth one try with PUT.
+    pub fn refuses_patch(&self) -> bool {
+        match self {
+            Self::Rejected {
+                status: 405 | 501, ..
+            } => true,
+            Self::Rejected {
+                status: 400,
+                detail,
+            } => ["invalidPath", "noTarget", "invalidSyntax"]
+                .iter()
+                .any(|scim_type| detail.starts_with(scim_type)),
+            _ => false,
+        }
+    }
+
     /// A problem of the whole LMS connection rather than of one user: the run stops writing.
     pub fn is_systemic(&self) -> bool {
         matches!(self, Self::Unauthorized { .. })

@@ -237,8 +237,8 @@ pub struct SyncPlan {
     /// Employees whose profile and groups are as last written, decided once the run's creates
     /// and deactivations are known (their manager reference may still need a write).
     unchanged_linked: Vec<(Box<SyncTarget>, EmployeeLink)>,
-    /// A reconcile run's employees whose profile and groups are as last written (counted in
-    /// `unchanged` too), to compare with what the LMS holds.
+    /// A reconcile run's employees whose profile is as last written (unchanged, or planned for
+    /// their groups or manager reference only), to compare with what the LMS holds.
     pub in_sync: Vec<(Box<SyncTarget>, EmployeeLink)>,
     /// A reconcile run's links of deactivated accounts of employees no longer selected.
     pub deactivated: Vec<EmployeeLink>,
@@ -380,6 +380,9 @@ impl SyncPlan {
             settings.scim.inactive_manager,
         );
         for (target, link) in std::mem::take(&mut self.unchanged_linked) {
+            if kind == RunKind::Reconcile {
+                self.in_sync.push((target.clone(), link.clone()));
+            }
             if let Some(reason) = self.managers.needs_attention(&target.profile, &link) {
                 self.changes.push(PlannedChange::Manager {
                     target,
@@ -390,9 +393,6 @@ impl SyncPlan {
                 self.changes.push(PlannedChange::AddGroups { target, link });
             } else {
                 self.unchanged += 1;
-                if kind == RunKind::Reconcile {
-                    self.in_sync.push((target, link));
-                }
             }
         }
     }

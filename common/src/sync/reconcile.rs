@@ -60,10 +60,24 @@ impl SyncEngine {
             .collect();
         let members = self.members_of_synced_groups(request, plan, notices).await;
 
+        // Employees planned for their groups or manager only: a repair takes the place of that
+        // change (it writes every synced field and adds the groups).
+        let planned: HashMap<_, usize> = plan
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| (change.personio_id(), index))
+            .collect();
         let mut repairs = Vec::new();
+        let mut replaced = Vec::new();
         for (target, link) in std::mem::take(&mut plan.in_sync) {
+            let slot = planned.get(&link.personio_id).copied();
+            let mut repair_of = |change: PlannedChange| match slot {
+                Some(index) => replaced.push((index, change)),
+                None => repairs.push(change),
+            };
             let Some(listed) = by_id.get(&link.lms_user_id) else {
-                repairs.push(PlannedChange::Repair {
+                repair_of(PlannedChange::Repair {
                     target: Some(target),
                     link,
                     repair: Repair::Deleted,
@@ -109,11 +123,14 @@ impl SyncEngine {
             } else {
                 continue;
             };
-            repairs.push(PlannedChange::Repair {
+            repair_of(PlannedChange::Repair {
                 target: Some(target),
                 link,
                 repair,
             });
+        }
+        for (index, change) in replaced {
+            plan.changes[index] = change;
         }
         for link in std::mem::take(&mut plan.deactivated) {
             if by_id

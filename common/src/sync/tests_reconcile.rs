@@ -132,3 +132,23 @@ async fn a_dry_reconcile_reports_the_repairs_and_writes_nothing() {
     assert_eq!(harness.lms.write_counts(), writes);
     assert!(!harness.user_of("person1@example.com").active);
 }
+
+#[tokio::test]
+async fn a_deleted_user_whose_manager_is_pending_is_set_up_again() {
+    let harness = harness(2);
+    harness.change(2, |employee| {
+        employee.supervisor = Some(crate::domain::employee::Supervisor {
+            id: Some(crate::domain::employee::PersonioId(99)),
+            name: None,
+        })
+    });
+    harness.run().await;
+    let user = harness.user_of("person2@example.com").id;
+    harness.lms.remove_user(&user);
+
+    let record = harness.reconcile().await;
+
+    assert_eq!(outcome(&record, 2).action, OutcomeAction::Repaired);
+    assert!(reason(outcome(&record, 2)).contains("deleted"));
+    assert_ne!(harness.user_of("person2@example.com").id, user);
+}

@@ -12,6 +12,7 @@ mod lambda_scheduler;
 mod lambda_support;
 mod personio_client;
 mod scim_lms;
+mod scim_quirks;
 mod sync_harness;
 mod sync_sandbox;
 mod sync_scim;

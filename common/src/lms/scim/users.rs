@@ -31,23 +31,6 @@ pub fn deactivation() -> Vec<SyncedAttribute> {
     }]
 }
 
-/// A refusal that says the server does not take the PATCH the adapter sent (the method, or the
-/// filtered paths and operation shapes of RFC 7644 §3.5.2): worth one try with PUT.
-fn patch_refused(error: &LmsError) -> bool {
-    match error {
-        LmsError::Rejected {
-            status: 405 | 501, ..
-        } => true,
-        LmsError::Rejected {
-            status: 400,
-            detail,
-        } => ["invalidPath", "noTarget", "invalidSyntax"]
-            .iter()
-            .any(|scim_type| detail.starts_with(scim_type)),
-        _ => false,
-    }
-}
-
 /// A refused filter (RFC 7644 §3.12 `invalidFilter`, or a plain 400/501 to a filtered search).
 fn filter_refused(error: &LmsError) -> bool {
     matches!(
@@ -353,7 +336,7 @@ impl ScimLms {
                 )
                 .await
             {
-                Err(error) if patch_refused(&error) => {
+                Err(error) if error.refuses_patch() => {
                     tracing::warn!(%error, "the LMS refuses the PATCH; updating with PUT from now on");
                     self.learnt.patch_refused.store(true, Ordering::Relaxed);
                 }

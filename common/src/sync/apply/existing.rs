@@ -156,6 +156,17 @@ impl ApplyContext<'_> {
             ));
             return;
         }
+        if let (Some(theirs), Some(id)) = (user.external_id.as_deref(), personio_id)
+            && !theirs.is_empty()
+            && theirs != id.to_string()
+        {
+            work.fail(format!(
+                "the LMS user {} has this email but belongs to external id {theirs}; correct \
+                 the email in Personio or in the LMS",
+                user.id
+            ));
+            return;
+        }
         work.outcome.action = crate::domain::run::OutcomeAction::Adopted;
         work.outcome.reason = Some(format!(
             "an LMS user with this email or Personio id existed ({}); it was linked and updated",

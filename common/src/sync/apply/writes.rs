@@ -749,7 +749,8 @@ fn single_remedy(step: &Step, error: &LmsError) -> bool {
     match (step, error) {
         (Step::Create, LmsError::Conflict { .. }) => true,
         (Step::Update | Step::Manager | Step::Deactivate, LmsError::NotFound { .. }) => true,
-        (_, error) => error.is_retryable(),
+        // On its own, the adapter can fall back to PUT.
+        (_, error) => error.is_retryable() || error.refuses_patch(),
     }
 }
 
