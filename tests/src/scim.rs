@@ -96,12 +96,20 @@ impl ScimServer {
             .await
     }
 
-    /// Every user the server holds.
+    /// Every user the server holds, page by page.
     pub async fn user_documents(&self) -> Vec<Value> {
-        let list = self
-            .raw(reqwest::Method::GET, "/Users?count=1000", None)
-            .await;
-        list["Resources"].as_array().cloned().unwrap_or_default()
+        let mut users = Vec::new();
+        loop {
+            let path = format!("/Users?startIndex={}&count=1000", users.len() + 1);
+            let page = self.raw(reqwest::Method::GET, &path, None).await;
+            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+            let total = page["totalResults"].as_u64().unwrap_or(0) as usize;
+            let received = resources.len();
+            users.extend(resources);
+            if received == 0 || users.len() >= total {
+                return users;
+            }
+        }
     }
 
     pub async fn admin_patch(&self, path: &str, operations: Value) -> Value {

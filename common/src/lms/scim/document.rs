@@ -530,3 +530,317 @@ fn same_value(wanted: &Value, current: &Value) -> bool {
         (wanted, current) => wanted == current,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::discovery::PERSONIO_LMS_USER_SCHEMA;
+    use super::super::mapping::resolve;
+    use super::*;
+    use crate::domain::lms::Manager;
+    use crate::domain::settings::{AttributeMapping, ScimSettings};
+    use std::collections::BTreeMap;
+
+    const VENDOR: &str = "urn:acme:params:scim:schemas:extension:learning:1.0:User";
+
+    fn capabilities(extensions: &[&str], schemas: &[Value]) -> ServerCapabilities {
+        let user_type = json!({
+            "name": "User", "endpoint": "/Users", "schema": CORE_USER_SCHEMA,
+            "schemaExtensions": extensions.iter().map(|schema| json!({"schema": schema})).collect::<Vec<_>>()
+        });
+        ServerCapabilities::from_discovery(None, Some(&[user_type]), Some(schemas))
+            .expect("valid discovery")
+    }
+
+    fn profile() -> LmsProfile {
+        LmsProfile {
+            external_id: "4711".into(),
+            email: "ann.lee@example.com".into(),
+            first_name: Some("Ann".into()),
+            last_name: Some("Lee".into()),
+            display_name: Some("Ann Lee".into()),
+            status: "Active".into(),
+            active: true,
+            title: None,
+            department: Some("Sales".into()),
+            team: Some("EMEA".into()),
+            location: Some("Berlin".into()),
+            company: Some("ACME GmbH".into()),
+            birthday: NaiveDate::from_ymd_opt(1990, 5, 17),
+            manager: Some(Manager {
+                personio_id: Some("12".into()),
+                name: Some("Bo Boss".into()),
+            }),
+            employee_number: Some("4711".into()),
+            custom: BTreeMap::from([("costCenter".into(), "CC-9".into())]),
+            ..LmsProfile::default()
+        }
+    }
+
+    fn attributes(
+        settings: &ScimSettings,
+        capabilities: &ServerCapabilities,
+        manager: ManagerRef,
+        purpose: Purpose,
+    ) -> Vec<SyncedAttribute> {
+        let mapping = AttributeMapping::new(settings, &["costCenter".to_owned()]).unwrap();
+        let resolved = resolve(&mapping, capabilities);
+        synced_attributes(&profile(), &manager, &resolved, capabilities, purpose)
+    }
+
+    fn manager_name_read_only() -> Value {
+        json!({"id": ENTERPRISE_USER_SCHEMA, "attributes": [
+            {"name": "department"}, {"name": "organization"}, {"name": "employeeNumber"},
+            {"name": "costCenter"},
+            {"name": "manager", "subAttributes": [
+                {"name": "value"}, {"name": "displayName", "mutability": "readOnly"}]}
+        ]})
+    }
+
+    #[test]
+    fn a_standard_server_gets_core_and_enterprise_attributes_with_the_role_on_create() {
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[manager_name_read_only()]);
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::User(LmsUserId("scim-12".into())),
+            Purpose::Create,
+        );
+        let body = create_body(&synced, "User", &capabilities);
+        assert_eq!(
+            body,
+            json!({
+                "schemas": [CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+                "roles": [{"value": "User"}],
+                "externalId": "4711",
+                "userName": "ann.lee@example.com",
+                "emails": [{"value": "ann.lee@example.com", "type": "work", "primary": true}],
+                "name": {"givenName": "Ann", "familyName": "Lee"},
+                "displayName": "Ann Lee",
+                "active": true,
+                "addresses": [{"type": "work", "locality": "Berlin"}],
+                ENTERPRISE_USER_SCHEMA: {
+                    "department": "Sales",
+                    "organization": "ACME GmbH",
+                    "employeeNumber": "4711",
+                    "manager": {"value": "scim-12"}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn a_vendor_extension_takes_the_fields_mapped_to_it() {
+        let vendor_schema = json!({"id": VENDOR, "attributes": [
+            {"name": "costCenter"}, {"name": "state"}, {"name": "managerId"}]});
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA, VENDOR], &[vendor_schema]);
+        let mut settings = ScimSettings::default();
+        settings
+            .attributes
+            .insert("custom.costCenter".into(), format!("{VENDOR}:costCenter"));
+        settings
+            .attributes
+            .insert("status".into(), format!("{VENDOR}:state"));
+        settings
+            .attributes
+            .insert("manager".into(), format!("{VENDOR}:managerId"));
+        let synced = attributes(
+            &settings,
+            &capabilities,
+            ManagerRef::SameBatch("12".into()),
+            Purpose::Create,
+        );
+        let body = create_body(&synced, "User", &capabilities);
+        assert_eq!(
+            body[VENDOR],
+            json!({"costCenter": "CC-9", "state": "Active", "managerId": "bulkId:12"})
+        );
+        assert!(body[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
+        assert_eq!(
+            body["schemas"],
+            json!([CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, VENDOR])
+        );
+    }
+
+    #[test]
+    fn the_project_extension_carries_the_lms_only_fields_when_advertised() {
+        let capabilities = capabilities(&[PERSONIO_LMS_USER_SCHEMA], &[]);
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::None,
+            Purpose::Create,
+        );
+        let body = create_body(&synced, "User", &capabilities);
+        assert_eq!(
+            body[PERSONIO_LMS_USER_SCHEMA],
+            json!({
+                "status": "Active",
+                "team": "EMEA",
+                "location": "Berlin",
+                "birthday": "1990-05-17",
+                "customAttributes": [{"name": "costCenter", "value": "CC-9"}]
+            })
+        );
+        assert!(body.get(ENTERPRISE_USER_SCHEMA).is_none());
+    }
+
+    #[test]
+    fn patch_replaces_exactly_the_synced_paths_and_owns_the_typed_elements() {
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[]);
+        let body = patch_body(&attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::None,
+            Purpose::Update,
+        ));
+        let summary: Vec<(String, String)> = body["Operations"]
+            .as_array()
+            .expect("operations")
+            .iter()
+            .map(|op| {
+                (
+                    op["op"].as_str().unwrap_or_default().to_owned(),
+                    op["path"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let enterprise = |attribute: &str| format!("{ENTERPRISE_USER_SCHEMA}:{attribute}");
+        let expected = [
+            ("replace", "externalId".to_owned()),
+            ("replace", "userName".into()),
+            ("remove", "emails[type eq \"work\"]".into()),
+            ("add", "emails".into()),
+            ("replace", "active".into()),
+            ("replace", "name.givenName".into()),
+            ("replace", "name.familyName".into()),
+            ("replace", "displayName".into()),
+            ("remove", "title".into()),
+            ("replace", enterprise("department")),
+            ("remove", "addresses[type eq \"work\"]".into()),
+            ("add", "addresses".into()),
+            ("replace", enterprise("organization")),
+            ("remove", "userType".into()),
+            ("remove", enterprise("manager")),
+            ("replace", enterprise("employeeNumber")),
+        ]
+        .map(|(op, path)| (op.to_owned(), path));
+        assert_eq!(summary, expected);
+        assert!(!body.to_string().contains("roles"), "a patch never sends the role");
+    }
+
+    #[test]
+    fn an_update_leaves_the_email_to_an_lms_that_keys_users_by_it() {
+        let core = json!({"id": CORE_USER_SCHEMA, "attributes": [
+            {"name": "userName", "mutability": "immutable"},
+            {"name": "emails", "subAttributes": [{"name": "value"}, {"name": "type"}, {"name": "primary"}]},
+            {"name": "active"}, {"name": "name", "subAttributes": [{"name": "givenName"}, {"name": "familyName"}]},
+            {"name": "displayName"}, {"name": "title"}
+        ]});
+        let capabilities = capabilities(&[], &[core]);
+        let paths = |purpose| -> Vec<String> {
+            attributes(&ScimSettings::default(), &capabilities, ManagerRef::None, purpose)
+                .into_iter()
+                .map(|attribute| attribute.path)
+                .collect()
+        };
+        assert!(paths(Purpose::Create).contains(&"userName".to_owned()));
+        let update = paths(Purpose::Update);
+        assert!(!update.contains(&"userName".to_owned()));
+        assert!(!update.contains(&"emails".to_owned()));
+        assert!(update.contains(&"title".to_owned()));
+    }
+
+    #[test]
+    fn replacement_keeps_unsynced_attributes_other_emails_and_element_parts() {
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[]);
+        let Value::Object(current) = json!({
+            "schemas": [CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+            "id": "u1",
+            "meta": {"resourceType": "User", "version": "W/\"3\""},
+            "userName": "old@example.com",
+            "nickName": "Annie",
+            "title": "Manual title",
+            "name": {"givenName": "Old", "middleName": "M"},
+            "roles": [{"value": "Admin"}],
+            "emails": [
+                {"value": "old@example.com", "type": "work", "primary": true},
+                {"value": "ann@home.example", "type": "home", "primary": false}
+            ],
+            "addresses": [{"type": "work", "streetAddress": "Main St 1", "locality": "Bonn"}],
+            ENTERPRISE_USER_SCHEMA: {"costCenter": "CC-7", "department": "Old"}
+        }) else {
+            panic!("an object")
+        };
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::None,
+            Purpose::Update,
+        );
+        let document = replacement_document(current, &synced);
+        assert_eq!(document["id"], "u1");
+        assert!(document.get("meta").is_none());
+        assert_eq!(document["nickName"], "Annie");
+        assert!(document.get("title").is_none(), "a cleared synced field is cleared");
+        assert_eq!(
+            document["name"],
+            json!({"givenName": "Ann", "middleName": "M", "familyName": "Lee"})
+        );
+        assert_eq!(document["roles"], json!([{"value": "Admin"}]));
+        assert_eq!(
+            document["emails"],
+            json!([
+                {"value": "ann@home.example", "type": "home"},
+                {"value": "ann.lee@example.com", "type": "work", "primary": true}
+            ])
+        );
+        assert_eq!(
+            document["addresses"],
+            json!([{"type": "work", "streetAddress": "Main St 1", "locality": "Berlin"}])
+        );
+        assert_eq!(document[ENTERPRISE_USER_SCHEMA]["costCenter"], "CC-7");
+        assert_eq!(document[ENTERPRISE_USER_SCHEMA]["department"], "Sales");
+    }
+
+    #[test]
+    fn drift_names_the_fields_changed_by_hand() {
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[manager_name_read_only()]);
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::User(LmsUserId("m1".into())),
+            Purpose::Update,
+        );
+        let Value::Object(empty) = json!({"id": "u1"}) else {
+            panic!("an object")
+        };
+        let as_synced = replacement_document(empty, &synced);
+        assert!(drifted(&as_synced, &synced).is_empty(), "{as_synced}");
+        let mut edited = as_synced.clone();
+        edited["active"] = json!(false);
+        edited["title"] = json!("Hand-made");
+        edited[ENTERPRISE_USER_SCHEMA]["manager"] = json!({"value": "m2", "displayName": "X"});
+        edited["addresses"] = json!([{"type": "work", "locality": "Hamburg"}]);
+        assert_eq!(
+            drifted(&edited, &synced),
+            ["active", "title", "location", "manager"]
+        );
+    }
+
+    #[test]
+    fn adding_members_to_a_document_is_idempotent() {
+        let Value::Object(mut group) = json!({"id": "g1", "displayName": "Sales", "meta": {}})
+        else {
+            panic!("an object")
+        };
+        let users = [LmsUserId("u1".into()), LmsUserId("u2".into())];
+        assert!(add_members_to_document(&mut group, &users));
+        assert!(!add_members_to_document(&mut group, &users[..1]));
+        assert_eq!(group["members"], json!([{"value": "u1"}, {"value": "u2"}]));
+        assert!(!group.contains_key("meta"));
+        assert_eq!(
+            add_members_patch_body(&users)["Operations"][0]["value"],
+            json!([{"value": "u1"}, {"value": "u2"}])
+        );
+    }
+}
