@@ -467,6 +467,8 @@ impl ApplyContext<'_> {
         announce: Option<watch::Sender<Option<Option<LmsUserId>>>>,
     ) -> Work {
         if !writes_user(&work) {
+            // Groups only (phase 5), or failed before: nothing to write here.
+            self.applied_one();
         } else if let Some(reason) = self.stopped() {
             work.fail(reason.to_owned());
         } else {
