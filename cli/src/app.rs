@@ -6,18 +6,19 @@ use crate::error::{CliError, ExitCode};
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols};
 use common::app::{
-    ConnectError, IntegrationSync, SyncVerdict, connect_integration, run_preflight,
+    ConnectError, IntegrationSync, SyncVerdict, connect_integration, named_scope, run_preflight,
     sync_integration,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
+use common::domain::employee::PersonioId;
 use common::domain::run::{RunId, RunKind, Trigger};
 use common::notify::OutboxNotifier;
 use common::ports::{CertificateLedger, HrSource, LearningPlatform, RunStore};
 use common::retry::Deadline;
 use common::store::SqliteStore;
-use common::sync::{SyncEngine, SyncError, SyncRequest};
+use common::sync::{SyncEngine, SyncError, SyncRequest, SyncScope};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,13 +142,21 @@ pub fn print_sync(result: &IntegrationSync, max_rows: usize) {
     }
 }
 
+/// `sync`: a run of `kind` (full or reconcile), or (`only` not empty) a targeted run of just
+/// those employees.
 pub async fn sync(
     path: &Path,
     dry_run: bool,
     kind: RunKind,
     json: bool,
+    only: Vec<PersonioId>,
     timeout: Duration,
 ) -> Result<ExitCode, CliError> {
+    let scope = if only.is_empty() {
+        SyncScope::Everyone
+    } else {
+        named_scope(only).map_err(|error| CliError::Input(format!("--only: {error}")))?
+    };
     let wired = wire(path, timeout)?;
     let engine = SyncEngine::new(
         wired.hr.clone(),
@@ -162,6 +171,7 @@ pub async fn sync(
         Trigger::Cli,
     );
     request.dry_run = dry_run;
+    request.scope = scope;
     request.kind = kind;
     request.deadline = wired.deadline;
     request.lease_holder = lease_holder();

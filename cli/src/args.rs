@@ -3,7 +3,13 @@
 use crate::error::EXIT_CODES_HELP;
 use crate::job_flags::JobFlags;
 use clap::{Args, Parser, Subcommand};
+use common::domain::employee::PersonioId;
 use std::path::PathBuf;
+
+/// A Personio employee id on the command line.
+fn personio_id(text: &str) -> Result<PersonioId, String> {
+    common::app::parse_employee_id(text).map_err(|error| error.to_string())
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,12 +54,15 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Also read the LMS and repair what was changed there by hand (deleted or edited
-        /// users, removed group memberships); each repair is reported.
-        #[arg(long)]
+        /// users, removed group memberships); each repair is reported. Covers everyone.
+        #[arg(long, conflicts_with = "only")]
         reconcile: bool,
         /// Print the run record as JSON.
         #[arg(long)]
         json: bool,
+        /// Sync just these employees (Personio ids), read one by one; nobody else is touched.
+        #[arg(long, value_name = "ID[,ID…]", value_delimiter = ',', value_parser = personio_id)]
+        only: Vec<PersonioId>,
         #[command(flatten)]
         timeout: TimeoutArg,
     },
@@ -160,6 +169,38 @@ mod tests {
             })
         ));
         assert!(Cli::try_parse_from(["personio-lms", "runs"]).is_err());
+    }
+
+    #[test]
+    fn sync_only_takes_personio_ids() {
+        let parsed =
+            Cli::try_parse_from(["personio-lms", "sync", "-c", "a.toml", "--only", "7,12"])
+                .expect("ok");
+        let Command::Sync { only, .. } = parsed.command else {
+            panic!("expected sync");
+        };
+        assert_eq!(only, [PersonioId(7), PersonioId(12)]);
+        assert!(
+            Cli::try_parse_from([
+                "personio-lms",
+                "sync",
+                "-c",
+                "a.toml",
+                "--only",
+                "7",
+                "--reconcile"
+            ])
+            .is_err(),
+            "a reconcile covers everyone"
+        );
+        let error = Cli::try_parse_from(["personio-lms", "sync", "-c", "a.toml", "--only", "7,x"])
+            .expect_err("not an id");
+        assert!(
+            error
+                .to_string()
+                .contains("\"x\" is not a Personio employee id"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             dry_run,
             reconcile,
             json,
+            only,
             timeout,
         } => {
             let kind = if reconcile {
@@ -53,7 +54,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             } else {
                 RunKind::Full
             };
-            app::sync(&config.config, dry_run, kind, json, seconds(timeout)).await
+            app::sync(&config.config, dry_run, kind, json, only, seconds(timeout)).await
         }
         Command::Check { config, timeout } => app::check(&config.config, seconds(timeout)).await,
         Command::Runs(runs) => match (runs.show, runs.config) {

@@ -4,7 +4,7 @@
 use common::app::preflight::{CheckStatus, PreflightReport};
 use common::certificates::{BatchReport, PushOutcome};
 use common::domain::certificate::{LedgerEntry, LedgerState};
-use common::domain::run::{OutcomeAction, RunRecord, RunStatus};
+use common::domain::run::{EmployeeOutcome, OutcomeAction, RunKind, RunRecord, RunStatus};
 use std::fmt::Write as _;
 
 /// Check-mark symbols: Unicode on a UTF-8 terminal, ASCII otherwise (pipes, logs, old consoles).
@@ -104,10 +104,26 @@ pub fn action_label(action: OutcomeAction) -> &'static str {
         OutcomeAction::Updated => "updated",
         OutcomeAction::Deactivated => "deactivated",
         OutcomeAction::Unchanged => "unchanged",
+        OutcomeAction::NotCreated => "not created",
         OutcomeAction::Skipped => "skipped",
         OutcomeAction::HeldBack => "held back",
         OutcomeAction::Failed => "FAILED",
         OutcomeAction::Repaired => "repaired",
+    }
+}
+
+/// The action as a dry run's plan says it: what would happen.
+pub fn planned_action_label(action: OutcomeAction) -> &'static str {
+    match action {
+        OutcomeAction::Created => "would create",
+        OutcomeAction::Adopted => "would adopt",
+        OutcomeAction::Updated => "would update",
+        OutcomeAction::Deactivated => "would deactivate",
+        OutcomeAction::Unchanged => "no change",
+        OutcomeAction::NotCreated => "would not create",
+        OutcomeAction::Skipped => "would skip",
+        OutcomeAction::HeldBack => "would hold back",
+        OutcomeAction::Failed => "would FAIL",
     }
 }
 
@@ -130,10 +146,13 @@ pub fn counts_line(record: &RunRecord) -> String {
         ("updated", counts.updated),
         ("deactivated", counts.deactivated),
         ("unchanged", counts.unchanged),
+        ("not created", counts.not_created),
         ("skipped", counts.skipped),
         ("failed", counts.failed),
         ("held back", counts.held_back),
+        ("repaired", counts.repaired),
         ("groups added", counts.groups_added),
+        ("groups removed", counts.groups_removed),
         ("invitations", counts.invitations),
     ];
     all.iter()
@@ -146,7 +165,15 @@ pub fn counts_line(record: &RunRecord) -> String {
 /// Whether a run changed nothing in the LMS.
 pub fn changed_nothing(record: &RunRecord) -> bool {
     let counts = &record.counts;
-    counts.created + counts.adopted + counts.updated + counts.deactivated + counts.groups_added == 0
+    counts.created
+        + counts.adopted
+        + counts.updated
+        + counts.deactivated
+        + counts.repaired
+        + counts.groups_added
+        + counts.groups_removed
+        + counts.invitations
+        == 0
 }
 
 /// A run: a status line, the counts, the changed employees (at most `max_rows`), notices, error.
@@ -177,18 +204,36 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
     if let Some(error) = &record.error {
         let _ = writeln!(out, "  error: {error}");
     }
+    if record.dry_run && !record.fields_sent.is_empty() {
+        let _ = writeln!(
+            out,
+            "  personal data sent to the LMS: {}",
+            record.fields_sent.join(", ")
+        );
+    }
+    // Unchanged rows only when they say something (a kept account, an owed invitation, an
+    // employee a targeted run was asked about).
     let listed: Vec<_> = record
         .outcomes
         .iter()
-        .filter(|outcome| outcome.action != OutcomeAction::Unchanged)
+        .filter(|outcome| {
+            outcome.action != OutcomeAction::Unchanged
+                || outcome.reason.is_some()
+                || !outcome.change_lines().is_empty()
+        })
         .collect();
     if !listed.is_empty() {
         let rows: Vec<Vec<String>> = listed
             .iter()
             .take(max_rows)
             .map(|outcome| {
+                let label = if record.dry_run {
+                    planned_action_label(outcome.action)
+                } else {
+                    action_label(outcome.action)
+                };
                 let mut reason = outcome.reason.clone().unwrap_or_default();
-                if !outcome.groups_added.is_empty() {
+                if is_new(outcome) && !outcome.groups_added.is_empty() {
                     if !reason.is_empty() {
                         reason.push_str("; ");
                     }
@@ -197,7 +242,7 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
                 vec![
                     outcome.name.clone().unwrap_or_else(|| "-".into()),
                     outcome.email.clone().unwrap_or_else(|| "-".into()),
-                    action_label(outcome.action).to_owned(),
+                    label.to_owned(),
                     reason,
                 ]
             })
@@ -215,6 +260,26 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
             );
         }
     }
+    let changed: Vec<&EmployeeOutcome> = listed
+        .iter()
+        .take(max_rows)
+        .copied()
+        .filter(|outcome| !is_new(outcome) && !outcome.change_lines().is_empty())
+        .collect();
+    if !changed.is_empty() {
+        let heading = if record.dry_run {
+            "changes it would make"
+        } else {
+            "changes"
+        };
+        let _ = writeln!(out, "\n  {heading}:");
+        for outcome in changed {
+            let _ = writeln!(out, "  {}:", who(outcome));
+            for line in outcome.change_lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+    }
     if !record.notices.is_empty() {
         let _ = writeln!(out, "\n  notices:");
         for notice in compact_notices(&record.notices) {
@@ -222,6 +287,25 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
         }
     }
     out
+}
+
+/// A new account: its groups are part of its row, there is nothing to compare with.
+fn is_new(outcome: &EmployeeOutcome) -> bool {
+    matches!(
+        outcome.action,
+        OutcomeAction::Created | OutcomeAction::Adopted
+    )
+}
+
+/// "Name (Personio id)", as far as the outcome knows them.
+fn who(outcome: &EmployeeOutcome) -> String {
+    let id = outcome.personio_id.map(|id| id.to_string());
+    match (&outcome.name, id) {
+        (Some(name), Some(id)) => format!("{name} ({id})"),
+        (Some(name), None) => name.clone(),
+        (None, Some(id)) => format!("employee {id}"),
+        (None, None) => outcome.email.clone().unwrap_or_else(|| "-".into()),
+    }
 }
 
 /// The sync reports each missing LMS group as its own notice; on screen they read better as one
@@ -262,7 +346,11 @@ pub fn runs_list(records: &[RunRecord]) -> String {
             vec![
                 record.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 record.run_id.to_string(),
-                format!("{:?}", record.trigger).to_lowercase(),
+                match record.kind {
+                    RunKind::Full => format!("{:?}", record.trigger).to_lowercase(),
+                    RunKind::Targeted => format!("{:?}, targeted", record.trigger).to_lowercase(),
+                    RunKind::Reconcile => format!("{:?}, reconcile", record.trigger).to_lowercase(),
+                },
                 format!(
                     "{}{}",
                     status_label(record.status),
@@ -416,7 +504,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use common::app::preflight::Check;
     use common::domain::IntegrationId;
-    use common::domain::run::{EmployeeOutcome, RunCounts, RunId, Trigger};
+    use common::domain::run::{EmployeeOutcome, RunCounts, RunId, RunKind, Trigger};
 
     fn record() -> RunRecord {
         let started = Utc
@@ -426,8 +514,9 @@ mod tests {
         RunRecord {
             integration_id: IntegrationId::new("acme"),
             run_id: RunId("run-1".into()),
-            kind: Default::default(),
             trigger: Trigger::Cli,
+            kind: RunKind::Full,
+            targets: Vec::new(),
             dry_run: false,
             started_at: started,
             finished_at: Some(started + chrono::Duration::milliseconds(1500)),
@@ -443,6 +532,8 @@ mod tests {
                 name: Some("Zoë Ünal".into()),
                 action: OutcomeAction::Created,
                 groups_added: vec!["Sales".into()],
+                groups_removed: Vec::new(),
+                changes: Vec::new(),
                 invited: true,
                 reason: None,
             }],
@@ -452,6 +543,7 @@ mod tests {
                 "the LMS has no group named \"Sales\"; nobody was added to it".into(),
             ],
             error: None,
+            fields_sent: Vec::new(),
         }
     }
 
@@ -486,6 +578,10 @@ mod tests {
             "{text}"
         );
         assert!(
+            !text.contains("changes:"),
+            "a new account has nothing to compare"
+        );
+        assert!(
             text.contains(
                 "  - missing LMS groups (2; the sync never creates groups): Legal, Sales\n  \
              - the deactivation guard held back 3 deactivations\n"
@@ -493,6 +589,58 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("nothing changed"));
+    }
+
+    #[test]
+    fn a_plan_says_what_would_happen_field_by_field() {
+        let mut record = record();
+        record.dry_run = true;
+        record.fields_sent = vec!["first_name".into(), "email".into(), "department".into()];
+        let mut mover = EmployeeOutcome::new(
+            Some(common::domain::employee::PersonioId(102)),
+            OutcomeAction::Updated,
+        );
+        mover.name = Some("Grace Hopper".into());
+        mover.email = Some("grace@example.com".into());
+        mover.changes = vec![common::domain::run::FieldChange {
+            field: "department".into(),
+            from: Some("Customer Support".into()),
+            to: Some("Marketing".into()),
+        }];
+        mover.groups_added = vec!["Marketing".into()];
+        mover.groups_removed = vec!["Customer Support".into()];
+        let mut leaver = EmployeeOutcome::new(
+            Some(common::domain::employee::PersonioId(103)),
+            OutcomeAction::NotCreated,
+        );
+        leaver.name = Some("Alan Turing".into());
+        leaver.reason = Some("inactive in Personio (left 2024-03-31)".into());
+        record.outcomes = vec![mover, leaver];
+        let text = run_summary(&record, 10);
+        assert!(
+            text.contains("  personal data sent to the LMS: first_name, email, department\n"),
+            "{text}"
+        );
+        assert!(text.contains("would update"), "{text}");
+        assert!(
+            text.contains("would not create  inactive in Personio (left 2024-03-31)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  changes it would make:\n  Grace Hopper (102):\n    \
+                 ~ department: Customer Support → Marketing\n    + group Marketing\n    \
+                 - group Customer Support\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn targeted_runs_are_marked_in_the_history() {
+        let mut record = record();
+        record.kind = RunKind::Targeted;
+        assert!(runs_list(&[record]).contains("cli, targeted"));
     }
 
     #[test]

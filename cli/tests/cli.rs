@@ -182,7 +182,8 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
         second.stdout.contains("nothing changed in the LMS"),
         "{second}"
     );
-    assert!(!second.stdout.contains("created "), "{second}");
+    // Nobody created ("not created" leavers are reported each run).
+    assert!(!second.stdout.contains("  created "), "{second}");
 
     let json = run(&["sync", "--config", config, "--dry-run", "--json"], &envs);
     assert_eq!(json.code, 0, "{json}");
@@ -301,6 +302,32 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
             .stdout
             .lines()
             .any(|line| line.starts_with("c-3") && line.contains("failed"))
+    );
+
+    // One employee, on demand: changed in Personio, synced alone, with the change told.
+    let named = links[0].personio_id;
+    let other = links[1].personio_id;
+    sandbox
+        .set_attribute(named.0 as u64, "position", "Forklift Lead")
+        .expect("changed");
+    sandbox
+        .set_attribute(other.0 as u64, "position", "Not named")
+        .expect("changed");
+    let only = run(
+        &["sync", "--config", config, "--only", &named.to_string()],
+        &envs,
+    );
+    assert_eq!(only.code, 0, "{only}");
+    assert!(only.stdout.contains("updated 1"), "{only}");
+    assert!(only.stdout.contains("→ Forklift Lead"), "{only}");
+    assert!(!only.stdout.contains("Not named"), "{only}");
+    let history = run(&["runs", "--config", config], &envs);
+    assert!(history.stdout.contains("cli, targeted"), "{history}");
+    let bad = run(&["sync", "--config", config, "--only", "12,x"], &envs);
+    assert_eq!(bad.code, 2, "{bad}");
+    assert!(
+        bad.stderr.contains("\"x\" is not a Personio employee id"),
+        "{bad}"
     );
 
     // Another process holds the lease: the sync does nothing and says so with exit code 4.

@@ -355,10 +355,11 @@ fn departments(employees: usize) -> Vec<String> {
 fn report_run(record: &RunRecord) {
     let counts = &record.counts;
     println!(
-        "   run                       {:?}: {} created, {} updated, {} deactivated, {} unchanged, \
-         {} skipped, {} failed, {} groups added",
+        "   run                       {:?}: {} created, {} not created (locked), {} updated, \
+         {} deactivated, {} unchanged, {} skipped, {} failed, {} groups added",
         record.status,
         counts.created,
+        counts.not_created,
         counts.updated,
         counts.deactivated,
         counts.unchanged,

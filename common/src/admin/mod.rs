@@ -23,7 +23,7 @@ pub use problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use crate::app::connect::{ConnectError, Connector};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
-use crate::ports::{CredentialsStore, IntegrationStore, JobQueue, StateStore};
+use crate::ports::{CredentialsStore, IntegrationStore, JobQueue, Notifier, StateStore};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use routes::{Endpoint, RouteMatch, match_route};
@@ -52,6 +52,8 @@ pub struct AdminAdapters {
     /// [`crate::app::CredentialsConnector`] over the same credential store); its policy also
     /// decides which URLs an integration may be given.
     pub connector: Arc<dyn Connector>,
+    /// Sends the invitations of an employee sync run through the API.
+    pub notifier: Arc<dyn Notifier>,
 }
 
 /// Bounds of the API's work per request.
@@ -183,6 +185,7 @@ impl AdminApi {
             Endpoint::Reconcile => self.reconcile_now(caller, &id()).await,
             Endpoint::Plan => self.plan(caller, &id()).await,
             Endpoint::Check => self.check(caller, &id()).await,
+            Endpoint::SyncEmployee => self.sync_employee(caller, &id(), &second()).await,
             Endpoint::ListRuns => {
                 let limit = self.runs_limit(request.uri().query())?;
                 self.list_runs(caller, &id(), limit).await

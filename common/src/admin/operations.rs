@@ -1,8 +1,11 @@
-//! Sync now, dry-run plans, pre-flight checks and the run history of one integration.
+//! Sync now, dry-run plans, employee syncs, pre-flight checks and the run history of one
+//! integration.
 
 use super::{AdminApi, ApiError, ApiResult, Caller, json_response};
 use crate::app::preflight::{PreflightReport, run_preflight};
+use crate::app::targeted_sync::{named_scope, parse_employee_id};
 use crate::domain::IntegrationId;
+use crate::domain::integration::IntegrationRecord;
 use crate::domain::job::SyncJob;
 use crate::domain::run::{RunId, RunKind, RunRecord, Trigger};
 use crate::notify::DiscardNotifier;
@@ -53,6 +56,7 @@ impl AdminApi {
             dry_run: false,
             kind,
             requested_at: Utc::now(),
+            employees: Vec::new(),
         };
         self.adapters.queue.enqueue_sync(&job).await?;
         info!(integration = %id, ?kind, "sync requested");
@@ -63,31 +67,68 @@ impl AdminApi {
     /// link writes and no email.
     pub(super) async fn plan(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
         let record = self.owned_integration(caller, id).await?;
+        let mut request = SyncRequest::new(id.clone(), record.settings.clone(), Trigger::Manual);
+        request.dry_run = true;
+        // A dry run composes no email; the engine is built with a notifier all the same.
+        self.run_within_budget(&record, request, Arc::new(DiscardNotifier), "the plan")
+            .await
+    }
+
+    /// Provision on demand: the plan and apply for one employee (a targeted run), with the lease
+    /// taken as for any run; the answer is the run's record with the employee's outcome.
+    pub(super) async fn sync_employee(
+        &self,
+        caller: &Caller,
+        id: &IntegrationId,
+        personio_id: &str,
+    ) -> ApiResult {
+        let personio_id = parse_employee_id(personio_id)
+            .map_err(|error| ApiError::invalid("personio_id", error.to_string()))?;
+        let record = self.owned_integration(caller, id).await?;
+        let mut request = SyncRequest::new(id.clone(), record.settings.clone(), Trigger::Manual);
+        request.scope = named_scope([personio_id])
+            .map_err(|error| ApiError::invalid("personio_id", error.to_string()))?;
+        request.lease_holder = format!("admin API employee sync {}", uuid::Uuid::new_v4());
+        // Within the request's budget; should the host end the request anyway, the lease
+        // expires soon after.
+        request.lease_ttl = chrono::Duration::minutes(1);
+        let notifier = self.adapters.notifier.clone();
+        info!(integration = %id, %personio_id, "employee sync requested");
+        self.run_within_budget(&record, request, notifier, "the employee sync")
+            .await
+    }
+
+    /// Connects the integration and runs `request` within the remote budget; the answer is
+    /// the run's record.
+    async fn run_within_budget(
+        &self,
+        record: &IntegrationRecord,
+        mut request: SyncRequest,
+        notifier: Arc<dyn crate::ports::Notifier>,
+        what: &str,
+    ) -> ApiResult {
         let deadline = Deadline::after(self.limits.remote_budget);
-        let connected = self.adapters.connector.connect(&record, deadline).await?;
+        let connected = self.adapters.connector.connect(record, deadline).await?;
         let engine = SyncEngine::new(
             connected.hr,
             connected.lms,
             self.adapters.state.clone(),
-            // A dry run composes no email; the engine is built with a notifier all the same.
-            Arc::new(DiscardNotifier),
+            notifier,
         );
-        let mut request = SyncRequest::new(id.clone(), record.settings, Trigger::Manual);
-        request.dry_run = true;
         request.deadline = deadline;
         let run = engine.run(request, &NoProgress);
         let outcome = tokio::time::timeout(self.limits.remote_budget + WRAP_UP, run)
             .await
-            .map_err(|_| ApiError::Unavailable("the plan did not finish in time".into()))?
+            .map_err(|_| ApiError::Unavailable(format!("{what} did not finish in time")))?
             .map_err(|error| match error {
                 SyncError::Settings(error) => ApiError::invalid("settings", error.to_string()),
                 SyncError::Store { source, .. } => source.into(),
             })?;
         match outcome {
             SyncOutcome::Completed(run) => Ok(json_response(StatusCode::OK, &run)),
-            // Dry runs take no lease, so this only happens if the engine changes.
-            SyncOutcome::LeaseHeld { holder, .. } => Err(ApiError::Conflict(format!(
-                "a sync run ({holder}) holds the integration"
+            SyncOutcome::LeaseHeld { holder, expires_at } => Err(ApiError::Conflict(format!(
+                "a sync run ({holder}) holds the integration until {expires_at}; try again \
+                 after it"
             ))),
         }
     }

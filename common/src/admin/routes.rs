@@ -16,6 +16,7 @@ pub enum Endpoint {
     Reconcile,
     Plan,
     Check,
+    SyncEmployee,
     ListRuns,
     GetRun,
     SubmitCertificate,
@@ -33,7 +34,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 15] {
+pub fn routes() -> [Route; 16] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -62,6 +63,11 @@ pub fn routes() -> [Route; 15] {
         ),
         route(Method::POST, "/integrations/{id}/plan", Endpoint::Plan),
         route(Method::POST, "/integrations/{id}/check", Endpoint::Check),
+        route(
+            Method::POST,
+            "/integrations/{id}/employees/{personio_id}/sync",
+            Endpoint::SyncEmployee,
+        ),
         route(Method::GET, "/integrations/{id}/runs", Endpoint::ListRuns),
         route(
             Method::GET,

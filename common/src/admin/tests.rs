@@ -8,7 +8,8 @@ use crate::app::connect::{ConnectError, ConnectPolicy, IntegrationAdapters};
 use crate::domain::certificate::CertificateId;
 use crate::domain::run::{RunKind, Trigger};
 use crate::lms::memory::MemoryLms;
-use crate::ports::{CertificateLedger, Credentials, IntegrationStore};
+use crate::notify::MemoryNotifier;
+use crate::ports::{CertificateLedger, Credentials, IntegrationStore, LeaseStore, LinkStore};
 use crate::store::MemoryStore;
 use crate::sync::testing::{self, StaticHrSource};
 use http::{HeaderMap, Method};
@@ -51,6 +52,7 @@ struct Harness {
     queue: Arc<RecordingJobQueue>,
     credentials: Arc<MemoryCredentials>,
     lms: Arc<MemoryLms>,
+    notifier: Arc<MemoryNotifier>,
 }
 
 struct Answer {
@@ -69,6 +71,7 @@ fn harness() -> Harness {
         testing::employee(2, "grace@example.com"),
     ]));
     let lms = Arc::new(MemoryLms::with_groups(["Engineering"]));
+    let notifier = Arc::new(MemoryNotifier::new());
     let api = AdminApi::new(AdminAdapters {
         integrations: store.clone(),
         state: store.clone(),
@@ -79,6 +82,7 @@ fn harness() -> Harness {
             hr,
             lms: lms.clone(),
         }),
+        notifier: notifier.clone(),
     });
     Harness {
         api,
@@ -86,6 +90,7 @@ fn harness() -> Harness {
         queue,
         credentials,
         lms,
+        notifier,
     }
 }
 
@@ -641,6 +646,64 @@ async fn a_plan_is_a_recorded_dry_run_that_writes_nothing() {
     for text in [&plan.text, &runs.text, &run.text] {
         assert!(!text.contains(PERSONIO_SECRET) && !text.contains(LMS_TOKEN));
     }
+}
+
+#[tokio::test]
+async fn an_employee_sync_runs_just_that_employee_under_the_lease() {
+    let h = harness();
+    let (id, _) = h.create().await;
+    let path = |employee: &str| format!("/integrations/{id}/employees/{employee}/sync");
+
+    let synced = h.call(Method::POST, &path("1"), None).await;
+
+    assert_eq!(synced.status, StatusCode::OK, "{}", synced.text);
+    assert_eq!(synced.body["kind"], "targeted");
+    assert_eq!(synced.body["targets"], json!([1]));
+    assert_eq!(synced.body["dry_run"], false);
+    assert_eq!(synced.body["counts"]["created"], 1);
+    assert_eq!(synced.body["outcomes"][0]["personio_id"], 1);
+    assert_eq!(synced.body["outcomes"][0]["action"], "created");
+    assert_eq!(h.lms.users().len(), 1, "employee 2 is not touched");
+    let integration = IntegrationId::new(id.clone());
+    assert_eq!(h.store.links(&integration).await.unwrap().len(), 1);
+    assert_eq!(
+        h.store.lease(&integration).await.unwrap(),
+        None,
+        "the lease is released"
+    );
+
+    let again = h.call(Method::POST, &path("1"), None).await;
+    assert_eq!(again.body["outcomes"][0]["action"], "unchanged");
+    assert_eq!(
+        again.body["outcomes"][0]["reason"],
+        "the LMS account is up to date"
+    );
+    let unknown = h.call(Method::POST, &path("404"), None).await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(unknown.body["outcomes"][0]["action"], "skipped");
+    assert_eq!(
+        unknown.body["outcomes"][0]["reason"],
+        "Personio has no employee with this id"
+    );
+
+    let bad = h.call(Method::POST, &path("ada"), None).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert_eq!(bad.body["field"], "personio_id");
+
+    h.store
+        .acquire_lease(
+            &integration,
+            "scheduled run",
+            chrono::Utc::now(),
+            chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    let held = h.call(Method::POST, &path("2"), None).await;
+    assert_eq!(held.status, StatusCode::CONFLICT, "{}", held.text);
+    assert!(held.text.contains("scheduled run"), "{}", held.text);
+    assert_eq!(h.lms.users().len(), 1);
+    assert!(h.notifier.sent().is_empty(), "invitations are off");
 }
 
 #[tokio::test]

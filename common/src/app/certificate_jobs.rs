@@ -429,6 +429,9 @@ mod tests {
                         updated_at: Utc::now(),
                         version: 1,
                         manager: Default::default(),
+                        profile: None,
+                        invited_at: None,
+                        invitation_pending: false,
                     },
                     None,
                 )

@@ -7,6 +7,8 @@
 //! - [`integration_sync`]: syncing an integration — the sync run, then the release of parked
 //!   certificates ([`sync_integration`]).
 //! - [`sync_job`]: the sync-job consumer (one job from the sync queue → one sync).
+//! - [`targeted_sync`]: naming the employees of a targeted run (`sync --only`, the admin API's
+//!   employee sync, a job naming employees).
 //! - [`certificate_jobs`]: the certificate-job consumer (a batch from the certificate queue →
 //!   Personio documents).
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
@@ -21,6 +23,7 @@ pub mod integration_sync;
 pub mod preflight;
 pub mod schedule;
 pub mod sync_job;
+pub mod targeted_sync;
 
 pub use certificate_jobs::{CertificateConsumer, ConsumedBatch, RecordOutcome};
 pub use connect::{
@@ -31,3 +34,4 @@ pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
+pub use targeted_sync::{MAX_NAMED_EMPLOYEES, NamedEmployeesError, named_scope, parse_employee_id};

@@ -7,11 +7,10 @@
 //! does (no projection) and compares the attributes present with those the settings need.
 
 use crate::certificates::{CategoryError, choose_category};
-use crate::domain::employee::Employee;
-use crate::domain::settings::{GroupSource, IntegrationSettings};
+use crate::domain::settings::{GroupSource, IntegrationSettings, ProfileField};
 use crate::ports::{EmployeeQuery, FieldTarget, HrError, HrSource, LearningPlatform, LmsError};
 use crate::retry::Deadline;
-use crate::sync::profile::is_selected;
+use crate::sync::profile::{desired_groups, fields_sent, is_selected};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,36 +82,29 @@ fn needed_attributes(settings: &IntegrationSettings) -> Vec<NeededAttribute> {
     };
     let mut needed = vec![essential("email"), essential("status")];
     needed.push(essential(&settings.selection.attribute));
+    needed.extend(["first_name", "last_name"].map(mapped));
+    // Only the fields the settings send (what is not sent need not be readable).
     needed.extend(
-        [
-            "first_name",
-            "last_name",
-            "position",
-            "department",
-            "team",
-            "office",
-            "subcompany",
-            "supervisor",
-            "gender",
-            "employment_type",
-            "hire_date",
-            "contract_end_date",
-            "termination_date",
-        ]
-        .map(mapped),
+        settings
+            .fields
+            .iter()
+            .filter_map(|field| field.personio_attribute())
+            .map(mapped),
     );
+    let mut essential_keys: Vec<&str> = settings
+        .groups
+        .by
+        .iter()
+        .map(|source| group_attribute(*source))
+        .collect();
     if settings.status.lock_outside_contract {
         // The lock decides sign-in from these dates: without them nobody is ever locked.
-        for key in ["hire_date", "contract_end_date", "termination_date"] {
-            if let Some(attribute) = needed.iter_mut().find(|a| a.key == key) {
-                attribute.essential = true;
-            }
-        }
+        essential_keys.extend(["hire_date", "contract_end_date", "termination_date"]);
     }
-    for source in &settings.groups.by {
-        let key = group_attribute(*source);
-        if let Some(attribute) = needed.iter_mut().find(|a| a.key == key) {
-            attribute.essential = true;
+    for key in essential_keys {
+        match needed.iter_mut().find(|a| a.key == key) {
+            Some(attribute) => attribute.essential = true,
+            None => needed.push(essential(key)),
         }
     }
     needed.extend(settings.custom_attributes.keys().map(|key| mapped(key)));
@@ -125,19 +117,6 @@ fn group_attribute(source: GroupSource) -> &'static str {
         GroupSource::Team => "team",
         GroupSource::Position => "position",
     }
-}
-
-fn group_names(employee: &Employee, sources: &BTreeSet<GroupSource>) -> Vec<String> {
-    sources
-        .iter()
-        .filter_map(|source| match source {
-            GroupSource::Department => employee.department.as_ref().map(|unit| &unit.name),
-            GroupSource::Team => employee.team.as_ref().map(|unit| &unit.name),
-            GroupSource::Position => employee.position.as_ref(),
-        })
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .collect()
 }
 
 /// Runs every check. Never fails as a whole: each problem is a `Failed` check in the report.
@@ -153,12 +132,33 @@ pub async fn run_preflight(
         return report;
     }
     report.push("settings", CheckStatus::Ok, "settings are valid");
+    report_fields_sent(&mut report, settings);
     let wanted_groups = check_personio(&mut report, hr, settings, deadline).await;
     check_lms(&mut report, lms, settings, wanted_groups).await;
     if settings.certificates.enabled {
         check_certificate_category(&mut report, hr, settings, deadline).await;
     }
     report
+}
+
+/// Exactly which personal fields go to the LMS, and which chosen to stay in Personio.
+fn report_fields_sent(report: &mut PreflightReport, settings: &IntegrationSettings) {
+    let not_sent: Vec<&str> = ProfileField::ALL
+        .into_iter()
+        .filter(|field| !settings.fields.contains(field))
+        .map(ProfileField::name)
+        .collect();
+    let mut detail = format!(
+        "personal data sent to the LMS: {}",
+        fields_sent(settings).join(", ")
+    );
+    if !not_sent.is_empty() {
+        detail.push_str(&format!(
+            "; not sent: {} (the `fields` setting)",
+            not_sent.join(", ")
+        ));
+    }
+    report.push("lms.fields", CheckStatus::Ok, detail);
 }
 
 /// Lists the employees as a sync does: the credential, the readable attributes, the selection.
@@ -277,7 +277,10 @@ async fn check_mapping(
             mapped.join(", ")
         ),
     );
-    for field in described.dropped() {
+    for field in described
+        .dropped()
+        .filter(|field| settings.sends_mapped_field(&field.field))
+    {
         report.push(
             "lms.mapping",
             CheckStatus::Warning,
@@ -357,7 +360,7 @@ async fn list_employees(
             };
             if is_selected(&employee, &settings.selection) {
                 listing.selected += 1;
-                for name in group_names(&employee, &settings.groups.by) {
+                for name in desired_groups(&employee, settings) {
                     *listing.group_names.entry(name).or_default() += 1;
                 }
             }
@@ -493,7 +496,7 @@ fn describe_category(error: &CategoryError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::employee::OrgUnit;
+    use crate::domain::employee::{Employee, OrgUnit};
     use crate::lms::memory::MemoryLms;
     use crate::ports::DocumentCategory;
     use crate::sync::testing::{StaticHrSource, employee, select};
@@ -562,6 +565,16 @@ mod tests {
             .scim
             .attributes
             .insert("title".into(), String::new());
+        // Gender is sent only when the `fields` setting says so; a field not sent needs no place.
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        assert!(
+            !report
+                .checks
+                .iter()
+                .any(|check| check.name == "lms.mapping" && check.detail.starts_with("gender")),
+            "{report:#?}"
+        );
+        settings.fields.insert(ProfileField::Gender);
         let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
         assert!(report.passed(), "{report:#?}");
         let mapping: Vec<&Check> = report
@@ -590,6 +603,42 @@ mod tests {
                 .iter()
                 .any(|field| field.field == "title" && field.off)
         );
+    }
+
+    #[tokio::test]
+    async fn lists_the_personal_fields_sent_and_checks_only_those() {
+        let hr = StaticHrSource::of(staff());
+        let lms = MemoryLms::with_groups(["Sales", "Support"]);
+        let mut settings = settings();
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        let fields = report
+            .checks
+            .iter()
+            .find(|check| check.name == "lms.fields")
+            .expect("a fields check");
+        assert_eq!(fields.status, CheckStatus::Ok);
+        assert!(
+            fields.detail.starts_with(
+                "personal data sent to the LMS: first_name, last_name, display_name, email, \
+                 personio_id, status, position, department"
+            ) && fields
+                .detail
+                .ends_with("; not sent: gender, birthday (the `fields` setting)"),
+            "{}",
+            fields.detail
+        );
+        // The test employees have no office: a warning while the office is sent, none when not.
+        let warned = |report: &PreflightReport| {
+            report.checks.iter().any(|check| {
+                check.name == "personio.attributes"
+                    && check.status == CheckStatus::Warning
+                    && check.detail.contains("office")
+            })
+        };
+        assert!(warned(&report), "{report:#?}");
+        settings.fields = BTreeSet::from([ProfileField::Department]);
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        assert!(!warned(&report), "{report:#?}");
     }
 
     #[tokio::test]

@@ -183,6 +183,7 @@ where
         dry_run: false,
         kind: record.settings.scim.run_kind_due(seen, record.schedule),
         requested_at: now,
+        employees: Vec::new(),
     };
     match queue.enqueue_sync(&job).await {
         Ok(()) => {

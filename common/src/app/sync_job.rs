@@ -14,14 +14,15 @@
 
 use super::connect::{ConnectError, Connector};
 use super::integration_sync::{SyncVerdict, sync_integration};
+use super::targeted_sync::named_scope;
 use crate::certificates::{CertificatePusher, PdfFetcher};
 use crate::domain::IntegrationId;
 use crate::domain::job::SyncJob;
-use crate::domain::run::RunId;
+use crate::domain::run::{RunId, RunKind};
 use crate::ports::{IntegrationStore, Notifier, StateStore, StoreError};
 use crate::progress::NoProgress;
 use crate::retry::Deadline;
-use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest};
+use crate::sync::{SyncEngine, SyncError, SyncOutcome, SyncRequest, SyncScope};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -150,6 +151,24 @@ impl SyncJobHandler {
         lease_holder: &str,
     ) -> Result<SyncJobDone, SyncJobError> {
         let integration = job.integration_id;
+        // A job naming employees is a targeted run of just them (issue 14 feeds these from
+        // webhooks); without names, everyone.
+        // A reconcile compares every user with the LMS: it names nobody.
+        let scope = match (job.employees.is_empty(), job.kind) {
+            (true, RunKind::Targeted) => {
+                return Err(SyncJobError::InvalidJob(
+                    "employees: a targeted run names at least one employee".to_owned(),
+                ));
+            }
+            (true, _) => SyncScope::Everyone,
+            (false, RunKind::Reconcile) => {
+                return Err(SyncJobError::InvalidJob(
+                    "employees: a reconcile run covers everyone and names nobody".to_owned(),
+                ));
+            }
+            (false, _) => named_scope(job.employees)
+                .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?,
+        };
         let record = match self.integrations.integration(&integration).await {
             Ok(Some(record)) => record,
             Ok(None) => return Err(SyncJobError::UnknownIntegration(integration)),
@@ -178,6 +197,7 @@ impl SyncJobHandler {
         let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
         let mut request = SyncRequest::new(integration.clone(), record.settings, job.trigger);
         request.dry_run = job.dry_run;
+        request.scope = scope;
         request.kind = job.kind;
         request.deadline = deadline;
         request.lease_holder = lease_holder.to_owned();
@@ -284,6 +304,7 @@ mod tests {
             dry_run: false,
             kind: Default::default(),
             requested_at: Utc::now(),
+            employees: Vec::new(),
         })
         .unwrap()
     }
@@ -316,6 +337,70 @@ mod tests {
         assert_eq!(f.lms.users().len(), 1);
         // The lease was released after the run.
         assert_eq!(f.store.lease(&acme).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_job_naming_employees_runs_a_targeted_sync_of_just_them() {
+        let f = fixture(None).await;
+        let mut named = SyncJob {
+            integration_id: IntegrationId::new("acme"),
+            trigger: Trigger::Manual,
+            dry_run: false,
+            kind: RunKind::Full,
+            requested_at: Utc::now(),
+            employees: vec![crate::domain::employee::PersonioId(1)],
+        };
+        let done = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await
+            .unwrap();
+        let SyncJobDone::Ran { run_id, .. } = done else {
+            panic!("expected a run, got {done:?}");
+        };
+        let stored = f
+            .store
+            .run(&IntegrationId::new("acme"), &run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.kind, crate::domain::run::RunKind::Targeted);
+        assert_eq!(stored.targets, named.employees);
+        assert_eq!(stored.counts.created, 1);
+
+        named.employees = vec![crate::domain::employee::PersonioId(0)];
+        let error = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SyncJobError::InvalidJob(reason) if reason.contains("employees")),
+            "{error}"
+        );
+        assert!(!error.is_retryable());
+
+        // A reconcile covers everyone; a targeted run names someone.
+        named.employees = vec![crate::domain::employee::PersonioId(1)];
+        named.kind = RunKind::Reconcile;
+        let reconcile = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await;
+        assert!(
+            matches!(&reconcile, Err(SyncJobError::InvalidJob(reason)) if reason.contains("reconcile")),
+            "{reconcile:?}"
+        );
+        named.employees = Vec::new();
+        named.kind = RunKind::Targeted;
+        let nobody = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await;
+        assert!(
+            matches!(&nobody, Err(SyncJobError::InvalidJob(reason)) if reason.contains("targeted")),
+            "{nobody:?}"
+        );
     }
 
     #[tokio::test]

@@ -100,6 +100,15 @@ impl HrSource for RecordingHr {
         Box::pin(futures::stream::empty())
     }
 
+    /// It lists nobody, so it knows nobody.
+    async fn employee(
+        &self,
+        _id: PersonioId,
+        _deadline: Deadline,
+    ) -> Result<Option<crate::domain::employee::EmployeeRecord>, HrError> {
+        Ok(None)
+    }
+
     async fn document_categories(
         &self,
         _deadline: Deadline,
@@ -284,6 +293,9 @@ async fn link(store: &MemoryStore, personio_id: i64, user: &str) {
         updated_at: Utc::now(),
         version: 1,
         manager: Default::default(),
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     };
     store.put_link(&link, None).await.unwrap();
 }

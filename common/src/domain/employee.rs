@@ -145,6 +145,9 @@ impl Employee {
 #[error("employee {}: field `{field}`: {reason}", employee_id.map(|id| id.to_string()).unwrap_or_else(|| "without id".to_owned()))]
 pub struct EmployeeParseError {
     pub employee_id: Option<PersonioId>,
+    /// The name as far as the record shows it, so that an admin can find the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub field: String,
     pub reason: String,
 }
@@ -160,6 +163,26 @@ pub struct EmployeePage {
     /// page. Attributes the credential may not read are absent, while readable empty ones are
     /// present: this is how the pre-flight check spots whitelisting gaps.
     pub attributes_present: BTreeSet<String>,
+}
+
+/// One employee read by itself (`GET /v1/company/employees/{id}`), parsed as a listing's
+/// employee is, with the attributes the answer contained (to tell "not readable" from "empty").
+#[derive(Clone, Debug)]
+pub struct EmployeeRecord {
+    pub employee: Result<Employee, EmployeeParseError>,
+    pub attributes_present: BTreeSet<String>,
+}
+
+impl EmployeeRecord {
+    /// The record as a page of one, for code that reads pages.
+    pub fn into_page(self) -> EmployeePage {
+        EmployeePage {
+            current_page: 0,
+            total_pages: 1,
+            employees: vec![self.employee],
+            attributes_present: self.attributes_present,
+        }
+    }
 }
 
 #[cfg(test)]

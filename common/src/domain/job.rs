@@ -1,6 +1,7 @@
 //! Work items that travel through the job queues.
 
 use super::IntegrationId;
+use super::employee::PersonioId;
 use super::run::{RunKind, Trigger};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,8 +13,13 @@ pub struct SyncJob {
     pub trigger: Trigger,
     #[serde(default)]
     pub dry_run: bool,
-    /// A full run, or a reconcile (which also repairs what was changed in the LMS by hand).
+    /// A full run, or a reconcile (which also repairs what was changed in the LMS by hand). A
+    /// job naming `employees` is a targeted run (`full` or `targeted` here; a reconcile names
+    /// nobody).
     #[serde(default)]
     pub kind: RunKind,
     pub requested_at: DateTime<Utc>,
+    /// A targeted run of just these employees; empty: everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub employees: Vec<PersonioId>,
 }

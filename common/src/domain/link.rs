@@ -2,11 +2,13 @@
 
 use super::IntegrationId;
 use super::employee::PersonioId;
-use super::lms::LmsUserId;
+use super::lms::{LmsProfile, LmsUserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
+/// Fields added after the first release are `#[serde(default)]`: a link stored before them reads
+/// as "not known yet" and gets them at its next write.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmployeeLink {
     pub integration_id: IntegrationId,
@@ -16,7 +18,8 @@ pub struct EmployeeLink {
     pub email: String,
     /// Stable hash of the last `LmsProfile` written; equal hash = nothing to write.
     pub profile_hash: String,
-    /// Group names the sync has added this user to (the sync never removes memberships).
+    /// Group names the sync has added this user to. Only these are ever removed by the sync
+    /// (when `groups.remove_when_moved` is on); memberships made by hand are never touched.
     pub groups: BTreeSet<String>,
     /// False once the sync has deactivated the account (deselected or gone from Personio).
     pub active: bool,
@@ -27,6 +30,26 @@ pub struct EmployeeLink {
     /// The manager reference last written to the LMS user.
     #[serde(default)]
     pub manager: ManagerLink,
+    /// The profile last written to the LMS, so that the next change can be told field by field.
+    /// `None` for a link written before profiles were kept: it has only its hash until its next
+    /// write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<LmsProfile>,
+    /// When the invitation email was sent (once per account, never again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_at: Option<DateTime<Utc>>,
+    /// An invitation is owed: the sync created the account with invitations on, and it has not
+    /// been sent yet (the account was created locked, or the email failed). It is sent when the
+    /// account can sign in, by the first run that finds it so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invitation_pending: bool,
+}
+
+impl EmployeeLink {
+    /// The display name of the last profile written, when one is kept.
+    pub fn name(&self) -> Option<&str> {
+        self.profile.as_ref()?.display_name.as_deref()
+    }
 }
 
 /// What the LMS user's manager reference was set to by the last write.

@@ -1,4 +1,7 @@
 //! The run record: what one sync run did, for the history, the summary email and the API.
+//!
+//! Fields added after the first release are `#[serde(default)]`: records stored before them
+//! still read.
 
 use super::IntegrationId;
 use super::employee::PersonioId;
@@ -36,13 +39,17 @@ pub enum Trigger {
     Demo,
 }
 
-/// What the run was asked to do.
+/// What a run covers and what it is asked to do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
-    /// The usual run: what changed in Personio since the links were written goes to the LMS.
+    /// Every employee: the whole listing against every link. What changed in Personio since the
+    /// links were written goes to the LMS.
     #[default]
     Full,
+    /// Only the employees it names (`sync --only`, the admin API's employee sync, a job naming
+    /// employees): each read by itself; nobody else is touched, nobody else is deactivated.
+    Targeted,
     /// A full run that also reads the LMS's users and repairs what was changed there by hand
     /// (deleted, deactivated or edited users, removed group memberships). Scheduled less often.
     Reconcile,
@@ -70,7 +77,11 @@ pub enum OutcomeAction {
     Updated,
     Deactivated,
     Unchanged,
-    /// Not synced because of its data (no email, duplicate email, unparseable attribute).
+    /// No LMS account yet, and the account would be locked (a leaver, a contract not started):
+    /// not created, unless the settings create locked accounts (`create_locked_accounts`).
+    NotCreated,
+    /// Not synced because of its data (no email, duplicate email, unparseable attribute), or
+    /// (in a targeted run) not selected or not in Personio.
     Skipped,
     /// A deactivation held back by the deactivation guard.
     HeldBack,
@@ -79,6 +90,33 @@ pub enum OutcomeAction {
     Repaired,
 }
 
+/// One field of the LMS profile that a run changed (or, in a dry run, would change). `None` is
+/// "empty". Rendered the same way everywhere ([`fmt::Display`]): `~ department: Sales →
+/// Marketing`, `+ team: Platform`, `- position: Engineer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// The field's name as the `fields` setting names it (`department`, `status`, …), or the LMS
+    /// field name of a custom attribute.
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl fmt::Display for FieldChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = &self.field;
+        match (&self.from, &self.to) {
+            (Some(from), Some(to)) => write!(f, "~ {field}: {from} → {to}"),
+            (None, Some(to)) => write!(f, "+ {field}: {to}"),
+            (Some(from), None) => write!(f, "- {field}: {from}"),
+            (None, None) => write!(f, "~ {field}"),
+        }
+    }
+}
+
+/// Fields added after the first release are `#[serde(default)]`, so stored records still read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmployeeOutcome {
     pub personio_id: Option<PersonioId>,
@@ -88,11 +126,50 @@ pub struct EmployeeOutcome {
     /// Groups the user was added to in this run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups_added: Vec<String>,
+    /// Groups the sync had added and took the user out of in this run (a mover, with
+    /// `groups.remove_when_moved` on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups_removed: Vec<String>,
+    /// The profile fields written, field by field (empty when the link kept no earlier profile
+    /// to compare with, and for creates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub invited: bool,
-    /// Why: the error for failed/skipped, the guard for held back, the changed fields otherwise.
+    /// Why: the error for failed/skipped, the guard for held back, what happened otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl EmployeeOutcome {
+    /// An outcome with nothing but who and what.
+    pub fn new(personio_id: Option<PersonioId>, action: OutcomeAction) -> Self {
+        Self {
+            personio_id,
+            email: None,
+            name: None,
+            action,
+            groups_added: Vec::new(),
+            groups_removed: Vec::new(),
+            changes: Vec::new(),
+            invited: false,
+            reason: None,
+        }
+    }
+
+    /// Every change as one line each: the fields, then `+ group …` and `- group …`.
+    pub fn change_lines(&self) -> Vec<String> {
+        let fields = self.changes.iter().map(ToString::to_string);
+        let added = self
+            .groups_added
+            .iter()
+            .map(|group| format!("+ group {group}"));
+        let removed = self
+            .groups_removed
+            .iter()
+            .map(|group| format!("- group {group}"));
+        fields.chain(added).chain(removed).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +184,10 @@ pub struct RunCounts {
     pub invitations: u32,
     pub failed: u32,
     pub held_back: u32,
+    #[serde(default)]
+    pub not_created: u32,
+    #[serde(default)]
+    pub groups_removed: u32,
     /// Users a reconcile run repaired.
     #[serde(default)]
     pub repaired: u32,
@@ -116,9 +197,12 @@ pub struct RunCounts {
 pub struct RunRecord {
     pub integration_id: IntegrationId,
     pub run_id: RunId,
+    pub trigger: Trigger,
     #[serde(default)]
     pub kind: RunKind,
-    pub trigger: Trigger,
+    /// The employees a targeted run was asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<PersonioId>,
     pub dry_run: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -131,4 +215,8 @@ pub struct RunRecord {
     pub notices: Vec<String>,
     /// Why the run failed as a whole, when it did.
     pub error: Option<String>,
+    /// The profile fields the run sends to the LMS (the `fields` setting, plus what is always
+    /// sent): what personal data leaves Personio.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields_sent: Vec<String>,
 }

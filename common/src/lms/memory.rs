@@ -49,17 +49,20 @@ pub struct LmsWriteCounts {
     pub deactivations: u32,
     /// Memberships added.
     pub group_adds: u32,
-    /// Requests that added memberships (one per `add_group_members` call).
+    /// Requests that changed memberships (one per `add_group_members` or
+    /// `remove_group_members` call).
     pub group_requests: u32,
     /// Batch requests (`write_batch` calls), each carrying several of the writes above.
     pub batches: u32,
     /// Writes (of those above) that went in batches.
     pub batched: u32,
+    /// Memberships removed.
+    pub group_removes: u32,
 }
 
 impl LmsWriteCounts {
     pub fn total(&self) -> u32 {
-        self.creates + self.updates + self.deactivations + self.group_adds
+        self.creates + self.updates + self.deactivations + self.group_adds + self.group_removes
     }
 
     /// The write requests an LMS would have received: single writes, batches, group requests.
@@ -301,6 +304,18 @@ impl MemoryLms {
 
     pub fn user_by_email(&self, email: &str) -> Option<MemoryLmsUser> {
         self.lock().user_with_email(email).cloned()
+    }
+
+    /// An LMS admin adding a member by hand (not counted as a sync write).
+    pub fn seed_membership(&self, group_name: &str, user: &LmsUserId) -> Option<LmsGroupId> {
+        let mut state = self.lock();
+        let group = state
+            .groups
+            .iter()
+            .find(|(_, name)| *name == group_name)
+            .map(|(id, _)| id.clone())?;
+        state.memberships.insert((group.clone(), user.clone()));
+        Some(group)
     }
 
     /// The names of the groups `user` is a member of.
@@ -705,6 +720,33 @@ impl LearningPlatform for MemoryLms {
         Ok(())
     }
 
+    async fn remove_group_members(
+        &self,
+        group: &LmsGroupId,
+        users: &[LmsUserId],
+    ) -> Result<(), LmsError> {
+        self.delay().await;
+        let mut state = self.lock();
+        if !state.groups.contains_key(group) {
+            return Err(LmsError::NotFound {
+                what: format!("group {group}"),
+            });
+        }
+        for user in users {
+            if let Ok(member) = state.user(user) {
+                let email = member.profile.email.clone();
+                state.fault(&email)?;
+            }
+        }
+        for user in users {
+            if state.memberships.remove(&(group.clone(), user.clone())) {
+                state.writes.group_removes += 1;
+            }
+        }
+        state.writes.group_requests += 1;
+        Ok(())
+    }
+
     async fn group_members(&self, group: &LmsGroupId) -> Result<BTreeSet<LmsUserId>, LmsError> {
         self.delay().await;
         let mut state = self.lock();
@@ -839,6 +881,15 @@ mod tests {
             BTreeSet::from(["Sales".to_owned()])
         );
         assert_eq!(lms.write_counts().group_adds, 1);
+        lms.remove_group_member(&group.id, &user.id).await.unwrap();
+        lms.remove_group_member(&group.id, &user.id).await.unwrap();
+        assert!(lms.members("Sales").is_empty());
+        assert_eq!(lms.write_counts().group_removes, 1);
+        let missing = LmsGroupId("group-404".into());
+        assert!(matches!(
+            lms.remove_group_member(&missing, &user.id).await,
+            Err(LmsError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]

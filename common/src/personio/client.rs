@@ -6,10 +6,10 @@ use super::documents::{
     DocumentListPage, parse_document_categories, parse_document_list, parse_uploaded_document,
     validate_upload,
 };
-use super::employees::{ParsedPage, parse_employees_page};
+use super::employees::{ParsedPage, parse_employees_page, parse_single_employee};
 use super::paging::{EmployeePaging, PagingStep};
 use super::transport::{Call, Repeat, TokenFlow, Transport};
-use crate::domain::employee::{EmployeePage, PersonioId};
+use crate::domain::employee::{EmployeePage, EmployeeRecord, PersonioId};
 use crate::ports::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
     UploadedDocument,
@@ -164,6 +164,30 @@ impl HrSource for PersonioClient {
             }
         })
         .boxed()
+    }
+
+    async fn employee(
+        &self,
+        id: PersonioId,
+        deadline: Deadline,
+    ) -> Result<Option<EmployeeRecord>, HrError> {
+        let call = Call {
+            name: "read employee",
+            group: EndpointGroup::Employees,
+            token: Some(TokenFlow::V1),
+            repeat: Repeat::Safe,
+        };
+        let url = self.transport.url(&format!("/v1/company/employees/{id}"));
+        match self
+            .transport
+            .execute(call, deadline, |http| http.get(&url), parse_single_employee)
+            .await
+        {
+            Ok(record) => Ok(Some(record)),
+            // Personio documents a 404 for an id it does not know.
+            Err(HrError::Rejected { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     async fn document_categories(

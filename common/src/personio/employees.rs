@@ -6,11 +6,12 @@
 //! parsed becomes an [`EmployeeParseError`] naming the field, and the rest of the page parses.
 
 use crate::domain::employee::{
-    AttributeValue, CustomAttribute, Employee, EmployeePage, EmployeeParseError, EmploymentStatus,
-    OrgUnit, PersonioId, Supervisor,
+    AttributeValue, CustomAttribute, Employee, EmployeePage, EmployeeParseError, EmployeeRecord,
+    EmploymentStatus, OrgUnit, PersonioId, Supervisor,
 };
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 
 /// The prefix of Personio's custom attributes (`dynamic_1234`).
 const CUSTOM_ATTRIBUTE_PREFIX: &str = "dynamic_";
@@ -69,12 +70,13 @@ pub fn parse_employees_page(body: &[u8]) -> Result<ParsedPage, String> {
         let Some(attributes) = item.get("attributes").and_then(Value::as_object) else {
             page.employees.push(Err(EmployeeParseError {
                 employee_id: None,
+                name: None,
                 field: "attributes".to_owned(),
                 reason: "the record has no `attributes` object".to_owned(),
             }));
             continue;
         };
-        note_present_attributes(attributes, &mut page);
+        note_present_attributes(attributes, &mut page.attributes_present);
         page.employees.push(parse_employee(attributes));
     }
     Ok(ParsedPage {
@@ -84,22 +86,63 @@ pub fn parse_employees_page(body: &[u8]) -> Result<ParsedPage, String> {
     })
 }
 
-fn note_present_attributes(attributes: &Map<String, Value>, page: &mut EmployeePage) {
+/// Parses the answer of `GET /v1/company/employees/{id}` (`{"success": true, "data": {"type":
+/// "Employee", "attributes": {…}}}`). `Err` only when the body is not such an answer at all.
+pub fn parse_single_employee(body: &[u8]) -> Result<EmployeeRecord, String> {
+    let root: Value = serde_json::from_slice(body)
+        .map_err(|error| format!("employee answer is not JSON: {error}"))?;
+    let Some(attributes) = root.pointer("/data/attributes").and_then(Value::as_object) else {
+        return Err("employee answer has no `data.attributes` object".to_owned());
+    };
+    let mut attributes_present = BTreeSet::new();
+    note_present_attributes(attributes, &mut attributes_present);
+    Ok(EmployeeRecord {
+        employee: parse_employee(attributes),
+        attributes_present,
+    })
+}
+
+fn note_present_attributes(attributes: &Map<String, Value>, present: &mut BTreeSet<String>) {
     for (key, attribute) in attributes {
-        if !page.attributes_present.contains(key) {
-            page.attributes_present.insert(key.clone());
+        if !present.contains(key) {
+            present.insert(key.clone());
         }
         if key.starts_with(CUSTOM_ATTRIBUTE_PREFIX)
             && let Some(label) = attribute.get("label").and_then(Value::as_str)
-            && !page.attributes_present.contains(label)
+            && !present.contains(label)
         {
-            page.attributes_present.insert(label.to_owned());
+            present.insert(label.to_owned());
         }
     }
 }
 
-/// Parses one employee from its `attributes` object.
+/// Parses one employee from its `attributes` object. An employee that cannot be parsed is
+/// named as far as its record allows, so that an admin can find the person.
 pub fn parse_employee(attributes: &Map<String, Value>) -> Result<Employee, EmployeeParseError> {
+    parse_attributes(attributes).map_err(|mut error| {
+        error.name = readable_name(attributes);
+        error
+    })
+}
+
+/// The preferred name, else "first last", from whichever of them are plain text.
+fn readable_name(attributes: &Map<String, Value>) -> Option<String> {
+    let text = |field: &str| {
+        attributes
+            .get(field)
+            .map(attribute_value)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    text("preferred_name").or_else(|| match (text("first_name"), text("last_name")) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        (one, other) => one.or(other),
+    })
+}
+
+fn parse_attributes(attributes: &Map<String, Value>) -> Result<Employee, EmployeeParseError> {
     let id = match attributes.get("id").map(attribute_value).map(integer) {
         Some(Ok(Some(id))) => PersonioId(id),
         Some(Err(reason)) => return Err(field_error(None, "id", reason)),
@@ -189,6 +232,7 @@ fn read_attribute<T>(
 fn field_error(employee_id: Option<PersonioId>, field: &str, reason: String) -> EmployeeParseError {
     EmployeeParseError {
         employee_id,
+        name: None,
         field: field.to_owned(),
         reason,
     }

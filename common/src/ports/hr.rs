@@ -1,4 +1,4 @@
-use crate::domain::employee::{EmployeePage, PersonioId};
+use crate::domain::employee::{EmployeePage, EmployeeRecord, PersonioId};
 use crate::retry::Deadline;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,6 +17,15 @@ pub trait HrSource: Send + Sync {
         query: &'a EmployeeQuery,
         deadline: Deadline,
     ) -> BoxStream<'a, Result<EmployeePage, HrError>>;
+
+    /// One employee by id (`GET /v1/company/employees/{id}`); `Ok(None)` when Personio has no
+    /// such employee (its documented 404). A targeted run reads its employees this way, and a
+    /// full run confirms with it that an employee missing from the listing is really gone.
+    async fn employee(
+        &self,
+        id: PersonioId,
+        deadline: Deadline,
+    ) -> Result<Option<EmployeeRecord>, HrError>;
 
     async fn document_categories(
         &self,

@@ -159,6 +159,25 @@ pub trait LearningPlatform: Send + Sync {
             .await
     }
 
+    /// Removes members in one request (idempotent: a user who is not a member is no error; the
+    /// engine chunks). The sync only removes memberships it added itself, and only when
+    /// `groups.remove_when_moved` is on.
+    async fn remove_group_members(
+        &self,
+        group: &LmsGroupId,
+        users: &[LmsUserId],
+    ) -> Result<(), LmsError>;
+
+    /// Removes one member.
+    async fn remove_group_member(
+        &self,
+        group: &LmsGroupId,
+        user: &LmsUserId,
+    ) -> Result<(), LmsError> {
+        self.remove_group_members(group, std::slice::from_ref(user))
+            .await
+    }
+
     /// The members of a group.
     async fn group_members(&self, group: &LmsGroupId) -> Result<BTreeSet<LmsUserId>, LmsError>;
 }

@@ -8,7 +8,8 @@ use crate::domain::run::{RunId, RunRecord};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-/// Employee links: Personio id ↔ LMS user id, with the hash of the last profile written.
+/// Employee links: Personio id ↔ LMS user id, with the last profile written (and its hash), the
+/// groups the sync added and the invitation sent.
 #[async_trait]
 pub trait LinkStore: Send + Sync {
     /// Every link of the integration (the store pages internally).

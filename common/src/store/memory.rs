@@ -476,6 +476,9 @@ mod tests {
             updated_at: DateTime::UNIX_EPOCH,
             version,
             manager: Default::default(),
+            profile: None,
+            invited_at: None,
+            invitation_pending: false,
         }
     }
 

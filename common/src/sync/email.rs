@@ -76,7 +76,7 @@ struct RunSummary<'a> {
     /// `" (dry run)"` or empty.
     dry: &'static str,
     subject: String,
-    counts: [(&'static str, u32); 11],
+    counts: [(&'static str, u32); 13],
     /// One line per employee that failed, was skipped or was held back.
     attention: Vec<String>,
 }
@@ -172,17 +172,22 @@ impl<'a> RunSummary<'a> {
     }
 }
 
-fn count_rows(counts: RunCounts) -> [(&'static str, u32); 11] {
+fn count_rows(counts: RunCounts) -> [(&'static str, u32); 13] {
     [
         ("Created", counts.created),
         ("Adopted", counts.adopted),
         ("Updated", counts.updated),
         ("Deactivated", counts.deactivated),
         ("Unchanged", counts.unchanged),
+        (
+            "Not created (account would start locked)",
+            counts.not_created,
+        ),
         ("Skipped", counts.skipped),
         ("Held back", counts.held_back),
         ("Failed", counts.failed),
         ("Group memberships added", counts.groups_added),
+        ("Group memberships removed", counts.groups_removed),
         ("Invitations sent", counts.invitations),
         ("Repaired in the LMS", counts.repaired),
     ]
@@ -239,7 +244,7 @@ mod tests {
     use super::*;
     use crate::domain::IntegrationId;
     use crate::domain::employee::PersonioId;
-    use crate::domain::run::{EmployeeOutcome, RunCounts, RunId, Trigger};
+    use crate::domain::run::{EmployeeOutcome, RunCounts, RunId, RunKind, Trigger};
     use chrono::Utc;
 
     #[test]
@@ -272,8 +277,9 @@ mod tests {
         let run = RunRecord {
             integration_id: IntegrationId::new("acme"),
             run_id: RunId("r1".into()),
-            kind: Default::default(),
             trigger: Trigger::Schedule,
+            kind: RunKind::Full,
+            targets: Vec::new(),
             dry_run: false,
             started_at: Utc::now(),
             finished_at: Some(Utc::now()),
@@ -290,6 +296,8 @@ mod tests {
                     name: Some("X Y".into()),
                     action: OutcomeAction::Failed,
                     groups_added: vec![],
+                    groups_removed: Vec::new(),
+                    changes: Vec::new(),
                     invited: false,
                     reason: Some("HTTP 400 <invalid>".into()),
                 },
@@ -299,12 +307,15 @@ mod tests {
                     name: None,
                     action: OutcomeAction::Created,
                     groups_added: vec![],
+                    groups_removed: Vec::new(),
+                    changes: Vec::new(),
                     invited: false,
                     reason: None,
                 },
             ],
             notices: vec!["LMS group \"Sales\" does not exist".into()],
             error: None,
+            fields_sent: Vec::new(),
         };
         let email = run_summary_email("admin@example.com", &run);
         assert_eq!(

@@ -158,6 +158,9 @@ mod tests {
             updated_at: Utc::now(),
             version: 1,
             manager,
+            profile: None,
+            invited_at: None,
+            invitation_pending: false,
         }
     }
 

@@ -7,11 +7,13 @@
 //! same reads and the same plan, writes only its run record.
 
 mod apply;
+pub mod diff;
 pub mod email;
 pub mod managers;
 pub mod plan;
 pub mod profile;
 mod reconcile;
+pub mod roster;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
@@ -23,10 +25,14 @@ mod tests_managers;
 #[cfg(test)]
 mod tests_reconcile;
 
-pub use plan::{DeactivationReason, PlannedChange, Repair, Roster, SyncPlan, SyncTarget};
-pub use profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};
+pub use plan::{DeactivationReason, PlannedChange, Repair, SyncPlan, SyncScope};
+pub use profile::{
+    MappingError, desired_groups, fields_sent, is_selected, lock_reason, map_profile, profile_hash,
+};
+pub use roster::{Roster, SyncTarget};
 
 use crate::domain::IntegrationId;
+use crate::domain::employee::PersonioId;
 use crate::domain::run::{
     EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger,
 };
@@ -38,12 +44,20 @@ use crate::retry::{Backoff, Deadline};
 use apply::{ApplyContext, with_retry};
 use chrono::{DateTime, Utc};
 use email::run_summary_email;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing::{Instrument, error, info, info_span, warn};
+
+/// How many single employee reads a targeted run has in flight (the Personio client keeps to
+/// the rate limit itself).
+const SINGLE_READS_IN_FLIGHT: usize = 4;
+
+/// A named employee's account that needs nothing.
+const UP_TO_DATE: &str = "the LMS account is up to date";
 
 /// What one run is asked to do.
 #[derive(Clone, Debug)]
@@ -53,7 +67,10 @@ pub struct SyncRequest {
     pub trigger: Trigger,
     /// Plan and record, but write nothing to the LMS or the links and send no email.
     pub dry_run: bool,
-    /// A full run, or one that also repairs what was changed in the LMS by hand.
+    /// Everyone, or only some employees (a targeted run).
+    pub scope: SyncScope,
+    /// `Full`, or `Reconcile` to also repair what was changed in the LMS by hand. A run whose
+    /// scope names employees is `Targeted` whatever this says ([`SyncRequest::run_kind`]).
     pub kind: RunKind,
     /// Every retry and every HTTP call of the run ends by then.
     pub deadline: Deadline,
@@ -74,15 +91,29 @@ impl SyncRequest {
             settings,
             trigger,
             dry_run: false,
+            scope: SyncScope::Everyone,
             kind: RunKind::Full,
             deadline: Deadline::none(),
             lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
             lease_ttl: chrono::Duration::minutes(5),
         }
     }
+
+    /// What the run is: `Targeted` when its scope names employees (a targeted run repairs
+    /// nothing else), else the `kind` asked for (`Full` or `Reconcile`).
+    pub fn run_kind(&self) -> RunKind {
+        match (&self.scope, self.kind) {
+            (SyncScope::Employees(_), _) => RunKind::Targeted,
+            (SyncScope::Everyone, RunKind::Reconcile) => RunKind::Reconcile,
+            (SyncScope::Everyone, _) => RunKind::Full,
+        }
+    }
 }
 
 /// How a run ended.
+// One value per run, moved a handful of times: boxing the record would only add noise to
+// every match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyncOutcome {
     /// The run ran and its record is stored; `status` says how it went (a run that could not
@@ -168,6 +199,7 @@ impl SyncEngine {
             integration = %request.integration_id,
             run = %run_id,
             dry_run = request.dry_run,
+            kind = ?request.run_kind(),
         );
         async {
             // A dry run writes nothing but its record, so it needs no lease and must not keep a
@@ -219,8 +251,9 @@ impl SyncEngine {
         let mut record = RunRecord {
             integration_id: request.integration_id.clone(),
             run_id,
-            kind: request.kind,
             trigger: request.trigger,
+            kind: request.run_kind(),
+            targets: request.scope.named(),
             dry_run: request.dry_run,
             started_at: Utc::now(),
             finished_at: None,
@@ -229,6 +262,7 @@ impl SyncEngine {
             outcomes: Vec::new(),
             notices: Vec::new(),
             error: None,
+            fields_sent: fields_sent(&request.settings),
         };
         // Recorded at the start so that a run that dies midway is visible in the history.
         self.put_run(&record, request.deadline, "recording the run's start")
@@ -308,14 +342,16 @@ impl SyncEngine {
             }
         };
 
-        if let Some(problem) = roster.untrustworthy(&links, settings) {
+        let targeted = request.run_kind() == RunKind::Targeted;
+        if let Some(problem) = roster.untrustworthy(&links, settings, targeted) {
             error!(%problem, "the listing cannot be trusted; nothing was changed");
             record.status = RunStatus::Failed;
             record.error = Some(problem);
             return;
         }
-        let mut plan = SyncPlan::for_run(roster, links, settings, request.kind);
-        if request.kind == RunKind::Reconcile
+        let kind = request.run_kind();
+        let mut plan = SyncPlan::new(roster, links, settings, &request.scope, kind);
+        if kind == RunKind::Reconcile
             && let Err(problem) = self
                 .plan_repairs(request, &mut plan, &mut record.notices)
                 .await
@@ -356,10 +392,20 @@ impl SyncEngine {
         let mut outcomes = plan.settled;
         outcomes.extend(applied);
         record.counts = tally(&outcomes, plan.unchanged);
-        // Unchanged employees are counted, not listed, unless something happened to them.
+        // Unchanged employees are counted, not listed, unless something happened to them or
+        // they were named (a targeted run answers for each employee it was asked about).
+        if targeted {
+            for outcome in &mut outcomes {
+                if outcome.action == OutcomeAction::Unchanged && outcome.change_lines().is_empty() {
+                    outcome.reason.get_or_insert_with(|| UP_TO_DATE.to_owned());
+                }
+            }
+        }
         outcomes.retain(|outcome| {
             outcome.action != OutcomeAction::Unchanged
                 || !outcome.groups_added.is_empty()
+                || !outcome.groups_removed.is_empty()
+                || outcome.invited
                 || outcome.reason.is_some()
         });
         outcomes.sort_by_key(|outcome| outcome.personio_id);
@@ -373,10 +419,21 @@ impl SyncEngine {
         };
     }
 
-    /// Reads every employee page into the roster, telling `progress` page by page. A listing
-    /// that fails part-way is the run's error: a partial listing must never read as "everyone
+    /// Reads what the run covers into the roster: every employee page, or each named employee.
+    /// A read that fails is the run's error: a partial listing must never read as "everyone
     /// else is gone", so nothing is planned from it.
     async fn list_roster(
+        &self,
+        request: &SyncRequest,
+        progress: &dyn SyncProgress,
+    ) -> Result<Roster, String> {
+        match &request.scope {
+            SyncScope::Everyone => self.list_everyone(request, progress).await,
+            SyncScope::Employees(ids) => self.read_named(request, ids, progress).await,
+        }
+    }
+
+    async fn list_everyone(
         &self,
         request: &SyncRequest,
         progress: &dyn SyncProgress,
@@ -409,6 +466,42 @@ impl SyncEngine {
             employees = roster.listed_count(),
             "employees listed"
         );
+        Ok(roster)
+    }
+
+    /// A targeted run's roster: each named employee read by itself (a few at a time).
+    async fn read_named(
+        &self,
+        request: &SyncRequest,
+        ids: &BTreeSet<PersonioId>,
+        progress: &dyn SyncProgress,
+    ) -> Result<Roster, String> {
+        let today = Utc::now().date_naive();
+        let mut roster = Roster::default();
+        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let mut reads = futures::stream::iter(ids.iter().copied())
+            .map(|id| async move {
+                let read = with_retry(self.retry, request.deadline, "reading an employee", || {
+                    self.hr.employee(id, request.deadline)
+                })
+                .await;
+                (id, read)
+            })
+            .buffered(SINGLE_READS_IN_FLIGHT);
+        let mut done = 0;
+        while let Some((id, read)) = reads.next().await {
+            match read {
+                Ok(record) => roster.add_single(id, record, &request.settings, today),
+                Err(error) => {
+                    error!(%error, personio_id = %id, "reading an employee failed; nothing was changed");
+                    return Err(format!(
+                        "reading employee {id} from Personio failed: {error}; nothing was changed"
+                    ));
+                }
+            }
+            done += 1;
+            progress.pages_read(done, total);
+        }
         Ok(roster)
     }
 
@@ -473,6 +566,7 @@ fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
             OutcomeAction::Updated => &mut counts.updated,
             OutcomeAction::Deactivated => &mut counts.deactivated,
             OutcomeAction::Unchanged => &mut counts.unchanged,
+            OutcomeAction::NotCreated => &mut counts.not_created,
             OutcomeAction::Skipped => &mut counts.skipped,
             OutcomeAction::HeldBack => &mut counts.held_back,
             OutcomeAction::Failed => &mut counts.failed,
@@ -480,6 +574,7 @@ fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
         };
         *counter += 1;
         counts.groups_added += outcome.groups_added.len() as u32;
+        counts.groups_removed += outcome.groups_removed.len() as u32;
         counts.invitations += u32::from(outcome.invited);
     }
     counts

@@ -1,120 +1,50 @@
-//! Planning: what the listing says against what the links remember, decided without touching
-//! the LMS. The plan is pure data, so a dry run and a real run start from the same decisions.
+//! Planning: what Personio says (the [`Roster`]) against what the links remember, decided
+//! without touching the LMS. The plan is pure data, so a dry run and a real run start from the
+//! same decisions.
 
+use super::diff::profile_changes;
 use super::managers::ManagerDirectory;
-use super::profile::{MappingError, desired_groups, is_selected, map_profile, profile_hash};
-use crate::domain::employee::{EmployeePage, EmployeeParseError, PersonioId};
+use super::roster::{Roster, SelectedEmployee, SyncTarget};
+use crate::domain::employee::{EmployeeParseError, PersonioId};
 use crate::domain::link::EmployeeLink;
-use crate::domain::lms::{LmsProfile, LmsUserId};
-use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunKind};
+use crate::domain::lms::LmsUserId;
+use crate::domain::run::{EmployeeOutcome, FieldChange, OutcomeAction, RunKind};
 use crate::domain::settings::IntegrationSettings;
-use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// A selected employee ready to be written: the profile, its hash and the groups it belongs in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyncTarget {
-    pub personio_id: PersonioId,
-    pub name: Option<String>,
-    pub profile: LmsProfile,
-    pub hash: String,
-    pub groups: BTreeSet<String>,
+/// Whom a run covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SyncScope {
+    /// Everyone Personio lists, against every link.
+    #[default]
+    Everyone,
+    /// Only these employees, each read by itself: nobody else is created, changed or
+    /// deactivated.
+    Employees(BTreeSet<PersonioId>),
 }
 
-/// A selected employee as listed: mapped, or the reason it cannot be.
-#[derive(Clone, Debug)]
-struct SelectedEmployee {
-    personio_id: PersonioId,
-    name: Option<String>,
-    email: Option<String>,
-    mapped: Result<SyncTarget, MappingError>,
-}
-
-/// What the listing produced, collected page by page so that no raw page outlives its turn.
-#[derive(Debug, Default)]
-pub struct Roster {
-    /// Every employee id Personio listed, selected or not, parsed or not: whoever is in here is
-    /// not "gone".
-    listed: HashSet<PersonioId>,
-    selected: Vec<SelectedEmployee>,
-    parse_errors: Vec<EmployeeParseError>,
-    /// Whether Personio's answers contained the selection attribute at all.
-    selection_readable: bool,
-}
-
-impl Roster {
-    pub fn add_page(
-        &mut self,
-        page: EmployeePage,
-        settings: &IntegrationSettings,
-        today: NaiveDate,
-    ) {
-        let attribute = &settings.selection.attribute;
-        self.selection_readable |= page
-            .attributes_present
-            .iter()
-            .any(|present| present.eq_ignore_ascii_case(attribute));
-        for employee in page.employees {
-            let employee = match employee {
-                Ok(employee) => employee,
-                Err(error) => {
-                    if let Some(id) = error.employee_id {
-                        self.listed.insert(id);
-                    }
-                    self.parse_errors.push(error);
-                    continue;
-                }
-            };
-            self.listed.insert(employee.id);
-            self.selection_readable |= employee.custom_attribute(attribute).is_some();
-            if !is_selected(&employee, &settings.selection) {
-                continue;
-            }
-            let mapped = map_profile(&employee, settings, today).map(|profile| SyncTarget {
-                personio_id: employee.id,
-                name: employee.display_name(),
-                hash: profile_hash(&profile),
-                groups: desired_groups(&profile, settings),
-                profile,
-            });
-            self.selected.push(SelectedEmployee {
-                personio_id: employee.id,
-                name: employee.display_name(),
-                email: employee.email.clone(),
-                mapped,
-            });
+impl SyncScope {
+    pub fn kind(&self) -> RunKind {
+        match self {
+            Self::Everyone => RunKind::Full,
+            Self::Employees(_) => RunKind::Targeted,
         }
     }
 
-    pub fn listed_count(&self) -> usize {
-        self.listed.len()
+    /// Whether the run covers employee `id`.
+    pub fn covers(&self, id: PersonioId) -> bool {
+        match self {
+            Self::Everyone => true,
+            Self::Employees(ids) => ids.contains(&id),
+        }
     }
 
-    /// A listing that cannot be trusted to say who is selected: Personio answered, but without
-    /// the selection attribute (not readable by the API credential) or without anybody while
-    /// users are linked. Planning on it would deactivate everyone, so the run stops instead.
-    pub fn untrustworthy(
-        &self,
-        links: &[EmployeeLink],
-        settings: &IntegrationSettings,
-    ) -> Option<String> {
-        let active_links = links.iter().filter(|link| link.active).count();
-        if self.listed.is_empty() && self.parse_errors.is_empty() {
-            return (active_links > 0).then(|| {
-                format!(
-                    "Personio listed no employees at all while {active_links} users are linked; \
-                     does the API credential still have access to employees? Nothing was changed"
-                )
-            });
+    /// The named employees (empty for everyone).
+    pub fn named(&self) -> Vec<PersonioId> {
+        match self {
+            Self::Everyone => Vec::new(),
+            Self::Employees(ids) => ids.iter().copied().collect(),
         }
-        (!self.selection_readable).then(|| {
-            format!(
-                "no employee in Personio's answer has the selection attribute {:?}; it is \
-                 misspelt in the settings or not readable by the API credential (Personio leaves \
-                 out attributes it may not read). Nothing was changed",
-                settings.selection.attribute
-            )
-        })
     }
 }
 
@@ -123,8 +53,11 @@ impl Roster {
 pub enum DeactivationReason {
     /// Still in Personio, but the selection attribute no longer says yes.
     Deselected,
-    /// No longer listed by Personio.
+    /// Not in Personio's listing. Confirmed with a read of the employee before anything is
+    /// done: an employee missed because the listing shifted while it was paged is still there.
     Gone,
+    /// A read of the employee answered "no such employee".
+    Deleted,
 }
 
 impl DeactivationReason {
@@ -132,6 +65,7 @@ impl DeactivationReason {
         match self {
             Self::Deselected => "deselected in Personio",
             Self::Gone => "no longer listed by Personio",
+            Self::Deleted => "no longer in Personio",
         }
     }
 }
@@ -146,14 +80,17 @@ pub enum PlannedChange {
     Update {
         target: Box<SyncTarget>,
         link: EmployeeLink,
+        /// Field by field, when the link kept the profile it wrote last.
+        changes: Vec<FieldChange>,
     },
-    /// Profile unchanged, but memberships the sync has not made yet.
-    AddGroups {
+    /// Profile as last written, but memberships to add (or, for a mover, to remove) or an
+    /// invitation that is owed.
+    CatchUp {
         target: Box<SyncTarget>,
         link: EmployeeLink,
     },
     /// Profile unchanged, but the manager reference is to be written or looked up again
-    /// (`reason` says why); memberships the sync has not made yet are added too.
+    /// (`reason` says why); memberships and an owed invitation are caught up too.
     Manager {
         target: Box<SyncTarget>,
         link: EmployeeLink,
@@ -162,6 +99,7 @@ pub enum PlannedChange {
     Deactivate {
         link: EmployeeLink,
         reason: DeactivationReason,
+        name: Option<String>,
     },
     /// A reconcile run found the LMS changed by hand: `repair` says what is restored.
     Repair {
@@ -212,10 +150,28 @@ impl PlannedChange {
         match self {
             Self::Create { target } => target.personio_id,
             Self::Update { link, .. }
-            | Self::AddGroups { link, .. }
+            | Self::CatchUp { link, .. }
             | Self::Manager { link, .. }
             | Self::Repair { link, .. }
             | Self::Deactivate { link, .. } => link.personio_id,
+        }
+    }
+
+    /// The employee's name and email, as far as the change knows them.
+    pub fn who(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Self::Create { target }
+            | Self::Update { target, .. }
+            | Self::CatchUp { target, .. }
+            | Self::Manager { target, .. }
+            | Self::Repair {
+                target: Some(target),
+                ..
+            } => (target.name.clone(), Some(target.profile.email.clone())),
+            Self::Repair {
+                target: None, link, ..
+            } => (link.name().map(str::to_owned), Some(link.email.clone())),
+            Self::Deactivate { link, name, .. } => (name.clone(), Some(link.email.clone())),
         }
     }
 }
@@ -224,7 +180,8 @@ impl PlannedChange {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncPlan {
     pub changes: Vec<PlannedChange>,
-    /// Outcomes decided without the LMS: skipped employees, held-back deactivations.
+    /// Outcomes decided without the LMS: skipped employees, held-back deactivations, leavers not
+    /// created, and (in a targeted run) the named employees with nothing to do.
     pub settled: Vec<EmployeeOutcome>,
     /// Employees whose profile and groups are as last written: nothing to do.
     pub unchanged: u32,
@@ -234,8 +191,8 @@ pub struct SyncPlan {
     pub linked_users: HashMap<LmsUserId, PersonioId>,
     /// The supervisors the links know, for the manager references.
     pub managers: ManagerDirectory,
-    /// Employees whose profile and groups are as last written, decided once the run's creates
-    /// and deactivations are known (their manager reference may still need a write).
+    /// Employees whose profile is as last written, decided once the run's creates and
+    /// deactivations are known (their manager reference may still need a write).
     unchanged_linked: Vec<(Box<SyncTarget>, EmployeeLink)>,
     /// A reconcile run's employees whose profile is as last written (unchanged, or planned for
     /// their groups or manager reference only), to compare with what the LMS holds.
@@ -245,16 +202,15 @@ pub struct SyncPlan {
 }
 
 impl SyncPlan {
-    pub fn new(roster: Roster, links: Vec<EmployeeLink>, settings: &IntegrationSettings) -> Self {
-        Self::for_run(roster, links, settings, RunKind::Full)
-    }
-
-    /// The plan of a run of `kind`: a reconcile run keeps the employees in sync and the
+    /// `links` are all the integration's links, also in a targeted run: adoption, the
+    /// supervisors' directory and the deactivation guard look at all of them, while only those
+    /// in `scope` are changed. A reconcile run (`kind`) also keeps the employees in sync and the
     /// deactivated links (`in_sync`, `deactivated`) to compare them with the LMS.
-    pub fn for_run(
+    pub fn new(
         roster: Roster,
         links: Vec<EmployeeLink>,
         settings: &IntegrationSettings,
+        scope: &SyncScope,
         kind: RunKind,
     ) -> Self {
         let mut plan = SyncPlan {
@@ -270,8 +226,9 @@ impl SyncPlan {
             .map(|link| (link.personio_id, link))
             .collect();
         let active_links = links.values().filter(|link| link.active).count();
+        let targeted = matches!(scope, SyncScope::Employees(_));
 
-        plan.skip_parse_errors(&roster.parse_errors);
+        plan.skip_parse_errors(&roster.parse_errors, &links);
         let duplicates = duplicate_emails(&roster.selected);
         // Selected employees are never deactivated, even the skipped ones: they are still
         // wanted in the LMS, their data just needs fixing.
@@ -280,10 +237,12 @@ impl SyncPlan {
             .iter()
             .filter_map(|error| error.employee_id)
             .collect();
-        for employee in roster.selected {
+        let mut decided = protected.clone();
+        for employee in &roster.selected {
             protected.insert(employee.personio_id);
+            decided.insert(employee.personio_id);
             let link = links.remove(&employee.personio_id);
-            plan.plan_selected(employee, link, &duplicates);
+            plan.plan_selected(employee, link, &duplicates, settings);
         }
 
         let unidentified = roster
@@ -292,27 +251,40 @@ impl SyncPlan {
             .any(|error| error.employee_id.is_none());
         let mut deactivations = Vec::new();
         for link in links.into_values() {
-            if !link.active && kind == RunKind::Reconcile && !protected.contains(&link.personio_id)
-            {
-                plan.deactivated.push(link);
+            if !scope.covers(link.personio_id) || protected.contains(&link.personio_id) {
                 continue;
             }
-            if !link.active || protected.contains(&link.personio_id) {
-                continue;
-            }
-            let reason = if roster.listed.contains(&link.personio_id) {
+            decided.insert(link.personio_id);
+            let name = link
+                .name()
+                .map(str::to_owned)
+                .or_else(|| roster.unselected_name(link.personio_id));
+            let reason = if roster.absent.contains(&link.personio_id) {
+                DeactivationReason::Deleted
+            } else if roster.listed.contains(&link.personio_id) {
                 DeactivationReason::Deselected
             } else {
                 DeactivationReason::Gone
             };
+            if !link.active && kind == RunKind::Reconcile {
+                plan.deactivated.push(link);
+                continue;
+            }
+            if !link.active {
+                if targeted {
+                    plan.settled.push(already_deactivated(&link, name, reason));
+                }
+                continue;
+            }
             if reason == DeactivationReason::Gone && unidentified {
                 plan.settled.push(held_back(
                     &link,
+                    name,
                     "Personio listed an employee whose id could not be read, which may be this one",
                 ));
                 continue;
             }
-            deactivations.push(PlannedChange::Deactivate { link, reason });
+            deactivations.push(PlannedChange::Deactivate { link, reason, name });
         }
         if unidentified {
             plan.notices.push(
@@ -321,37 +293,26 @@ impl SyncPlan {
                     .to_owned(),
             );
         }
-
-        let guard = settings.deactivation_guard;
-        if guard.holds_back(deactivations.len(), active_links) {
-            plan.notices.push(format!(
-                "deactivation guard: this run would deactivate {} of {active_links} linked users \
-                 (limit: more than {} and more than {} %), so all of them were held back; check \
-                 the selection attribute and the API credential's permissions in Personio",
-                deactivations.len(),
-                guard.max_count,
-                guard.max_percent,
-            ));
-            for change in deactivations {
-                if let PlannedChange::Deactivate { link, reason } = change {
-                    let why = format!("{}; held back by the deactivation guard", reason.describe());
-                    plan.settled.push(held_back(&link, &why));
-                }
+        for id in scope.named() {
+            if !decided.contains(&id) {
+                plan.settled
+                    .push(named_without_account(id, &roster, settings));
             }
-        } else {
-            plan.changes.extend(deactivations);
         }
-        plan.settle_unchanged(&all_links, settings, kind);
+        plan.guard(deactivations, active_links, settings);
+        plan.settle_unchanged(&all_links, settings, kind, targeted);
         plan
     }
 
-    /// The supervisors' directory once creates and deactivations are planned, and with it the
-    /// unchanged employees whose manager reference needs a write.
+    /// The supervisors' directory once creates and deactivations are planned, and with it what
+    /// each employee whose profile is as last written still needs: a manager reference written,
+    /// memberships or an invitation caught up, or nothing.
     fn settle_unchanged(
         &mut self,
         links: &[EmployeeLink],
         settings: &IntegrationSettings,
         kind: RunKind,
+        list_unchanged: bool,
     ) {
         let mut creating = HashSet::new();
         let mut deactivating = HashSet::new();
@@ -389,28 +350,69 @@ impl SyncPlan {
                     link,
                     reason,
                 });
-            } else if !target.groups.is_subset(&link.groups) {
-                self.changes.push(PlannedChange::AddGroups { target, link });
+            } else if memberships_behind(&target, &link, settings)
+                || invitation_owed(&link, settings)
+            {
+                self.changes.push(PlannedChange::CatchUp { target, link });
+            } else if list_unchanged {
+                // Listed with its reason once the run is done.
+                let mut outcome =
+                    EmployeeOutcome::new(Some(target.personio_id), OutcomeAction::Unchanged);
+                outcome.email = Some(target.profile.email.clone());
+                outcome.name = target.name.clone();
+                self.settled.push(outcome);
             } else {
                 self.unchanged += 1;
             }
         }
     }
 
-    fn skip_parse_errors(&mut self, errors: &[EmployeeParseError]) {
+    /// Applies the deactivation guard: too many deactivations at once are all held back.
+    fn guard(
+        &mut self,
+        deactivations: Vec<PlannedChange>,
+        active_links: usize,
+        settings: &IntegrationSettings,
+    ) {
+        let guard = settings.deactivation_guard;
+        if !guard.holds_back(deactivations.len(), active_links) {
+            self.changes.extend(deactivations);
+            return;
+        }
+        self.notices.push(format!(
+            "deactivation guard: this run would deactivate {} of {active_links} linked users \
+             (limit: more than {} and more than {} %), so all of them were held back; check \
+             the selection attribute and the API credential's permissions in Personio",
+            deactivations.len(),
+            guard.max_count,
+            guard.max_percent,
+        ));
+        for change in deactivations {
+            if let PlannedChange::Deactivate { link, reason, name } = change {
+                let why = format!("{}; held back by the deactivation guard", reason.describe());
+                self.settled.push(held_back(&link, name, &why));
+            }
+        }
+    }
+
+    fn skip_parse_errors(
+        &mut self,
+        errors: &[EmployeeParseError],
+        links: &BTreeMap<PersonioId, EmployeeLink>,
+    ) {
         for error in errors {
-            self.settled.push(EmployeeOutcome {
-                personio_id: error.employee_id,
-                email: None,
-                name: None,
-                action: OutcomeAction::Skipped,
-                groups_added: Vec::new(),
-                invited: false,
-                reason: Some(format!(
-                    "could not read field `{}` from Personio: {}; the LMS account (if any) is left as it is",
-                    error.field, error.reason
-                )),
-            });
+            let link = error.employee_id.and_then(|id| links.get(&id));
+            let mut outcome = EmployeeOutcome::new(error.employee_id, OutcomeAction::Skipped);
+            outcome.name = error
+                .name
+                .clone()
+                .or_else(|| link.and_then(|link| link.name().map(str::to_owned)));
+            outcome.email = link.map(|link| link.email.clone());
+            outcome.reason = Some(format!(
+                "could not read field `{}` from Personio: {}; the LMS account (if any) is left as it is",
+                error.field, error.reason
+            ));
+            self.settled.push(outcome);
         }
         if !errors.is_empty() {
             self.notices.push(format!(
@@ -422,23 +424,23 @@ impl SyncPlan {
 
     fn plan_selected(
         &mut self,
-        employee: SelectedEmployee,
+        employee: &SelectedEmployee,
         link: Option<EmployeeLink>,
         duplicates: &HashMap<String, Vec<PersonioId>>,
+        settings: &IntegrationSettings,
     ) {
-        let skip = |reason: String| EmployeeOutcome {
-            personio_id: Some(employee.personio_id),
-            email: employee.email.clone(),
-            name: employee.name.clone(),
-            action: OutcomeAction::Skipped,
-            groups_added: Vec::new(),
-            invited: false,
-            reason: Some(reason),
+        let settle = |action: OutcomeAction, reason: String| {
+            let mut outcome = EmployeeOutcome::new(Some(employee.personio_id), action);
+            outcome.email = employee.email.clone();
+            outcome.name = employee.name.clone();
+            outcome.reason = Some(reason);
+            outcome
         };
-        let target = match employee.mapped {
+        let target = match &employee.mapped {
             Ok(target) => target,
             Err(error) => {
-                self.settled.push(skip(error.to_string()));
+                self.settled
+                    .push(settle(OutcomeAction::Skipped, error.to_string()));
                 return;
             }
         };
@@ -448,23 +450,69 @@ impl SyncPlan {
                 .filter(|id| **id != target.personio_id)
                 .map(ToString::to_string)
                 .collect();
-            self.settled.push(skip(format!(
-                "the email {} is also used by Personio employee(s) {}; none of them is synced \
-                 until the email is unique",
-                target.profile.email,
-                others.join(", ")
-            )));
+            self.settled.push(settle(
+                OutcomeAction::Skipped,
+                format!(
+                    "the email {} is also used by Personio employee(s) {}; none of them is synced \
+                     until the email is unique",
+                    target.profile.email,
+                    others.join(", ")
+                ),
+            ));
             return;
         }
-        let target = Box::new(target);
-        match link {
-            None => self.changes.push(PlannedChange::Create { target }),
-            Some(link) if link.profile_hash != target.hash || !link.active => {
-                self.changes.push(PlannedChange::Update { target, link })
+        let Some(link) = link else {
+            match &target.locked {
+                Some(locked) if !settings.create_locked_accounts => {
+                    self.settled.push(settle(
+                        OutcomeAction::NotCreated,
+                        format!(
+                            "{locked}; an account that would start locked is not created \
+                             (setting create_locked_accounts)"
+                        ),
+                    ));
+                }
+                _ => self.changes.push(PlannedChange::Create {
+                    target: Box::new(target.clone()),
+                }),
             }
-            Some(link) => self.unchanged_linked.push((target, link)),
+            return;
+        };
+        let target = Box::new(target.clone());
+        if link.profile_hash != target.hash || !link.active {
+            let changes = link
+                .profile
+                .as_ref()
+                .map(|written| profile_changes(written, &target.profile))
+                .unwrap_or_default();
+            self.changes.push(PlannedChange::Update {
+                target,
+                link,
+                changes,
+            });
+        } else {
+            self.unchanged_linked.push((target, link));
         }
     }
+}
+
+/// Memberships the sync has yet to add, or (for a mover, when the settings say so) to remove.
+fn memberships_behind(
+    target: &SyncTarget,
+    link: &EmployeeLink,
+    settings: &IntegrationSettings,
+) -> bool {
+    !target.groups.is_subset(&link.groups)
+        || (settings.groups.remove_when_moved && !link.groups.is_subset(&target.groups))
+}
+
+/// Whether the account's invitation is owed and may go now: the sync created the account with
+/// invitations on, and it can sign in (a locked account is invited when it first can).
+pub(super) fn invitation_owed(link: &EmployeeLink, settings: &IntegrationSettings) -> bool {
+    link.invitation_pending
+        && link.active
+        && link.profile.as_ref().is_some_and(|profile| profile.active)
+        && settings.notifications.invite_new_users
 }
 
 /// Lower-cased emails used by more than one selected employee, with the employees using them.
@@ -482,14 +530,49 @@ fn duplicate_emails(selected: &[SelectedEmployee]) -> HashMap<String, Vec<Person
     by_email
 }
 
-fn held_back(link: &EmployeeLink, reason: &str) -> EmployeeOutcome {
-    EmployeeOutcome {
-        personio_id: Some(link.personio_id),
-        email: Some(link.email.clone()),
-        name: None,
-        action: OutcomeAction::HeldBack,
-        groups_added: Vec::new(),
-        invited: false,
-        reason: Some(format!("not deactivated: {reason}")),
-    }
+fn held_back(link: &EmployeeLink, name: Option<String>, reason: &str) -> EmployeeOutcome {
+    let mut outcome = EmployeeOutcome::new(Some(link.personio_id), OutcomeAction::HeldBack);
+    outcome.email = Some(link.email.clone());
+    outcome.name = name;
+    outcome.reason = Some(format!("not deactivated: {reason}"));
+    outcome
+}
+
+/// A named employee of a targeted run whose account is deactivated already.
+fn already_deactivated(
+    link: &EmployeeLink,
+    name: Option<String>,
+    reason: DeactivationReason,
+) -> EmployeeOutcome {
+    let mut outcome = EmployeeOutcome::new(Some(link.personio_id), OutcomeAction::Unchanged);
+    outcome.email = Some(link.email.clone());
+    outcome.name = name;
+    outcome.reason = Some(format!(
+        "{}; the LMS account is already deactivated",
+        reason.describe()
+    ));
+    outcome
+}
+
+/// A named employee of a targeted run with neither a selection nor a link: why nothing happens.
+fn named_without_account(
+    id: PersonioId,
+    roster: &Roster,
+    settings: &IntegrationSettings,
+) -> EmployeeOutcome {
+    let mut outcome = EmployeeOutcome::new(Some(id), OutcomeAction::Skipped);
+    outcome.reason = Some(if roster.absent.contains(&id) {
+        "Personio has no employee with this id".to_owned()
+    } else {
+        let unselected = roster.unselected.get(&id);
+        outcome.name = unselected.and_then(|employee| employee.name.clone());
+        let attribute = &settings.selection.attribute;
+        match unselected.and_then(|employee| employee.selection.as_deref()) {
+            Some(value) if !value.trim().is_empty() => {
+                format!("not selected in Personio ({attribute} is {value:?})")
+            }
+            _ => format!("not selected in Personio ({attribute} is empty)"),
+        }
+    });
+    outcome
 }

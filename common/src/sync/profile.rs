@@ -1,9 +1,11 @@
 //! From a Personio employee to the LMS profile the sync maintains: selection, mapping, groups and
 //! the stable hash that tells whether anything changed since the last run.
 
-use crate::domain::employee::Employee;
+use crate::domain::employee::{Employee, EmploymentStatus, OrgUnit};
 use crate::domain::lms::{LmsProfile, Manager};
-use crate::domain::settings::{GroupSource, IntegrationSettings, SelectionSettings};
+use crate::domain::settings::{
+    ALWAYS_SENT, GroupSource, IntegrationSettings, ProfileField, SelectionSettings,
+};
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +30,8 @@ pub enum MappingError {
     MissingStatus,
 }
 
-/// Maps an employee to the profile written to the LMS. `today` decides the contract lock.
+/// Maps an employee to the profile written to the LMS: the fields the settings send, the rest
+/// left empty. `today` decides the contract lock.
 pub fn map_profile(
     employee: &Employee,
     settings: &IntegrationSettings,
@@ -40,7 +43,7 @@ pub fn map_profile(
     }
     let status = employee.status.ok_or(MappingError::MissingStatus)?;
     let rule = settings.status.rule(status);
-    let locked = settings.status.lock_outside_contract && is_outside_contract(employee, today);
+    let locked = settings.status.lock_outside_contract && contract_lock(employee, today).is_some();
     let custom: BTreeMap<String, String> = settings
         .custom_attributes
         .iter()
@@ -49,6 +52,12 @@ pub fn map_profile(
             non_empty(Some(&value)).map(|value| (lms_field.clone(), value))
         })
         .collect();
+    let sent = |field: ProfileField| settings.fields.contains(&field);
+    let text = |field: ProfileField, value: Option<&str>| non_empty(value).filter(|_| sent(field));
+    let unit = |field: ProfileField, unit: &Option<OrgUnit>| {
+        text(field, unit.as_ref().map(|unit| unit.name.as_str()))
+    };
+    let date = |field: ProfileField, date: Option<NaiveDate>| date.filter(|_| sent(field));
     Ok(LmsProfile {
         external_id: employee.id.to_string(),
         email,
@@ -57,65 +66,108 @@ pub fn map_profile(
         display_name: employee.display_name(),
         status: rule.lms_status.clone(),
         active: rule.active && !locked,
-        title: non_empty(employee.position.as_deref()),
-        department: employee
-            .department
+        title: text(ProfileField::Position, employee.position.as_deref()),
+        department: unit(ProfileField::Department, &employee.department),
+        team: unit(ProfileField::Team, &employee.team),
+        location: unit(ProfileField::Office, &employee.office),
+        company: unit(ProfileField::Subcompany, &employee.subcompany),
+        gender: text(ProfileField::Gender, employee.gender.as_deref()),
+        birthday: date(ProfileField::Birthday, employee.birthday),
+        hire_date: date(ProfileField::HireDate, employee.hire_date),
+        contract_end_date: date(ProfileField::ContractEndDate, employee.contract_end_date),
+        termination_date: date(ProfileField::TerminationDate, employee.termination_date),
+        employment_type: text(
+            ProfileField::EmploymentType,
+            employee.employment_type.as_deref(),
+        ),
+        manager: employee
+            .supervisor
             .as_ref()
-            .and_then(|unit| non_empty(Some(&unit.name))),
-        team: employee
-            .team
-            .as_ref()
-            .and_then(|unit| non_empty(Some(&unit.name))),
-        location: employee
-            .office
-            .as_ref()
-            .and_then(|unit| non_empty(Some(&unit.name))),
-        company: employee
-            .subcompany
-            .as_ref()
-            .and_then(|unit| non_empty(Some(&unit.name))),
-        gender: non_empty(employee.gender.as_deref()),
-        birthday: employee.birthday,
-        hire_date: employee.hire_date,
-        contract_end_date: employee.contract_end_date,
-        termination_date: employee.termination_date,
-        employment_type: non_empty(employee.employment_type.as_deref()),
-        manager: employee.supervisor.as_ref().and_then(|supervisor| {
-            let manager = Manager {
-                personio_id: supervisor.id.map(|id| id.to_string()),
-                name: non_empty(supervisor.name.as_deref()),
-            };
-            (manager.personio_id.is_some() || manager.name.is_some()).then_some(manager)
-        }),
+            .filter(|_| sent(ProfileField::Supervisor))
+            .and_then(|supervisor| {
+                let manager = Manager {
+                    personio_id: supervisor.id.map(|id| id.to_string()),
+                    name: non_empty(supervisor.name.as_deref()),
+                };
+                (manager.personio_id.is_some() || manager.name.is_some()).then_some(manager)
+            }),
         employee_number: Some(employee.id.to_string()),
         custom,
     })
 }
 
-/// Not yet started (hire date ahead) or already over (contract end or termination date passed).
-/// The last day of the contract still counts as inside it.
-fn is_outside_contract(employee: &Employee, today: NaiveDate) -> bool {
-    let not_started = employee.hire_date.is_some_and(|hired| hired > today);
-    let ended = [employee.contract_end_date, employee.termination_date]
-        .into_iter()
-        .flatten()
-        .any(|end| end < today);
-    not_started || ended
+/// Why the employee's account would be locked (not able to sign in), in words for an admin:
+/// "inactive in Personio (left 2024-03-31)", "contract starts on 2026-07-01". `None` when the
+/// account may sign in. Agrees with [`map_profile`]'s `active`.
+pub fn lock_reason(
+    employee: &Employee,
+    settings: &IntegrationSettings,
+    today: NaiveDate,
+) -> Option<String> {
+    let status = employee.status?;
+    let rule = settings.status.rule(status);
+    if !rule.active {
+        let left = [employee.termination_date, employee.contract_end_date]
+            .into_iter()
+            .flatten()
+            .next();
+        return Some(match (status, left) {
+            (EmploymentStatus::Inactive, Some(left)) => {
+                format!("inactive in Personio (left {left})")
+            }
+            (EmploymentStatus::Inactive, None) => "inactive in Personio".to_owned(),
+            (status, _) => format!(
+                "{} in Personio, and the settings lock accounts with status {:?}",
+                status.as_str(),
+                rule.lms_status
+            ),
+        });
+    }
+    if settings.status.lock_outside_contract {
+        return contract_lock(employee, today);
+    }
+    None
 }
 
-/// The LMS group names the employee belongs in, per the settings (from the mapped profile, so
-/// that groups and synced fields can never disagree).
-pub fn desired_groups(profile: &LmsProfile, settings: &IntegrationSettings) -> BTreeSet<String> {
+/// Not yet started (hire date ahead) or already over (contract end or termination date passed),
+/// said in words. The last day of the contract still counts as inside it.
+fn contract_lock(employee: &Employee, today: NaiveDate) -> Option<String> {
+    if let Some(hired) = employee.hire_date.filter(|hired| *hired > today) {
+        return Some(format!("contract starts on {hired}"));
+    }
+    [employee.termination_date, employee.contract_end_date]
+        .into_iter()
+        .flatten()
+        .find(|end| *end < today)
+        .map(|end| format!("contract ended on {end}"))
+}
+
+/// The LMS group names the employee belongs in, per the settings. Taken from the employee, not
+/// from the profile: a group can be wanted while its field is not sent.
+pub fn desired_groups(employee: &Employee, settings: &IntegrationSettings) -> BTreeSet<String> {
     settings
         .groups
         .by
         .iter()
         .filter_map(|source| match source {
-            GroupSource::Department => profile.department.clone(),
-            GroupSource::Team => profile.team.clone(),
-            GroupSource::Position => profile.title.clone(),
+            GroupSource::Department => employee.department.as_ref().map(|unit| unit.name.as_str()),
+            GroupSource::Team => employee.team.as_ref().map(|unit| unit.name.as_str()),
+            GroupSource::Position => employee.position.as_deref(),
         })
+        .filter_map(|name| non_empty(Some(name)))
         .collect()
+}
+
+/// The profile fields a run sends, as the run record and the pre-flight check list them:
+/// what is always sent, the chosen fields, then each custom attribute's LMS field.
+pub fn fields_sent(settings: &IntegrationSettings) -> Vec<String> {
+    let always = ALWAYS_SENT.iter().map(|field| (*field).to_owned());
+    let chosen = settings.fields.iter().map(|field| field.name().to_owned());
+    let custom = settings
+        .custom_attributes
+        .iter()
+        .map(|(personio, lms_field)| format!("{lms_field} (from {personio})"));
+    always.chain(chosen).chain(custom).collect()
 }
 
 /// SHA-256 (hex) of the profile's canonical JSON: keys sorted at every level (through
@@ -225,7 +277,11 @@ mod tests {
 
     #[test]
     fn maps_every_synced_field() {
-        let profile = map_profile(&employee(), &settings(), day(TODAY)).unwrap();
+        let mut settings = settings();
+        settings
+            .fields
+            .extend([ProfileField::Gender, ProfileField::Birthday]);
+        let profile = map_profile(&employee(), &settings, day(TODAY)).unwrap();
         assert_eq!(profile.external_id, "42");
         assert_eq!(profile.employee_number.as_deref(), Some("42"));
         assert_eq!(profile.email, "jo@example.com");
@@ -250,6 +306,90 @@ mod tests {
             })
         );
         assert!(profile.custom.is_empty());
+    }
+
+    #[test]
+    fn fields_not_chosen_are_not_sent_and_groups_do_not_depend_on_them() {
+        let mut settings = settings();
+        let default = map_profile(&employee(), &settings, day(TODAY)).unwrap();
+        assert_eq!(default.gender, None, "gender is off by default");
+        assert_eq!(default.birthday, None, "birthday is off by default");
+        assert_eq!(default.department.as_deref(), Some("Engineering"));
+
+        settings.fields = BTreeSet::from([ProfileField::Team]);
+        settings.groups.by = BTreeSet::from([GroupSource::Department]);
+        let minimal = map_profile(&employee(), &settings, day(TODAY)).unwrap();
+        assert_eq!(minimal.team.as_deref(), Some("Platform"));
+        for empty in [
+            minimal.title.clone(),
+            minimal.department.clone(),
+            minimal.location.clone(),
+            minimal.company.clone(),
+            minimal.employment_type.clone(),
+        ] {
+            assert_eq!(empty, None);
+        }
+        assert_eq!(minimal.hire_date, None);
+        assert_eq!(minimal.manager, None);
+        // Always sent: names, email, Personio id, status.
+        assert_eq!(minimal.first_name.as_deref(), Some("Johanna"));
+        assert_eq!(minimal.email, "jo@example.com");
+        assert_eq!(minimal.external_id, "42");
+        assert_eq!(minimal.status, "Active");
+        // The department group is still wanted, though the department is not sent.
+        assert_eq!(
+            desired_groups(&employee(), &settings),
+            BTreeSet::from(["Engineering".to_owned()])
+        );
+        assert_eq!(
+            fields_sent(&settings),
+            [ALWAYS_SENT.as_slice(), &["team"]].concat()
+        );
+    }
+
+    #[test]
+    fn lock_reasons_agree_with_the_mapped_status() {
+        let mut settings = settings();
+        settings.status.lock_outside_contract = true;
+        let today = day(TODAY);
+        let reason = |employee: &Employee, settings: &IntegrationSettings| {
+            let active = map_profile(employee, settings, today).unwrap().active;
+            let reason = lock_reason(employee, settings, today);
+            assert_eq!(active, reason.is_none(), "{reason:?}");
+            reason
+        };
+        assert_eq!(reason(&employee(), &settings), None);
+        let mut leaver = employee();
+        leaver.status = Some(EmploymentStatus::Inactive);
+        leaver.termination_date = Some(day("2024-03-31"));
+        assert_eq!(
+            reason(&leaver, &settings).as_deref(),
+            Some("inactive in Personio (left 2024-03-31)")
+        );
+        leaver.termination_date = None;
+        assert_eq!(
+            reason(&leaver, &settings).as_deref(),
+            Some("inactive in Personio")
+        );
+        let mut starter = employee();
+        starter.hire_date = Some(day("2025-07-01"));
+        assert_eq!(
+            reason(&starter, &settings).as_deref(),
+            Some("contract starts on 2025-07-01")
+        );
+        let mut ended = employee();
+        ended.contract_end_date = Some(day("2025-06-14"));
+        assert_eq!(
+            reason(&ended, &settings).as_deref(),
+            Some("contract ended on 2025-06-14")
+        );
+        let mut on_leave = employee();
+        on_leave.status = Some(EmploymentStatus::Leave);
+        settings.status.leave.active = false;
+        assert_eq!(
+            reason(&on_leave, &settings).as_deref(),
+            Some("leave in Personio, and the settings lock accounts with status \"Absent\"")
+        );
     }
 
     #[test]
@@ -338,11 +478,10 @@ mod tests {
     #[test]
     fn groups_follow_the_settings() {
         let mut settings = settings();
-        let profile = map_profile(&employee(), &settings, day(TODAY)).unwrap();
-        assert!(desired_groups(&profile, &settings).is_empty());
+        assert!(desired_groups(&employee(), &settings).is_empty());
         settings.groups.by = BTreeSet::from([GroupSource::Department, GroupSource::Position]);
         assert_eq!(
-            desired_groups(&profile, &settings),
+            desired_groups(&employee(), &settings),
             BTreeSet::from(["Engineering".to_owned(), "Engineer".to_owned()])
         );
     }

@@ -110,8 +110,10 @@ impl SyncEngine {
                 .groups
                 .iter()
                 .filter(|name| {
-                    members
-                        .get(*name)
+                    // A group the employee no longer belongs in (a mover) is not added again.
+                    target.groups.contains(*name)
+                        && members
+                            .get(*name)
                         .is_some_and(|members| !members.contains(&link.lms_user_id))
                 })
                 .cloned()

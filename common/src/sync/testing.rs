@@ -2,8 +2,8 @@
 //! Compiled for this crate's tests and, with the `test-support` feature, for other crates.
 
 use crate::domain::employee::{
-    AttributeValue, CustomAttribute, Employee, EmployeePage, EmployeeParseError, EmploymentStatus,
-    OrgUnit, PersonioId,
+    AttributeValue, CustomAttribute, Employee, EmployeePage, EmployeeParseError, EmployeeRecord,
+    EmploymentStatus, OrgUnit, PersonioId,
 };
 use crate::ports::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
@@ -12,7 +12,7 @@ use crate::ports::{
 use crate::retry::Deadline;
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -69,6 +69,10 @@ pub struct StaticHrSource {
     page_size: usize,
     fail_after_pages: Mutex<Option<usize>>,
     pages_served: AtomicU32,
+    /// Employees the listing leaves out while single reads still find them (paging drift).
+    hidden_from_listing: Mutex<HashSet<PersonioId>>,
+    single_reads: AtomicU32,
+    single_read_failure: Mutex<Option<String>>,
     categories: Mutex<Vec<DocumentCategory>>,
     documents: Mutex<Vec<(DocumentUpload, UploadedDocument)>>,
 }
@@ -92,6 +96,9 @@ impl StaticHrSource {
             page_size: page_size.max(1),
             fail_after_pages: Mutex::new(None),
             pages_served: AtomicU32::new(0),
+            hidden_from_listing: Mutex::new(HashSet::new()),
+            single_reads: AtomicU32::new(0),
+            single_read_failure: Mutex::new(None),
             categories: Mutex::new(Vec::new()),
             documents: Mutex::new(Vec::new()),
         }
@@ -113,6 +120,22 @@ impl StaticHrSource {
     /// it once its own retries are spent (`None` = never).
     pub fn fail_after_pages(&self, pages: Option<usize>) {
         *lock(&self.fail_after_pages) = pages;
+    }
+
+    /// Leaves these employees out of the listing, as a listing that shifted while it was paged
+    /// does; a single read still finds them.
+    pub fn hide_from_listing(&self, ids: impl IntoIterator<Item = i64>) {
+        *lock(&self.hidden_from_listing) = ids.into_iter().map(PersonioId).collect();
+    }
+
+    /// Makes single reads fail with "Personio is unavailable: `reason`" (`None`: they work).
+    pub fn fail_single_reads(&self, reason: Option<&str>) {
+        *lock(&self.single_read_failure) = reason.map(str::to_owned);
+    }
+
+    /// Single employee reads so far.
+    pub fn single_reads(&self) -> u32 {
+        self.single_reads.load(Ordering::SeqCst)
     }
 
     /// Pages served so far, over every listing.
@@ -146,7 +169,15 @@ impl HrSource for StaticHrSource {
         _query: &'a EmployeeQuery,
         _deadline: Deadline,
     ) -> BoxStream<'a, Result<EmployeePage, HrError>> {
-        let employees = lock(&self.employees).clone();
+        let hidden = lock(&self.hidden_from_listing).clone();
+        let employees: Vec<_> = lock(&self.employees)
+            .iter()
+            .filter(|employee| match employee {
+                Ok(employee) => !hidden.contains(&employee.id),
+                Err(error) => error.employee_id.is_none_or(|id| !hidden.contains(&id)),
+            })
+            .cloned()
+            .collect();
         let chunks: Vec<_> = employees
             .chunks(self.page_size)
             .map(<[_]>::to_vec)
@@ -187,6 +218,36 @@ impl HrSource for StaticHrSource {
                 }
             })
             .boxed()
+    }
+
+    async fn employee(
+        &self,
+        id: PersonioId,
+        _deadline: Deadline,
+    ) -> Result<Option<EmployeeRecord>, HrError> {
+        self.single_reads.fetch_add(1, Ordering::SeqCst);
+        if let Some(reason) = lock(&self.single_read_failure).clone() {
+            return Err(HrError::Unavailable {
+                reason,
+                attempts: 3,
+            });
+        }
+        let found = lock(&self.employees)
+            .iter()
+            .find(|employee| match employee {
+                Ok(employee) => employee.id == id,
+                Err(error) => error.employee_id == Some(id),
+            })
+            .cloned();
+        Ok(found.map(|employee| EmployeeRecord {
+            attributes_present: employee
+                .as_ref()
+                .map(present_attributes)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            employee,
+        }))
     }
 
     async fn document_categories(

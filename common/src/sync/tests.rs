@@ -13,6 +13,9 @@ use crate::store::MemoryStore;
 use chrono::NaiveDate;
 use std::collections::BTreeSet;
 
+mod semantics;
+mod targeted;
+
 pub(super) const INTEGRATION: &str = "acme";
 
 pub(super) struct Harness {
@@ -116,6 +119,21 @@ impl Harness {
             .unwrap()
     }
 
+    /// Another run takes the lease, as `holder`, for five minutes.
+    async fn take_lease(&self, holder: &str) {
+        let taken = self
+            .store
+            .acquire_lease(
+                &IntegrationId::new(INTEGRATION),
+                holder,
+                Utc::now(),
+                chrono::Duration::minutes(5),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(taken, LeaseOutcome::Acquired(_)));
+    }
+
     pub(super) fn user_of(&self, email: &str) -> crate::lms::memory::MemoryLmsUser {
         self.lms
             .user_by_email(email)
@@ -166,9 +184,13 @@ async fn first_sync_creates_users_with_groups_and_invitations() {
         );
         let link = harness.link(id).await.unwrap();
         assert_eq!(link.lms_user_id, user.id);
-        assert_eq!(link.version, 1);
+        // Written with the account, then again with the invitation.
+        assert_eq!(link.version, 2);
         assert!(link.active);
         assert_eq!(link.profile_hash, profile_hash(&user.profile));
+        assert_eq!(link.profile.as_ref(), Some(&user.profile));
+        assert!(link.invited_at.is_some());
+        assert!(!link.invitation_pending);
         assert_eq!(outcome(&record, id).action, OutcomeAction::Created);
         assert!(outcome(&record, id).invited);
     }
@@ -237,7 +259,17 @@ async fn a_changed_employee_is_updated_and_only_that_one() {
     assert_eq!(outcome(&record, 2).action, OutcomeAction::Updated);
     let user = harness.user_of("person2@example.com");
     assert_eq!(user.profile.last_name.as_deref(), Some("Renamed"));
-    assert_eq!(harness.link(2).await.unwrap().version, 2);
+    assert_eq!(
+        outcome(&record, 2).change_lines(),
+        [
+            "~ last_name: Last2 → Renamed",
+            "~ display_name: First2 Last2 → First2 Renamed"
+        ]
+    );
+    assert_eq!(outcome(&record, 2).reason, None, "the changes say it all");
+    let link = harness.link(2).await.unwrap();
+    assert_eq!(link.version, 3);
+    assert_eq!(link.profile.as_ref(), Some(&user.profile));
     assert_eq!(harness.lms.write_counts().updates, before.updates + 1);
     assert_eq!(harness.lms.write_counts().creates, before.creates);
 }
@@ -254,7 +286,13 @@ async fn an_email_change_updates_the_same_lms_user() {
     let record = harness.run().await;
 
     assert_eq!(record.counts.updated, 1);
-    assert!(reason(outcome(&record, 1)).contains("was person1@example.com"));
+    assert!(
+        outcome(&record, 1)
+            .change_lines()
+            .contains(&"~ email: person1@example.com → new.name@example.com".to_owned()),
+        "{:?}",
+        outcome(&record, 1)
+    );
     assert_eq!(harness.user_of("new.name@example.com").id, user_id);
     assert!(harness.lms.user_by_email("person1@example.com").is_none());
     assert_eq!(harness.lms.users().len(), 2);
@@ -338,7 +376,11 @@ async fn an_employee_gone_from_personio_is_deactivated() {
     let record = harness.run().await;
 
     assert_eq!(record.counts.deactivated, 1);
-    assert!(reason(outcome(&record, 3)).contains("no longer listed"));
+    assert_eq!(
+        reason(outcome(&record, 3)),
+        "no longer in Personio (not listed, and a read of the employee found none)"
+    );
+    assert_eq!(outcome(&record, 3).name.as_deref(), Some("First3 Last3"));
     assert!(!harness.user_of("person3@example.com").active);
 }
 
@@ -358,7 +400,7 @@ async fn a_reselected_employee_is_reactivated_through_update() {
     assert!(harness.user_of("person1@example.com").active);
     let link = harness.link(1).await.unwrap();
     assert!(link.active);
-    assert_eq!(link.version, 3);
+    assert_eq!(link.version, 4);
     assert_eq!(harness.lms.users().len(), 2);
 }
 
@@ -440,6 +482,7 @@ async fn an_unparseable_employee_is_reported_and_not_deactivated() {
         staff(3).into_iter().map(Ok).collect();
     employees[1] = Err(EmployeeParseError {
         employee_id: Some(PersonioId(2)),
+        name: None,
         field: "status".into(),
         reason: "unknown status \"retired\"".into(),
     });
@@ -470,6 +513,7 @@ async fn an_employee_without_readable_id_blocks_gone_deactivations() {
     });
     employees.push(Err(EmployeeParseError {
         employee_id: None,
+        name: None,
         field: "id".into(),
         reason: "missing".into(),
     }));
@@ -558,16 +602,7 @@ async fn a_failed_listing_fails_the_run_and_deactivates_nobody() {
 async fn a_run_finding_the_lease_held_exits_cleanly() {
     let harness = Harness::new(staff(2));
     let integration = IntegrationId::new(INTEGRATION);
-    harness
-        .store
-        .acquire_lease(
-            &integration,
-            "scheduled-run-7",
-            Utc::now(),
-            chrono::Duration::minutes(5),
-        )
-        .await
-        .unwrap();
+    harness.take_lease("scheduled-run-7").await;
 
     let outcome = harness
         .engine
@@ -627,7 +662,7 @@ async fn a_dry_run_plans_the_same_and_writes_only_its_record() {
     assert_eq!(plan.counts.updated, 1);
     assert_eq!(plan.counts.deactivated, 1);
     assert_eq!(harness.lms.write_counts(), before);
-    assert_eq!(harness.link(1).await.unwrap().version, 1);
+    assert_eq!(harness.link(1).await.unwrap().version, 2);
     assert!(harness.link(2).await.unwrap().active);
 }
 
@@ -638,18 +673,50 @@ async fn accounts_are_locked_outside_the_contract_when_enabled() {
     employees[1].hire_date = Some(day("2999-01-01"));
     let mut harness = Harness::new(employees);
     harness.settings.status.lock_outside_contract = true;
+    harness.settings.create_locked_accounts = true;
 
-    harness.run().await;
+    let record = harness.run().await;
 
     assert!(!harness.user_of("person1@example.com").active);
     assert!(!harness.user_of("person2@example.com").active);
     assert!(harness.user_of("person3@example.com").active);
+    assert_eq!(
+        reason(outcome(&record, 2)),
+        "created locked: contract starts on 2999-01-01"
+    );
+    // Only the account that can sign in is invited; the locked ones are owed theirs.
+    assert_eq!(record.counts.invitations, 1);
+    assert!(harness.link(1).await.unwrap().invitation_pending);
 
-    // Turning the option off unlocks them on the next run (the profile hash changes).
+    // Turning the option off unlocks them on the next run (the profile hash changes), and the
+    // invitations they are owed go out now, once.
     harness.settings.status.lock_outside_contract = false;
     let record = harness.run().await;
     assert_eq!(record.counts.updated, 2);
+    assert_eq!(record.counts.invitations, 2);
     assert!(harness.user_of("person1@example.com").active);
+    assert_eq!(
+        outcome(&record, 1).change_lines(),
+        ["~ status: Active (locked) → Active"]
+    );
+    let link = harness.link(1).await.unwrap();
+    assert!(link.invited_at.is_some() && !link.invitation_pending);
+    assert_eq!(harness.run().await.counts.invitations, 0, "exactly once");
+    let mut invited: Vec<_> = harness
+        .notifier
+        .sent()
+        .into_iter()
+        .map(|email| email.to)
+        .collect();
+    invited.sort();
+    assert_eq!(
+        invited,
+        [
+            "person1@example.com",
+            "person2@example.com",
+            "person3@example.com"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -753,7 +820,9 @@ async fn a_user_deleted_in_the_lms_is_set_up_again() {
     assert_ne!(user.id, old);
     let link = harness.link(1).await.unwrap();
     assert_eq!(link.lms_user_id, user.id);
-    assert_eq!(link.version, 2);
+    // The first account's link (created, invited), then the new account's (set up, invited).
+    assert_eq!(link.version, 4);
+    assert!(outcome(&record, 1).invited);
 }
 
 #[tokio::test]
@@ -1028,8 +1097,9 @@ async fn a_link_changed_meanwhile_is_reported_for_that_employee() {
         // While the run waits for the LMS, someone else writes the link.
         tokio::time::sleep(Duration::from_millis(20)).await;
         let mut link = harness.link(1).await.unwrap();
+        let read = link.version;
         link.version += 1;
-        harness.store.put_link(&link, Some(1)).await.unwrap();
+        harness.store.put_link(&link, Some(read)).await.unwrap();
     };
 
     let (record, ()) = tokio::join!(harness.run(), other_writer);

@@ -25,6 +25,8 @@ pub struct HostConfig {
     pub certificate_queue_url: String,
     /// `TENANT_CLAIM`: the JWT claim that names the caller's tenant.
     pub tenant_claim: String,
+    /// `SES_FROM_ADDRESS`: the sender of the invitations an employee sync sends.
+    pub ses_from_address: String,
 }
 
 impl HostConfig {
@@ -34,6 +36,7 @@ impl HostConfig {
             sync_queue_url: required_env("SYNC_QUEUE_URL")?,
             certificate_queue_url: required_env("CERTIFICATE_QUEUE_URL")?,
             tenant_claim: required_env("TENANT_CLAIM")?,
+            ses_from_address: required_env("SES_FROM_ADDRESS")?,
         })
     }
 
@@ -48,6 +51,7 @@ impl HostConfig {
             credentials: credentials.clone(),
             queue: Arc::new(services.job_queues(&self.sync_queue_url, &self.certificate_queue_url)),
             connector: Arc::new(CredentialsConnector::new(credentials, policy)),
+            notifier: Arc::new(services.notifier(&self.ses_from_address)),
         }
     }
 }
@@ -163,6 +167,7 @@ mod tests {
                 credentials.clone(),
                 ConnectPolicy::LOCAL,
             )),
+            notifier: Arc::new(common::notify::MemoryNotifier::new()),
         });
         Host::new(api, "tenant_id")
     }

@@ -8,6 +8,7 @@ use admin_api::{Host, HostConfig};
 use common::admin::AdminApi;
 use common::app::ConnectPolicy;
 use common::aws::host::IntegrationsConfig;
+use common::domain::settings::IntegrationSettings;
 use integration_tests::ServerGuard;
 use integration_tests::venv_tool;
 use lambda_http::Body;
@@ -51,6 +52,7 @@ async fn world() -> Option<World> {
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
+        ses_from_address: "lms-sync@acme.example".into(),
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);
@@ -107,6 +109,20 @@ impl World {
         set_path(&mut event, &sample_path.replace(&sample_id, id));
         edit(&mut event);
         self.send(event).await
+    }
+
+    /// How many users the SCIM server holds.
+    async fn scim_users(&self) -> u64 {
+        let users: Value = reqwest::Client::new()
+            .get(format!("{}/Users", self.scim_url))
+            .bearer_auth(SCIM_TOKEN)
+            .send()
+            .await
+            .expect("the SCIM server answers")
+            .json()
+            .await
+            .expect("a list response");
+        users["totalResults"].as_u64().expect("a count")
     }
 
     /// The bodies of the messages on a queue now.
@@ -195,17 +211,16 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     let plan = world.send_for("admin-plan.json", &id, |_| {}).await;
     assert_eq!(plan.status, 200, "{}", plan.text);
     assert_eq!(plan.body["dry_run"], true);
-    assert_eq!(plan.body["counts"]["created"].as_u64(), Some(selected));
-    let users: Value = reqwest::Client::new()
-        .get(format!("{}/Users", world.scim_url))
-        .bearer_auth(SCIM_TOKEN)
-        .send()
-        .await
-        .expect("the SCIM server answers")
-        .json()
-        .await
-        .expect("a list response");
-    assert_eq!(users["totalResults"], 0, "a plan creates no LMS user");
+    // Leavers among the selected get no account (their account would start locked).
+    let counts = &plan.body["counts"];
+    assert_eq!(
+        counts["created"]
+            .as_u64()
+            .zip(counts["not_created"].as_u64())
+            .map(|(c, n)| c + n),
+        Some(selected)
+    );
+    assert_eq!(world.scim_users().await, 0, "a plan creates no LMS user");
     let run_id = plan.body["run_id"].as_str().expect("a run id").to_owned();
 
     let runs = world.send_for("admin-list-runs.json", &id, |_| {}).await;
@@ -220,6 +235,25 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(run.status, 200, "{}", run.text);
     assert_eq!(run.body["outcomes"], plan.body["outcomes"]);
     answers.extend([plan, runs, run]);
+
+    // Provision on demand: one employee, synced now, nobody else.
+    let employee =
+        crate::sync_harness::onboarded(&world.sandbox, &IntegrationSettings::new("LMS Sync"))
+            .into_iter()
+            .next()
+            .expect("an employee who gets an account");
+    let synced = world
+        .send_for("admin-sync-employee.json", &id, |event| {
+            let path = format!("/integrations/{id}/employees/{}/sync", employee.id());
+            set_path(event, &path);
+        })
+        .await;
+    assert_eq!(synced.status, 200, "{}", synced.text);
+    assert_eq!(synced.body["kind"], "targeted");
+    assert_eq!(synced.body["counts"]["created"], 1, "{}", synced.text);
+    assert_eq!(synced.body["outcomes"][0]["personio_id"], employee.id());
+    assert_eq!(world.scim_users().await, 1, "just the one employee");
+    answers.push(synced);
 
     let sync = world.send_for("admin-sync-now.json", &id, |_| {}).await;
     assert_eq!(sync.status, 202, "{}", sync.text);

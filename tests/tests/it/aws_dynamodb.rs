@@ -11,7 +11,7 @@ use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
 use common::domain::run::{
-    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStatus, Trigger,
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger,
 };
 use common::ports::{CertificateLedger, LeaseOutcome, LeaseStore, LinkStore, RunStore, StoreError};
 use integration_tests::aws::{REGION, dynamodb_local_endpoint, unique_name};
@@ -60,8 +60,9 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
     RunRecord {
         integration_id: acme(),
         run_id: RunId(run_id.to_owned()),
-        kind: Default::default(),
         trigger: Trigger::Schedule,
+        kind: RunKind::Full,
+        targets: Vec::new(),
         dry_run: false,
         started_at,
         finished_at: Some(started_at + Duration::minutes(4)),
@@ -77,6 +78,8 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
                 name: Some(format!("Mitarbeiterin Nummer {n}")),
                 action: OutcomeAction::Failed,
                 groups_added: vec!["Vertrieb".into(), "München".into()],
+                groups_removed: Vec::new(),
+                changes: Vec::new(),
                 invited: false,
                 reason: Some(format!(
                     "the learning platform refused the request (HTTP 400): attribute {n} {}",
@@ -86,6 +89,7 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
             .collect(),
         notices: vec!["group \"Außendienst\" does not exist in the LMS".into()],
         error: None,
+        fields_sent: Vec::new(),
     }
 }
 
@@ -250,6 +254,9 @@ async fn items_have_the_documented_keys_index_and_ttl() {
         updated_at: t0(),
         version: 1,
         manager: Default::default(),
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     };
     store.put_link(&link, None).await.unwrap();
     store
@@ -384,6 +391,9 @@ async fn a_stale_link_write_names_the_stored_version() {
         updated_at: t0(),
         version: 1,
         manager: Default::default(),
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     };
     store.put_link(&link, None).await.unwrap();
     link.version = 2;
@@ -394,4 +404,76 @@ async fn a_stale_link_write_names_the_stored_version() {
         matches!(&error, StoreError::Conflict(reason) if reason.contains("expected version 1, found version 2")),
         "{error:?}"
     );
+}
+
+/// A link item exactly as the store wrote it before links kept their profile and invitation
+/// (every attribute of that format, nothing more): it reads with neither, keeps working with
+/// the LMS-user index, and gets them at its next write.
+#[tokio::test]
+async fn a_link_item_from_before_profiles_were_kept_reads_and_migrates_on_write() {
+    let Some(endpoint) = dynamodb_local_endpoint() else {
+        return;
+    };
+    let raw = client(&endpoint).await;
+    let store = DynamoStore::new(raw.clone(), unique_name("migration"));
+    store.create_table().await.unwrap();
+    let s = |value: &str| AttributeValue::S(value.to_owned());
+    raw.put_item()
+        .table_name(store.table_name())
+        .item("pk", s("INT#acme"))
+        .item("sk", s("EMP#102"))
+        .item("kind", s("link"))
+        .item("integration_id", s("acme"))
+        .item("personio_id", AttributeValue::N("102".into()))
+        .item("lms_user_id", s("lms-user-102"))
+        .item("email", s("grace.hopper@acme.example"))
+        .item("profile_hash", s(&format!("{:064x}", 102)))
+        .item(
+            "groups",
+            AttributeValue::L(vec![s("Berlin"), s("Customer Support")]),
+        )
+        .item("active", AttributeValue::Bool(true))
+        .item("updated_at", s("2025-11-03T06:00:00Z"))
+        .item("version", AttributeValue::N("3".into()))
+        .item("gsi1pk", s("INT#acme#LMSUSER#lms-user-102"))
+        .item("gsi1sk", s("EMP#102"))
+        .send()
+        .await
+        .unwrap();
+
+    let link = store
+        .link(&acme(), PersonioId(102))
+        .await
+        .unwrap()
+        .expect("the old item reads");
+    assert_eq!(link.version, 3);
+    assert_eq!(
+        link.groups,
+        BTreeSet::from(["Berlin".to_owned(), "Customer Support".to_owned()])
+    );
+    assert_eq!(
+        (&link.profile, link.invited_at, link.invitation_pending),
+        (&None, None, false)
+    );
+    assert_eq!(
+        store
+            .link_by_lms_user(&acme(), &LmsUserId("lms-user-102".into()))
+            .await
+            .unwrap(),
+        Some(link.clone())
+    );
+
+    let mut written = link.clone();
+    written.profile = Some(common::domain::lms::LmsProfile {
+        external_id: "102".into(),
+        email: link.email.clone(),
+        department: Some("Marketing".into()),
+        status: "Active".into(),
+        active: true,
+        ..Default::default()
+    });
+    written.invited_at = Some(t0());
+    written.version = 4;
+    store.put_link(&written, Some(3)).await.unwrap();
+    assert_eq!(store.links(&acme()).await.unwrap(), vec![written]);
 }

@@ -50,6 +50,14 @@ impl HrSource for CrashingHr {
         self.inner.employee_pages(query, deadline)
     }
 
+    async fn employee(
+        &self,
+        id: PersonioId,
+        deadline: Deadline,
+    ) -> Result<Option<common::domain::employee::EmployeeRecord>, HrError> {
+        self.inner.employee(id, deadline).await
+    }
+
     async fn document_categories(
         &self,
         deadline: Deadline,
@@ -172,6 +180,9 @@ impl Setup {
             updated_at: Utc::now(),
             version: 1,
             manager: Default::default(),
+            profile: None,
+            invited_at: None,
+            invitation_pending: false,
         };
         self.store.put_link(&link, None).await.unwrap();
     }

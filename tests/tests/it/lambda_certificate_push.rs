@@ -51,6 +51,9 @@ async fn link(env: &LambdaEnv, lms_user: &str, employee: u64) {
         updated_at: Utc::now(),
         version: 1,
         manager: Default::default(),
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     };
     env.store.put_link(&link, None).await.unwrap();
 }

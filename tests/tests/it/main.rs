@@ -16,3 +16,4 @@ mod scim_quirks;
 mod sync_harness;
 mod sync_sandbox;
 mod sync_scim;
+mod sync_semantics;

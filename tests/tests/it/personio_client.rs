@@ -188,6 +188,77 @@ async fn a_restricted_whitelist_leaves_fields_absent_not_broken() {
 }
 
 #[tokio::test]
+async fn a_single_read_parses_like_the_listing_and_a_404_is_none() {
+    let sandbox = start(
+        SandboxConfig::default()
+            .with_employees(40)
+            .without_rate_limits(),
+    )
+    .await;
+    let client = client(config_for(&sandbox, sandbox.default_credential()));
+    let deadline = Deadline::after(Duration::from_secs(10));
+    let pages = list_all(&client, &EmployeeQuery::default(), deadline)
+        .await
+        .expect("listing succeeds");
+    let listed = employees_of(&pages)[11].clone();
+
+    let record = client
+        .employee(listed.id, deadline)
+        .await
+        .expect("the read succeeds")
+        .expect("the employee exists");
+
+    assert_eq!(record.employee.as_ref().ok(), Some(&listed));
+    assert!(record.attributes_present.contains("email"));
+    assert!(record.attributes_present.contains("LMS Sync"));
+    let before = sandbox.stats().requests_to(Endpoint::Employee);
+    assert!(
+        client
+            .employee(PersonioId(987_654), deadline)
+            .await
+            .expect("a 404 is an answer")
+            .is_none()
+    );
+    sandbox
+        .remove_employee(listed.id.0 as u64)
+        .expect("removed");
+    assert!(
+        client
+            .employee(listed.id, deadline)
+            .await
+            .expect("a 404 is an answer")
+            .is_none()
+    );
+    assert_eq!(
+        sandbox.stats().requests_to(Endpoint::Employee),
+        before + 2,
+        "one request each, a 404 is not retried"
+    );
+
+    // A restricted credential reads only its whitelist, and says so.
+    let restricted = client_for_whitelist(&sandbox, &["first_name", "email", "status"]);
+    let other = employees_of(&pages)[12];
+    let record = restricted
+        .employee(other.id, deadline)
+        .await
+        .expect("the read succeeds")
+        .expect("the employee exists");
+    assert_eq!(
+        record.attributes_present,
+        ["email", "first_name", "id", "status"]
+            .map(str::to_owned)
+            .into_iter()
+            .collect()
+    );
+    let employee = record.employee.expect("parses");
+    assert!(employee.custom.is_empty() && employee.last_name.is_none());
+}
+
+fn client_for_whitelist(sandbox: &RunningSandbox, whitelist: &[&str]) -> PersonioClient {
+    client(config_for(sandbox, sandbox.add_credential(Some(whitelist))))
+}
+
+#[tokio::test]
 async fn projection_and_email_filter_are_sent() {
     let sandbox = start(
         SandboxConfig::default()

@@ -320,6 +320,28 @@ async fn group_membership(shape: Shape) {
         .await
         .expect_err("no such group");
     assert!(matches!(missing, LmsError::NotFound { .. }), "{missing:?}");
+
+    // A mover leaves the group: only that member goes, the other stays.
+    lms.remove_group_member(&sales, &user.id)
+        .await
+        .expect("member removed");
+    assert_eq!(server.group_members(&sales).await, vec![other.id.0.clone()]);
+    lms.remove_group_member(&sales, &user.id)
+        .await
+        .expect("removing a non-member again is fine");
+    assert_eq!(server.group_members(&sales).await, vec![other.id.0.clone()]);
+    lms.remove_group_member(&lowercase, &user.id)
+        .await
+        .expect("a group the user never was in");
+    let missing = lms
+        .remove_group_member(&LmsGroupId("no-such-group".into()), &other.id)
+        .await
+        .expect_err("no such group");
+    assert!(matches!(missing, LmsError::NotFound { .. }), "{missing:?}");
+    lms.remove_group_member(&sales, &other.id)
+        .await
+        .expect("the last member removed");
+    assert!(server.group_members(&sales).await.is_empty());
 }
 
 #[tokio::test]

@@ -114,6 +114,19 @@ pub fn selected(sandbox: &RunningSandbox, settings: &IntegrationSettings) -> Vec
         .collect()
 }
 
+/// The selected employees who get an account under default status settings: all but the
+/// leavers (status inactive), whose account would start locked and so is not created.
+pub fn onboarded(sandbox: &RunningSandbox, settings: &IntegrationSettings) -> Vec<Employee> {
+    selected(sandbox, settings)
+        .into_iter()
+        .filter(|employee| {
+            !employee
+                .text("status")
+                .is_some_and(|status| status.eq_ignore_ascii_case("inactive"))
+        })
+        .collect()
+}
+
 /// The department relation (`{type, attributes: {id, name}}`) of an employee.
 pub fn department(employee: &Employee) -> Option<&Value> {
     employee

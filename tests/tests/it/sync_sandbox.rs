@@ -3,8 +3,8 @@
 //! rule of the sync, driven by the sandbox's mutation API.
 
 use crate::sync_harness::{
-    ADMIN_EMAIL, acme, department, department_name, department_names, email, engine, outcome_of,
-    personio_client, personio_id, request, run, selected, settings, start_sandbox,
+    ADMIN_EMAIL, acme, department, department_name, department_names, email, engine, onboarded,
+    outcome_of, personio_client, personio_id, request, run, selected, settings, start_sandbox,
 };
 use chrono::Utc;
 use common::domain::link::EmployeeLink;
@@ -71,9 +71,14 @@ impl World {
         selected(&self.sandbox, &settings())
     }
 
+    /// The selected employees who get an account (all but the leavers).
+    fn onboarded(&self) -> Vec<Employee> {
+        onboarded(&self.sandbox, &settings())
+    }
+
     /// Selected, active employees in a department with an LMS group.
     fn plain_selected(&self) -> Vec<Employee> {
-        self.selected()
+        self.onboarded()
             .into_iter()
             .filter(|employee| {
                 employee.text("status") == Some("active")
@@ -107,13 +112,16 @@ async fn the_first_sync_creates_users_with_role_groups_invitations_and_a_summary
     let (world, _) = World::with_memory_store(7101).await;
     let mut settings = settings();
     settings.notifications.invite_new_users = true;
-    let selected = world.selected();
+    let selected = world.onboarded();
     assert!(selected.len() > 100, "the generator selects most employees");
+    let leavers = world.selected().len() - selected.len();
+    assert!(leavers > 0, "the generator selects some leavers");
 
     let record = world.sync(settings).await;
 
     assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.notices);
     assert_eq!(record.counts.created as usize, selected.len());
+    assert_eq!(record.counts.not_created as usize, leavers);
     assert_eq!(record.counts.invitations as usize, selected.len());
     let users = world.lms.users();
     assert_eq!(users.len(), selected.len());
@@ -268,7 +276,10 @@ async fn personio_changes_are_followed_with_the_sqlite_store() {
 
     for (employee, reason) in [
         (deselected, "deselected in Personio"),
-        (removed, "no longer listed by Personio"),
+        (
+            removed,
+            "no longer in Personio (not listed, and a read of the employee found none)",
+        ),
     ] {
         let outcome = outcome_of(&record, employee.id()).expect("an outcome");
         assert_eq!(outcome.action, OutcomeAction::Deactivated);
@@ -297,7 +308,7 @@ async fn the_deactivation_guard_holds_back_a_mass_deselection() {
     let (world, _) = World::with_memory_store(7104).await;
     world.sync(settings()).await;
     let deactivations = world.lms.write_counts().deactivations;
-    let selected = world.selected();
+    let selected = world.onboarded();
     let half: Vec<&Employee> = selected.iter().step_by(2).collect();
     let mut active_before = Vec::new();
     for employee in &half {
@@ -351,7 +362,7 @@ async fn duplicate_and_missing_emails_are_reported_and_the_rest_synced() {
 
     assert_eq!(record.status, RunStatus::Succeeded);
     assert_eq!(record.counts.skipped, 3);
-    assert_eq!(record.counts.created as usize, world.selected().len() - 3);
+    assert_eq!(record.counts.created as usize, world.onboarded().len() - 3);
     for employee in [first, second] {
         let outcome = outcome_of(&record, employee.id()).expect("an outcome");
         assert_eq!(outcome.action, OutcomeAction::Skipped);
@@ -421,7 +432,7 @@ async fn server_errors_from_personio_are_ridden_out() {
     let record = world.sync(settings()).await;
 
     assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
-    assert_eq!(record.counts.created as usize, world.selected().len());
+    assert_eq!(record.counts.created as usize, world.onboarded().len());
     let stats = world.sandbox.stats();
     let faulted: u64 = stats.faults.values().sum();
     assert!(faulted > 0, "the faults happened");
@@ -439,7 +450,7 @@ async fn a_429_storm_is_ridden_out() {
     let record = world.sync(settings()).await;
 
     assert_eq!(record.status, RunStatus::Succeeded, "{:?}", record.error);
-    assert_eq!(record.counts.created as usize, world.selected().len());
+    assert_eq!(record.counts.created as usize, world.onboarded().len());
     let stats = world.sandbox.stats();
     assert!(
         stats.throttled_on(Endpoint::Employees) > 0,
@@ -461,7 +472,7 @@ async fn an_lms_refusal_of_one_employee_leaves_the_others_synced() {
 
     assert_eq!(record.status, RunStatus::CompletedWithFailures);
     assert_eq!(record.counts.failed, 1);
-    assert_eq!(record.counts.created as usize, world.selected().len() - 1);
+    assert_eq!(record.counts.created as usize, world.onboarded().len() - 1);
     let outcome = outcome_of(&record, refused.id()).expect("an outcome");
     assert_eq!(outcome.action, OutcomeAction::Failed);
     let reason = outcome.reason.as_deref().unwrap_or_default();
@@ -509,7 +520,7 @@ async fn a_dry_run_plans_everything_and_writes_nothing() {
 
     assert!(record.dry_run);
     assert_eq!(record.status, RunStatus::Succeeded);
-    assert_eq!(record.counts.created as usize, world.selected().len());
+    assert_eq!(record.counts.created as usize, world.onboarded().len());
     assert_eq!(world.lms.write_counts().total(), 0);
     assert!(world.lms.users().is_empty());
     let stats = store.stats();

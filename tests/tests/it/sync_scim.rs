@@ -3,7 +3,7 @@
 //! `tests/scim/launch.py`, PATCH and the project's extension advertised).
 
 use crate::sync_harness::{
-    acme, department_name, department_names, email, engine, outcome_of, request, run, selected,
+    acme, department_name, department_names, email, engine, onboarded, outcome_of, request, run,
     settings, start_sandbox,
 };
 use common::domain::run::{OutcomeAction, RunStatus};
@@ -41,7 +41,7 @@ async fn the_sync_creates_updates_and_deactivates_scim_users_and_a_re_sync_write
         return;
     };
     let sandbox = start_sandbox(7201, COMPANY).await;
-    let selected_before = selected(&sandbox, &settings());
+    let selected_before = onboarded(&sandbox, &settings());
     let mut departments = department_names(&sandbox.employees());
     let missing_group = departments.pop_last().expect("the company has departments");
     let mut group_ids = BTreeMap::new();

@@ -90,6 +90,28 @@ impl<'a> ItemReader<'a> {
         }
     }
 
+    /// A boolean that may be absent (an attribute added after items were first written).
+    pub(super) fn optional_boolean(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::Bool(value)) => Ok(Some(*value)),
+            Some(_) => Err(self.corrupt(format!("attribute `{name}` is not a boolean"))),
+        }
+    }
+
+    /// JSON kept in a string attribute, decoded; absent is `None`.
+    pub(super) fn optional_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.optional_string(name)?
+            .map(|text| {
+                serde_json::from_str(text)
+                    .map_err(|error| self.corrupt(format!("attribute `{name}`: {error}")))
+            })
+            .transpose()
+    }
+
     pub(super) fn boolean(&self, name: &str) -> Result<bool, StoreError> {
         match self.attribute(name)? {
             AttributeValue::Bool(value) => Ok(*value),
@@ -118,11 +140,22 @@ impl<'a> ItemReader<'a> {
     }
 
     pub(super) fn datetime(&self, name: &str) -> Result<DateTime<Utc>, StoreError> {
-        let text = self.string(name)?;
-        DateTime::parse_from_rfc3339(text)
-            .map(|at| at.with_timezone(&Utc))
-            .map_err(|error| {
-                self.corrupt(format!("attribute `{name}` is not a timestamp: {error}"))
+        self.optional_datetime(name)?
+            .ok_or_else(|| self.corrupt(format!("attribute `{name}` is missing")))
+    }
+
+    pub(super) fn optional_datetime(
+        &self,
+        name: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.optional_string(name)?
+            .map(|text| {
+                DateTime::parse_from_rfc3339(text)
+                    .map(|at| at.with_timezone(&Utc))
+                    .map_err(|error| {
+                        self.corrupt(format!("attribute `{name}` is not a timestamp: {error}"))
+                    })
             })
+            .transpose()
     }
 }

@@ -1,6 +1,10 @@
 //! Employee links: one `EMP#{personio_id}` item per linked employee, versioned (a write names the
 //! version it read), and found by LMS user through the sparse index `gsi1`
 //! (`gsi1pk = INT#{integration_id}#LMSUSER#{lms_user_id}`).
+//!
+//! Attributes added later are optional, so items written before them still read: `profile` (the
+//! last profile written, as JSON), `invited_at`, `invitation_pending`, `manager` (the manager
+//! reference last written, as JSON).
 
 use super::codec::{Item, ItemReader, keyed_item, n, s, timestamp};
 use super::errors::sdk_error;
@@ -26,7 +30,7 @@ fn lms_user_index_key(integration: &IntegrationId, lms_user: &LmsUserId) -> Stri
     format!("{}#LMSUSER#{lms_user}", keys::partition(integration))
 }
 
-fn encode_link(link: &EmployeeLink) -> Item {
+fn encode_link(link: &EmployeeLink) -> Result<Item, StoreError> {
     let integration = &link.integration_id;
     let sort = keys::link_sort(link.personio_id);
     let mut item = keyed_item(
@@ -54,12 +58,27 @@ fn encode_link(link: &EmployeeLink) -> Item {
         ],
     );
     // JSON, as the other stores keep it; left out while nothing is recorded (older items).
-    if link.manager != ManagerLink::Unknown
-        && let Ok(manager) = serde_json::to_string(&link.manager)
-    {
-        item.insert(MANAGER.into(), s(manager));
+    if link.manager != ManagerLink::Unknown {
+        let json = serde_json::to_string(&link.manager).map_err(|error| StoreError::Corrupt {
+            key: keys::link_item(integration, link.personio_id),
+            reason: format!("the manager reference cannot be serialised: {error}"),
+        })?;
+        item.insert(MANAGER.into(), s(json));
     }
-    item
+    if let Some(profile) = &link.profile {
+        let json = serde_json::to_string(profile).map_err(|error| StoreError::Corrupt {
+            key: keys::link_item(integration, link.personio_id),
+            reason: format!("the profile cannot be serialised: {error}"),
+        })?;
+        item.insert("profile".into(), s(json));
+    }
+    if let Some(invited_at) = link.invited_at {
+        item.insert("invited_at".into(), s(timestamp(invited_at)));
+    }
+    if link.invitation_pending {
+        item.insert("invitation_pending".into(), AttributeValue::Bool(true));
+    }
+    Ok(item)
 }
 
 fn decode_link(item: &Item) -> Result<EmployeeLink, StoreError> {
@@ -79,6 +98,11 @@ fn decode_link(item: &Item) -> Result<EmployeeLink, StoreError> {
                 .map_err(|error| reader.corrupt(format!("{MANAGER}: {error}")))?,
             None => ManagerLink::Unknown,
         },
+        profile: reader.optional_json("profile")?,
+        invited_at: reader.optional_datetime("invited_at")?,
+        invitation_pending: reader
+            .optional_boolean("invitation_pending")?
+            .unwrap_or(false),
     })
 }
 
@@ -142,7 +166,7 @@ impl LinkStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table_name)
-            .set_item(Some(encode_link(link)))
+            .set_item(Some(encode_link(link)?))
             .condition_expression(condition.expression)
             .set_expression_attribute_values(condition.values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -186,10 +210,14 @@ mod tests {
             active: true,
             updated_at: Utc::now(),
             version: 1,
+            profile: None,
+            invited_at: None,
+            invitation_pending: false,
             manager: ManagerLink::Pending {
                 supervisor: PersonioId(3),
             },
-        });
+        })
+        .unwrap();
         assert_eq!(
             decode_link(&item).map(|link| link.manager).ok(),
             Some(ManagerLink::Pending {

@@ -10,9 +10,11 @@
 //! its default. The certificate push's part is in [`certificates`].
 
 pub mod certificates;
+pub mod fields;
 pub mod scim;
 
 pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowList};
+pub use fields::{ALWAYS_SENT, ProfileField};
 pub use scim::{AttributeMapping, InactiveManagerRule, ScimSettings};
 
 use super::employee::EmploymentStatus;
@@ -24,6 +26,12 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const EXAMPLE_SETTINGS_TOML: &str = r#"
 apply_concurrency = 8                      # LMS writes in flight at once (1..=64)
 custom_attributes = { dynamic_1234 = "costCenter", "Shirt size" = "shirtSize" }
+# Profile fields sent to the LMS besides names, email, Personio id and status (always sent).
+# Also possible: "gender", "birthday" (off by default: the LMS rarely needs them).
+fields = ["position", "department", "team", "office", "subcompany", "employment_type",
+          "hire_date", "contract_end_date", "termination_date", "supervisor"]
+create_locked_accounts = false             # true: also create accounts that start locked
+                                           # (leavers, contracts not started)
 
 [selection]
 attribute = "LMS Sync"                     # label or dynamic_* key of a yes/no attribute
@@ -38,6 +46,8 @@ lock_outside_contract = false              # lock before the hire date / after t
 
 [groups]
 by = ["department", "team", "position"]    # LMS groups with exactly these names
+remove_when_moved = false                  # true: take users out of groups the sync added
+                                           # when the department/team/position changes
 
 [notifications]
 invite_new_users = false
@@ -86,6 +96,13 @@ pub struct IntegrationSettings {
     /// The certificate push (LMS certificates → Personio documents).
     #[serde(default)]
     pub certificates: CertificateSettings,
+    /// The optional profile fields sent to the LMS ([`fields`]).
+    #[serde(default = "fields::default_fields")]
+    pub fields: BTreeSet<ProfileField>,
+    /// Create accounts for selected employees whose account would be locked (leavers, contracts
+    /// not started). Off: such an employee gets no account until it could sign in.
+    #[serde(default)]
+    pub create_locked_accounts: bool,
     /// Where the profile goes on the SCIM server, bulk, group batches, the manager rule.
     #[serde(default)]
     pub scim: ScimSettings,
@@ -197,6 +214,10 @@ pub struct GroupSettings {
     /// Empty = no group assignment.
     #[serde(default)]
     pub by: BTreeSet<GroupSource>,
+    /// Take a user out of a group the sync added when the attribute it came from changes (a
+    /// mover). Off by default: the sync only adds. Memberships made by hand are never touched.
+    #[serde(default)]
+    pub remove_when_moved: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,7 +313,21 @@ impl IntegrationSettings {
             deactivation_guard: DeactivationGuard::default(),
             apply_concurrency: default_apply_concurrency(),
             certificates: CertificateSettings::default(),
+            fields: fields::default_fields(),
+            create_locked_accounts: false,
             scim: ScimSettings::default(),
+        }
+    }
+
+    /// Whether a field of the SCIM mapping (`title`, `custom.costCenter`) carries data under
+    /// these settings: a field the `fields` setting leaves out is written empty, so it needs
+    /// no place on the LMS (and gets no warning for having none).
+    pub fn sends_mapped_field(&self, field: &str) -> bool {
+        match scim::MappedField::parse(field) {
+            Some(scim::MappedField::Profile(field)) => field
+                .chosen_by()
+                .is_none_or(|chosen| self.fields.contains(&chosen)),
+            Some(scim::MappedField::Custom(_)) | None => true,
         }
     }
 
@@ -475,6 +510,7 @@ mod tests {
 
         [groups]
         by = ["department", "team"]
+        remove_when_moved = true
 
         [notifications]
         invite_new_users = true
@@ -513,6 +549,30 @@ mod tests {
         assert_eq!(settings.deactivation_guard.max_count, 5);
         assert_eq!(settings.deactivation_guard.max_percent, 20);
         assert_eq!(settings.apply_concurrency, 4);
+        assert!(settings.groups.remove_when_moved);
+        assert_eq!(settings.fields, fields::default_fields());
+        assert!(!settings.create_locked_accounts);
+    }
+
+    #[test]
+    fn fields_are_named_and_checked() {
+        let settings = IntegrationSettings::from_toml_str(
+            "fields = [\"department\", \"birthday\"]\ncreate_locked_accounts = true\n\
+             [selection]\nattribute = \"LMS Sync\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            settings.fields,
+            BTreeSet::from([ProfileField::Department, ProfileField::Birthday])
+        );
+        assert!(settings.create_locked_accounts);
+        let typo = error_text(IntegrationSettings::from_toml_str(
+            "fields = [\"birthdate\"]\n[selection]\nattribute = \"x\"\n",
+        ));
+        assert!(
+            typo.contains("birthdate") && typo.contains("birthday") && typo.contains("line 1"),
+            "{typo}"
+        );
     }
 
     #[test]

@@ -122,6 +122,31 @@ impl ProfileField {
         Self::ALL.into_iter().find(|field| field.name() == name)
     }
 
+    /// The `fields` setting's entry that decides whether this field is sent; `None` for what
+    /// is always sent (the names, the Personio id as employee number, the status).
+    pub fn chosen_by(self) -> Option<super::fields::ProfileField> {
+        use super::fields::ProfileField as Sent;
+        match self {
+            Self::FirstName
+            | Self::LastName
+            | Self::DisplayName
+            | Self::EmployeeNumber
+            | Self::Status => None,
+            Self::Title => Some(Sent::Position),
+            Self::Department => Some(Sent::Department),
+            Self::Team => Some(Sent::Team),
+            Self::Location => Some(Sent::Office),
+            Self::Company => Some(Sent::Subcompany),
+            Self::Gender => Some(Sent::Gender),
+            Self::Birthday => Some(Sent::Birthday),
+            Self::HireDate => Some(Sent::HireDate),
+            Self::ContractEndDate => Some(Sent::ContractEndDate),
+            Self::TerminationDate => Some(Sent::TerminationDate),
+            Self::EmploymentType => Some(Sent::EmploymentType),
+            Self::Manager => Some(Sent::Supervisor),
+        }
+    }
+
     /// Where the field goes when the settings do not say: the first candidate the server offers.
     /// The project's extension comes first where a field has a place there, so a server that
     /// advertises it gets every field; core and enterprise attributes follow.

@@ -5,7 +5,7 @@
 
 use super::discovery::{CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, ServerCapabilities};
 use super::mapping::ResolvedMapping;
-use super::resources::filter_literal;
+use super::resources::{equality_filter, filter_literal};
 use crate::domain::lms::{LmsProfile, LmsUserId};
 use crate::domain::settings::scim::{MappedField, ProfileField, ScimPath};
 use crate::ports::ManagerRef;
@@ -339,6 +339,38 @@ pub fn add_members_patch_body(users: &[LmsUserId]) -> Value {
         "schemas": [PATCH_OP_SCHEMA],
         "Operations": [{"op": "add", "path": "members", "value": members}]
     })
+}
+
+/// RFC 7644 §3.5.2.2: a remove whose path filters the multi-valued `members` by value removes
+/// that member only; one operation per member, all in one PATCH.
+pub fn remove_members_patch_body(users: &[LmsUserId]) -> Value {
+    let operations: Vec<Value> = users
+        .iter()
+        .map(|user| {
+            json!({
+                "op": "remove",
+                "path": format!("members[{}]", equality_filter("value", &user.0)),
+            })
+        })
+        .collect();
+    json!({"schemas": [PATCH_OP_SCHEMA], "Operations": operations})
+}
+
+/// Takes `users` out of a group document for a PUT; `false` when none of them was a member.
+pub fn remove_members_from_document(group: &mut Map<String, Value>, users: &[LmsUserId]) -> bool {
+    group.remove("meta");
+    let Some(Value::Array(members)) = group.get_mut("members") else {
+        return false;
+    };
+    let leaving: BTreeSet<&str> = users.iter().map(|user| user.0.as_str()).collect();
+    let before = members.len();
+    members.retain(|member| {
+        member
+            .get("value")
+            .and_then(Value::as_str)
+            .is_none_or(|value| !leaving.contains(value))
+    });
+    members.len() != before
 }
 
 /// Adds `users` to a group document for a PUT; `false` when all of them already are members.

@@ -31,6 +31,7 @@ use crate::ports::{LearningPlatform, ListedUser, LmsError, LmsFeatures, MappingR
 use crate::retry::{Backoff, Deadline};
 use crate::secret::Secret;
 use async_trait::async_trait;
+use groups::Membership;
 use http::ScimHttp;
 use reqwest::Method;
 use resources::listed_resources;
@@ -371,7 +372,17 @@ impl LearningPlatform for ScimLms {
         group: &LmsGroupId,
         users: &[LmsUserId],
     ) -> Result<(), LmsError> {
-        self.add_members(group, users, self.call_deadline()).await
+        self.change_members(group, users, Membership::Add, self.call_deadline())
+            .await
+    }
+
+    async fn remove_group_members(
+        &self,
+        group: &LmsGroupId,
+        users: &[LmsUserId],
+    ) -> Result<(), LmsError> {
+        self.change_members(group, users, Membership::Remove, self.call_deadline())
+            .await
     }
 
     async fn group_members(&self, group: &LmsGroupId) -> Result<BTreeSet<LmsUserId>, LmsError> {

@@ -230,6 +230,47 @@ fn an_id_that_is_not_a_number_is_an_error_without_id() {
 }
 
 #[test]
+fn an_unparseable_employee_is_named_as_far_as_the_record_shows() {
+    let error = parse_one(json!({
+        "id": {"value": 7},
+        "first_name": {"value": "Zoë"},
+        "last_name": {"value": " Ünal "},
+        "status": {"value": "retired"},
+    }))
+    .expect_err("an unknown status");
+    assert_eq!(
+        (
+            error.employee_id,
+            error.name.as_deref(),
+            error.field.as_str()
+        ),
+        (Some(PersonioId(7)), Some("Zoë Ünal"), "status")
+    );
+    let error = parse_one(json!({
+        "id": {"value": "x"},
+        "preferred_name": {"value": "Jo Müller"},
+        "first_name": {"value": "Johanna"},
+    }))
+    .expect_err("a bad id");
+    assert_eq!(error.name.as_deref(), Some("Jo Müller"));
+    let error = parse_one(json!({"id": {"value": 8}, "status": {"value": 3}})).expect_err("bad");
+    assert_eq!(error.name, None);
+    // A single read parses the same way, and says what the answer contained.
+    let record = parse_single_employee(
+        br#"{"success": true, "data": {"type": "Employee", "attributes": {
+            "id": {"label": "ID", "value": 9},
+            "email": {"label": "Email", "value": "a@b.example"},
+            "dynamic_1": {"label": "LMS Sync", "value": null}
+        }}}"#,
+    )
+    .expect("an employee answer");
+    assert_eq!(record.employee.expect("parses").id, PersonioId(9));
+    assert!(record.attributes_present.contains("LMS Sync"));
+    assert!(record.attributes_present.contains("dynamic_1"));
+    assert!(parse_single_employee(br#"{"success": true, "data": []}"#).is_err());
+}
+
+#[test]
 fn a_malformed_attribute_names_its_field() {
     let error = parse_one(json!({
         "id": {"value": 5},

@@ -9,7 +9,7 @@ use crate::domain::integration::{
 };
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
-use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus, Trigger};
+use crate::domain::run::{RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger};
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
@@ -43,6 +43,9 @@ pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) 
         updated_at: t0() + Duration::seconds(version as i64),
         version,
         manager: Default::default(),
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     }
 }
 
@@ -54,8 +57,9 @@ pub(super) fn run(
     RunRecord {
         integration_id: integration.clone(),
         run_id: RunId(run_id.to_owned()),
-        kind: Default::default(),
         trigger: Trigger::Schedule,
+        kind: RunKind::Full,
+        targets: Vec::new(),
         dry_run: false,
         started_at,
         finished_at: None,
@@ -64,6 +68,7 @@ pub(super) fn run(
         outcomes: Vec::new(),
         notices: vec![format!("notice of {run_id}")],
         error: None,
+        fields_sent: Vec::new(),
     }
 }
 

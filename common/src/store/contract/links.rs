@@ -1,12 +1,14 @@
 //! The `LinkStore` contract: links written, read, listed and found by LMS user; a write
 //! conditional on the version read lets exactly one of concurrent writers win.
 
-use super::fixtures::{acme, assert_conflict, globex, link};
+use super::fixtures::{acme, assert_conflict, globex, link, t0};
 use crate::domain::IntegrationId;
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
-use crate::domain::lms::LmsUserId;
+use crate::domain::lms::{LmsProfile, LmsUserId, Manager};
 use crate::ports::{LinkStore, StoreError};
+use chrono::{Duration, NaiveDate};
+use std::collections::BTreeMap;
 
 /// Generates one `#[tokio::test]` per `LinkStore` contract case, as
 /// [`state_store_contract_tests!`](crate::state_store_contract_tests) does for the whole state.
@@ -15,6 +17,7 @@ macro_rules! link_store_contract_tests {
     ($setup:expr) => {
         $crate::store_contract_cases!($setup; links;
             links_are_put_read_and_listed,
+            a_link_keeps_its_profile_and_invitation,
             link_is_found_by_lms_user,
             create_only_link_write_conflicts_when_present,
             stale_link_version_conflicts_and_writes_nothing,
@@ -45,6 +48,57 @@ pub async fn links_are_put_read_and_listed<S: LinkStore>(store: &S) {
             link(&acme(), 3, 1)
         ]
     );
+}
+
+/// The last profile written and the invitation's record come back as written, and a link
+/// without them (as stored before they existed) reads as "none kept".
+pub async fn a_link_keeps_its_profile_and_invitation<S: LinkStore>(store: &S) {
+    let bare = link(&acme(), 5, 1);
+    store.put_link(&bare, None).await.unwrap();
+    let read = store.link(&acme(), PersonioId(5)).await.unwrap().unwrap();
+    assert_eq!(
+        (read.profile, read.invited_at, read.invitation_pending),
+        (None, None, false)
+    );
+
+    let mut full = link(&acme(), 5, 2);
+    full.profile = Some(profile_of(&full));
+    full.invitation_pending = true;
+    store.put_link(&full, Some(1)).await.unwrap();
+    assert_eq!(
+        store.link(&acme(), PersonioId(5)).await.unwrap(),
+        Some(full.clone())
+    );
+
+    let mut invited = link(&acme(), 5, 3);
+    invited.profile = full.profile.clone();
+    invited.invited_at = Some(t0() + Duration::milliseconds(1_234));
+    store.put_link(&invited, Some(2)).await.unwrap();
+    assert_eq!(store.links(&acme()).await.unwrap(), vec![invited]);
+}
+
+/// A profile with every kind of value a store must keep: text, dates, a manager, custom fields,
+/// and text outside ASCII.
+fn profile_of(link: &EmployeeLink) -> LmsProfile {
+    LmsProfile {
+        external_id: link.personio_id.to_string(),
+        email: link.email.clone(),
+        first_name: Some("Zoë".into()),
+        last_name: Some("Ünal".into()),
+        display_name: Some("Zoë Ünal".into()),
+        status: "Preboarding".into(),
+        active: false,
+        title: Some("Engineer".into()),
+        department: Some("Customer Support".into()),
+        hire_date: NaiveDate::from_ymd_opt(2026, 7, 1),
+        manager: Some(Manager {
+            personio_id: Some("1".into()),
+            name: Some("Ada Lovelace".into()),
+        }),
+        employee_number: Some(link.personio_id.to_string()),
+        custom: BTreeMap::from([("costCenter".into(), "CC-7".into())]),
+        ..LmsProfile::default()
+    }
 }
 
 pub async fn link_is_found_by_lms_user<S: LinkStore>(store: &S) {

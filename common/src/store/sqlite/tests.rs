@@ -47,16 +47,20 @@ fn link(personio_id: i64) -> EmployeeLink {
         updated_at: DateTime::UNIX_EPOCH,
         version: 1,
         manager: Default::default(),
+        profile: None,
+        invited_at: None,
+        invitation_pending: false,
     }
 }
 
 fn run(run_id: &str) -> RunRecord {
-    use crate::domain::run::{RunCounts, RunStatus, Trigger};
+    use crate::domain::run::{RunCounts, RunKind, RunStatus, Trigger};
     RunRecord {
         integration_id: acme(),
         run_id: RunId(run_id.to_owned()),
-        kind: Default::default(),
         trigger: Trigger::Cli,
+        kind: RunKind::Full,
+        targets: Vec::new(),
         dry_run: false,
         started_at: DateTime::UNIX_EPOCH,
         finished_at: None,
@@ -65,6 +69,7 @@ fn run(run_id: &str) -> RunRecord {
         outcomes: Vec::new(),
         notices: Vec::new(),
         error: None,
+        fields_sent: Vec::new(),
     }
 }
 
@@ -206,5 +211,79 @@ fn a_file_that_is_not_a_database_is_corrupt() {
         matches!(&result, Err(StoreError::Corrupt { key, .. }) if *key == path.display().to_string()),
         "{:?}",
         result.err()
+    );
+}
+
+/// A state file written by the code before links kept their profile and invitation, and run
+/// records their kind and changes (`tests/fixtures/state-2025-11.sqlite`, written by the store
+/// of that time: three links, one run).
+#[tokio::test]
+async fn a_state_file_from_before_profiles_were_kept_reads_and_migrates_on_write() {
+    use crate::domain::run::{OutcomeAction, RunKind};
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("state.sqlite");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/state-2025-11.sqlite"
+        ),
+        &path,
+    )
+    .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+
+    let links = store.links(&acme()).await.unwrap();
+    assert_eq!(links.len(), 3);
+    for link in &links {
+        assert_eq!(link.version, 3);
+        assert_eq!(
+            (&link.profile, link.invited_at, link.invitation_pending),
+            (&None, None, false),
+            "{link:?}"
+        );
+    }
+    assert_eq!(
+        links[1].groups,
+        BTreeSet::from(["Berlin".to_owned(), "Customer Support".to_owned()])
+    );
+    assert!(!links[2].active);
+    let runs = store.runs(&acme(), 5).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.kind, RunKind::Full);
+    assert!(run.targets.is_empty() && run.fields_sent.is_empty());
+    assert_eq!((run.counts.created, run.counts.not_created), (1, 0));
+    assert_eq!(run.outcomes.len(), 4);
+    assert!(
+        run.outcomes
+            .iter()
+            .all(|outcome| outcome.changes.is_empty())
+    );
+    assert_eq!(run.outcomes[2].action, OutcomeAction::Deactivated);
+
+    // The next write keeps the profile; the old fields are unchanged.
+    let mut written = links[0].clone();
+    written.profile = Some(crate::domain::lms::LmsProfile {
+        external_id: "101".into(),
+        email: written.email.clone(),
+        status: "Active".into(),
+        active: true,
+        ..Default::default()
+    });
+    written.version = 4;
+    store.put_link(&written, Some(3)).await.unwrap();
+    drop(store);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        reopened.link(&acme(), PersonioId(101)).await.unwrap(),
+        Some(written)
+    );
+    assert_eq!(
+        reopened
+            .link_by_lms_user(&acme(), &LmsUserId("lms-user-102".into()))
+            .await
+            .unwrap()
+            .map(|link| link.personio_id),
+        Some(PersonioId(102))
     );
 }

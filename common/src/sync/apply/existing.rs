@@ -2,7 +2,7 @@
 //! one listing when that is cheaper than looking each one up, else by lookups.
 
 use super::bounded;
-use super::{ApplyContext, Step, Work};
+use super::{ApplyContext, FoundBy, Step, Work};
 use crate::domain::lms::LmsUser;
 use crate::ports::LmsFeatures;
 use futures::FutureExt;
@@ -167,11 +167,36 @@ impl ApplyContext<'_> {
             ));
             return;
         }
+        let found_by = match (user.external_id.as_deref(), personio_id) {
+            (Some(theirs), Some(id)) if theirs == id.to_string() => FoundBy::PersonioId,
+            _ => FoundBy::Email,
+        };
         work.outcome.action = crate::domain::run::OutcomeAction::Adopted;
-        work.outcome.reason = Some(format!(
-            "an LMS user with this email or Personio id existed ({}); it was linked and updated",
-            user.id
-        ));
+        work.outcome.reason = Some(match found_by {
+            FoundBy::PersonioId => self.tense(
+                &format!(
+                    "an LMS user with this Personio id existed ({}), set up by an earlier run \
+                     that did not finish; it was linked and updated",
+                    user.id
+                ),
+                &format!(
+                    "an LMS user with this Personio id exists ({}); it would be linked and \
+                     updated",
+                    user.id
+                ),
+            ),
+            FoundBy::Email => self.tense(
+                &format!(
+                    "an LMS user with this email existed ({}); it was linked and updated",
+                    user.id
+                ),
+                &format!(
+                    "an LMS user with this email exists ({}); it would be linked and updated",
+                    user.id
+                ),
+            ),
+        });
+        work.found_by = Some(found_by);
         work.user = Some(user.id.clone());
         work.step = Step::Adopt(user.id);
     }

@@ -1,7 +1,8 @@
 //! Applying a plan with the fewest LMS requests the LMS allows, in phases:
 //!
 //! 1. **Prepare**: what the LMS supports (bulk, listing) and where the mapped fields go; a field
-//!    with nowhere to go becomes one notice for the run.
+//!    with nowhere to go becomes one notice for the run. Employees missing from Personio's
+//!    listing are confirmed gone by a read of each (`gone`) before anything is written.
 //! 2. **Existing users** for the creates: one paged listing when that is cheaper than two lookups
 //!    per create (a first sync), else lookups per create.
 //! 3. **User writes**: in bulk requests where the LMS offers bulk, else one request each with
@@ -9,9 +10,13 @@
 //!    user created in the same run (by id, or by `bulkId` within one bulk request).
 //! 4. **Second pass**: the few references whose supervisor was created only after the
 //!    employee (a cycle, a failed first attempt) are written once their supervisor exists.
-//! 5. **Groups**: each group's new members in as few requests as the batch size allows.
-//! 6. **Invitations and links**: each employee's link records what was written (profile hash,
-//!    groups, manager reference). A crash before the link write is recovered by the next run,
+//! 5. **Groups**: each group's new members in as few requests as the batch size allows; with
+//!    `groups.remove_when_moved`, each group's movers (memberships the sync added that the
+//!    employee no longer needs) taken out the same way.
+//! 6. **Links and invitations**: each employee's link records what was written (the profile and
+//!    its hash, groups, manager reference, an invitation owed or sent). A new account's link is
+//!    written before its invitation, so a run that stops in between leaves the invitation owed
+//!    on the link for the next run. A crash before the link write is recovered by the next run,
 //!    which finds the user by external id or email.
 //!
 //! Every change ends in an outcome; one employee's failure never fails another's. A problem of
@@ -19,21 +24,23 @@
 
 mod existing;
 mod finish;
+mod gone;
 mod groups;
 mod writes;
 
 use super::managers::supervisor_of;
-use super::plan::{PlannedChange, SyncPlan, SyncTarget};
+use super::plan::{DeactivationReason, PlannedChange, Repair, SyncPlan};
+use super::roster::SyncTarget;
 use super::{SyncEngine, SyncProgress, SyncRequest};
 use crate::domain::link::{EmployeeLink, ManagerLink};
-use crate::domain::lms::LmsUserId;
+use crate::domain::lms::{LmsGroupId, LmsUserId};
 use crate::domain::run::{EmployeeOutcome, OutcomeAction};
 use crate::domain::settings::AttributeMapping;
-use crate::ports::{LearningPlatform, LmsError, LmsFeatures, NotifyError, StoreError};
+use crate::ports::{HrError, LearningPlatform, LmsError, LmsFeatures, NotifyError, StoreError};
 use crate::retry::{Backoff, Deadline};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -55,6 +62,11 @@ impl Retryable for StoreError {
     }
 }
 impl Retryable for NotifyError {
+    fn retryable(&self) -> bool {
+        self.is_retryable()
+    }
+}
+impl Retryable for HrError {
     fn retryable(&self) -> bool {
         self.is_retryable()
     }
@@ -122,10 +134,22 @@ enum Step {
     /// An existing user found for a create: linked and brought up to date.
     Adopt(LmsUserId),
     Update,
-    /// Profile unchanged: only groups (and the manager reference, `Manager`).
-    Groups,
+    /// Profile unchanged: only memberships and an owed invitation (and the manager reference,
+    /// `Manager`).
+    CatchUp,
     Manager,
     Deactivate,
+    /// A departure a read of the employee did not confirm: nothing to write, the account kept.
+    Kept,
+}
+
+/// How an existing LMS user was found for an employee without a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FoundBy {
+    /// By the Personio id the sync writes as `externalId`: an account the sync set up.
+    PersonioId,
+    /// By the email only: an account made some other way.
+    Email,
 }
 
 /// One employee's way through the phases.
@@ -143,7 +167,15 @@ struct Work {
     awaiting_supervisor: bool,
     /// The link being replaced (a user deleted in the LMS and set up again).
     replaced: Option<EmployeeLink>,
+    /// How the user of an adoption was found.
+    found_by: Option<FoundBy>,
+    /// A deactivation of an employee missing from the listing, still to be confirmed by a read.
+    unconfirmed_departure: bool,
     groups_added: BTreeSet<String>,
+    /// Memberships the sync had added and took away (a mover).
+    groups_removed: BTreeSet<String>,
+    /// Groups the sync had added the user to that no longer exist in the LMS.
+    groups_gone: BTreeSet<String>,
     group_failures: Vec<String>,
     /// Whether the user was written (a link must record it).
     written: bool,
@@ -155,26 +187,45 @@ struct Work {
 }
 
 impl Work {
-    fn from_change(change: PlannedChange) -> Self {
+    /// The work of one planned change; `dry_run` words its reasons in the future tense.
+    fn from_change(change: PlannedChange, dry_run: bool) -> Self {
+        let mut unconfirmed_departure = false;
         let (step, target, link, mut outcome) = match change {
             PlannedChange::Create { target } => {
-                let outcome = outcome_for(&target, OutcomeAction::Created);
+                let mut outcome = outcome_for(&target, OutcomeAction::Created);
+                if let Some(locked) = &target.locked {
+                    outcome.reason = Some(tense(
+                        dry_run,
+                        &format!("created locked: {locked}"),
+                        &format!("would be created locked: {locked}"),
+                    ));
+                }
                 (Step::Create, Some(target), None, outcome)
             }
-            PlannedChange::Update { target, link } => {
+            PlannedChange::Update {
+                target,
+                link,
+                changes,
+            } => {
                 let mut outcome = outcome_for(&target, OutcomeAction::Updated);
-                outcome.reason = Some(if !link.active {
-                    "reactivated: selected in Personio again".to_owned()
-                } else if !link.email.eq_ignore_ascii_case(&target.profile.email) {
-                    format!("profile changed, including the email (was {})", link.email)
+                outcome.reason = if !link.active {
+                    Some(tense(
+                        dry_run,
+                        "reactivated: selected in Personio again",
+                        "would be reactivated: selected in Personio again",
+                    ))
+                } else if changes.is_empty() {
+                    // A link written before profiles were kept, or a change no field shows.
+                    Some("profile changed in Personio".to_owned())
                 } else {
-                    "profile changed in Personio".to_owned()
-                });
+                    None
+                };
+                outcome.changes = changes;
                 (Step::Update, Some(target), Some(link), outcome)
             }
-            PlannedChange::AddGroups { target, link } => {
+            PlannedChange::CatchUp { target, link } => {
                 let outcome = outcome_for(&target, OutcomeAction::Unchanged);
-                (Step::Groups, Some(target), Some(link), outcome)
+                (Step::CatchUp, Some(target), Some(link), outcome)
             }
             PlannedChange::Manager {
                 target,
@@ -189,17 +240,14 @@ impl Work {
                 target,
                 link,
                 repair,
-            } => return Self::repair(target, link, repair),
-            PlannedChange::Deactivate { link, reason } => {
-                let outcome = EmployeeOutcome {
-                    personio_id: Some(link.personio_id),
-                    email: Some(link.email.clone()),
-                    name: None,
-                    action: OutcomeAction::Deactivated,
-                    groups_added: Vec::new(),
-                    invited: false,
-                    reason: Some(reason.describe().to_owned()),
-                };
+            } => return Self::repair(target, link, repair, dry_run),
+            PlannedChange::Deactivate { link, reason, name } => {
+                let mut outcome =
+                    EmployeeOutcome::new(Some(link.personio_id), OutcomeAction::Deactivated);
+                outcome.email = Some(link.email.clone());
+                outcome.name = name;
+                outcome.reason = Some(reason.describe().to_owned());
+                unconfirmed_departure = reason == DeactivationReason::Gone;
                 (Step::Deactivate, None, Some(link), outcome)
             }
         };
@@ -208,7 +256,7 @@ impl Work {
             .as_ref()
             .map(|link| link.manager.clone())
             .unwrap_or_default();
-        if step == Step::Groups {
+        if step == Step::CatchUp {
             outcome.reason = None;
         }
         Self {
@@ -220,7 +268,11 @@ impl Work {
             manager,
             awaiting_supervisor: false,
             replaced: None,
+            found_by: None,
+            unconfirmed_departure,
             groups_added: BTreeSet::new(),
+            groups_removed: BTreeSet::new(),
+            groups_gone: BTreeSet::new(),
             group_failures: Vec::new(),
             written: false,
             keep_old_email: false,
@@ -232,15 +284,16 @@ impl Work {
     fn repair(
         target: Option<Box<SyncTarget>>,
         link: EmployeeLink,
-        repair: super::plan::Repair,
+        repair: Repair,
+        dry_run: bool,
     ) -> Self {
-        use super::plan::Repair;
         let change = match (&repair, target) {
             (Repair::Reactivated, _) | (_, None) => PlannedChange::Deactivate {
                 link: link.clone(),
-                reason: super::plan::DeactivationReason::Deselected,
+                reason: DeactivationReason::Deselected,
+                name: link.name().map(str::to_owned),
             },
-            (Repair::Groups(missing), Some(target)) => PlannedChange::AddGroups {
+            (Repair::Groups(missing), Some(target)) => PlannedChange::CatchUp {
                 target,
                 link: EmployeeLink {
                     groups: link.groups.difference(missing).cloned().collect(),
@@ -250,9 +303,10 @@ impl Work {
             (Repair::Edited(_) | Repair::Deleted, Some(target)) => PlannedChange::Update {
                 target,
                 link: link.clone(),
+                changes: Vec::new(),
             },
         };
-        let mut work = Self::from_change(change);
+        let mut work = Self::from_change(change, dry_run);
         if repair == Repair::Deleted {
             work.replaced = Some(link);
             work.step = Step::Create;
@@ -277,7 +331,7 @@ impl Work {
     /// The groups this employee is still to join.
     fn groups_to_add(&self) -> BTreeSet<String> {
         match (&self.target, &self.step) {
-            (None, _) | (_, Step::Deactivate) => BTreeSet::new(),
+            (None, _) | (_, Step::Deactivate | Step::Kept) => BTreeSet::new(),
             (Some(target), _) => match &self.link {
                 Some(link) if self.replaced.is_none() => {
                     target.groups.difference(&link.groups).cloned().collect()
@@ -285,6 +339,25 @@ impl Work {
                 _ => target.groups.clone(),
             },
         }
+    }
+
+    /// The memberships the sync added that this employee no longer needs (a mover); empty
+    /// unless `groups.remove_when_moved` is on (the caller asks only then).
+    fn groups_to_leave(&self) -> BTreeSet<String> {
+        match (&self.target, &self.step, &self.link) {
+            (Some(target), Step::Update | Step::CatchUp | Step::Manager, Some(link))
+                if self.replaced.is_none() =>
+            {
+                link.groups.difference(&target.groups).cloned().collect()
+            }
+            _ => BTreeSet::new(),
+        }
+    }
+
+    /// Whether the user was written, or in a dry run would be.
+    fn wrote_or_would(&self, dry_run: bool) -> bool {
+        self.written
+            || (dry_run && !self.failed() && !matches!(self.step, Step::CatchUp | Step::Kept))
     }
 
     fn supervisor(&self) -> Option<crate::domain::employee::PersonioId> {
@@ -307,6 +380,8 @@ pub(crate) struct ApplyContext<'a> {
     total: usize,
     run_users: writes::RunUsers,
     email_changes_by_hand: AtomicBool,
+    /// The groups looked up in this run by name (`None`: no such group).
+    known_groups: Mutex<HashMap<String, Option<LmsGroupId>>>,
 }
 
 impl<'a> ApplyContext<'a> {
@@ -334,6 +409,7 @@ impl<'a> ApplyContext<'a> {
             total,
             run_users: writes::RunUsers::default(),
             email_changes_by_hand: AtomicBool::new(false),
+            known_groups: Mutex::default(),
         })
     }
 
@@ -343,6 +419,11 @@ impl<'a> ApplyContext<'a> {
 
     fn dry_run(&self) -> bool {
         self.request.dry_run
+    }
+
+    /// Words for what happened, or (in a dry run) what would happen.
+    fn tense(&self, done: &str, planned: &str) -> String {
+        tense(self.dry_run(), done, planned)
     }
 
     /// The notices of every change, sorted: changes finish in any order, records should not.
@@ -398,11 +479,18 @@ impl<'a> ApplyContext<'a> {
             return Ok(Vec::new());
         }
         let features = self.prepare().await?;
-        let mut works: Vec<Work> = changes.into_iter().map(Work::from_change).collect();
+        let mut works: Vec<Work> = changes
+            .into_iter()
+            .map(|change| Work::from_change(change, self.dry_run()))
+            .collect();
+        self.confirm_departures(&mut works).await;
         self.find_existing_users(&mut works, &features).await;
         self.write_users(&mut works, &features).await;
         self.second_pass(&mut works, &features).await;
         self.join_groups(&mut works).await;
+        if self.request.settings.groups.remove_when_moved {
+            self.leave_groups(&mut works).await;
+        }
         self.finish(&mut works).await;
         Ok(works
             .into_iter()
@@ -415,6 +503,7 @@ impl<'a> ApplyContext<'a> {
                     outcome.reason = Some(repair);
                 }
                 outcome.groups_added = work.groups_added.into_iter().collect();
+                outcome.groups_removed = work.groups_removed.into_iter().collect();
                 with_group_failures(outcome, work.group_failures)
             })
             .collect())
@@ -437,7 +526,10 @@ impl<'a> ApplyContext<'a> {
             .await
         {
             Ok(report) => {
-                for field in report.dropped() {
+                for field in report
+                    .dropped()
+                    .filter(|field| self.request.settings.sends_mapped_field(&field.field))
+                {
                     self.notice(format!(
                         "{}: {}",
                         field.field,
@@ -454,16 +546,20 @@ impl<'a> ApplyContext<'a> {
     }
 }
 
-fn outcome_for(target: &SyncTarget, action: OutcomeAction) -> EmployeeOutcome {
-    EmployeeOutcome {
-        personio_id: Some(target.personio_id),
-        email: Some(target.profile.email.clone()),
-        name: target.name.clone(),
-        action,
-        groups_added: Vec::new(),
-        invited: false,
-        reason: None,
+/// Words for what happened, or (in a dry run) what would happen.
+fn tense(dry_run: bool, done: &str, planned: &str) -> String {
+    if dry_run {
+        planned.to_owned()
+    } else {
+        done.to_owned()
     }
+}
+
+fn outcome_for(target: &SyncTarget, action: OutcomeAction) -> EmployeeOutcome {
+    let mut outcome = EmployeeOutcome::new(Some(target.personio_id), action);
+    outcome.email = Some(target.profile.email.clone());
+    outcome.name = target.name.clone();
+    outcome
 }
 
 /// A failed membership fails the outcome (it needs a look) but keeps what was done in the

@@ -123,7 +123,7 @@ fn write_order(works: &[Work]) -> Vec<usize> {
 
 /// Whether a work needs a user write at all.
 fn writes_user(work: &Work) -> bool {
-    !work.failed() && !matches!(work.step, Step::Groups)
+    !work.failed() && !matches!(work.step, Step::CatchUp | Step::Kept)
 }
 
 impl ApplyContext<'_> {
@@ -194,7 +194,7 @@ impl ApplyContext<'_> {
             Step::Update | Step::Manager => WriteKind::Update {
                 id: work.user.clone()?,
             },
-            Step::Deactivate | Step::Groups => return None,
+            Step::Deactivate | Step::CatchUp | Step::Kept => return None,
         };
         Some(UserWrite {
             kind,
@@ -467,7 +467,8 @@ impl ApplyContext<'_> {
         announce: Option<watch::Sender<Option<Option<LmsUserId>>>>,
     ) -> Work {
         if !writes_user(&work) {
-            // Groups only (phase 5), or failed before: nothing to write here.
+            // Groups and invitations only (phases 5 and 6), a departure not confirmed, or
+            // failed before: nothing to write here.
             self.applied_one();
         } else if let Some(reason) = self.stopped() {
             work.fail(reason.to_owned());
@@ -484,7 +485,7 @@ impl ApplyContext<'_> {
                 match work.step.clone() {
                     Step::Create => self.create_single(&mut work, resolution).await,
                     Step::Deactivate => self.deactivate_single(&mut work).await,
-                    Step::Groups => {}
+                    Step::CatchUp | Step::Kept => {}
                     Step::Adopt(_) | Step::Update | Step::Manager => {
                         self.update_single(&mut work, resolution).await
                     }
@@ -761,10 +762,11 @@ mod tests {
     use super::*;
     use crate::domain::lms::{LmsProfile, Manager};
     use crate::sync::plan::PlannedChange;
-    use crate::sync::plan::SyncTarget;
+    use crate::sync::roster::SyncTarget;
 
     fn create(id: i64, supervisor: Option<i64>) -> Work {
-        Work::from_change(PlannedChange::Create {
+        Work::from_change(
+            PlannedChange::Create {
             target: Box::new(SyncTarget {
                 personio_id: PersonioId(id),
                 name: None,
@@ -778,8 +780,11 @@ mod tests {
                 },
                 hash: String::new(),
                 groups: Default::default(),
+                locked: None,
             }),
-        })
+            },
+            false,
+        )
     }
 
     #[test]
