@@ -124,6 +124,7 @@ pub fn planned_action_label(action: OutcomeAction) -> &'static str {
         OutcomeAction::Skipped => "would skip",
         OutcomeAction::HeldBack => "would hold back",
         OutcomeAction::Failed => "would FAIL",
+        OutcomeAction::Repaired => "would repair",
     }
 }
 

@@ -687,9 +687,10 @@ mod tests {
             json!({"costCenter": "CC-9", "state": "Active", "managerId": "bulkId:12"})
         );
         assert!(body[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
+        // The core schema first, then the extensions written, by URN.
         assert_eq!(
             body["schemas"],
-            json!([CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, VENDOR])
+            json!([CORE_USER_SCHEMA, VENDOR, ENTERPRISE_USER_SCHEMA])
         );
     }
 
