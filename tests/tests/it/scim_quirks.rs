@@ -3,7 +3,7 @@
 //! on (`integration_tests::scim_quirks`). Each row asserts that the sync converges, or that it
 //! reports the limitation precisely.
 
-use crate::sync_harness::{acme, email, outcome_of, personio_id, request, selected, start_sandbox};
+use crate::sync_harness::{acme, email, onboarded, outcome_of, personio_id, request, start_sandbox};
 use common::domain::lms::LmsUserId;
 use common::domain::run::{OutcomeAction, RunKind, RunRecord, RunStatus};
 use common::domain::settings::{IntegrationSettings, ScimSettings};
@@ -83,8 +83,9 @@ impl Row {
         crate::sync_harness::run(&self.engine, request).await
     }
 
+    /// The selected employees who get an account (all but the leavers, who are not created).
     fn selected(&self) -> Vec<Employee> {
-        selected(&self.sandbox, &self.settings)
+        onboarded(&self.sandbox, &self.settings)
     }
 
     /// The server's user of an employee, read past the proxy.
