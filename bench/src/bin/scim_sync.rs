@@ -121,7 +121,10 @@ async fn company(options: Options, bulk: bool) -> Result<Company, String> {
             }
             supervisors.insert(
                 employee.id,
-                employee.supervisor.as_ref().and_then(|supervisor| supervisor.id),
+                employee
+                    .supervisor
+                    .as_ref()
+                    .and_then(|supervisor| supervisor.id),
             );
             if let Some(department) = &employee.department {
                 *departments.entry(department.name.clone()).or_default() += 1;
@@ -156,7 +159,14 @@ async fn scenario(options: Options, bulk: bool) -> Result<Vec<String>, String> {
         Arc::new(DiscardNotifier),
     );
     println!();
-    println!("== {} ==", if bulk { "with SCIM Bulk" } else { "without bulk" });
+    println!(
+        "== {} ==",
+        if bulk {
+            "with SCIM Bulk"
+        } else {
+            "without bulk"
+        }
+    );
     let mut missed = Vec::new();
     for name in ["initial sync", "no-change re-sync"] {
         let before = lms.request_counts();
@@ -259,7 +269,10 @@ async fn protocol_minimum(
 ) -> Result<u64, String> {
     let created = u64::from(record.counts.created);
     let writes = if bulk {
-        let capabilities = lms.capabilities().await.map_err(|error| error.to_string())?;
+        let capabilities = lms
+            .capabilities()
+            .await
+            .map_err(|error| error.to_string())?;
         let max = capabilities
             .bulk
             .map_or(1, |bulk| bulk.max_operations as u64);

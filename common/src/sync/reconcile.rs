@@ -114,7 +114,7 @@ impl SyncEngine {
                     target.groups.contains(*name)
                         && members
                             .get(*name)
-                        .is_some_and(|members| !members.contains(&link.lms_user_id))
+                            .is_some_and(|members| !members.contains(&link.lms_user_id))
                 })
                 .cloned()
                 .collect();

@@ -3,7 +3,9 @@
 //! on (`integration_tests::scim_quirks`). Each row asserts that the sync converges, or that it
 //! reports the limitation precisely.
 
-use crate::sync_harness::{acme, email, onboarded, outcome_of, personio_id, request, start_sandbox};
+use crate::sync_harness::{
+    acme, email, onboarded, outcome_of, personio_id, request, start_sandbox,
+};
 use common::domain::lms::LmsUserId;
 use common::domain::run::{OutcomeAction, RunKind, RunRecord, RunStatus};
 use common::domain::settings::{IntegrationSettings, ScimSettings};

@@ -758,7 +758,10 @@ mod tests {
         ]
         .map(|(op, path)| (op.to_owned(), path));
         assert_eq!(summary, expected);
-        assert!(!body.to_string().contains("roles"), "a patch never sends the role");
+        assert!(
+            !body.to_string().contains("roles"),
+            "a patch never sends the role"
+        );
     }
 
     #[test]
@@ -771,10 +774,15 @@ mod tests {
         ]});
         let capabilities = capabilities(&[], &[core]);
         let paths = |purpose| -> Vec<String> {
-            attributes(&ScimSettings::default(), &capabilities, ManagerRef::None, purpose)
-                .into_iter()
-                .map(|attribute| attribute.path)
-                .collect()
+            attributes(
+                &ScimSettings::default(),
+                &capabilities,
+                ManagerRef::None,
+                purpose,
+            )
+            .into_iter()
+            .map(|attribute| attribute.path)
+            .collect()
         };
         assert!(paths(Purpose::Create).contains(&"userName".to_owned()));
         let update = paths(Purpose::Update);
@@ -814,7 +822,10 @@ mod tests {
         assert_eq!(document["id"], "u1");
         assert!(document.get("meta").is_none());
         assert_eq!(document["nickName"], "Annie");
-        assert!(document.get("title").is_none(), "a cleared synced field is cleared");
+        assert!(
+            document.get("title").is_none(),
+            "a cleared synced field is cleared"
+        );
         assert_eq!(
             document["name"],
             json!({"givenName": "Ann", "middleName": "M", "familyName": "Lee"})

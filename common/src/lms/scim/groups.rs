@@ -233,7 +233,8 @@ mod tests {
         assert!(Membership::Remove.already_done(&no_target));
         assert!(!Membership::Remove.already_done(&conflict));
         assert!(!Membership::Remove.already_done(&invalid));
-        let body = Membership::Remove.patch_body(&[LmsUserId("u\"1".into()), LmsUserId("u2".into())]);
+        let body =
+            Membership::Remove.patch_body(&[LmsUserId("u\"1".into()), LmsUserId("u2".into())]);
         assert_eq!(
             body["Operations"],
             serde_json::json!([

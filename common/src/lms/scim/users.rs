@@ -55,6 +55,8 @@ impl ScimLms {
     /// Pages through the resources at `endpoint` matching `filter` (all of them when there is no
     /// filter or the server cannot filter), handing each to `visit` until it returns `true`.
     /// Resources the adapter cannot read are skipped by `visit`.
+    // The listing's parts, each a plain value: a struct for them would only be unpacked again.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn page_through(
         &self,
         kind: RequestKind,

@@ -100,14 +100,14 @@ impl ApplyContext<'_> {
             Ok(_) => Confirmation::Keep(
                 OutcomeAction::Unchanged,
                 format!(
-                "{SHIFTED}; {}",
+                    "{SHIFTED}; {}",
                     self.tense("the account was kept", "the account would be kept")
                 ),
             ),
             Err(error) => Confirmation::Keep(
                 OutcomeAction::Unchanged,
                 format!(
-                "{SHIFTED}, though its record could not be read ({error}); {}",
+                    "{SHIFTED}, though its record could not be read ({error}); {}",
                     self.tense("the account was kept", "the account would be kept")
                 ),
             ),

@@ -97,7 +97,7 @@ fn write_order(works: &[Work]) -> Vec<usize> {
     let mut placed = vec![false; works.len()];
     let mut on_path = vec![false; works.len()];
     for start in 0..works.len() {
-        if placed[start] || !(works[start].step == Step::Create && !works[start].failed()) {
+        if placed[start] || works[start].step != Step::Create || works[start].failed() {
             continue;
         }
         // Walk up the chain of supervisors being created, then place it top-down.
@@ -767,21 +767,21 @@ mod tests {
     fn create(id: i64, supervisor: Option<i64>) -> Work {
         Work::from_change(
             PlannedChange::Create {
-            target: Box::new(SyncTarget {
-                personio_id: PersonioId(id),
-                name: None,
-                profile: LmsProfile {
-                    external_id: id.to_string(),
-                    manager: supervisor.map(|supervisor| Manager {
-                        personio_id: Some(supervisor.to_string()),
-                        name: None,
-                    }),
-                    ..LmsProfile::default()
-                },
-                hash: String::new(),
-                groups: Default::default(),
-                locked: None,
-            }),
+                target: Box::new(SyncTarget {
+                    personio_id: PersonioId(id),
+                    name: None,
+                    profile: LmsProfile {
+                        external_id: id.to_string(),
+                        manager: supervisor.map(|supervisor| Manager {
+                            personio_id: Some(supervisor.to_string()),
+                            name: None,
+                        }),
+                        ..LmsProfile::default()
+                    },
+                    hash: String::new(),
+                    groups: Default::default(),
+                    locked: None,
+                }),
             },
             false,
         )
