@@ -342,6 +342,25 @@ async fn group_membership(shape: Shape) {
         .await
         .expect("the last member removed");
     assert!(server.group_members(&sales).await.is_empty());
+
+    // Movers leave in one request, as they join.
+    let both = [user.id.clone(), other.id.clone()];
+    lms.add_group_members(&sales, &both)
+        .await
+        .expect("members added in one request");
+    assert_eq!(server.group_members(&sales).await, expected);
+    lms.remove_group_members(&sales, &both)
+        .await
+        .expect("members removed in one request");
+    assert!(server.group_members(&sales).await.is_empty());
+    // One of them no longer a member: the other still goes.
+    lms.add_group_member(&sales, &other.id)
+        .await
+        .expect("member added");
+    lms.remove_group_members(&sales, &both)
+        .await
+        .expect("a batch with a non-member");
+    assert!(server.group_members(&sales).await.is_empty());
 }
 
 #[tokio::test]
