@@ -17,7 +17,7 @@ use common::certificates::{
 };
 use common::domain::certificate::{LedgerEntry, LedgerState};
 use common::domain::employee::PersonioId;
-use common::domain::run::{RunRecord, Trigger};
+use common::domain::run::{RunKind, RunRecord, Trigger};
 use common::ports::{CertificateLedger, HrSource, LearningPlatform, LinkStore, RunStore};
 use common::retry::Deadline;
 use common::store::SqliteStore;
@@ -153,6 +153,8 @@ pub struct SyncOptions {
     pub json: bool,
     /// Skip the first-sync confirmation.
     pub yes: bool,
+    /// A full run or a reconcile run (`--reconcile`); a targeted run is `only`.
+    pub kind: RunKind,
     /// Sync just these employees (a targeted run); empty: everyone.
     pub only: Vec<PersonioId>,
     pub timeout: Duration,
@@ -206,12 +208,14 @@ async fn confirm_first_sync(wired: &Wired) -> Result<(), CliError> {
     )
 }
 
-/// `sync`: a full run, or (`only` not empty) a targeted run of just those employees.
+/// `sync`: a run of `kind` (full or reconcile), or (`only` not empty) a targeted run of just
+/// those employees.
 pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliError> {
     let SyncOptions {
         dry_run,
         json,
         yes,
+        kind,
         only,
         timeout,
     } = options;
@@ -240,6 +244,7 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     );
     request.dry_run = dry_run;
     request.scope = scope;
+    request.kind = kind;
     request.deadline = wired.deadline;
     request.lease_holder = lease_holder();
     let sync_bar = SyncBar::new(!json, dry_run);

@@ -16,6 +16,7 @@ mod serve;
 
 use args::{Cli, Command, RunsCommand};
 use clap::Parser;
+use common::domain::run::RunKind;
 use error::{CliError, ExitCode};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -52,6 +53,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Sync {
             config,
             dry_run,
+            reconcile,
             json,
             yes,
             only,
@@ -61,6 +63,11 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
                 dry_run,
                 json,
                 yes,
+                kind: if reconcile {
+                    RunKind::Reconcile
+                } else {
+                    RunKind::Full
+                },
                 only,
                 timeout: seconds(timeout),
             };

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod prometheus;
 pub mod scim;
+pub mod scim_quirks;
 pub mod smtp;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -13,7 +13,7 @@ use crate::domain::IntegrationId;
 use crate::domain::employee::{Employee, EmployeeParseError, PersonioId};
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::{LmsProfile, LmsUser};
-use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunId, RunStatus};
+use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunId, RunKind, RunStatus};
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::{HrError, HrSource, LearningPlatform, StoreError, SyncStore};
 use crate::retry::Deadline;
@@ -161,7 +161,13 @@ pub async fn explain_employee(
         })
         .cloned();
     let personio_id = found_id.or(link.as_ref().map(|link| link.personio_id));
-    let plan = SyncPlan::new(listed.roster, links, settings, &SyncScope::Everyone);
+    let plan = SyncPlan::new(
+        listed.roster,
+        links,
+        settings,
+        &SyncScope::Everyone,
+        RunKind::Full,
+    );
     let recent_runs = recent_runs(store, integration, key, personio_id).await?;
 
     let employee = listed
@@ -331,6 +337,15 @@ fn next_run(
                     reason: parts.join("; "),
                 }
             }
+            PlannedChange::Manager { reason, .. } => NextRun {
+                action: "update manager",
+                reason: format!("the LMS user's manager reference is written: {reason}"),
+            },
+            // Planned by reconcile runs only (this plan is a normal run's), kept for completeness.
+            PlannedChange::Repair { repair, .. } => NextRun {
+                action: "repair",
+                reason: repair.describe(),
+            },
             PlannedChange::Deactivate { reason, .. } => NextRun {
                 action: "deactivate",
                 reason: reason.describe().into(),

@@ -98,7 +98,7 @@ struct RunSummary<'a> {
     /// `" (dry run)"` or empty.
     dry: &'static str,
     subject: String,
-    counts: [(&'static str, u32); 12],
+    counts: [(&'static str, u32); 13],
     /// One line per employee that failed, was skipped or was held back.
     attention: Vec<String>,
 }
@@ -194,7 +194,7 @@ impl<'a> RunSummary<'a> {
     }
 }
 
-fn count_rows(counts: RunCounts) -> [(&'static str, u32); 12] {
+fn count_rows(counts: RunCounts) -> [(&'static str, u32); 13] {
     [
         ("Created", counts.created),
         ("Adopted", counts.adopted),
@@ -211,6 +211,7 @@ fn count_rows(counts: RunCounts) -> [(&'static str, u32); 12] {
         ("Group memberships added", counts.groups_added),
         ("Group memberships removed", counts.groups_removed),
         ("Invitations sent", counts.invitations),
+        ("Repaired in the LMS", counts.repaired),
     ]
 }
 

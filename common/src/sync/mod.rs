@@ -9,16 +9,23 @@
 mod apply;
 pub mod diff;
 pub mod email;
-mod gone;
+pub mod managers;
 pub mod plan;
 pub mod profile;
+mod reconcile;
 pub mod roster;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lms_requests;
+#[cfg(test)]
+mod tests_managers;
+#[cfg(test)]
+mod tests_reconcile;
 
-pub use plan::{DeactivationReason, PlannedChange, SyncPlan, SyncScope};
+pub use plan::{DeactivationReason, PlannedChange, Repair, SyncPlan, SyncScope};
 pub use profile::{
     MappingError, desired_groups, fields_sent, is_selected, lock_reason, map_profile, profile_hash,
 };
@@ -63,6 +70,9 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// Everyone, or only some employees (a targeted run).
     pub scope: SyncScope,
+    /// `Full`, or `Reconcile` to also repair what was changed in the LMS by hand. A run whose
+    /// scope names employees is `Targeted` whatever this says ([`SyncRequest::run_kind`]).
+    pub kind: RunKind,
     /// Every retry and every HTTP call of the run ends by then.
     pub deadline: Deadline,
     /// Who holds the lease (a Lambda request id, a host name): shown to a run that finds it held.
@@ -83,9 +93,20 @@ impl SyncRequest {
             trigger,
             dry_run: false,
             scope: SyncScope::Everyone,
+            kind: RunKind::Full,
             deadline: Deadline::none(),
             lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
             lease_ttl: chrono::Duration::minutes(5),
+        }
+    }
+
+    /// What the run is: `Targeted` when its scope names employees (a targeted run repairs
+    /// nothing else), else the `kind` asked for (`Full` or `Reconcile`).
+    pub fn run_kind(&self) -> RunKind {
+        match (&self.scope, self.kind) {
+            (SyncScope::Employees(_), _) => RunKind::Targeted,
+            (SyncScope::Everyone, RunKind::Reconcile) => RunKind::Reconcile,
+            (SyncScope::Everyone, _) => RunKind::Full,
         }
     }
 }
@@ -178,7 +199,7 @@ impl SyncEngine {
             integration = %request.integration_id,
             run = %run_id,
             dry_run = request.dry_run,
-            kind = ?request.scope.kind(),
+            kind = ?request.run_kind(),
         );
         async {
             // A dry run writes nothing but its record, so it needs no lease and must not keep a
@@ -233,7 +254,7 @@ impl SyncEngine {
             integration_id: request.integration_id.clone(),
             run_id,
             trigger: request.trigger,
-            kind: request.scope.kind(),
+            kind: request.run_kind(),
             targets: request.scope.named(),
             dry_run: request.dry_run,
             started_at: Utc::now(),
@@ -330,31 +351,52 @@ impl SyncEngine {
             }
         };
 
-        let targeted = request.scope.kind() == RunKind::Targeted;
+        let targeted = request.run_kind() == RunKind::Targeted;
         if let Some(problem) = roster.untrustworthy(&links, settings, targeted) {
             error!(%problem, "the listing cannot be trusted; nothing was changed");
             record.status = RunStatus::Failed;
             record.error = Some(problem);
             return;
         }
-        let plan = SyncPlan::new(roster, links, settings, &request.scope);
+        let kind = request.run_kind();
+        let mut plan = SyncPlan::new(roster, links, settings, &request.scope, kind);
+        if kind == RunKind::Reconcile
+            && let Err(problem) = self
+                .plan_repairs(request, &mut plan, &mut record.notices)
+                .await
+        {
+            error!(%problem, "the reconcile cannot compare; nothing was changed");
+            record.status = RunStatus::Failed;
+            record.error = Some(problem);
+            return;
+        }
         info!(
             changes = plan.changes.len(),
             unchanged = plan.unchanged,
             "sync planned"
         );
-        let context = ApplyContext::new(self, request, &plan.linked_users, lease_lost);
-        let total = plan.changes.len();
-        progress.applied(0, total);
-        let mut applied = Vec::with_capacity(total);
-        let mut results = futures::stream::iter(plan.changes)
-            .map(|change| context.apply(change))
-            .buffer_unordered(settings.apply_concurrency);
-        while let Some(outcome) = results.next().await {
-            applied.push(outcome);
-            progress.applied(applied.len(), total);
-        }
-        drop(results);
+        let changes = std::mem::take(&mut plan.changes);
+        let context =
+            match ApplyContext::new(self, request, &plan, changes.len(), lease_lost, progress) {
+                Ok(context) => context,
+                Err(problem) => {
+                    record.status = RunStatus::Failed;
+                    record.error = Some(problem);
+                    return;
+                }
+            };
+        let applied = match context.apply(changes).await {
+            Ok(applied) => applied,
+            Err(problem) => {
+                error!(%problem, "the LMS cannot be used; nothing was changed");
+                record.status = RunStatus::Failed;
+                record.error = Some(problem);
+                record.notices.extend(std::mem::take(&mut plan.notices));
+                return;
+            }
+        };
+        let notices = context.take_notices();
+        drop(context);
 
         let mut outcomes = plan.settled;
         outcomes.extend(applied);
@@ -378,7 +420,7 @@ impl SyncEngine {
         outcomes.sort_by_key(|outcome| outcome.personio_id);
         record.outcomes = outcomes;
         record.notices.extend(plan.notices);
-        record.notices.extend(context.take_notices());
+        record.notices.extend(notices);
         record.status = if record.counts.failed > 0 || record.counts.held_back > 0 {
             RunStatus::CompletedWithFailures
         } else {
@@ -537,6 +579,7 @@ fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
             OutcomeAction::Skipped => &mut counts.skipped,
             OutcomeAction::HeldBack => &mut counts.held_back,
             OutcomeAction::Failed => &mut counts.failed,
+            OutcomeAction::Repaired => &mut counts.repaired,
         };
         *counter += 1;
         counts.groups_added += outcome.groups_added.len() as u32;

@@ -1,6 +1,8 @@
 //! One SCIM request with the shared retry policy, and SCIM error responses (RFC 7644 §3.12)
 //! turned into [`LmsError`]s.
 
+use super::counts::{RequestCounter, RequestKind};
+use super::throttle::Throttle;
 use crate::counters::RequestCounters;
 use crate::ports::LmsError;
 use crate::retry::{Backoff, Deadline, parse_retry_after};
@@ -22,7 +24,12 @@ pub struct ScimHttp {
     token: Secret,
     request_timeout: Duration,
     backoff: Backoff,
-    /// Every request that left, by kind ([`request_kind`]), and every 429 received.
+    throttle: Throttle,
+    /// Every request that left, by what it was for (the protocol accounting of tests and the
+    /// benchmark).
+    counter: RequestCounter,
+    /// Every request that left, by HTTP kind ([`request_kind`]), and every 429 received: what a
+    /// run records in its `stats`.
     counters: RequestCounters,
 }
 
@@ -39,6 +46,7 @@ impl ScimHttp {
         token: Secret,
         request_timeout: Duration,
         backoff: Backoff,
+        max_in_flight: usize,
     ) -> Self {
         Self {
             client,
@@ -46,12 +54,22 @@ impl ScimHttp {
             token,
             request_timeout,
             backoff,
+            throttle: Throttle::new(max_in_flight),
+            counter: RequestCounter::default(),
             counters: RequestCounters::new(),
         }
     }
 
+    pub fn counter(&self) -> &RequestCounter {
+        &self.counter
+    }
+
     pub fn counters(&self) -> &RequestCounters {
         &self.counters
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// The URL of `endpoint` (`/Users`, as a resource type names it) and further path segments
@@ -71,6 +89,7 @@ impl ScimHttp {
     /// it succeeds, fails permanently, runs out of attempts or would outlast `deadline`.
     pub async fn send(
         &self,
+        kind: RequestKind,
         method: Method,
         url: Url,
         query: &[(&str, String)],
@@ -101,19 +120,27 @@ impl ScimHttp {
                     .body(encoded.clone());
             }
 
+            let permit = self.throttle.acquire().await;
+            // Counted as it leaves (every attempt), once for each use of the counts.
+            self.counter.count(kind);
             self.counters.sent_kind(request_kind(&method, &url));
-            let (reason, retry_after) = match request.send().await {
+            let sent = request.send().await;
+            let (reason, retry_after) = match sent {
                 Ok(response) => {
                     let status = response.status();
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        self.counters.throttled();
-                    }
                     let retry_after = response
                         .headers()
                         .get(RETRY_AFTER)
                         .and_then(|value| value.to_str().ok())
                         .and_then(parse_retry_after);
                     let bytes = response.bytes().await;
+                    drop(permit);
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.counters.throttled();
+                        self.throttle.throttled(retry_after);
+                    } else if status.is_success() {
+                        self.throttle.succeeded();
+                    }
                     tracing::debug!(%method, path = url.path(), status = status.as_u16(), attempt, "SCIM response");
                     match bytes {
                         Ok(bytes) if status.is_success() => {
@@ -134,7 +161,10 @@ impl ScimHttp {
                     }
                 }
                 // Transport errors name the URL, which carries filter values (emails): dropped.
-                Err(error) => (error.without_url().to_string(), None),
+                Err(error) => {
+                    drop(permit);
+                    (error.without_url().to_string(), None)
+                }
             };
 
             match self.backoff.next_delay(attempt, retry_after, deadline) {
@@ -289,6 +319,7 @@ mod tests {
                 cap: Duration::from_millis(40),
                 max_attempts: 3,
             },
+            4,
         )
     }
 
@@ -296,6 +327,7 @@ mod tests {
         let url = http.url("/Users", &["a b"]);
         assert!(url.path().ends_with("/scim/v2/Users/a%20b"), "{url}");
         http.send(
+            RequestKind::UserRead,
             Method::GET,
             url,
             &[],
@@ -355,6 +387,7 @@ mod tests {
         let http = client_for(url);
         let error = http
             .send(
+                RequestKind::UserRead,
                 Method::GET,
                 http.url("/Users", &[]),
                 &[],
