@@ -64,9 +64,14 @@ pub fn invitation_email(to: &str, name: Option<&str>, login_url: Option<&str>) -
 /// their own they send nothing.
 pub fn summary_due(policy: SummaryPolicy, run: &RunRecord) -> bool {
     let counts = &run.counts;
-    let changed =
-        counts.created + counts.adopted + counts.updated + counts.deactivated + counts.groups_added
-            > 0;
+    let changed = counts.created
+        + counts.adopted
+        + counts.updated
+        + counts.deactivated
+        + counts.repaired
+        + counts.groups_added
+        + counts.groups_removed
+        > 0;
     let problem = matches!(
         run.status,
         RunStatus::Failed | RunStatus::CompletedWithFailures
@@ -355,5 +360,32 @@ mod tests {
         assert!(!email.text.contains("Personio id 10"));
         assert!(email.text.contains("- LMS group \"Sales\" does not exist"));
         assert!(email.html.contains("HTTP 400 &lt;invalid&gt;"));
+    }
+
+    #[test]
+    fn a_reconcile_run_that_repaired_something_changed_the_lms() {
+        let mut run = RunRecord {
+            integration_id: IntegrationId::new("acme"),
+            run_id: RunId("r2".into()),
+            trigger: Trigger::Schedule,
+            kind: RunKind::Reconcile,
+            targets: Vec::new(),
+            dry_run: false,
+            started_at: Utc::now(),
+            finished_at: Some(Utc::now()),
+            status: RunStatus::Succeeded,
+            counts: RunCounts::default(),
+            outcomes: Vec::new(),
+            notices: Vec::new(),
+            error: None,
+            stats: Default::default(),
+            fields_sent: Vec::new(),
+        };
+        assert!(!summary_due(SummaryPolicy::OnChanges, &run));
+        run.counts.repaired = 1;
+        assert!(summary_due(SummaryPolicy::OnChanges, &run));
+        assert!(!summary_due(SummaryPolicy::OnFailures, &run));
+        let email = run_summary_email("admin@example.com", &run);
+        assert!(email.text.contains("Repaired in the LMS: 1\n"), "{}", email.text);
     }
 }
