@@ -386,6 +386,10 @@ mod tests {
         assert!(summary_due(SummaryPolicy::OnChanges, &run));
         assert!(!summary_due(SummaryPolicy::OnFailures, &run));
         let email = run_summary_email("admin@example.com", &run);
-        assert!(email.text.contains("Repaired in the LMS: 1\n"), "{}", email.text);
+        assert!(
+            email.text.contains("Repaired in the LMS: 1\n"),
+            "{}",
+            email.text
+        );
     }
 }
