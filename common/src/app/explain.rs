@@ -11,7 +11,7 @@
 use super::roster::read_roster;
 use crate::domain::IntegrationId;
 use crate::domain::employee::{Employee, EmployeeParseError, PersonioId};
-use crate::domain::link::EmployeeLink;
+use crate::domain::link::{EmployeeLink, ManagerLink};
 use crate::domain::lms::{LmsProfile, LmsUser};
 use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunId, RunKind, RunStatus};
 use crate::domain::settings::IntegrationSettings;
@@ -90,7 +90,8 @@ pub struct Selection {
 /// What the next run would do for the employee, in the sync's words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NextRun {
-    /// `create`, `update`, `add to groups`, `deactivate`, `skip`, `hold back`, `nothing`.
+    /// `create`, `update`, `catch up`, `update manager`, `retry manager`, `repair`,
+    /// `deactivate`, `skip`, `hold back`, `nothing`.
     pub action: &'static str,
     pub reason: String,
 }
@@ -337,9 +338,20 @@ fn next_run(
                     reason: parts.join("; "),
                 }
             }
+            PlannedChange::Manager { reason, link, .. }
+                if matches!(link.manager, ManagerLink::Pending { .. }) =>
+            {
+                NextRun {
+                    action: "retry manager",
+                    reason: format!(
+                        "{reason}: each run looks the supervisor up again and writes the \
+                         manager reference once the supervisor has an LMS account"
+                    ),
+                }
+            }
             PlannedChange::Manager { reason, .. } => NextRun {
                 action: "update manager",
-                reason: format!("the LMS user's manager reference is written: {reason}"),
+                reason: reason.clone(),
             },
             // Planned by reconcile runs only (this plan is a normal run's), kept for completeness.
             PlannedChange::Repair { repair, .. } => NextRun {
