@@ -19,7 +19,7 @@ use common::certificates::{
 };
 use common::domain::certificate::{LedgerEntry, LedgerState};
 use common::domain::employee::PersonioId;
-use common::domain::run::{RunRecord, Trigger};
+use common::domain::run::{RunKind, RunRecord, Trigger};
 use common::ports::{CertificateLedger, HrSource, LearningPlatform, LinkStore, MAX_DOCUMENT_BYTES};
 use common::retry::Deadline;
 use common::store::SqliteStore;
@@ -164,6 +164,8 @@ pub struct SyncOptions {
     pub json: bool,
     /// Skip the first-sync confirmation.
     pub yes: bool,
+    /// A full run or a reconcile run (`--reconcile`); a targeted run is `only`.
+    pub kind: RunKind,
     /// Sync just these employees (a targeted run); empty: everyone.
     pub only: Vec<PersonioId>,
     /// The run's deadline; without one the run's changes get the time their number needs.
@@ -218,12 +220,14 @@ async fn confirm_first_sync(wired: &Wired) -> Result<(), CliError> {
     )
 }
 
-/// `sync`: a full run, or (`only` not empty) a targeted run of just those employees.
+/// `sync`: a run of `kind` (full or reconcile), or (`only` not empty) a targeted run of just
+/// those employees.
 pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliError> {
     let SyncOptions {
         dry_run,
         json,
         yes,
+        kind,
         only,
         timeout,
     } = options;
@@ -255,6 +259,7 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     );
     request.dry_run = dry_run;
     request.scope = scope;
+    request.kind = kind;
     request.deadline = deadline;
     request.sized_to_work = timeout.is_none();
     request.cancel = stop::token();

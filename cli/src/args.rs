@@ -62,6 +62,10 @@ pub enum Command {
         /// Plan and record, write nothing to the LMS and send no email.
         #[arg(long)]
         dry_run: bool,
+        /// Also read the LMS and repair what was changed there by hand (deleted or edited
+        /// users, removed group memberships); each repair is reported. Covers everyone.
+        #[arg(long, conflicts_with = "only")]
+        reconcile: bool,
         /// Print the run record as JSON.
         #[arg(long)]
         json: bool,
@@ -239,6 +243,19 @@ mod tests {
             panic!("expected sync");
         };
         assert_eq!(only, [PersonioId(7), PersonioId(12)]);
+        assert!(
+            Cli::try_parse_from([
+                "personio-lms",
+                "sync",
+                "-c",
+                "a.toml",
+                "--only",
+                "7",
+                "--reconcile"
+            ])
+            .is_err(),
+            "a reconcile covers everyone"
+        );
         let error = Cli::try_parse_from(["personio-lms", "sync", "-c", "a.toml", "--only", "7,x"])
             .expect_err("not an id");
         assert!(

@@ -38,6 +38,7 @@ mod stop;
 
 use args::{Cli, Command, RunsCommand};
 use clap::Parser;
+use common::domain::run::RunKind;
 use error::{CliError, ExitCode};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -104,6 +105,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Sync {
             config,
             dry_run,
+            reconcile,
             json,
             yes,
             only,
@@ -113,6 +115,11 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
                 dry_run,
                 json,
                 yes,
+                kind: if reconcile {
+                    RunKind::Reconcile
+                } else {
+                    RunKind::Full
+                },
                 only,
                 timeout: timeout.timeout.map(Duration::from_secs),
             };

@@ -183,6 +183,7 @@ pub fn action_label(action: OutcomeAction) -> &'static str {
         OutcomeAction::Skipped => "skipped",
         OutcomeAction::HeldBack => "held back",
         OutcomeAction::Failed => "FAILED",
+        OutcomeAction::Repaired => "repaired",
     }
 }
 
@@ -198,6 +199,7 @@ pub fn planned_action_label(action: OutcomeAction) -> &'static str {
         OutcomeAction::Skipped => "would skip",
         OutcomeAction::HeldBack => "would hold back",
         OutcomeAction::Failed => "would FAIL",
+        OutcomeAction::Repaired => "would repair",
     }
 }
 
@@ -227,6 +229,7 @@ pub fn counts_line(record: &RunRecord) -> String {
         ("failed", counts.failed),
         ("held back", counts.held_back),
         ("not applied", counts.not_applied),
+        ("repaired", counts.repaired),
         ("groups added", counts.groups_added),
         ("groups removed", counts.groups_removed),
         ("invitations", counts.invitations),
@@ -245,6 +248,7 @@ pub fn changed_nothing(record: &RunRecord) -> bool {
         + counts.adopted
         + counts.updated
         + counts.deactivated
+        + counts.repaired
         + counts.groups_added
         + counts.groups_removed
         + counts.invitations
@@ -452,6 +456,7 @@ pub fn runs_list(records: &[RunRecord], width: Width) -> String {
                 match record.kind {
                     RunKind::Full => format!("{:?}", record.trigger).to_lowercase(),
                     RunKind::Targeted => format!("{:?}, targeted", record.trigger).to_lowercase(),
+                    RunKind::Reconcile => format!("{:?}, reconcile", record.trigger).to_lowercase(),
                 },
                 format!(
                     "{}{}",

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod fault_proxy;
 pub mod prometheus;
 pub mod scim;
+pub mod scim_quirks;
 pub mod smtp;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

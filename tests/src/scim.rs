@@ -67,16 +67,7 @@ impl ScimServer {
     /// The adapter with test-sized timings; `page_size` 1 makes every lookup with several
     /// candidates page.
     pub fn lms(&self, token: &str, page_size: usize) -> ScimLms {
-        let mut config = ScimConfig::new(self.base_url(), Secret::new(token));
-        config.timeout = Duration::from_secs(10);
-        config.call_budget = Duration::from_secs(30);
-        config.page_size = page_size;
-        config.backoff = Backoff {
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(200),
-            max_attempts: 3,
-        };
-        ScimLms::new(config).expect("a valid SCIM configuration")
+        scim_client(&self.base_url(), token, page_size)
     }
 
     /// A request straight to the server, as an LMS admin would make it.
@@ -105,12 +96,20 @@ impl ScimServer {
             .await
     }
 
-    /// Every user the server holds.
+    /// Every user the server holds, page by page.
     pub async fn user_documents(&self) -> Vec<Value> {
-        let list = self
-            .raw(reqwest::Method::GET, "/Users?count=1000", None)
-            .await;
-        list["Resources"].as_array().cloned().unwrap_or_default()
+        let mut users = Vec::new();
+        loop {
+            let path = format!("/Users?startIndex={}&count=1000", users.len() + 1);
+            let page = self.raw(reqwest::Method::GET, &path, None).await;
+            let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+            let total = page["totalResults"].as_u64().unwrap_or(0) as usize;
+            let received = resources.len();
+            users.extend(resources);
+            if received == 0 || users.len() >= total {
+                return users;
+            }
+        }
     }
 
     pub async fn admin_patch(&self, path: &str, operations: Value) -> Value {
@@ -153,4 +152,29 @@ impl ScimServer {
         members.sort_unstable();
         members
     }
+}
+
+/// The adapter at `base_url` with test-sized timings.
+pub fn scim_client(base_url: &str, token: &str, page_size: usize) -> ScimLms {
+    scim_client_with(base_url, token, page_size, 1000)
+}
+
+/// …with `listing_page_size` users per listing page (small ones make lookups the cheaper way).
+pub fn scim_client_with(
+    base_url: &str,
+    token: &str,
+    page_size: usize,
+    listing_page_size: usize,
+) -> ScimLms {
+    let mut config = ScimConfig::new(base_url, Secret::new(token));
+    config.timeout = Duration::from_secs(10);
+    config.call_budget = Duration::from_secs(30);
+    config.page_size = page_size;
+    config.listing_page_size = listing_page_size;
+    config.backoff = Backoff {
+        base: Duration::from_millis(50),
+        cap: Duration::from_millis(200),
+        max_attempts: 3,
+    };
+    ScimLms::new(config).expect("a valid SCIM configuration")
 }

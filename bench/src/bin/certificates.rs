@@ -291,6 +291,7 @@ fn link(integration: &IntegrationId, employee: u64) -> EmployeeLink {
         active: true,
         updated_at: Utc::now(),
         version: 1,
+        manager: Default::default(),
         profile: None,
         invited_at: None,
         invitation_pending: false,

@@ -18,7 +18,7 @@ use common::domain::certificate::{CertificateId, LedgerState};
 use common::domain::employee::PersonioId;
 use common::domain::integration::IntegrationRecord;
 use common::domain::job::SyncJob;
-use common::domain::run::{RunRecord, Trigger};
+use common::domain::run::{RunKind, RunRecord, Trigger};
 use common::lms::memory::MemoryLms;
 use common::notify::DiscardNotifier;
 use common::ports::{
@@ -262,6 +262,7 @@ async fn due_integrations_run_once_each_and_never_two_runs_of_one_at_a_time() {
             integration_id: a.clone(),
             trigger: Trigger::Manual,
             dry_run: false,
+            kind: RunKind::Full,
             requested_at: Utc::now(),
             employees: Vec::new(),
         };
@@ -556,6 +557,7 @@ async fn a_run_cut_off_by_the_shutdown_gives_back_its_job_and_its_lease() {
         integration_id: id.clone(),
         trigger: Trigger::Manual,
         dry_run: false,
+        kind: RunKind::Full,
         requested_at: Utc::now(),
         employees: Vec::new(),
     };

@@ -40,6 +40,7 @@ pub fn audit_action(endpoint: Endpoint) -> Option<AuditAction> {
         Endpoint::DeleteIntegration => Some(AuditAction::Delete),
         Endpoint::SyncNow => Some(AuditAction::SyncNow),
         Endpoint::SyncEmployee => Some(AuditAction::SyncEmployee),
+        Endpoint::Reconcile => Some(AuditAction::Reconcile),
         Endpoint::SubmitCertificate => Some(AuditAction::SubmitCertificate),
         Endpoint::SubmitCertificateBatch => Some(AuditAction::SubmitCertificateBatch),
         Endpoint::OpenApi

@@ -237,6 +237,7 @@ impl AdminApi {
                     .await
             }
             Endpoint::SyncNow => self.sync_now(caller, &id()).await,
+            Endpoint::Reconcile => self.reconcile_now(caller, &id()).await,
             Endpoint::Plan => self.plan(caller, &id()).await,
             Endpoint::Check => self.check(caller, &id()).await,
             Endpoint::SyncEmployee => self.sync_employee(caller, &id(), &second()).await,

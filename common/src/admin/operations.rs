@@ -8,7 +8,7 @@ use crate::app::targeted_sync::{named_scope, parse_employee_id};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
 use crate::domain::job::SyncJob;
-use crate::domain::run::{RunId, RunRecord, Trigger};
+use crate::domain::run::{RunId, RunKind, RunRecord, Trigger};
 use crate::notify::DiscardNotifier;
 use crate::progress::NoProgress;
 use crate::retry::Deadline;
@@ -40,15 +40,27 @@ struct RunList {
 impl AdminApi {
     pub(super) async fn sync_now(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
         self.owned_integration(caller, id).await?;
+        self.enqueue(id, RunKind::Full).await
+    }
+
+    /// A reconcile run on demand: the sync plus the repair of what was changed in the LMS by
+    /// hand (deleted or edited users, removed memberships).
+    pub(super) async fn reconcile_now(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {
+        self.owned_integration(caller, id).await?;
+        self.enqueue(id, RunKind::Reconcile).await
+    }
+
+    async fn enqueue(&self, id: &IntegrationId, kind: RunKind) -> ApiResult {
         let job = SyncJob {
             integration_id: id.clone(),
             trigger: Trigger::Manual,
             dry_run: false,
+            kind,
             requested_at: Utc::now(),
             employees: Vec::new(),
         };
         self.adapters.queue.enqueue_sync(&job).await?;
-        info!(integration = %id, "sync requested");
+        info!(integration = %id, ?kind, "sync requested");
         Ok(json_response(StatusCode::ACCEPTED, &job))
     }
 

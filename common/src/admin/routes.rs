@@ -13,6 +13,7 @@ pub enum Endpoint {
     UpdateIntegration,
     DeleteIntegration,
     SyncNow,
+    Reconcile,
     Plan,
     Check,
     SyncEmployee,
@@ -37,7 +38,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 19] {
+pub fn routes() -> [Route; 20] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -59,6 +60,11 @@ pub fn routes() -> [Route; 19] {
             Endpoint::DeleteIntegration,
         ),
         route(Method::POST, "/integrations/{id}/sync", Endpoint::SyncNow),
+        route(
+            Method::POST,
+            "/integrations/{id}/reconcile",
+            Endpoint::Reconcile,
+        ),
         route(Method::POST, "/integrations/{id}/plan", Endpoint::Plan),
         route(Method::POST, "/integrations/{id}/check", Endpoint::Check),
         route(

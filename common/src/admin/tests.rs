@@ -6,7 +6,7 @@ use super::testing::{MemoryCredentials, RecordingJobQueue};
 use super::*;
 use crate::app::connect::{ConnectError, ConnectPolicy, IntegrationAdapters};
 use crate::domain::certificate::{CertificateId, Claim, Parking};
-use crate::domain::run::Trigger;
+use crate::domain::run::{RunKind, Trigger};
 use crate::lms::memory::MemoryLms;
 use crate::notify::MemoryNotifier;
 use crate::ports::{CertificateLedger, Credentials, IntegrationStore, LeaseStore, LinkStore};
@@ -585,6 +585,13 @@ async fn sync_now_queues_a_manual_job_and_reports_an_unavailable_queue() {
     assert_eq!(jobs[0].integration_id.as_str(), id);
     assert_eq!(jobs[0].trigger, Trigger::Manual);
     assert!(!jobs[0].dry_run);
+    assert_eq!(jobs[0].kind, RunKind::Full);
+
+    let reconcile = format!("/integrations/{id}/reconcile");
+    let answer = h.call(Method::POST, &reconcile, None).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    assert_eq!(answer.body["kind"], "reconcile");
+    assert_eq!(h.queue.sync_jobs()[1].kind, RunKind::Reconcile);
 
     h.queue.set_unavailable(Some("throttled"));
     let answer = h.call(Method::POST, &path, None).await;

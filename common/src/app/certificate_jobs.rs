@@ -467,6 +467,7 @@ mod tests {
                         active: true,
                         updated_at: Utc::now(),
                         version: 1,
+                        manager: Default::default(),
                         profile: None,
                         invited_at: None,
                         invitation_pending: false,

@@ -11,9 +11,9 @@
 use super::roster::read_roster;
 use crate::domain::IntegrationId;
 use crate::domain::employee::{Employee, EmployeeParseError, PersonioId};
-use crate::domain::link::EmployeeLink;
+use crate::domain::link::{EmployeeLink, ManagerLink};
 use crate::domain::lms::{LmsProfile, LmsUser};
-use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunId, RunStatus};
+use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunId, RunKind, RunStatus};
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::{HrError, HrSource, LearningPlatform, StoreError, SyncStore};
 use crate::retry::Deadline;
@@ -90,7 +90,8 @@ pub struct Selection {
 /// What the next run would do for the employee, in the sync's words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NextRun {
-    /// `create`, `update`, `add to groups`, `deactivate`, `skip`, `hold back`, `nothing`.
+    /// `create`, `update`, `catch up`, `update manager`, `retry manager`, `repair`,
+    /// `deactivate`, `skip`, `hold back`, `nothing`.
     pub action: &'static str,
     pub reason: String,
 }
@@ -161,7 +162,13 @@ pub async fn explain_employee(
         })
         .cloned();
     let personio_id = found_id.or(link.as_ref().map(|link| link.personio_id));
-    let plan = SyncPlan::new(listed.roster, links, settings, &SyncScope::Everyone);
+    let plan = SyncPlan::new(
+        listed.roster,
+        links,
+        settings,
+        &SyncScope::Everyone,
+        RunKind::Full,
+    );
     let recent_runs = recent_runs(store, integration, key, personio_id).await?;
 
     let employee = listed
@@ -331,6 +338,26 @@ fn next_run(
                     reason: parts.join("; "),
                 }
             }
+            PlannedChange::Manager { reason, link, .. }
+                if matches!(link.manager, ManagerLink::Pending { .. }) =>
+            {
+                NextRun {
+                    action: "retry manager",
+                    reason: format!(
+                        "{reason}: each run looks the supervisor up again and writes the \
+                         manager reference once the supervisor has an LMS account"
+                    ),
+                }
+            }
+            PlannedChange::Manager { reason, .. } => NextRun {
+                action: "update manager",
+                reason: reason.clone(),
+            },
+            // Planned by reconcile runs only (this plan is a normal run's), kept for completeness.
+            PlannedChange::Repair { repair, .. } => NextRun {
+                action: "repair",
+                reason: repair.describe(),
+            },
             PlannedChange::Deactivate { reason, .. } => NextRun {
                 action: "deactivate",
                 reason: reason.describe().into(),

@@ -8,9 +8,9 @@
 
 use super::roster::read_roster;
 use crate::certificates::{CategoryError, choose_category};
-use crate::domain::run::{EmployeeOutcome, OutcomeAction};
+use crate::domain::run::{EmployeeOutcome, OutcomeAction, RunKind};
 use crate::domain::settings::{GroupSource, IntegrationSettings, ProfileField};
-use crate::ports::{HrError, HrSource, LearningPlatform, LmsError};
+use crate::ports::{FieldTarget, HrError, HrSource, LearningPlatform, LmsError};
 use crate::retry::Deadline;
 use crate::sync::profile::{desired_groups, fields_sent, is_selected};
 use crate::sync::{Roster, SyncPlan, SyncScope};
@@ -47,6 +47,8 @@ pub struct PreflightReport {
     /// Selected employees a sync skips for their data (no email, an email another selected
     /// employee has, a record that cannot be read), as a first sync sees them.
     pub skipped: Vec<EmployeeOutcome>,
+    /// Every mapped field and the LMS attribute it is written to (none: nowhere to go).
+    pub mapping: Vec<FieldTarget>,
 }
 
 impl PreflightReport {
@@ -224,11 +226,17 @@ async fn check_personio(
 /// The employees the sync's own planning skips, named so the admin can fix them in Personio.
 fn check_skipped(report: &mut PreflightReport, roster: Roster, settings: &IntegrationSettings) {
     // Planned as a first sync: no links, so whatever is skipped is skipped for its data.
-    report.skipped = SyncPlan::new(roster, Vec::new(), settings, &SyncScope::Everyone)
-        .settled
-        .into_iter()
-        .filter(|outcome| outcome.action == OutcomeAction::Skipped)
-        .collect();
+    report.skipped = SyncPlan::new(
+        roster,
+        Vec::new(),
+        settings,
+        &SyncScope::Everyone,
+        RunKind::Full,
+    )
+    .settled
+    .into_iter()
+    .filter(|outcome| outcome.action == OutcomeAction::Skipped)
+    .collect();
     if report.skipped.is_empty() {
         report.push(
             "personio.employees",
@@ -279,12 +287,70 @@ async fn check_lms(
                 CheckStatus::Ok,
                 "the learning platform answers",
             );
+            check_mapping(report, lms, settings).await;
             if let Some(names) = wanted_groups {
                 check_groups(report, lms, settings, names).await;
             }
         }
         Err(error) => report.push("lms.reachable", CheckStatus::Failed, describe_lms(&error)),
     }
+}
+
+/// Where each mapped field goes on this LMS; a warning by name for each that has nowhere to go.
+async fn check_mapping(
+    report: &mut PreflightReport,
+    lms: &dyn LearningPlatform,
+    settings: &IntegrationSettings,
+) {
+    let mapping = match settings.attribute_mapping() {
+        Ok(mapping) => mapping,
+        Err(error) => return report.push("lms.mapping", CheckStatus::Failed, error.to_string()),
+    };
+    let described = match lms.describe_mapping(&mapping).await {
+        Ok(described) => described,
+        Err(error) => {
+            return report.push(
+                "lms.mapping",
+                CheckStatus::Failed,
+                format!("cannot read what the LMS offers: {}", describe_lms(&error)),
+            );
+        }
+    };
+    for warning in &described.warnings {
+        report.push("lms.discovery", CheckStatus::Warning, warning.clone());
+    }
+    let mapped: Vec<String> = described
+        .fields
+        .iter()
+        .filter_map(|field| Some(format!("{} → {}", field.field, field.target.as_ref()?)))
+        .collect();
+    report.push(
+        "lms.mapping",
+        CheckStatus::Ok,
+        format!(
+            "{} fields mapped (and always externalId, userName, the work email, active): {}",
+            mapped.len(),
+            mapped.join(", ")
+        ),
+    );
+    for field in described
+        .dropped()
+        .filter(|field| settings.sends_mapped_field(&field.field))
+    {
+        report.push(
+            "lms.mapping",
+            CheckStatus::Warning,
+            format!(
+                "{}: {}",
+                field.field,
+                field
+                    .note
+                    .as_deref()
+                    .unwrap_or("the LMS offers no attribute for it")
+            ),
+        );
+    }
+    report.mapping = described.fields;
 }
 
 /// Whether the certificates' document category exists in Personio.
@@ -608,6 +674,56 @@ mod tests {
             .find(|check| check.status == CheckStatus::Failed)
             .map(|check| check.detail.clone())
             .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn every_mapped_field_is_listed_and_those_without_a_place_are_named() {
+        let hr = StaticHrSource::of(staff());
+        let lms = MemoryLms::with_groups(["Sales", "Support"]);
+        lms.set_unsupported_fields(["status", "gender"]);
+        let mut settings = settings();
+        settings
+            .scim
+            .attributes
+            .insert("title".into(), String::new());
+        // Gender is sent only when the `fields` setting says so; a field not sent needs no place.
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        assert!(
+            !report
+                .checks
+                .iter()
+                .any(|check| check.name == "lms.mapping" && check.detail.starts_with("gender")),
+            "{report:#?}"
+        );
+        settings.fields.insert(ProfileField::Gender);
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        assert!(report.passed(), "{report:#?}");
+        let mapping: Vec<&Check> = report
+            .checks
+            .iter()
+            .filter(|check| check.name == "lms.mapping")
+            .collect();
+        assert_eq!(mapping[0].status, CheckStatus::Ok);
+        assert!(
+            mapping[0].detail.contains("first_name → first_name"),
+            "{mapping:?}"
+        );
+        let warned: Vec<&str> = mapping[1..]
+            .iter()
+            .map(|check| check.detail.split(':').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            warned,
+            ["gender", "status"],
+            "title is off on purpose: no warning"
+        );
+        assert_eq!(report.mapping.len(), 17);
+        assert!(
+            report
+                .mapping
+                .iter()
+                .any(|field| field.field == "title" && field.off)
+        );
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! [`SyncPlan`], so what they say is what a run would do.
 
 use crate::domain::employee::EmployeePage;
+use crate::domain::run::RunKind;
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::{EmployeeQuery, HrError, HrSource};
 use crate::retry::Deadline;
@@ -37,13 +38,17 @@ pub async fn first_sync_accounts(
     deadline: Deadline,
 ) -> Result<usize, HrError> {
     let roster = read_roster(hr, settings, deadline, |_| {}).await?;
-    Ok(
-        SyncPlan::new(roster, Vec::new(), settings, &SyncScope::Everyone)
-            .changes
-            .iter()
-            .filter(|change| matches!(change, PlannedChange::Create { .. }))
-            .count(),
+    Ok(SyncPlan::new(
+        roster,
+        Vec::new(),
+        settings,
+        &SyncScope::Everyone,
+        RunKind::Full,
     )
+    .changes
+    .iter()
+    .filter(|change| matches!(change, PlannedChange::Create { .. }))
+    .count())
 }
 
 #[cfg(test)]

@@ -220,6 +220,7 @@ where
         integration_id: record.id.clone(),
         trigger: Trigger::Schedule,
         dry_run: false,
+        kind: record.settings.scim.run_kind_due(seen, record.schedule),
         requested_at: now,
         employees: Vec::new(),
     };

@@ -20,7 +20,7 @@ use crate::certificates::{CertificatePusher, PdfFetcher};
 use crate::domain::IntegrationId;
 use crate::domain::integration::{IntegrationRecord, SyncSchedule};
 use crate::domain::job::SyncJob;
-use crate::domain::run::{RunId, RunRecord};
+use crate::domain::run::{RunId, RunKind, RunRecord};
 use crate::metrics::{CertificateFigures, RunObservation};
 use crate::ports::{IntegrationStore, Notifier, StateStore, StoreError};
 use crate::progress::NoProgress;
@@ -160,11 +160,21 @@ impl SyncJobHandler {
         let integration = job.integration_id;
         // A job naming employees is a targeted run of just them (issue 14 feeds these from
         // webhooks); without names, everyone.
-        let scope = if job.employees.is_empty() {
-            SyncScope::Everyone
-        } else {
-            named_scope(job.employees)
-                .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?
+        // A reconcile compares every user with the LMS: it names nobody.
+        let scope = match (job.employees.is_empty(), job.kind) {
+            (true, RunKind::Targeted) => {
+                return Err(SyncJobError::InvalidJob(
+                    "employees: a targeted run names at least one employee".to_owned(),
+                ));
+            }
+            (true, _) => SyncScope::Everyone,
+            (false, RunKind::Reconcile) => {
+                return Err(SyncJobError::InvalidJob(
+                    "employees: a reconcile run covers everyone and names nobody".to_owned(),
+                ));
+            }
+            (false, _) => named_scope(job.employees)
+                .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?,
         };
         let record = match self.integrations.integration(&integration).await {
             Ok(Some(record)) => record,
@@ -197,6 +207,7 @@ impl SyncJobHandler {
             SyncRequest::new(integration.clone(), record.settings.clone(), job.trigger);
         request.dry_run = job.dry_run;
         request.scope = scope;
+        request.kind = job.kind;
         request.deadline = deadline;
         request.lease_holder = lease_holder.to_owned();
         let synced = sync_integration(&engine, &pusher, request, &NoProgress, &NoProgress)
@@ -342,6 +353,7 @@ mod tests {
             integration_id: IntegrationId::new(integration),
             trigger: Trigger::Schedule,
             dry_run: false,
+            kind: Default::default(),
             requested_at: Utc::now(),
             employees: Vec::new(),
         })
@@ -433,6 +445,7 @@ mod tests {
             integration_id: IntegrationId::new("acme"),
             trigger: Trigger::Manual,
             dry_run: false,
+            kind: RunKind::Full,
             requested_at: Utc::now(),
             employees: vec![crate::domain::employee::PersonioId(1)],
         };
@@ -465,6 +478,28 @@ mod tests {
             "{error}"
         );
         assert!(!error.is_retryable());
+
+        // A reconcile covers everyone; a targeted run names someone.
+        named.employees = vec![crate::domain::employee::PersonioId(1)];
+        named.kind = RunKind::Reconcile;
+        let reconcile = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await;
+        assert!(
+            matches!(&reconcile, Err(SyncJobError::InvalidJob(reason)) if reason.contains("reconcile")),
+            "{reconcile:?}"
+        );
+        named.employees = Vec::new();
+        named.kind = RunKind::Targeted;
+        let nobody = f
+            .handler
+            .handle(&serde_json::to_string(&named).unwrap(), deadline(), "r")
+            .await;
+        assert!(
+            matches!(&nobody, Err(SyncJobError::InvalidJob(reason)) if reason.contains("targeted")),
+            "{nobody:?}"
+        );
     }
 
     #[tokio::test]

@@ -25,6 +25,8 @@ pub enum AuditAction {
     SyncNow,
     /// `POST /integrations/{id}/employees/{personio_id}/sync`: a targeted run of one employee.
     SyncEmployee,
+    /// `POST /integrations/{id}/reconcile`: a run that also repairs what was changed in the LMS.
+    Reconcile,
     /// `POST /integrations/{id}/certificates`.
     SubmitCertificate,
     /// `POST /integrations/{id}/certificates/batch`.
@@ -41,6 +43,7 @@ impl AuditAction {
             Self::Delete => "delete",
             Self::SyncNow => "sync_now",
             Self::SyncEmployee => "sync_employee",
+            Self::Reconcile => "reconcile",
             Self::SubmitCertificate => "submit_certificate",
             Self::SubmitCertificateBatch => "submit_certificate_batch",
         }
@@ -228,6 +231,7 @@ mod tests {
             AuditAction::Delete,
             AuditAction::SyncNow,
             AuditAction::SyncEmployee,
+            AuditAction::Reconcile,
             AuditAction::SubmitCertificate,
             AuditAction::SubmitCertificateBatch,
         ] {

@@ -2,7 +2,7 @@
 
 use super::IntegrationId;
 use super::employee::PersonioId;
-use super::run::Trigger;
+use super::run::{RunKind, Trigger};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,11 @@ pub struct SyncJob {
     pub trigger: Trigger,
     #[serde(default)]
     pub dry_run: bool,
+    /// A full run, or a reconcile (which also repairs what was changed in the LMS by hand). A
+    /// job naming `employees` is a targeted run (`full` or `targeted` here; a reconcile names
+    /// nobody).
+    #[serde(default)]
+    pub kind: RunKind,
     pub requested_at: DateTime<Utc>,
     /// A targeted run of just these employees; empty: everyone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

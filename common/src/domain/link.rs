@@ -27,6 +27,9 @@ pub struct EmployeeLink {
     /// Optimistic-concurrency version: 1 on first write, +1 on every write. A conditional write
     /// names the version it read; a store refuses it when the stored version differs.
     pub version: u64,
+    /// The manager reference last written to the LMS user.
+    #[serde(default)]
+    pub manager: ManagerLink,
     /// The profile last written to the LMS, so that the next change can be told field by field.
     /// `None` for a link written before profiles were kept: it has only its hash until its next
     /// write.
@@ -47,4 +50,21 @@ impl EmployeeLink {
     pub fn name(&self) -> Option<&str> {
         self.profile.as_ref()?.display_name.as_deref()
     }
+}
+
+/// What the LMS user's manager reference was set to by the last write.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ManagerLink {
+    /// Not recorded (a link written before references were tracked): the profile hash alone
+    /// decides, and a reconcile run repairs a reference that is off.
+    #[default]
+    Unknown,
+    /// No manager was written (no supervisor in Personio, or the reference was cleared).
+    None,
+    /// The supervisor's LMS user.
+    Set { user: LmsUserId },
+    /// The employee has a supervisor whose LMS user could not be found yet: every later run
+    /// looks again until it is found and written.
+    Pending { supervisor: PersonioId },
 }

@@ -40,16 +40,20 @@ pub enum Trigger {
     Demo,
 }
 
-/// What a run covers.
+/// What a run covers and what it is asked to do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
-    /// Every employee: the whole listing against every link.
+    /// Every employee: the whole listing against every link. What changed in Personio since the
+    /// links were written goes to the LMS.
     #[default]
     Full,
     /// Only the employees it names (`sync --only`, the admin API's employee sync, a job naming
     /// employees): each read by itself; nobody else is touched, nobody else is deactivated.
     Targeted,
+    /// A full run that also reads the LMS's users and repairs what was changed there by hand
+    /// (deleted, deactivated or edited users, removed group memberships). Scheduled less often.
+    Reconcile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +94,8 @@ pub enum OutcomeAction {
     /// A deactivation held back by the deactivation guard.
     HeldBack,
     Failed,
+    /// A reconcile run restored what was changed in the LMS by hand (the reason says what).
+    Repaired,
 }
 
 /// One field of the LMS profile that a run changed (or, in a dry run, would change). `None` is
@@ -194,6 +200,9 @@ pub struct RunCounts {
     /// platform unreachable, the lease lost); the next run plans them again.
     #[serde(default)]
     pub not_applied: u32,
+    /// Users a reconcile run repaired.
+    #[serde(default)]
+    pub repaired: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

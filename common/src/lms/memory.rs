@@ -6,7 +6,12 @@
 //! copes with failures.
 
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
-use crate::ports::{LearningPlatform, LmsError};
+use crate::domain::settings::AttributeMapping;
+use crate::domain::settings::scim::FieldTargets;
+use crate::ports::{
+    FieldTarget, LearningPlatform, ListedUser, LmsError, LmsFeatures, ManagerRef, MappingReport,
+    UserWrite, WriteKind,
+};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +26,8 @@ pub struct MemoryLmsUser {
     pub profile: LmsProfile,
     pub role: String,
     pub active: bool,
+    /// The manager reference as written (the supervisor's LMS user).
+    pub manager: Option<LmsUserId>,
 }
 
 impl MemoryLmsUser {
@@ -40,13 +47,29 @@ pub struct LmsWriteCounts {
     pub creates: u32,
     pub updates: u32,
     pub deactivations: u32,
+    /// Memberships added.
     pub group_adds: u32,
+    /// Requests that changed memberships (one per `add_group_members` or
+    /// `remove_group_members` call).
+    pub group_requests: u32,
+    /// Batch requests (`write_batch` calls), each carrying several of the writes above.
+    pub batches: u32,
+    /// Writes (of those above) that went in batches.
+    pub batched: u32,
+    /// Memberships removed.
     pub group_removes: u32,
 }
 
 impl LmsWriteCounts {
     pub fn total(&self) -> u32 {
         self.creates + self.updates + self.deactivations + self.group_adds + self.group_removes
+    }
+
+    /// The write requests an LMS would have received: single writes, batches, group requests.
+    pub fn requests(&self) -> u32 {
+        self.creates + self.updates + self.deactivations - self.batched
+            + self.batches
+            + self.group_requests
     }
 }
 
@@ -55,6 +78,8 @@ impl LmsWriteCounts {
 pub struct LmsReadCounts {
     pub user_lookups: u32,
     pub group_lookups: u32,
+    /// Listing pages of users and groups.
+    pub listings: u32,
 }
 
 /// A failure injected into writes concerning one email address.
@@ -106,6 +131,14 @@ struct State {
     writes: LmsWriteCounts,
     reads: LmsReadCounts,
     faults: HashMap<String, LmsFault>,
+    batch_size: Option<usize>,
+    email_changes_by_hand: bool,
+    /// Mapped fields this LMS has no place for.
+    unsupported: BTreeSet<String>,
+    /// Creates answered in reverse order of arrival (see `answer_creates_out_of_order`).
+    creates_out_of_order: bool,
+    creates_arrived: u64,
+    unreachable: bool,
 }
 
 impl State {
@@ -217,6 +250,7 @@ impl MemoryLms {
             active: profile.active,
             profile,
             role: role.to_owned(),
+            manager: None,
         };
         state.users.insert(id.clone(), user);
         id
@@ -246,6 +280,52 @@ impl MemoryLms {
 
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
+    }
+
+    /// Takes batches of up to `size` writes (`None`: one request per write, the default).
+    pub fn set_batch_size(&self, size: Option<usize>) {
+        self.lock().batch_size = size;
+    }
+
+    /// Keys users by email: an email change is refused as a manual step.
+    pub fn set_email_changes_by_hand(&self, by_hand: bool) {
+        self.lock().email_changes_by_hand = by_hand;
+    }
+
+    /// Mapped fields (`status`, `custom.costCenter`) this LMS has no attribute for.
+    pub fn set_unsupported_fields<I: IntoIterator<Item = S>, S: Into<String>>(&self, fields: I) {
+        self.lock().unsupported = fields.into_iter().map(Into::into).collect();
+    }
+
+    /// Answers creates in reverse order of arrival: create n takes `1000 - n` ms. Under paused
+    /// Tokio time this is deterministic: of the creates in flight, the last sent returns first.
+    pub fn answer_creates_out_of_order(&self) {
+        self.lock().creates_out_of_order = true;
+    }
+
+    /// Every call fails as an unreachable LMS would.
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.lock().unreachable = unreachable;
+    }
+
+    /// An LMS admin editing a user by hand (not a sync write).
+    pub fn edit_user(&self, id: &LmsUserId, edit: impl FnOnce(&mut MemoryLmsUser)) {
+        if let Some(user) = self.lock().users.get_mut(id) {
+            edit(user);
+        }
+    }
+
+    /// An LMS admin removing a member from a group.
+    pub fn remove_member(&self, name: &str, user: &LmsUserId) {
+        let mut state = self.lock();
+        let group = state
+            .groups
+            .iter()
+            .find(|(_, existing)| *existing == name)
+            .map(|(id, _)| id.clone());
+        if let Some(group) = group {
+            state.memberships.remove(&(group, user.clone()));
+        }
     }
 
     pub fn users(&self) -> Vec<MemoryLmsUser> {
@@ -354,8 +434,162 @@ impl MemoryLms {
     }
 }
 
+impl MemoryLms {
+    fn resolve_manager(
+        state: &State,
+        manager: &ManagerRef,
+        batch: &HashMap<String, LmsUserId>,
+    ) -> Option<LmsUserId> {
+        match manager {
+            ManagerRef::None => None,
+            ManagerRef::User(id) => state.users.contains_key(id).then(|| id.clone()),
+            ManagerRef::SameBatch(external_id) => batch.get(external_id).cloned(),
+        }
+    }
+
+    async fn create_in(
+        &self,
+        write: &UserWrite<'_>,
+        role: &str,
+        batch: &HashMap<String, LmsUserId>,
+    ) -> Result<LmsUser, LmsError> {
+        let profile = write.profile;
+        let mut state = self.lock();
+        state.fault(&profile.email)?;
+        state.ensure_email_free(&profile.email, None)?;
+        let id = LmsUserId(state.next_id("user"));
+        let manager = Self::resolve_manager(&state, &write.manager, batch);
+        let user = MemoryLmsUser {
+            id: id.clone(),
+            profile: profile.clone(),
+            role: role.to_owned(),
+            active: profile.active,
+            manager,
+        };
+        let answer = user.as_lms_user();
+        state.users.insert(id, user);
+        state.writes.creates += 1;
+        Ok(answer)
+    }
+
+    fn update_in(
+        &self,
+        id: &LmsUserId,
+        write: &UserWrite<'_>,
+        batch: &HashMap<String, LmsUserId>,
+    ) -> Result<(), LmsError> {
+        let profile = write.profile;
+        let mut state = self.lock();
+        let current = state.user(id)?.profile.email.clone();
+        state.fault(&profile.email)?;
+        // An LMS keyed by email keeps the email it has (as a SCIM server with an immutable
+        // userName does); the rest is written.
+        let email = if state.email_changes_by_hand {
+            current
+        } else {
+            state.ensure_email_free(&profile.email, Some(id))?;
+            profile.email.clone()
+        };
+        let manager = Self::resolve_manager(&state, &write.manager, batch);
+        if let Some(user) = state.users.get_mut(id) {
+            user.profile = LmsProfile {
+                email,
+                ..profile.clone()
+            };
+            user.active = profile.active;
+            user.manager = manager;
+        }
+        state.writes.updates += 1;
+        Ok(())
+    }
+
+    fn deactivate_in(&self, id: &LmsUserId) -> Result<(), LmsError> {
+        let mut state = self.lock();
+        let email = state.user(id)?.profile.email.clone();
+        state.fault(&email)?;
+        if let Some(user) = state.users.get_mut(id) {
+            user.active = false;
+            user.profile.active = false;
+        }
+        state.writes.deactivations += 1;
+        Ok(())
+    }
+
+    async fn one_write(
+        &self,
+        write: &UserWrite<'_>,
+        batch: &HashMap<String, LmsUserId>,
+    ) -> Result<LmsUser, LmsError> {
+        let written = |id: &LmsUserId, active| LmsUser {
+            id: id.clone(),
+            external_id: Some(write.profile.external_id.clone()),
+            email: write.profile.email.clone(),
+            active,
+        };
+        match &write.kind {
+            WriteKind::Create { role } => self.create_in(write, role, batch).await,
+            WriteKind::Update { id } => self
+                .update_in(id, write, batch)
+                .map(|()| written(id, write.profile.active)),
+            WriteKind::Deactivate { id } => self.deactivate_in(id).map(|()| written(id, false)),
+        }
+    }
+
+    /// A user's synced fields, as a listing shows them.
+    fn document_of(user: &MemoryLmsUser) -> serde_json::Value {
+        serde_json::json!({
+            "profile": user.profile,
+            "active": user.active,
+            "manager": user.manager,
+        })
+    }
+}
+
 #[async_trait]
 impl LearningPlatform for MemoryLms {
+    async fn features(&self) -> Result<LmsFeatures, LmsError> {
+        let state = self.lock();
+        if state.unreachable {
+            return Err(LmsError::Unavailable {
+                reason: "connection refused (injected)".into(),
+                attempts: 3,
+            });
+        }
+        Ok(LmsFeatures {
+            batch_size: state.batch_size,
+            listing: true,
+            page_size: 1000,
+            email_changes_by_hand: state.email_changes_by_hand,
+        })
+    }
+
+    async fn describe_mapping(
+        &self,
+        mapping: &AttributeMapping,
+    ) -> Result<MappingReport, LmsError> {
+        let state = self.lock();
+        let fields = mapping
+            .fields
+            .iter()
+            .map(|(field, targets)| {
+                let name = field.to_string();
+                let off = matches!(targets, FieldTargets::Off);
+                let supported = !off && !state.unsupported.contains(&name);
+                FieldTarget {
+                    target: supported.then(|| name.clone()),
+                    note: (!supported && !off)
+                        .then(|| "the LMS offers no attribute for it".to_owned()),
+                    field: name,
+                    off,
+                }
+            })
+            .collect();
+        Ok(MappingReport {
+            fields,
+            warnings: Vec::new(),
+        })
+    }
+
     async fn find_user_by_external_id(
         &self,
         external_id: &str,
@@ -384,49 +618,117 @@ impl LearningPlatform for MemoryLms {
         Ok(state.user_with_email(email).map(MemoryLmsUser::as_lms_user))
     }
 
-    async fn create_user(&self, profile: &LmsProfile, role: &str) -> Result<LmsUser, LmsError> {
+    async fn list_users(
+        &self,
+        _synced: Option<&AttributeMapping>,
+    ) -> Result<Vec<ListedUser>, LmsError> {
         self.enter().await?;
         let mut state = self.lock();
-        state.fault(&profile.email)?;
-        state.ensure_email_free(&profile.email, None)?;
-        let id = LmsUserId(state.next_id("user"));
-        let user = MemoryLmsUser {
-            id: id.clone(),
-            profile: profile.clone(),
-            role: role.to_owned(),
-            active: profile.active,
-        };
-        let answer = user.as_lms_user();
-        state.users.insert(id, user);
-        state.writes.creates += 1;
-        Ok(answer)
+        state.reads.listings += (state.users.len() / 1000) as u32 + 1;
+        Ok(state
+            .users
+            .values()
+            .map(|user| ListedUser {
+                user: user.as_lms_user(),
+                document: Self::document_of(user),
+            })
+            .collect())
     }
 
-    async fn update_user(&self, id: &LmsUserId, profile: &LmsProfile) -> Result<(), LmsError> {
-        self.enter().await?;
-        let mut state = self.lock();
-        state.user(id)?;
-        state.fault(&profile.email)?;
-        state.ensure_email_free(&profile.email, Some(id))?;
-        if let Some(user) = state.users.get_mut(id) {
-            user.profile = profile.clone();
-            user.active = profile.active;
+    async fn drift(
+        &self,
+        listed: &ListedUser,
+        write: &UserWrite<'_>,
+    ) -> Result<Vec<String>, LmsError> {
+        let state = self.lock();
+        let manager = Self::resolve_manager(&state, &write.manager, &HashMap::new());
+        let wanted = serde_json::to_value(write.profile).unwrap_or_default();
+        let current = &listed.document["profile"];
+        let mut drifted: Vec<String> = wanted
+            .as_object()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .filter(|(key, value)| {
+                        *key != "manager" && current.get(key.as_str()) != Some(value)
+                    })
+                    .map(|(key, _)| key.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if listed.document["active"] != serde_json::Value::Bool(write.profile.active)
+            && !drifted.contains(&"active".to_owned())
+        {
+            drifted.push("active".into());
         }
-        state.writes.updates += 1;
-        Ok(())
+        if listed.document["manager"] != serde_json::to_value(&manager).unwrap_or_default() {
+            drifted.push("manager".into());
+        }
+        Ok(drifted)
+    }
+
+    async fn create_user(&self, write: &UserWrite<'_>) -> Result<LmsUser, LmsError> {
+        let arrival = {
+            let mut state = self.lock();
+            state.creates_arrived += 1;
+            state.creates_out_of_order.then_some(state.creates_arrived)
+        };
+        match arrival {
+            Some(arrival) => {
+                tokio::time::sleep(Duration::from_millis(1000u64.saturating_sub(arrival))).await;
+            }
+            None => self.enter().await?,
+        }
+        let role = match &write.kind {
+            WriteKind::Create { role } => role.clone(),
+            _ => return self.one_write(write, &HashMap::new()).await,
+        };
+        self.create_in(write, &role, &HashMap::new()).await
+    }
+
+    async fn update_user(&self, id: &LmsUserId, write: &UserWrite<'_>) -> Result<(), LmsError> {
+        self.enter().await?;
+        self.update_in(id, write, &HashMap::new())
     }
 
     async fn deactivate_user(&self, id: &LmsUserId) -> Result<(), LmsError> {
         self.enter().await?;
-        let mut state = self.lock();
-        let email = state.user(id)?.profile.email.clone();
-        state.fault(&email)?;
-        if let Some(user) = state.users.get_mut(id) {
-            user.active = false;
-            user.profile.active = false;
+        self.deactivate_in(id)
+    }
+
+    async fn write_batch(
+        &self,
+        writes: &[UserWrite<'_>],
+    ) -> Result<Vec<Result<LmsUser, LmsError>>, LmsError> {
+        self.enter().await?;
+        let Some(size) = self.lock().batch_size else {
+            return Err(LmsError::Rejected {
+                status: 501,
+                detail: "this LMS takes no batches".into(),
+            });
+        };
+        if writes.len() > size {
+            return Err(LmsError::Rejected {
+                status: 413,
+                detail: format!(
+                    "a batch of {} writes is over the limit of {size}",
+                    writes.len()
+                ),
+            });
         }
-        state.writes.deactivations += 1;
-        Ok(())
+        let mut created = HashMap::new();
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let result = self.one_write(write, &created).await;
+            if let (Ok(user), WriteKind::Create { .. }) = (&result, &write.kind) {
+                created.insert(write.profile.external_id.clone(), user.id.clone());
+            }
+            results.push(result);
+        }
+        let mut state = self.lock();
+        state.writes.batches += 1;
+        state.writes.batched += results.iter().filter(|result| result.is_ok()).count() as u32;
+        Ok(results)
     }
 
     async fn find_group(&self, name: &str) -> Result<Option<LmsGroup>, LmsError> {
@@ -443,26 +745,26 @@ impl LearningPlatform for MemoryLms {
             }))
     }
 
-    async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError> {
+    async fn list_groups(&self) -> Result<Option<Vec<LmsGroup>>, LmsError> {
         self.enter().await?;
         let mut state = self.lock();
-        if !state.groups.contains_key(group) {
-            return Err(LmsError::NotFound {
-                what: format!("group {group}"),
-            });
-        }
-        let email = state.user(user)?.profile.email.clone();
-        state.fault(&email)?;
-        if state.memberships.insert((group.clone(), user.clone())) {
-            state.writes.group_adds += 1;
-        }
-        Ok(())
+        state.reads.listings += 1;
+        Ok(Some(
+            state
+                .groups
+                .iter()
+                .map(|(id, name)| LmsGroup {
+                    id: id.clone(),
+                    name: name.clone(),
+                })
+                .collect(),
+        ))
     }
 
-    async fn remove_group_member(
+    async fn add_group_members(
         &self,
         group: &LmsGroupId,
-        user: &LmsUserId,
+        users: &[LmsUserId],
     ) -> Result<(), LmsError> {
         self.enter().await?;
         let mut state = self.lock();
@@ -471,20 +773,99 @@ impl LearningPlatform for MemoryLms {
                 what: format!("group {group}"),
             });
         }
-        if let Ok(member) = state.user(user) {
-            let email = member.profile.email.clone();
+        for user in users {
+            let email = state.user(user)?.profile.email.clone();
             state.fault(&email)?;
         }
-        if state.memberships.remove(&(group.clone(), user.clone())) {
-            state.writes.group_removes += 1;
+        for user in users {
+            if state.memberships.insert((group.clone(), user.clone())) {
+                state.writes.group_adds += 1;
+            }
         }
+        state.writes.group_requests += 1;
         Ok(())
+    }
+
+    async fn remove_group_members(
+        &self,
+        group: &LmsGroupId,
+        users: &[LmsUserId],
+    ) -> Result<(), LmsError> {
+        self.enter().await?;
+        let mut state = self.lock();
+        if !state.groups.contains_key(group) {
+            return Err(LmsError::NotFound {
+                what: format!("group {group}"),
+            });
+        }
+        for user in users {
+            if let Ok(member) = state.user(user) {
+                let email = member.profile.email.clone();
+                state.fault(&email)?;
+            }
+        }
+        for user in users {
+            if state.memberships.remove(&(group.clone(), user.clone())) {
+                state.writes.group_removes += 1;
+            }
+        }
+        state.writes.group_requests += 1;
+        Ok(())
+    }
+
+    async fn group_members(&self, group: &LmsGroupId) -> Result<BTreeSet<LmsUserId>, LmsError> {
+        self.enter().await?;
+        let mut state = self.lock();
+        state.reads.group_lookups += 1;
+        if !state.groups.contains_key(group) {
+            return Err(LmsError::NotFound {
+                what: format!("group {group}"),
+            });
+        }
+        Ok(state
+            .memberships
+            .iter()
+            .filter(|(member_of, _)| member_of == group)
+            .map(|(_, user)| user.clone())
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::settings::ScimSettings;
+
+    fn mapping() -> AttributeMapping {
+        AttributeMapping::new(&ScimSettings::default(), &[]).expect("the default mapping")
+    }
+
+    async fn create(lms: &MemoryLms, profile: &LmsProfile) -> Result<LmsUser, LmsError> {
+        let mapping = mapping();
+        lms.create_user(&UserWrite {
+            kind: WriteKind::Create {
+                role: "User".into(),
+            },
+            profile,
+            mapping: &mapping,
+            manager: ManagerRef::None,
+        })
+        .await
+    }
+
+    async fn update(lms: &MemoryLms, id: &LmsUserId, profile: &LmsProfile) -> Result<(), LmsError> {
+        let mapping = mapping();
+        lms.update_user(
+            id,
+            &UserWrite {
+                kind: WriteKind::Update { id: id.clone() },
+                profile,
+                mapping: &mapping,
+                manager: ManagerRef::None,
+            },
+        )
+        .await
+    }
 
     fn profile(external_id: &str, email: &str) -> LmsProfile {
         LmsProfile {
@@ -499,8 +880,7 @@ mod tests {
     #[tokio::test]
     async fn users_are_found_by_external_id_and_email_case_insensitively() {
         let lms = MemoryLms::new();
-        let created = lms
-            .create_user(&profile("1", "Ann@Example.com"), "User")
+        let created = create(&lms, &profile("1", "Ann@Example.com"))
             .await
             .unwrap();
         let by_email = lms.find_user_by_email("ann@EXAMPLE.com").await.unwrap();
@@ -514,21 +894,14 @@ mod tests {
     #[tokio::test]
     async fn email_uniqueness_is_enforced() {
         let lms = MemoryLms::new();
-        lms.create_user(&profile("1", "a@example.com"), "User")
-            .await
-            .unwrap();
-        let second = lms
-            .create_user(&profile("2", "b@example.com"), "User")
-            .await
-            .unwrap();
+        create(&lms, &profile("1", "a@example.com")).await.unwrap();
+        let second = create(&lms, &profile("2", "b@example.com")).await.unwrap();
         assert!(matches!(
-            lms.create_user(&profile("3", "A@example.com"), "User")
-                .await,
+            create(&lms, &profile("3", "A@example.com")).await,
             Err(LmsError::Conflict { .. })
         ));
         assert!(matches!(
-            lms.update_user(&second.id, &profile("2", "a@example.com"))
-                .await,
+            update(&lms, &second.id, &profile("2", "a@example.com")).await,
             Err(LmsError::Conflict { .. })
         ));
         assert_eq!(lms.write_counts().creates, 2);
@@ -538,14 +911,11 @@ mod tests {
     #[tokio::test]
     async fn updates_keep_the_role_and_deactivation_keeps_the_user() {
         let lms = MemoryLms::new();
-        let user = lms
-            .create_user(&profile("1", "a@example.com"), "User")
-            .await
-            .unwrap();
+        let user = create(&lms, &profile("1", "a@example.com")).await.unwrap();
         lms.set_role(&user.id, "Admin").unwrap();
         let mut changed = profile("1", "a@example.com");
         changed.title = Some("Lead".into());
-        lms.update_user(&user.id, &changed).await.unwrap();
+        update(&lms, &user.id, &changed).await.unwrap();
         lms.deactivate_user(&user.id).await.unwrap();
         let stored = lms.user(&user.id).unwrap();
         assert_eq!(stored.role, "Admin");
@@ -557,8 +927,7 @@ mod tests {
                 creates: 1,
                 updates: 1,
                 deactivations: 1,
-                group_adds: 0,
-                group_removes: 0,
+                ..LmsWriteCounts::default()
             }
         );
     }
@@ -569,10 +938,7 @@ mod tests {
         assert_eq!(lms.find_group("Marketing").await.unwrap(), None);
         assert_eq!(lms.find_group("sales").await.unwrap(), None);
         let group = lms.find_group("Sales").await.unwrap().unwrap();
-        let user = lms
-            .create_user(&profile("1", "a@example.com"), "User")
-            .await
-            .unwrap();
+        let user = create(&lms, &profile("1", "a@example.com")).await.unwrap();
         lms.add_group_member(&group.id, &user.id).await.unwrap();
         lms.add_group_member(&group.id, &user.id).await.unwrap();
         assert_eq!(lms.members("Sales"), BTreeSet::from([user.id.clone()]));
@@ -597,22 +963,20 @@ mod tests {
         let lms = MemoryLms::new();
         lms.inject_fault("bad@example.com", LmsFault::Rejected);
         lms.inject_fault("flaky@example.com", LmsFault::Unavailable { times: 2 });
-        let rejected = lms
-            .create_user(&profile("1", "BAD@example.com"), "User")
+        let rejected = create(&lms, &profile("1", "BAD@example.com"))
             .await
             .unwrap_err();
         assert!(!rejected.is_retryable());
         for _ in 0..2 {
-            let error = lms
-                .create_user(&profile("2", "flaky@example.com"), "User")
+            let error = create(&lms, &profile("2", "flaky@example.com"))
                 .await
                 .unwrap_err();
             assert!(error.is_retryable());
         }
-        lms.create_user(&profile("2", "flaky@example.com"), "User")
+        create(&lms, &profile("2", "flaky@example.com"))
             .await
             .unwrap();
-        lms.create_user(&profile("3", "good@example.com"), "User")
+        create(&lms, &profile("3", "good@example.com"))
             .await
             .unwrap();
         assert_eq!(lms.write_counts().creates, 2);

@@ -116,6 +116,7 @@ pub fn run_document(
         (names::EMPLOYEES_SKIPPED, u64::from(figures.skipped)),
         (names::EMPLOYEES_FAILED, u64::from(figures.failed)),
         (names::EMPLOYEES_HELD_BACK, u64::from(figures.held_back)),
+        (names::EMPLOYEES_REPAIRED, u64::from(figures.repaired)),
         (names::PERSONIO_REQUESTS, figures.personio.requests),
         (names::PERSONIO_THROTTLED, figures.personio.throttled),
         (names::LMS_REQUESTS, figures.lms.requests),

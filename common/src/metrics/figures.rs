@@ -20,6 +20,8 @@ pub struct RunFigures {
     pub skipped: u32,
     pub failed: u32,
     pub held_back: u32,
+    /// Repaired by a reconcile run.
+    pub repaired: u32,
     pub personio: RequestCounts,
     pub lms: RequestCounts,
     /// From start to finish; `None` while the run has not finished.
@@ -36,6 +38,7 @@ impl RunFigures {
             skipped: counts.skipped,
             failed: counts.failed,
             held_back: counts.held_back,
+            repaired: counts.repaired,
             personio: record.stats.personio.clone(),
             lms: record.stats.lms.clone(),
             duration_ms: record.finished_at.map(|finished| {

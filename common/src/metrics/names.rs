@@ -59,6 +59,8 @@ pub const EMPLOYEES_SKIPPED: Metric = metric("EmployeesSkipped", Unit::Count);
 pub const EMPLOYEES_FAILED: Metric = metric("EmployeesFailed", Unit::Count);
 /// Deactivations held back by the deactivation guard.
 pub const EMPLOYEES_HELD_BACK: Metric = metric("EmployeesHeldBack", Unit::Count);
+/// Hand changes in the LMS a reconcile run repaired (one per employee).
+pub const EMPLOYEES_REPAIRED: Metric = metric("EmployeesRepaired", Unit::Count);
 /// HTTP requests to Personio, every attempt counted.
 pub const PERSONIO_REQUESTS: Metric = metric("PersonioRequests", Unit::Count);
 /// Personio answers 429 Too Many Requests.
@@ -111,6 +113,7 @@ pub const ALL: &[Metric] = &[
     EMPLOYEES_SKIPPED,
     EMPLOYEES_FAILED,
     EMPLOYEES_HELD_BACK,
+    EMPLOYEES_REPAIRED,
     PERSONIO_REQUESTS,
     PERSONIO_THROTTLED,
     LMS_REQUESTS,

@@ -87,6 +87,7 @@ impl MetricsRegistry {
             ("skipped", figures.skipped),
             ("failed", figures.failed),
             ("held_back", figures.held_back),
+            ("repaired", figures.repaired),
         ] {
             add(
                 &mut families.employees,

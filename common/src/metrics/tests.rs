@@ -37,6 +37,7 @@ fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
             skipped: 4,
             failed: 5,
             held_back: 6,
+            repaired: 3,
             unchanged: 50,
             ..RunCounts::default()
         },
@@ -110,6 +111,7 @@ fn a_run_line_is_valid_emf_with_every_run_metric() {
         ("EmployeesSkipped", 4),
         ("EmployeesFailed", 5),
         ("EmployeesHeldBack", 6),
+        ("EmployeesRepaired", 3),
         ("PersonioRequests", 7),
         ("PersonioThrottled", 1),
         ("LmsRequests", 20),
@@ -126,7 +128,7 @@ fn a_run_line_is_valid_emf_with_every_run_metric() {
         directives[0].0,
         vec![vec!["IntegrationId".to_owned()], vec![]]
     );
-    assert_eq!(directives[0].1.len(), 15);
+    assert_eq!(directives[0].1.len(), 16);
     assert_eq!(
         directives[1],
         (

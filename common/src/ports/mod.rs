@@ -15,7 +15,10 @@ pub use hr::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
     MAX_DOCUMENT_BYTES, MAX_DOCUMENT_TITLE_CHARS, UploadedDocument,
 };
-pub use lms::{LearningPlatform, LmsError};
+pub use lms::{
+    FieldTarget, LearningPlatform, ListedUser, LmsError, LmsFeatures, ManagerRef, MappingReport,
+    UserWrite, WriteKind,
+};
 pub use notifier::{Notifier, NotifyError, OutgoingEmail};
 pub use queue::{JobQueue, QueueError, QueueMessage, content_dedup_id};
 pub use store::{

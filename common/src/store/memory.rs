@@ -86,6 +86,15 @@ impl MemoryStore {
         self.lock().stats
     }
 
+    /// Drops a link, as a run that died between its LMS write and its link write leaves it.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn forget_link(&self, integration: &IntegrationId, personio_id: PersonioId) {
+        self.lock()
+            .items_mut(integration)
+            .links
+            .remove(&personio_id);
+    }
+
     // Every mutation replaces whole values, so a panic elsewhere never leaves a half-written
     // item behind: the poisoned state is still consistent and usable.
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -510,6 +519,7 @@ mod tests {
             active: true,
             updated_at: DateTime::UNIX_EPOCH,
             version,
+            manager: Default::default(),
             profile: None,
             invited_at: None,
             invitation_pending: false,

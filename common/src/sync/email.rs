@@ -64,9 +64,14 @@ pub fn invitation_email(to: &str, name: Option<&str>, login_url: Option<&str>) -
 /// their own they send nothing.
 pub fn summary_due(policy: SummaryPolicy, run: &RunRecord) -> bool {
     let counts = &run.counts;
-    let changed =
-        counts.created + counts.adopted + counts.updated + counts.deactivated + counts.groups_added
-            > 0;
+    let changed = counts.created
+        + counts.adopted
+        + counts.updated
+        + counts.deactivated
+        + counts.repaired
+        + counts.groups_added
+        + counts.groups_removed
+        > 0;
     let problem = matches!(
         run.status,
         RunStatus::Failed | RunStatus::CompletedWithFailures
@@ -98,7 +103,7 @@ struct RunSummary<'a> {
     /// `" (dry run)"` or empty.
     dry: &'static str,
     subject: String,
-    counts: [(&'static str, u32); 13],
+    counts: [(&'static str, u32); 14],
     /// One line per employee that failed, was skipped or was held back.
     attention: Vec<String>,
 }
@@ -203,7 +208,7 @@ impl<'a> RunSummary<'a> {
     }
 }
 
-fn count_rows(counts: RunCounts) -> [(&'static str, u32); 13] {
+fn count_rows(counts: RunCounts) -> [(&'static str, u32); 14] {
     [
         ("Created", counts.created),
         ("Adopted", counts.adopted),
@@ -221,6 +226,7 @@ fn count_rows(counts: RunCounts) -> [(&'static str, u32); 13] {
         ("Group memberships removed", counts.groups_removed),
         ("Invitations sent", counts.invitations),
         ("Not applied (left for the next run)", counts.not_applied),
+        ("Repaired in the LMS", counts.repaired),
     ]
 }
 
@@ -366,5 +372,38 @@ mod tests {
         assert!(!email.text.contains("Personio id 10"));
         assert!(email.text.contains("- LMS group \"Sales\" does not exist"));
         assert!(email.html.contains("HTTP 400 &lt;invalid&gt;"));
+    }
+
+    #[test]
+    fn a_reconcile_run_that_repaired_something_changed_the_lms() {
+        let mut run = RunRecord {
+            integration_id: IntegrationId::new("acme"),
+            run_id: RunId("r2".into()),
+            trigger: Trigger::Schedule,
+            kind: RunKind::Reconcile,
+            targets: Vec::new(),
+            dry_run: false,
+            started_at: Utc::now(),
+            finished_at: Some(Utc::now()),
+            status: RunStatus::Succeeded,
+            counts: RunCounts::default(),
+            outcomes: Vec::new(),
+            notices: Vec::new(),
+            error: None,
+            stats: Default::default(),
+            fields_sent: Vec::new(),
+            holder: None,
+            ends_by: None,
+        };
+        assert!(!summary_due(SummaryPolicy::OnChanges, &run));
+        run.counts.repaired = 1;
+        assert!(summary_due(SummaryPolicy::OnChanges, &run));
+        assert!(!summary_due(SummaryPolicy::OnFailures, &run));
+        let email = run_summary_email("admin@example.com", &run);
+        assert!(
+            email.text.contains("Repaired in the LMS: 1\n"),
+            "{}",
+            email.text
+        );
     }
 }

@@ -6,22 +6,29 @@
 //! ([`email`] words the invitation and the run summary), release the lease. A dry run makes the
 //! same reads and the same plan, writes only its run record.
 
+mod applied;
 mod apply;
-mod apply_loop;
 mod breaker;
 pub mod diff;
 pub mod email;
-mod gone;
+pub mod managers;
 pub mod plan;
 pub mod profile;
+mod reconcile;
 pub mod roster;
 mod stop;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lms_requests;
+#[cfg(test)]
+mod tests_managers;
+#[cfg(test)]
+mod tests_reconcile;
 
-pub use plan::{DeactivationReason, PlannedChange, SyncPlan, SyncScope};
+pub use plan::{DeactivationReason, PlannedChange, Repair, SyncPlan, SyncScope};
 pub use profile::{
     MappingError, desired_groups, fields_sent, is_selected, lock_reason, map_profile, profile_hash,
 };
@@ -39,8 +46,8 @@ use crate::ports::{
     EmployeeQuery, HrSource, LearningPlatform, LeaseOutcome, Notifier, StoreError, SyncStore,
 };
 use crate::retry::{Backoff, Deadline, human_duration};
+use applied::Applied;
 use apply::{ApplyContext, with_retry};
-use apply_loop::apply_changes;
 use breaker::BreakerLms;
 use chrono::{DateTime, Utc};
 use email::{run_summary_email, summary_due};
@@ -69,6 +76,9 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// Everyone, or only some employees (a targeted run).
     pub scope: SyncScope,
+    /// `Full`, or `Reconcile` to also repair what was changed in the LMS by hand. A run whose
+    /// scope names employees is `Targeted` whatever this says ([`SyncRequest::run_kind`]).
+    pub kind: RunKind,
     /// Every retry and every HTTP call of the run ends by then.
     pub deadline: Deadline,
     /// Who holds the lease (a Lambda request id, a host name): shown to a run that finds it held.
@@ -96,12 +106,23 @@ impl SyncRequest {
             trigger,
             dry_run: false,
             scope: SyncScope::Everyone,
+            kind: RunKind::Full,
             deadline: Deadline::none(),
             lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
             lease_ttl: chrono::Duration::minutes(5),
             cancel: CancelToken::new(),
             sized_to_work: false,
             notices: Vec::new(),
+        }
+    }
+
+    /// What the run is: `Targeted` when its scope names employees (a targeted run repairs
+    /// nothing else), else the `kind` asked for (`Full` or `Reconcile`).
+    pub fn run_kind(&self) -> RunKind {
+        match (&self.scope, self.kind) {
+            (SyncScope::Employees(_), _) => RunKind::Targeted,
+            (SyncScope::Everyone, RunKind::Reconcile) => RunKind::Reconcile,
+            (SyncScope::Everyone, _) => RunKind::Full,
         }
     }
 }
@@ -208,7 +229,7 @@ impl SyncEngine {
             integration = %request.integration_id,
             run = %run_id,
             dry_run = request.dry_run,
-            kind = ?request.scope.kind(),
+            kind = ?request.run_kind(),
         );
         async {
             // A dry run writes nothing but its record, so it needs no lease and must not keep a
@@ -264,7 +285,7 @@ impl SyncEngine {
             integration_id: request.integration_id.clone(),
             run_id,
             trigger: request.trigger,
-            kind: request.scope.kind(),
+            kind: request.run_kind(),
             targets: request.scope.named(),
             dry_run: request.dry_run,
             started_at,
@@ -363,14 +384,25 @@ impl SyncEngine {
             }
         };
 
-        let targeted = request.scope.kind() == RunKind::Targeted;
+        let targeted = request.run_kind() == RunKind::Targeted;
         if let Some(problem) = roster.untrustworthy(&links, settings, targeted) {
             error!(%problem, "the listing cannot be trusted; nothing was changed");
             record.status = RunStatus::Failed;
             record.error = Some(problem);
             return;
         }
-        let plan = SyncPlan::new(roster, links, settings, &request.scope);
+        let kind = request.run_kind();
+        let mut plan = SyncPlan::new(roster, links, settings, &request.scope, kind);
+        if kind == RunKind::Reconcile
+            && let Err(problem) = self
+                .plan_repairs(request, &mut plan, &mut record.notices)
+                .await
+        {
+            error!(%problem, "the reconcile cannot compare; nothing was changed");
+            record.status = RunStatus::Failed;
+            record.error = Some(problem);
+            return;
+        }
         info!(
             changes = plan.changes.len(),
             unchanged = plan.unchanged,
@@ -388,15 +420,28 @@ impl SyncEngine {
             );
         }
         let lms = BreakerLms::new(self.lms.clone(), stop.clone());
-        let context = ApplyContext::new(self, &lms, request, &plan.linked_users, stop);
-        let applied = apply_changes(
-            &context,
-            plan.changes,
-            settings.apply_concurrency,
-            stop,
-            progress,
-        )
-        .await;
+        let changes = std::mem::take(&mut plan.changes);
+        let context =
+            match ApplyContext::new(self, &lms, request, &plan, changes.len(), stop, progress) {
+                Ok(context) => context,
+                Err(problem) => {
+                    record.status = RunStatus::Failed;
+                    record.error = Some(problem);
+                    return;
+                }
+            };
+        let applied = match context.apply(changes).await {
+            Ok(outcomes) => Applied::settle(outcomes, stop),
+            Err(problem) => {
+                error!(%problem, "the LMS cannot be used; nothing was changed");
+                record.status = RunStatus::Failed;
+                record.error = Some(problem);
+                record.notices.extend(std::mem::take(&mut plan.notices));
+                return;
+            }
+        };
+        let notices = context.take_notices();
+        drop(context);
 
         let mut outcomes = plan.settled;
         outcomes.extend(applied.outcomes.iter().cloned());
@@ -421,15 +466,7 @@ impl SyncEngine {
         outcomes.sort_by_key(|outcome| outcome.personio_id);
         record.outcomes = outcomes;
         record.notices.extend(plan.notices);
-        record.notices.extend(context.take_notices());
-        if applied.cut_off {
-            record.notices.push(format!(
-                "changes still in flight {} after the run stopped were cut off mid-way; where \
-                 their LMS write went through, the next run finds the user by Personio id or \
-                 email and links it",
-                human_duration(stop.grace())
-            ));
-        }
+        record.notices.extend(notices);
         record.status = match &applied.stopped {
             Some(reason) => {
                 record.error = Some(reason.error_after(total, applied.not_applied));
@@ -617,6 +654,7 @@ fn tally(outcomes: &[EmployeeOutcome], unchanged: u32) -> RunCounts {
             OutcomeAction::Skipped => &mut counts.skipped,
             OutcomeAction::HeldBack => &mut counts.held_back,
             OutcomeAction::Failed => &mut counts.failed,
+            OutcomeAction::Repaired => &mut counts.repaired,
         };
         *counter += 1;
         counts.groups_added += outcome.groups_added.len() as u32;

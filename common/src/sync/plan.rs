@@ -3,6 +3,7 @@
 //! same decisions.
 
 use super::diff::profile_changes;
+use super::managers::ManagerDirectory;
 use super::roster::{Roster, SelectedEmployee, SyncTarget};
 use crate::domain::employee::{EmployeeParseError, PersonioId};
 use crate::domain::link::EmployeeLink;
@@ -88,11 +89,60 @@ pub enum PlannedChange {
         target: Box<SyncTarget>,
         link: EmployeeLink,
     },
+    /// Profile unchanged, but the manager reference is to be written or looked up again
+    /// (`reason` says why); memberships and an owed invitation are caught up too.
+    Manager {
+        target: Box<SyncTarget>,
+        link: EmployeeLink,
+        reason: String,
+    },
     Deactivate {
         link: EmployeeLink,
         reason: DeactivationReason,
         name: Option<String>,
     },
+    /// A reconcile run found the LMS changed by hand: `repair` says what is restored.
+    Repair {
+        target: Option<Box<SyncTarget>>,
+        link: EmployeeLink,
+        repair: Repair,
+    },
+}
+
+/// What a reconcile run restores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The linked user was deleted in the LMS: set up again, and the link updated.
+    Deleted,
+    /// Synced fields (by name) were changed in the LMS: written again.
+    Edited(Vec<String>),
+    /// Memberships the sync added were removed: added again.
+    Groups(BTreeSet<String>),
+    /// A deactivated account was activated in the LMS: deactivated again.
+    Reactivated,
+}
+
+impl Repair {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Deleted => "the LMS user had been deleted in the LMS; it was set up again".into(),
+            Self::Edited(fields) => format!(
+                "changed in the LMS by hand ({}); the synced values were restored",
+                fields.join(", ")
+            ),
+            Self::Groups(groups) => format!(
+                "removed in the LMS from {}; added again",
+                groups
+                    .iter()
+                    .map(|group| format!("{group:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::Reactivated => {
+                "activated in the LMS by hand although not selected; deactivated again".into()
+            }
+        }
+    }
 }
 
 impl PlannedChange {
@@ -101,6 +151,8 @@ impl PlannedChange {
             Self::Create { target } => target.personio_id,
             Self::Update { link, .. }
             | Self::CatchUp { link, .. }
+            | Self::Manager { link, .. }
+            | Self::Repair { link, .. }
             | Self::Deactivate { link, .. } => link.personio_id,
         }
     }
@@ -110,9 +162,15 @@ impl PlannedChange {
         match self {
             Self::Create { target }
             | Self::Update { target, .. }
-            | Self::CatchUp { target, .. } => {
-                (target.name.clone(), Some(target.profile.email.clone()))
-            }
+            | Self::CatchUp { target, .. }
+            | Self::Manager { target, .. }
+            | Self::Repair {
+                target: Some(target),
+                ..
+            } => (target.name.clone(), Some(target.profile.email.clone())),
+            Self::Repair {
+                target: None, link, ..
+            } => (link.name().map(str::to_owned), Some(link.email.clone())),
             Self::Deactivate { link, name, .. } => (name.clone(), Some(link.email.clone())),
         }
     }
@@ -131,16 +189,29 @@ pub struct SyncPlan {
     /// Every linked LMS user and its employee, so that adoption never takes another
     /// employee's account.
     pub linked_users: HashMap<LmsUserId, PersonioId>,
+    /// The supervisors the links know, for the manager references.
+    pub managers: ManagerDirectory,
+    /// Employees whose profile is as last written, decided once the run's creates and
+    /// deactivations are known (their manager reference may still need a write).
+    unchanged_linked: Vec<(Box<SyncTarget>, EmployeeLink)>,
+    /// A reconcile run's employees whose profile is as last written (unchanged, or planned for
+    /// their groups or manager reference only), to compare with what the LMS holds.
+    pub in_sync: Vec<(Box<SyncTarget>, EmployeeLink)>,
+    /// A reconcile run's links of deactivated accounts of employees no longer selected.
+    pub deactivated: Vec<EmployeeLink>,
 }
 
 impl SyncPlan {
-    /// `links` are all the integration's links, also in a targeted run: adoption and the
-    /// deactivation guard look at all of them, while only those in `scope` are changed.
+    /// `links` are all the integration's links, also in a targeted run: adoption, the
+    /// supervisors' directory and the deactivation guard look at all of them, while only those
+    /// in `scope` are changed. A reconcile run (`kind`) also keeps the employees in sync and the
+    /// deactivated links (`in_sync`, `deactivated`) to compare them with the LMS.
     pub fn new(
         roster: Roster,
         links: Vec<EmployeeLink>,
         settings: &IntegrationSettings,
         scope: &SyncScope,
+        kind: RunKind,
     ) -> Self {
         let mut plan = SyncPlan {
             linked_users: links
@@ -149,6 +220,7 @@ impl SyncPlan {
                 .collect(),
             ..SyncPlan::default()
         };
+        let all_links = links.clone();
         let mut links: BTreeMap<PersonioId, EmployeeLink> = links
             .into_iter()
             .map(|link| (link.personio_id, link))
@@ -170,7 +242,7 @@ impl SyncPlan {
             protected.insert(employee.personio_id);
             decided.insert(employee.personio_id);
             let link = links.remove(&employee.personio_id);
-            plan.plan_selected(employee, link, &duplicates, settings, targeted);
+            plan.plan_selected(employee, link, &duplicates, settings);
         }
 
         let unidentified = roster
@@ -194,6 +266,10 @@ impl SyncPlan {
             } else {
                 DeactivationReason::Gone
             };
+            if !link.active && kind == RunKind::Reconcile {
+                plan.deactivated.push(link);
+                continue;
+            }
             if !link.active {
                 if targeted {
                     plan.settled.push(already_deactivated(&link, name, reason));
@@ -224,7 +300,71 @@ impl SyncPlan {
             }
         }
         plan.guard(deactivations, active_links, settings);
+        plan.settle_unchanged(&all_links, settings, kind, targeted);
         plan
+    }
+
+    /// The supervisors' directory once creates and deactivations are planned, and with it what
+    /// each employee whose profile is as last written still needs: a manager reference written,
+    /// memberships or an invitation caught up, or nothing.
+    fn settle_unchanged(
+        &mut self,
+        links: &[EmployeeLink],
+        settings: &IntegrationSettings,
+        kind: RunKind,
+        list_unchanged: bool,
+    ) {
+        let mut creating = HashSet::new();
+        let mut deactivating = HashSet::new();
+        let mut reactivating = HashSet::new();
+        for change in &self.changes {
+            match change {
+                PlannedChange::Create { target } => {
+                    creating.insert(target.personio_id);
+                }
+                PlannedChange::Deactivate { link, .. } => {
+                    deactivating.insert(link.personio_id);
+                }
+                PlannedChange::Update { link, .. } if !link.active => {
+                    reactivating.insert(link.personio_id);
+                }
+                _ => {}
+            }
+        }
+        self.managers = ManagerDirectory::new(
+            links,
+            |link| {
+                (link.active && !deactivating.contains(&link.personio_id))
+                    || reactivating.contains(&link.personio_id)
+            },
+            creating,
+            settings.scim.inactive_manager,
+        );
+        for (target, link) in std::mem::take(&mut self.unchanged_linked) {
+            if kind == RunKind::Reconcile {
+                self.in_sync.push((target.clone(), link.clone()));
+            }
+            if let Some(reason) = self.managers.needs_attention(&target.profile, &link) {
+                self.changes.push(PlannedChange::Manager {
+                    target,
+                    link,
+                    reason,
+                });
+            } else if memberships_behind(&target, &link, settings)
+                || invitation_owed(&link, settings)
+            {
+                self.changes.push(PlannedChange::CatchUp { target, link });
+            } else if list_unchanged {
+                // Listed with its reason once the run is done.
+                let mut outcome =
+                    EmployeeOutcome::new(Some(target.personio_id), OutcomeAction::Unchanged);
+                outcome.email = Some(target.profile.email.clone());
+                outcome.name = target.name.clone();
+                self.settled.push(outcome);
+            } else {
+                self.unchanged += 1;
+            }
+        }
     }
 
     /// Applies the deactivation guard: too many deactivations at once are all held back.
@@ -288,7 +428,6 @@ impl SyncPlan {
         link: Option<EmployeeLink>,
         duplicates: &HashMap<String, Vec<PersonioId>>,
         settings: &IntegrationSettings,
-        list_unchanged: bool,
     ) {
         let settle = |action: OutcomeAction, reason: String| {
             let mut outcome = EmployeeOutcome::new(Some(employee.personio_id), action);
@@ -351,16 +490,8 @@ impl SyncPlan {
                 link,
                 changes,
             });
-        } else if memberships_behind(&target, &link, settings) || invitation_owed(&link, settings) {
-            self.changes.push(PlannedChange::CatchUp { target, link });
-        } else if list_unchanged {
-            // Listed with its reason once the run is done.
-            self.settled.push(EmployeeOutcome {
-                reason: None,
-                ..settle(OutcomeAction::Unchanged, String::new())
-            });
         } else {
-            self.unchanged += 1;
+            self.unchanged_linked.push((target, link));
         }
     }
 }

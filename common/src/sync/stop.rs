@@ -158,6 +158,7 @@ pub struct RunStop {
     reason: watch::Sender<Option<StopReason>>,
     limit: Mutex<TimeLimit>,
     /// The hard end: every call ends by then, so the grace for changes in flight ends there too.
+    #[cfg_attr(not(test), allow(dead_code))]
     deadline: Deadline,
 }
 
@@ -238,6 +239,7 @@ impl RunStop {
     }
 
     /// How long the changes in flight may still take once the run stops.
+    #[cfg(test)]
     pub fn grace(&self) -> Duration {
         IN_FLIGHT_GRACE.min(self.deadline.remaining())
     }

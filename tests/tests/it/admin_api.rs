@@ -298,6 +298,20 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(jobs[0]["integration_id"], id.as_str());
     assert_eq!(jobs[0]["trigger"], "manual");
 
+    // A reconcile run on demand: queued like "sync now", recorded as its own action.
+    let reconcile_path = format!("/integrations/{id}/reconcile");
+    let reconcile = world
+        .send_for("admin-sync-now.json", &id, |event| {
+            set_path(event, &reconcile_path)
+        })
+        .await;
+    assert_eq!(reconcile.status, 202, "{}", reconcile.text);
+    assert_eq!(reconcile.body["kind"], "reconcile", "{}", reconcile.text);
+    recorded.push(("reconcile", 202, reconcile.request_id.clone()));
+    let jobs = world.receive(&world.sync_queue_url).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["kind"], "reconcile");
+
     let updated = world
         .send_for("admin-update-integration.json", &id, |_| {})
         .await;

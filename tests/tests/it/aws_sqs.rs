@@ -79,6 +79,7 @@ fn sync_job(integration: &str) -> SyncJob {
         integration_id: IntegrationId::new(integration),
         trigger: Trigger::Manual,
         dry_run: true,
+        kind: Default::default(),
         requested_at: Utc::now(),
         employees: Vec::new(),
     }

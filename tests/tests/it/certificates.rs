@@ -180,6 +180,7 @@ impl Setup {
             active: true,
             updated_at: Utc::now(),
             version: 1,
+            manager: Default::default(),
             profile: None,
             invited_at: None,
             invitation_pending: false,

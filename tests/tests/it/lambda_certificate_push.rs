@@ -52,6 +52,7 @@ async fn link(env: &LambdaEnv, lms_user: &str, employee: u64) {
         active: true,
         updated_at: Utc::now(),
         version: 1,
+        manager: Default::default(),
         profile: None,
         invited_at: None,
         invitation_pending: false,

@@ -14,6 +14,7 @@ mod lambda_support;
 mod personio_client;
 mod prometheus_page;
 mod scim_lms;
+mod scim_quirks;
 mod smtp_notifier;
 mod sync_harness;
 mod sync_sandbox;

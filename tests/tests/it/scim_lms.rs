@@ -3,9 +3,10 @@
 //! extension advertised, and without either.
 
 use chrono::NaiveDate;
-use common::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsProfile, LmsUserId, Manager};
-use common::lms::scim::{ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA};
-use common::ports::{LearningPlatform, LmsError};
+use common::domain::lms::{DEFAULT_ROLE, LmsGroupId, LmsProfile, LmsUser, LmsUserId, Manager};
+use common::domain::settings::{AttributeMapping, ScimSettings};
+use common::lms::scim::{ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA, ScimLms};
+use common::ports::{LearningPlatform, LmsError, ManagerRef, UserWrite, WriteKind};
 use integration_tests::scim::{FULL, MINIMAL, ScimServer as Server, Shape, TOKEN};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -34,6 +35,42 @@ fn profile(external_id: &str, email: &str) -> LmsProfile {
     }
 }
 
+fn mapping() -> AttributeMapping {
+    AttributeMapping::new(&ScimSettings::default(), &["shoe_size".to_owned()])
+        .expect("the default mapping")
+}
+
+async fn create(
+    lms: &ScimLms,
+    profile: &LmsProfile,
+    manager: ManagerRef,
+) -> Result<LmsUser, LmsError> {
+    let mapping = mapping();
+    lms.create_user(&UserWrite {
+        kind: WriteKind::Create {
+            role: DEFAULT_ROLE.into(),
+        },
+        profile,
+        mapping: &mapping,
+        manager,
+    })
+    .await
+}
+
+async fn update(lms: &ScimLms, id: &LmsUserId, profile: &LmsProfile) -> Result<(), LmsError> {
+    let mapping = mapping();
+    lms.update_user(
+        id,
+        &UserWrite {
+            kind: WriteKind::Update { id: id.clone() },
+            profile,
+            mapping: &mapping,
+            manager: ManagerRef::None,
+        },
+    )
+    .await
+}
+
 /// Create, find, update (synced fields only), email change and deactivation, in one server shape.
 async fn user_lifecycle(shape: Shape) {
     let Some(server) = Server::start(shape) else {
@@ -41,8 +78,7 @@ async fn user_lifecycle(shape: Shape) {
     };
     let lms = server.lms(TOKEN, 1);
 
-    let manager = lms
-        .create_user(&profile("100", "boss@example.com"), DEFAULT_ROLE)
+    let manager = create(&lms, &profile("100", "boss@example.com"), ManagerRef::None)
         .await
         .expect("manager created");
     let mut ann = profile("4711", "Ann.Lee@Example.com");
@@ -50,8 +86,7 @@ async fn user_lifecycle(shape: Shape) {
         personio_id: Some("100".into()),
         name: Some("Bo Boss".into()),
     });
-    let created = lms
-        .create_user(&ann, DEFAULT_ROLE)
+    let created = create(&lms, &ann, ManagerRef::User(manager.id.clone()))
         .await
         .expect("user created");
     assert_eq!(created.external_id.as_deref(), Some("4711"));
@@ -144,7 +179,7 @@ async fn user_lifecycle(shape: Shape) {
     moved.title = Some("Lead Engineer".into());
     moved.department = None;
     moved.team = Some("Data".into());
-    lms.update_user(&created.id, &moved)
+    update(&lms, &created.id, &moved)
         .await
         .expect("user updated");
 
@@ -194,10 +229,13 @@ async fn user_lifecycle(shape: Shape) {
             .is_none()
     );
 
-    let clash = lms
-        .create_user(&profile("4712", "ANN.LEE@new.example"), DEFAULT_ROLE)
-        .await
-        .expect_err("the userName is taken");
+    let clash = create(
+        &lms,
+        &profile("4712", "ANN.LEE@new.example"),
+        ManagerRef::None,
+    )
+    .await
+    .expect_err("the userName is taken");
     assert!(matches!(clash, LmsError::Conflict { .. }), "{clash:?}");
 
     lms.deactivate_user(&created.id)
@@ -213,8 +251,7 @@ async fn user_lifecycle(shape: Shape) {
         .expect("still there: deactivated, not deleted");
     assert!(!deactivated.active);
 
-    let missing = lms
-        .update_user(&LmsUserId("no-such-user".into()), &moved)
+    let missing = update(&lms, &LmsUserId("no-such-user".into()), &moved)
         .await
         .expect_err("no such user");
     assert!(matches!(missing, LmsError::NotFound { .. }), "{missing:?}");
@@ -230,12 +267,10 @@ async fn group_membership(shape: Shape) {
     // result per page, one of the two exact lookups must page past the other group.
     let lowercase = server.create_group("sales \"emea\"").await;
     let sales = server.create_group("Sales \"EMEA\"").await;
-    let user = lms
-        .create_user(&profile("1", "one@example.com"), DEFAULT_ROLE)
+    let user = create(&lms, &profile("1", "one@example.com"), ManagerRef::None)
         .await
         .expect("user created");
-    let other = lms
-        .create_user(&profile("2", "two@example.com"), DEFAULT_ROLE)
+    let other = create(&lms, &profile("2", "two@example.com"), ManagerRef::None)
         .await
         .expect("user created");
 
@@ -306,6 +341,25 @@ async fn group_membership(shape: Shape) {
     lms.remove_group_member(&sales, &other.id)
         .await
         .expect("the last member removed");
+    assert!(server.group_members(&sales).await.is_empty());
+
+    // Movers leave in one request, as they join.
+    let both = [user.id.clone(), other.id.clone()];
+    lms.add_group_members(&sales, &both)
+        .await
+        .expect("members added in one request");
+    assert_eq!(server.group_members(&sales).await, expected);
+    lms.remove_group_members(&sales, &both)
+        .await
+        .expect("members removed in one request");
+    assert!(server.group_members(&sales).await.is_empty());
+    // One of them no longer a member: the other still goes.
+    lms.add_group_member(&sales, &other.id)
+        .await
+        .expect("member added");
+    lms.remove_group_members(&sales, &both)
+        .await
+        .expect("a batch with a non-member");
     assert!(server.group_members(&sales).await.is_empty());
 }
 

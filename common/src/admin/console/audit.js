@@ -18,6 +18,8 @@ const ACTION_TEXT = {
   rotate_credentials: "Rotated credentials",
   delete: "Deleted the integration",
   sync_now: "Asked for a sync",
+  sync_employee: "Synced one employee",
+  reconcile: "Asked for a reconcile run",
   submit_certificate: "Submitted a certificate",
   submit_certificate_batch: "Submitted certificates",
 };

@@ -13,7 +13,7 @@ const KNOWN = new Set([
   "mapping_error", "fields_sent", "groups", "link", "lms_user", "lms_error", "next_run", "recent_runs",
 ]);
 
-const NEXT_TONES = { create: "ok", update: "ok", "add to groups": "ok", nothing: "ok", deactivate: "warn", skip: "warn", "hold back": "warn" };
+const NEXT_TONES = { create: "ok", update: "ok", "add to groups": "ok", "catch up": "ok", "update manager": "ok", "retry manager": "warn", repair: "ok", nothing: "ok", deactivate: "warn", skip: "warn", "hold back": "warn" };
 
 const runLink = (integration, runId) => `#/i/${encodeURIComponent(integration)}/runs/${encodeURIComponent(runId)}`;
 export const explainLink = (integration, personioId) => `#/i/${encodeURIComponent(integration)}/explain/${encodeURIComponent(personioId)}`;

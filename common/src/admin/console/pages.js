@@ -3,7 +3,7 @@
 // employee's explanation and the audit trail). Every page reads the API afresh; nothing is cached
 // between pages.
 
-import { ApiProblem, call, get } from "./api.js";
+import { ApiProblem, call, get, operation } from "./api.js";
 import { auditOperation, auditView } from "./audit.js";
 import { mode, signInWithToken, startOidcSignIn } from "./auth.js";
 import { explainLookup, explainOperation, explainView } from "./explain.js";
@@ -173,7 +173,7 @@ const TABS = [
 export async function integrationPage(main, id, tab = "", rest = []) {
   const response = await call("GET", path(id));
   const record = response.data;
-  const [explain, audit] = await Promise.all([explainOperation(), auditOperation()]);
+  const [explain, audit, reconcile] = await Promise.all([explainOperation(), auditOperation(), operation("reconcileNow")]);
   let lastRun = null;
   try {
     lastRun = (await get(path(id, "runs"), { limit: 1 })).runs[0] || null;
@@ -195,9 +195,22 @@ export async function integrationPage(main, id, tab = "", rest = []) {
       syncButton.disabled = false;
     }
   } }, "Sync now");
+  // Where the API offers it: a run that also repairs what was changed in the LMS by hand.
+  const reconcileButton = reconcile ? h("button", { type: "button", class: "secondary", name: "reconcile-now", title: "Also reads the LMS and restores deleted users, hand-edited synced fields and removed group memberships", onclick: async () => {
+    reconcileButton.disabled = true;
+    try {
+      await call(reconcile.method, path(id, "reconcile"));
+      announce("Reconcile run queued.");
+      location.hash = link(id, "runs");
+    } catch (error) {
+      body.prepend(problemCard(error));
+    } finally {
+      reconcileButton.disabled = false;
+    }
+  } }, "Reconcile now") : null;
   const body = h("div");
   fill(main, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Integrations"), " / ", record.name),
-    h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, record.name), syncButton), tabs, body);
+    h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, record.name), h("div", { class: "buttons" }, syncButton, reconcileButton)), tabs, body);
   const views = { "": overview, settings, check, plan, runs, certificates, explain: explain && explainView, audit: audit && auditView };
   const view = views[tab];
   if (!view) {
@@ -319,7 +332,7 @@ function runsTable(id, runs, pageSize = 20) {
     columns: [
       { title: "Started", cell: (run) => h("a", { href: link(id, "runs", run.run_id) }, formatTime(run.started_at)) },
       { title: "Status", cell: (run) => badge(run.status) },
-      { title: "Kind", cell: (run) => [label(run.trigger), run.dry_run ? " · plan" : "", run.kind && run.kind !== "full" ? ` · ${label(run.kind)}` : ""] },
+      { title: "Kind", cell: (run) => [label(run.trigger), run.dry_run ? " · plan" : "", run.kind && run.kind !== "full" ? ` · ${label(run.kind)}` : "", run.counts.repaired ? ` · ${run.counts.repaired} repaired` : ""] },
       { title: "Created", class: "num", cell: (run) => String(run.counts.created + run.counts.adopted) },
       { title: "Updated", class: "num", cell: (run) => String(run.counts.updated) },
       { title: "Deactivated", class: "num", cell: (run) => String(run.counts.deactivated) },

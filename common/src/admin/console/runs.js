@@ -9,6 +9,7 @@ const COUNTS = [
   ["unchanged", "Unchanged"], ["groups_added", "Group adds"], ["groups_removed", "Group removals"],
   ["invitations", "Invitations"], ["not_created", "Not created"], ["skipped", "Skipped"],
   ["held_back", "Held back"], ["not_applied", "Not applied"], ["failed", "Failed"],
+  ["repaired", "Repaired"],
 ];
 
 /** What a run's status means, for the statuses that need saying. */
@@ -66,7 +67,7 @@ function show(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-const ACTION_TEXT = { created: "create", adopted: "adopt", updated: "update", deactivated: "deactivate", unchanged: "unchanged", skipped: "skip", held_back: "held back", failed: "failed" };
+const ACTION_TEXT = { created: "create", adopted: "adopt", updated: "update", deactivated: "deactivate", unchanged: "unchanged", skipped: "skip", held_back: "held back", failed: "failed", repaired: "repair" };
 
 /**
  * Every employee of a run. `planning`: the outcomes are what a sync would do (the words say so).

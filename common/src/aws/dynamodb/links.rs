@@ -3,7 +3,8 @@
 //! (`gsi1pk = INT#{integration_id}#LMSUSER#{lms_user_id}`).
 //!
 //! Attributes added later are optional, so items written before them still read: `profile` (the
-//! last profile written, as JSON), `invited_at`, `invitation_pending`.
+//! last profile written, as JSON), `invited_at`, `invitation_pending`, `manager` (the manager
+//! reference last written, as JSON).
 
 use super::codec::{Item, ItemReader, keyed_item, n, s, timestamp};
 use super::errors::sdk_error;
@@ -12,7 +13,7 @@ use super::schema::table_definition;
 use super::store::DynamoStore;
 use crate::domain::IntegrationId;
 use crate::domain::employee::PersonioId;
-use crate::domain::link::EmployeeLink;
+use crate::domain::link::{EmployeeLink, ManagerLink};
 use crate::domain::lms::LmsUserId;
 use crate::ports::{LinkStore, StoreError};
 use crate::store::{keys, rules};
@@ -22,6 +23,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 
 /// The counter a link write is conditioned on.
 const VERSION: &str = "version";
+/// The manager reference last written (`ManagerLink` as JSON).
+const MANAGER: &str = "manager";
 
 fn lms_user_index_key(integration: &IntegrationId, lms_user: &LmsUserId) -> String {
     format!("{}#LMSUSER#{lms_user}", keys::partition(integration))
@@ -54,6 +57,14 @@ fn encode_link(link: &EmployeeLink) -> Result<Item, StoreError> {
             ("gsi1sk", s(&sort)),
         ],
     );
+    // JSON, as the other stores keep it; left out while nothing is recorded (older items).
+    if link.manager != ManagerLink::Unknown {
+        let json = serde_json::to_string(&link.manager).map_err(|error| StoreError::Corrupt {
+            key: keys::link_item(integration, link.personio_id),
+            reason: format!("the manager reference cannot be serialised: {error}"),
+        })?;
+        item.insert(MANAGER.into(), s(json));
+    }
     if let Some(profile) = &link.profile {
         let json = serde_json::to_string(profile).map_err(|error| StoreError::Corrupt {
             key: keys::link_item(integration, link.personio_id),
@@ -82,6 +93,11 @@ fn decode_link(item: &Item) -> Result<EmployeeLink, StoreError> {
         active: reader.boolean("active")?,
         updated_at: reader.datetime("updated_at")?,
         version: reader.number(VERSION)?,
+        manager: match reader.optional_string(MANAGER)? {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|error| reader.corrupt(format!("{MANAGER}: {error}")))?,
+            None => ManagerLink::Unknown,
+        },
         profile: reader.optional_json("profile")?,
         invited_at: reader.optional_datetime("invited_at")?,
         invitation_pending: reader
@@ -197,8 +213,17 @@ mod tests {
             profile: None,
             invited_at: None,
             invitation_pending: false,
+            manager: ManagerLink::Pending {
+                supervisor: PersonioId(3),
+            },
         })
         .unwrap();
+        assert_eq!(
+            decode_link(&item).map(|link| link.manager).ok(),
+            Some(ManagerLink::Pending {
+                supervisor: PersonioId(3)
+            })
+        );
         item.insert("version".into(), s("one"));
         let error = decode_link(&item).unwrap_err();
         assert!(

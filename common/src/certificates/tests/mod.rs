@@ -319,6 +319,7 @@ async fn link(store: &MemoryStore, personio_id: i64, user: &str) {
         active: true,
         updated_at: Utc::now(),
         version: 1,
+        manager: Default::default(),
         profile: None,
         invited_at: None,
         invitation_pending: false,

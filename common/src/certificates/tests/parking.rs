@@ -24,10 +24,7 @@ fn lms_profile(email: &str) -> LmsProfile {
 #[tokio::test]
 async fn a_parked_job_says_whether_the_lms_knows_its_user() {
     let lms = MemoryLms::new();
-    let known = lms
-        .create_user(&lms_profile("ben@acme.example"), "User")
-        .await
-        .unwrap();
+    let known_id = lms.seed_user(lms_profile("ben@acme.example"), "User");
     let f = fixture_with_lms(lms);
     let unknown = f.push_one(job("c-1", "u-typo")).await;
     assert_eq!(
@@ -38,7 +35,7 @@ async fn a_parked_job_says_whether_the_lms_knows_its_user() {
             .into()
         }
     );
-    let waiting = f.push_one(job("c-2", &known.id.0)).await;
+    let waiting = f.push_one(job("c-2", &known_id.0)).await;
     let PushOutcome::Parked { reason } = waiting else {
         panic!("{waiting:?}")
     };

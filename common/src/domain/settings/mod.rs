@@ -11,9 +11,11 @@
 
 pub mod certificates;
 pub mod fields;
+pub mod scim;
 
 pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowList};
 pub use fields::{ALWAYS_SENT, ProfileField};
+pub use scim::{AttributeMapping, InactiveManagerRule, ScimSettings};
 
 use super::employee::EmploymentStatus;
 use crate::secret::without_values;
@@ -65,6 +67,15 @@ enabled = false
 allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
 parked_expiry_days = 30                    # a job waiting for its employee fails after this
+
+[scim]                                     # how the profile reaches the SCIM server
+bulk = true                                # SCIM Bulk when the server offers it
+group_batch_size = 100                     # members added per group request (1..=1000)
+inactive_manager = "keep"                  # a deactivated supervisor: "keep" or "clear" the reference
+# reconcile_every_hours = 24               # a scheduled run a day also repairs hand changes in the LMS
+[scim.attributes]                          # field → SCIM attribute path; "" = not sent
+location = 'addresses[type eq "work"].locality'
+"custom.costCenter" = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"
 "#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +106,9 @@ pub struct IntegrationSettings {
     /// not started). Off: such an employee gets no account until it could sign in.
     #[serde(default)]
     pub create_locked_accounts: bool,
+    /// Where the profile goes on the SCIM server, bulk, group batches, the manager rule.
+    #[serde(default)]
+    pub scim: ScimSettings,
 }
 
 /// The Personio yes/no attribute that selects who gets an LMS account.
@@ -324,7 +338,26 @@ impl IntegrationSettings {
             certificates: CertificateSettings::default(),
             fields: fields::default_fields(),
             create_locked_accounts: false,
+            scim: ScimSettings::default(),
         }
+    }
+
+    /// Whether a field of the SCIM mapping (`title`, `custom.costCenter`) carries data under
+    /// these settings: a field the `fields` setting leaves out is written empty, so it needs
+    /// no place on the LMS (and gets no warning for having none).
+    pub fn sends_mapped_field(&self, field: &str) -> bool {
+        match scim::MappedField::parse(field) {
+            Some(scim::MappedField::Profile(field)) => field
+                .chosen_by()
+                .is_none_or(|chosen| self.fields.contains(&chosen)),
+            Some(scim::MappedField::Custom(_)) | None => true,
+        }
+    }
+
+    /// The SCIM attribute mapping of these (validated) settings.
+    pub fn attribute_mapping(&self) -> Result<AttributeMapping, SettingsError> {
+        AttributeMapping::new(&self.scim, self.custom_attributes.values())
+            .map_err(|(field, message)| invalid(field, message))
     }
 
     pub fn from_toml_str(text: &str) -> Result<Self, SettingsError> {
@@ -410,6 +443,9 @@ impl IntegrationSettings {
         self.certificates
             .validate()
             .map_err(|error| invalid(format!("certificates.{}", error.field), error.reason))?;
+        self.scim
+            .validate(self.custom_attributes.values())
+            .map_err(|(field, message)| invalid(field, message))?;
         if !(1..=MAX_APPLY_CONCURRENCY).contains(&self.apply_concurrency) {
             return Err(invalid(
                 "apply_concurrency",
@@ -698,6 +734,16 @@ mod tests {
         expected.notifications.login_url = Some("https://lms.example.com".into());
         expected.notifications.admin_email = Some("hr@example.com".into());
         expected.certificates.allowed_pdf_hosts = vec!["*.lms.example.com".into()];
+        expected.scim.attributes = BTreeMap::from([
+            (
+                "location".into(),
+                r#"addresses[type eq "work"].locality"#.into(),
+            ),
+            (
+                "custom.costCenter".into(),
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter".into(),
+            ),
+        ]);
         assert_eq!(example, expected);
     }
 

@@ -1,18 +1,22 @@
-//! The SCIM side of an [`LmsProfile`]: the synced attributes, and the three request bodies made
-//! from them (create, PATCH, the document of a GET-then-PUT). All three come from one list so that
-//! exactly the same attributes are written whichever way the server is updated.
+//! The SCIM side of an [`LmsProfile`]: the synced attributes, and the request bodies made from
+//! them (create, PATCH, the document of a GET-then-PUT). All come from one list so that exactly
+//! the same attributes are written whichever way the server is updated; `drift` compares a
+//! listed user with the same list.
 
-use super::discovery::{
-    CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA, ServerCapabilities,
-};
-use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
+use super::discovery::{CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, ServerCapabilities};
+use super::mapping::ResolvedMapping;
+use super::resources::{equality_filter, filter_literal};
+use crate::domain::lms::{LmsProfile, LmsUserId};
+use crate::domain::settings::scim::{MappedField, ProfileField, ScimPath};
+use crate::ports::ManagerRef;
 use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// A bulk reference to a resource created in the same request (RFC 7644 §3.7.2).
+pub const BULK_ID_PREFIX: &str = "bulkId:";
 const WORK_EMAIL_TYPE: &str = "work";
-/// The extensions whose attributes the adapter manages (and whose `schemas` entries it keeps).
-const MANAGED_EXTENSIONS: [&str; 2] = [ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA];
 
 /// What the profile says one attribute should be.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,132 +24,225 @@ pub enum SyncedValue {
     Set(Value),
     /// The profile has no value: the attribute is cleared.
     Cleared,
-    /// One element of a multi-valued attribute, the one whose `type` is `kind`; the attribute's
-    /// other elements (a private email an LMS admin added) are not the sync's business.
-    TypedElement {
-        kind: &'static str,
-        element: Value,
+    /// The element of a multi-valued attribute that matches `selector` (`type eq "work"`); the
+    /// attribute's other elements (a private email an LMS admin added) are not the sync's
+    /// business. `None` removes the element.
+    Element {
+        selector: (String, String),
+        element: Option<Map<String, Value>>,
     },
 }
 
-/// One synced attribute: `path` within `schema` (`name.givenName`, `manager`).
+/// One synced attribute: `path` within `schema` (`name.givenName`, `manager`, `addresses`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyncedAttribute {
-    pub schema: &'static str,
-    pub path: &'static str,
+    pub schema: String,
+    pub path: String,
     pub value: SyncedValue,
+    /// The field(s) it carries, for people (`email`, `title`, `custom.costCenter`).
+    pub label: String,
 }
 
 impl SyncedAttribute {
+    fn core(path: &str, value: SyncedValue, label: &str) -> Self {
+        Self {
+            schema: CORE_USER_SCHEMA.to_owned(),
+            path: path.to_owned(),
+            value,
+            label: label.to_owned(),
+        }
+    }
+
+    fn is_core(&self) -> bool {
+        self.schema == CORE_USER_SCHEMA
+    }
+
     /// The attribute path as PATCH addresses it: extension attributes carry their schema URN.
     fn patch_path(&self) -> String {
-        if self.schema == CORE_USER_SCHEMA {
-            self.path.to_owned()
+        if self.is_core() {
+            self.path.clone()
         } else {
             format!("{}:{}", self.schema, self.path)
         }
     }
 }
 
-/// The synced attributes of `profile` as this server can take them: extensions only when the
-/// User resource type advertises them, and only the (sub-)attributes the server lets clients
-/// write. `manager_id` is the manager's SCIM id when it could be resolved.
+/// Whether the attributes are for a create or an update (an update leaves out what the server
+/// takes on create only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Create,
+    Update,
+}
+
+/// The synced attributes of `profile` as this server can take them: the identity attributes,
+/// then each mapped field at its target; only the (sub-)attributes the server lets clients write.
 pub fn synced_attributes(
     profile: &LmsProfile,
-    manager_id: Option<&str>,
+    manager: &ManagerRef,
+    mapping: &ResolvedMapping,
     capabilities: &ServerCapabilities,
+    purpose: Purpose,
 ) -> Vec<SyncedAttribute> {
-    let core = |path, value| SyncedAttribute {
-        schema: CORE_USER_SCHEMA,
-        path,
-        value,
-    };
-    let mut attributes = vec![
-        core("externalId", text(Some(&profile.external_id))),
-        core("userName", text(Some(&profile.email))),
-        core(
+    let email_fixed = purpose == Purpose::Update && capabilities.email_changes_by_hand();
+    let mut attributes = vec![SyncedAttribute::core(
+        "externalId",
+        text(Some(&profile.external_id)),
+        "external_id",
+    )];
+    if !email_fixed {
+        attributes.push(SyncedAttribute::core(
+            "userName",
+            text(Some(&profile.email)),
+            "email",
+        ));
+        let mut work_email = Map::new();
+        work_email.insert("value".into(), Value::String(profile.email.clone()));
+        work_email.insert("type".into(), Value::String(WORK_EMAIL_TYPE.into()));
+        work_email.insert("primary".into(), Value::Bool(true));
+        attributes.push(SyncedAttribute::core(
             "emails",
-            SyncedValue::TypedElement {
-                kind: WORK_EMAIL_TYPE,
-                element: json!({"value": profile.email, "type": WORK_EMAIL_TYPE, "primary": true}),
+            SyncedValue::Element {
+                selector: ("type".into(), WORK_EMAIL_TYPE.into()),
+                element: Some(work_email),
             },
-        ),
-        core("name.givenName", text(profile.first_name.as_deref())),
-        core("name.familyName", text(profile.last_name.as_deref())),
-        core("displayName", text(profile.display_name.as_deref())),
-        core("active", SyncedValue::Set(Value::Bool(profile.active))),
-        core("title", text(profile.title.as_deref())),
-    ];
-
-    if capabilities.user_extension_advertised(ENTERPRISE_USER_SCHEMA) {
-        let enterprise = |path, value| SyncedAttribute {
-            schema: ENTERPRISE_USER_SCHEMA,
-            path,
-            value,
-        };
-        let mut manager = Map::new();
-        if let Some(id) = manager_id {
-            manager.insert("value".into(), Value::String(id.to_owned()));
-        }
-        if let Some(name) = non_empty(profile.manager.as_ref().and_then(|m| m.name.as_deref())) {
-            manager.insert("displayName".into(), Value::String(name.to_owned()));
-        }
-        attributes.extend([
-            enterprise("department", text(profile.department.as_deref())),
-            enterprise("organization", text(profile.company.as_deref())),
-            enterprise("employeeNumber", text(profile.employee_number.as_deref())),
-            enterprise("manager", SyncedValue::Set(Value::Object(manager))),
-        ]);
+            "email",
+        ));
     }
+    attributes.push(SyncedAttribute::core(
+        "active",
+        SyncedValue::Set(Value::Bool(profile.active)),
+        "active",
+    ));
 
-    if capabilities.user_extension_advertised(PERSONIO_LMS_USER_SCHEMA) {
-        let personio = |path, value| SyncedAttribute {
-            schema: PERSONIO_LMS_USER_SCHEMA,
-            path,
-            value,
-        };
-        let custom: Vec<Value> = profile
-            .custom
-            .iter()
-            .map(|(name, value)| json!({"name": name, "value": value}))
-            .collect();
-        attributes.extend([
-            personio("status", text(Some(&profile.status))),
-            personio("team", text(profile.team.as_deref())),
-            personio("location", text(profile.location.as_deref())),
-            personio("gender", text(profile.gender.as_deref())),
-            personio("birthday", date(profile.birthday)),
-            personio("hireDate", date(profile.hire_date)),
-            personio("contractEndDate", date(profile.contract_end_date)),
-            personio("terminationDate", date(profile.termination_date)),
-            personio("employmentType", text(profile.employment_type.as_deref())),
-            personio("customAttributes", SyncedValue::Set(Value::Array(custom))),
-        ]);
+    for (field, path) in &mapping.targets {
+        let value = field_value(profile, field, manager, path);
+        let label = field.to_string();
+        match &path.filter {
+            Some((filter_attribute, filter_value)) => {
+                let sub = path.sub_attribute.clone().unwrap_or_else(|| "value".into());
+                let existing = attributes.iter_mut().find(|attribute| {
+                    attribute.schema == path.schema
+                        && attribute.path == path.attribute
+                        && matches!(&attribute.value, SyncedValue::Element { selector, .. }
+                            if selector.0 == *filter_attribute && selector.1 == *filter_value)
+                });
+                let attribute = match existing {
+                    Some(attribute) => {
+                        attribute.label = format!("{}, {label}", attribute.label);
+                        attribute
+                    }
+                    None => {
+                        attributes.push(SyncedAttribute {
+                            schema: path.schema.clone(),
+                            path: path.attribute.clone(),
+                            value: SyncedValue::Element {
+                                selector: (filter_attribute.clone(), filter_value.clone()),
+                                element: None,
+                            },
+                            label,
+                        });
+                        attributes.last_mut().expect("just pushed")
+                    }
+                };
+                if let (Some(value), SyncedValue::Element { selector, element }) =
+                    (value, &mut attribute.value)
+                {
+                    let element = element.get_or_insert_with(|| {
+                        let mut fields = Map::new();
+                        fields.insert(selector.0.clone(), Value::String(selector.1.clone()));
+                        fields
+                    });
+                    element.insert(sub, value);
+                }
+            }
+            None => attributes.push(SyncedAttribute {
+                schema: path.schema.clone(),
+                path: match &path.sub_attribute {
+                    Some(sub) => format!("{}.{sub}", path.attribute),
+                    None => path.attribute.clone(),
+                },
+                value: value.map_or(SyncedValue::Cleared, SyncedValue::Set),
+                label,
+            }),
+        }
     }
 
     attributes
         .into_iter()
-        .filter(|attribute| capabilities.writable(attribute.schema, attribute.path))
+        .filter(|attribute| match purpose {
+            Purpose::Create => capabilities.writable(&attribute.schema, &attribute.path),
+            Purpose::Update => capabilities.writable_on_update(&attribute.schema, &attribute.path),
+        })
         .map(|attribute| writable_part(attribute, capabilities))
         .collect()
+}
+
+/// The value a field has in the profile, as the target takes it.
+fn field_value(
+    profile: &LmsProfile,
+    field: &MappedField,
+    manager: &ManagerRef,
+    path: &ScimPath,
+) -> Option<Value> {
+    let field = match field {
+        MappedField::Custom(name) => return string(profile.custom.get(name).map(String::as_str)),
+        MappedField::Profile(field) => *field,
+    };
+    match field {
+        ProfileField::FirstName => string(profile.first_name.as_deref()),
+        ProfileField::LastName => string(profile.last_name.as_deref()),
+        ProfileField::DisplayName => string(profile.display_name.as_deref()),
+        ProfileField::Title => string(profile.title.as_deref()),
+        ProfileField::Department => string(profile.department.as_deref()),
+        ProfileField::Team => string(profile.team.as_deref()),
+        ProfileField::Location => string(profile.location.as_deref()),
+        ProfileField::Company => string(profile.company.as_deref()),
+        ProfileField::Gender => string(profile.gender.as_deref()),
+        ProfileField::Birthday => date(profile.birthday),
+        ProfileField::HireDate => date(profile.hire_date),
+        ProfileField::ContractEndDate => date(profile.contract_end_date),
+        ProfileField::TerminationDate => date(profile.termination_date),
+        ProfileField::EmploymentType => string(profile.employment_type.as_deref()),
+        ProfileField::EmployeeNumber => string(profile.employee_number.as_deref()),
+        ProfileField::Status => string(Some(&profile.status)),
+        ProfileField::Manager => {
+            let id = match manager {
+                ManagerRef::None => return None,
+                ManagerRef::User(id) => id.0.clone(),
+                ManagerRef::SameBatch(external_id) => format!("{BULK_ID_PREFIX}{external_id}"),
+            };
+            let complex = path.schema == ENTERPRISE_USER_SCHEMA
+                && path.attribute.eq_ignore_ascii_case("manager")
+                && path.sub_attribute.is_none();
+            if !complex {
+                return Some(Value::String(id));
+            }
+            let mut reference = Map::new();
+            reference.insert("value".into(), Value::String(id));
+            if let Some(name) = non_empty(profile.manager.as_ref().and_then(|m| m.name.as_deref()))
+            {
+                reference.insert("displayName".into(), Value::String(name.to_owned()));
+            }
+            Some(Value::Object(reference))
+        }
+    }
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {
     value.filter(|value| !value.trim().is_empty())
 }
 
-fn text(value: Option<&str>) -> SyncedValue {
-    match non_empty(value) {
-        Some(value) => SyncedValue::Set(Value::String(value.to_owned())),
-        None => SyncedValue::Cleared,
-    }
+fn string(value: Option<&str>) -> Option<Value> {
+    non_empty(value).map(|value| Value::String(value.to_owned()))
 }
 
-fn date(value: Option<NaiveDate>) -> SyncedValue {
-    match value {
-        Some(date) => SyncedValue::Set(Value::String(date.format("%Y-%m-%d").to_string())),
-        None => SyncedValue::Cleared,
-    }
+fn text(value: Option<&str>) -> SyncedValue {
+    string(value).map_or(SyncedValue::Cleared, SyncedValue::Set)
+}
+
+fn date(value: Option<NaiveDate>) -> Option<Value> {
+    value.map(|date| Value::String(date.format("%Y-%m-%d").to_string()))
 }
 
 /// Drops the sub-attributes the server does not let clients write (the enterprise manager's
@@ -155,22 +252,14 @@ fn writable_part(
     capabilities: &ServerCapabilities,
 ) -> SyncedAttribute {
     let keep = |key: &String| {
-        capabilities.writable(attribute.schema, &format!("{}.{key}", attribute.path))
+        capabilities.writable(&attribute.schema, &format!("{}.{key}", attribute.path))
     };
     match &mut attribute.value {
         SyncedValue::Set(Value::Object(fields))
-        | SyncedValue::TypedElement {
-            element: Value::Object(fields),
+        | SyncedValue::Element {
+            element: Some(fields),
             ..
         } => fields.retain(|key, _| keep(key)),
-        SyncedValue::Set(Value::Array(elements)) => {
-            for element in elements.iter_mut() {
-                if let Value::Object(fields) = element {
-                    fields.retain(|key, _| keep(key));
-                }
-            }
-            elements.retain(|element| !is_empty_value(element));
-        }
         _ => {}
     }
     if let SyncedValue::Set(value) = &attribute.value
@@ -215,10 +304,16 @@ pub fn patch_body(attributes: &[SyncedAttribute]) -> Value {
                 operations.push(json!({"op": "replace", "path": path, "value": value}));
             }
             SyncedValue::Cleared => operations.push(json!({"op": "remove", "path": path})),
-            SyncedValue::TypedElement { kind, element } => {
-                let selector = format!("{path}[type eq {}]", filter_literal(kind));
-                operations.push(json!({"op": "remove", "path": selector}));
-                operations.push(json!({"op": "add", "path": path, "value": [element]}));
+            SyncedValue::Element { selector, element } => {
+                let (filter_attribute, filter_value) = selector;
+                let filtered = format!(
+                    "{path}[{filter_attribute} eq {}]",
+                    filter_literal(filter_value)
+                );
+                operations.push(json!({"op": "remove", "path": filtered}));
+                if let Some(element) = element {
+                    operations.push(json!({"op": "add", "path": path, "value": [element]}));
+                }
             }
         }
     }
@@ -237,36 +332,49 @@ pub fn replacement_document(
     Value::Object(current)
 }
 
-/// The body of the PATCH that adds one group member (never replacing the member list).
-pub fn add_member_patch_body(user: &LmsUserId) -> Value {
+/// The body of the PATCH that adds group members (never replacing the member list).
+pub fn add_members_patch_body(users: &[LmsUserId]) -> Value {
+    let members: Vec<Value> = users.iter().map(|user| json!({"value": user.0})).collect();
     json!({
         "schemas": [PATCH_OP_SCHEMA],
-        "Operations": [{"op": "add", "path": "members", "value": [{"value": user.0}]}]
+        "Operations": [{"op": "add", "path": "members", "value": members}]
     })
 }
 
 /// RFC 7644 §3.5.2.2: a remove whose path filters the multi-valued `members` by value removes
-/// that member only.
-pub fn remove_member_patch_body(user: &LmsUserId) -> Value {
-    json!({
-        "schemas": [PATCH_OP_SCHEMA],
-        "Operations": [{"op": "remove", "path": format!("members[{}]", equality_filter("value", &user.0))}]
-    })
+/// that member only; one operation per member, all in one PATCH.
+pub fn remove_members_patch_body(users: &[LmsUserId]) -> Value {
+    let operations: Vec<Value> = users
+        .iter()
+        .map(|user| {
+            json!({
+                "op": "remove",
+                "path": format!("members[{}]", equality_filter("value", &user.0)),
+            })
+        })
+        .collect();
+    json!({"schemas": [PATCH_OP_SCHEMA], "Operations": operations})
 }
 
-/// Takes `user` out of a group document for a PUT; `false` when it was no member.
-pub fn remove_member_from_document(group: &mut Map<String, Value>, user: &LmsUserId) -> bool {
+/// Takes `users` out of a group document for a PUT; `false` when none of them was a member.
+pub fn remove_members_from_document(group: &mut Map<String, Value>, users: &[LmsUserId]) -> bool {
     group.remove("meta");
     let Some(Value::Array(members)) = group.get_mut("members") else {
         return false;
     };
+    let leaving: BTreeSet<&str> = users.iter().map(|user| user.0.as_str()).collect();
     let before = members.len();
-    members.retain(|member| member.get("value").and_then(Value::as_str) != Some(user.0.as_str()));
+    members.retain(|member| {
+        member
+            .get("value")
+            .and_then(Value::as_str)
+            .is_none_or(|value| !leaving.contains(value))
+    });
     members.len() != before
 }
 
-/// Adds `user` to a group document for a PUT; `false` when it already is a member.
-pub fn add_member_to_document(group: &mut Map<String, Value>, user: &LmsUserId) -> bool {
+/// Adds `users` to a group document for a PUT; `false` when all of them already are members.
+pub fn add_members_to_document(group: &mut Map<String, Value>, users: &[LmsUserId]) -> bool {
     group.remove("meta");
     let members = group
         .entry("members")
@@ -277,25 +385,33 @@ pub fn add_member_to_document(group: &mut Map<String, Value>, user: &LmsUserId) 
     let Value::Array(members) = members else {
         return false;
     };
-    let already_member = members
+    let present: BTreeSet<String> = members
         .iter()
-        .any(|member| member.get("value").and_then(Value::as_str) == Some(user.0.as_str()));
-    if !already_member {
-        members.push(json!({"value": user.0}));
+        .filter_map(|member| member.get("value").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    let mut added = false;
+    for user in users {
+        if !present.contains(&user.0) {
+            members.push(json!({"value": user.0}));
+            added = true;
+        }
     }
-    !already_member
+    added
 }
 
 fn apply_to_document(document: &mut Map<String, Value>, attributes: &[SyncedAttribute]) {
+    let mut extensions = BTreeSet::new();
     for attribute in attributes {
-        let container = if attribute.schema == CORE_USER_SCHEMA {
+        let container = if attribute.is_core() {
             &mut *document
         } else {
-            object_at(document, attribute.schema)
+            extensions.insert(attribute.schema.clone());
+            object_at(document, &attribute.schema)
         };
         let (parents, leaf) = match attribute.path.rsplit_once('.') {
             Some((parent, leaf)) => (Some(parent), leaf),
-            None => (None, attribute.path),
+            None => (None, attribute.path.as_str()),
         };
         let container = match parents {
             Some(parent) => object_at(container, parent),
@@ -308,33 +424,53 @@ fn apply_to_document(document: &mut Map<String, Value>, attributes: &[SyncedAttr
             SyncedValue::Cleared => {
                 container.remove(leaf);
             }
-            SyncedValue::TypedElement { kind, element } => {
+            SyncedValue::Element { selector, element } => {
                 let mut elements = match container.remove(leaf) {
                     Some(Value::Array(elements)) => elements,
                     _ => Vec::new(),
                 };
-                elements
-                    .retain(|existing| existing.get("type").and_then(Value::as_str) != Some(*kind));
-                if element.get("primary") == Some(&Value::Bool(true)) {
-                    // RFC 7643 §2.4: at most one element may be primary.
-                    for existing in &mut elements {
-                        if let Value::Object(fields) = existing {
-                            fields.remove("primary");
+                let matches = |existing: &Value| {
+                    existing.get(&selector.0).and_then(Value::as_str) == Some(selector.1.as_str())
+                };
+                // Sub-attributes of the element the sync does not write stay as they were.
+                let mut merged = elements
+                    .iter()
+                    .find(|existing| matches(existing))
+                    .and_then(Value::as_object)
+                    .cloned();
+                elements.retain(|existing| !matches(existing));
+                if let Some(element) = element {
+                    let fields = merged.get_or_insert_with(Map::new);
+                    for (key, value) in element {
+                        fields.insert(key.clone(), value.clone());
+                    }
+                    if element.get("primary") == Some(&Value::Bool(true)) {
+                        // RFC 7643 §2.4: at most one element may be primary.
+                        for existing in &mut elements {
+                            if let Value::Object(fields) = existing {
+                                fields.remove("primary");
+                            }
                         }
                     }
+                    if let Some(fields) = merged {
+                        elements.push(Value::Object(fields));
+                    }
                 }
-                elements.push(element.clone());
-                container.insert(leaf.to_owned(), Value::Array(elements));
+                if elements.is_empty() {
+                    container.remove(leaf);
+                } else {
+                    container.insert(leaf.to_owned(), Value::Array(elements));
+                }
             }
         }
     }
-    for extension in MANAGED_EXTENSIONS {
-        let present = match document.get(extension) {
+    for extension in extensions {
+        let present = match document.get(&extension) {
             Some(Value::Object(fields)) => !fields.is_empty(),
             _ => false,
         };
         if !present {
-            document.remove(extension);
+            document.remove(&extension);
         }
         let schemas = document
             .entry("schemas")
@@ -342,11 +478,11 @@ fn apply_to_document(document: &mut Map<String, Value>, attributes: &[SyncedAttr
         if let Value::Array(schemas) = schemas {
             let listed = schemas
                 .iter()
-                .any(|schema| schema.as_str() == Some(extension));
+                .any(|schema| schema.as_str() == Some(extension.as_str()));
             if present && !listed {
-                schemas.push(Value::String(extension.to_owned()));
+                schemas.push(Value::String(extension.clone()));
             } else if !present && listed {
-                schemas.retain(|schema| schema.as_str() != Some(extension));
+                schemas.retain(|schema| schema.as_str() != Some(extension.as_str()));
             }
         }
     }
@@ -366,79 +502,77 @@ fn object_at<'a>(document: &'a mut Map<String, Value>, key: &str) -> &'a mut Map
     }
 }
 
-/// A string as a filter comparison value (RFC 7644 §3.4.2.2): a JSON string literal, so quotes,
-/// backslashes and control characters are escaped as JSON escapes them.
-pub fn filter_literal(value: &str) -> String {
-    Value::String(value.to_owned()).to_string()
+/// The labels of the synced attributes whose value in `document` (a user as the server answered)
+/// differs from what the sync writes.
+pub fn drifted(document: &Value, attributes: &[SyncedAttribute]) -> Vec<String> {
+    let mut drifted = Vec::new();
+    for attribute in attributes {
+        if attribute.path == "externalId" {
+            continue;
+        }
+        let container = if attribute.is_core() {
+            Some(document)
+        } else {
+            document.get(&attribute.schema)
+        };
+        let current = attribute
+            .path
+            .split('.')
+            .try_fold(container, |value, key| Some(value?.get(key)))
+            .flatten()
+            .filter(|value| !is_empty_value(value));
+        let same = match (&attribute.value, current) {
+            (SyncedValue::Set(wanted), Some(current)) => same_value(wanted, current),
+            (SyncedValue::Set(_), None) => false,
+            (SyncedValue::Cleared, current) => current.is_none(),
+            (SyncedValue::Element { selector, element }, current) => {
+                let found = current.and_then(Value::as_array).and_then(|elements| {
+                    elements.iter().find(|existing| {
+                        existing.get(&selector.0).and_then(Value::as_str)
+                            == Some(selector.1.as_str())
+                    })
+                });
+                match (element, found) {
+                    (None, found) => found.is_none(),
+                    (Some(wanted), Some(found)) => {
+                        same_value(&Value::Object(wanted.clone()), found)
+                    }
+                    (Some(_), None) => false,
+                }
+            }
+        };
+        if !same && !drifted.contains(&attribute.label) {
+            drifted.push(attribute.label.clone());
+        }
+    }
+    drifted
 }
 
-/// `attribute eq "value"`, the only filter the adapter needs.
-pub fn equality_filter(attribute: &str, value: &str) -> String {
-    format!("{attribute} eq {}", filter_literal(value))
-}
-
-/// A user as the port returns it. The email is the `userName` (which the sync sets to the work
-/// email), else the primary email.
-pub fn lms_user_from(resource: &Value) -> Result<LmsUser, String> {
-    let id = resource_id(resource)?;
-    let email = resource
-        .get("userName")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| primary_email(resource))
-        .ok_or_else(|| format!("user {id} has neither userName nor an email"))?;
-    Ok(LmsUser {
-        id: LmsUserId(id),
-        external_id: resource
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        email,
-        // RFC 7643 leaves `active` optional; an account that does not say otherwise can sign in.
-        active: resource
-            .get("active")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-    })
-}
-
-pub fn lms_group_from(resource: &Value) -> Result<LmsGroup, String> {
-    let id = resource_id(resource)?;
-    let name = resource
-        .get("displayName")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("group {id} has no displayName"))?;
-    Ok(LmsGroup {
-        id: LmsGroupId(id),
-        name: name.to_owned(),
-    })
-}
-
-fn resource_id(resource: &Value) -> Result<String, String> {
-    resource
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| "a resource without an id".to_owned())
-}
-
-fn primary_email(resource: &Value) -> Option<String> {
-    let emails = resource.get("emails")?.as_array()?;
-    emails
-        .iter()
-        .find(|email| email.get("primary") == Some(&Value::Bool(true)))
-        .or_else(|| emails.first())
-        .and_then(|email| email.get("value"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+/// `wanted` is in `current`: equal scalars (text case-insensitively where SCIM compares so),
+/// objects whose keys the sync writes hold equal values.
+fn same_value(wanted: &Value, current: &Value) -> bool {
+    match (wanted, current) {
+        (Value::Object(wanted), Value::Object(current)) => wanted.iter().all(|(key, value)| {
+            key == "primary"
+                || current
+                    .get(key)
+                    .is_some_and(|found| same_value(value, found))
+        }),
+        (Value::String(wanted), Value::String(current)) => wanted == current,
+        (wanted, current) => wanted == current,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::discovery::PERSONIO_LMS_USER_SCHEMA;
+    use super::super::mapping::resolve;
     use super::*;
     use crate::domain::lms::Manager;
+    use crate::domain::settings::{AttributeMapping, ScimSettings};
     use std::collections::BTreeMap;
+
+    const VENDOR: &str = "urn:acme:params:scim:schemas:extension:learning:1.0:User";
 
     fn capabilities(extensions: &[&str], schemas: &[Value]) -> ServerCapabilities {
         let user_type = json!({
@@ -461,6 +595,7 @@ mod tests {
             title: None,
             department: Some("Sales".into()),
             team: Some("EMEA".into()),
+            location: Some("Berlin".into()),
             company: Some("ACME GmbH".into()),
             birthday: NaiveDate::from_ymd_opt(1990, 5, 17),
             manager: Some(Manager {
@@ -468,24 +603,41 @@ mod tests {
                 name: Some("Bo Boss".into()),
             }),
             employee_number: Some("4711".into()),
-            custom: BTreeMap::from([("shoe_size".into(), "42".into())]),
+            custom: BTreeMap::from([("costCenter".into(), "CC-9".into())]),
             ..LmsProfile::default()
         }
     }
 
-    fn read_only_manager_name_schema() -> Value {
+    fn attributes(
+        settings: &ScimSettings,
+        capabilities: &ServerCapabilities,
+        manager: ManagerRef,
+        purpose: Purpose,
+    ) -> Vec<SyncedAttribute> {
+        let mapping = AttributeMapping::new(settings, &["costCenter".to_owned()]).unwrap();
+        let resolved = resolve(&mapping, capabilities);
+        synced_attributes(&profile(), &manager, &resolved, capabilities, purpose)
+    }
+
+    fn manager_name_read_only() -> Value {
         json!({"id": ENTERPRISE_USER_SCHEMA, "attributes": [
             {"name": "department"}, {"name": "organization"}, {"name": "employeeNumber"},
+            {"name": "costCenter"},
             {"name": "manager", "subAttributes": [
                 {"name": "value"}, {"name": "displayName", "mutability": "readOnly"}]}
         ]})
     }
 
     #[test]
-    fn create_body_has_core_fields_role_and_advertised_extensions_only() {
-        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[]);
-        let attributes = synced_attributes(&profile(), Some("scim-12"), &capabilities);
-        let body = create_body(&attributes, "User", &capabilities);
+    fn a_standard_server_gets_core_and_enterprise_attributes_with_the_role_on_create() {
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[manager_name_read_only()]);
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::User(LmsUserId("scim-12".into())),
+            Purpose::Create,
+        );
+        let body = create_body(&synced, "User", &capabilities);
         assert_eq!(
             body,
             json!({
@@ -497,69 +649,86 @@ mod tests {
                 "name": {"givenName": "Ann", "familyName": "Lee"},
                 "displayName": "Ann Lee",
                 "active": true,
+                "addresses": [{"type": "work", "locality": "Berlin"}],
                 ENTERPRISE_USER_SCHEMA: {
                     "department": "Sales",
                     "organization": "ACME GmbH",
                     "employeeNumber": "4711",
-                    "manager": {"value": "scim-12", "displayName": "Bo Boss"}
+                    "manager": {"value": "scim-12"}
                 }
             })
         );
     }
 
     #[test]
-    fn project_extension_carries_the_lms_only_fields_when_advertised() {
-        let capabilities = capabilities(&[PERSONIO_LMS_USER_SCHEMA], &[]);
-        let body = create_body(
-            &synced_attributes(&profile(), None, &capabilities),
-            "User",
+    fn a_vendor_extension_takes_the_fields_mapped_to_it() {
+        let vendor_schema = json!({"id": VENDOR, "attributes": [
+            {"name": "costCenter"}, {"name": "state"}, {"name": "managerId"}]});
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA, VENDOR], &[vendor_schema]);
+        let mut settings = ScimSettings::default();
+        settings
+            .attributes
+            .insert("custom.costCenter".into(), format!("{VENDOR}:costCenter"));
+        settings
+            .attributes
+            .insert("status".into(), format!("{VENDOR}:state"));
+        settings
+            .attributes
+            .insert("manager".into(), format!("{VENDOR}:managerId"));
+        let synced = attributes(
+            &settings,
             &capabilities,
+            ManagerRef::SameBatch("12".into()),
+            Purpose::Create,
         );
+        let body = create_body(&synced, "User", &capabilities);
+        assert_eq!(
+            body[VENDOR],
+            json!({"costCenter": "CC-9", "state": "Active", "managerId": "bulkId:12"})
+        );
+        assert!(body[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
+        // The core schema first, then the extensions written, by URN.
+        assert_eq!(
+            body["schemas"],
+            json!([CORE_USER_SCHEMA, VENDOR, ENTERPRISE_USER_SCHEMA])
+        );
+    }
+
+    #[test]
+    fn the_project_extension_carries_the_lms_only_fields_when_advertised() {
+        let capabilities = capabilities(&[PERSONIO_LMS_USER_SCHEMA], &[]);
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::None,
+            Purpose::Create,
+        );
+        let body = create_body(&synced, "User", &capabilities);
         assert_eq!(
             body[PERSONIO_LMS_USER_SCHEMA],
             json!({
                 "status": "Active",
                 "team": "EMEA",
+                "location": "Berlin",
                 "birthday": "1990-05-17",
-                "customAttributes": [{"name": "shoe_size", "value": "42"}]
+                "customAttributes": [{"name": "costCenter", "value": "CC-9"}]
             })
-        );
-        assert_eq!(
-            body["schemas"],
-            json!([CORE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA])
         );
         assert!(body.get(ENTERPRISE_USER_SCHEMA).is_none());
     }
 
     #[test]
-    fn read_only_sub_attributes_are_not_sent_and_an_emptied_value_clears() {
-        let capabilities = capabilities(
-            &[ENTERPRISE_USER_SCHEMA],
-            &[read_only_manager_name_schema()],
-        );
-        let resolved = synced_attributes(&profile(), Some("scim-12"), &capabilities);
-        let manager = resolved
-            .iter()
-            .find(|attribute| attribute.path == "manager")
-            .expect("manager is synced");
-        assert_eq!(manager.value, SyncedValue::Set(json!({"value": "scim-12"})));
-
-        let unresolved = synced_attributes(&profile(), None, &capabilities);
-        let manager = unresolved
-            .iter()
-            .find(|attribute| attribute.path == "manager")
-            .expect("manager is synced");
-        assert_eq!(manager.value, SyncedValue::Cleared);
-    }
-
-    #[test]
-    fn patch_replaces_exactly_the_synced_paths() {
+    fn patch_replaces_exactly_the_synced_paths_and_owns_the_typed_elements() {
         let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[]);
-        let mut changed = profile();
-        changed.manager = None;
-        let body = patch_body(&synced_attributes(&changed, None, &capabilities));
-        let operations = body["Operations"].as_array().expect("operations");
-        let summary: Vec<(String, String)> = operations
+        let body = patch_body(&attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::None,
+            Purpose::Update,
+        ));
+        let summary: Vec<(String, String)> = body["Operations"]
+            .as_array()
+            .expect("operations")
             .iter()
             .map(|op| {
                 (
@@ -568,36 +737,27 @@ mod tests {
                 )
             })
             .collect();
+        let enterprise = |attribute: &str| format!("{ENTERPRISE_USER_SCHEMA}:{attribute}");
         let expected = [
-            ("replace", "externalId"),
-            ("replace", "userName"),
-            ("remove", "emails[type eq \"work\"]"),
-            ("add", "emails"),
-            ("replace", "name.givenName"),
-            ("replace", "name.familyName"),
-            ("replace", "displayName"),
-            ("replace", "active"),
-            ("remove", "title"),
-            (
-                "replace",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
-            ),
-            (
-                "replace",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization",
-            ),
-            (
-                "replace",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
-            ),
-            (
-                "remove",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
-            ),
+            ("replace", "externalId".to_owned()),
+            ("replace", "userName".into()),
+            ("remove", "emails[type eq \"work\"]".into()),
+            ("add", "emails".into()),
+            ("replace", "active".into()),
+            ("replace", "name.givenName".into()),
+            ("replace", "name.familyName".into()),
+            ("replace", "displayName".into()),
+            ("remove", "title".into()),
+            ("replace", enterprise("department")),
+            ("remove", "addresses[type eq \"work\"]".into()),
+            ("add", "addresses".into()),
+            ("replace", enterprise("organization")),
+            ("remove", "userType".into()),
+            ("remove", enterprise("manager")),
+            ("replace", enterprise("employeeNumber")),
         ]
-        .map(|(op, path)| (op.to_owned(), path.to_owned()));
+        .map(|(op, path)| (op.to_owned(), path));
         assert_eq!(summary, expected);
-        assert_eq!(body["schemas"], json!([PATCH_OP_SCHEMA]));
         assert!(
             !body.to_string().contains("roles"),
             "a patch never sends the role"
@@ -605,9 +765,36 @@ mod tests {
     }
 
     #[test]
-    fn replacement_keeps_unsynced_attributes_and_other_emails() {
+    fn an_update_leaves_the_email_to_an_lms_that_keys_users_by_it() {
+        let core = json!({"id": CORE_USER_SCHEMA, "attributes": [
+            {"name": "userName", "mutability": "immutable"},
+            {"name": "emails", "subAttributes": [{"name": "value"}, {"name": "type"}, {"name": "primary"}]},
+            {"name": "active"}, {"name": "name", "subAttributes": [{"name": "givenName"}, {"name": "familyName"}]},
+            {"name": "displayName"}, {"name": "title"}
+        ]});
+        let capabilities = capabilities(&[], &[core]);
+        let paths = |purpose| -> Vec<String> {
+            attributes(
+                &ScimSettings::default(),
+                &capabilities,
+                ManagerRef::None,
+                purpose,
+            )
+            .into_iter()
+            .map(|attribute| attribute.path)
+            .collect()
+        };
+        assert!(paths(Purpose::Create).contains(&"userName".to_owned()));
+        let update = paths(Purpose::Update);
+        assert!(!update.contains(&"userName".to_owned()));
+        assert!(!update.contains(&"emails".to_owned()));
+        assert!(update.contains(&"title".to_owned()));
+    }
+
+    #[test]
+    fn replacement_keeps_unsynced_attributes_other_emails_and_element_parts() {
         let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[]);
-        let current = json!({
+        let Value::Object(current) = json!({
             "schemas": [CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
             "id": "u1",
             "meta": {"resourceType": "User", "version": "W/\"3\""},
@@ -620,13 +807,18 @@ mod tests {
                 {"value": "old@example.com", "type": "work", "primary": true},
                 {"value": "ann@home.example", "type": "home", "primary": false}
             ],
+            "addresses": [{"type": "work", "streetAddress": "Main St 1", "locality": "Bonn"}],
             ENTERPRISE_USER_SCHEMA: {"costCenter": "CC-7", "department": "Old"}
-        });
-        let Value::Object(current) = current else {
+        }) else {
             panic!("an object")
         };
-        let document =
-            replacement_document(current, &synced_attributes(&profile(), None, &capabilities));
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::None,
+            Purpose::Update,
+        );
+        let document = replacement_document(current, &synced);
         assert_eq!(document["id"], "u1");
         assert!(document.get("meta").is_none());
         assert_eq!(document["nickName"], "Annie");
@@ -646,68 +838,53 @@ mod tests {
                 {"value": "ann.lee@example.com", "type": "work", "primary": true}
             ])
         );
+        assert_eq!(
+            document["addresses"],
+            json!([{"type": "work", "streetAddress": "Main St 1", "locality": "Berlin"}])
+        );
         assert_eq!(document[ENTERPRISE_USER_SCHEMA]["costCenter"], "CC-7");
         assert_eq!(document[ENTERPRISE_USER_SCHEMA]["department"], "Sales");
     }
 
     #[test]
-    fn an_extension_left_empty_is_dropped_with_its_schema_entry() {
-        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[]);
-        let mut bare = profile();
-        bare.department = None;
-        bare.company = None;
-        bare.employee_number = None;
-        bare.manager = None;
-        let Value::Object(current) = json!({
-            "schemas": [CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
-            ENTERPRISE_USER_SCHEMA: {"department": "Old"}
-        }) else {
+    fn drift_names_the_fields_changed_by_hand() {
+        let capabilities = capabilities(&[ENTERPRISE_USER_SCHEMA], &[manager_name_read_only()]);
+        let synced = attributes(
+            &ScimSettings::default(),
+            &capabilities,
+            ManagerRef::User(LmsUserId("m1".into())),
+            Purpose::Update,
+        );
+        let Value::Object(empty) = json!({"id": "u1"}) else {
             panic!("an object")
         };
-        let document =
-            replacement_document(current, &synced_attributes(&bare, None, &capabilities));
-        assert!(document.get(ENTERPRISE_USER_SCHEMA).is_none());
-        assert_eq!(document["schemas"], json!([CORE_USER_SCHEMA]));
-    }
-
-    #[test]
-    fn filter_values_are_quoted_and_escaped_as_json_strings() {
-        assert_eq!(equality_filter("externalId", "42"), r#"externalId eq "42""#);
+        let as_synced = replacement_document(empty, &synced);
+        assert!(drifted(&as_synced, &synced).is_empty(), "{as_synced}");
+        let mut edited = as_synced.clone();
+        edited["active"] = json!(false);
+        edited["title"] = json!("Hand-made");
+        edited[ENTERPRISE_USER_SCHEMA]["manager"] = json!({"value": "m2", "displayName": "X"});
+        edited["addresses"] = json!([{"type": "work", "locality": "Hamburg"}]);
         assert_eq!(
-            equality_filter("displayName", r#"R&D "North" \ 2"#),
-            r#"displayName eq "R&D \"North\" \\ 2""#
+            drifted(&edited, &synced),
+            ["active", "title", "location", "manager"]
         );
-        assert_eq!(equality_filter("userName", "a\nb"), r#"userName eq "a\nb""#);
     }
 
     #[test]
-    fn adding_a_member_to_a_document_is_idempotent() {
+    fn adding_members_to_a_document_is_idempotent() {
         let Value::Object(mut group) = json!({"id": "g1", "displayName": "Sales", "meta": {}})
         else {
             panic!("an object")
         };
-        let user = LmsUserId("u1".into());
-        assert!(add_member_to_document(&mut group, &user));
-        assert!(!add_member_to_document(&mut group, &user));
-        assert_eq!(group["members"], json!([{"value": "u1"}]));
+        let users = [LmsUserId("u1".into()), LmsUserId("u2".into())];
+        assert!(add_members_to_document(&mut group, &users));
+        assert!(!add_members_to_document(&mut group, &users[..1]));
+        assert_eq!(group["members"], json!([{"value": "u1"}, {"value": "u2"}]));
         assert!(!group.contains_key("meta"));
-    }
-
-    #[test]
-    fn users_and_groups_are_read_from_resources() {
-        let user = lms_user_from(&json!({"id": "u1", "externalId": "7", "emails": [
-            {"value": "b@x.org"}, {"value": "a@x.org", "primary": true}]}))
-        .expect("a user");
-        assert_eq!(user.email, "a@x.org");
-        assert!(user.active);
-        assert_eq!(user.external_id.as_deref(), Some("7"));
-        let user = lms_user_from(&json!({"id": "u2", "userName": "c@x.org", "active": false}))
-            .expect("a user");
-        assert_eq!((user.email.as_str(), user.active), ("c@x.org", false));
-        assert!(lms_user_from(&json!({"userName": "c@x.org"})).is_err());
-        assert!(lms_user_from(&json!({"id": "u3"})).is_err());
-        let group = lms_group_from(&json!({"id": "g1", "displayName": "Sales"})).expect("a group");
-        assert_eq!((group.id.0.as_str(), group.name.as_str()), ("g1", "Sales"));
-        assert!(lms_group_from(&json!({"id": "g1"})).is_err());
+        assert_eq!(
+            add_members_patch_body(&users)["Operations"][0]["value"],
+            json!([{"value": "u1"}, {"value": "u2"}])
+        );
     }
 }

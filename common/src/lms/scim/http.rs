@@ -1,6 +1,8 @@
 //! One SCIM request with the shared retry policy, and SCIM error responses (RFC 7644 §3.12)
 //! turned into [`LmsError`]s.
 
+use super::counts::{RequestCounter, RequestKind};
+use super::throttle::Throttle;
 use crate::counters::RequestCounters;
 use crate::net_failure::{NoAnswer, Reachability};
 use crate::ports::LmsError;
@@ -23,7 +25,12 @@ pub struct ScimHttp {
     token: Secret,
     request_timeout: Duration,
     backoff: Backoff,
-    /// Every request that left, by kind ([`request_kind`]), and every 429 received.
+    throttle: Throttle,
+    /// Every request that left, by what it was for (the protocol accounting of tests and the
+    /// benchmark).
+    counter: RequestCounter,
+    /// Every request that left, by HTTP kind ([`request_kind`]), and every 429 received: what a
+    /// run records in its `stats`.
     counters: RequestCounters,
 }
 
@@ -40,6 +47,7 @@ impl ScimHttp {
         token: Secret,
         request_timeout: Duration,
         backoff: Backoff,
+        max_in_flight: usize,
     ) -> Self {
         Self {
             client,
@@ -47,12 +55,22 @@ impl ScimHttp {
             token,
             request_timeout,
             backoff,
+            throttle: Throttle::new(max_in_flight),
+            counter: RequestCounter::default(),
             counters: RequestCounters::new(),
         }
     }
 
+    pub fn counter(&self) -> &RequestCounter {
+        &self.counter
+    }
+
     pub fn counters(&self) -> &RequestCounters {
         &self.counters
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// The URL of `endpoint` (`/Users`, as a resource type names it) and further path segments
@@ -72,6 +90,7 @@ impl ScimHttp {
     /// it succeeds, fails permanently, runs out of attempts or would outlast `deadline`.
     pub async fn send(
         &self,
+        kind: RequestKind,
         method: Method,
         url: Url,
         query: &[(&str, String)],
@@ -103,9 +122,14 @@ impl ScimHttp {
                     .body(encoded.clone());
             }
 
+            let permit = self.throttle.acquire().await;
+            // Counted as it leaves (every attempt), once for each use of the counts.
+            self.counter.count(kind);
             self.counters.sent_kind(request_kind(&method, &url));
-            let (reason, retry_after, no_answer) = match request.send().await {
+            let sent = request.send().await;
+            let (reason, retry_after, no_answer) = match sent {
                 Ok(response) if response.status().is_redirection() => {
+                    drop(permit);
                     let location = response
                         .headers()
                         .get(LOCATION)
@@ -120,15 +144,19 @@ impl ScimHttp {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        self.counters.throttled();
-                    }
                     let retry_after = response
                         .headers()
                         .get(RETRY_AFTER)
                         .and_then(|value| value.to_str().ok())
                         .and_then(parse_retry_after);
                     let bytes = response.bytes().await;
+                    drop(permit);
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.counters.throttled();
+                        self.throttle.throttled(retry_after);
+                    } else if status.is_success() {
+                        self.throttle.succeeded();
+                    }
                     tracing::debug!(%method, path = url.path(), status = status.as_u16(), attempt, "SCIM response");
                     match bytes {
                         Ok(bytes) if status.is_success() => {
@@ -154,6 +182,7 @@ impl ScimHttp {
                     }
                 }
                 Err(error) => {
+                    drop(permit);
                     // An address this host does not connect to: permanent, never retried.
                     if let Some(refused) = crate::net::address_refusal(&error) {
                         return Err(LmsError::Refused(format!("{} {refused}", refused.host)));
@@ -326,6 +355,7 @@ mod tests {
                 cap: Duration::from_millis(40),
                 max_attempts,
             },
+            4,
         )
     }
 
@@ -333,6 +363,7 @@ mod tests {
         let url = http.url("/Users", &["a b"]);
         assert!(url.path().ends_with("/scim/v2/Users/a%20b"), "{url}");
         http.send(
+            RequestKind::UserRead,
             Method::GET,
             url,
             &[],
@@ -392,6 +423,7 @@ mod tests {
         let http = client_for(url);
         let error = http
             .send(
+                RequestKind::UserRead,
                 Method::GET,
                 http.url("/Users", &[]),
                 &[],

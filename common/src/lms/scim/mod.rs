@@ -1,36 +1,47 @@
 //! SCIM 2.0 (RFC 7643/7644) learning platform client: the `LearningPlatform` adapter.
 //!
 //! The server is asked once per client what it supports (`/ServiceProviderConfig`,
-//! `/ResourceTypes`, `/Schemas`); that decides PATCH or GET-then-PUT for updates, whether the
-//! enterprise extension and the project's own extension (`docs/scim-extension.md`) are sent, and
-//! which attributes the server lets clients write.
+//! `/ResourceTypes`, `/Schemas`; RFC 7643's defaults where it does not say); that decides PATCH or
+//! GET-then-PUT for updates, bulk, and where each field of the settings' attribute mapping goes
+//! (`docs/scim-extension.md`). What a server turns out not to do despite its documents (a PATCH
+//! shape it refuses, a filter on `externalId` it cannot run, a bulk endpoint that is not there) is
+//! learnt on the first refusal and not tried again by the same client.
 
+mod bulk;
+mod counts;
+mod defaults;
 mod discovery;
 mod document;
+mod groups;
 mod http;
+mod mapping;
 #[cfg(test)]
 mod redirect_tests;
+mod resources;
+mod throttle;
+mod users;
 
+pub use counts::{RequestCounts, RequestKind};
 pub use discovery::{
-    CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA, ServerCapabilities,
+    BulkLimits, CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA,
+    ServerCapabilities,
 };
 
-use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
-use crate::domain::run::RequestCounts;
+use crate::domain::lms::{LmsGroup, LmsGroupId, LmsUser, LmsUserId};
+use crate::domain::run;
+use crate::domain::settings::AttributeMapping;
 use crate::net::NetworkPolicy;
-use crate::ports::{LearningPlatform, LmsError};
+use crate::ports::{LearningPlatform, ListedUser, LmsError, LmsFeatures, MappingReport, UserWrite};
 use crate::retry::{Backoff, Deadline};
 use crate::secret::Secret;
 use async_trait::async_trait;
-use document::{
-    SyncedAttribute, SyncedValue, add_member_patch_body, add_member_to_document, create_body,
-    equality_filter, lms_group_from, lms_user_from, patch_body, remove_member_from_document,
-    remove_member_patch_body, replacement_document, synced_attributes,
-};
+use groups::Membership;
 use http::ScimHttp;
 use reqwest::Method;
-use serde::Deserialize;
+use resources::listed_resources;
 use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 use url::Url;
@@ -49,11 +60,15 @@ pub struct ScimConfig {
     pub backoff: Backoff,
     /// How long one port call (with its retries and the lookups it needs) may take in all.
     pub call_budget: Duration,
-    /// Resources asked for per list page (the server may cap it lower).
+    /// Resources asked for per lookup page (the server may cap it lower).
     pub page_size: usize,
     /// Which addresses the client may reach (set from the host's policy in `crate::app::connect`).
     /// Redirects are never followed, whatever the policy: the token goes to this base URL only.
     pub network: NetworkPolicy,
+    /// Resources asked for per listing page, unless the server's `filter.maxResults` is lower.
+    pub listing_page_size: usize,
+    /// The most requests in flight at once; 429s lower it for a while.
+    pub max_in_flight: usize,
 }
 
 impl ScimConfig {
@@ -66,6 +81,8 @@ impl ScimConfig {
             call_budget: Duration::from_secs(120),
             page_size: 100,
             network: NetworkPolicy::LOCAL,
+            listing_page_size: 1000,
+            max_in_flight: 64,
         }
     }
 }
@@ -80,14 +97,27 @@ pub enum ScimSetupError {
     HttpClient(#[from] reqwest::Error),
 }
 
+/// What the server turned out not to do, learnt from its refusals.
+#[derive(Default)]
+struct Learnt {
+    /// `filter=externalId eq …` is refused: users are found by userName or by listing.
+    external_id_filter_refused: AtomicBool,
+    /// PATCH is refused (501/405, or the shapes the adapter sends): updates GET and PUT.
+    patch_refused: AtomicBool,
+    /// `/Bulk` is not there: writes go one by one.
+    bulk_refused: AtomicBool,
+}
+
 /// The SCIM learning platform. Cheap to share (`Arc`); one HTTP client and one discovery per
 /// instance.
 pub struct ScimLms {
     http: ScimHttp,
     capabilities: OnceCell<ServerCapabilities>,
+    learnt: Learnt,
     call_budget: Duration,
     invocation_deadline: Option<Deadline>,
     page_size: usize,
+    listing_page_size: usize,
 }
 
 impl ScimLms {
@@ -107,11 +137,14 @@ impl ScimLms {
                 config.token,
                 config.timeout,
                 config.backoff,
+                config.max_in_flight,
             ),
             capabilities: OnceCell::new(),
+            learnt: Learnt::default(),
             call_budget: config.call_budget,
             invocation_deadline: None,
             page_size: config.page_size.max(1),
+            listing_page_size: config.listing_page_size.max(1),
         })
     }
 
@@ -119,6 +152,17 @@ impl ScimLms {
     pub fn bounded_by(mut self, deadline: Deadline) -> Self {
         self.invocation_deadline = Some(deadline);
         self
+    }
+
+    /// The requests sent so far, by what each was for (the protocol accounting; a run's
+    /// record counts them by HTTP kind, [`LearningPlatform::request_counts`]).
+    pub fn scim_request_counts(&self) -> RequestCounts {
+        self.http.counter().snapshot()
+    }
+
+    /// How many 429s the server answered so far.
+    pub fn throttled_count(&self) -> u64 {
+        self.http.throttle().throttled_count()
     }
 
     fn call_deadline(&self) -> Deadline {
@@ -141,8 +185,14 @@ impl ScimLms {
                     .await?;
                 let resource_types = self.discovery_document("ResourceTypes", deadline).await?;
                 let schemas = self.discovery_document("Schemas", deadline).await?;
-                let resource_types = resource_types.map(listed_resources).transpose()?;
-                let schemas = schemas.map(listed_resources).transpose()?;
+                let listed = |document: Option<Value>| {
+                    document
+                        .map(listed_resources)
+                        .transpose()
+                        .map_err(LmsError::Malformed)
+                };
+                let resource_types = listed(resource_types)?;
+                let schemas = listed(schemas)?;
                 let capabilities = ServerCapabilities::from_discovery(
                     config.as_ref(),
                     resource_types.as_deref(),
@@ -152,10 +202,14 @@ impl ScimLms {
                 tracing::info!(
                     patch = capabilities.patch_supported,
                     filter = capabilities.filter_supported,
+                    bulk = ?capabilities.bulk,
                     enterprise = capabilities.user_extension_advertised(ENTERPRISE_USER_SCHEMA),
                     personio_lms = capabilities.user_extension_advertised(PERSONIO_LMS_USER_SCHEMA),
                     "SCIM server discovered"
                 );
+                for warning in &capabilities.warnings {
+                    tracing::warn!("{warning}");
+                }
                 Ok(capabilities)
             })
             .await
@@ -168,7 +222,18 @@ impl ScimLms {
         deadline: Deadline,
     ) -> Result<Option<Value>, LmsError> {
         let url = self.http.url(endpoint, &[]);
-        match self.http.send(Method::GET, url, &[], None, deadline).await {
+        match self
+            .http
+            .send(
+                RequestKind::Discovery,
+                Method::GET,
+                url,
+                &[],
+                None,
+                deadline,
+            )
+            .await
+        {
             Ok(response) => Ok(response.body),
             Err(LmsError::NotFound { .. } | LmsError::Rejected { status: 501, .. }) => {
                 tracing::warn!(
@@ -181,195 +246,16 @@ impl ScimLms {
         }
     }
 
-    /// Pages through the resources at `endpoint` matching `filter` (all of them when the server
-    /// cannot filter) until `pick` accepts one. Resources the adapter cannot read are skipped:
-    /// they cannot be the one asked for.
-    async fn find_resource<T>(
-        &self,
-        endpoint: &str,
-        filter: String,
-        attributes: Option<&str>,
-        deadline: Deadline,
-        pick: impl Fn(&Value) -> Result<Option<T>, String>,
-    ) -> Result<Option<T>, LmsError> {
-        let capabilities = self.discovered(deadline).await?;
-        let count = capabilities
-            .max_results
-            .map_or(self.page_size, |max| max.min(self.page_size));
-        let mut start_index = 1usize;
-        loop {
-            let mut query = vec![
-                ("startIndex", start_index.to_string()),
-                ("count", count.to_string()),
-            ];
-            if capabilities.filter_supported {
-                query.push(("filter", filter.clone()));
-            }
-            if let Some(attributes) = attributes {
-                query.push(("attributes", attributes.to_owned()));
-            }
-            let url = self.http.url(endpoint, &[]);
-            let response = self
-                .http
-                .send(Method::GET, url, &query, None, deadline)
-                .await?;
-            let page = ListResponse::deserialize(response.body.unwrap_or(Value::Null))
-                .map_err(|error| LmsError::Malformed(format!("a list response: {error}")))?;
-            for resource in &page.resources {
-                match pick(resource) {
-                    Ok(Some(found)) => return Ok(Some(found)),
-                    Ok(None) => {}
-                    Err(problem) => {
-                        tracing::warn!(endpoint, %problem, "skipping an unreadable resource")
-                    }
-                }
-            }
-            let received = page.resources.len();
-            start_index += received;
-            let exhausted = match page.total_results {
-                Some(total) => start_index > total,
-                None => received < count,
-            };
-            if received == 0 || exhausted {
-                return Ok(None);
-            }
-        }
+    fn patch_usable(&self, capabilities: &ServerCapabilities) -> bool {
+        capabilities.patch_supported && !self.learnt.patch_refused.load(Ordering::Relaxed)
     }
 
-    async fn find_user(
-        &self,
-        attribute: &str,
-        value: &str,
-        deadline: Deadline,
-        matches: impl Fn(&LmsUser) -> bool,
-    ) -> Result<Option<LmsUser>, LmsError> {
-        let endpoint = self.discovered(deadline).await?.users_endpoint.clone();
-        self.find_resource(
-            &endpoint,
-            equality_filter(attribute, value),
-            None,
-            deadline,
-            |resource| lms_user_from(resource).map(|user| matches(&user).then_some(user)),
-        )
-        .await
-    }
-
-    async fn user_by_external_id(
-        &self,
-        external_id: &str,
-        deadline: Deadline,
-    ) -> Result<Option<LmsUser>, LmsError> {
-        self.find_user("externalId", external_id, deadline, |user| {
-            user.external_id.as_deref() == Some(external_id)
-        })
-        .await
-    }
-
-    /// The manager's SCIM id, when the server takes managers and the manager has an account.
-    async fn manager_id(
-        &self,
-        profile: &LmsProfile,
-        deadline: Deadline,
-    ) -> Result<Option<String>, LmsError> {
-        let capabilities = self.discovered(deadline).await?;
-        if !capabilities.user_extension_advertised(ENTERPRISE_USER_SCHEMA)
-            || !capabilities.writable(ENTERPRISE_USER_SCHEMA, "manager.value")
-        {
-            return Ok(None);
-        }
-        let Some(manager_external_id) = profile
-            .manager
-            .as_ref()
-            .and_then(|manager| manager.personio_id.as_deref())
-            .filter(|id| !id.is_empty() && *id != profile.external_id)
-        else {
-            return Ok(None);
-        };
-        let manager = self
-            .user_by_external_id(manager_external_id, deadline)
-            .await?;
-        if manager.is_none() {
-            tracing::debug!(manager_external_id, "the manager has no account (yet)");
-        }
-        Ok(manager.map(|manager| manager.id.0))
-    }
-
-    async fn synced_attributes_of(
-        &self,
-        profile: &LmsProfile,
-        deadline: Deadline,
-    ) -> Result<Vec<SyncedAttribute>, LmsError> {
-        let manager_id = self.manager_id(profile, deadline).await?;
-        let capabilities = self.discovered(deadline).await?;
-        Ok(synced_attributes(
-            profile,
-            manager_id.as_deref(),
-            capabilities,
-        ))
-    }
-
-    /// Writes `attributes` to user `id` and nothing else: one PATCH, or GET and PUT back.
-    async fn write_user(
-        &self,
-        id: &LmsUserId,
-        attributes: &[SyncedAttribute],
-        deadline: Deadline,
-    ) -> Result<(), LmsError> {
-        let capabilities = self.discovered(deadline).await?;
-        let url = self.http.url(&capabilities.users_endpoint, &[&id.0]);
-        let written = if capabilities.patch_supported {
-            let body = patch_body(attributes);
-            self.http
-                .send(Method::PATCH, url, &[], Some(&body), deadline)
-                .await
-        } else {
-            let current = self.resource_document(url.clone(), deadline).await?;
-            let body = replacement_document(current, attributes);
-            self.http
-                .send(Method::PUT, url, &[], Some(&body), deadline)
-                .await
-        };
-        written
-            .map(drop)
-            .map_err(|error| name_missing(error, || format!("user {id}")))
-    }
-
-    /// Changes the members without PATCH: GET the group, `edit` its document (false: nothing to
-    /// change), PUT it back.
-    async fn edit_members_by_replacement(
-        &self,
-        group_url: Url,
-        user: &LmsUserId,
-        deadline: Deadline,
-        edit: fn(&mut serde_json::Map<String, Value>, &LmsUserId) -> bool,
-    ) -> Result<(), LmsError> {
-        let mut group = self.resource_document(group_url.clone(), deadline).await?;
-        if !edit(&mut group, user) {
-            return Ok(());
-        }
-        let body = Value::Object(group);
-        self.http
-            .send(Method::PUT, group_url, &[], Some(&body), deadline)
-            .await
-            .map(drop)
-    }
-
-    async fn resource_document(
-        &self,
-        url: Url,
-        deadline: Deadline,
-    ) -> Result<serde_json::Map<String, Value>, LmsError> {
-        match self
-            .http
-            .send(Method::GET, url, &[], None, deadline)
-            .await?
-            .body
-        {
-            Some(Value::Object(document)) => Ok(document),
-            _ => Err(LmsError::Malformed(
-                "a resource that is not a JSON object".into(),
-            )),
-        }
+    /// The bulk limits when bulk can carry this server's writes (PATCH is needed for updates).
+    fn bulk_usable(&self, capabilities: &ServerCapabilities) -> Option<BulkLimits> {
+        capabilities
+            .bulk
+            .filter(|_| self.patch_usable(capabilities))
+            .filter(|_| !self.learnt.bulk_refused.load(Ordering::Relaxed))
     }
 }
 
@@ -386,29 +272,44 @@ fn name_missing(error: LmsError, what: impl FnOnce() -> String) -> LmsError {
     }
 }
 
-/// RFC 7644 §3.4.2 list response. `Resources` may be missing when there are none.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListResponse {
-    total_results: Option<usize>,
-    #[serde(rename = "Resources", alias = "resources", default)]
-    resources: Vec<Value>,
-}
-
-/// The resources of a discovery listing: a list response, or (some servers) a bare array.
-fn listed_resources(document: Value) -> Result<Vec<Value>, LmsError> {
-    match document {
-        Value::Array(resources) => Ok(resources),
-        other => ListResponse::deserialize(other)
-            .map(|list| list.resources)
-            .map_err(|error| LmsError::Malformed(format!("a discovery listing: {error}"))),
-    }
-}
-
 #[async_trait]
 impl LearningPlatform for ScimLms {
-    fn request_counts(&self) -> RequestCounts {
+    fn request_counts(&self) -> run::RequestCounts {
         self.http.counters().snapshot()
+    }
+
+    async fn features(&self) -> Result<LmsFeatures, LmsError> {
+        let capabilities = self.capabilities().await?;
+        Ok(LmsFeatures {
+            batch_size: self
+                .bulk_usable(capabilities)
+                .map(|bulk| bulk.max_operations),
+            listing: true,
+            page_size: self.listing_count(capabilities),
+            email_changes_by_hand: capabilities.email_changes_by_hand(),
+        })
+    }
+
+    async fn describe_mapping(
+        &self,
+        mapping: &AttributeMapping,
+    ) -> Result<MappingReport, LmsError> {
+        let capabilities = self.capabilities().await?;
+        let mut report = mapping::resolve(mapping, capabilities).report;
+        if !capabilities.patch_supported {
+            report.warnings.push(
+                "the LMS takes no PATCH: each update reads the user and writes it back (PUT)"
+                    .to_owned(),
+            );
+        }
+        if capabilities.email_changes_by_hand() {
+            report.warnings.push(
+                "the LMS keys users by email (userName cannot change): an email change in \
+                 Personio has to be made in the LMS by hand; the run reports each one"
+                    .to_owned(),
+            );
+        }
+        Ok(report)
     }
 
     async fn find_user_by_external_id(
@@ -423,12 +324,16 @@ impl LearningPlatform for ScimLms {
         let deadline = self.call_deadline();
         let capabilities = self.discovered(deadline).await?;
         let url = self.http.url(&capabilities.users_endpoint, &[&id.0]);
-        match self.http.send(Method::GET, url, &[], None, deadline).await {
+        match self
+            .http
+            .send(RequestKind::UserRead, Method::GET, url, &[], None, deadline)
+            .await
+        {
             Ok(response) => {
                 let document = response.body.ok_or_else(|| {
                     LmsError::Malformed("an empty response to a user read".into())
                 })?;
-                lms_user_from(&document)
+                resources::lms_user_from(&document)
                     .map(Some)
                     .map_err(LmsError::Malformed)
             }
@@ -438,171 +343,85 @@ impl LearningPlatform for ScimLms {
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {
-        // RFC 7643 makes userName case-insensitive; the client checks too, as servers differ.
-        self.find_user("userName", email, self.call_deadline(), |user| {
-            same_email(&user.email, email)
-        })
-        .await
+        self.user_by_email(email, self.call_deadline()).await
     }
 
-    async fn create_user(&self, profile: &LmsProfile, role: &str) -> Result<LmsUser, LmsError> {
-        let deadline = self.call_deadline();
-        let attributes = self.synced_attributes_of(profile, deadline).await?;
-        let capabilities = self.discovered(deadline).await?;
-        let body = create_body(&attributes, role, capabilities);
-        let url = self.http.url(&capabilities.users_endpoint, &[]);
-        match self
-            .http
-            .send(Method::POST, url, &[], Some(&body), deadline)
+    async fn list_users(
+        &self,
+        synced: Option<&AttributeMapping>,
+    ) -> Result<Vec<ListedUser>, LmsError> {
+        self.listed_users(synced.is_some(), self.call_deadline())
             .await
-        {
-            Ok(response) => {
-                let created = response.body.ok_or_else(|| {
-                    LmsError::Malformed("an empty response to a user create".into())
-                })?;
-                let user = lms_user_from(&created).map_err(LmsError::Malformed)?;
-                tracing::info!(user_id = %user.id, external_id = %profile.external_id, "SCIM user created");
-                Ok(user)
-            }
-            Err(LmsError::Conflict { detail }) => {
-                // A create retried after a lost response, or a run that crashed before storing
-                // its link, finds its own user: that user is the result, brought up to date.
-                match self
-                    .user_by_external_id(&profile.external_id, deadline)
-                    .await?
-                {
-                    Some(existing) if same_email(&existing.email, &profile.email) => {
-                        tracing::info!(user_id = %existing.id, "the user to create already exists; updating it instead");
-                        self.write_user(&existing.id, &attributes, deadline).await?;
-                        Ok(existing)
-                    }
-                    _ => Err(LmsError::Conflict { detail }),
-                }
-            }
-            Err(error) => Err(error),
-        }
     }
 
-    async fn update_user(&self, id: &LmsUserId, profile: &LmsProfile) -> Result<(), LmsError> {
+    async fn drift(
+        &self,
+        listed: &ListedUser,
+        write: &UserWrite<'_>,
+    ) -> Result<Vec<String>, LmsError> {
         let deadline = self.call_deadline();
-        let attributes = self.synced_attributes_of(profile, deadline).await?;
+        let attributes = self
+            .attributes_for(write, document::Purpose::Update, deadline)
+            .await?;
+        Ok(document::drifted(&listed.document, &attributes))
+    }
+
+    async fn create_user(&self, write: &UserWrite<'_>) -> Result<LmsUser, LmsError> {
+        self.create(write, self.call_deadline()).await
+    }
+
+    async fn update_user(&self, id: &LmsUserId, write: &UserWrite<'_>) -> Result<(), LmsError> {
+        let deadline = self.call_deadline();
+        let attributes = self
+            .attributes_for(write, document::Purpose::Update, deadline)
+            .await?;
         self.write_user(id, &attributes, deadline).await?;
         tracing::info!(user_id = %id, "SCIM user updated");
         Ok(())
     }
 
     async fn deactivate_user(&self, id: &LmsUserId) -> Result<(), LmsError> {
-        let deactivation = [SyncedAttribute {
-            schema: CORE_USER_SCHEMA,
-            path: "active",
-            value: SyncedValue::Set(Value::Bool(false)),
-        }];
-        self.write_user(id, &deactivation, self.call_deadline())
+        self.write_user(id, &users::deactivation(), self.call_deadline())
             .await?;
         tracing::info!(user_id = %id, "SCIM user deactivated");
         Ok(())
     }
 
+    async fn write_batch(
+        &self,
+        writes: &[UserWrite<'_>],
+    ) -> Result<Vec<Result<LmsUser, LmsError>>, LmsError> {
+        self.bulk_write(writes, self.call_deadline()).await
+    }
+
     async fn find_group(&self, name: &str) -> Result<Option<LmsGroup>, LmsError> {
-        let deadline = self.call_deadline();
-        let endpoint = self.discovered(deadline).await?.groups_endpoint.clone();
-        // Only the name: a group's member list can be long and is not needed here.
-        self.find_resource(
-            &endpoint,
-            equality_filter("displayName", name),
-            Some("displayName"),
-            deadline,
-            |resource| lms_group_from(resource).map(|group| (group.name == name).then_some(group)),
-        )
-        .await
+        self.group_named(name, self.call_deadline()).await
     }
 
-    async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError> {
-        self.change_membership(group, user, Membership::Add).await
+    async fn list_groups(&self) -> Result<Option<Vec<LmsGroup>>, LmsError> {
+        self.listed_groups(self.call_deadline()).await.map(Some)
     }
 
-    async fn remove_group_member(
+    async fn add_group_members(
         &self,
         group: &LmsGroupId,
-        user: &LmsUserId,
+        users: &[LmsUserId],
     ) -> Result<(), LmsError> {
-        self.change_membership(group, user, Membership::Remove)
-            .await?;
-        tracing::info!(group_id = %group, user_id = %user, "SCIM group member removed");
-        Ok(())
-    }
-}
-
-/// A change to one membership, made the same way either way round: one PATCH, or GET and PUT
-/// back where the server has no PATCH.
-#[derive(Clone, Copy, Debug)]
-enum Membership {
-    Add,
-    Remove,
-}
-
-impl Membership {
-    fn patch_body(self, user: &LmsUserId) -> Value {
-        match self {
-            Self::Add => add_member_patch_body(user),
-            Self::Remove => remove_member_patch_body(user),
-        }
+        self.change_members(group, users, Membership::Add, self.call_deadline())
+            .await
     }
 
-    /// The change on a group document for a PUT; false when there is nothing to change.
-    fn edit(self) -> fn(&mut serde_json::Map<String, Value>, &LmsUserId) -> bool {
-        match self {
-            Self::Add => add_member_to_document,
-            Self::Remove => remove_member_from_document,
-        }
-    }
-
-    /// A refusal that says the membership already is as wanted: some servers refuse a member
-    /// they already have (409), and RFC 7644 §3.12 answers a remove whose filter matches no
-    /// member with `noTarget`.
-    fn already_done(self, error: &LmsError) -> bool {
-        match (self, error) {
-            (Self::Add, LmsError::Conflict { .. }) => true,
-            (
-                Self::Remove,
-                LmsError::Rejected {
-                    status: 400,
-                    detail,
-                },
-            ) => detail.starts_with("noTarget"),
-            _ => false,
-        }
-    }
-}
-
-impl ScimLms {
-    async fn change_membership(
+    async fn remove_group_members(
         &self,
         group: &LmsGroupId,
-        user: &LmsUserId,
-        change: Membership,
+        users: &[LmsUserId],
     ) -> Result<(), LmsError> {
-        let deadline = self.call_deadline();
-        let capabilities = self.discovered(deadline).await?;
-        let url = self.http.url(&capabilities.groups_endpoint, &[&group.0]);
-        let changed = if capabilities.patch_supported {
-            let body = change.patch_body(user);
-            match self
-                .http
-                .send(Method::PATCH, url, &[], Some(&body), deadline)
-                .await
-            {
-                Err(error) if change.already_done(&error) => {
-                    tracing::debug!(group_id = %group, user_id = %user, %error, ?change, "already so");
-                    Ok(())
-                }
-                other => other.map(drop),
-            }
-        } else {
-            self.edit_members_by_replacement(url, user, deadline, change.edit())
-                .await
-        };
-        changed.map_err(|error| name_missing(error, || format!("group {group}")))
+        self.change_members(group, users, Membership::Remove, self.call_deadline())
+            .await
+    }
+
+    async fn group_members(&self, group: &LmsGroupId) -> Result<BTreeSet<LmsUserId>, LmsError> {
+        self.members_of(group, self.call_deadline()).await
     }
 }
 
@@ -626,42 +445,5 @@ mod tests {
             setup("mailto:lms@example.com"),
             Err(ScimSetupError::NotABaseUrl)
         ));
-    }
-
-    #[test]
-    fn a_membership_already_as_wanted_is_no_error() {
-        let conflict = LmsError::Conflict {
-            detail: "uniqueness: already a member".into(),
-        };
-        let no_target = LmsError::Rejected {
-            status: 400,
-            detail: "noTarget: no member matched".into(),
-        };
-        let invalid = LmsError::Rejected {
-            status: 400,
-            detail: "invalidValue: bad path".into(),
-        };
-        assert!(Membership::Add.already_done(&conflict));
-        assert!(!Membership::Add.already_done(&no_target));
-        assert!(Membership::Remove.already_done(&no_target));
-        assert!(!Membership::Remove.already_done(&conflict));
-        assert!(!Membership::Remove.already_done(&invalid));
-        let body = Membership::Remove.patch_body(&LmsUserId("u\"1".into()));
-        assert_eq!(
-            body["Operations"][0],
-            serde_json::json!({"op": "remove", "path": "members[value eq \"u\\\"1\"]"})
-        );
-    }
-
-    #[test]
-    fn discovery_listings_may_be_list_responses_or_arrays() {
-        let listed =
-            listed_resources(serde_json::json!({"totalResults": 1, "Resources": [{"id": "User"}]}))
-                .expect("a list response");
-        assert_eq!(listed.len(), 1);
-        let bare =
-            listed_resources(serde_json::json!([{"id": "a"}, {"id": "b"}])).expect("an array");
-        assert_eq!(bare.len(), 2);
-        assert!(listed_resources(serde_json::json!("nonsense")).is_err());
     }
 }

@@ -44,6 +44,7 @@ pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) 
         active: true,
         updated_at: t0() + Duration::seconds(version as i64),
         version,
+        manager: Default::default(),
         profile: None,
         invited_at: None,
         invitation_pending: false,

@@ -13,7 +13,8 @@
 //! - **Deduplication.** A certificate job with the same content as one already queued or in
 //!   flight is not queued again (the same deduplication id as SQS FIFO's: a hash of the job), so
 //!   a corrected job for the same certificate is queued; a sync job equal to one still waiting
-//!   (same integration, same dry-run flag) is the same request and is not queued twice.
+//!   (same integration, same dry-run flag, same kind of run, same employees named) is the same
+//!   request and is not queued twice.
 //! - **Dead jobs.** A job released more often than `max_receives` stops being delivered and is
 //!   kept with its last reason for the admin, like a dead-letter queue.
 
@@ -22,6 +23,7 @@ use super::connection::{OperationResult, query_all, query_optional, write_transa
 use crate::domain::IntegrationId;
 use crate::domain::certificate::CertificateId;
 use crate::domain::job::SyncJob;
+use crate::domain::run::RunKind;
 use crate::ports::{JobQueue, QueueError, QueueMessage, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -440,7 +442,14 @@ impl JobQueue for SqliteJobQueue {
         let body = serde_json::to_string(job)
             .map_err(|error| QueueError::Rejected(format!("sync job is not JSON: {error}")))?;
         let group = job.integration_id.as_str().to_owned();
-        let mut dedup = format!("{group}#{}", if job.dry_run { "plan" } else { "sync" });
+        // A waiting full run never swallows a reconcile (which also repairs the LMS), nor the
+        // other way round.
+        let what = match (job.dry_run, job.kind) {
+            (true, _) => "plan",
+            (false, RunKind::Reconcile) => "reconcile",
+            (false, _) => "sync",
+        };
+        let mut dedup = format!("{group}#{what}");
         // A job naming employees is the same request only as another naming the same ones: a
         // waiting targeted job must never swallow a full run, nor one for other employees.
         let mut named: Vec<i64> = job.employees.iter().map(|id| id.0).collect();
@@ -757,6 +766,7 @@ mod tests {
             integration_id: IntegrationId::new("acme"),
             trigger: Trigger::Manual,
             dry_run: false,
+            kind: RunKind::Full,
             requested_at: now,
             employees: Vec::new(),
         };
@@ -797,6 +807,7 @@ mod tests {
             integration_id: IntegrationId::new("acme"),
             trigger: Trigger::Manual,
             dry_run: false,
+            kind: RunKind::Full,
             requested_at: now,
             employees: ids
                 .iter()
@@ -810,5 +821,14 @@ mod tests {
         queue.enqueue_sync(&job(&[])).await.unwrap();
         let depth = queue.depth(JobKind::Sync, now).await.unwrap();
         assert_eq!(depth.waiting, 3, "{depth:?}");
+        // A reconcile is not swallowed by the waiting full run; a second one is by the first.
+        let reconcile = SyncJob {
+            kind: RunKind::Reconcile,
+            ..job(&[])
+        };
+        queue.enqueue_sync(&reconcile).await.unwrap();
+        queue.enqueue_sync(&reconcile).await.unwrap();
+        let depth = queue.depth(JobKind::Sync, now).await.unwrap();
+        assert_eq!(depth.waiting, 4, "{depth:?}");
     }
 }

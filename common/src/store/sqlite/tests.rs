@@ -52,6 +52,7 @@ fn link(personio_id: i64) -> EmployeeLink {
         active: true,
         updated_at: DateTime::UNIX_EPOCH,
         version: 1,
+        manager: Default::default(),
         profile: None,
         invited_at: None,
         invitation_pending: false,

@@ -225,6 +225,36 @@ async fn a_mover_leaves_the_groups_the_sync_added_and_only_those() {
 }
 
 #[tokio::test]
+async fn movers_leave_a_group_in_batches() {
+    let mut harness = Harness::new(staff(5));
+    harness.settings.groups.remove_when_moved = true;
+    harness.settings.scim.group_batch_size = 2;
+    harness.run().await;
+    for id in 1..=5 {
+        harness.change(id, |employee| {
+            employee.department = Some(crate::domain::employee::OrgUnit {
+                id: Some(9),
+                name: "Sales".into(),
+            })
+        });
+    }
+    let before = harness.lms.write_counts();
+
+    let record = harness.run().await;
+
+    assert_eq!(record.counts.groups_removed, 5);
+    let after = harness.lms.write_counts();
+    assert_eq!(after.group_removes - before.group_removes, 5);
+    // Five members joining Sales and five leaving Engineering: three requests each way.
+    assert_eq!(after.group_requests - before.group_requests, 6);
+    for id in 1..=5 {
+        let user = harness.user_of(&format!("person{id}@example.com"));
+        assert!(!harness.lms.groups_of(&user.id).contains("Engineering"));
+        assert!(harness.lms.groups_of(&user.id).contains("Sales"));
+    }
+}
+
+#[tokio::test]
 async fn turning_removal_on_later_catches_up_without_an_update() {
     let mut harness = Harness::new(staff(1));
     harness.run().await;
