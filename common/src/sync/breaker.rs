@@ -32,7 +32,6 @@ pub const TRIP_AFTER: u32 = 3;
 #[derive(Clone, Copy, Default)]
 struct ChangeCalls {
     /// Its latest LMS call failed for a system reason.
-    #[cfg_attr(not(test), allow(dead_code))]
     last_failed: bool,
     /// Its failures since its last answer are already counted.
     counted: bool,
@@ -42,10 +41,8 @@ tokio::task_local! {
     static CHANGE: Cell<ChangeCalls>;
 }
 
-/// Runs one change; also says whether its last LMS call failed for a system reason. (The phased
-/// apply writes many employees per request, so its calls count one by one; kept for the tests of
-/// the counting rule.)
-#[cfg(test)]
+/// Runs one change; also says whether its last LMS call failed for a system reason. The phased
+/// apply runs each employee's own writes in one (bulk and group requests count one by one).
 pub async fn tracking<F: Future>(change: F) -> (F::Output, bool) {
     CHANGE
         .scope(Cell::new(ChangeCalls::default()), async {

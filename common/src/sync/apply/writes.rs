@@ -9,6 +9,7 @@ use crate::domain::link::ManagerLink;
 use crate::domain::lms::{DEFAULT_ROLE, LmsUserId};
 use crate::domain::run::OutcomeAction;
 use crate::ports::{LmsError, LmsFeatures, ManagerRef, UserWrite, WriteKind};
+use crate::sync::breaker::tracking;
 use crate::sync::managers::Desired;
 use futures::FutureExt;
 use std::collections::{HashMap, HashSet};
@@ -449,7 +450,12 @@ impl ApplyContext<'_> {
         let jobs = jobs
             .into_iter()
             .map(|(index, work, wait, announce)| {
-                async move { (index, self.write_single(work, wait, announce).await) }.boxed()
+                // One employee's retries count once for the run's LMS breaker.
+                async move {
+                    let (work, _) = tracking(self.write_single(work, wait, announce)).await;
+                    (index, work)
+                }
+                .boxed()
             })
             .collect();
         let done: Vec<(usize, Work)> =

@@ -249,8 +249,9 @@ async fn a_run_that_reaches_its_deadline_is_aborted_with_what_it_did() {
 async fn a_run_sized_to_its_work_stops_when_that_time_is_used_up() {
     let mut harness = Harness::new(staff(40));
     harness.settings.apply_concurrency = 1;
-    // Some seven LMS calls per new employee: about 20 s each, far over the 10 s a change gets.
-    harness.lms.set_latency(Duration::from_secs(3));
+    // A create and a group request per new employee (the phased apply's fewest), 60 s each:
+    // far over the 10 s a change gets.
+    harness.lms.set_latency(Duration::from_secs(30));
     let mut request = harness.request();
     request.sized_to_work = true;
 
