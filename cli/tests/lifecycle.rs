@@ -44,6 +44,11 @@ impl World {
         let (client_id, secret) = sandbox.default_credential();
         let dir = tempfile::tempdir().expect("temp dir");
         let config = write_config(dir.path(), &sandbox.base_url(), &client_id, &proxy.url(""));
+        // Writes one by one: a run of this size is one bulk request, over before any signal
+        // could land between two writes. (A stop between bulk requests is the same check.)
+        let text = std::fs::read_to_string(&config).expect("read the config");
+        std::fs::write(&config, format!("{text}scim = {{ bulk = false }}\n"))
+            .expect("write the config");
         Some(Self {
             sandbox,
             scim,
@@ -82,14 +87,14 @@ impl World {
             .expect("the binary starts")
     }
 
-    /// A sync started against a slow LMS, once it has linked its first employee: in the middle
-    /// of its changes.
+    /// A sync started against a slow LMS, once it has created its first user: in the middle
+    /// of its writes (links are written after them).
     async fn sync_in_the_middle_of_its_changes(&self) -> Child {
         self.proxy
-            .set_mode(ProxyMode::Delay(Duration::from_millis(150)));
+            .set_mode(ProxyMode::Delay(Duration::from_millis(400)));
         let child = self.spawn(&["sync"]);
-        self.wait_until("a first employee linked", || async {
-            !self.links().await.is_empty()
+        self.wait_until("a first user created", || async {
+            !self.scim.user_documents().await.is_empty()
         })
         .await;
         child
@@ -509,7 +514,7 @@ async fn a_dead_or_token_rejecting_lms_fails_the_run_as_a_whole_within_seconds()
     // The LMS dies in the middle of the run: what was done stays linked, nothing twice.
     world
         .proxy
-        .switch_at(world.proxy.requests() + 40, ProxyMode::Die);
+        .switch_at(world.proxy.requests() + 20, ProxyMode::Die);
     let (died, _) = failing_sync(&world.config, &world.envs());
     assert_eq!(died.code, 3, "{died}");
     assert!(

@@ -481,8 +481,12 @@ async fn an_lms_that_dies_mid_run_fails_the_run_once_and_the_next_run_converges(
     world
         .proxy
         .switch_at(world.proxy.requests() + 12, ProxyMode::Die);
+    // Updates one by one, so that the LMS dies between two of them (in bulk these 30 updates
+    // are one request).
+    let mut one_by_one = settings();
+    one_by_one.scim.bulk = false;
 
-    let record = run(&world.engine, request(settings())).await;
+    let record = run(&world.engine, request(one_by_one)).await;
 
     assert_eq!(record.status, RunStatus::Failed, "{:?}", record.outcomes);
     let error = record.error.as_deref().unwrap_or_default();

@@ -10,7 +10,7 @@ use common::app::ConnectPolicy;
 use common::aws::host::IntegrationsConfig;
 use common::domain::IntegrationId;
 use common::domain::run::RunStatus;
-use common::ports::{LeaseStore, LinkStore, RunStore};
+use common::ports::{IntegrationStore, LeaseStore, LinkStore, RunStore};
 use integration_tests::fault_proxy::{FaultProxy, ProxyMode};
 use lambda_runtime::LambdaEvent;
 use std::collections::BTreeSet;
@@ -144,12 +144,21 @@ async fn a_run_cut_short_by_the_invocation_deadline_is_recorded_and_releases_its
     };
     let sandbox = start_sandbox(7301, 60).await;
     let proxy = FaultProxy::start(&scim_url).await;
-    // Some five calls per new employee, eight at a time: well over the time the run gets.
-    proxy.set_mode(ProxyMode::Delay(Duration::from_millis(400)));
+    // A create per new employee, a second each, eight at a time: well over the time the run
+    // gets, and the calls in flight at the deadline are cut short.
+    proxy.set_mode(ProxyMode::Delay(Duration::from_millis(1000)));
     let (client_id, client_secret) = sandbox.default_credential();
     env.put_secret("acme", (&client_id, &client_secret)).await;
-    env.put_integration("acme", &sandbox.base_url(), &proxy.url(""), None)
+    let mut record = env
+        .put_integration("acme", &sandbox.base_url(), &proxy.url(""), None)
         .await;
+    // One by one: in bulk the 60 creates are one request, done before the deadline.
+    record.settings.scim.bulk = false;
+    record.version += 1;
+    env.store
+        .put_integration(&record, Some(record.version - 1))
+        .await
+        .unwrap();
     let function = employee_sync::EmployeeSync::new(
         &config(&env, &env.table_name),
         &env.services,

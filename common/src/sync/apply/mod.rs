@@ -555,9 +555,9 @@ impl<'a> ApplyContext<'a> {
         let features = self
             .retry("asking the LMS what it supports", || self.lms().features())
             .await
-            .map_err(|error| {
-                format!("the learning platform could not be reached: {error}; nothing was changed")
-            })?;
+            // Every LMS error names the learning platform and says what went wrong (refused
+            // token, unavailable, …): said once, not wrapped in a guess.
+            .map_err(|error| format!("{error}; nothing was changed"))?;
         self.email_changes_by_hand
             .store(features.email_changes_by_hand, Ordering::Relaxed);
         match self

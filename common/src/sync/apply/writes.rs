@@ -668,6 +668,14 @@ impl ApplyContext<'_> {
     }
 
     fn fail_write(&self, work: &mut Work, error: LmsError) {
+        // A write cut short because the run is stopping (out of time, the LMS breaker) is no
+        // failure of the employee: not applied, and the next run finds out whether it landed
+        // (by external id) before writing again.
+        if let (LmsError::Unavailable { .. }, Some(stopped)) = (&error, self.stopped()) {
+            return work.fail(format!(
+                "{stopped} (the write in flight was cut short: {error})"
+            ));
+        }
         let reason = match (&work.step, error) {
             (_, LmsError::ManualStep(step)) => step,
             (Step::Create, error) => format!("creating the LMS user failed: {error}"),
