@@ -346,6 +346,7 @@ pub fn runs_list(records: &[RunRecord]) -> String {
                 match record.kind {
                     RunKind::Full => format!("{:?}", record.trigger).to_lowercase(),
                     RunKind::Targeted => format!("{:?}, targeted", record.trigger).to_lowercase(),
+                    RunKind::Delta => format!("{:?}, delta", record.trigger).to_lowercase(),
                 },
                 format!(
                     "{}{}",

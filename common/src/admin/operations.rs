@@ -45,6 +45,7 @@ impl AdminApi {
             dry_run: false,
             requested_at: Utc::now(),
             employees: Vec::new(),
+            delta: false,
         };
         self.adapters.queue.enqueue_sync(&job).await?;
         info!(integration = %id, "sync requested");

@@ -13,25 +13,42 @@
 //!   Personio documents).
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
+//! - [`delta_runs`]: which scheduled runs are deltas, and where a delta starts.
+//! - [`job_batch`]: a batch of sync jobs folded into as few runs as do the same work (webhook
+//!   events close together become one targeted run).
+//! - [`webhook_receiver`]: a Personio webhook delivery → checked → a sync job naming the
+//!   employee.
+//! - [`webhook_setup`]: installing, showing and removing an integration's Personio webhook.
 //!
 //! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
 //! certificate push); they see the world only through `crate::ports`.
 
 pub mod certificate_jobs;
 pub mod connect;
+pub mod delta_runs;
 pub mod integration_sync;
+pub mod job_batch;
 pub mod preflight;
 pub mod schedule;
 pub mod sync_job;
 pub mod targeted_sync;
+pub mod webhook_receiver;
+pub mod webhook_setup;
 
 pub use certificate_jobs::{CertificateConsumer, ConsumedBatch, RecordOutcome};
 pub use connect::{
     ConnectError, ConnectPolicy, Connector, CredentialsConnector, IntegrationAdapters,
     check_connection, connect_integration, connect_personio,
 };
+pub use delta_runs::{full_run_due, scheduled_scope};
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
+pub use job_batch::{Coalesced, CoalescedJob, MessageResult, coalesce};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
 pub use targeted_sync::{MAX_NAMED_EMPLOYEES, NamedEmployeesError, named_scope, parse_employee_id};
+pub use webhook_receiver::{ReceiveError, Received, WebhookEvent, WebhookReceiver};
+pub use webhook_setup::{
+    InstalledWebhook, WebhookSetupError, WebhookStatus, install_webhook, receiver_url,
+    remove_webhook, webhook_status,
+};

@@ -6,6 +6,7 @@
 //! write). A run whose integration still has a sync in progress (an unexpired lease) is not
 //! stacked on top of it: the claim moves `next_run_at` on, and the job is skipped.
 
+use super::delta_runs::full_run_due;
 use crate::domain::IntegrationId;
 use crate::domain::integration::{IntegrationRecord, SyncSchedule};
 use crate::domain::job::SyncJob;
@@ -183,6 +184,7 @@ where
         dry_run: false,
         requested_at: now,
         employees: Vec::new(),
+        delta: scheduled_delta(record, seen),
     };
     match queue.enqueue_sync(&job).await {
         Ok(()) => {
@@ -191,6 +193,16 @@ where
         }
         Err(error) => unclaim(store, record, seen, next, enqueue_failure(&error)).await,
     }
+}
+
+/// Whether the run due at `seen` may be a delta: on a cadence, with delta runs on, and not the
+/// first run of a full-run period (`app::delta_runs`).
+fn scheduled_delta(record: &IntegrationRecord, seen: DateTime<Utc>) -> bool {
+    let SyncSchedule::EveryMinutes(minutes) = record.schedule else {
+        return false;
+    };
+    let previous = seen - Duration::minutes(i64::from(minutes.max(1)));
+    !full_run_due(&record.id, &record.settings.delta_runs, previous, seen)
 }
 
 fn enqueue_failure(error: &QueueError) -> String {

@@ -13,6 +13,7 @@
 //!   again, and after `maxReceiveCount` it reaches the DLQ.
 
 use super::connect::{ConnectError, Connector};
+use super::delta_runs::scheduled_scope;
 use super::integration_sync::{SyncVerdict, sync_integration};
 use super::targeted_sync::named_scope;
 use crate::certificates::{CertificatePusher, PdfFetcher};
@@ -68,12 +69,24 @@ pub enum SyncJobError {
         #[source]
         source: SyncError,
     },
+    /// A job naming employees (a webhook event) found another run holding the lease. That run
+    /// may have read the employees before the change, so the job is not dropped: the queue
+    /// delivers it again.
+    #[error(
+        "integration {integration} is syncing ({holder}, until {until}); the named employees are synced when the job comes again"
+    )]
+    Busy {
+        integration: IntegrationId,
+        holder: String,
+        until: DateTime<Utc>,
+    },
 }
 
 impl SyncJobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::InvalidJob(_) | Self::UnknownIntegration(_) => false,
+            Self::Busy { .. } => true,
             Self::Store { source, .. } => source.is_retryable(),
             Self::Connect { source, .. } => source.is_retryable(),
             Self::Sync { source, .. } => match source {
@@ -120,6 +133,16 @@ impl SyncJobHandler {
     ) -> Result<SyncJobDone, SyncJobError> {
         let job: SyncJob = serde_json::from_str(body)
             .map_err(|error| SyncJobError::InvalidJob(error.to_string()))?;
+        self.handle_job(job, deadline, lease_holder).await
+    }
+
+    /// Runs one sync job already read (a batch's coalesced job, see `app::job_batch`).
+    pub async fn handle_job(
+        &self,
+        job: SyncJob,
+        deadline: Deadline,
+        lease_holder: &str,
+    ) -> Result<SyncJobDone, SyncJobError> {
         let span = info_span!(
             "sync_job",
             integration = %job.integration_id,
@@ -151,13 +174,15 @@ impl SyncJobHandler {
         lease_holder: &str,
     ) -> Result<SyncJobDone, SyncJobError> {
         let integration = job.integration_id;
-        // A job naming employees is a targeted run of just them (issue 14 feeds these from
-        // webhooks); without names, everyone.
-        let scope = if job.employees.is_empty() {
-            SyncScope::Everyone
+        // A job naming employees is a targeted run of just them (webhook events, the admin
+        // API's employee sync); without names, everyone, or a delta when the schedule allows.
+        let named = if job.employees.is_empty() {
+            None
         } else {
-            named_scope(job.employees)
-                .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?
+            Some(
+                named_scope(job.employees)
+                    .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?,
+            )
         };
         let record = match self.integrations.integration(&integration).await {
             Ok(Some(record)) => record,
@@ -168,6 +193,22 @@ impl SyncJobHandler {
                     source,
                 });
             }
+        };
+        let targeted = named.is_some();
+        let scope = match named {
+            Some(scope) => scope,
+            None if job.delta => scheduled_scope(
+                self.store.as_ref(),
+                &integration,
+                &record.settings.delta_runs,
+                Utc::now(),
+            )
+            .await
+            .map_err(|source| SyncJobError::Store {
+                integration: integration.clone(),
+                source,
+            })?,
+            None => SyncScope::Everyone,
         };
         let connected = match self.connector.connect(&record, deadline).await {
             Ok(connected) => connected,
@@ -203,6 +244,13 @@ impl SyncJobHandler {
                 run_id: record.run_id,
                 verdict,
             },
+            SyncOutcome::LeaseHeld { holder, expires_at } if targeted => {
+                return Err(SyncJobError::Busy {
+                    integration,
+                    holder,
+                    until: expires_at,
+                });
+            }
             SyncOutcome::LeaseHeld { holder, expires_at } => SyncJobDone::LeaseHeld {
                 integration,
                 holder,
@@ -293,6 +341,7 @@ mod tests {
             dry_run: false,
             requested_at: Utc::now(),
             employees: Vec::new(),
+            delta: false,
         })
         .unwrap()
     }
@@ -336,6 +385,7 @@ mod tests {
             dry_run: false,
             requested_at: Utc::now(),
             employees: vec![crate::domain::employee::PersonioId(1)],
+            delta: false,
         };
         let done = f
             .handler

@@ -37,6 +37,8 @@ pub enum Trigger {
     Cli,
     /// The local demo.
     Demo,
+    /// A Personio webhook event named the employees.
+    Webhook,
 }
 
 /// What a run covers.
@@ -49,6 +51,10 @@ pub enum RunKind {
     /// Only the employees it names (`sync --only`, the admin API's employee sync, a job naming
     /// employees): each read by itself; nobody else is touched, nobody else is deactivated.
     Targeted,
+    /// The employees Personio lists as changed since a time (`updated_since`, the previous
+    /// successful run minus an overlap): planned as in a full run, but nobody it does not list
+    /// is touched, so nobody is deactivated as gone (the periodic full run does that).
+    Delta,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

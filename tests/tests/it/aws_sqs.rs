@@ -81,6 +81,7 @@ fn sync_job(integration: &str) -> SyncJob {
         dry_run: true,
         requested_at: Utc::now(),
         employees: Vec::new(),
+        delta: false,
     }
 }
 

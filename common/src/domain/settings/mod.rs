@@ -10,9 +10,11 @@
 //! its default. The certificate push's part is in [`certificates`].
 
 pub mod certificates;
+pub mod delta_runs;
 pub mod fields;
 
 pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowList};
+pub use delta_runs::DeltaRunSettings;
 pub use fields::{ALWAYS_SENT, ProfileField};
 
 use super::employee::EmploymentStatus;
@@ -62,6 +64,11 @@ enabled = false
                                            # "Bildungszertifikate", else "Other documents"
 allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
+
+[delta_runs]                               # scheduled runs between full runs list only the
+enabled = true                             # employees changed since the last good run
+full_every_hours = 24                      # a full run (catches deletions) this often
+overlap_minutes = 5                        # how far a delta reaches back before the last run
 "#;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +99,9 @@ pub struct IntegrationSettings {
     /// not started). Off: such an employee gets no account until it could sign in.
     #[serde(default)]
     pub create_locked_accounts: bool,
+    /// Scheduled delta runs between full runs ([`delta_runs`]).
+    #[serde(default)]
+    pub delta_runs: DeltaRunSettings,
 }
 
 /// The Personio yes/no attribute that selects who gets an LMS account.
@@ -301,6 +311,7 @@ impl IntegrationSettings {
             certificates: CertificateSettings::default(),
             fields: fields::default_fields(),
             create_locked_accounts: false,
+            delta_runs: DeltaRunSettings::default(),
         }
     }
 
@@ -387,6 +398,9 @@ impl IntegrationSettings {
         self.certificates
             .validate()
             .map_err(|error| invalid(format!("certificates.{}", error.field), error.reason))?;
+        if let Some((field, message)) = self.delta_runs.problem() {
+            return Err(invalid(format!("delta_runs.{field}"), message));
+        }
         if !(1..=MAX_APPLY_CONCURRENCY).contains(&self.apply_concurrency) {
             return Err(invalid(
                 "apply_concurrency",
