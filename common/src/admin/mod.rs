@@ -17,8 +17,10 @@ pub mod routes;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE};
+pub use webhooks::WebhookHosting;
 
 use crate::app::connect::{ConnectError, Connector};
 use crate::domain::IntegrationId;
@@ -86,6 +88,8 @@ impl Default for AdminLimits {
 pub struct AdminApi {
     adapters: AdminAdapters,
     limits: AdminLimits,
+    /// The webhook routes' set-up, on a host that receives Personio's webhooks.
+    webhooks: Option<WebhookHosting>,
 }
 
 type ApiResult = Result<Response<Bytes>, ApiError>;
@@ -95,6 +99,7 @@ impl AdminApi {
         Self {
             adapters,
             limits: AdminLimits::default(),
+            webhooks: None,
         }
     }
 
@@ -200,6 +205,9 @@ impl AdminApi {
                     .await
             }
             Endpoint::GetCertificate => self.get_certificate(caller, &id(), second()).await,
+            Endpoint::InstallWebhook => self.install_webhook(caller, &id()).await,
+            Endpoint::WebhookStatus => self.webhook_status(caller, &id()).await,
+            Endpoint::RemoveWebhook => self.remove_webhook(caller, &id()).await,
         }
     }
 

@@ -21,6 +21,9 @@ pub enum Endpoint {
     SubmitCertificate,
     SubmitCertificateBatch,
     GetCertificate,
+    InstallWebhook,
+    WebhookStatus,
+    RemoveWebhook,
 }
 
 /// One route: method, path template (OpenAPI syntax, `{name}` for a parameter), endpoint.
@@ -33,7 +36,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 15] {
+pub fn routes() -> [Route; 18] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -82,6 +85,21 @@ pub fn routes() -> [Route; 15] {
             Method::GET,
             "/integrations/{id}/certificates/{certificate_id}",
             Endpoint::GetCertificate,
+        ),
+        route(
+            Method::PUT,
+            "/integrations/{id}/webhook",
+            Endpoint::InstallWebhook,
+        ),
+        route(
+            Method::GET,
+            "/integrations/{id}/webhook",
+            Endpoint::WebhookStatus,
+        ),
+        route(
+            Method::DELETE,
+            "/integrations/{id}/webhook",
+            Endpoint::RemoveWebhook,
         ),
     ]
 }

@@ -4,9 +4,9 @@
 //! back into a Lambda response. Everything the API does lives in `common::admin`.
 
 use bytes::Bytes;
-use common::admin::{AdminAdapters, AdminApi, Caller};
+use common::admin::{AdminAdapters, AdminApi, Caller, WebhookHosting};
 use common::app::{ConnectPolicy, CredentialsConnector};
-use common::aws::host::{AwsServices, HostError, IntegrationsConfig, required_env};
+use common::aws::host::{AwsServices, HostError, IntegrationsConfig, optional_env, required_env};
 use lambda_http::http::{self, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -27,6 +27,9 @@ pub struct HostConfig {
     pub tenant_claim: String,
     /// `SES_FROM_ADDRESS`: the sender of the invitations an employee sync sends.
     pub ses_from_address: String,
+    /// `WEBHOOK_PUBLIC_URL`: where Personio reaches the webhook receiver (the HTTP API's URL);
+    /// without it the webhook routes answer 503.
+    pub webhook_public_url: Option<String>,
 }
 
 impl HostConfig {
@@ -37,6 +40,7 @@ impl HostConfig {
             certificate_queue_url: required_env("CERTIFICATE_QUEUE_URL")?,
             tenant_claim: required_env("TENANT_CLAIM")?,
             ses_from_address: required_env("SES_FROM_ADDRESS")?,
+            webhook_public_url: optional_env("WEBHOOK_PUBLIC_URL")?,
         })
     }
 
@@ -74,8 +78,16 @@ impl Host {
     /// function's role and region, integrations connected under `policy`.
     pub async fn from_env(policy: ConnectPolicy) -> Result<Self, HostError> {
         let config = HostConfig::from_env()?;
-        let adapters = config.adapters(&AwsServices::from_environment().await, policy);
-        Ok(Self::new(AdminApi::new(adapters), config.tenant_claim))
+        let services = AwsServices::from_environment().await;
+        let adapters = config.adapters(&services, policy);
+        let mut api = AdminApi::new(adapters);
+        if let Some(public_url) = &config.webhook_public_url {
+            api = api.with_webhooks(WebhookHosting {
+                tokens: Arc::new(services.webhook_tokens(&config.integrations.secret_prefix)),
+                public_url: public_url.clone(),
+            });
+        }
+        Ok(Self::new(api, config.tenant_claim))
     }
 
     /// Answers one event. Never fails: errors are problem+json responses.

@@ -53,6 +53,7 @@ async fn world() -> Option<World> {
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
         ses_from_address: "lms-sync@acme.example".into(),
+        webhook_public_url: None,
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);

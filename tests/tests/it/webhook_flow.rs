@@ -425,7 +425,11 @@ async fn events_close_together_are_coalesced_into_one_run() {
     });
     assert_eq!(runs[0].counts.created, 2);
     assert_eq!(
-        flow.lms_user(first).expect("created").profile.last_name.as_deref(),
+        flow.lms_user(first)
+            .expect("created")
+            .profile
+            .last_name
+            .as_deref(),
         Some("Nachname")
     );
     flow.receiver_task.abort();
@@ -642,6 +646,126 @@ async fn the_receiver_answers_within_three_seconds_while_a_slow_lms_syncs() {
     .expect("status");
     // Personio's own record of the requests: every one answered 2xx within its 3 s.
     assert_eq!((status.delivered, status.failed), (4, 0), "{status:?}");
+    flow.receiver_task.abort();
+    flow.sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_admin_api_installs_shows_and_removes_the_webhook_without_showing_its_token() {
+    use common::admin::testing::{MemoryCredentials, RecordingJobQueue};
+    use common::admin::{AdminAdapters, AdminApi, Caller, WebhookHosting};
+    use common::ports::{CredentialsStore, IntegrationCredentials};
+    use common::secret::Secret;
+
+    let flow = flow(5).await;
+    // The integration's record points at the sandbox; its secrets are in the credential store.
+    let mut record = flow
+        .store
+        .integration(&acme())
+        .await
+        .expect("read")
+        .expect("stored");
+    record.personio.base_url = Some(flow.sandbox.base_url());
+    flow.store
+        .put_integration(&record, Some(record.version))
+        .await
+        .expect("stored");
+    let credentials = Arc::new(MemoryCredentials::default());
+    let (client_id, client_secret) = flow.sandbox.default_credential();
+    credentials
+        .put_credentials(
+            &acme(),
+            &IntegrationCredentials {
+                personio_client_id: client_id,
+                personio_client_secret: Secret::new(client_secret),
+                lms_token: Secret::new("unused"),
+            },
+        )
+        .await
+        .expect("stored");
+    let adapters = |store: &MemoryStore| AdminAdapters {
+        integrations: Arc::new(store.clone()),
+        state: Arc::new(store.clone()),
+        credentials: credentials.clone(),
+        queue: Arc::new(RecordingJobQueue::default()),
+        connector: Arc::new(common::app::CredentialsConnector::new(
+            credentials.clone(),
+            ConnectPolicy::LOCAL,
+        )),
+        notifier: Arc::new(MemoryNotifier::new()),
+    };
+    let api = AdminApi::new(adapters(&flow.store)).with_webhooks(WebhookHosting {
+        tokens: Arc::new(flow.tokens.clone()),
+        public_url: flow.public_url.clone(),
+    });
+    let caller = Caller {
+        tenant_id: "tenant".into(),
+    };
+    let call = |method: &str| {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri("/integrations/acme/webhook")
+            .body(Bytes::new())
+            .expect("request");
+        api.handle(request, Some(caller.clone()))
+    };
+    let body = |response: axum::http::Response<Bytes>| -> (u16, serde_json::Value) {
+        let status = response.status().as_u16();
+        let body = serde_json::from_slice(response.body()).unwrap_or_default();
+        (status, body)
+    };
+
+    let (status, before) = body(call("GET").await);
+    assert_eq!(
+        (status, &before["active"]),
+        (200, &serde_json::json!(false)),
+        "{before}"
+    );
+    let (status, installed) = body(call("PUT").await);
+    assert_eq!(status, 200, "{installed}");
+    assert_eq!(installed["webhook"]["status"], "ENABLED");
+    assert_eq!(installed["replaced"], false);
+    let token = common::ports::WebhookTokens::webhook_token(&flow.tokens, &acme())
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(
+        !installed.to_string().contains(token.expose()),
+        "{installed}"
+    );
+    // Installing again replaces the token of the same webhook.
+    let (_, again) = body(call("PUT").await);
+    assert_eq!(
+        (again["replaced"].clone(), again["webhook"]["id"].clone()),
+        (serde_json::json!(true), installed["webhook"]["id"].clone())
+    );
+    let (status, shown) = body(call("GET").await);
+    assert_eq!(
+        (status, &shown["active"]),
+        (200, &serde_json::json!(true)),
+        "{shown}"
+    );
+    assert!(!shown.to_string().contains(token.expose()));
+    assert_eq!(call("DELETE").await.status().as_u16(), 204);
+    assert_eq!(call("DELETE").await.status().as_u16(), 404);
+    let (_, after) = body(call("GET").await);
+    assert_eq!(after["active"], false);
+
+    // A host without a public URL does not offer the routes.
+    let without = AdminApi::new(adapters(&flow.store));
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri("/integrations/acme/webhook")
+        .body(Bytes::new())
+        .expect("request");
+    assert_eq!(
+        without
+            .handle(request, Some(caller.clone()))
+            .await
+            .status()
+            .as_u16(),
+        503
+    );
     flow.receiver_task.abort();
     flow.sandbox.shutdown().await;
 }
