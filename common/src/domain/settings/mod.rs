@@ -65,8 +65,8 @@ enabled = false
 allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
 
-[delta_runs]                               # scheduled runs between full runs list only the
-enabled = true                             # employees changed since the last good run
+[delta_runs]                               # between full runs, list only who changed
+enabled = true                             # false: every scheduled run is a full run
 full_every_hours = 24                      # a full run (catches deletions) this often
 overlap_minutes = 5                        # how far a delta reaches back before the last run
 "#;
