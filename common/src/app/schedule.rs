@@ -318,6 +318,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn scheduled_runs_are_deltas_but_one_full_run_a_period_and_manual_runs_are_full() {
+        // Every minute for a day: the jobs of one integration, run by run.
+        let mut deltas = 0;
+        let mut fulls = 0;
+        for minute in 0..(24 * 60) {
+            let due = t0() + minutes(minute);
+            let store = store_with(&[("acme", Some(due), SyncSchedule::EveryMinutes(1))]).await;
+            let queue = RecordingQueue::default();
+            enqueue_due_syncs(&store, &queue, due).await.unwrap();
+            match queue.jobs().as_slice() {
+                [job] if job.delta => deltas += 1,
+                [_] => fulls += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((fulls, deltas), (1, 24 * 60 - 1));
+
+        let store = store_with(&[("once", Some(t0()), SyncSchedule::Manual)]).await;
+        let queue = RecordingQueue::default();
+        enqueue_due_syncs(&store, &queue, t0()).await.unwrap();
+        assert!(!queue.jobs()[0].delta, "a one-off run is full");
+
+        let store = MemoryStore::new();
+        let mut record = integration_record("off", "tenant", Some(t0()), 1);
+        record.schedule = SyncSchedule::EveryMinutes(1);
+        record.settings.delta_runs.enabled = false;
+        store.put_integration(&record, None).await.unwrap();
+        let queue = RecordingQueue::default();
+        enqueue_due_syncs(&store, &queue, t0()).await.unwrap();
+        assert!(!queue.jobs()[0].delta, "delta runs off: every run is full");
+    }
+
+    #[tokio::test]
     async fn due_integrations_get_one_job_each_and_move_on() {
         let store = store_with(&[
             (
