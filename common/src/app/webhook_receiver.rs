@@ -36,8 +36,9 @@ pub const ANSWER_WITHIN: Duration = Duration::from_millis(2_500);
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// At most one read of the token past its cache per integration in this time, so that wrong
-/// tokens cannot make the receiver hammer the secret store.
-const FRESH_READ_INTERVAL: Duration = Duration::from_secs(30);
+/// tokens cannot make the receiver hammer the secret store; short, so that a webhook installed
+/// again is accepted within seconds even after a refused delivery.
+pub const FRESH_READ_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What a delivery became.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +96,7 @@ pub struct WebhookReceiver {
     tokens: Arc<dyn WebhookTokens>,
     queue: Arc<dyn JobQueue>,
     fresh_reads: Mutex<HashMap<IntegrationId, Instant>>,
+    fresh_read_interval: Duration,
 }
 
 impl WebhookReceiver {
@@ -108,7 +110,15 @@ impl WebhookReceiver {
             tokens,
             queue,
             fresh_reads: Mutex::new(HashMap::new()),
+            fresh_read_interval: FRESH_READ_INTERVAL,
         }
+    }
+
+    /// How often a mismatching token may be read past the cache (default
+    /// [`FRESH_READ_INTERVAL`]).
+    pub fn with_fresh_read_interval(mut self, interval: Duration) -> Self {
+        self.fresh_read_interval = interval;
+        self
     }
 
     /// Takes one delivery. Answers within [`ANSWER_WITHIN`]: a store or queue that is slower is
@@ -239,7 +249,7 @@ impl WebhookReceiver {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         match reads.get(integration) {
-            Some(last) if now.duration_since(*last) < FRESH_READ_INTERVAL => false,
+            Some(last) if now.duration_since(*last) < self.fresh_read_interval => false,
             _ => {
                 reads.insert(integration.clone(), now);
                 true

@@ -10,6 +10,7 @@ mod lambda_certificate_push;
 mod lambda_employee_sync;
 mod lambda_scheduler;
 mod lambda_support;
+mod lambda_webhook_receiver;
 mod personio_client;
 mod personio_webhooks;
 mod scim_lms;
