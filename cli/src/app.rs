@@ -2,20 +2,23 @@
 //! and running the core (`common`) with them. Output formatting lives in [`crate::render`].
 
 use crate::config::{CONNECT_POLICY, CliConfig, ConfigError, ProcessEnvironment};
+use crate::confirm::confirm;
 use crate::error::{CliError, ExitCode};
+use crate::mail::CliMail;
 use crate::progress::{PushBar, SyncBar};
-use crate::render::{self, Symbols};
+use crate::render::{self, Symbols, Width};
 use common::app::{
-    ConnectError, IntegrationSync, SyncVerdict, connect_integration, named_scope, run_preflight,
-    sync_integration,
+    ConnectError, EmployeeKey, ExplainError, IntegrationSync, RunLookupError, SyncVerdict,
+    connect_integration, explain_employee, find_run, first_sync_accounts, named_scope,
+    run_preflight, sync_integration,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
 };
+use common::domain::certificate::{LedgerEntry, LedgerState};
 use common::domain::employee::PersonioId;
-use common::domain::run::{RunId, Trigger};
-use common::notify::OutboxNotifier;
-use common::ports::{CertificateLedger, HrSource, LearningPlatform, RunStore};
+use common::domain::run::{RunRecord, Trigger};
+use common::ports::{CertificateLedger, HrSource, LearningPlatform, LinkStore, RunStore};
 use common::retry::Deadline;
 use common::store::SqliteStore;
 use common::sync::{SyncEngine, SyncError, SyncRequest, SyncScope};
@@ -30,13 +33,14 @@ pub struct Wired {
     pub hr: Arc<dyn HrSource>,
     pub lms: Arc<dyn LearningPlatform>,
     pub store: Arc<SqliteStore>,
-    pub notifier: Arc<OutboxNotifier>,
+    pub notifier: Arc<CliMail>,
     pub deadline: Deadline,
 }
 
-/// Loads the config (warning about literal secrets) without touching the network or the state.
+/// Loads the config (warning about literal secrets) without touching the network, the state or
+/// the secrets' environment variables.
 pub fn load_config(path: &Path) -> Result<CliConfig, CliError> {
-    let config = CliConfig::load(path, &ProcessEnvironment)?;
+    let config = CliConfig::load(path)?;
     for field in &config.literal_secrets {
         warn!(
             field,
@@ -71,7 +75,7 @@ pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
     let adapters = connect_integration(
         &config.personio,
         &config.lms,
-        &config.credentials,
+        &config.credentials(&ProcessEnvironment)?,
         &CONNECT_POLICY,
         deadline,
     )
@@ -84,7 +88,7 @@ pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
         other => CliError::failed("cannot connect the integration", other),
     })?;
     let store = open_store(&config)?;
-    let notifier = OutboxNotifier::new(&config.outbox, &config.email_from);
+    let notifier = CliMail::from_config(&config, &ProcessEnvironment)?;
     Ok(Wired {
         hr: adapters.hr,
         lms: adapters.lms,
@@ -126,30 +130,93 @@ pub fn sync_error(error: SyncError) -> CliError {
 
 /// Prints a finished sync (and any released certificates) for people.
 pub fn print_sync(result: &IntegrationSync, max_rows: usize) {
+    let width = Width::detect();
     if let Some((holder, expires_at)) = result.lease_held() {
         println!("another run holds the lease: {holder} (until {expires_at}); nothing done");
     }
     if let Some(record) = result.record() {
-        print!("{}", render::run_summary(record, max_rows));
+        print!("{}", render::run_summary(record, max_rows, width));
     }
     match &result.released {
         Some(Ok(report)) if !report.jobs.is_empty() => {
             println!("\nparked certificates released:");
-            print!("{}", render::batch_report(report, &|_| None));
+            print!("{}", render::batch_report(report, &|_| None, width));
         }
         Some(Err(error)) => println!("\nparked certificates could not be listed: {error}"),
         _ => {}
     }
 }
 
+/// How `sync` was asked to run.
+pub struct SyncOptions {
+    pub dry_run: bool,
+    pub json: bool,
+    /// Skip the first-sync confirmation.
+    pub yes: bool,
+    /// Sync just these employees (a targeted run); empty: everyone.
+    pub only: Vec<PersonioId>,
+    pub timeout: Duration,
+}
+
+/// A first sync that would create more accounts than this asks first (each account may mean an
+/// invitation email and a licence).
+pub const FIRST_SYNC_CONFIRM_ABOVE: usize = 50;
+
+/// Before the first real sync of an integration (no links yet): count the accounts it would
+/// create and, when more than [`FIRST_SYNC_CONFIRM_ABOVE`], ask.
+async fn confirm_first_sync(wired: &Wired) -> Result<(), CliError> {
+    let links = wired
+        .store
+        .links(&wired.config.integration_id)
+        .await
+        .map_err(|error| CliError::failed("cannot read the state file", error))?;
+    if !links.is_empty() {
+        return Ok(());
+    }
+    let accounts = match first_sync_accounts(
+        wired.hr.as_ref(),
+        &wired.config.settings,
+        wired.deadline,
+    )
+    .await
+    {
+        Ok(accounts) => accounts,
+        // The run meets the same problem and records it as a failed run; with nothing
+        // listed it can create nobody, so there is nothing to confirm.
+        Err(error) => {
+            warn!(%error, "could not count the first sync's accounts");
+            return Ok(());
+        }
+    };
+    if accounts <= FIRST_SYNC_CONFIRM_ABOVE {
+        return Ok(());
+    }
+    let invitations = if wired.config.settings.notifications.invite_new_users {
+        " and invites each by email"
+    } else {
+        ""
+    };
+    confirm(
+        &format!(
+            "This is the first sync of {}: it creates (or links, where the LMS has the email) \
+             {accounts} LMS accounts{invitations}; `sync --dry-run` shows them.",
+            wired.config.integration_id
+        ),
+        "--yes",
+    )
+}
+
 /// `sync`: a full run, or (`only` not empty) a targeted run of just those employees.
-pub async fn sync(
-    path: &Path,
-    dry_run: bool,
-    json: bool,
-    only: Vec<PersonioId>,
-    timeout: Duration,
-) -> Result<ExitCode, CliError> {
+pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliError> {
+    let SyncOptions {
+        dry_run,
+        json,
+        yes,
+        only,
+        timeout,
+    } = options;
+    // A targeted run names its employees: there is nothing to confirm.
+    let confirmed = yes || !only.is_empty();
     let scope = if only.is_empty() {
         SyncScope::Everyone
     } else {
@@ -162,6 +229,9 @@ pub async fn sync(
         wired.store.clone(),
         wired.notifier.clone(),
     );
+    if !dry_run && !confirmed {
+        confirm_first_sync(&wired).await?;
+    }
     let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
     let mut request = SyncRequest::new(
         wired.config.integration_id.clone(),
@@ -172,7 +242,7 @@ pub async fn sync(
     request.scope = scope;
     request.deadline = wired.deadline;
     request.lease_holder = lease_holder();
-    let sync_bar = SyncBar::new(!json);
+    let sync_bar = SyncBar::new(!json, dry_run);
     let push_bar = PushBar::new(!json, "releasing parked certificates");
     let result = sync_integration(&engine, &pusher, request, &sync_bar, &push_bar)
         .await
@@ -180,26 +250,24 @@ pub async fn sync(
     sync_bar.finish();
     push_bar.finish();
     if json {
-        let value = match result.record() {
-            Some(record) => serde_json::to_value(record),
-            None => Ok(serde_json::json!({
+        match result.record() {
+            Some(record) => print_json(record)?,
+            None => print_json(&serde_json::json!({
                 "lease_held": result.lease_held().map(|(holder, until)| serde_json::json!({
                     "holder": holder, "expires_at": until
                 }))
-            })),
+            }))?,
         }
-        .map_err(|error| CliError::failed("cannot write the run as JSON", error))?;
-        println!("{value:#}");
     } else {
         print_sync(&result, 40);
-        if !dry_run {
-            println!("\noutbox: {}", wired.config.outbox.display());
+        if let Some(line) = wired.notifier.report() {
+            println!("\n{line}");
         }
     }
     Ok(sync_exit_code(result.verdict()))
 }
 
-pub async fn check(path: &Path, timeout: Duration) -> Result<ExitCode, CliError> {
+pub async fn check(path: &Path, timeout: Duration, json: bool) -> Result<ExitCode, CliError> {
     let wired = wire(path, timeout)?;
     let report = run_preflight(
         wired.hr.as_ref(),
@@ -208,7 +276,14 @@ pub async fn check(path: &Path, timeout: Duration) -> Result<ExitCode, CliError>
         wired.deadline,
     )
     .await;
-    print!("{}", render::preflight(&report, Symbols::detect()));
+    if json {
+        print_json(&serde_json::json!({
+            "passed": report.passed(),
+            "report": report,
+        }))?;
+    } else {
+        print!("{}", render::preflight(&report, Symbols::detect()));
+    }
     Ok(if report.passed() {
         ExitCode::Success
     } else {
@@ -216,42 +291,152 @@ pub async fn check(path: &Path, timeout: Duration) -> Result<ExitCode, CliError>
     })
 }
 
-pub async fn runs(path: &Path, limit: usize) -> Result<ExitCode, CliError> {
+/// `explain EMPLOYEE`: reads Personio, the LMS and the state; writes nothing.
+pub async fn explain(
+    path: &Path,
+    employee: &str,
+    json: bool,
+    timeout: Duration,
+) -> Result<ExitCode, CliError> {
+    let key = EmployeeKey::parse(employee).map_err(|error| CliError::Input(error.to_string()))?;
+    let wired = wire(path, timeout)?;
+    let answer = explain_employee(
+        wired.hr.as_ref(),
+        wired.lms.as_ref(),
+        wired.store.as_ref(),
+        &wired.config.integration_id,
+        &wired.config.settings,
+        &key,
+        wired.deadline,
+    )
+    .await
+    .map_err(|error| match error {
+        ExplainError::BadKey(_) | ExplainError::Unknown(_) => CliError::Input(error.to_string()),
+        other => CliError::Failed(other.to_string()),
+    })?;
+    if json {
+        print_json(&answer)?;
+    } else {
+        print!("{}", render::explanation(&answer, Width::detect()));
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Prints `value` as one complete JSON document, or nothing: it is rendered whole before the
+/// first byte is written, so a reader never gets half a document; a failure is the command's
+/// error (on stderr, with its exit code).
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|error| CliError::failed("cannot write the output as JSON", error))?;
+    text.push('\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| CliError::failed("cannot write to stdout", error))
+}
+
+/// One line of the run history for `runs --json`: the record without its outcomes (`runs show
+/// ID --json` has them).
+#[derive(serde::Serialize)]
+struct RunLine<'a> {
+    run_id: &'a str,
+    trigger: common::domain::run::Trigger,
+    dry_run: bool,
+    started_at: chrono::DateTime<chrono::Utc>,
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    status: common::domain::run::RunStatus,
+    counts: common::domain::run::RunCounts,
+    notices: &'a [String],
+    error: Option<&'a str>,
+}
+
+impl<'a> From<&'a RunRecord> for RunLine<'a> {
+    fn from(record: &'a RunRecord) -> Self {
+        Self {
+            run_id: &record.run_id.0,
+            trigger: record.trigger,
+            dry_run: record.dry_run,
+            started_at: record.started_at,
+            finished_at: record.finished_at,
+            status: record.status,
+            counts: record.counts,
+            notices: &record.notices,
+            error: record.error.as_deref(),
+        }
+    }
+}
+
+/// `runs`: reads only the state file; needs no secret.
+pub async fn runs(path: &Path, limit: usize, json: bool) -> Result<ExitCode, CliError> {
     let config = load_config(path)?;
     let store = open_store(&config)?;
     let records = store
         .runs(&config.integration_id, limit)
         .await
         .map_err(|error| CliError::failed("cannot read the run history", error))?;
-    print!("{}", render::runs_list(&records));
+    if json {
+        let lines: Vec<RunLine> = records.iter().map(RunLine::from).collect();
+        print_json(&lines)?;
+    } else {
+        print!("{}", render::runs_list(&records, Width::detect()));
+    }
     Ok(ExitCode::Success)
 }
 
-pub async fn run_show(path: &Path, run_id: &str) -> Result<ExitCode, CliError> {
+/// `runs show ID|PREFIX|latest`: reads only the state file; needs no secret.
+pub async fn run_show(path: &Path, run_id: &str, json: bool) -> Result<ExitCode, CliError> {
     let config = load_config(path)?;
     let store = open_store(&config)?;
-    let record = store
-        .run(&config.integration_id, &RunId(run_id.to_owned()))
+    let record = find_run(&store, &config.integration_id, run_id)
         .await
-        .map_err(|error| CliError::failed("cannot read the run history", error))?
-        .ok_or_else(|| {
-            CliError::Input(format!(
-                "no run {run_id} of integration {} (see `personio-lms runs`)",
+        .map_err(|error| match error {
+            RunLookupError::Store(error) => CliError::failed("cannot read the run history", error),
+            other => CliError::Input(format!(
+                "{other} (integration {}; `personio-lms runs` lists them)",
                 config.integration_id
-            ))
+            )),
         })?;
-    print!("{}", render::run_summary(&record, usize::MAX));
+    if json {
+        print_json(&record)?;
+    } else {
+        print!(
+            "{}",
+            render::run_summary(&record, usize::MAX, Width::detect())
+        );
+        print!("{}", render::request_lines(&record));
+    }
     Ok(ExitCode::Success)
 }
 
-pub async fn certificates(path: &Path) -> Result<ExitCode, CliError> {
+/// A ledger entry for `certificates --json`: a parked job without its PDF (which may be
+/// megabytes of base64 and is no one's reading).
+fn ledger_json(entry: &LedgerEntry) -> serde_json::Value {
+    let mut entry = entry.clone();
+    if let LedgerState::Parked { job } = &mut entry.state
+        && let Some(fields) = job.as_object_mut()
+        && fields.remove("pdf_base64").is_some()
+    {
+        fields.insert("pdf_base64_omitted".into(), serde_json::Value::Bool(true));
+    }
+    serde_json::to_value(&entry).unwrap_or(serde_json::Value::Null)
+}
+
+/// `certificates`: reads only the state file; needs no secret.
+pub async fn certificates(path: &Path, json: bool) -> Result<ExitCode, CliError> {
     let config = load_config(path)?;
     let store = open_store(&config)?;
     let entries = store
         .certificates(&config.integration_id)
         .await
         .map_err(|error| CliError::failed("cannot read the certificate ledger", error))?;
-    print!("{}", render::ledger(&entries));
+    if json {
+        let values: Vec<serde_json::Value> = entries.iter().map(ledger_json).collect();
+        print_json(&values)?;
+    } else {
+        print!("{}", render::ledger(&entries, Width::detect()));
+    }
     Ok(ExitCode::Success)
 }
 
@@ -304,7 +489,7 @@ pub async fn push_jobs(
     bar.finish();
     print!(
         "{}",
-        render::batch_report(&report, &|index| lines.get(index).copied())
+        render::batch_report(&report, &|index| lines.get(index).copied(), Width::detect())
     );
     Ok(batch_exit_code(&report, bad_lines))
 }

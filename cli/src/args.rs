@@ -56,6 +56,9 @@ pub enum Command {
         /// Print the run record as JSON.
         #[arg(long)]
         json: bool,
+        /// Do not ask before a first sync that creates many accounts.
+        #[arg(long, short)]
+        yes: bool,
         /// Sync just these employees (Personio ids), read one by one; nobody else is touched.
         #[arg(long, value_name = "ID[,ID…]", value_delimiter = ',', value_parser = personio_id)]
         only: Vec<PersonioId>,
@@ -66,6 +69,21 @@ pub enum Command {
     Check {
         #[command(flatten)]
         config: ConfigArg,
+        /// Print the report as JSON (exit code 5 when it failed, as without).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        timeout: TimeoutArg,
+    },
+    /// Why an employee is (not) synced: selection, profile, link, LMS user, next run, recent runs.
+    Explain {
+        /// The employee's Personio id or email address.
+        employee: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         timeout: TimeoutArg,
     },
@@ -93,6 +111,27 @@ pub enum Command {
     Certificates {
         #[command(flatten)]
         config: ConfigArg,
+        /// Print the ledger as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The whole product on this machine: the admin API and the web console, the scheduler and
+    /// the workers, state in SQLite (`--demo`: with a Personio sandbox and an in-process LMS).
+    Serve(crate::serve::ServeArgs),
+    /// The audit trail: who changed the integration through the admin API, when, and how it
+    /// was answered (newest first).
+    Audit {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How many entries to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Continue after this entry (the cursor a previous listing printed).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Print the entries as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the Personio sandbox (same flags as `personio-sandbox`).
     Sandbox(personio_sandbox::SandboxArgs),
@@ -109,6 +148,9 @@ pub struct RunsArgs {
     /// How many runs to list.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Print the runs as JSON.
+    #[arg(long)]
+    pub json: bool,
     #[command(subcommand)]
     pub show: Option<RunsCommand>,
 }
@@ -117,9 +159,13 @@ pub struct RunsArgs {
 pub enum RunsCommand {
     /// One run: counts, notices and every employee's outcome.
     Show {
+        /// The run's id, a unique prefix of it (the first characters `runs` shows), or `latest`.
         run_id: String,
         #[command(flatten)]
         config: ConfigArg,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

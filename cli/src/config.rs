@@ -16,17 +16,24 @@
 //! scim_base_url = "https://lms.example.com/scim/v2"
 //! token_env = "LMS_SCIM_TOKEN"
 //!
+//! [smtp]                           # optional: without it emails go to the outbox
+//! host = "smtp.example.com"
+//! password_env = "SMTP_PASSWORD"
+//!
 //! [settings]
 //! selection = { attribute = "LMS Sync" }
 //! ```
 //!
 //! Relative paths are relative to the config file, so a config works from any directory.
-//! Every problem is reported with the field's dotted name.
+//! Every problem is reported with the field's dotted name. Secrets are read from the environment
+//! only by the commands that connect ([`CliConfig::credentials`], [`CliConfig::smtp`]): the
+//! history and the ledger need none.
 
 use common::app::{ConnectError, ConnectPolicy, check_connection};
 use common::domain::IntegrationId;
 use common::domain::integration::{LmsConnection, PersonioConnection};
 use common::domain::settings::{IntegrationSettings, SettingsError, is_plausible_email};
+use common::notify::{SmtpConfig, SmtpSecurity, check_security};
 use common::personio::DEFAULT_BASE_URL;
 use common::ports::IntegrationCredentials;
 use common::secret::Secret;
@@ -65,6 +72,7 @@ struct RawDocument {
     integration: RawIntegration,
     personio: RawPersonio,
     lms: RawLms,
+    smtp: Option<RawSmtp>,
     settings: IntegrationSettings,
 }
 
@@ -96,6 +104,45 @@ struct RawLms {
     token: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    security: Option<SmtpSecurity>,
+    user: Option<String>,
+    password_env: Option<String>,
+    ca_file: Option<PathBuf>,
+    timeout_seconds: Option<u64>,
+}
+
+/// The `[smtp]` section: where the CLI sends its mail. The password stays in the environment
+/// until [`CliConfig::smtp`] reads it.
+#[derive(Clone, Debug)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub user: Option<String>,
+    password_env: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: std::time::Duration,
+}
+
+/// Where a secret comes from: an environment variable (preferred) or the file itself.
+#[derive(Clone, Debug)]
+enum SecretSource {
+    Variable(String),
+    Literal(Secret),
+}
+
+/// The secrets of the connection, not read yet.
+#[derive(Clone, Debug)]
+struct SecretSources {
+    client_secret: SecretSource,
+    token: SecretSource,
+}
+
 /// A loaded, validated configuration with its secrets resolved.
 pub struct CliConfig {
     pub path: PathBuf,
@@ -105,7 +152,10 @@ pub struct CliConfig {
     pub email_from: String,
     pub personio: PersonioConnection,
     pub lms: LmsConnection,
-    pub credentials: IntegrationCredentials,
+    personio_client_id: String,
+    secrets: SecretSources,
+    /// Where emails are sent; `None`: written to the outbox.
+    pub smtp: Option<SmtpSection>,
     pub settings: IntegrationSettings,
     /// Fields that hold a literal secret (allowed, but the user is warned).
     pub literal_secrets: Vec<&'static str>,
@@ -126,16 +176,17 @@ impl Environment for ProcessEnvironment {
 }
 
 impl CliConfig {
-    pub fn load(path: &Path, env: &dyn Environment) -> Result<Self, ConfigError> {
+    /// Reads and validates the file; reads no secret (see [`Self::credentials`]).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.display().to_string(),
             message: error.to_string(),
         })?;
-        Self::parse(&text, path, env)
+        Self::parse(&text, path)
     }
 
     /// Parses `text` as the file at `path` (used to resolve relative paths and in messages).
-    pub fn parse(text: &str, path: &Path, env: &dyn Environment) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
         let field = |field: &str, message: String| ConfigError::Field {
             path: shown.clone(),
@@ -160,6 +211,7 @@ impl CliConfig {
             integration,
             personio,
             lms,
+            smtp,
             settings,
         } = document;
         settings.validate().map_err(|error| match error {
@@ -175,7 +227,10 @@ impl CliConfig {
             return Err(field("integration.id", "must not be empty".into()));
         }
         let places = Places::of(integration, path, &field)?;
-        let connection = Connection::resolve(personio, lms, env, &field)?;
+        let connection = Connection::resolve(personio, lms, &field)?;
+        let smtp = smtp
+            .map(|raw| SmtpSection::of(raw, &places.base_dir, &field))
+            .transpose()?;
         Ok(Self {
             path: path.to_owned(),
             integration_id: places.integration_id,
@@ -184,9 +239,129 @@ impl CliConfig {
             email_from: places.email_from,
             personio: connection.personio,
             lms: connection.lms,
-            credentials: connection.credentials,
+            personio_client_id: connection.personio_client_id,
+            secrets: connection.secrets,
+            smtp,
             settings,
             literal_secrets: connection.literal_secrets,
+        })
+    }
+
+    fn field_error(&self, field: &str, message: String) -> ConfigError {
+        ConfigError::Field {
+            path: self.path.display().to_string(),
+            field: field.to_owned(),
+            message,
+        }
+    }
+
+    /// The connection's secrets, read now (from the environment or the file): only commands
+    /// that talk to Personio or the LMS call this.
+    pub fn credentials(
+        &self,
+        env: &dyn Environment,
+    ) -> Result<IntegrationCredentials, ConfigError> {
+        let field = |name: &str, message: String| self.field_error(name, message);
+        Ok(IntegrationCredentials {
+            personio_client_id: self.personio_client_id.clone(),
+            personio_client_secret: resolve(
+                "personio.client_secret",
+                &self.secrets.client_secret,
+                env,
+                &field,
+            )?,
+            lms_token: resolve("lms.token", &self.secrets.token, env, &field)?,
+        })
+    }
+
+    /// The SMTP settings with the password read now; `None` without an `[smtp]` section.
+    pub fn smtp(&self, env: &dyn Environment) -> Result<Option<SmtpConfig>, ConfigError> {
+        let Some(section) = &self.smtp else {
+            return Ok(None);
+        };
+        let field = |name: &str, message: String| self.field_error(name, message);
+        let password = section
+            .password_env
+            .as_ref()
+            .map(|variable| {
+                resolve(
+                    "smtp.password",
+                    &SecretSource::Variable(variable.clone()),
+                    env,
+                    &field,
+                )
+            })
+            .transpose()?;
+        let extra_roots_pem = section
+            .ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|error| {
+                    field(
+                        "smtp.ca_file",
+                        format!("cannot read {}: {error}", path.display()),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Some(SmtpConfig {
+            host: section.host.clone(),
+            port: section.port,
+            security: section.security,
+            user: section.user.clone(),
+            password,
+            from: self.email_from.clone(),
+            extra_roots_pem,
+            timeout: section.timeout,
+        }))
+    }
+}
+
+impl SmtpSection {
+    fn of(raw: RawSmtp, base_dir: &Path, field: FieldError) -> Result<Self, ConfigError> {
+        let host = raw.host.trim().to_owned();
+        if host.is_empty() {
+            return Err(field("smtp.host", "must not be empty".into()));
+        }
+        let security = raw.security.unwrap_or(SmtpSecurity::Starttls);
+        check_security(&host, security).map_err(|error| match error {
+            common::notify::SmtpSetupError::Invalid {
+                field: name,
+                message,
+            } => field(&format!("smtp.{name}"), message),
+        })?;
+        match (&raw.user, &raw.password_env) {
+            (Some(_), None) => {
+                return Err(field(
+                    "smtp.password_env",
+                    "missing (name the environment variable that holds the SMTP password)".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(field(
+                    "smtp.user",
+                    "missing (the password needs a user)".into(),
+                ));
+            }
+            _ => {}
+        }
+        if raw.timeout_seconds == Some(0) {
+            return Err(field("smtp.timeout_seconds", "must be at least 1".into()));
+        }
+        Ok(Self {
+            host,
+            port: raw.port.unwrap_or_else(|| security.default_port()),
+            security,
+            user: raw.user,
+            password_env: raw.password_env,
+            ca_file: raw.ca_file.map(|path| {
+                if path.is_absolute() {
+                    path
+                } else {
+                    base_dir.join(path)
+                }
+            }),
+            timeout: std::time::Duration::from_secs(raw.timeout_seconds.unwrap_or(30)),
         })
     }
 }
@@ -196,6 +371,7 @@ type FieldError<'a> = &'a dyn Fn(&str, String) -> ConfigError;
 
 /// The `[integration]` section resolved: its id, and where its state and emails go.
 struct Places {
+    base_dir: PathBuf,
     integration_id: IntegrationId,
     state_path: PathBuf,
     outbox: PathBuf,
@@ -234,6 +410,7 @@ impl Places {
             ));
         }
         Ok(Self {
+            base_dir: base_dir.to_owned(),
             integration_id: IntegrationId::new(integration.id.trim()),
             state_path,
             outbox,
@@ -243,34 +420,29 @@ impl Places {
 }
 
 /// The `[personio]` and `[lms]` sections resolved: the connection settings (checked against the
-/// CLI's [`CONNECT_POLICY`]) and the secrets.
+/// CLI's [`CONNECT_POLICY`]) and where the secrets come from.
 struct Connection {
     personio: PersonioConnection,
     lms: LmsConnection,
-    credentials: IntegrationCredentials,
+    personio_client_id: String,
+    secrets: SecretSources,
     literal_secrets: Vec<&'static str>,
 }
 
 impl Connection {
-    fn resolve(
-        personio: RawPersonio,
-        lms: RawLms,
-        env: &dyn Environment,
-        field: FieldError,
-    ) -> Result<Self, ConfigError> {
+    fn resolve(personio: RawPersonio, lms: RawLms, field: FieldError) -> Result<Self, ConfigError> {
         let mut literal_secrets = Vec::new();
-        let client_secret = secret(
+        let client_secret = secret_source(
             "personio.client_secret",
             personio.client_secret,
             personio.client_secret_env,
-            env,
             field,
         )?;
-        if client_secret.from_file {
+        if matches!(client_secret, SecretSource::Literal(_)) {
             literal_secrets.push("personio.client_secret");
         }
-        let token = secret("lms.token", lms.token, lms.token_env, env, field)?;
-        if token.from_file {
+        let token = secret_source("lms.token", lms.token, lms.token_env, field)?;
+        if matches!(token, SecretSource::Literal(_)) {
             literal_secrets.push("lms.token");
         }
         if personio.client_id.trim().is_empty() {
@@ -289,10 +461,10 @@ impl Connection {
             lms: LmsConnection {
                 scim_base_url: lms.scim_base_url,
             },
-            credentials: IntegrationCredentials {
-                personio_client_id: personio.client_id.trim().to_owned(),
-                personio_client_secret: client_secret.value,
-                lms_token: token.value,
+            personio_client_id: personio.client_id.trim().to_owned(),
+            secrets: SecretSources {
+                client_secret,
+                token,
             },
             literal_secrets,
         };
@@ -309,19 +481,13 @@ impl Connection {
     }
 }
 
-struct ResolvedSecret {
-    value: Secret,
-    from_file: bool,
-}
-
 /// A secret from `NAME_env` (the variable's name) or, discouraged, `NAME` (the literal value).
-fn secret(
+fn secret_source(
     name: &str,
     literal: Option<String>,
     variable: Option<String>,
-    env: &dyn Environment,
     field: FieldError,
-) -> Result<ResolvedSecret, ConfigError> {
+) -> Result<SecretSource, ConfigError> {
     let env_field = format!("{name}_env");
     match (literal, variable) {
         (Some(_), Some(_)) => Err(field(
@@ -333,15 +499,26 @@ fn secret(
             "missing (name the environment variable that holds the secret)".into(),
         )),
         (Some(literal), None) if literal.is_empty() => Err(field(name, "must not be empty".into())),
-        (Some(literal), None) => Ok(ResolvedSecret {
-            value: Secret::new(literal),
-            from_file: true,
-        }),
-        (None, Some(variable)) => match env.var(&variable) {
-            Some(value) if !value.is_empty() => Ok(ResolvedSecret {
-                value: Secret::new(value),
-                from_file: false,
-            }),
+        (Some(literal), None) => Ok(SecretSource::Literal(Secret::new(literal))),
+        (None, Some(variable)) if variable.trim().is_empty() => {
+            Err(field(&env_field, "must not be empty".into()))
+        }
+        (None, Some(variable)) => Ok(SecretSource::Variable(variable)),
+    }
+}
+
+/// The secret's value, read from the environment now.
+fn resolve(
+    name: &str,
+    source: &SecretSource,
+    env: &dyn Environment,
+    field: FieldError,
+) -> Result<Secret, ConfigError> {
+    let env_field = format!("{name}_env");
+    match source {
+        SecretSource::Literal(secret) => Ok(secret.clone()),
+        SecretSource::Variable(variable) => match env.var(variable) {
+            Some(value) if !value.is_empty() => Ok(Secret::new(value)),
             Some(_) => Err(field(
                 &env_field,
                 format!("environment variable {variable} is empty"),
@@ -494,6 +671,16 @@ client_secret_env = "PERSONIO_CLIENT_SECRET" # or: client_secret = "papi-…"
 [lms]
 scim_base_url = "https://lms.example.com/scim/v2"
 token_env = "LMS_SCIM_TOKEN"                 # or: token = "…"
+
+# Without [smtp], invitations and run summaries are written to the outbox, not sent.
+# [smtp]
+# host = "smtp.example.com"
+# port = 587                                 # default: 587 starttls, 465 tls, 25 none
+# security = "starttls"                      # starttls | tls | none (none: localhost only)
+# user = "lms-sync@example.com"              # omit both for a relay that needs no login
+# password_env = "SMTP_PASSWORD"
+# ca_file = "company-ca.pem"                 # a CA the system does not trust already
+# timeout_seconds = 30
 "#;
 
 /// `EXAMPLE_SETTINGS_TOML` as the `[settings]` section: its tables become `[settings.…]`.
@@ -548,11 +735,12 @@ selection = { attribute = "LMS Sync" }
 "#;
 
     fn parse(text: &str) -> Result<CliConfig, ConfigError> {
-        CliConfig::parse(text, Path::new("/etc/lms/acme.toml"), &env())
+        CliConfig::parse(text, Path::new("/etc/lms/acme.toml"))
     }
 
+    /// The first problem of the file or, when it is valid, of its secrets.
     fn error(text: &str) -> String {
-        match parse(text) {
+        match parse(text).and_then(|config| config.credentials(&env()).map(|_| config)) {
             Ok(_) => panic!("expected an error"),
             Err(error) => error.to_string(),
         }
@@ -561,11 +749,12 @@ selection = { attribute = "LMS Sync" }
     #[test]
     fn a_minimal_config_gets_defaults_next_to_the_file() {
         let config = parse(MINIMAL).expect("valid");
+        let credentials = config.credentials(&env()).expect("secrets set");
         assert_eq!(config.integration_id.as_str(), "acme");
         assert_eq!(config.state_path, Path::new("/etc/lms/acme.sqlite"));
         assert_eq!(config.outbox, Path::new("/etc/lms/outbox"));
         assert_eq!(
-            config.credentials.personio_client_secret.expose(),
+            credentials.personio_client_secret.expose(),
             "papi-secret-value"
         );
         assert_eq!(
@@ -573,9 +762,61 @@ selection = { attribute = "LMS Sync" }
             Some("http://127.0.0.1:8090")
         );
         assert_eq!(config.lms.scim_base_url, "http://127.0.0.1:8091/v2/");
-        assert_eq!(config.credentials.lms_token.expose(), "scim-token-value");
+        assert_eq!(credentials.lms_token.expose(), "scim-token-value");
         assert_eq!(config.settings, IntegrationSettings::new("LMS Sync"));
         assert!(config.literal_secrets.is_empty());
+        assert!(config.smtp.is_none());
+    }
+
+    #[test]
+    fn the_file_loads_without_secrets_and_connecting_asks_for_them() {
+        let config = parse(MINIMAL).expect("no secret is read on load");
+        let empty = FakeEnv(HashMap::new());
+        let message = config
+            .credentials(&empty)
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            message,
+            "/etc/lms/acme.toml: personio.client_secret_env: environment variable \
+             PERSONIO_CLIENT_SECRET is not set"
+        );
+    }
+
+    #[test]
+    fn an_smtp_section_gets_defaults_and_its_password_when_asked() {
+        let text = format!(
+            "{MINIMAL}\n[smtp]\nhost = \"smtp.example.com\"\nuser = \"lms@example.com\"\n\
+             password_env = \"SMTP_PASSWORD\"\nca_file = \"ca.pem\"\n"
+        );
+        let config = parse(&text).expect("valid");
+        let section = config.smtp.clone().expect("an smtp section");
+        assert_eq!(section.port, 587);
+        assert_eq!(section.security, SmtpSecurity::Starttls);
+        assert_eq!(
+            section.ca_file.as_deref(),
+            Some(Path::new("/etc/lms/ca.pem"))
+        );
+        let message = config
+            .smtp(&env())
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.contains("smtp.password_env: environment variable SMTP_PASSWORD is not set"),
+            "{message}"
+        );
+
+        let plain =
+            format!("{MINIMAL}\n[smtp]\nhost = \"mail.example.com\"\nsecurity = \"none\"\n");
+        let message = error(&plain);
+        assert!(message.contains(": smtp.security: \"none\""), "{message}");
+        let no_password = format!("{MINIMAL}\n[smtp]\nhost = \"smtp.example.com\"\nuser = \"x\"\n");
+        assert!(error(&no_password).contains("smtp.password_env: missing"));
+        let tls = format!("{MINIMAL}\n[smtp]\nhost = \"smtp.example.com\"\nsecurity = \"tls\"\n");
+        let section = parse(&tls).expect("valid").smtp.expect("smtp");
+        assert_eq!(section.port, 465);
     }
 
     #[test]
@@ -593,7 +834,8 @@ selection = { attribute = "LMS Sync" }
         let text = MINIMAL.replace("token_env = \"LMS_SCIM_TOKEN\"", "token = \"literal\"");
         let config = parse(&text).expect("valid");
         assert_eq!(config.literal_secrets, vec!["lms.token"]);
-        assert_eq!(config.credentials.lms_token.expose(), "literal");
+        let credentials = config.credentials(&env()).expect("secrets");
+        assert_eq!(credentials.lms_token.expose(), "literal");
     }
 
     #[test]
@@ -704,7 +946,9 @@ selection = { attribute = "LMS Sync" }
         let config = parse(MINIMAL).expect("valid");
         let shown = format!(
             "{:?} {:?} {:?}",
-            config.personio, config.lms, config.credentials
+            config.personio,
+            config.lms,
+            config.credentials(&env()).expect("secrets")
         );
         assert!(!shown.contains("papi-secret-value"));
         assert!(!shown.contains("scim-token-value"));
@@ -712,8 +956,8 @@ selection = { attribute = "LMS Sync" }
 
     #[test]
     fn the_example_config_parses_with_every_settings_field() {
-        let config = CliConfig::parse(&example_config(), Path::new("x.toml"), &env())
-            .expect("the example is valid");
+        let config =
+            CliConfig::parse(&example_config(), Path::new("x.toml")).expect("the example is valid");
         let settings = common::domain::settings::IntegrationSettings::from_toml_str(
             common::domain::settings::EXAMPLE_SETTINGS_TOML,
         )

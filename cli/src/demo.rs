@@ -8,10 +8,13 @@
 use crate::app::print_sync;
 use crate::args::DemoArgs;
 use crate::error::{CliError, ExitCode};
-use crate::render;
+use crate::render::{self, Width};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::app::{ConnectPolicy, IntegrationSync, connect_personio, sync_integration};
+use common::app::{
+    ConnectPolicy, EmployeeKey, IntegrationSync, connect_personio, explain_employee,
+    sync_integration,
+};
 use common::certificates::{CertificatePusher, FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
 use common::domain::integration::PersonioConnection;
@@ -20,7 +23,7 @@ use common::domain::run::Trigger;
 use common::domain::settings::{GroupSource, IntegrationSettings};
 use common::lms::memory::MemoryLms;
 use common::notify::OutboxNotifier;
-use common::ports::LinkStore;
+use common::ports::{HrSource, LinkStore};
 use common::progress::NoProgress;
 use common::secret::Secret;
 use common::store::SqliteStore;
@@ -40,6 +43,7 @@ const MAX_ROWS: usize = 12;
 
 struct Demo {
     sandbox: RunningSandbox,
+    hr: Arc<dyn HrSource>,
     lms: Arc<MemoryLms>,
     store: Arc<SqliteStore>,
     engine: SyncEngine,
@@ -80,6 +84,23 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode, CliError> {
     Ok(code)
 }
 
+/// The demo's LMS: every other department/team/position name of the sandbox's company is a
+/// group, the rest show up as "missing group" notices, as in a real LMS set up by hand. Returns
+/// the LMS and every name.
+pub fn demo_lms(sandbox: &RunningSandbox) -> (Arc<MemoryLms>, BTreeSet<String>) {
+    let names: BTreeSet<String> = sandbox
+        .employees()
+        .iter()
+        .flat_map(|employee| {
+            ["department", "team", "position"]
+                .into_iter()
+                .filter_map(|key| name_of(employee, key))
+        })
+        .collect();
+    let lms = Arc::new(MemoryLms::with_groups(names.iter().step_by(2)));
+    (lms, names)
+}
+
 fn header(step: u32, title: &str) {
     println!("\n== {step}. {title}");
 }
@@ -115,18 +136,7 @@ impl Demo {
         .await
         .map_err(|error| failed("cannot start the Personio sandbox")(error.to_string()))?;
 
-        // Every other department/team/position name becomes an LMS group: the rest show up as
-        // "missing group" notices, as in a real LMS that was set up by hand.
-        let names: BTreeSet<String> = sandbox
-            .employees()
-            .iter()
-            .flat_map(|employee| {
-                ["department", "team", "position"]
-                    .into_iter()
-                    .filter_map(|key| name_of(employee, key))
-            })
-            .collect();
-        let lms = Arc::new(MemoryLms::with_groups(names.iter().step_by(2)));
+        let (lms, names) = demo_lms(&sandbox);
 
         let (client_id, client_secret) = sandbox.default_credential();
         let personio = PersonioConnection {
@@ -151,7 +161,7 @@ impl Demo {
         let engine = SyncEngine::new(hr.clone(), lms.clone(), store.clone(), notifier);
         let fetcher = PdfFetcher::new(FetchLimits::default())
             .map_err(|error| failed("the PDF fetcher")(error.to_string()))?;
-        let pusher = CertificatePusher::new(hr, store.clone(), fetcher);
+        let pusher = CertificatePusher::new(hr.clone(), store.clone(), fetcher);
 
         let mut settings = IntegrationSettings::new(LMS_SYNC_LABEL);
         settings.groups.by = BTreeSet::from([
@@ -183,6 +193,7 @@ impl Demo {
         println!("  outbox            {}", outbox.display());
         Ok(Self {
             sandbox,
+            hr: hr.clone(),
             lms,
             store,
             engine,
@@ -240,15 +251,24 @@ impl Demo {
 
         header(2, "Changes in Personio");
         let changes = self.change_employees(args).await?;
-        print!("{}", render::table(&["employee", "change"], &changes));
+        print!(
+            "{}",
+            render::table(&["employee", "change"], &changes, Width::detect())
+        );
 
         header(3, "Re-sync: only the changed employees are written");
         let second = self.sync().await?;
         print_sync(&second, MAX_ROWS);
 
-        header(4, "Certificates from the LMS become Personio documents");
+        header(4, "Why was someone not synced? `personio-lms explain`");
+        self.explain_a_skipped_employee(&second).await?;
+
+        header(5, "Certificates from the LMS become Personio documents");
         let pushed = self.push_certificates().await?;
-        print!("{}", render::batch_report(&pushed, &|_| None));
+        print!(
+            "{}",
+            render::batch_report(&pushed, &|_| None, Width::detect())
+        );
         let documents = self.sandbox.documents();
         println!("\ndocuments in Personio (the sandbox): {}", documents.len());
         let rows: Vec<Vec<String>> = documents
@@ -268,19 +288,24 @@ impl Demo {
             "{}",
             render::table(
                 &["doc id", "employee", "title", "date", "file", "size"],
-                &rows
+                &rows,
+                Width::detect()
             )
         );
 
-        header(5, "Emails in the outbox");
+        header(6, "Emails in the outbox");
         let emails = outbox_emails(&self.outbox);
         println!("{} emails in {}", emails.len(), self.outbox.display());
         print!(
             "{}",
-            render::table(&["subject", "count", "to"], &emails_by_subject(&emails))
+            render::table(
+                &["subject", "count", "to"],
+                &emails_by_subject(&emails),
+                Width::detect()
+            )
         );
 
-        header(6, "The LMS now");
+        header(7, "The LMS now");
         let users = self.lms.users();
         let writes = self.lms.write_counts();
         println!(
@@ -300,8 +325,39 @@ impl Demo {
             .unwrap_or(ExitCode::Success))
     }
 
-    /// A new hire, a leaver, an email change, a department move and a deselection, made through
-    /// the sandbox's mutation API; returns what was changed, for the table.
+    /// `explain` of the first employee the re-sync skipped (the demo's new hire without an email
+    /// is one), as `personio-lms explain ID` prints it.
+    async fn explain_a_skipped_employee(&self, run: &IntegrationSync) -> Result<(), CliError> {
+        let skipped = run.record().and_then(|record| {
+            record
+                .outcomes
+                .iter()
+                .filter(|outcome| outcome.action == common::domain::run::OutcomeAction::Skipped)
+                .find_map(|outcome| outcome.personio_id)
+        });
+        let Some(id) = skipped else {
+            println!("nobody was skipped in this run");
+            return Ok(());
+        };
+        println!("$ personio-lms explain {id}\n");
+        let answer = explain_employee(
+            self.hr.as_ref(),
+            self.lms.as_ref(),
+            self.store.as_ref(),
+            &self.integration,
+            &self.settings,
+            &EmployeeKey::PersonioId(id),
+            common::retry::Deadline::after(std::time::Duration::from_secs(60)),
+        )
+        .await
+        .map_err(|error| failed("explain")(error.to_string()))?;
+        print!("{}", render::explanation(&answer, Width::detect()));
+        Ok(())
+    }
+
+    /// A new hire, one without an email, a long-gone leaver selected by mistake, a leaver, an
+    /// email change, a department move and a deselection, made through the sandbox's mutation
+    /// API; returns what was changed, for the table.
     async fn change_employees(&self, args: &DemoArgs) -> Result<Vec<Vec<String>>, CliError> {
         let links = self.active_links().await?;
         let [leaver, renamed, mover, deselected, ..] = links.as_slice() else {
@@ -323,6 +379,37 @@ impl Demo {
         rows.push(vec![
             format!("Mia Neumann (#{hire})"),
             "new hire, selected for the LMS".into(),
+        ]);
+
+        let no_email = sandbox
+            .add_employee(
+                NewEmployee::new("Lena", "Vogel", "lena.vogel@demo.example")
+                    .with(LMS_SYNC_KEY, "ja"),
+            )
+            .map_err(mutation)?;
+        sandbox
+            .set_attribute(no_email, "email", "")
+            .map_err(mutation)?;
+        rows.push(vec![
+            format!("Lena Vogel (#{no_email})"),
+            "new hire, selected, but without an email in Personio".into(),
+        ]);
+
+        let long_gone = sandbox
+            .add_employee(
+                NewEmployee::new("Tom", "Richter", "tom.richter@demo.example")
+                    .with(LMS_SYNC_KEY, "ja"),
+            )
+            .map_err(mutation)?;
+        sandbox
+            .set_status(long_gone, "inactive")
+            .map_err(mutation)?;
+        sandbox
+            .set_attribute(long_gone, "termination_date", "2024-03-31")
+            .map_err(mutation)?;
+        rows.push(vec![
+            format!("Tom Richter (#{long_gone})"),
+            "left on 2024-03-31, selected by mistake, never had an LMS account".into(),
         ]);
 
         let employee = self.employee(leaver)?;

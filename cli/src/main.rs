@@ -3,12 +3,16 @@
 
 mod app;
 mod args;
+mod audit;
 mod config;
+mod confirm;
 mod demo;
 mod error;
 mod job_flags;
+mod mail;
 mod progress;
 mod render;
+mod serve;
 
 use args::{Cli, Command, RunsCommand};
 use clap::Parser;
@@ -19,7 +23,12 @@ use std::time::Duration;
 fn main() {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    // A server logs what it does (its requests, runs and jobs) unless asked for less.
+    let verbose = match cli.command {
+        Command::Serve(_) => cli.verbose.max(1),
+        _ => cli.verbose,
+    };
+    init_logging(verbose);
     let code = match tokio::runtime::Runtime::new() {
         Ok(runtime) => match runtime.block_on(run(cli.command)) {
             Ok(code) => code,
@@ -44,15 +53,40 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             config,
             dry_run,
             json,
+            yes,
             only,
             timeout,
-        } => app::sync(&config.config, dry_run, json, only, seconds(timeout)).await,
-        Command::Check { config, timeout } => app::check(&config.config, seconds(timeout)).await,
+        } => {
+            let options = app::SyncOptions {
+                dry_run,
+                json,
+                yes,
+                only,
+                timeout: seconds(timeout),
+            };
+            app::sync(&config.config, options).await
+        }
+        Command::Check {
+            config,
+            json,
+            timeout,
+        } => app::check(&config.config, seconds(timeout), json).await,
+        Command::Explain {
+            employee,
+            config,
+            json,
+            timeout,
+        } => app::explain(&config.config, &employee, json, seconds(timeout)).await,
         Command::Runs(runs) => match (runs.show, runs.config) {
-            (Some(RunsCommand::Show { run_id, config }), _) => {
-                app::run_show(&config.config, &run_id).await
-            }
-            (None, Some(config)) => app::runs(&config, runs.limit).await,
+            (
+                Some(RunsCommand::Show {
+                    run_id,
+                    config,
+                    json,
+                }),
+                _,
+            ) => app::run_show(&config.config, &run_id, json || runs.json).await,
+            (None, Some(config)) => app::runs(&config, runs.limit, runs.json).await,
             (None, None) => Err(CliError::Input("runs needs --config FILE".into())),
         },
         Command::PushCertificate {
@@ -69,7 +103,14 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             jobs,
             timeout,
         } => app::backfill(&config.config, &jobs, seconds(timeout)).await,
-        Command::Certificates { config } => app::certificates(&config.config).await,
+        Command::Certificates { config, json } => app::certificates(&config.config, json).await,
+        Command::Serve(serve) => serve::run(&serve).await,
+        Command::Audit {
+            config,
+            limit,
+            cursor,
+            json,
+        } => audit::audit(&config.config, usize::from(limit), cursor.as_deref(), json).await,
         Command::Sandbox(sandbox) => personio_sandbox::serve(sandbox)
             .await
             .map(|()| ExitCode::Success)
@@ -81,7 +122,8 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Logs go to stderr: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
+/// Logs go to stderr (above the progress bar when one is drawn): warnings by default, `-v` info,
+/// `-vv` debug; `RUST_LOG` overrides.
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -92,7 +134,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();

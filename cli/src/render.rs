@@ -1,6 +1,7 @@
 //! Output for people: short headers, count lines and compact tables. Pure functions from records
 //! to text, so the formatting is unit-tested and every command prints runs the same way.
 
+use common::app::explain::Explanation;
 use common::app::preflight::{CheckStatus, PreflightReport};
 use common::certificates::{BatchReport, PushOutcome};
 use common::domain::certificate::{LedgerEntry, LedgerState};
@@ -44,14 +45,38 @@ impl Symbols {
     }
 }
 
-/// The widest a table cell gets before it is cut with `…`.
-const MAX_CELL_CHARS: usize = 70;
+/// How wide output may be. On a terminal a table fits its width: the last column (the reason,
+/// the detail) wraps onto continuation lines. Anywhere else (a pipe, a file, CI logs) nothing is
+/// cut or wrapped, so `grep` and scripts see every word on the row's one line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    Unlimited,
+    Columns(usize),
+}
 
-/// A left-aligned text table with a header row and a rule, two spaces between columns.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+impl Width {
+    /// The terminal's width when stdout is one, else unlimited.
+    pub fn detect() -> Self {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            return Self::Unlimited;
+        }
+        let columns = console::Term::stdout()
+            .size_checked()
+            .map_or(100, |(_, columns)| usize::from(columns));
+        Self::Columns(columns.max(40))
+    }
+}
+
+/// The narrowest the wrapped last column gets, however many columns come before it.
+const MIN_WRAPPED_CHARS: usize = 24;
+
+/// A left-aligned text table with a header row and a rule, two spaces between columns. Cells are
+/// one line each (line breaks become spaces); within `width`, the last column wraps.
+pub fn table(headers: &[&str], rows: &[Vec<String>], width: Width) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| row.iter().map(|cell| cut(cell, MAX_CELL_CHARS)).collect())
+        .map(|row| row.iter().map(|cell| one_line(cell)).collect())
         .collect();
     let mut widths: Vec<usize> = headers
         .iter()
@@ -64,8 +89,19 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let line = |values: &mut dyn Iterator<Item = &str>| {
+    let last = widths.len().saturating_sub(1);
+    let lead: usize = widths[..last].iter().map(|width| width + 2).sum();
+    let wrap_at = match width {
+        Width::Columns(columns) if lead + widths[last] > columns => {
+            let available = columns.saturating_sub(lead).max(MIN_WRAPPED_CHARS);
+            widths[last] = widths[last].min(available);
+            Some(available)
+        }
+        _ => None,
+    };
+    let line = |values: &[&str]| {
         let padded: Vec<String> = values
+            .iter()
             .zip(&widths)
             .map(|(value, width)| {
                 let pad = width.saturating_sub(value.chars().count());
@@ -75,26 +111,65 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         padded.join("  ").trim_end().to_owned()
     };
     let mut out = String::new();
-    out.push_str(&line(&mut headers.iter().copied()));
+    out.push_str(&line(headers));
     out.push('\n');
     let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
     out.push_str(&rule.join("  "));
     out.push('\n');
     for row in &cells {
-        out.push_str(&line(&mut row.iter().map(String::as_str)));
+        let mut values: Vec<&str> = row.iter().map(String::as_str).collect();
+        let wrapped = match (wrap_at, values.get(last)) {
+            (Some(at), Some(cell)) => wrap(cell, at),
+            _ => Vec::new(),
+        };
+        if let Some(first) = wrapped.first() {
+            values[last] = first;
+        }
+        out.push_str(&line(&values));
         out.push('\n');
+        for more in wrapped.iter().skip(1) {
+            out.push_str(&format!("{}{more}", " ".repeat(lead)));
+            out.push('\n');
+        }
     }
     out
 }
 
-fn cut(text: &str, max: usize) -> String {
-    let single_line = text.replace(['\n', '\r'], " ");
-    if single_line.chars().count() <= max {
-        single_line
-    } else {
-        let kept: String = single_line.chars().take(max.saturating_sub(1)).collect();
-        format!("{kept}…")
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+/// Splits `text` into lines of at most `width` characters at spaces; a word longer than a line
+/// is split inside.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ').filter(|word| !word.is_empty()) {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = current.chars().count();
+            let needed = word.len() + usize::from(used > 0);
+            if used + needed <= width {
+                if used > 0 {
+                    current.push(' ');
+                }
+                current.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut current));
+                continue;
+            }
+            let rest = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = rest;
+        }
     }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    lines
 }
 
 pub fn action_label(action: OutcomeAction) -> &'static str {
@@ -173,8 +248,44 @@ pub fn changed_nothing(record: &RunRecord) -> bool {
         == 0
 }
 
+/// Less `indent` characters (for a table printed indented).
+fn narrower(width: Width, indent: usize) -> Width {
+    match width {
+        Width::Unlimited => Width::Unlimited,
+        Width::Columns(columns) => Width::Columns(columns.saturating_sub(indent)),
+    }
+}
+
+/// What an employee row says about who it is: the Personio id (what the admin searches
+/// Personio by) and the name, `-` where the run did not know them.
+pub fn employee_cells(outcome: &EmployeeOutcome) -> [String; 3] {
+    [
+        outcome
+            .personio_id
+            .map_or_else(|| "-".into(), |id| id.to_string()),
+        outcome.name.clone().unwrap_or_else(|| "-".into()),
+        outcome.email.clone().unwrap_or_else(|| "-".into()),
+    ]
+}
+
+/// The reason column of an outcome: why, and the groups it joined.
+fn outcome_reason(outcome: &EmployeeOutcome) -> String {
+    let mut parts = Vec::new();
+    if let Some(reason) = &outcome.reason {
+        parts.push(reason.clone());
+    }
+    // A new account's groups belong to its row; an existing one's are in its changes.
+    if is_new(outcome) && !outcome.groups_added.is_empty() {
+        parts.push(format!("+groups {}", outcome.groups_added.join(", ")));
+    }
+    if outcome.invited {
+        parts.push("invited".into());
+    }
+    parts.join("; ")
+}
+
 /// A run: a status line, the counts, the changed employees (at most `max_rows`), notices, error.
-pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
+pub fn run_summary(record: &RunRecord, max_rows: usize, width: Width) -> String {
     let mut out = String::new();
     let took = record
         .finished_at
@@ -229,23 +340,15 @@ pub fn run_summary(record: &RunRecord, max_rows: usize) -> String {
                 } else {
                     action_label(outcome.action)
                 };
-                let mut reason = outcome.reason.clone().unwrap_or_default();
-                if is_new(outcome) && !outcome.groups_added.is_empty() {
-                    if !reason.is_empty() {
-                        reason.push_str("; ");
-                    }
-                    reason.push_str(&format!("+groups {}", outcome.groups_added.join(", ")));
-                }
-                vec![
-                    outcome.name.clone().unwrap_or_else(|| "-".into()),
-                    outcome.email.clone().unwrap_or_else(|| "-".into()),
-                    label.to_owned(),
-                    reason,
-                ]
+                let mut row = employee_cells(outcome).to_vec();
+                row.push(label.to_owned());
+                row.push(outcome_reason(outcome));
+                row
             })
             .collect();
         out.push('\n');
-        for line in table(&["name", "email", "action", "reason"], &rows).lines() {
+        let headers = ["personio id", "name", "email", "action", "reason"];
+        for line in table(&headers, &rows, narrower(width, 2)).lines() {
             let _ = writeln!(out, "  {line}");
         }
         if listed.len() > max_rows {
@@ -305,8 +408,8 @@ fn who(outcome: &EmployeeOutcome) -> String {
     }
 }
 
-/// The sync reports each missing LMS group as its own notice; on screen they read better as one
-/// line. Notices of any other form are shown as they are.
+/// Runs recorded before the sync reported missing groups in one notice have one notice per
+/// group; on screen they read better as one line. Notices of any other form are shown as they are.
 pub fn compact_notices(notices: &[String]) -> Vec<String> {
     const PREFIX: &str = "the LMS has no group named \"";
     let mut missing = Vec::new();
@@ -333,7 +436,7 @@ pub fn compact_notices(notices: &[String]) -> Vec<String> {
 }
 
 /// The run history, newest first, one line each.
-pub fn runs_list(records: &[RunRecord]) -> String {
+pub fn runs_list(records: &[RunRecord], width: Width) -> String {
     if records.is_empty() {
         return "no runs yet\n".to_owned();
     }
@@ -360,7 +463,162 @@ pub fn runs_list(records: &[RunRecord]) -> String {
     table(
         &["started (UTC)", "run id", "trigger", "status", "counts"],
         &rows,
+        width,
     )
+}
+
+/// `explain`: who, the verdict, then each part of the answer, then the recent outcomes.
+pub fn explanation(answer: &Explanation, width: Width) -> String {
+    let mut out = String::new();
+    let who = [
+        answer.name.clone(),
+        answer.personio_id.map(|id| format!("Personio id {id}")),
+        answer.email.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let _ = writeln!(out, "{who}");
+    let _ = writeln!(out, "{}\n", answer.verdict);
+
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |label: &str, text: String| rows.push(vec![label.to_owned(), text]);
+    row(
+        "Personio",
+        match (&answer.parse_error, &answer.selection) {
+            (Some(error), _) => format!("listed, but the record cannot be read: {error}"),
+            (None, Some(selection)) => format!(
+                "listed; {:?} = {} ({})",
+                selection.attribute,
+                selection
+                    .value
+                    .as_ref()
+                    .map_or_else(|| "(no value)".to_owned(), |value| format!("{value:?}")),
+                if selection.selected {
+                    "selected"
+                } else {
+                    "not selected"
+                }
+            ),
+            (None, None) => "not listed".to_owned(),
+        },
+    );
+    if let Some(error) = &answer.mapping_error {
+        row("profile", format!("cannot be mapped: {error}"));
+    }
+    if !answer.fields_sent.is_empty() {
+        row("sent to LMS", answer.fields_sent.join(", "));
+    }
+    if !answer.groups.is_empty() {
+        row("groups", answer.groups.join(", "));
+    }
+    row(
+        "link",
+        match &answer.link {
+            Some(link) => format!(
+                "LMS user {} · {} · groups added by the sync: {} · last write {}",
+                link.lms_user_id.0,
+                if link.active { "active" } else { "deactivated" },
+                if link.groups.is_empty() {
+                    "none".to_owned()
+                } else {
+                    link.groups.iter().cloned().collect::<Vec<_>>().join(", ")
+                },
+                link.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => "none (the sync has no LMS account for this employee)".to_owned(),
+        },
+    );
+    row(
+        "LMS now",
+        match (&answer.lms_user, &answer.lms_error) {
+            (_, Some(error)) => format!("could not be asked: {error}"),
+            (Some(user), None) => format!(
+                "user {} · {} · {}",
+                user.id.0,
+                user.email,
+                if user.active { "active" } else { "inactive" }
+            ),
+            (None, None) => "no user with this Personio id or email".to_owned(),
+        },
+    );
+    row(
+        "next run",
+        format!("{}: {}", answer.next_run.action, answer.next_run.reason),
+    );
+    for line in table(&["", ""], &rows, width).lines().skip(2) {
+        let _ = writeln!(out, "{line}");
+    }
+
+    if let Some(profile) = &answer.profile
+        && let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(profile)
+    {
+        let _ = writeln!(out, "\nthe profile the LMS receives:");
+        let values: Vec<Vec<String>> = fields
+            .iter()
+            .filter(|(name, _)| answer.fields_sent.iter().any(|sent| sent == *name))
+            .map(|(name, value)| {
+                let shown = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                vec![format!("  {name}"), shown]
+            })
+            .chain(
+                answer
+                    .fields_sent
+                    .iter()
+                    .filter_map(|sent| sent.strip_prefix("custom."))
+                    .map(|custom| {
+                        vec![
+                            format!("  custom.{custom}"),
+                            profile.custom.get(custom).cloned().unwrap_or_default(),
+                        ]
+                    }),
+            )
+            .collect();
+        for line in table(&["", ""], &values, width).lines().skip(2) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    if answer.recent_runs.is_empty() {
+        let _ = writeln!(out, "\nno recent run names this employee");
+    } else {
+        let _ = writeln!(out, "\nrecent runs:");
+        let rows: Vec<Vec<String>> = answer
+            .recent_runs
+            .iter()
+            .map(|mention| {
+                vec![
+                    mention.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    short_id(&mention.run_id.0).to_owned(),
+                    format!(
+                        "{}{}",
+                        action_label(mention.outcome.action),
+                        if mention.dry_run { " (dry run)" } else { "" }
+                    ),
+                    outcome_reason(&mention.outcome),
+                ]
+            })
+            .collect();
+        for line in table(
+            &["started (UTC)", "run", "action", "reason"],
+            &rows,
+            narrower(width, 2),
+        )
+        .lines()
+        {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+/// The first 8 characters of a run id: unique enough for `runs show`, which takes prefixes.
+fn short_id(run_id: &str) -> &str {
+    run_id.get(..8).unwrap_or(run_id)
 }
 
 /// The pre-flight checklist.
@@ -420,7 +678,11 @@ fn push_outcome_cells(outcome: &PushOutcome) -> (String, String) {
 }
 
 /// Certificate results: counts, then one row per job; `line_of` names the input line of a job.
-pub fn batch_report(report: &BatchReport, line_of: &dyn Fn(usize) -> Option<usize>) -> String {
+pub fn batch_report(
+    report: &BatchReport,
+    line_of: &dyn Fn(usize) -> Option<usize>,
+    width: Width,
+) -> String {
     let counts = report.counts();
     let mut out = String::new();
     let _ = writeln!(
@@ -453,13 +715,17 @@ pub fn batch_report(report: &BatchReport, line_of: &dyn Fn(usize) -> Option<usiz
         .collect();
     if !rows.is_empty() {
         out.push('\n');
-        out.push_str(&table(&["line", "certificate", "result", "detail"], &rows));
+        out.push_str(&table(
+            &["line", "certificate", "result", "detail"],
+            &rows,
+            width,
+        ));
     }
     out
 }
 
 /// The certificate ledger.
-pub fn ledger(entries: &[LedgerEntry]) -> String {
+pub fn ledger(entries: &[LedgerEntry], width: Width) -> String {
     if entries.is_empty() {
         return "no certificates yet\n".to_owned();
     }
@@ -477,21 +743,51 @@ pub fn ledger(entries: &[LedgerEntry]) -> String {
             vec![
                 entry.certificate_id.to_string(),
                 state.to_owned(),
-                detail,
                 entry.attempts.to_string(),
                 entry.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                detail,
             ]
         })
         .collect();
+    // The reason last: it is the long one, and the column that wraps on a terminal.
     table(
         &[
             "certificate",
             "state",
-            "document / reason",
             "attempts",
             "updated (UTC)",
+            "document / reason",
         ],
         &rows,
+        width,
+    )
+}
+
+/// What a run asked of Personio and the LMS (the figures of its EMF line and of `/metrics`):
+/// `  requests: Personio 12 (429: 1) · LMS 40 (429: 2; create 10, read 20, patch 10)`. Empty for
+/// a run recorded before requests were counted.
+pub fn request_lines(record: &RunRecord) -> String {
+    let figures = common::metrics::RunFigures::of(record);
+    if figures.personio.requests + figures.lms.requests == 0 {
+        return String::new();
+    }
+    let side = |name: &str, counts: &common::domain::run::RequestCounts| {
+        let kinds: Vec<String> = counts
+            .by_kind
+            .iter()
+            .map(|(kind, count)| format!("{kind} {count}"))
+            .collect();
+        let mut detail = format!("429: {}", counts.throttled);
+        if !kinds.is_empty() {
+            detail.push_str("; ");
+            detail.push_str(&kinds.join(", "));
+        }
+        format!("{name} {} ({detail})", counts.requests)
+    };
+    format!(
+        "  requests: {} · {}\n",
+        side("Personio", &figures.personio),
+        side("LMS", &figures.lms)
     )
 }
 
@@ -501,6 +797,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use common::app::preflight::Check;
     use common::domain::IntegrationId;
+    use common::domain::employee::PersonioId;
     use common::domain::run::{EmployeeOutcome, RunCounts, RunId, RunKind, Trigger};
 
     fn record() -> RunRecord {
@@ -524,7 +821,7 @@ mod tests {
                 ..RunCounts::default()
             },
             outcomes: vec![EmployeeOutcome {
-                personio_id: None,
+                personio_id: Some(PersonioId(42)),
                 email: Some("zoë@example.com".into()),
                 name: Some("Zoë Ünal".into()),
                 action: OutcomeAction::Created,
@@ -540,6 +837,7 @@ mod tests {
                 "the LMS has no group named \"Sales\"; nobody was added to it".into(),
             ],
             error: None,
+            stats: Default::default(),
             fields_sent: Vec::new(),
         }
     }
@@ -552,26 +850,57 @@ mod tests {
                 vec!["Zoë".into(), "1".into()],
                 vec!["Al".into(), "22".into()],
             ],
+            Width::Unlimited,
         );
         assert_eq!(text, "name  x\n----  --\nZoë   1\nAl    22\n");
     }
 
     #[test]
-    fn long_cells_are_cut() {
-        let long = "a".repeat(100);
-        let text = table(&["h"], &[vec![long]]);
-        let row = text.lines().nth(2).expect("a row");
-        assert_eq!(row.chars().count(), MAX_CELL_CHARS);
-        assert!(row.ends_with('…'));
+    fn long_reasons_stay_whole_off_a_terminal_and_wrap_on_one() {
+        let reason = "the LMS refused the user (HTTP 400): userName must be unique within the \
+                      tenant; fix the duplicate in the LMS and the next run links it";
+        let rows = [vec![
+            "1042".to_owned(),
+            "FAILED".to_owned(),
+            reason.to_owned(),
+        ]];
+        let piped = table(&["id", "action", "reason"], &rows, Width::Unlimited);
+        let row = piped.lines().nth(2).expect("a row");
+        assert!(row.ends_with(reason), "never cut:\n{piped}");
+        assert_eq!(piped.lines().count(), 3);
+
+        let wrapped = table(&["id", "action", "reason"], &rows, Width::Columns(60));
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines.len() > 3, "{wrapped}");
+        assert!(
+            lines.iter().all(|line| line.chars().count() <= 60),
+            "{wrapped}"
+        );
+        // Continuation lines start under the reason column, and every word is there.
+        let lead = "1042  FAILED  ".len();
+        assert!(lines[3].starts_with(&" ".repeat(lead)), "{wrapped}");
+        let words: Vec<&str> = lines[2..]
+            .iter()
+            .map(|line| line[lead.min(line.len())..].trim())
+            .collect();
+        assert_eq!(words.join(" "), reason);
+    }
+
+    #[test]
+    fn words_longer_than_a_line_are_split() {
+        assert_eq!(wrap("abcdefgh ij", 3), vec!["abc", "def", "gh", "ij"]);
+        assert_eq!(wrap("", 5), vec![""]);
     }
 
     #[test]
     fn a_run_summary_has_status_counts_table_and_notices() {
-        let text = run_summary(&record(), 10);
+        let text = run_summary(&record(), 10, Width::Unlimited);
         assert!(text.starts_with("run run-1 succeeded in 1.5 s\n"), "{text}");
         assert!(text.contains("  created 1 · unchanged 5\n"));
         assert!(
-            text.contains("Zoë Ünal  zoë@example.com  created  +groups Sales"),
+            text.contains(
+                "42           Zoë Ünal  zoë@example.com  created  +groups Sales; invited"
+            ),
             "{text}"
         );
         assert!(
@@ -613,7 +942,7 @@ mod tests {
         leaver.name = Some("Alan Turing".into());
         leaver.reason = Some("inactive in Personio (left 2024-03-31)".into());
         record.outcomes = vec![mover, leaver];
-        let text = run_summary(&record, 10);
+        let text = run_summary(&record, 10, Width::Unlimited);
         assert!(
             text.contains("  personal data sent to the LMS: first_name, email, department\n"),
             "{text}"
@@ -637,7 +966,7 @@ mod tests {
     fn targeted_runs_are_marked_in_the_history() {
         let mut record = record();
         record.kind = RunKind::Targeted;
-        assert!(runs_list(&[record]).contains("cli, targeted"));
+        assert!(runs_list(&[record], Width::Unlimited).contains("cli, targeted"));
     }
 
     #[test]
@@ -648,7 +977,7 @@ mod tests {
             ..RunCounts::default()
         };
         record.outcomes.clear();
-        let text = run_summary(&record, 10);
+        let text = run_summary(&record, 10, Width::Unlimited);
         assert!(
             text.contains("  unchanged 6\n  nothing changed in the LMS\n"),
             "{text}"
@@ -661,7 +990,7 @@ mod tests {
         let mut record = record();
         let outcome = record.outcomes[0].clone();
         record.outcomes = vec![outcome; 5];
-        let text = run_summary(&record, 2);
+        let text = run_summary(&record, 2, Width::Unlimited);
         assert!(
             text.contains("… and 3 more (`runs show run-1` lists all)"),
             "{text}"
@@ -707,13 +1036,29 @@ mod tests {
             }],
             integration_problem: None,
         };
-        let text = batch_report(&report, &|index| Some(index + 4));
+        let text = batch_report(&report, &|index| Some(index + 4), Width::Unlimited);
         assert!(text.starts_with(
             "uploaded 0 · already done 0 · recovered 0 · parked 0 · busy 0 · failed 1\n"
         ));
         assert!(
             text.contains("4     -            FAILED  course_name: missing"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn request_lines_show_both_systems_with_429s_and_kinds() {
+        let mut record = record();
+        assert_eq!(request_lines(&record), "", "not counted: nothing to show");
+        record.stats.personio.requests = 12;
+        record.stats.personio.throttled = 1;
+        record.stats.lms.requests = 30;
+        record.stats.lms.by_kind = [("read".to_owned(), 20), ("create".to_owned(), 10)]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            request_lines(&record),
+            "  requests: Personio 12 (429: 1) · LMS 30 (429: 0; create 10, read 20)\n"
         );
     }
 }

@@ -9,8 +9,10 @@
 pub mod admin;
 pub mod app;
 pub mod certificates;
+pub mod counters;
 pub mod domain;
 pub mod lms;
+pub mod metrics;
 pub mod notify;
 pub mod personio;
 pub mod ports;

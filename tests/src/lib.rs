@@ -1,9 +1,10 @@
 //! Harness for tests that need an external server (the independent SCIM server, moto, the
-//! OpenAPI validator): finds the tool in the test virtualenv, starts it on a free loopback port and
+//! OpenAPI validator, an SMTP server): finds the tool in the test virtualenv, starts it on a free loopback port and
 //! kills it when the guard drops.
 
 pub mod aws;
 pub mod scim;
+pub mod smtp;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,8 @@
 //! refused at the door, naming its field, instead of failing later on the queue.
 
 use super::body::parse_json;
-use super::{AdminApi, ApiError, ApiResult, Caller, json_response};
+use super::routes::percent_decode;
+use super::{AdminApi, ApiError, ApiResult, Caller, json_response, query_parameter};
 use crate::certificates::{CertificateJob, parse_ndjson_numbered};
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerEntry, LedgerState};
@@ -15,6 +16,27 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::info;
+
+/// The default and the largest page of `GET /integrations/{id}/certificates`.
+const DEFAULT_CERTIFICATE_PAGE: usize = 50;
+const MAX_CERTIFICATE_PAGE: usize = 200;
+const STATES: [&str; 4] = ["parked", "in_progress", "done", "failed"];
+
+/// Which certificates a listing asks for: the ledger in certificate-id order, from after a
+/// cursor, optionally of one state.
+pub(super) struct CertificatePage {
+    state: Option<&'static str>,
+    after: Option<CertificateId>,
+    limit: usize,
+}
+
+#[derive(Serialize)]
+struct CertificateList {
+    certificates: Vec<CertificateView>,
+    /// The cursor of the next page (`after`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_after: Option<CertificateId>,
+}
 
 #[derive(Serialize)]
 struct Accepted {
@@ -192,6 +214,82 @@ impl AdminApi {
             StatusCode::MULTI_STATUS
         };
         Ok(json_response(status, &response))
+    }
+
+    /// Reads `state`, `after` and `limit` of a certificate listing.
+    pub(super) fn certificate_page(
+        &self,
+        query: Option<&str>,
+    ) -> Result<CertificatePage, ApiError> {
+        let state = match query_parameter(query, "state") {
+            None => None,
+            Some(value) => Some(
+                STATES
+                    .into_iter()
+                    .find(|state| *state == value)
+                    .ok_or_else(|| ApiError::InvalidQuery {
+                        name: "state",
+                        message: format!("must be one of {}", STATES.join(", ")),
+                    })?,
+            ),
+        };
+        let after = match query_parameter(query, "after") {
+            None => None,
+            Some(value) => Some(CertificateId(percent_decode(value).ok_or_else(|| {
+                ApiError::InvalidQuery {
+                    name: "after",
+                    message: "must be a percent-encoded certificate id".into(),
+                }
+            })?)),
+        };
+        let limit = match query_parameter(query, "limit") {
+            None => DEFAULT_CERTIFICATE_PAGE,
+            Some(value) => value
+                .parse::<usize>()
+                .ok()
+                .filter(|limit| (1..=MAX_CERTIFICATE_PAGE).contains(limit))
+                .ok_or_else(|| ApiError::InvalidQuery {
+                    name: "limit",
+                    message: format!("must be an integer from 1 to {MAX_CERTIFICATE_PAGE}"),
+                })?,
+        };
+        Ok(CertificatePage {
+            state,
+            after,
+            limit,
+        })
+    }
+
+    /// The ledger of an integration, a page at a time.
+    pub(super) async fn list_certificates(
+        &self,
+        caller: &Caller,
+        id: &IntegrationId,
+        page: CertificatePage,
+    ) -> ApiResult {
+        self.owned_integration(caller, id).await?;
+        let entries = self.adapters.state.certificates(id).await?;
+        let mut matching = entries
+            .into_iter()
+            .filter(|entry| {
+                page.after
+                    .as_ref()
+                    .is_none_or(|after| entry.certificate_id > *after)
+            })
+            .map(certificate_view)
+            .filter(|view| page.state.is_none_or(|state| view.state == state));
+        let certificates: Vec<CertificateView> = matching.by_ref().take(page.limit).collect();
+        let next_after = match matching.next() {
+            Some(_) => certificates.last().map(|view| view.certificate_id.clone()),
+            None => None,
+        };
+        Ok(json_response(
+            StatusCode::OK,
+            &CertificateList {
+                certificates,
+                next_after,
+            },
+        ))
     }
 
     pub(super) async fn get_certificate(

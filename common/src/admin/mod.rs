@@ -6,9 +6,16 @@
 //! Tenancy: every integration belongs to the tenant named by the caller's JWT claim. An
 //! integration of another tenant is answered exactly like one that does not exist (404), so the
 //! API never tells anyone which integration ids exist.
+//!
+//! Audit: every state-changing request on an integration of the caller's tenant is recorded
+//! in the audit trail once answered ([`audit`]); every answer carries the request id
+//! (`X-Request-Id`) the entry names.
 
+pub mod audit;
 mod body;
 mod certificates;
+pub mod console;
+mod employees;
 mod integrations;
 mod operations;
 pub mod problem;
@@ -19,15 +26,17 @@ pub mod testing;
 mod tests;
 mod webhooks;
 
+pub use audit::{REQUEST_ID_HEADER, RequestId, audit_action};
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE};
 pub use webhooks::WebhookHosting;
 
 use crate::app::connect::{ConnectError, Connector};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
-use crate::ports::{CredentialsStore, IntegrationStore, JobQueue, Notifier, StateStore};
+use crate::ports::{AuditLog, CredentialsStore, IntegrationStore, JobQueue, Notifier, StateStore};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use operations::WRAP_UP;
 use routes::{Endpoint, RouteMatch, match_route};
 use serde::Serialize;
 use std::sync::Arc;
@@ -37,10 +46,23 @@ use tracing::{error, info, warn};
 /// The OpenAPI 3.1 document of this API.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
-/// Who is calling: what the host's authorizer established (the JWT's tenant claim).
+/// Who is calling: what the host's authorizer established from the caller's token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
+    /// The tenant claim: whose integrations the caller may see and change.
     pub tenant_id: String,
+    /// The subject claim (`sub`): who the caller is, for the audit trail; `None` when the token
+    /// carries none.
+    pub subject: Option<String>,
+}
+
+impl Caller {
+    pub fn new(tenant_id: impl Into<String>, subject: Option<String>) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            subject,
+        }
+    }
 }
 
 /// The adapters the API works with.
@@ -50,6 +72,8 @@ pub struct AdminAdapters {
     pub state: Arc<dyn StateStore>,
     pub credentials: Arc<dyn CredentialsStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// Where admin actions are recorded (the state store: DynamoDB, SQLite).
+    pub audit: Arc<dyn AuditLog>,
     /// Connects plans and checks to an integration's remote systems (in production a
     /// [`crate::app::CredentialsConnector`] over the same credential store); its policy also
     /// decides which URLs an integration may be given.
@@ -71,7 +95,15 @@ pub struct AdminLimits {
     /// The default and the largest `limit` of `GET /integrations/{id}/runs`.
     pub default_runs: usize,
     pub max_runs: usize,
+    /// How long audit entries are kept (`None`: for good).
+    pub audit_retention: Option<chrono::Duration>,
+    /// The default and the largest `limit` of `GET /integrations/{id}/audit`.
+    pub default_audit_entries: usize,
+    pub max_audit_entries: usize,
 }
+
+/// How long audit entries are kept unless configured otherwise.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
 impl Default for AdminLimits {
     fn default() -> Self {
@@ -81,6 +113,11 @@ impl Default for AdminLimits {
             enqueue_concurrency: 16,
             default_runs: 20,
             max_runs: 100,
+            audit_retention: Some(chrono::Duration::days(i64::from(
+                DEFAULT_AUDIT_RETENTION_DAYS,
+            ))),
+            default_audit_entries: 50,
+            max_audit_entries: 100,
         }
     }
 }
@@ -108,10 +145,17 @@ impl AdminApi {
         self
     }
 
-    /// Answers one request. Never fails: every error is a problem+json response.
+    /// Answers one request. Never fails: every error is a problem+json response. A host hands
+    /// in its request id as a [`RequestId`] extension (else the API makes one up).
     pub async fn handle(&self, request: Request<Bytes>, caller: Option<Caller>) -> Response<Bytes> {
         let started = Instant::now();
         let method = request.method().clone();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut audited = None;
         let (endpoint, result) = match match_route(&method, request.uri().path()) {
             RouteMatch::NotFound => (
                 None,
@@ -127,11 +171,14 @@ impl AdminApi {
                     allowed,
                 }),
             ),
-            RouteMatch::Found { endpoint, params } => (
-                Some(endpoint),
-                self.dispatch(endpoint, &params, &request, caller.as_ref())
-                    .await,
-            ),
+            RouteMatch::Found { endpoint, params } => {
+                audited = self.audit_intent(endpoint, &params, caller.as_ref()).await;
+                (
+                    Some(endpoint),
+                    self.dispatch(endpoint, &params, &request, caller.as_ref())
+                        .await,
+                )
+            }
         };
         let response = result.unwrap_or_else(|error| {
             if error.status().is_server_error() {
@@ -141,16 +188,22 @@ impl AdminApi {
             }
             error.into_response()
         });
+        if let (Some(audited), Some(caller)) = (audited, caller.as_ref()) {
+            self.record_audit(audited, caller, &request_id, request.body(), &response)
+                .await;
+        }
         // Bodies are never logged: they can carry credentials and certificates.
         info!(
             %method,
             ?endpoint,
             tenant = caller.as_ref().map(|caller| caller.tenant_id.as_str()),
+            subject = caller.as_ref().and_then(|caller| caller.subject.as_deref()),
+            request_id,
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "admin request"
         );
-        response
+        audit::with_request_id(response, &request_id)
     }
 
     async fn dispatch(
@@ -208,6 +261,16 @@ impl AdminApi {
             Endpoint::InstallWebhook => self.install_webhook(caller, &id()).await,
             Endpoint::WebhookStatus => self.webhook_status(caller, &id()).await,
             Endpoint::RemoveWebhook => self.remove_webhook(caller, &id()).await,
+            Endpoint::ExplainEmployee => self.explain_employee(caller, &id(), second()).await,
+            Endpoint::ListCertificates => {
+                let page = self.certificate_page(request.uri().query())?;
+                self.list_certificates(caller, &id(), page).await
+            }
+            Endpoint::SettingsDefaults => Ok(json_response(
+                StatusCode::OK,
+                &crate::domain::settings::IntegrationSettings::new(""),
+            )),
+            Endpoint::ListAudit => self.list_audit(caller, &id(), request.uri().query()).await,
         }
     }
 
@@ -261,7 +324,7 @@ fn if_match(request: &Request<Bytes>) -> Result<Option<u64>, ApiError> {
     })
 }
 
-/// The first value of a query parameter (no percent-decoding: the API's parameters are numbers).
+/// The first value of a query parameter, as sent (see [`routes::percent_decode`]).
 fn query_parameter<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')

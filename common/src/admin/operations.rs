@@ -22,7 +22,7 @@ use tracing::info;
 
 /// Time left after the remote budget for the run record to be written and the answer sent;
 /// past it the request is abandoned rather than cut off by API Gateway without an answer.
-const WRAP_UP: Duration = Duration::from_secs(3);
+pub(super) const WRAP_UP: Duration = Duration::from_secs(3);
 
 #[derive(Serialize)]
 struct CheckResponse<'a> {

@@ -19,11 +19,15 @@ pub enum Endpoint {
     ListRuns,
     GetRun,
     SubmitCertificate,
+    ListCertificates,
     SubmitCertificateBatch,
     GetCertificate,
     InstallWebhook,
     WebhookStatus,
     RemoveWebhook,
+    ExplainEmployee,
+    SettingsDefaults,
+    ListAudit,
 }
 
 /// One route: method, path template (OpenAPI syntax, `{name}` for a parameter), endpoint.
@@ -36,7 +40,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 18] {
+pub fn routes() -> [Route; 22] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -77,6 +81,11 @@ pub fn routes() -> [Route; 18] {
             Endpoint::SubmitCertificate,
         ),
         route(
+            Method::GET,
+            "/integrations/{id}/certificates",
+            Endpoint::ListCertificates,
+        ),
+        route(
             Method::POST,
             "/integrations/{id}/certificates/batch",
             Endpoint::SubmitCertificateBatch,
@@ -101,6 +110,17 @@ pub fn routes() -> [Route; 18] {
             "/integrations/{id}/webhook",
             Endpoint::RemoveWebhook,
         ),
+        route(
+            Method::GET,
+            "/settings/defaults",
+            Endpoint::SettingsDefaults,
+        ),
+        route(
+            Method::GET,
+            "/integrations/{id}/employees/{personio_id}",
+            Endpoint::ExplainEmployee,
+        ),
+        route(Method::GET, "/integrations/{id}/audit", Endpoint::ListAudit),
     ]
 }
 
@@ -173,7 +193,8 @@ fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
     Some(params)
 }
 
-fn percent_decode(segment: &str) -> Option<String> {
+/// Undoes percent-encoding (`%2F` → `/`); `None` for a malformed escape or non-UTF-8 bytes.
+pub(crate) fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -16,6 +16,8 @@ use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+mod audit;
+
 const TENANT: &str = "tenant-a";
 const PERSONIO_SECRET: &str = "papi-very-s3cret";
 const LMS_TOKEN: &str = "lms-very-t0ken";
@@ -77,6 +79,7 @@ fn harness() -> Harness {
         state: store.clone(),
         credentials: credentials.clone(),
         queue: queue.clone(),
+        audit: store.clone(),
         connector: Arc::new(DoubleConnector {
             credentials: credentials.clone(),
             hr,
@@ -125,9 +128,7 @@ impl Harness {
         let request = request
             .body(Bytes::from(body.unwrap_or_default()))
             .expect("a valid test request");
-        let caller = tenant.map(|tenant| Caller {
-            tenant_id: tenant.to_owned(),
-        });
+        let caller = tenant.map(|tenant| Caller::new(tenant, Some(format!("admin-of-{tenant}"))));
         let response = self.api.handle(request, caller).await;
         let status = response.status();
         let headers = response.headers().clone();
@@ -718,6 +719,60 @@ async fn a_check_reports_each_finding() {
     assert_eq!(passed, !failed);
 }
 
+#[tokio::test]
+async fn an_employee_is_explained_and_unknown_ones_are_not_found() {
+    let h = harness();
+    let (id, _) = h.create().await;
+    let explained = h
+        .call(
+            Method::GET,
+            &format!("/integrations/{id}/employees/1"),
+            None,
+        )
+        .await;
+    assert_eq!(explained.status, StatusCode::OK, "{}", explained.text);
+    assert_eq!(explained.body["personio_id"], 1);
+    assert_eq!(explained.body["selection"]["selected"], true);
+    assert_eq!(explained.body["next_run"]["action"], "create");
+    assert!(explained.body["link"].is_null());
+    assert!(
+        explained.body["fields_sent"]
+            .as_array()
+            .expect("fields")
+            .contains(&json!("email"))
+    );
+    assert_eq!(h.lms.write_counts().total(), 0, "explaining writes nothing");
+    assert!(!explained.text.contains(PERSONIO_SECRET) && !explained.text.contains(LMS_TOKEN));
+
+    let unknown = h
+        .call(
+            Method::GET,
+            &format!("/integrations/{id}/employees/99"),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+    let bad = h
+        .call(
+            Method::GET,
+            &format!("/integrations/{id}/employees/ada"),
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert_eq!(bad.body["field"], "personio_id");
+    let elsewhere = h
+        .call_as(
+            Some("another-tenant"),
+            Method::GET,
+            &format!("/integrations/{id}/employees/1"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
+}
+
 fn certificate_job(certificate_id: &str) -> Value {
     json!({
         "certificate_id": certificate_id,
@@ -729,13 +784,18 @@ fn certificate_job(certificate_id: &str) -> Value {
 }
 
 async fn enable_certificates(h: &Harness, id: &str) {
+    enable_certificates_at(h, id, 1).await;
+}
+
+/// Turns the certificate push on at `version` (the integration's current version).
+async fn enable_certificates_at(h: &Harness, id: &str, version: u64) {
     let settings = json!({"selection": {"attribute": testing::SELECTION_LABEL},
         "certificates": {"enabled": true, "allowed_pdf_hosts": ["files.example.com"]}});
     let changed = h
         .call(
             Method::PUT,
             &format!("/integrations/{id}"),
-            Some(json!({"version": 1, "settings": settings})),
+            Some(json!({"version": version, "settings": settings})),
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
@@ -888,6 +948,90 @@ async fn a_certificate_shows_where_it_stands_without_its_link() {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_ledger_is_listed_a_page_at_a_time_by_state() {
+    let h = harness();
+    let (id, _) = h.create().await;
+    let integration = IntegrationId::new(&id);
+    let now = chrono::Utc::now();
+    for n in 1..=5 {
+        let certificate = CertificateId(format!("c/{n}"));
+        h.store
+            .claim_certificate(
+                &integration,
+                &certificate,
+                now,
+                chrono::Duration::minutes(5),
+            )
+            .await
+            .expect("claimed");
+        if n % 2 == 1 {
+            h.store
+                .complete_certificate(&integration, &certificate, &format!("doc-{n}"), now)
+                .await
+                .expect("completed");
+        }
+    }
+    let h = &h;
+    let list = |query: &str| {
+        let path = format!("/integrations/{id}/certificates{query}");
+        async move { h.call(Method::GET, &path, None).await }
+    };
+    let first = list("?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let ids = |answer: &Answer| -> Vec<String> {
+        answer.body["certificates"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|entry| {
+                entry["certificate_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&first), ["c/1", "c/2"]);
+    assert_eq!(first.body["next_after"], "c/2");
+    let second = list("?limit=2&after=c%2F2").await;
+    assert_eq!(ids(&second), ["c/3", "c/4"]);
+    let last = list("?limit=2&after=c%2F4").await;
+    assert_eq!(ids(&last), ["c/5"]);
+    assert!(last.body.get("next_after").is_none());
+    let done = list("?state=done").await;
+    assert_eq!(ids(&done), ["c/1", "c/3", "c/5"]);
+    assert_eq!(done.body["certificates"][0]["document_id"], "doc-1");
+    for bad in ["?state=lost", "?limit=0", "?limit=201", "?after=%zz"] {
+        let refused = list(bad).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let other = h
+        .call_as(
+            Some("tenant-b"),
+            Method::GET,
+            &format!("/integrations/{id}/certificates"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_default_settings_are_every_setting_but_the_selection() {
+    let h = harness();
+    let answer = h.call(Method::GET, "/settings/defaults", None).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["selection"]["attribute"], "");
+    assert_eq!(answer.body["apply_concurrency"], 8);
+    assert_eq!(answer.body["certificates"]["enabled"], false);
+    let anonymous = h
+        .call_as(None, Method::GET, "/settings/defaults", &[], None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 
 /// An integration store that is down.

@@ -21,14 +21,18 @@
 //! it, and cleared there by the next certificate that reaches Personio.
 
 use super::connect::Connector;
-use crate::certificates::{CertificatePusher, FetchError, FetchLimits, PdfFetcher, PushOutcome};
+use super::observe::{CertificateTally, Tallied};
+use crate::certificates::{
+    CertificatePusher, Clock, FetchError, FetchLimits, PdfFetcher, PushOutcome,
+};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationNotice;
 use crate::domain::settings::IntegrationSettings;
+use crate::metrics::{CertificateFigures, ParkedCertificates};
 use crate::ports::{CertificateStore, IntegrationStore, QueueMessage, StoreError};
 use crate::retry::Deadline;
 use futures::FutureExt as _;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -64,10 +68,17 @@ impl RecordOutcome {
     }
 }
 
-/// Every record's outcome, in batch order.
+/// Every record's outcome, in batch order, and the batch's figures for the host's metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsumedBatch {
     pub records: Vec<(String, RecordOutcome)>,
+    /// What became of the certificates of each integration the batch's jobs named (a record
+    /// not processed counts as retried when its message group's integration is known).
+    pub figures: BTreeMap<IntegrationId, CertificateFigures>,
+    /// The parked certificates after the batch, of each integration whose jobs it parked.
+    pub parked: BTreeMap<IntegrationId, ParkedCertificates>,
+    /// Records that can never be pushed (not JSON, no or an unknown integration).
+    pub dropped: usize,
 }
 
 impl ConsumedBatch {
@@ -87,6 +98,7 @@ pub struct CertificateConsumer {
     store: Arc<dyn CertificateStore>,
     connector: Arc<dyn Connector>,
     fetcher: PdfFetcher,
+    clock: Clock,
 }
 
 /// An integration as one batch uses it, loaded at its first record.
@@ -121,7 +133,15 @@ impl CertificateConsumer {
             store,
             connector,
             fetcher: PdfFetcher::new(limits)?,
+            clock: Arc::new(chrono::Utc::now),
         })
+    }
+
+    /// The clock the pushers read claims and their expiry by (tests of a crash that left a
+    /// claim behind move it past the claim's end).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Pushes the batch's records one after the other (Personio's upload budget is per
@@ -131,6 +151,7 @@ impl CertificateConsumer {
         let mut problems = ProblemsSeen::new();
         let mut failed_groups: HashSet<String> = HashSet::new();
         let mut batch = ConsumedBatch::default();
+        let mut tally = CertificateTally::default();
         for message in messages {
             let span = info_span!(
                 "certificate_message",
@@ -141,10 +162,10 @@ impl CertificateConsumer {
                 .group_id
                 .as_ref()
                 .is_some_and(|group| failed_groups.contains(group));
-            let outcome = if held_back {
-                RecordOutcome::HeldBack
+            let (integration, outcome) = if held_back {
+                (None, RecordOutcome::HeldBack)
             } else if deadline.is_past() {
-                RecordOutcome::DeadlinePassed
+                (None, RecordOutcome::DeadlinePassed)
             } else {
                 AssertUnwindSafe(self.consume_one(
                     &message.body,
@@ -155,10 +176,17 @@ impl CertificateConsumer {
                 .catch_unwind()
                 .instrument(span.clone())
                 .await
-                .unwrap_or_else(|panic| RecordOutcome::Panicked {
-                    reason: panic_reason(panic.as_ref()),
+                .unwrap_or_else(|panic| {
+                    let reason = panic_reason(panic.as_ref());
+                    (None, RecordOutcome::Panicked { reason })
                 })
             };
+            let tallied = match &outcome {
+                RecordOutcome::Pushed(pushed) => Tallied::Pushed(pushed),
+                RecordOutcome::Dropped { .. } => Tallied::Dropped,
+                _ => Tallied::NotProcessed,
+            };
+            tally.count(message.group_id.as_deref(), integration, tallied);
             span.in_scope(|| log_outcome(&outcome));
             if outcome.redeliver()
                 && let Some(group) = &message.group_id
@@ -170,6 +198,10 @@ impl CertificateConsumer {
         for (integration, problem) in problems {
             self.note_certificate_problem(&integration, problem).await;
         }
+        let figures = tally.finish(self.store.as_ref(), chrono::Utc::now()).await;
+        batch.figures = figures.figures;
+        batch.parked = figures.parked;
+        batch.dropped = figures.dropped;
         info!(
             records = batch.records.len(),
             failed = batch.failed_message_ids().len(),
@@ -184,13 +216,12 @@ impl CertificateConsumer {
         cache: &mut LoadCache,
         problems: &mut ProblemsSeen,
         deadline: Deadline,
-    ) -> RecordOutcome {
+    ) -> (Option<IntegrationId>, RecordOutcome) {
         let job: serde_json::Value = match serde_json::from_str(body) {
             Ok(job) => job,
             Err(error) => {
-                return RecordOutcome::Dropped {
-                    reason: format!("the message body is not JSON: {error}"),
-                };
+                let reason = format!("the message body is not JSON: {error}");
+                return (None, RecordOutcome::Dropped { reason });
             }
         };
         let Some(integration) = job
@@ -198,9 +229,8 @@ impl CertificateConsumer {
             .and_then(serde_json::Value::as_str)
             .map(IntegrationId::new)
         else {
-            return RecordOutcome::Dropped {
-                reason: "the certificate job names no integration_id".into(),
-            };
+            let reason = "the certificate job names no integration_id".into();
+            return (None, RecordOutcome::Dropped { reason });
         };
         let loaded = match cache.get(&integration) {
             Some(loaded) => loaded.clone(),
@@ -235,14 +265,19 @@ impl CertificateConsumer {
                     },
                     |job| job.outcome,
                 );
-                RecordOutcome::Pushed(outcome)
+                (Some(integration), RecordOutcome::Pushed(outcome))
             }
-            Err(LoadFailure::Unknown) => RecordOutcome::Dropped {
-                reason: format!("integration {integration} does not exist"),
-            },
-            Err(LoadFailure::Unavailable(reason)) => {
-                RecordOutcome::IntegrationUnavailable { reason }
-            }
+            // Not attributed: an id that names no integration must not become a metric.
+            Err(LoadFailure::Unknown) => (
+                None,
+                RecordOutcome::Dropped {
+                    reason: format!("integration {integration} does not exist"),
+                },
+            ),
+            Err(LoadFailure::Unavailable(reason)) => (
+                Some(integration),
+                RecordOutcome::IntegrationUnavailable { reason },
+            ),
         }
     }
 
@@ -321,7 +356,8 @@ impl CertificateConsumer {
             })?;
         Ok(Arc::new(Loaded {
             settings: record.settings,
-            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone()),
+            pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
+                .with_clock(self.clock.clone()),
         }))
     }
 }
@@ -560,6 +596,44 @@ mod tests {
         ));
         assert_eq!(batch.records[3].1, RecordOutcome::HeldBack);
         assert_eq!(f.hr.uploaded().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_batch_counts_each_integrations_certificates_for_the_metrics() {
+        let f = fixture().await;
+        let mut unlinked = job("globex", "c9");
+        unlinked["lms_user_id"] = json!("lms-nobody");
+        let batch = f
+            .consumer
+            .consume(
+                vec![
+                    message("m1", Some("acme"), job("acme", "c1")),
+                    message("m2", Some("acme"), job("acme", "c1")),
+                    message("m3", Some("broken"), job("broken", "c2")),
+                    message("m4", Some("broken"), job("broken", "c3")),
+                    message("m5", Some("globex"), unlinked),
+                    message("m6", None, json!("not a job")),
+                    message("m7", Some("x"), job("no-such-integration", "c4")),
+                ],
+                deadline(),
+            )
+            .await;
+        let acme = &batch.figures[&IntegrationId::new("acme")];
+        assert_eq!((acme.uploaded, acme.already_done, acme.total()), (1, 1, 2));
+        // The unavailable integration's record, and the one held back behind it.
+        let broken = &batch.figures[&IntegrationId::new("broken")];
+        assert_eq!((broken.retried, broken.total()), (2, 2));
+        let globex = &batch.figures[&IntegrationId::new("globex")];
+        assert_eq!(globex.parked, 1);
+        assert_eq!(batch.dropped, 2);
+        assert!(
+            !batch
+                .figures
+                .contains_key(&IntegrationId::new("no-such-integration"))
+        );
+        // Parked certificates are counted after the batch, for the integrations that parked.
+        assert_eq!(batch.parked.len(), 1);
+        assert_eq!(batch.parked[&IntegrationId::new("globex")].count, 1);
     }
 
     #[tokio::test]

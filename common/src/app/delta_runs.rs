@@ -126,6 +126,7 @@ mod tests {
             notices: Vec::new(),
             error: None,
             fields_sent: Vec::new(),
+            stats: Default::default(),
         }
     }
 

@@ -11,7 +11,11 @@
 //!   employee sync, a job naming employees).
 //! - [`certificate_jobs`]: the certificate-job consumer (a batch from the certificate queue →
 //!   Personio documents).
+//! - [`explain`]: one employee as the sync sees them ("why was X not synced?").
 //! - [`preflight`]: the pre-flight check of an integration (`personio-lms check`, the admin API).
+//! - [`roster`]: reading Personio as a sync does, for the use cases that look before a run
+//!   (and the first-sync count the CLI confirms).
+//! - [`run_lookup`]: one run by its id, a unique prefix of it, or `latest`.
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
 //! - [`delta_runs`]: which scheduled runs are deltas, and where a delta starts.
 //! - [`job_batch`]: a batch of sync jobs folded into as few runs as do the same work (webhook
@@ -19,16 +23,23 @@
 //! - [`webhook_receiver`]: a Personio webhook delivery → checked → a sync job naming the
 //!   employee.
 //! - [`webhook_setup`]: installing, showing and removing an integration's Personio webhook.
+//! - [`observe`]: an integration's health and parked certificates, read for the hosts' metrics.
+//! - [`audit`]: reading the audit trail of admin actions (`personio-lms audit`, the admin API).
 //!
 //! The engines they drive are below: `crate::sync` (the sync run) and `crate::certificates` (the
 //! certificate push); they see the world only through `crate::ports`.
 
+pub mod audit;
 pub mod certificate_jobs;
 pub mod connect;
 pub mod delta_runs;
+pub mod explain;
 pub mod integration_sync;
 pub mod job_batch;
+pub mod observe;
 pub mod preflight;
+pub mod roster;
+pub mod run_lookup;
 pub mod schedule;
 pub mod sync_job;
 pub mod targeted_sync;
@@ -41,9 +52,12 @@ pub use connect::{
     check_connection, connect_integration, connect_personio,
 };
 pub use delta_runs::{full_run_due, scheduled_scope};
+pub use explain::{EmployeeKey, ExplainError, Explanation, explain_employee};
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 pub use job_batch::{Coalesced, CoalescedJob, MessageResult, coalesce};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
+pub use roster::{first_sync_accounts, read_roster};
+pub use run_lookup::{RunLookupError, find_run};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
 pub use targeted_sync::{MAX_NAMED_EMPLOYEES, NamedEmployeesError, named_scope, parse_employee_id};

@@ -6,12 +6,14 @@
 //! empty fields or, worse, see nobody as selected. So the check reads the employees the way a sync
 //! does (no projection) and compares the attributes present with those the settings need.
 
+use super::roster::read_roster;
 use crate::certificates::{CategoryError, choose_category};
+use crate::domain::run::{EmployeeOutcome, OutcomeAction};
 use crate::domain::settings::{GroupSource, IntegrationSettings, ProfileField};
-use crate::ports::{EmployeeQuery, HrError, HrSource, LearningPlatform, LmsError};
+use crate::ports::{HrError, HrSource, LearningPlatform, LmsError};
 use crate::retry::Deadline;
 use crate::sync::profile::{desired_groups, fields_sent, is_selected};
-use futures::StreamExt;
+use crate::sync::{Roster, SyncPlan, SyncScope};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +44,9 @@ pub struct PreflightReport {
     pub groups_missing: Vec<String>,
     pub employees_listed: usize,
     pub employees_selected: usize,
+    /// Selected employees a sync skips for their data (no email, an email another selected
+    /// employee has, a record that cannot be read), as a first sync sees them.
+    pub skipped: Vec<EmployeeOutcome>,
 }
 
 impl PreflightReport {
@@ -212,7 +217,52 @@ async fn check_personio(
         )
     };
     report.push("personio.selection", status, detail);
+    check_skipped(report, listing.roster, settings);
     Some(listing.group_names)
+}
+
+/// The employees the sync's own planning skips, named so the admin can fix them in Personio.
+fn check_skipped(report: &mut PreflightReport, roster: Roster, settings: &IntegrationSettings) {
+    // Planned as a first sync: no links, so whatever is skipped is skipped for its data.
+    report.skipped = SyncPlan::new(roster, Vec::new(), settings, &SyncScope::Everyone)
+        .settled
+        .into_iter()
+        .filter(|outcome| outcome.action == OutcomeAction::Skipped)
+        .collect();
+    if report.skipped.is_empty() {
+        report.push(
+            "personio.employees",
+            CheckStatus::Ok,
+            "every selected employee has a usable email of their own",
+        );
+        return;
+    }
+    const SHOWN: usize = 5;
+    let mut named: Vec<String> = report
+        .skipped
+        .iter()
+        .take(SHOWN)
+        .map(|outcome| {
+            let id = outcome
+                .personio_id
+                .map_or_else(|| "unknown id".to_owned(), |id| format!("Personio id {id}"));
+            let name = outcome.name.as_deref().unwrap_or("(no name)");
+            let reason = outcome.reason.as_deref().unwrap_or("no reason recorded");
+            format!("{name} ({id}): {reason}")
+        })
+        .collect();
+    if report.skipped.len() > SHOWN {
+        named.push(format!("… and {} more", report.skipped.len() - SHOWN));
+    }
+    report.push(
+        "personio.employees",
+        CheckStatus::Warning,
+        format!(
+            "{} selected employees will be skipped until their data is fixed in Personio: {}",
+            report.skipped.len(),
+            named.join("; ")
+        ),
+    );
 }
 
 /// Whether the LMS answers, and then which of the wanted groups exist.
@@ -269,6 +319,8 @@ struct Listing {
     listed: usize,
     unparsable: usize,
     selected: usize,
+    /// The listing as the sync collects it, for the sync's own skip rules.
+    roster: Roster,
     attributes_present: BTreeSet<String>,
     /// Group name → how many selected employees would join it.
     group_names: BTreeMap<String, usize>,
@@ -280,33 +332,36 @@ async fn list_employees(
     settings: &IntegrationSettings,
     deadline: Deadline,
 ) -> Result<Listing, HrError> {
-    let query = EmployeeQuery::default();
-    let mut pages = hr.employee_pages(&query, deadline);
-    let mut listing = Listing {
-        listed: 0,
-        unparsable: 0,
-        selected: 0,
-        attributes_present: BTreeSet::new(),
-        group_names: BTreeMap::new(),
-    };
-    while let Some(page) = pages.next().await {
-        let page = page?;
-        listing.attributes_present.extend(page.attributes_present);
-        for employee in page.employees {
-            listing.listed += 1;
+    let mut listed = 0;
+    let mut unparsable = 0;
+    let mut selected = 0;
+    let mut attributes_present = BTreeSet::new();
+    let mut group_counts: BTreeMap<String, usize> = BTreeMap::new();
+    let roster = read_roster(hr, settings, deadline, |page| {
+        attributes_present.extend(page.attributes_present.iter().cloned());
+        for employee in &page.employees {
+            listed += 1;
             let Ok(employee) = employee else {
-                listing.unparsable += 1;
+                unparsable += 1;
                 continue;
             };
-            if is_selected(&employee, &settings.selection) {
-                listing.selected += 1;
-                for name in desired_groups(&employee, settings) {
-                    *listing.group_names.entry(name).or_default() += 1;
+            if is_selected(employee, &settings.selection) {
+                selected += 1;
+                for name in desired_groups(employee, settings) {
+                    *group_counts.entry(name).or_default() += 1;
                 }
             }
         }
-    }
-    Ok(listing)
+    })
+    .await?;
+    Ok(Listing {
+        listed,
+        unparsable,
+        selected,
+        roster,
+        attributes_present,
+        group_names: group_counts,
+    })
 }
 
 fn check_attributes(
@@ -340,11 +395,24 @@ fn check_attributes(
     let whitelist_hint = "add them to the API credential's readable attributes in Personio \
                           (Settings → API credentials)";
     if !essential_missing.is_empty() {
+        let selection = &settings.selection.attribute;
+        let suggestion = essential_missing
+            .iter()
+            .any(|key| key == selection)
+            .then(|| closest_attribute(selection, present))
+            .flatten()
+            .map(|label| {
+                format!(
+                    " (did you mean `{label}`? Personio has an attribute of that name; \
+                     settings.selection.attribute must match it)"
+                )
+            })
+            .unwrap_or_default();
         report.push(
             "personio.attributes",
             CheckStatus::Failed,
             format!(
-                "not readable with this credential, and needed: {}; {whitelist_hint}",
+                "not readable with this credential, and needed: {}{suggestion}; {whitelist_hint}",
                 essential_missing.join(", ")
             ),
         );
@@ -367,6 +435,44 @@ fn check_attributes(
             "every attribute the mapping needs is readable",
         );
     }
+}
+
+/// The attribute Personio sent whose name is closest to `wanted` (a typo, other spacing or
+/// case, `LMS-Sync` for `LMS Sync`), if one is close enough to be what was meant. Labels are
+/// preferred to `dynamic_…` keys, which nobody types from memory.
+fn closest_attribute(wanted: &str, present: &BTreeSet<String>) -> Option<String> {
+    let normal = |text: &str| -> Vec<char> {
+        text.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted_normal = normal(wanted);
+    if wanted_normal.is_empty() {
+        return None;
+    }
+    let allowed = (wanted_normal.len() / 3).max(2);
+    present
+        .iter()
+        .filter(|candidate| !candidate.starts_with("dynamic_") || wanted.starts_with("dynamic_"))
+        .map(|candidate| (edit_distance(&wanted_normal, &normal(candidate)), candidate))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, candidate)| (*distance, candidate.len()))
+        .map(|(_, candidate)| candidate.clone())
+}
+
+/// Levenshtein distance of two character sequences.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, left) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, right) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(left != right);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 async fn check_groups(
@@ -495,6 +601,15 @@ mod tests {
         assert_eq!(status_of(&report, "lms.groups"), vec![CheckStatus::Warning]);
     }
 
+    fn first_failure(report: &PreflightReport) -> String {
+        report
+            .checks
+            .iter()
+            .find(|check| check.status == CheckStatus::Failed)
+            .map(|check| check.detail.clone())
+            .unwrap_or_default()
+    }
+
     #[tokio::test]
     async fn lists_the_personal_fields_sent_and_checks_only_those() {
         let hr = StaticHrSource::of(staff());
@@ -541,16 +656,87 @@ mod tests {
         let lms = MemoryLms::with_groups(["Sales"]);
         let report = run_preflight(&hr, &lms, &settings(), Deadline::none()).await;
         assert!(!report.passed());
-        let failed = report
-            .checks
-            .iter()
-            .find(|check| check.status == CheckStatus::Failed)
-            .map(|check| check.detail.clone())
-            .unwrap_or_default();
+        let failed = first_failure(&report);
         assert!(failed.contains("LMS Sync"), "{failed}");
         assert_eq!(
             status_of(&report, "personio.selection"),
             vec![CheckStatus::Warning]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_misspelt_selection_attribute_gets_the_closest_label_suggested() {
+        let hr = StaticHrSource::of(staff());
+        let lms = MemoryLms::with_groups(["Sales"]);
+        let mut settings = settings();
+        settings.selection.attribute = "LMS-sync".into();
+        let report = run_preflight(&hr, &lms, &settings, Deadline::none()).await;
+        let failed = first_failure(&report);
+        assert!(failed.contains("did you mean `LMS Sync`?"), "{failed}");
+
+        let present = BTreeSet::from([
+            "LMS Sync".to_owned(),
+            "dynamic_99".to_owned(),
+            "email".to_owned(),
+        ]);
+        assert_eq!(
+            closest_attribute("LMS Snyc", &present).as_deref(),
+            Some("LMS Sync")
+        );
+        assert_eq!(
+            closest_attribute("lms_sync", &present).as_deref(),
+            Some("LMS Sync")
+        );
+        assert_eq!(closest_attribute("Cost center", &present), None);
+    }
+
+    #[tokio::test]
+    async fn selected_employees_without_a_usable_email_are_named() {
+        let mut people = staff();
+        people[0].email = None;
+        let mut twin = employee(4, "ben@example.com");
+        select(&mut twin, true);
+        people.push(twin);
+        let hr = StaticHrSource::of(people);
+        let lms = MemoryLms::with_groups(["Sales", "Support"]);
+        let report = run_preflight(&hr, &lms, &settings(), Deadline::none()).await;
+        assert!(report.passed(), "skips warn, they do not fail");
+        let ids: Vec<i64> = report
+            .skipped
+            .iter()
+            .filter_map(|outcome| outcome.personio_id.map(|id| id.0))
+            .collect();
+        assert_eq!(ids, vec![1, 2, 4], "{report:#?}");
+        assert_eq!(
+            status_of(&report, "personio.employees"),
+            vec![CheckStatus::Warning]
+        );
+        let detail = &report
+            .checks
+            .iter()
+            .find(|check| check.name == "personio.employees")
+            .expect("the check")
+            .detail;
+        assert!(
+            detail.starts_with("3 selected employees will be skipped"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("First1 Last1 (Personio id 1): no email address"),
+            "{detail}"
+        );
+
+        let clean = run_preflight(
+            &StaticHrSource::of(staff()),
+            &lms,
+            &settings(),
+            Deadline::none(),
+        )
+        .await;
+        assert!(clean.skipped.is_empty());
+        assert_eq!(
+            status_of(&clean, "personio.employees"),
+            vec![CheckStatus::Ok]
         );
     }
 

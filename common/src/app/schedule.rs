@@ -7,11 +7,13 @@
 //! stacked on top of it: the claim moves `next_run_at` on, and the job is skipped.
 
 use super::delta_runs::full_run_due;
+use super::observe::run_health;
 use crate::domain::IntegrationId;
 use crate::domain::integration::{IntegrationRecord, SyncSchedule};
 use crate::domain::job::SyncJob;
 use crate::domain::run::Trigger;
-use crate::ports::{IntegrationStore, JobQueue, LeaseStore, QueueError, StoreError};
+use crate::metrics::{ScheduledHealth, SchedulerPass};
+use crate::ports::{IntegrationStore, JobQueue, LeaseStore, QueueError, RunStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde::Serialize;
@@ -38,6 +40,21 @@ pub struct ScheduleReport {
     pub claimed_elsewhere: Vec<IntegrationId>,
     /// Could not be handled; the run stays due (or was put back) for the next invocation.
     pub failed: Vec<(IntegrationId, String)>,
+    /// The health of the integrations enqueued or still running, for the metrics (an
+    /// integration whose history could not be read is left out).
+    pub health: Vec<ScheduledHealth>,
+}
+
+impl ScheduleReport {
+    /// The pass in numbers.
+    pub fn pass(&self) -> SchedulerPass {
+        SchedulerPass {
+            enqueued: self.enqueued.len(),
+            still_running: self.still_running.len(),
+            claimed_elsewhere: self.claimed_elsewhere.len(),
+            failed: self.failed.len(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,14 +92,16 @@ pub fn next_run_after(
     }
 }
 
-/// Claims every integration due at `now` and enqueues its sync job.
+/// Claims every integration due at `now` and enqueues its sync job; reads the health of those
+/// enqueued or still running (the scheduler sees every scheduled integration once per interval,
+/// also when its runs stopped happening).
 pub async fn enqueue_due_syncs<S>(
     store: &S,
     queue: &dyn JobQueue,
     now: DateTime<Utc>,
 ) -> Result<ScheduleReport, ScheduleError>
 where
-    S: IntegrationStore + LeaseStore + ?Sized,
+    S: IntegrationStore + LeaseStore + RunStore + ?Sized,
 {
     let mut report = ScheduleReport::default();
     for _ in 0..MAX_PAGES {
@@ -91,19 +110,36 @@ where
             .await
             .map_err(ScheduleError::Listing)?;
         let page_len = due.len();
-        let handled: Vec<(IntegrationId, Handled)> = futures::stream::iter(due)
-            .map(|record| async move {
-                let span = info_span!("schedule", integration = %record.id);
-                let handled = schedule_one(store, queue, &record, now)
-                    .instrument(span)
-                    .await;
-                (record.id, handled)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        let handled: Vec<(IntegrationId, Handled, Option<ScheduledHealth>)> =
+            futures::stream::iter(due)
+                .map(|record| async move {
+                    let span = info_span!("schedule", integration = %record.id);
+                    let handled = schedule_one(store, queue, &record, now)
+                        .instrument(span)
+                        .await;
+                    let health = match handled {
+                        Handled::Enqueued | Handled::StillRunning => {
+                            run_health(store, &record.id, record.created_at, now)
+                                .await
+                                .map(|health| ScheduledHealth {
+                                    integration: record.id.clone(),
+                                    scheduled: matches!(
+                                        record.schedule,
+                                        SyncSchedule::EveryMinutes(_)
+                                    ),
+                                    health,
+                                })
+                        }
+                        Handled::ClaimedElsewhere | Handled::Failed(_) => None,
+                    };
+                    (record.id, handled, health)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
         let mut progressed = false;
-        for (id, handled) in handled {
+        for (id, handled, health) in handled {
+            report.health.extend(health);
             match handled {
                 Handled::Enqueued => {
                     progressed = true;
@@ -131,6 +167,9 @@ where
         list.sort();
     }
     report.failed.sort();
+    report
+        .health
+        .sort_by(|a, b| a.integration.cmp(&b.integration));
     info!(
         enqueued = report.enqueued.len(),
         still_running = report.still_running.len(),
@@ -389,6 +428,23 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(one_off.next_run_at, None);
+        // Their health, for the metrics: no run yet, so since their creation (the fixtures'
+        // instant); only the scheduled one counts as scheduled.
+        let health: Vec<(&str, bool, u32)> = report
+            .health
+            .iter()
+            .map(|h| {
+                (
+                    h.integration.as_str(),
+                    h.scheduled,
+                    h.health.consecutive_failures,
+                )
+            })
+            .collect();
+        assert_eq!(health, [("due", true, 0), ("one-off", false, 0)]);
+        let created = integration_record("due", "tenant", None, 1).created_at;
+        assert_eq!(report.health[0].health.since_last_success, t0() - created);
+        assert_eq!(report.pass().enqueued, 2);
 
         // The same minute again: nothing is due any more.
         let again = enqueue_due_syncs(&store, &queue, t0()).await.unwrap();
@@ -407,6 +463,8 @@ mod tests {
         let report = enqueue_due_syncs(&store, &queue, t0()).await.unwrap();
         assert_eq!(report.still_running, ids(&["busy"]));
         assert!(queue.jobs().is_empty());
+        // A run that never ends still has its health reported.
+        assert_eq!(report.health.len(), 1);
         let record = store.integration(&busy).await.unwrap().unwrap();
         assert_eq!(record.next_run_at, Some(t0() + minutes(5)));
 

@@ -14,12 +14,15 @@
 
 use super::connect::{ConnectError, Connector};
 use super::delta_runs::scheduled_scope;
-use super::integration_sync::{SyncVerdict, sync_integration};
+use super::integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
+use super::observe::{parked_certificates, run_health};
 use super::targeted_sync::named_scope;
 use crate::certificates::{CertificatePusher, PdfFetcher};
 use crate::domain::IntegrationId;
+use crate::domain::integration::{IntegrationRecord, SyncSchedule};
 use crate::domain::job::SyncJob;
-use crate::domain::run::RunId;
+use crate::domain::run::{RunId, RunRecord};
+use crate::metrics::{CertificateFigures, RunObservation};
 use crate::ports::{IntegrationStore, Notifier, StateStore, StoreError};
 use crate::progress::NoProgress;
 use crate::retry::Deadline;
@@ -29,13 +32,16 @@ use std::sync::Arc;
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// How one sync job ended when it did not fail.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SyncJobDone {
     /// The run ran and is recorded.
     Ran {
         integration: IntegrationId,
         run_id: RunId,
         verdict: SyncVerdict,
+        /// The run with the integration's health and parked certificates after it, for the
+        /// host's metrics.
+        observation: Box<RunObservation>,
     },
     /// Another run of the integration is in progress; this job did nothing.
     LeaseHeld {
@@ -226,7 +232,8 @@ impl SyncJobHandler {
             self.notifier.clone(),
         );
         let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
-        let mut request = SyncRequest::new(integration.clone(), record.settings, job.trigger);
+        let mut request =
+            SyncRequest::new(integration.clone(), record.settings.clone(), job.trigger);
         request.dry_run = job.dry_run;
         request.scope = scope;
         request.deadline = deadline;
@@ -238,25 +245,67 @@ impl SyncJobHandler {
                 source,
             })?;
         let verdict = synced.verdict();
-        Ok(match synced.sync {
-            SyncOutcome::Completed(record) => SyncJobDone::Ran {
+        Ok(match &synced.sync {
+            SyncOutcome::Completed(run) => SyncJobDone::Ran {
                 integration,
-                run_id: record.run_id,
+                run_id: run.run_id.clone(),
                 verdict,
+                observation: Box::new(self.observe(&record, run, &synced).await),
             },
             SyncOutcome::LeaseHeld { holder, expires_at } if targeted => {
                 return Err(SyncJobError::Busy {
                     integration,
-                    holder,
-                    until: expires_at,
+                    holder: holder.clone(),
+                    until: *expires_at,
                 });
             }
             SyncOutcome::LeaseHeld { holder, expires_at } => SyncJobDone::LeaseHeld {
                 integration,
-                holder,
-                until: expires_at,
+                holder: holder.clone(),
+                until: *expires_at,
             },
         })
+    }
+}
+
+impl SyncJobHandler {
+    /// The finished run with the integration's health and parked certificates after it (for a
+    /// real run; a dry run is reported as it is).
+    async fn observe(
+        &self,
+        integration: &IntegrationRecord,
+        run: &RunRecord,
+        synced: &IntegrationSync,
+    ) -> RunObservation {
+        let now = Utc::now();
+        let real = !run.dry_run;
+        let health = match real {
+            true => {
+                run_health(
+                    self.store.as_ref(),
+                    &integration.id,
+                    integration.created_at,
+                    now,
+                )
+                .await
+            }
+            false => None,
+        };
+        let parked = match real && integration.settings.certificates.enabled {
+            true => parked_certificates(self.store.as_ref(), &integration.id, now).await,
+            false => None,
+        };
+        let released = match &synced.released {
+            Some(Ok(report)) => Some(CertificateFigures::of(&report.counts())),
+            _ => None,
+        };
+        RunObservation {
+            record: run.clone(),
+            scheduled: matches!(integration.schedule, SyncSchedule::EveryMinutes(_)),
+            health,
+            released,
+            parked,
+        }
     }
 }
 
@@ -374,6 +423,52 @@ mod tests {
         assert_eq!(f.lms.users().len(), 1);
         // The lease was released after the run.
         assert_eq!(f.store.lease(&acme).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_reports_the_run_with_the_integrations_health() {
+        let f = fixture(None).await;
+        let acme = IntegrationId::new("acme");
+        // Two failed runs before this one.
+        for minutes in [20, 10] {
+            let started_at = Utc::now() - chrono::Duration::minutes(minutes);
+            let failed = crate::domain::run::RunRecord {
+                integration_id: acme.clone(),
+                run_id: RunId(format!("failed-{minutes}")),
+                trigger: Trigger::Schedule,
+                kind: Default::default(),
+                targets: Vec::new(),
+                dry_run: false,
+                started_at,
+                finished_at: Some(started_at),
+                status: crate::domain::run::RunStatus::Failed,
+                counts: Default::default(),
+                outcomes: Vec::new(),
+                notices: Vec::new(),
+                error: Some("Personio was unreachable".into()),
+                stats: Default::default(),
+                fields_sent: Vec::new(),
+            };
+            f.store.put_run(&failed).await.unwrap();
+        }
+        let done = f
+            .handler
+            .handle(&job("acme"), deadline(), "req-3")
+            .await
+            .unwrap();
+        let SyncJobDone::Ran { observation, .. } = done else {
+            panic!("expected a run, got {done:?}");
+        };
+        assert_eq!(observation.record.counts.created, 1);
+        let health = observation.health.expect("the health was read");
+        assert_eq!(health.consecutive_failures, 0, "this run succeeded");
+        assert!(health.since_last_success < chrono::Duration::minutes(1));
+        assert!(
+            !observation.scheduled,
+            "the fixture's integration is manual"
+        );
+        // Certificates are off in the fixture: nothing released, nothing counted.
+        assert_eq!((observation.released, observation.parked), (None, None));
     }
 
     #[tokio::test]

@@ -14,8 +14,9 @@ use crate::ports::QueueMessage;
 use crate::retry::Deadline;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use std::io::Write as _;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The SQS attribute naming a FIFO message's group.
@@ -234,6 +235,80 @@ pub fn batch_response(failed: impl IntoIterator<Item = String>) -> SqsBatchRespo
     let mut response = SqsBatchResponse::default();
     response.set_failures(failed.into_iter().filter(|id| !id.is_empty()));
     response
+}
+
+/// Where a host's metrics go: Embedded Metric Format lines on stdout, from which CloudWatch
+/// Logs extracts the metrics (`crate::metrics::emf`), under the stack's namespace. Tests keep
+/// the lines in memory instead.
+#[derive(Clone)]
+pub struct MetricsOutput {
+    namespace: String,
+    captured: Option<Arc<Mutex<Vec<String>>>>,
+}
+
+impl std::fmt::Debug for MetricsOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsOutput")
+            .field("namespace", &self.namespace)
+            .field("captured", &self.captured.is_some())
+            .finish()
+    }
+}
+
+impl MetricsOutput {
+    /// `METRICS_NAMESPACE` (the template sets one per stack), or the default namespace.
+    pub fn from_env() -> Result<Self, HostError> {
+        let namespace = optional_env("METRICS_NAMESPACE")?
+            .unwrap_or_else(|| crate::metrics::names::DEFAULT_NAMESPACE.to_owned());
+        Ok(Self::stdout(namespace))
+    }
+
+    pub fn stdout(namespace: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            captured: None,
+        }
+    }
+
+    /// Keeps the lines in memory (for tests): read them with [`Self::captured_lines`].
+    pub fn captured(namespace: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            captured: Some(Arc::default()),
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The lines emitted so far by a [`Self::captured`] output (empty for stdout).
+    pub fn captured_lines(&self) -> Vec<String> {
+        self.captured
+            .as_ref()
+            .map(|lines| lines.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes each document as one line. A line must reach the log whole, so each is written
+    /// under the stdout lock; a failed write is only logged (metrics never fail the work).
+    pub fn emit(&self, documents: impl IntoIterator<Item = serde_json::Value>) {
+        for document in documents {
+            let line = crate::metrics::emf::line(&document);
+            match &self.captured {
+                Some(lines) => lines
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line),
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+                        tracing::warn!(%error, "a metrics line could not be written");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// JSON log lines (Lambda's `LogFormat: JSON`) at the level of `AWS_LAMBDA_LOG_LEVEL` or

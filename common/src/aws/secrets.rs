@@ -73,19 +73,14 @@ impl SecretsManagerCredentials {
         credentials: &IntegrationCredentials,
     ) -> Result<String, CredentialsError> {
         let name = self.secret_name(integration);
-        // The one place the secret values are written out: the payload of the secret itself.
-        let payload = serde_json::json!({
-            "personio_client_id": credentials.personio_client_id,
-            "personio_client_secret": credentials.personio_client_secret.expose(),
-            "lms_token": credentials.lms_token.expose(),
-        })
-        .to_string();
+        let payload = credentials.payload();
+        let payload = payload.expose();
 
         let updated = self
             .client
             .put_secret_value()
             .secret_id(&name)
-            .secret_string(&payload)
+            .secret_string(payload)
             .send()
             .await;
         let arn = match updated {
@@ -99,7 +94,7 @@ impl SecretsManagerCredentials {
                         .description(format!(
                             "Personio and learning-platform credentials of integration {integration}"
                         ))
-                        .secret_string(&payload)
+                        .secret_string(payload)
                         .send()
                         .await;
                     match created {
@@ -110,7 +105,7 @@ impl SecretsManagerCredentials {
                                 self.client
                                     .put_secret_value()
                                     .secret_id(&name)
-                                    .secret_string(&payload)
+                                    .secret_string(payload)
                                     .send()
                                     .await
                                     .map_err(|error| {

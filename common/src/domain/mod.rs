@@ -1,6 +1,7 @@
 //! The nouns of the integration, shared by the engine, the ports and the adapters, and the
 //! settings an admin chooses for an integration ([`settings`]).
 
+pub mod audit;
 pub mod certificate;
 pub mod employee;
 pub mod integration;

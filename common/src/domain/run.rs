@@ -7,6 +7,7 @@ use super::IntegrationId;
 use super::employee::PersonioId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -216,4 +217,51 @@ pub struct RunRecord {
     /// sent): what personal data leaves Personio.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields_sent: Vec<String>,
+    /// The requests the run sent to Personio and the LMS (zeros in records written before
+    /// they were counted).
+    #[serde(default)]
+    pub stats: RunStats,
+}
+
+/// What a run asked of the remote systems.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    #[serde(default)]
+    pub personio: RequestCounts,
+    #[serde(default)]
+    pub lms: RequestCounts,
+}
+
+/// HTTP requests one adapter sent, counted where they leave: every attempt counts, retries
+/// included, so a run that was throttled shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub requests: u64,
+    /// Requests answered 429 Too Many Requests.
+    pub throttled: u64,
+    /// The requests by kind (the SCIM client: `read`, `search`, `create`, `replace`, `patch`,
+    /// `delete`, `bulk`); empty for an adapter that does not tell kinds apart.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+impl RequestCounts {
+    /// What was sent after `earlier` (a reading of the same counters): a run reads the counters
+    /// of its adapters before and after and keeps the difference.
+    pub fn since(&self, earlier: &Self) -> Self {
+        let by_kind = self
+            .by_kind
+            .iter()
+            .map(|(kind, count)| {
+                let before = earlier.by_kind.get(kind).copied().unwrap_or(0);
+                (kind.clone(), count.saturating_sub(before))
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        Self {
+            requests: self.requests.saturating_sub(earlier.requests),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+            by_kind,
+        }
+    }
 }

@@ -10,6 +10,7 @@ use super::employees::{ParsedPage, parse_employees_page, parse_single_employee};
 use super::paging::{EmployeePaging, PagingStep};
 use super::transport::{Call, Repeat, TokenFlow, Transport};
 use crate::domain::employee::{EmployeePage, EmployeeRecord, PersonioId};
+use crate::domain::run::RequestCounts;
 use crate::ports::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,
     UploadedDocument,
@@ -173,6 +174,10 @@ impl HrSource for PersonioClient {
             }
         })
         .boxed()
+    }
+
+    fn request_counts(&self) -> RequestCounts {
+        self.transport.counters.snapshot()
     }
 
     async fn employee(

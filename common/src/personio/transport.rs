@@ -4,6 +4,7 @@
 
 use super::budget::{CredentialBudget, EndpointGroup};
 use super::config::PersonioConfig;
+use crate::counters::RequestCounters;
 use crate::ports::HrError;
 use crate::retry::{Deadline, parse_retry_after};
 use crate::secret::Secret;
@@ -97,6 +98,8 @@ pub(crate) struct Transport {
     budget: Arc<CredentialBudget>,
     v1_token: TokenSlot,
     v2_token: TokenSlot,
+    /// Every request that left (auth requests included) and every 429 received.
+    pub counters: RequestCounters,
 }
 
 impl Transport {
@@ -112,6 +115,7 @@ impl Transport {
             budget,
             v1_token: TokenSlot::default(),
             v2_token: TokenSlot::default(),
+            counters: RequestCounters::new(),
         }
     }
 
@@ -167,6 +171,7 @@ impl Transport {
                 request = request.bearer_auth(token.expose());
             }
             attempts += 1;
+            self.counters.sent();
             let started = Instant::now();
             let answer = exchange(request).await;
             drop(slot);
@@ -196,14 +201,19 @@ impl Transport {
                         reauthenticated = true;
                         continue;
                     } else if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.counters.throttled();
                         (Transient::Throttled, retry_after_of(&headers))
                     } else if status.is_server_error() {
                         (Transient::ServerError(status), retry_after_of(&headers))
                     } else {
                         let message = error_message(&body, status);
                         return Err(if call.token.is_none() {
-                            // Any refusal of the auth endpoints is about the credentials.
-                            HrError::Unauthorized { message }
+                            // A refusal of the auth endpoints is about the credentials, when it
+                            // is Personio's refusal at all.
+                            match not_personio_refusal(status, &body) {
+                                Some(reason) => HrError::NotPersonio { reason },
+                                None => HrError::Unauthorized { message },
+                            }
                         } else {
                             HrError::Rejected {
                                 status: status.as_u16(),
@@ -319,8 +329,12 @@ impl Transport {
             deadline,
             |http| http.post(&url).json(&body),
             |bytes| {
-                let root: Value = serde_json::from_slice(bytes)
-                    .map_err(|error| format!("auth answer is not JSON: {error}"))?;
+                let root: Value = serde_json::from_slice(bytes).map_err(|error| {
+                    format!(
+                        "the answer to the token request is not JSON ({error}): is the base URL \
+                         Personio's API?"
+                    )
+                })?;
                 let data = root.get("data").unwrap_or(&Value::Null);
                 let token = data
                     .get("token")
@@ -428,6 +442,29 @@ fn error_chain(error: &reqwest::Error) -> String {
 
 /// Personio's own words for a refusal: v1 `error.message`, v2 `errors[].detail`, OAuth
 /// `error_description`; else the status.
+/// Why a refused token request cannot have come from Personio, if it cannot: Personio refuses
+/// bad credentials with 400/401/403/422 or with its JSON error shape; anything else (a 404 page,
+/// a 405 from a web server) means the base URL points somewhere else.
+fn not_personio_refusal(status: StatusCode, body: &[u8]) -> Option<String> {
+    if matches!(status.as_u16(), 400 | 401 | 403 | 422) {
+        return None;
+    }
+    let personio_shaped = serde_json::from_slice::<Value>(body).is_ok_and(|root| {
+        ["error", "errors", "success", "error_description"]
+            .iter()
+            .any(|key| root.get(key).is_some())
+    });
+    (!personio_shaped).then(|| {
+        format!(
+            "the token request got HTTP {}{}, not a Personio answer",
+            status.as_u16(),
+            status
+                .canonical_reason()
+                .map_or_else(String::new, |reason| format!(" {reason}"))
+        )
+    })
+}
+
 pub(crate) fn error_message(body: &[u8], status: StatusCode) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let from_body = parsed.as_ref().and_then(|root| {
@@ -510,6 +547,22 @@ mod tests {
             "Client authentication failed."
         );
         assert_eq!(error_message(b"<html>", StatusCode::FORBIDDEN), "Forbidden");
+    }
+
+    #[test]
+    fn a_refusal_that_is_not_personio_s_is_not_blamed_on_the_credentials() {
+        let html = b"<html><body>Not Found</body></html>";
+        let reason = not_personio_refusal(StatusCode::NOT_FOUND, html).expect("not Personio");
+        assert_eq!(
+            reason,
+            "the token request got HTTP 404 Not Found, not a Personio answer"
+        );
+        assert!(not_personio_refusal(StatusCode::METHOD_NOT_ALLOWED, b"").is_some());
+        // Personio's own refusals, whatever the status.
+        let v1 = br#"{"success":false,"error":{"code":0,"message":"Wrong credentials"}}"#;
+        assert_eq!(not_personio_refusal(StatusCode::NOT_FOUND, v1), None);
+        assert_eq!(not_personio_refusal(StatusCode::UNAUTHORIZED, html), None);
+        assert_eq!(not_personio_refusal(StatusCode::FORBIDDEN, b""), None);
     }
 
     #[test]

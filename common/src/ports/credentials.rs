@@ -37,6 +37,21 @@ pub struct IntegrationCredentials {
     pub lms_token: Secret,
 }
 
+impl IntegrationCredentials {
+    /// The JSON document a credential store keeps (a Secrets Manager secret, a sealed row): the
+    /// one place the secret values are written out. Reading it back is `Deserialize`.
+    pub fn payload(&self) -> Secret {
+        Secret::new(
+            serde_json::json!({
+                "personio_client_id": self.personio_client_id,
+                "personio_client_secret": self.personio_client_secret.expose(),
+                "lms_token": self.lms_token.expose(),
+            })
+            .to_string(),
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error("no credentials stored for integration {0}")]

@@ -1,4 +1,5 @@
 use crate::domain::employee::{EmployeePage, EmployeeRecord, PersonioId};
+use crate::domain::run::RequestCounts;
 use crate::retry::Deadline;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -46,6 +47,12 @@ pub trait HrSource: Send + Sync {
         category_id: Option<i64>,
         deadline: Deadline,
     ) -> Result<Vec<ExistingDocument>, HrError>;
+
+    /// The requests this adapter has sent so far (a run reads it before and after and records
+    /// the difference). An adapter that sends no HTTP requests answers zeros.
+    fn request_counts(&self) -> RequestCounts {
+        RequestCounts::default()
+    }
 }
 
 /// Which employees, and which of their attributes, to read.
@@ -118,6 +125,12 @@ pub enum HrError {
     /// A body that is not what the API documents.
     #[error("Personio sent a malformed response: {0}")]
     Malformed(String),
+    /// The base URL answers, but not as Personio does (a typo, the web app's URL instead of the
+    /// API's): the credentials were never judged, so they are not blamed.
+    #[error(
+        "the Personio base URL does not point at the Personio API: {reason}; check the base URL (https://api.personio.de)"
+    )]
+    NotPersonio { reason: String },
 }
 
 impl HrError {

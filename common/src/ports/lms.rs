@@ -1,4 +1,5 @@
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
+use crate::domain::run::RequestCounts;
 use async_trait::async_trait;
 
 /// The learning platform: users and groups.
@@ -28,6 +29,11 @@ pub trait LearningPlatform: Send + Sync {
     /// Adds a member (idempotent).
     async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError>;
 
+    /// The requests this adapter has sent so far, by kind (a run reads it before and after and
+    /// records the difference). An adapter that sends no HTTP requests answers zeros.
+    fn request_counts(&self) -> RequestCounts {
+        RequestCounts::default()
+    }
     /// Removes a member (idempotent: a user who is not a member is no error). The sync only
     /// removes memberships it added itself, and only when `groups.remove_when_moved` is on.
     async fn remove_group_member(

@@ -1,6 +1,7 @@
 //! The narrow traits through which the core talks to the world. Adapters implement them; hosts
 //! pick the adapters. Every error type says whether retrying can help (`is_retryable`).
 
+mod audit;
 mod credentials;
 mod hr;
 mod hr_webhooks;
@@ -10,6 +11,7 @@ mod queue;
 mod store;
 mod webhook_tokens;
 
+pub use audit::{AuditLog, AuditQuery};
 pub use credentials::{Credentials, CredentialsError, CredentialsStore, IntegrationCredentials};
 pub use hr::{
     DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError, HrSource,

@@ -34,6 +34,18 @@ pub fn certificate_sort(certificate: &CertificateId) -> String {
     format!("CERT#{certificate}")
 }
 
+/// An audit entry: fixed-width UTC timestamp first (as for runs), so that sort keys order the
+/// trail by time; the entry id tells entries of the same instant apart.
+pub fn audit_sort(at: DateTime<Utc>, entry_id: &str) -> String {
+    format!(
+        "{AUDIT_PREFIX}{}#{entry_id}",
+        at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+/// What every audit entry's sort key starts with.
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+
 /// `partition/sort`, the form used in error messages.
 pub fn item(integration: &IntegrationId, sort: &str) -> String {
     format!("{}/{sort}", partition(integration))
@@ -53,6 +65,10 @@ pub fn integration_item(integration: &IntegrationId) -> String {
 
 pub fn lease_item(integration: &IntegrationId) -> String {
     item(integration, LEASE_SORT)
+}
+
+pub fn audit_item(integration: &IntegrationId, at: DateTime<Utc>, entry_id: &str) -> String {
+    item(integration, &audit_sort(at, entry_id))
 }
 
 pub fn certificate_item(integration: &IntegrationId, certificate: &CertificateId) -> String {

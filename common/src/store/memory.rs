@@ -5,6 +5,7 @@
 
 use super::rules;
 use crate::domain::IntegrationId;
+use crate::domain::audit::{AuditCursor, AuditEntry, AuditPage};
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
 use crate::domain::employee::PersonioId;
 use crate::domain::integration::IntegrationRecord;
@@ -12,8 +13,8 @@ use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{RunId, RunRecord};
 use crate::ports::{
-    CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore, LinkStore, RunStore,
-    StoreError,
+    AuditLog, AuditQuery, CertificateLedger, IntegrationStore, Lease, LeaseOutcome, LeaseStore,
+    LinkStore, RunStore, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -51,6 +52,8 @@ struct State {
     integrations: HashMap<IntegrationId, IntegrationItems>,
     /// The integration records, apart from the items: deleting a record keeps the history.
     records: BTreeMap<IntegrationId, IntegrationRecord>,
+    /// Audit entries by integration, in trail order (oldest first).
+    audit: HashMap<IntegrationId, BTreeMap<AuditCursor, AuditEntry>>,
     stats: StoreStats,
 }
 
@@ -450,6 +453,35 @@ impl IntegrationStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        // Pruned on write, as in the SQLite store.
+        for trail in state.audit.values_mut() {
+            trail.retain(|_, kept| !kept.is_expired(entry.at));
+        }
+        state
+            .audit
+            .entry(entry.integration_id.clone())
+            .or_default()
+            .insert(entry.cursor(), entry.clone());
+        Ok(())
+    }
+
+    async fn audit_entries(
+        &self,
+        integration: &IntegrationId,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, StoreError> {
+        let state = self.lock();
+        let Some(trail) = state.audit.get(integration) else {
+            return Ok(AuditPage::default());
+        };
+        Ok(rules::audit_page(trail.values().rev().cloned(), query))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,4 +536,5 @@ mod tests {
 mod contract {
     crate::state_store_contract_tests!(((), super::MemoryStore::new()));
     crate::integration_store_contract_tests!(((), super::MemoryStore::new()));
+    crate::audit_log_contract_tests!(((), super::MemoryStore::new()));
 }

@@ -18,4 +18,7 @@ pub mod contract;
 
 pub use memory::{MemoryStore, StoreStats};
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{
+    CredentialKey, DEFAULT_MAX_RECEIVES, DeadJob, JobKind, KeyError, QueueDepth, ReceivedJob,
+    Release, Released, SealedCredentials, SqliteJobQueue, SqliteStore, write_private,
+};

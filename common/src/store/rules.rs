@@ -5,10 +5,11 @@
 
 use super::keys;
 use crate::domain::IntegrationId;
+use crate::domain::audit::{AuditEntry, AuditPage};
 use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
 use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
-use crate::ports::{Lease, LeaseOutcome, StoreError};
+use crate::ports::{AuditQuery, Lease, LeaseOutcome, StoreError};
 use chrono::{DateTime, Duration, Utc};
 
 /// `now + ttl`, saturating: an absurd ttl means "never expires", not a panic.
@@ -275,6 +276,32 @@ pub fn state_name(state: &LedgerState) -> &'static str {
         LedgerState::Done { .. } => "done",
         LedgerState::Failed { .. } => "failed",
     }
+}
+
+/// One page of an audit trail from its entries newest first, beginning after the query's
+/// cursor: the entries not expired at `query.now`, at most `query.limit`, and `next` only when
+/// another live entry follows (so the last page says it is the last).
+pub fn audit_page(
+    newest_first: impl IntoIterator<Item = AuditEntry>,
+    query: &AuditQuery,
+) -> AuditPage {
+    let limit = query.limit.max(1);
+    let mut live = newest_first
+        .into_iter()
+        .filter(|entry| {
+            query
+                .after
+                .as_ref()
+                .is_none_or(|after| entry.cursor() < *after)
+        })
+        .filter(|entry| !entry.is_expired(query.now))
+        .take(limit + 1);
+    let entries: Vec<AuditEntry> = live.by_ref().take(limit).collect();
+    let next = match live.next() {
+        Some(_) => entries.last().map(AuditEntry::cursor),
+        None => None,
+    };
+    AuditPage { entries, next }
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ pub(crate) struct ApplyContext<'a> {
     /// One lookup per group name per run, shared by concurrent changes.
     groups: Mutex<HashMap<String, Arc<OnceCell<Option<LmsGroupId>>>>>,
     notices: Mutex<Vec<String>>,
+    /// Groups the LMS does not have, reported in one notice at the end of the run.
+    missing_groups: Mutex<BTreeSet<String>>,
 }
 
 /// Groups added and group failures of one user.
@@ -126,6 +128,7 @@ impl<'a> ApplyContext<'a> {
             lease_lost,
             groups: Mutex::default(),
             notices: Mutex::default(),
+            missing_groups: Mutex::default(),
         }
     }
 
@@ -138,10 +141,21 @@ impl<'a> ApplyContext<'a> {
     }
 
     /// The notices of every change, sorted: changes finish in any order, records should not.
+    /// All missing groups make one notice (a run with 40 unknown departments is one problem,
+    /// not 40).
     pub fn take_notices(&self) -> Vec<String> {
         let mut notices =
             std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()));
         notices.sort();
+        let missing = std::mem::take(
+            &mut *self
+                .missing_groups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if let Some(notice) = missing_groups_notice(&missing) {
+            notices.insert(0, notice);
+        }
         notices
     }
 
@@ -593,7 +607,7 @@ impl<'a> ApplyContext<'a> {
         result
     }
 
-    /// The group's id, looked up once per run; a missing group becomes one notice per run.
+    /// The group's id, looked up once per run; missing groups are collected for one notice.
     async fn group(&self, name: &str) -> Result<Option<LmsGroupId>, LmsError> {
         let cell = self
             .groups
@@ -607,10 +621,10 @@ impl<'a> ApplyContext<'a> {
                 .retry("looking up a group", || self.lms().find_group(name))
                 .await?;
             if group.is_none() {
-                self.notice(format!(
-                    "the LMS has no group named {name:?}; nobody was added to it (the sync never \
-                     creates groups)"
-                ));
+                self.missing_groups
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name.to_owned());
             }
             Ok(group.map(|group| group.id))
         })
@@ -669,6 +683,19 @@ impl<'a> ApplyContext<'a> {
             }
         }
     }
+}
+
+/// `the LMS has no groups named "Legal", "Sales" (2); nobody was added to them (…)`.
+fn missing_groups_notice(missing: &BTreeSet<String>) -> Option<String> {
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = missing.iter().map(|name| format!("{name:?}")).collect();
+    Some(format!(
+        "the LMS has no groups named {} ({}); nobody was added to them (the sync never creates groups)",
+        names.join(", "),
+        missing.len()
+    ))
 }
 
 fn outcome_for(target: &SyncTarget, action: OutcomeAction) -> EmployeeOutcome {

@@ -4,6 +4,7 @@
 //! with international staff. Nothing here ever sees a secret: only names, addresses and counts.
 
 use crate::domain::run::{OutcomeAction, RunCounts, RunRecord, RunStatus};
+use crate::domain::settings::SummaryPolicy;
 use crate::ports::OutgoingEmail;
 use std::fmt::Write;
 
@@ -54,6 +55,27 @@ pub fn invitation_email(to: &str, name: Option<&str>, login_url: Option<&str>) -
         subject: "Ihr Zugang zur Lernplattform / Your learning platform account".to_owned(),
         text,
         html,
+    }
+}
+
+/// Whether a finished run's summary goes to the admin under `policy`. A change is anything written
+/// to the LMS; a problem is a failed run, a failed employee or a held-back deactivation. Skipped
+/// employees and notices (missing groups) repeat every run until someone fixes the data, so on
+/// their own they send nothing.
+pub fn summary_due(policy: SummaryPolicy, run: &RunRecord) -> bool {
+    let counts = &run.counts;
+    let changed =
+        counts.created + counts.adopted + counts.updated + counts.deactivated + counts.groups_added
+            > 0;
+    let problem = matches!(
+        run.status,
+        RunStatus::Failed | RunStatus::CompletedWithFailures
+    ) || counts.failed + counts.held_back > 0;
+    match policy {
+        SummaryPolicy::Always => true,
+        SummaryPolicy::OnChanges => changed || problem,
+        SummaryPolicy::OnFailures => problem,
+        SummaryPolicy::Never => false,
     }
 }
 
@@ -314,6 +336,7 @@ mod tests {
             ],
             notices: vec!["LMS group \"Sales\" does not exist".into()],
             error: None,
+            stats: Default::default(),
             fields_sent: Vec::new(),
         };
         let email = run_summary_email("admin@example.com", &run);

@@ -27,7 +27,8 @@ pub use roster::{Roster, SyncTarget};
 use crate::domain::IntegrationId;
 use crate::domain::employee::PersonioId;
 use crate::domain::run::{
-    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger,
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStats, RunStatus,
+    Trigger,
 };
 use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::{
@@ -36,7 +37,7 @@ use crate::ports::{
 use crate::retry::{Backoff, Deadline};
 use apply::{ApplyContext, with_retry};
 use chrono::{DateTime, Utc};
-use email::run_summary_email;
+use email::{run_summary_email, summary_due};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -90,8 +91,7 @@ impl SyncRequest {
 }
 
 /// How a run ended.
-// One value per run, moved a handful of times: boxing the record would only add noise to
-// every match on it.
+// One per run, moved a few times: boxing the record would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyncOutcome {
@@ -227,6 +227,8 @@ impl SyncEngine {
         run_id: RunId,
         progress: &dyn SyncProgress,
     ) -> Result<RunRecord, SyncError> {
+        // The adapters' counters only grow; the run keeps what it added to them.
+        let requests_before = (self.hr.request_counts(), self.lms.request_counts());
         let mut record = RunRecord {
             integration_id: request.integration_id.clone(),
             run_id,
@@ -241,6 +243,7 @@ impl SyncEngine {
             outcomes: Vec::new(),
             notices: Vec::new(),
             error: None,
+            stats: RunStats::default(),
             fields_sent: fields_sent(&request.settings),
         };
         // Recorded at the start so that a run that dies midway is visible in the history.
@@ -264,9 +267,15 @@ impl SyncEngine {
             });
         }
         record.finished_at = Some(Utc::now());
+        record.stats = RunStats {
+            personio: self.hr.request_counts().since(&requests_before.0),
+            lms: self.lms.request_counts().since(&requests_before.1),
+        };
 
+        let notifications = &request.settings.notifications;
         if !request.dry_run
-            && let Some(admin) = &request.settings.notifications.admin_email
+            && let Some(admin) = &notifications.admin_email
+            && summary_due(notifications.summary, &record)
         {
             let email = run_summary_email(admin, &record);
             if let Err(error) =

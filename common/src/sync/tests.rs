@@ -1118,3 +1118,68 @@ async fn changes_are_applied_concurrently_within_the_bound() {
     let most = harness.lms.max_concurrent_calls();
     assert!((2..=3).contains(&most), "{most} LMS calls at once");
 }
+
+#[tokio::test]
+async fn the_summary_goes_out_by_the_policy_and_a_quiet_run_sends_none() {
+    use crate::domain::settings::SummaryPolicy;
+    let mut harness = Harness::new(staff(3));
+    harness.settings.notifications.invite_new_users = false;
+    harness.settings.notifications.admin_email = Some("hr@example.com".into());
+    let summaries = |harness: &Harness| {
+        harness
+            .notifier
+            .sent()
+            .iter()
+            .filter(|email| email.to == "hr@example.com")
+            .count()
+    };
+
+    // The first run creates three users: a change.
+    harness.run().await;
+    assert_eq!(summaries(&harness), 1);
+    // Nothing changed (the missing "Engineer" group is still missing): no summary by default.
+    let quiet = harness.run().await;
+    assert_eq!(quiet.counts.unchanged, 3);
+    assert_eq!(summaries(&harness), 1);
+
+    harness.settings.notifications.summary = SummaryPolicy::Always;
+    harness.run().await;
+    assert_eq!(summaries(&harness), 2);
+
+    harness.settings.notifications.summary = SummaryPolicy::OnFailures;
+    harness.hr.fail_after_pages(Some(0));
+    let failed = harness.run().await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(summaries(&harness), 3);
+
+    harness.settings.notifications.summary = SummaryPolicy::Never;
+    harness.run().await;
+    assert_eq!(summaries(&harness), 3);
+}
+
+#[tokio::test]
+async fn missing_groups_make_one_notice_naming_them_all() {
+    let mut harness = Harness::new(staff(2));
+    harness.lms = Arc::new(MemoryLms::with_groups(["Engineering"]));
+    harness.engine = SyncEngine::new(
+        harness.hr.clone(),
+        harness.lms.clone(),
+        harness.store.clone(),
+        harness.notifier.clone(),
+    );
+    let record = harness.run().await;
+    let missing: Vec<&String> = record
+        .notices
+        .iter()
+        .filter(|notice| notice.contains("no groups named"))
+        .collect();
+    assert_eq!(
+        missing,
+        vec![
+            "the LMS has no groups named \"Engineer\", \"Platform\" (2); nobody was added to \
+             them (the sync never creates groups)"
+        ],
+        "{:?}",
+        record.notices
+    );
+}

@@ -2,14 +2,17 @@
 //! → one sync run ([`common::app::SyncJobHandler`]); a batch from the webhook queue → one
 //! targeted run per integration. A retryable failure reports the
 //! message as failed (SQS delivers it again, then to the DLQ); everything else is acknowledged.
+//! Each real run leaves its metrics as Embedded Metric Format lines (run, and the release of
+//! parked certificates).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use common::app::{ConnectPolicy, SyncJobHandler};
+use common::app::{ConnectPolicy, SyncJobDone, SyncJobHandler};
 use common::aws::host::{
-    AwsServices, HostError, IntegrationsConfig, StartupError, batch_response, invocation_deadline,
-    queue_messages, required_env,
+    AwsServices, HostError, IntegrationsConfig, MetricsOutput, StartupError, batch_response,
+    invocation_deadline, queue_messages, required_env,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
+use common::metrics::emf;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +43,7 @@ impl Config {
 /// The handler with its adapters, built once per process.
 pub struct EmployeeSync {
     jobs: SyncJobHandler,
+    metrics: MetricsOutput,
 }
 
 impl EmployeeSync {
@@ -58,7 +62,20 @@ impl EmployeeSync {
             Arc::new(services.notifier(&config.ses_from_address)),
             PdfFetcher::new(FetchLimits::default())?,
         );
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            metrics: MetricsOutput::stdout(common::metrics::names::DEFAULT_NAMESPACE),
+        })
+    }
+
+    /// Where the metrics lines go (the deployed function: [`MetricsOutput::from_env`]).
+    pub fn with_metrics(mut self, metrics: MetricsOutput) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &MetricsOutput {
+        &self.metrics
     }
 
     /// Runs the jobs of the event: one from the sync queue (BatchSize 1), up to a batch from
@@ -81,11 +98,27 @@ impl EmployeeSync {
             .handle_batch(&messages, deadline, &context.request_id)
             .instrument(span)
             .await;
-        let failed: Vec<String> = results
-            .into_iter()
-            .filter(|result| result.retry)
-            .map(|result| result.message_id)
-            .collect();
+        let mut failed = Vec::new();
+        // Messages folded into one run share its result: its metrics are emitted once.
+        let mut emitted = std::collections::BTreeSet::new();
+        for result in results {
+            if let Ok(SyncJobDone::Ran {
+                run_id,
+                observation,
+                ..
+            }) = &result.result
+                && emitted.insert(run_id.clone())
+            {
+                self.metrics.emit(emf::run_observation_documents(
+                    self.metrics.namespace(),
+                    observation,
+                    chrono::Utc::now(),
+                ));
+            }
+            if result.retry {
+                failed.push(result.message_id);
+            }
+        }
         Ok(batch_response(failed))
     }
 }

@@ -1,6 +1,6 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use common::app::ConnectPolicy;
-use common::aws::host::{AwsServices, init_tracing};
+use common::aws::host::{AwsServices, MetricsOutput, init_tracing};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
         &config,
         &AwsServices::from_environment().await,
         ConnectPolicy::HOSTED,
-    )?;
+    )?
+    .with_metrics(MetricsOutput::from_env()?);
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         function.handle(event)

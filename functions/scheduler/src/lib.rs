@@ -1,9 +1,13 @@
 //! The `scheduler` function: EventBridge Scheduler invokes it every minute; it claims the
 //! integrations whose sync is due and enqueues one sync job each ([`common::app::schedule`]).
+//! Each pass that could list the due integrations leaves an Embedded Metric Format line (its
+//! absence is the "scheduler not running" alarm), and one per integration it handled with that
+//! integration's health.
 
 use common::app::schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs};
-use common::aws::host::{AwsServices, HostError, required_env};
+use common::aws::host::{AwsServices, HostError, MetricsOutput, required_env};
 use common::aws::{DynamoStore, SqsJobQueue};
+use common::metrics::emf;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tracing::Instrument as _;
 
@@ -49,6 +53,7 @@ impl From<SchedulerError> for Diagnostic {
 pub struct Scheduler {
     store: DynamoStore,
     queue: SqsJobQueue,
+    metrics: MetricsOutput,
 }
 
 impl Scheduler {
@@ -56,7 +61,18 @@ impl Scheduler {
         Self {
             store: services.state_store(&config.table_name, None),
             queue: services.sync_queue(&config.sync_queue_url),
+            metrics: MetricsOutput::stdout(common::metrics::names::DEFAULT_NAMESPACE),
         }
+    }
+
+    /// Where the metrics lines go (the deployed function: [`MetricsOutput::from_env`]).
+    pub fn with_metrics(mut self, metrics: MetricsOutput) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &MetricsOutput {
+        &self.metrics
     }
 
     /// The payload (EventBridge Scheduler's notification, or any JSON) carries nothing the
@@ -67,7 +83,20 @@ impl Scheduler {
     ) -> Result<ScheduleReport, SchedulerError> {
         let span = tracing::info_span!("scheduler", request_id = %event.context.request_id);
         async {
-            let report = enqueue_due_syncs(&self.store, &self.queue, chrono::Utc::now()).await?;
+            let now = chrono::Utc::now();
+            let report = enqueue_due_syncs(&self.store, &self.queue, now).await?;
+            let namespace = self.metrics.namespace();
+            let mut documents = vec![emf::scheduler_document(namespace, &report.pass(), now)];
+            documents.extend(report.health.iter().map(|seen| {
+                emf::health_document(
+                    namespace,
+                    &seen.integration,
+                    &seen.health,
+                    seen.scheduled,
+                    now,
+                )
+            }));
+            self.metrics.emit(documents);
             match report.failed.first() {
                 None => Ok(report),
                 Some((integration, reason)) => Err(SchedulerError::Incomplete {

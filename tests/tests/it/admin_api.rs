@@ -26,6 +26,8 @@ struct World {
     /// Keeps the SCIM server running for the test.
     _scim: ServerGuard,
     scim_url: String,
+    /// Events sent so far.
+    sent: std::sync::atomic::AtomicUsize,
 }
 
 /// Everything started and wired, or `None` when a local server is not installed (and external
@@ -52,19 +54,26 @@ async fn world() -> Option<World> {
         sync_queue_url: sync_queue_url.clone(),
         certificate_queue_url: certificate_queue_url.clone(),
         tenant_claim: TENANT_CLAIM.into(),
+        console: console_sign_in(),
+        audit_retention_days: Some(400),
         ses_from_address: "lms-sync@acme.example".into(),
         webhook_public_url: None,
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);
     Some(World {
-        host: Host::new(AdminApi::new(adapters), TENANT_CLAIM),
+        host: Host::new(
+            AdminApi::new(adapters).with_limits(config.limits()),
+            TENANT_CLAIM,
+            console_sign_in(),
+        ),
         env,
         sync_queue_url,
         certificate_queue_url,
         sandbox,
         _scim: scim,
         scim_url,
+        sent: Default::default(),
     })
 }
 
@@ -78,10 +87,15 @@ struct Answer {
     status: u16,
     body: Value,
     text: String,
+    /// The `X-Request-Id` of the answer.
+    request_id: String,
 }
 
 impl World {
-    async fn send(&self, event: Value) -> Answer {
+    /// Sends an event, each with a request id of its own (the samples share one).
+    async fn send(&self, mut event: Value) -> Answer {
+        let sent = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        event["requestContext"]["requestId"] = json!(format!("apigw-request-{sent}"));
         let request = lambda_http::request::from_str(&event.to_string()).expect("a valid event");
         let response = self
             .host
@@ -89,6 +103,17 @@ impl World {
             .await
             .unwrap_or_else(|never| match never {});
         let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            request_id,
+            format!("apigw-request-{sent}"),
+            "API Gateway's request id is answered"
+        );
         let text = match response.into_body() {
             Body::Text(text) => text,
             Body::Empty => String::new(),
@@ -99,7 +124,12 @@ impl World {
         } else {
             serde_json::from_str(&text).expect("a JSON answer")
         };
-        Answer { status, body, text }
+        Answer {
+            status,
+            body,
+            text,
+            request_id,
+        }
     }
 
     /// A sample event aimed at the integration `id` (the samples name a made-up one).
@@ -157,7 +187,10 @@ impl World {
 async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     let Some(world) = world().await else { return };
     let (client_id, client_secret) = world.sandbox.default_credential();
-    let secrets = [client_secret.as_str(), SCIM_TOKEN];
+    let rotated_secret = "rotated-personio-s3cret";
+    let secrets = [client_secret.as_str(), SCIM_TOKEN, rotated_secret];
+    // The request id of each state-changing request, in order, for the audit trail.
+    let mut recorded: Vec<(&str, u16, String)> = Vec::new();
     let mut answers = Vec::new();
 
     let contract = world.send(sample("admin-openapi.json")).await;
@@ -177,6 +210,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.body["id"].as_str().expect("an id").to_owned();
     assert_eq!(created.body["tenant_id"], "tenant-acme");
+    recorded.push(("create", 201, created.request_id.clone()));
 
     // The secrets went to Secrets Manager, and only there.
     let secret_ref = created.body["secret_ref"]
@@ -258,6 +292,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
 
     let sync = world.send_for("admin-sync-now.json", &id, |_| {}).await;
     assert_eq!(sync.status, 202, "{}", sync.text);
+    recorded.push(("sync_now", 202, sync.request_id.clone()));
     let jobs = world.receive(&world.sync_queue_url).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["integration_id"], id.as_str());
@@ -273,7 +308,24 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
         .send_for("admin-update-integration.json", &id, |_| {})
         .await;
     assert_eq!(stale.status, 412, "{}", stale.text);
+    recorded.push(("update", 200, updated.request_id.clone()));
+    recorded.push(("update", 412, stale.request_id.clone()));
     answers.push(updated);
+
+    // A credential rotation: the connection as it was, a new secret.
+    let base_url = world.sandbox.base_url();
+    let rotation = world
+        .send_for("admin-update-integration.json", &id, |event| {
+            event["headers"]["if-match"] = json!("\"2\"");
+            event["body"] =
+                json!(json!({"personio": {
+                "base_url": base_url, "client_id": client_id, "client_secret": rotated_secret
+            }}).to_string());
+        })
+        .await;
+    assert_eq!(rotation.status, 200, "{}", rotation.text);
+    recorded.push(("rotate_credentials", 200, rotation.request_id.clone()));
+    answers.push(rotation);
 
     let submitted = world
         .send_for("admin-submit-certificate.json", &id, |_| {})
@@ -284,6 +336,8 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
         .await;
     assert_eq!(batch.status, 207, "{}", batch.text);
     assert_eq!(batch.body["accepted"], 1);
+    recorded.push(("submit_certificate", 202, submitted.request_id.clone()));
+    recorded.push(("submit_certificate_batch", 207, batch.request_id.clone()));
     assert_eq!(batch.body["items"][1]["field"], "completed_on");
     let queued = world.receive(&world.certificate_queue_url).await;
     let mut certificates: Vec<&str> = queued
@@ -325,9 +379,12 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(read.status, 200, "{}", read.text);
     answers.push(read);
     let deleted = world
-        .send_for("admin-delete-integration.json", &id, |_| {})
+        .send_for("admin-delete-integration.json", &id, |event| {
+            event["headers"]["if-match"] = json!("\"3\"");
+        })
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
+    recorded.push(("delete", 204, deleted.request_id.clone()));
     let gone = world
         .send_for("admin-get-integration.json", &id, |_| {})
         .await;
@@ -344,6 +401,80 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
         "the secret is scheduled for deletion"
     );
 
+    // The audit trail in DynamoDB: every state-changing request, newest first, with the
+    // caller's subject and API Gateway's request id; readable by its tenant after the delete.
+    let audit_path = format!("/integrations/{id}/audit");
+    let audit = world
+        .send_for("admin-list-runs.json", &id, |event| {
+            set_path(event, &audit_path);
+            event["rawQueryString"] = json!("limit=100");
+            event["queryStringParameters"] = json!({"limit": "100"});
+        })
+        .await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    let entries = audit.body["entries"].as_array().expect("entries");
+    let trail: Vec<(&str, u16, String)> = entries
+        .iter()
+        .map(|entry| {
+            (
+                entry["action"].as_str().unwrap_or_default(),
+                entry["outcome"]["status"].as_u64().unwrap_or_default() as u16,
+                entry["request_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    recorded.reverse();
+    assert_eq!(trail, recorded);
+    for entry in entries {
+        assert_eq!(entry["subject"], "user-7f3a");
+        assert_eq!(entry["tenant_id"], "tenant-acme");
+        assert!(entry["expires_at"].is_string(), "{entry}");
+    }
+    let rotation_entry = &entries[3];
+    assert_eq!(
+        rotation_entry["fields"],
+        json!(["personio.client_id", "personio.client_secret"])
+    );
+    // Two entries at a time, following the cursor, gives the same trail.
+    let mut paged = Vec::new();
+    let mut query = "limit=2".to_owned();
+    loop {
+        let page = world
+            .send_for("admin-list-runs.json", &id, |event| {
+                set_path(event, &audit_path);
+                event["rawQueryString"] = json!(query);
+                let parameters: serde_json::Map<String, Value> = query
+                    .split('&')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(key, value)| (key.to_owned(), json!(value)))
+                    .collect();
+                event["queryStringParameters"] = Value::Object(parameters);
+            })
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        paged.extend(page.body["entries"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(&paged, entries);
+    let foreign_audit = world
+        .send_for("admin-list-runs.json", &id, |event| {
+            set_path(event, &audit_path);
+            event["requestContext"]["authorizer"]["jwt"]["claims"][TENANT_CLAIM] =
+                json!("tenant-other");
+        })
+        .await;
+    assert_eq!(foreign_audit.status, 404, "{}", foreign_audit.text);
+
+    // No secret anywhere: not in the table (records, runs, audit entries), not in any answer.
+    let table = world.table_dump().await;
+    assert!(table.contains("AUDIT#"), "the trail is in the table");
+    for secret in secrets {
+        assert!(!table.contains(secret), "a secret in the table");
+    }
+    answers.push(audit);
     for answer in &answers {
         for secret in secrets {
             assert!(!answer.text.contains(secret), "a secret in {}", answer.text);
@@ -371,4 +502,16 @@ fn the_openapi_document_is_valid_openapi() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The console's sign-in as a deployed stack configures it (a Cognito user pool).
+fn console_sign_in() -> common::admin::console::ConsoleAuth {
+    common::admin::console::ConsoleAuth::Oidc(common::admin::console::OidcSettings {
+        issuer: "https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_example".into(),
+        client_id: "console".into(),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        logout_endpoint: None,
+        scopes: "openid email profile".into(),
+    })
 }

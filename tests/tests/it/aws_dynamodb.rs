@@ -40,6 +40,13 @@ mod contract {
     });
 }
 
+mod audit_contract {
+    common::audit_log_contract_tests!(match super::fresh_store().await {
+        Some(store) => ((), store),
+        None => return,
+    });
+}
+
 mod integration_contract {
     common::integration_store_contract_tests!(match super::fresh_store().await {
         Some(store) => ((), store),
@@ -89,6 +96,7 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
             .collect(),
         notices: vec!["group \"Außendienst\" does not exist in the LMS".into()],
         error: None,
+        stats: Default::default(),
         fields_sent: Vec::new(),
     }
 }

@@ -6,12 +6,13 @@ use super::lambda_support::{LambdaEnv, context, lambda_env, sample, sqs_event};
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use common::app::ConnectPolicy;
-use common::aws::host::IntegrationsConfig;
+use common::aws::host::{IntegrationsConfig, MetricsOutput};
 use common::domain::IntegrationId;
 use common::domain::certificate::{CertificateId, LedgerState};
 use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
+use common::metrics::emf;
 use common::ports::{CertificateLedger, LinkStore};
 use lambda_runtime::LambdaEvent;
 use personio_sandbox::{Sandbox, SandboxConfig};
@@ -30,6 +31,7 @@ fn function(env: &LambdaEnv) -> certificate_push::CertificatePush {
         ConnectPolicy::LOCAL,
     )
     .unwrap()
+    .with_metrics(MetricsOutput::captured("PersonioLms/test"))
 }
 
 fn batch_event() -> LambdaEvent<SqsEvent> {
@@ -112,10 +114,29 @@ async fn a_certificate_batch_becomes_one_document_per_certificate() {
         None
     );
 
+    // The batch's metrics line, valid EMF.
+    let lines = push.metrics().captured_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    emf::validate(&line).unwrap_or_else(|problems| panic!("{line}: {problems:?}"));
+    assert_eq!(line["IntegrationId"], "acme");
+    assert_eq!(line["CertificatesUploaded"], 2);
+    assert_eq!(line["CertificatesFailed"], 0);
+    assert_eq!(line["Source"], "queue");
+
     // Redelivered: acknowledged, and no second document.
     let again = push.handle(batch_event()).await.unwrap();
     assert!(again.batch_item_failures.is_empty(), "{again:?}");
     assert_eq!(sandbox.documents().len(), 2);
+    let lines = push.metrics().captured_lines();
+    let redelivered: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(
+        (
+            redelivered["CertificatesUploaded"].as_u64(),
+            redelivered["CertificatesAlreadyDone"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
     sandbox.shutdown().await;
 }
 

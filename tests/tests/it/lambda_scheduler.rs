@@ -5,10 +5,11 @@
 use super::lambda_support::{context, lambda_env, sample, sqs_event, start_scim};
 use chrono::{Duration as ChronoDuration, Utc};
 use common::app::ConnectPolicy;
-use common::aws::host::IntegrationsConfig;
+use common::aws::host::{IntegrationsConfig, MetricsOutput};
 use common::domain::IntegrationId;
 use common::domain::job::SyncJob;
 use common::domain::run::{RunStatus, Trigger};
+use common::metrics::emf;
 use common::ports::{IntegrationStore, RunStore};
 use lambda_runtime::LambdaEvent;
 use personio_sandbox::{Sandbox, SandboxConfig};
@@ -46,7 +47,8 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
             sync_queue_url: sync_url.clone(),
         },
         &env.services,
-    );
+    )
+    .with_metrics(MetricsOutput::captured("PersonioLms/test"));
     let report = scheduler
         .handle(scheduler_event("schedule-1"))
         .await
@@ -87,7 +89,8 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
         // The sandbox and the SCIM server listen on plain http on loopback.
         ConnectPolicy::LOCAL,
     )
-    .unwrap();
+    .unwrap()
+    .with_metrics(MetricsOutput::captured("PersonioLms/test"));
     let event = sqs_event("sqs-sync-job.json", &messages);
     let response = employee_sync
         .handle(LambdaEvent::new(
@@ -108,6 +111,68 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
     );
     assert!(run.counts.created > 0, "{:?}", run.counts);
     assert_eq!(run.counts.failed, 0, "{:?}", run.outcomes);
+    // Counted where the requests left: the Personio client and the SCIM client.
+    assert!(run.stats.personio.requests >= 2, "{:?}", run.stats);
+    assert!(
+        run.stats.lms.by_kind.get("create").copied().unwrap_or(0) >= u64::from(run.counts.created),
+        "{:?}",
+        run.stats
+    );
+    assert_eq!(
+        run.stats.lms.requests,
+        run.stats.lms.by_kind.values().sum::<u64>(),
+        "{:?}",
+        run.stats
+    );
+
+    // The metrics of both handlers, as EMF lines.
+    let scheduler_lines = scheduler.metrics().captured_lines();
+    let documents = parse_emf(&scheduler_lines);
+    let pass = documents
+        .iter()
+        .find(|d| d.get("SchedulerPasses").is_some())
+        .expect("a pass line");
+    assert_eq!(
+        (
+            pass["SchedulerPasses"].as_u64(),
+            pass["SyncJobsEnqueued"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let health = documents
+        .iter()
+        .find(|d| d["IntegrationId"] == "acme")
+        .expect("a health line");
+    assert_eq!(health["ConsecutiveFailedRuns"], 0);
+    assert!(health["MinutesSinceLastSuccess"].is_u64(), "{health}");
+    let sync_lines = parse_emf(&employee_sync.metrics().captured_lines());
+    // The run, and the release of parked certificates after it (the fixture pushes certificates).
+    assert_eq!(sync_lines.len(), 2, "{sync_lines:?}");
+    let release = &sync_lines[1];
+    assert_eq!(release["Source"], "release");
+    assert_eq!(release["ParkedCertificates"], 0);
+    let line = &sync_lines[0];
+    assert_eq!(
+        (line["IntegrationId"].as_str(), line["RunStatus"].as_str()),
+        (Some("acme"), Some("succeeded"))
+    );
+    assert_eq!(
+        line["EmployeesCreated"].as_u64(),
+        Some(u64::from(run.counts.created))
+    );
+    assert_eq!(
+        line["PersonioRequests"].as_u64(),
+        Some(run.stats.personio.requests)
+    );
+    assert_eq!(line["LmsRequests"].as_u64(), Some(run.stats.lms.requests));
+    assert_eq!(line["RunsFailed"], 0);
+    for directive in line["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert_eq!(directive["Namespace"], "PersonioLms/test");
+    }
 
     // A redelivery of the same job runs again and changes nothing.
     let redelivered = sqs_event("sqs-sync-job.json", &messages);
@@ -131,6 +196,19 @@ async fn a_due_integration_is_synced_through_the_queue_into_the_lms_and_the_run_
         runs[0].counts
     );
     sandbox.shutdown().await;
+}
+
+/// Each line parsed and checked against the EMF specification.
+fn parse_emf(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|line| {
+            assert!(!line.contains('\n'), "one line each");
+            let document: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            emf::validate(&document).unwrap_or_else(|problems| panic!("{line}: {problems:?}"));
+            document
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -144,7 +144,10 @@ async fn the_first_sync_creates_users_with_role_groups_invitations_and_a_summary
     let missing_notices: Vec<&String> = record
         .notices
         .iter()
-        .filter(|notice| notice.contains(&format!("no group named {:?}", world.missing_group)))
+        .filter(|notice| {
+            notice.contains("no groups named")
+                && notice.contains(&format!("{:?}", world.missing_group))
+        })
         .collect();
     assert_eq!(missing_notices.len(), 1, "{:?}", record.notices);
 

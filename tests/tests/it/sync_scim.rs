@@ -87,7 +87,8 @@ async fn the_sync_creates_updates_and_deactivates_scim_users_and_a_re_sync_write
         first
             .notices
             .iter()
-            .any(|notice| notice.contains(&format!("no group named {missing_group:?}")))
+            .any(|notice| notice.contains("no groups named")
+                && notice.contains(&format!("{missing_group:?}")))
             || selected_before
                 .iter()
                 .all(|employee| department_name(employee).as_ref() != Some(&missing_group)),

@@ -686,6 +686,7 @@ async fn the_admin_api_installs_shows_and_removes_the_webhook_without_showing_it
     let adapters = |store: &MemoryStore| AdminAdapters {
         integrations: Arc::new(store.clone()),
         state: Arc::new(store.clone()),
+        audit: Arc::new(store.clone()),
         credentials: credentials.clone(),
         queue: Arc::new(RecordingJobQueue::default()),
         connector: Arc::new(common::app::CredentialsConnector::new(
@@ -700,6 +701,7 @@ async fn the_admin_api_installs_shows_and_removes_the_webhook_without_showing_it
     });
     let caller = Caller {
         tenant_id: "tenant".into(),
+        subject: Some("admin@acme.example".into()),
     };
     let call = |method: &str| {
         let request = axum::http::Request::builder()
@@ -750,6 +752,41 @@ async fn the_admin_api_installs_shows_and_removes_the_webhook_without_showing_it
     assert_eq!(call("DELETE").await.status().as_u16(), 404);
     let (_, after) = body(call("GET").await);
     assert_eq!(after["active"], false);
+
+    // Installing and removing are in the audit trail; reading the status is not.
+    let trail = common::ports::AuditLog::audit_entries(
+        &flow.store,
+        &acme(),
+        &common::ports::AuditQuery {
+            limit: 50,
+            after: None,
+            now: Utc::now(),
+        },
+    )
+    .await
+    .expect("audit")
+    .entries;
+    let actions: Vec<String> = trail
+        .iter()
+        .map(|entry| entry.action.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| *action == "install_webhook")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|action| action == "remove_webhook"),
+        "{actions:?}"
+    );
+    assert!(
+        !trail
+            .iter()
+            .any(|entry| format!("{entry:?}").contains(token.expose()))
+    );
 
     // A host without a public URL does not offer the routes.
     let without = AdminApi::new(adapters(&flow.store));

@@ -14,10 +14,12 @@
 //! | `lease` | the sync lease `LEASE` |
 //! | `certificates` | the certificate ledger `CERT#…` |
 //! | `integrations` | integration records `CONFIG`, tenant memberships `TENANT#…` and the schedule in `gsi1` |
+//! | `audit` | the audit trail `AUDIT#…` of admin actions, kept for its retention (TTL) |
 //!
 //! Every item of an integration lives in the partition `INT#{integration_id}`
 //! ([`crate::store::keys`]); only tenant memberships live in a partition of their own.
 
+mod audit;
 mod certificates;
 mod codec;
 mod errors;

@@ -24,7 +24,8 @@ pub struct TableDefinition {
     /// The GSI's sort key, type S: the link's `EMP#{personio_id}`; a scheduled record's
     /// `{next_run_at}#{integration_id}`.
     pub lms_user_index_sort_key: &'static str,
-    /// The TTL attribute (epoch seconds), set on run items only.
+    /// The TTL attribute (epoch seconds), set on run items and on audit entries that have a
+    /// retention.
     pub ttl_attribute: &'static str,
     /// Always on-demand (PAY_PER_REQUEST): sync runs are bursty.
     pub billing_mode: BillingMode,

@@ -52,7 +52,8 @@ remove_when_moved = false                  # true: take users out of groups the 
 [notifications]
 invite_new_users = false
 login_url = "https://lms.example.com"      # optional, shown in the invitation
-admin_email = "hr@example.com"             # optional, gets every run's summary
+admin_email = "hr@example.com"             # optional, gets the run summaries
+summary = "on_changes"                     # when: always | on_changes | on_failures | never
 
 [deactivation_guard]                       # hold back when both are exceeded
 max_count = 10
@@ -225,9 +226,29 @@ pub struct NotificationSettings {
     /// Where the invitation points people to sign in (optional).
     #[serde(default)]
     pub login_url: Option<String>,
-    /// Who receives the summary of every run (optional).
+    /// Who receives the run summaries (optional).
     #[serde(default)]
     pub admin_email: Option<String>,
+    /// Which runs send `admin_email` a summary.
+    #[serde(default)]
+    pub summary: SummaryPolicy,
+}
+
+/// Which runs the admin hears about. A summary of every no-change run trains people to ignore
+/// them, so the default is runs that changed something in the LMS or had a problem.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummaryPolicy {
+    /// Every run.
+    Always,
+    /// Runs that changed the LMS (created, adopted, updated, deactivated, added to a group) or
+    /// had a problem (failed, failures, held-back deactivations).
+    #[default]
+    OnChanges,
+    /// Only runs with a problem.
+    OnFailures,
+    /// No summaries.
+    Never,
 }
 
 /// A run that would deactivate more than `max_count` linked users AND more than

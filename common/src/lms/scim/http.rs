@@ -1,6 +1,7 @@
 //! One SCIM request with the shared retry policy, and SCIM error responses (RFC 7644 §3.12)
 //! turned into [`LmsError`]s.
 
+use crate::counters::RequestCounters;
 use crate::ports::LmsError;
 use crate::retry::{Backoff, Deadline, parse_retry_after};
 use crate::secret::Secret;
@@ -21,6 +22,8 @@ pub struct ScimHttp {
     token: Secret,
     request_timeout: Duration,
     backoff: Backoff,
+    /// Every request that left, by kind ([`request_kind`]), and every 429 received.
+    counters: RequestCounters,
 }
 
 /// A successful response: its body (empty for 204) as JSON, or `None` when empty.
@@ -43,7 +46,12 @@ impl ScimHttp {
             token,
             request_timeout,
             backoff,
+            counters: RequestCounters::new(),
         }
+    }
+
+    pub fn counters(&self) -> &RequestCounters {
+        &self.counters
     }
 
     /// The URL of `endpoint` (`/Users`, as a resource type names it) and further path segments
@@ -93,9 +101,13 @@ impl ScimHttp {
                     .body(encoded.clone());
             }
 
+            self.counters.sent_kind(request_kind(&method, &url));
             let (reason, retry_after) = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.counters.throttled();
+                    }
                     let retry_after = response
                         .headers()
                         .get(RETRY_AFTER)
@@ -139,6 +151,25 @@ impl ScimHttp {
                 }
             }
         }
+    }
+}
+
+/// What a request does, for the run's request counts: by method, with the two POSTs that create
+/// nothing (`/.search`, `/Bulk`) told apart.
+fn request_kind(method: &Method, url: &Url) -> &'static str {
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or("");
+    match *method {
+        Method::GET => "read",
+        Method::POST if last == ".search" => "search",
+        Method::POST if last == "Bulk" => "bulk",
+        Method::POST => "create",
+        Method::PUT => "replace",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "other",
     }
 }
 

@@ -14,6 +14,7 @@ pub use discovery::{
 };
 
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
+use crate::domain::run::RequestCounts;
 use crate::ports::{LearningPlatform, LmsError};
 use crate::retry::{Backoff, Deadline};
 use crate::secret::Secret;
@@ -399,6 +400,10 @@ fn listed_resources(document: Value) -> Result<Vec<Value>, LmsError> {
 
 #[async_trait]
 impl LearningPlatform for ScimLms {
+    fn request_counts(&self) -> RequestCounts {
+        self.http.counters().snapshot()
+    }
+
     async fn find_user_by_external_id(
         &self,
         external_id: &str,

@@ -9,13 +9,15 @@ use crate::domain::integration::{
 };
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
-use crate::domain::run::{RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger};
+use crate::domain::run::{
+    RequestCounts, RunCounts, RunId, RunKind, RunRecord, RunStats, RunStatus, Trigger,
+};
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-pub(super) fn acme() -> IntegrationId {
+pub(crate) fn acme() -> IntegrationId {
     IntegrationId::new("acme")
 }
 
@@ -23,11 +25,11 @@ pub(super) fn globex() -> IntegrationId {
     IntegrationId::new("globex")
 }
 
-pub(super) fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_750_000_000, 0).expect("a representable constant")
 }
 
-pub(super) fn minutes(n: i64) -> Duration {
+pub(crate) fn minutes(n: i64) -> Duration {
     Duration::minutes(n)
 }
 
@@ -48,7 +50,7 @@ pub(super) fn link(integration: &IntegrationId, personio_id: i64, version: u64) 
     }
 }
 
-pub(super) fn run(
+pub(crate) fn run(
     integration: &IntegrationId,
     run_id: &str,
     started_at: DateTime<Utc>,
@@ -68,6 +70,19 @@ pub(super) fn run(
         notices: vec![format!("notice of {run_id}")],
         error: None,
         fields_sent: Vec::new(),
+        // Non-zero, so that a backend that drops the stats fails the contract.
+        stats: RunStats {
+            personio: RequestCounts {
+                requests: 12,
+                throttled: 1,
+                by_kind: BTreeMap::new(),
+            },
+            lms: RequestCounts {
+                requests: 30,
+                throttled: 2,
+                by_kind: BTreeMap::from([("read".to_owned(), 20), ("patch".to_owned(), 10)]),
+            },
+        },
     }
 }
 

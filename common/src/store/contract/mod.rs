@@ -1,11 +1,13 @@
 //! The behaviour every state store backend must show, written once, one module per port:
-//! [`links`], [`runs`], [`lease`], [`ledger`] (together the `StateStore`) and [`integrations`].
+//! [`links`], [`runs`], [`lease`], [`ledger`] (together the `StateStore`), [`integrations`] and
+//! [`audit`].
 //! Each case takes a fresh, empty store. Each module has a macro that turns its cases into one
 //! `#[tokio::test]` each for one backend, also from other crates (feature `contract-tests`);
 //! [`state_store_contract_tests!`](crate::state_store_contract_tests) runs the four of the state.
 //! Time is passed in, so nothing sleeps.
 
-mod fixtures;
+pub mod audit;
+pub(crate) mod fixtures;
 pub mod integrations;
 pub mod lease;
 pub mod ledger;

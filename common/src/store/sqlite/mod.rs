@@ -16,10 +16,18 @@
 //! - integrations: one by id (primary key); a tenant's in id order (`integrations_by_tenant`);
 //!   the due ones earliest first (partial index `integrations_due`, manual ones are not in it);
 //!   conditional write and the scheduler's claim as read-decide-write in one transaction.
+//! - audit entries: an integration's newest first from a cursor (primary key, descending); the
+//!   expired ones, pruned on every write (partial index `audit_expiry`).
+//!
+//! - jobs (`jobs`, the durable queue of `personio-lms serve`): live jobs of a kind in id order
+//!   (`jobs_live`); duplicates by key (`jobs_dedup`); receive as read-decide-write in one
+//!   transaction.
+//! - credentials (`credentials`, sealed with the host's key): one row per integration.
 //!
 //! The modules: `schema` (tables and migrations), `connection` (settings of the connection,
 //! transactions, queries, error mapping), `codec` (items, timestamps and versions in columns),
-//! then one per item family (`links`, `runs`, `lease`, `ledger`, `integrations`), each with its
+//! then one per item family (`links`, `runs`, `lease`, `ledger`, `integrations`, `audit`, `jobs`,
+//! `credentials`), each with its
 //! SQL and its port's implementation. Every decision of a lease, ledger or version transition
 //! comes from `store::rules`.
 //!
@@ -27,9 +35,12 @@
 //! behind a std mutex. Writes that read first take the write lock up front (`BEGIN IMMEDIATE`),
 //! so they stay atomic even when another process uses the same file.
 
+mod audit;
 mod codec;
 mod connection;
+mod credentials;
 mod integrations;
+mod jobs;
 mod lease;
 mod ledger;
 mod links;
@@ -37,6 +48,12 @@ mod runs;
 mod schema;
 #[cfg(test)]
 mod tests;
+
+pub use credentials::{CredentialKey, KeyError, SealedCredentials, write_private};
+pub use jobs::{
+    DEFAULT_MAX_RECEIVES, DeadJob, JobKind, QueueDepth, ReceivedJob, Release, Released,
+    SqliteJobQueue,
+};
 
 use crate::ports::StoreError;
 use connection::{OperationResult, map_sqlite};

@@ -54,6 +54,41 @@ CREATE INDEX integrations_by_tenant ON integrations (tenant_id, integration_id);
 CREATE INDEX integrations_due ON integrations (next_run_at_us, integration_id)
     WHERE next_run_at_us IS NOT NULL;
 "#,
+    r#"
+CREATE TABLE jobs (
+    job_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    dedup_key TEXT,
+    body TEXT NOT NULL,
+    enqueued_at_us INTEGER NOT NULL,
+    visible_at_us INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    dead_reason TEXT
+);
+CREATE INDEX jobs_live ON jobs (kind, group_key, job_id) WHERE dead_reason IS NULL;
+CREATE INDEX jobs_dedup ON jobs (kind, dedup_key) WHERE dead_reason IS NULL;
+
+CREATE TABLE credentials (
+    integration_id TEXT NOT NULL PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    updated_at_us INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    r#"
+CREATE TABLE audit (
+    integration_id TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    entry_id TEXT NOT NULL,
+    expires_at_us INTEGER,
+    item TEXT NOT NULL,
+    PRIMARY KEY (integration_id, at_us, entry_id)
+) WITHOUT ROWID;
+CREATE INDEX audit_expiry ON audit (expires_at_us) WHERE expires_at_us IS NOT NULL;
+"#,
 ];
 
 /// Applies the migrations `database` has not seen yet, in one transaction.

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 mod in_memory_contract {
     crate::state_store_contract_tests!(((), super::SqliteStore::in_memory().unwrap()));
     crate::integration_store_contract_tests!(((), super::SqliteStore::in_memory().unwrap()));
+    crate::audit_log_contract_tests!(((), super::SqliteStore::in_memory().unwrap()));
 }
 
 mod file_contract {
@@ -25,6 +26,11 @@ mod file_contract {
         (directory, store)
     });
     crate::integration_store_contract_tests!({
+        let directory = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open(directory.path().join("state.sqlite")).unwrap();
+        (directory, store)
+    });
+    crate::audit_log_contract_tests!({
         let directory = tempfile::tempdir().unwrap();
         let store = super::SqliteStore::open(directory.path().join("state.sqlite")).unwrap();
         (directory, store)
@@ -68,6 +74,7 @@ fn run(run_id: &str) -> RunRecord {
         outcomes: Vec::new(),
         notices: Vec::new(),
         error: None,
+        stats: Default::default(),
         fields_sent: Vec::new(),
     }
 }

@@ -1,0 +1,198 @@
+//! The `/metrics` page of a local host, read by the Prometheus project's own parser
+//! (`prometheus_client.parser`): every family typed as declared, every sample with its labels
+//! and value as the registry counted them, label values escaped so that they read back.
+
+use chrono::{Duration, Utc};
+use common::domain::IntegrationId;
+use common::domain::run::{
+    RequestCounts, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger,
+};
+use common::metrics::{CertificateFigures, MetricsRegistry, ParkedCertificates, RunHealth};
+use integration_tests::venv_tool;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Parses `page` with prometheus_client and returns `[family, type, sample, labels, value]` rows.
+fn parse_with_prometheus_client(page: &str) -> Option<Vec<Value>> {
+    let python = venv_tool("python")?;
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+rows = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for sample in family.samples:
+        rows.append([family.name, family.type, sample.name, sample.labels, sample.value])
+print(json.dumps(rows))
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(page.as_bytes())
+        .expect("the page is written");
+    let output = child.wait_with_output().expect("python ends");
+    assert!(
+        output.status.success(),
+        "the page does not parse:\n{page}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("JSON rows"))
+}
+
+fn run(integration: &str, status: RunStatus) -> RunRecord {
+    let started_at = Utc::now() - Duration::minutes(5);
+    RunRecord {
+        integration_id: IntegrationId::new(integration),
+        run_id: RunId("r1".into()),
+        trigger: Trigger::Schedule,
+        kind: Default::default(),
+        targets: Vec::new(),
+        dry_run: false,
+        started_at,
+        finished_at: Some(started_at + Duration::milliseconds(1250)),
+        status,
+        counts: RunCounts {
+            created: 2,
+            updated: 1,
+            ..RunCounts::default()
+        },
+        outcomes: Vec::new(),
+        notices: Vec::new(),
+        error: None,
+        stats: RunStats {
+            personio: RequestCounts {
+                requests: 3,
+                throttled: 1,
+                by_kind: Default::default(),
+            },
+            lms: RequestCounts {
+                requests: 5,
+                throttled: 0,
+                by_kind: [("create".to_owned(), 2), ("read".to_owned(), 3)]
+                    .into_iter()
+                    .collect(),
+            },
+        },
+        fields_sent: Vec::new(),
+    }
+}
+
+#[test]
+fn the_metrics_page_reads_back_with_the_prometheus_parser() {
+    let registry = MetricsRegistry::new();
+    let odd = "acme \"north\"\\eu\nline";
+    registry.observe_run(&run("acme", RunStatus::Succeeded), None, Utc::now());
+    registry.observe_run(
+        &run(odd, RunStatus::Failed),
+        Some(&RunHealth {
+            consecutive_failures: 2,
+            since_last_success: Duration::hours(3),
+        }),
+        Utc::now(),
+    );
+    registry.observe_certificates(
+        &IntegrationId::new("acme"),
+        &CertificateFigures {
+            uploaded: 4,
+            parked: 1,
+            ..CertificateFigures::default()
+        },
+        Some(&ParkedCertificates {
+            count: 1,
+            oldest_age: Some(Duration::seconds(600)),
+        }),
+    );
+    let page = registry.render();
+    let Some(rows) = parse_with_prometheus_client(&page) else {
+        return;
+    };
+    let value = |sample: &str, labels: &[(&str, &str)]| -> f64 {
+        rows.iter()
+            .find(|row| {
+                row[2] == sample
+                    && labels.iter().all(|(name, value)| row[3][name] == *value)
+                    && row[3].as_object().map(|o| o.len()) == Some(labels.len())
+            })
+            .and_then(|row| row[4].as_f64())
+            .unwrap_or_else(|| panic!("{sample} {labels:?} not in {rows:?}"))
+    };
+    let family_type = |family: &str| {
+        rows.iter()
+            .find(|row| row[0] == family)
+            .map(|row| row[1].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("no family {family}"))
+    };
+    // The parser names counters without their `_total` suffix.
+    assert_eq!(family_type("personio_lms_runs"), "counter");
+    assert_eq!(family_type("personio_lms_run_duration_seconds"), "summary");
+    assert_eq!(family_type("personio_lms_parked_certificates"), "gauge");
+    assert_eq!(
+        value(
+            "personio_lms_runs_total",
+            &[
+                ("integration", "acme"),
+                ("kind", "full"),
+                ("status", "succeeded")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "personio_lms_runs_total",
+            &[("integration", odd), ("kind", "full"), ("status", "failed")]
+        ),
+        1.0,
+        "an escaped label value reads back as it was"
+    );
+    assert_eq!(
+        value(
+            "personio_lms_requests_total",
+            &[("integration", "acme"), ("system", "lms"), ("kind", "read")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            "personio_lms_throttled_total",
+            &[("integration", "acme"), ("system", "personio")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "personio_lms_run_duration_seconds_sum",
+            &[("integration", "acme")]
+        ),
+        1.25
+    );
+    assert_eq!(
+        value(
+            "personio_lms_consecutive_failed_runs",
+            &[("integration", odd)]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "personio_lms_certificates_total",
+            &[("integration", "acme"), ("outcome", "uploaded")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        value(
+            "personio_lms_oldest_parked_certificate_age_seconds",
+            &[("integration", "acme")]
+        ),
+        600.0
+    );
+}
