@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use common::domain::IntegrationId;
-use common::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry};
+use common::domain::certificate::{
+    CertificateId, Claim, ClaimToken, LedgerClaim, LedgerEntry, ParkAnswer, Parking,
+};
 use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
@@ -44,6 +46,23 @@ impl<S: StateStore> CountingStore<S> {
             *counter(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner)) += 1;
         }
         result
+    }
+
+    /// A certificate call that writes only when `wrote` says so (a granted claim, a parking);
+    /// otherwise it answered from what it read ("already done", "busy").
+    fn count_certificate<T>(
+        &self,
+        result: Result<T, StoreError>,
+        wrote: impl FnOnce(&T) -> bool,
+    ) -> Result<T, StoreError> {
+        let wrote = result.as_ref().is_ok_and(wrote);
+        self.count(result, |stats| {
+            if wrote {
+                &mut stats.certificate_writes
+            } else {
+                &mut stats.certificate_reads
+            }
+        })
     }
 }
 
@@ -156,21 +175,14 @@ impl<S: StateStore> CertificateLedger for CountingStore<S> {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        now: DateTime<Utc>,
-        ttl: Duration,
+        claim: &Claim,
     ) -> Result<LedgerClaim, StoreError> {
         let result = self
             .inner
-            .claim_certificate(integration, certificate, now, ttl)
+            .claim_certificate(integration, certificate, claim)
             .await;
-        // Only a successful claim writes; "already done" and "busy" are answers to a read.
-        let wrote = matches!(result, Ok(LedgerClaim::Claimed { .. }));
-        self.count(result, |stats| {
-            if wrote {
-                &mut stats.certificate_writes
-            } else {
-                &mut stats.certificate_reads
-            }
+        self.count_certificate(result, |answer| {
+            matches!(answer, LedgerClaim::Claimed { .. })
         })
     }
 
@@ -178,12 +190,13 @@ impl<S: StateStore> CertificateLedger for CountingStore<S> {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let result = self
             .inner
-            .complete_certificate(integration, certificate, document_id, now)
+            .complete_certificate(integration, certificate, holder, document_id, now)
             .await;
         self.count(result, |stats| &mut stats.certificate_writes)
     }
@@ -192,12 +205,13 @@ impl<S: StateStore> CertificateLedger for CountingStore<S> {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let result = self
             .inner
-            .fail_certificate(integration, certificate, reason, now)
+            .fail_certificate(integration, certificate, holder, reason, now)
             .await;
         self.count(result, |stats| &mut stats.certificate_writes)
     }
@@ -206,14 +220,13 @@ impl<S: StateStore> CertificateLedger for CountingStore<S> {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        job: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+        parking: &Parking,
+    ) -> Result<ParkAnswer, StoreError> {
         let result = self
             .inner
-            .park_certificate(integration, certificate, job, now)
+            .park_certificate(integration, certificate, parking)
             .await;
-        self.count(result, |stats| &mut stats.certificate_writes)
+        self.count_certificate(result, |answer| matches!(answer, ParkAnswer::Parked { .. }))
     }
 
     async fn certificate(

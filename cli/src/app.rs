@@ -7,10 +7,12 @@ use crate::error::{CliError, ExitCode};
 use crate::mail::CliMail;
 use crate::progress::{PushBar, SyncBar};
 use crate::render::{self, Symbols, Width};
+use crate::{process, stop};
 use common::app::{
-    ConnectError, EmployeeKey, ExplainError, IntegrationSync, RunLookupError, SyncVerdict,
-    connect_integration, explain_employee, find_run, first_sync_accounts, named_scope,
-    run_preflight, sync_integration,
+    ConnectError, EmployeeKey, ExplainError, IntegrationSync, LeaseState, ProcessHolder,
+    RunLookupError, SyncVerdict, break_lease, connect_integration, explain_employee, find_run,
+    first_sync_accounts, lease_state, named_scope, run_history, run_preflight, sync_integration,
+    take_over_from_dead_local_holder,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
@@ -18,7 +20,7 @@ use common::certificates::{
 use common::domain::certificate::{LedgerEntry, LedgerState};
 use common::domain::employee::PersonioId;
 use common::domain::run::{RunRecord, Trigger};
-use common::ports::{CertificateLedger, HrSource, LearningPlatform, LinkStore, RunStore};
+use common::ports::{CertificateLedger, HrSource, LearningPlatform, LinkStore, MAX_DOCUMENT_BYTES};
 use common::retry::Deadline;
 use common::store::SqliteStore;
 use common::sync::{SyncEngine, SyncError, SyncRequest, SyncScope};
@@ -69,9 +71,8 @@ pub fn open_store(config: &CliConfig) -> Result<SqliteStore, CliError> {
     })
 }
 
-pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
+pub fn wire(path: &Path, deadline: Deadline) -> Result<Wired, CliError> {
     let config = load_config(path)?;
-    let deadline = Deadline::after(timeout);
     let adapters = connect_integration(
         &config.personio,
         &config.lms,
@@ -99,16 +100,25 @@ pub fn wire(path: &Path, timeout: Duration) -> Result<Wired, CliError> {
     })
 }
 
-fn pusher(hr: Arc<dyn HrSource>, store: Arc<SqliteStore>) -> Result<CertificatePusher, CliError> {
-    let fetcher = PdfFetcher::new(FetchLimits::default())
+/// The CLI's pusher: jobs never travel through a queue here, so an inline PDF may be as large as
+/// Personio takes (`push-certificate --pdf FILE`, backfill lines).
+fn pusher(wired: &Wired) -> Result<CertificatePusher, CliError> {
+    let fetcher = PdfFetcher::new(FetchLimits::default(), CONNECT_POLICY.network())
         .map_err(|error| CliError::failed("cannot set up the PDF download client", error))?;
-    Ok(CertificatePusher::new(hr, store, fetcher))
+    Ok(
+        CertificatePusher::new(wired.hr.clone(), wired.store.clone(), fetcher)
+            .with_lms(wired.lms.clone())
+            .with_inline_pdf_limit(MAX_DOCUMENT_BYTES),
+    )
 }
 
-/// Who holds the lease of a CLI run: shown to a run that finds it held.
-fn lease_holder() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    format!("personio-lms cli on {host} (pid {})", std::process::id())
+/// Who holds the lease of a CLI run: this process on this host, so that a later run on the same
+/// host can tell when it died.
+fn lease_holder() -> ProcessHolder {
+    ProcessHolder {
+        host: process::host_name(),
+        pid: std::process::id(),
+    }
 }
 
 /// The exit code of a sync, from the shared verdict.
@@ -116,7 +126,8 @@ pub fn sync_exit_code(verdict: SyncVerdict) -> ExitCode {
     match verdict {
         SyncVerdict::Succeeded => ExitCode::Success,
         SyncVerdict::CompletedWithFailures => ExitCode::Partial,
-        SyncVerdict::Failed => ExitCode::RunFailed,
+        // Stopped by its time limit; a stop asked for by a signal exits with that signal's code.
+        SyncVerdict::Failed | SyncVerdict::Aborted => ExitCode::RunFailed,
         SyncVerdict::LeaseHeld => ExitCode::LeaseHeld,
     }
 }
@@ -155,7 +166,8 @@ pub struct SyncOptions {
     pub yes: bool,
     /// Sync just these employees (a targeted run); empty: everyone.
     pub only: Vec<PersonioId>,
-    pub timeout: Duration,
+    /// The run's deadline; without one the run's changes get the time their number needs.
+    pub timeout: Option<Duration>,
 }
 
 /// A first sync that would create more accounts than this asks first (each account may mean an
@@ -222,7 +234,7 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     } else {
         named_scope(only).map_err(|error| CliError::Input(format!("--only: {error}")))?
     };
-    let wired = wire(path, timeout)?;
+    let wired = wire(path, timeout.map_or_else(Deadline::none, Deadline::after))?;
     let engine = SyncEngine::new(
         wired.hr.clone(),
         wired.lms.clone(),
@@ -232,7 +244,10 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     if !dry_run && !confirmed {
         confirm_first_sync(&wired).await?;
     }
-    let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
+    // The run's time starts now: neither the count nor an admin thinking over the question
+    // counts against it.
+    let deadline = timeout.map_or_else(Deadline::none, Deadline::after);
+    let pusher = pusher(&wired)?;
     let mut request = SyncRequest::new(
         wired.config.integration_id.clone(),
         wired.config.settings.clone(),
@@ -240,8 +255,16 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     );
     request.dry_run = dry_run;
     request.scope = scope;
-    request.deadline = wired.deadline;
-    request.lease_holder = lease_holder();
+    request.deadline = deadline;
+    request.sized_to_work = timeout.is_none();
+    request.cancel = stop::token();
+    let holder = lease_holder();
+    request.lease_holder = holder.to_string();
+    if !dry_run {
+        request
+            .notices
+            .extend(take_over_from_dead_process(&wired, &holder.host).await?);
+    }
     let sync_bar = SyncBar::new(!json, dry_run);
     let push_bar = PushBar::new(!json, "releasing parked certificates");
     let result = sync_integration(&engine, &pusher, request, &sync_bar, &push_bar)
@@ -267,8 +290,33 @@ pub async fn sync(path: &Path, options: SyncOptions) -> Result<ExitCode, CliErro
     Ok(sync_exit_code(result.verdict()))
 }
 
+/// A lease held by a process of this host that no longer exists is taken over at once (it would
+/// otherwise block runs until it expires); the run's notices say so.
+async fn take_over_from_dead_process(
+    wired: &Wired,
+    this_host: &str,
+) -> Result<Option<String>, CliError> {
+    let taken = take_over_from_dead_local_holder(
+        wired.store.as_ref(),
+        &wired.config.integration_id,
+        this_host,
+        process::is_running,
+    )
+    .await
+    .map_err(|error| CliError::failed("cannot read the sync lease", error))?;
+    Ok(taken.map(|lease| {
+        let notice = format!(
+            "the sync lease was taken over from {}, which no longer runs on this host (it died \
+             without releasing it)",
+            lease.holder
+        );
+        eprintln!("note: {notice}");
+        notice
+    }))
+}
+
 pub async fn check(path: &Path, timeout: Duration, json: bool) -> Result<ExitCode, CliError> {
-    let wired = wire(path, timeout)?;
+    let wired = wire(path, Deadline::after(timeout))?;
     let report = run_preflight(
         wired.hr.as_ref(),
         wired.lms.as_ref(),
@@ -299,7 +347,7 @@ pub async fn explain(
     timeout: Duration,
 ) -> Result<ExitCode, CliError> {
     let key = EmployeeKey::parse(employee).map_err(|error| CliError::Input(error.to_string()))?;
-    let wired = wire(path, timeout)?;
+    let wired = wire(path, Deadline::after(timeout))?;
     let answer = explain_employee(
         wired.hr.as_ref(),
         wired.lms.as_ref(),
@@ -372,8 +420,7 @@ impl<'a> From<&'a RunRecord> for RunLine<'a> {
 pub async fn runs(path: &Path, limit: usize, json: bool) -> Result<ExitCode, CliError> {
     let config = load_config(path)?;
     let store = open_store(&config)?;
-    let records = store
-        .runs(&config.integration_id, limit)
+    let records = run_history::recent_runs(&store, &config.integration_id, limit)
         .await
         .map_err(|error| CliError::failed("cannot read the run history", error))?;
     if json {
@@ -414,7 +461,7 @@ pub async fn run_show(path: &Path, run_id: &str, json: bool) -> Result<ExitCode,
 /// megabytes of base64 and is no one's reading).
 fn ledger_json(entry: &LedgerEntry) -> serde_json::Value {
     let mut entry = entry.clone();
-    if let LedgerState::Parked { job } = &mut entry.state
+    if let LedgerState::Parked { job, .. } = &mut entry.state
         && let Some(fields) = job.as_object_mut()
         && fields.remove("pdf_base64").is_some()
     {
@@ -435,9 +482,104 @@ pub async fn certificates(path: &Path, json: bool) -> Result<ExitCode, CliError>
         let values: Vec<serde_json::Value> = entries.iter().map(ledger_json).collect();
         print_json(&values)?;
     } else {
-        print!("{}", render::ledger(&entries, Width::detect()));
+        print!(
+            "{}",
+            render::ledger(
+                &entries,
+                config.settings.certificates.parked_expiry(),
+                Width::detect()
+            )
+        );
     }
     Ok(ExitCode::Success)
+}
+
+/// `unlock`: shows who holds the sync lease and breaks it after confirmation (or `--yes`).
+pub async fn unlock(path: &Path, yes: bool) -> Result<ExitCode, CliError> {
+    let config = load_config(path)?;
+    let store = open_store(&config)?;
+    let integration = &config.integration_id;
+    let lease_error = |error| CliError::failed("cannot read the sync lease", error);
+    let lease = match lease_state(&store, integration, chrono::Utc::now())
+        .await
+        .map_err(lease_error)?
+    {
+        LeaseState::Free => {
+            println!("the sync lease of {integration} is free; nothing to unlock");
+            return Ok(ExitCode::Success);
+        }
+        LeaseState::Expired(lease) => {
+            println!(
+                "the sync lease of {integration} expired at {} ({} held it); the next run takes \
+                 it, nothing to unlock",
+                lease.expires_at, lease.holder
+            );
+            return Ok(ExitCode::Success);
+        }
+        LeaseState::Held(lease) => lease,
+    };
+    println!(
+        "the sync lease of {integration} is held by {} until {}",
+        lease.holder, lease.expires_at
+    );
+    let this_host = process::host_name();
+    match ProcessHolder::parse(&lease.holder) {
+        Some(holder) if holder.host == this_host && !process::is_running(holder.pid) => {
+            println!("that process no longer runs on this host: it died without releasing it");
+        }
+        Some(holder) if holder.host == this_host => println!(
+            "warning: process {} still runs on this host; breaking its lease lets a second run \
+             start beside it (stop it first: kill {})",
+            holder.pid, holder.pid
+        ),
+        _ => println!(
+            "if that run still goes on, it stops applying changes when it next renews the lease, \
+             and another run can start"
+        ),
+    }
+    if !yes && !answer_from_stdin("break the lease? [y/N] ").await? {
+        println!("the lease was left as it is");
+        return Ok(ExitCode::Success);
+    }
+    match break_lease(&store, integration, &lease)
+        .await
+        .map_err(lease_error)?
+    {
+        None => {
+            println!("lease broken; the next run can start");
+            Ok(ExitCode::Success)
+        }
+        Some(now) => {
+            println!(
+                "the lease is now held by {} (a run that started meanwhile); it was left alone",
+                now.holder
+            );
+            Ok(ExitCode::LeaseHeld)
+        }
+    }
+}
+
+/// Asks on stdout and reads the answer from stdin, also without a terminal (`echo y | … unlock`
+/// works); no answer at all is an error that names `--yes`, so that a script without it fails
+/// clearly instead of doing nothing.
+async fn answer_from_stdin(prompt: &str) -> Result<bool, CliError> {
+    print!("{prompt}");
+    // A blocking read off the runtime's threads, so that Ctrl-C still ends the command.
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map(|read| (read, line))
+    })
+    .await
+    .map_err(|error| CliError::failed("cannot read the answer", error))?;
+    match answer {
+        Ok((0, _)) => Err(CliError::Input(
+            "no answer on stdin; pass --yes to break the lease without asking".into(),
+        )),
+        Ok((_, line)) => Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes")),
+        Err(error) => Err(CliError::failed("cannot read the answer", error)),
+    }
 }
 
 /// The exit code of a certificate batch: rejected credentials or unusable settings fail the whole
@@ -473,9 +615,9 @@ pub async fn push_jobs(
     bad_lines: usize,
     timeout: Duration,
 ) -> Result<ExitCode, CliError> {
-    let wired = wire(path, timeout)?;
+    let wired = wire(path, Deadline::after(timeout))?;
     require_certificates(&wired.config)?;
-    let pusher = pusher(wired.hr.clone(), wired.store.clone())?;
+    let pusher = pusher(&wired)?;
     let bar = PushBar::new(jobs.len() > 1, "pushing certificates");
     let report = pusher
         .push_batch(
@@ -501,7 +643,8 @@ pub async fn backfill(
     jobs_file: &Path,
     timeout: Duration,
 ) -> Result<ExitCode, CliError> {
-    let text = std::fs::read_to_string(jobs_file).map_err(|error| {
+    // Bytes, not text: a line that is not UTF-8 fails on its own, the others are still pushed.
+    let text = std::fs::read(jobs_file).map_err(|error| {
         CliError::Input(format!("cannot read {}: {error}", jobs_file.display()))
     })?;
     let mut jobs = Vec::new();
@@ -554,7 +697,15 @@ mod tests {
             document_id: "1".into(),
         };
         assert_eq!(
-            batch_exit_code(&report(vec![done.clone(), PushOutcome::Parked]), 0),
+            batch_exit_code(
+                &report(vec![
+                    done.clone(),
+                    PushOutcome::Parked {
+                        reason: "not linked".into()
+                    }
+                ]),
+                0
+            ),
             ExitCode::Success
         );
         assert_eq!(

@@ -37,9 +37,18 @@ pub struct ConfigArg {
 /// How long a command may take before its remaining work is abandoned.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct TimeoutArg {
-    /// Give up after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
-    pub timeout: u64,
+    /// Give up after this many seconds. Default: `sync` gives its changes the time their number
+    /// needs (two minutes plus ten seconds per round of concurrent changes), `check` 60,
+    /// certificate pushes 1800.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+}
+
+impl TimeoutArg {
+    /// The timeout given, or `default` seconds.
+    pub fn or(self, default: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout.unwrap_or(default))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +141,14 @@ pub enum Command {
         /// Print the entries as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Break the integration's sync lease, after showing who holds it (a run that died).
+    Unlock {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Break it without asking.
+        #[arg(long)]
+        yes: bool,
     },
     /// Serve the Personio sandbox (same flags as `personio-sandbox`).
     Sandbox(personio_sandbox::SandboxArgs),

@@ -36,7 +36,7 @@ use common::domain::settings::{IntegrationSettings, SettingsError, is_plausible_
 use common::notify::{SmtpConfig, SmtpSecurity, check_security};
 use common::personio::DEFAULT_BASE_URL;
 use common::ports::IntegrationCredentials;
-use common::secret::Secret;
+use common::secret::{Secret, without_values};
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -194,12 +194,14 @@ impl CliConfig {
             message,
         };
         let document: RawDocument = toml::from_str(text).map_err(|error| {
+            // Never the value: it may be a secret typed into the wrong field.
+            let message = without_values(error.message().trim());
             match error.span().map(|span| field_at(text, span)) {
-                Some(Ok(Some(name))) => field(&name, error.message().trim().to_owned()),
+                Some(Ok(Some(name))) => field(&name, message),
                 // Well-formed, but about the document as a whole (a missing section).
                 Some(Ok(None)) => ConfigError::Document {
                     path: shown.clone(),
-                    message: error.message().trim().to_owned(),
+                    message,
                 },
                 Some(Err(())) | None => ConfigError::Syntax {
                     path: shown.clone(),
@@ -262,16 +264,16 @@ impl CliConfig {
         env: &dyn Environment,
     ) -> Result<IntegrationCredentials, ConfigError> {
         let field = |name: &str, message: String| self.field_error(name, message);
-        Ok(IntegrationCredentials {
-            personio_client_id: self.personio_client_id.clone(),
-            personio_client_secret: resolve(
+        Ok(IntegrationCredentials::new(
+            self.personio_client_id.clone(),
+            resolve(
                 "personio.client_secret",
                 &self.secrets.client_secret,
                 env,
                 &field,
             )?,
-            lms_token: resolve("lms.token", &self.secrets.token, env, &field)?,
-        })
+            resolve("lms.token", &self.secrets.token, env, &field)?,
+        ))
     }
 
     /// The SMTP settings with the password read now; `None` without an `[smtp]` section.
@@ -897,7 +899,7 @@ selection = { attribute = "LMS Sync" }
         let wrong_type = MINIMAL.replace("client_id = \"papi-id\"", "client_id = 5");
         let message = error(&wrong_type);
         assert!(
-            message.contains(": personio.client_id: invalid type: integer `5`"),
+            message.contains(": personio.client_id: invalid type: integer, expected a string"),
             "{message}"
         );
         let nested = MINIMAL.replace("attribute = \"LMS Sync\"", "attribute = 3");
@@ -912,7 +914,7 @@ selection = { attribute = "LMS Sync" }
         );
         let message = error(&listed);
         assert!(
-            message.contains(": settings.groups.by[1]: unknown variant `floor`"),
+            message.contains(": settings.groups.by[1]: unknown variant, expected one of"),
             "{message}"
         );
         let no_client_id = MINIMAL.replace("client_id = \"papi-id\"", "");
@@ -939,6 +941,58 @@ selection = { attribute = "LMS Sync" }
             message.contains(": settings.status.active.lms_status: invalid type"),
             "{message}"
         );
+    }
+
+    /// A secret typed with the wrong type, or into the wrong field, is reported by field and
+    /// type: the value is never echoed.
+    #[test]
+    fn a_mistyped_secret_is_named_by_field_and_type_never_by_value() {
+        let cases = [
+            (
+                MINIMAL.replace(
+                    "client_secret_env = \"PERSONIO_CLIENT_SECRET\"",
+                    "client_secret = 90817263544",
+                ),
+                "personio.client_secret: invalid type: integer, expected a string",
+                "90817263544",
+            ),
+            (
+                MINIMAL.replace(
+                    "token_env = \"LMS_SCIM_TOKEN\"",
+                    "token = [\"scim-t0ken-in-a-list\"]",
+                ),
+                "lms.token: invalid type: sequence, expected a string",
+                "scim-t0ken-in-a-list",
+            ),
+            (
+                MINIMAL.replace(
+                    "selection = { attribute = \"LMS Sync\" }",
+                    "selection = { attribute = \"LMS Sync\" }\napply_concurrency = \"papi-s3cret\"",
+                ),
+                "settings.apply_concurrency: invalid type: string, expected usize",
+                "papi-s3cret",
+            ),
+            (
+                MINIMAL.replace(
+                    "selection = { attribute = \"LMS Sync\" }",
+                    "selection = { attribute = \"LMS Sync\" }\ngroups = { by = [\"papi-s3cret\"] }",
+                ),
+                "settings.groups.by[0]: unknown variant, expected one of",
+                "papi-s3cret",
+            ),
+        ];
+        let unquoted = MINIMAL.replace(
+            "client_secret_env = \"PERSONIO_CLIENT_SECRET\"",
+            "client_secret = papi-unquoted-s3cret",
+        );
+        let message = error(&unquoted);
+        assert!(message.contains("not valid TOML: line 8"), "{message}");
+        assert!(!message.contains("unquoted-s3cret"), "{message}");
+        for (text, expected, value) in cases {
+            let message = error(&text);
+            assert!(message.contains(expected), "{message}");
+            assert!(!message.contains(value), "{message}");
+        }
     }
 
     #[test]

@@ -159,9 +159,10 @@ impl Demo {
         let outbox = dir.join("outbox");
         let notifier = Arc::new(OutboxNotifier::new(&outbox, "personio-lms@demo.example"));
         let engine = SyncEngine::new(hr.clone(), lms.clone(), store.clone(), notifier);
-        let fetcher = PdfFetcher::new(FetchLimits::default())
+        let fetcher = PdfFetcher::new(FetchLimits::default(), policy.network())
             .map_err(|error| failed("the PDF fetcher")(error.to_string()))?;
-        let pusher = CertificatePusher::new(hr.clone(), store.clone(), fetcher);
+        let pusher =
+            CertificatePusher::new(hr.clone(), store.clone(), fetcher).with_lms(lms.clone());
 
         let mut settings = IntegrationSettings::new(LMS_SYNC_LABEL);
         settings.groups.by = BTreeSet::from([

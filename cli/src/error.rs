@@ -18,6 +18,12 @@ pub enum ExitCode {
     LeaseHeld = 4,
     /// The pre-flight check found a problem.
     CheckFailed = 5,
+    /// Ctrl-C (SIGINT): a sync stopped cleanly (run recorded as aborted, lease released).
+    Interrupted = 130,
+    /// stdout was closed before everything was written (`… | head`); a sync stopped cleanly.
+    OutputClosed = 141,
+    /// SIGTERM: a sync stopped cleanly, as for Ctrl-C.
+    Terminated = 143,
 }
 
 impl ExitCode {
@@ -32,9 +38,13 @@ Exit codes:
   0  success
   1  finished, but some employees or certificates failed or were held back
   2  usage or configuration error
-  3  the run failed as a whole (Personio/LMS unreachable, credentials rejected)
+  3  the run failed as a whole (Personio/LMS unreachable, credentials rejected,
+     the run's time used up)
   4  another run of the integration holds the lease
-  5  the pre-flight check (`check`) failed";
+  5  the pre-flight check (`check`) failed
+130  stopped by Ctrl-C (SIGINT): a sync records what it did as an aborted run
+141  stdout was closed (`... | head`): a sync stops as for Ctrl-C
+143  stopped by SIGTERM: a sync stops as for Ctrl-C";
 
 /// An error that ends the command; `main` prints it as one line and exits with its code.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,9 @@
 use crate::error::CliError;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use common::certificates::job::looks_like_pdf;
 use common::domain::IntegrationId;
+use common::ports::MAX_DOCUMENT_BYTES;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
@@ -66,13 +68,33 @@ impl JobFlags {
             }
         }
         if let Some(path) = &self.pdf {
-            let bytes = std::fs::read(path).map_err(|error| {
-                CliError::Input(format!("cannot read {}: {error}", path.display()))
-            })?;
-            job.insert("pdf_base64".into(), json!(BASE64.encode(bytes)));
+            job.insert("pdf_base64".into(), json!(BASE64.encode(read_pdf(path)?)));
         }
         Ok(Value::Object(job))
     }
+}
+
+/// The file `--pdf` names, checked here so that a problem names the flag: at most Personio's
+/// 30 MB for a document, and a PDF.
+fn read_pdf(path: &Path) -> Result<Vec<u8>, CliError> {
+    let cannot_read =
+        |error: std::io::Error| CliError::Input(format!("--pdf {}: {error}", path.display()));
+    let size = std::fs::metadata(path).map_err(cannot_read)?.len();
+    if size > MAX_DOCUMENT_BYTES as u64 {
+        return Err(CliError::Input(format!(
+            "--pdf {}: {size} bytes, more than the {MAX_DOCUMENT_BYTES} bytes (30 MB) Personio \
+             takes for a document",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(cannot_read)?;
+    if !looks_like_pdf(&bytes) {
+        return Err(CliError::Input(format!(
+            "--pdf {}: not a PDF (it does not start with %PDF-)",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -117,5 +139,51 @@ mod tests {
         flags.pdf = Some(pdf);
         let job = flags.to_job(&IntegrationId::new("acme")).expect("a job");
         assert_eq!(job["pdf_base64"], "JVBERi0xLjQKJSVFT0YK");
+    }
+
+    #[test]
+    fn a_pdf_up_to_personios_limit_is_taken_and_a_larger_one_names_the_flag() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut flags = flags();
+        flags.pdf_url = None;
+        // Far more than the 256 KiB a queued job may carry inline.
+        let big = dir.path().join("big.pdf");
+        let mut content = b"%PDF-1.7\n".to_vec();
+        content.resize(5 * 1024 * 1024, b'x');
+        std::fs::write(&big, &content).expect("write");
+        flags.pdf = Some(big);
+        let job = flags.to_job(&IntegrationId::new("acme")).expect("a job");
+        let parsed =
+            common::certificates::CertificateJob::parse_with_inline_limit(&job, MAX_DOCUMENT_BYTES)
+                .expect("within Personio's limit");
+        assert!(
+            matches!(parsed.pdf, common::certificates::PdfSource::Inline(bytes) if bytes.len() == content.len())
+        );
+
+        let huge = dir.path().join("huge.pdf");
+        let file = std::fs::File::create(&huge).expect("create");
+        file.set_len(MAX_DOCUMENT_BYTES as u64 + 1).expect("grow");
+        flags.pdf = Some(huge);
+        let error = flags
+            .to_job(&IntegrationId::new("acme"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--pdf") && error.contains("30 MB"),
+            "{error}"
+        );
+        assert!(!error.contains("pdf_base64"), "{error}");
+
+        let html = dir.path().join("login.html");
+        std::fs::write(&html, b"<html>").expect("write");
+        flags.pdf = Some(html);
+        let error = flags
+            .to_job(&IntegrationId::new("acme"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--pdf") && error.contains("not a PDF"),
+            "{error}"
+        );
     }
 }

@@ -1,6 +1,25 @@
 //! `personio-lms`: the command-line host. Parses the command line, sets up logging, runs the
 //! command and maps its result to an exit code; the commands live in the modules.
 
+// Every `print!`/`println!`/`eprint!`/`eprintln!` of this binary goes through `output`, which
+// never panics: std's panic when stdout is closed (`personio-lms runs | head -1`). Defined before
+// the modules, these shadow the standard macros in all of them.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    () => { $crate::output::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+#[allow(unused_macros)] // none yet; defined so that a future `eprint!` cannot panic either
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::output::write_stderr(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::output::write_stderr(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod app;
 mod args;
 mod audit;
@@ -10,9 +29,12 @@ mod demo;
 mod error;
 mod job_flags;
 mod mail;
+mod output;
+mod process;
 mod progress;
 mod render;
 mod serve;
+mod stop;
 
 use args::{Cli, Command, RunsCommand};
 use clap::Parser;
@@ -21,7 +43,6 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 fn main() {
-    quiet_on_broken_pipe();
     let cli = Cli::parse();
     // A server logs what it does (its requests, runs and jobs) unless asked for less.
     let verbose = match cli.command {
@@ -30,7 +51,7 @@ fn main() {
     };
     init_logging(verbose);
     let code = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => match runtime.block_on(run(cli.command)) {
+        Ok(runtime) => match runtime.block_on(run_until_stopped(cli.command)) {
             Ok(code) => code,
             Err(error) => {
                 eprintln!("error: {error}");
@@ -42,11 +63,42 @@ fn main() {
             ExitCode::RunFailed
         }
     };
+    // A stopped command says what stopped it, whatever it got done before.
+    let code = stop::requested().map_or(code, stop::exit_code);
     std::process::exit(code.code());
 }
 
+/// Runs the command until it ends or is asked to stop. A sync stops by itself (cleanly, recording
+/// its run); any other command is simply dropped, which is safe for each: reads change nothing,
+/// and a certificate push cut short is recovered by its ledger claim.
+async fn run_until_stopped(command: Command) -> Result<ExitCode, CliError> {
+    // `serve` shuts down by itself on SIGINT/SIGTERM: it stops taking work, finishes or hands
+    // back the job in flight and releases its leases.
+    if matches!(command, Command::Serve(_)) {
+        return run(command).await;
+    }
+    // The sandbox is a server: its stdout is a banner, and a closed one must not stop it.
+    stop::listen(!matches!(command, Command::Sandbox(_)));
+    if matches!(command, Command::Sync { .. }) {
+        stop::stops_cleanly();
+        return run(command).await;
+    }
+    let token = stop::token();
+    tokio::select! {
+        result = run(command) => result,
+        request = token.cancelled() => Ok(stop::exit_code(request)),
+    }
+}
+
+/// `check` is a pre-flight: it answers within a minute or says why not.
+const CHECK_TIMEOUT: u64 = 60;
+/// `explain` reads the whole listing, as a sync does: a large company's takes minutes at
+/// Personio's rate limit.
+const EXPLAIN_TIMEOUT: u64 = 600;
+/// Certificate pushes: each PDF is one upload within Personio's documents budget (60/min).
+const PUSH_TIMEOUT: u64 = 1800;
+
 async fn run(command: Command) -> Result<ExitCode, CliError> {
-    let seconds = |timeout: args::TimeoutArg| Duration::from_secs(timeout.timeout);
     match command {
         Command::Demo(demo) => demo::run(&demo).await,
         Command::Sync {
@@ -62,7 +114,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
                 json,
                 yes,
                 only,
-                timeout: seconds(timeout),
+                timeout: timeout.timeout.map(Duration::from_secs),
             };
             app::sync(&config.config, options).await
         }
@@ -70,13 +122,14 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             config,
             json,
             timeout,
-        } => app::check(&config.config, seconds(timeout), json).await,
+        } => app::check(&config.config, timeout.or(CHECK_TIMEOUT), json).await,
         Command::Explain {
             employee,
             config,
             json,
             timeout,
-        } => app::explain(&config.config, &employee, json, seconds(timeout)).await,
+        } => app::explain(&config.config, &employee, json, timeout.or(EXPLAIN_TIMEOUT)).await,
+        Command::Unlock { config, yes } => app::unlock(&config.config, yes).await,
         Command::Runs(runs) => match (runs.show, runs.config) {
             (
                 Some(RunsCommand::Show {
@@ -96,13 +149,20 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
         } => {
             let loaded = app::load_config(&config.config)?;
             let job = job.to_job(&loaded.integration_id)?;
-            app::push_jobs(&config.config, vec![job], Vec::new(), 0, seconds(timeout)).await
+            app::push_jobs(
+                &config.config,
+                vec![job],
+                Vec::new(),
+                0,
+                timeout.or(PUSH_TIMEOUT),
+            )
+            .await
         }
         Command::Backfill {
             config,
             jobs,
             timeout,
-        } => app::backfill(&config.config, &jobs, seconds(timeout)).await,
+        } => app::backfill(&config.config, &jobs, timeout.or(PUSH_TIMEOUT)).await,
         Command::Certificates { config, json } => app::certificates(&config.config, json).await,
         Command::Serve(serve) => serve::run(&serve).await,
         Command::Audit {
@@ -138,24 +198,4 @@ fn init_logging(verbose: u8) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-}
-
-/// `personio-lms demo | head` closes stdout early, and Rust's `print!` then panics. Unix tools
-/// stop quietly in that case, so the panic message is left out; the panic still unwinds, so the
-/// demo's temporary directory is removed.
-fn quiet_on_broken_pipe() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        let broken_pipe =
-            message.starts_with("failed printing to stdout") && message.contains("Broken pipe");
-        if !broken_pipe {
-            default_hook(info);
-        }
-    }));
 }

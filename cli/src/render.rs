@@ -207,6 +207,8 @@ pub fn status_label(status: RunStatus) -> &'static str {
         RunStatus::Succeeded => "succeeded",
         RunStatus::CompletedWithFailures => "completed with failures",
         RunStatus::Failed => "FAILED",
+        RunStatus::Aborted => "ABORTED",
+        RunStatus::Abandoned => "abandoned",
     }
 }
 
@@ -224,6 +226,7 @@ pub fn counts_line(record: &RunRecord) -> String {
         ("skipped", counts.skipped),
         ("failed", counts.failed),
         ("held back", counts.held_back),
+        ("not applied", counts.not_applied),
         ("groups added", counts.groups_added),
         ("groups removed", counts.groups_removed),
         ("invitations", counts.invitations),
@@ -660,9 +663,9 @@ fn push_outcome_cells(outcome: &PushOutcome) -> (String, String) {
         PushOutcome::Recovered { document_id } => {
             ("recovered".into(), format!("document {document_id}"))
         }
-        PushOutcome::Parked => (
+        PushOutcome::Parked { reason } => (
             "parked".into(),
-            "employee not synced yet; pushed after the next sync".into(),
+            format!("{reason}; pushed after the sync that links them"),
         ),
         PushOutcome::Busy { until } => ("busy".into(), format!("another worker until {until}")),
         PushOutcome::Failed { reason, retryable } => (
@@ -725,7 +728,7 @@ pub fn batch_report(
 }
 
 /// The certificate ledger.
-pub fn ledger(entries: &[LedgerEntry], width: Width) -> String {
+pub fn ledger(entries: &[LedgerEntry], parked_expiry: chrono::Duration, width: Width) -> String {
     if entries.is_empty() {
         return "no certificates yet\n".to_owned();
     }
@@ -733,15 +736,27 @@ pub fn ledger(entries: &[LedgerEntry], width: Width) -> String {
         .iter()
         .map(|entry| {
             let (state, detail) = match &entry.state {
-                LedgerState::Parked { .. } => ("parked", "waiting for the employee's sync".into()),
-                LedgerState::InProgress { expires_at } => {
+                LedgerState::Parked { reason, .. } => {
+                    let until = entry
+                        .parked_since()
+                        .map(|since| (since + parked_expiry).format("%Y-%m-%d").to_string())
+                        .unwrap_or_default();
+                    let reason = reason
+                        .clone()
+                        .unwrap_or_else(|| "waiting for the employee's sync".into());
+                    ("parked", format!("{reason} (fails on {until})"))
+                }
+                LedgerState::InProgress { expires_at, .. } => {
                     ("in progress", format!("claim expires {expires_at}"))
                 }
                 LedgerState::Done { document_id } => ("done", format!("document {document_id}")),
                 LedgerState::Failed { reason } => ("failed", reason.clone()),
             };
+            let (employee, course) = subject_cells(entry);
             vec![
                 entry.certificate_id.to_string(),
+                employee,
+                course,
                 state.to_owned(),
                 entry.attempts.to_string(),
                 entry.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -753,6 +768,8 @@ pub fn ledger(entries: &[LedgerEntry], width: Width) -> String {
     table(
         &[
             "certificate",
+            "employee",
+            "course",
             "state",
             "attempts",
             "updated (UTC)",
@@ -788,6 +805,37 @@ pub fn request_lines(record: &RunRecord) -> String {
         "  requests: {} · {}\n",
         side("Personio", &figures.personio),
         side("LMS", &figures.lms)
+    )
+}
+
+/// Whose certificate (the Personio id once linked, with the LMS user and email) and which
+/// course, from the entry's subject or, for entries written before it was kept, a parked job.
+fn subject_cells(entry: &LedgerEntry) -> (String, String) {
+    let subject = entry.subject.clone().or_else(|| match &entry.state {
+        LedgerState::Parked { job, .. } => common::certificates::CertificateJob::parse(job)
+            .ok()
+            .map(|job| common::domain::certificate::CertificateSubject {
+                lms_user_id: job.lms_user_id,
+                email: job.email,
+                personio_id: None,
+                course_name: job.course_name,
+                completed_on: job.completed_on,
+            }),
+        _ => None,
+    });
+    let Some(subject) = subject else {
+        return ("?".into(), "?".into());
+    };
+    let mut employee = match subject.personio_id {
+        Some(id) => format!("{id} (LMS user {})", subject.lms_user_id),
+        None => format!("LMS user {}", subject.lms_user_id),
+    };
+    if let Some(email) = &subject.email {
+        employee.push_str(&format!(", {email}"));
+    }
+    (
+        employee,
+        format!("{} ({})", subject.course_name, subject.completed_on),
     )
 }
 
@@ -839,6 +887,8 @@ mod tests {
             error: None,
             stats: Default::default(),
             fields_sent: Vec::new(),
+            holder: None,
+            ends_by: None,
         }
     }
 

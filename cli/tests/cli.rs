@@ -5,110 +5,17 @@
 //! These live in `cli/tests/` rather than `tests/tests/it/` because `CARGO_BIN_EXE_*` is only
 //! set for the binaries of the package under test.
 
+mod support;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::domain::IntegrationId;
 use common::ports::{LeaseStore, LinkStore};
 use common::store::SqliteStore;
-use integration_tests::{ServerGuard, free_port, venv_tool};
-use personio_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use integration_tests::{ServerGuard, free_port};
+use personio_sandbox::RunningSandbox;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_personio-lms");
-const SCIM_TOKEN: &str = "cli-test-scim-token";
-const SECRET_VAR: &str = "CLI_TEST_PERSONIO_SECRET";
-const TOKEN_VAR: &str = "CLI_TEST_SCIM_TOKEN";
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let output = Command::new(BINARY)
-        .args(args)
-        .envs(envs.iter().copied())
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {BINARY}: {error}"));
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-impl std::fmt::Display for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-async fn sandbox(employees: usize) -> RunningSandbox {
-    Sandbox::start(
-        SandboxConfig::default()
-            .with_employees(employees)
-            .with_seed(11)
-            .without_rate_limits(),
-    )
-    .await
-    .expect("the sandbox starts")
-}
-
-fn write_config(dir: &Path, personio_url: &str, client_id: &str, scim_url: &str) -> PathBuf {
-    let text = format!(
-        r#"
-[integration]
-id = "acme"
-state = "state/acme.sqlite"
-
-[personio]
-base_url = "{personio_url}"
-client_id = "{client_id}"
-client_secret_env = "{SECRET_VAR}"
-
-[lms]
-scim_base_url = "{scim_url}"
-token_env = "{TOKEN_VAR}"
-
-[settings]
-selection = {{ attribute = "LMS Sync" }}
-notifications = {{ admin_email = "hr@example.com" }}
-certificates = {{ enabled = true }}
-"#
-    );
-    let path = dir.join("acme.toml");
-    std::fs::write(&path, text).expect("write the config");
-    path
-}
-
-fn start_scim() -> Option<ServerGuard> {
-    venv_tool("scim2-server")?;
-    let python = venv_tool("python")?;
-    let port = free_port();
-    let mut command = Command::new(python);
-    command
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/scim/launch.py"
-        ))
-        .args(["--hostname", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--bearer-token", SCIM_TOKEN, "--advertise-extension"]);
-    Some(ServerGuard::start(
-        "scim2-server",
-        command,
-        port,
-        Duration::from_secs(30),
-    ))
-}
+use support::*;
 
 /// A sandbox, the SCIM server and a config for both in a temp dir.
 struct World {
@@ -283,7 +190,11 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
         job("c-3", &links[1].lms_user_id.0, None),
     ];
     let jobs_file = dir.path().join("jobs.ndjson");
-    std::fs::write(&jobs_file, jobs.join("\n") + "\n").expect("write jobs");
+    // Saved by an editor that writes a byte order mark, with one line in Latin-1.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice((jobs.join("\n") + "\n").as_bytes());
+    bytes.extend_from_slice(b"{\"certificate_id\": \"c-5\", \"course_name\": \"Br\xFCcke\"}\n");
+    std::fs::write(&jobs_file, bytes).expect("write jobs");
     let jobs_file = jobs_file.to_str().expect("UTF-8");
 
     let backfill = run(&["backfill", "--config", config, jobs_file], &envs);
@@ -296,6 +207,12 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     );
     assert!(
         backfill.stdout.starts_with(&format!("{jobs_file}: line 2")),
+        "{backfill}"
+    );
+    assert!(
+        backfill
+            .stdout
+            .contains("jobs.ndjson: line 5: not UTF-8 text (invalid byte at column"),
         "{backfill}"
     );
     assert!(
@@ -318,8 +235,11 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     );
     assert_eq!(sandbox.documents().len(), 2, "nothing pushed twice");
 
+    // Four times what a queued job may carry inline: the CLI takes up to Personio's 30 MB.
     let pdf = dir.path().join("c-4.pdf");
-    std::fs::write(&pdf, PDF).expect("write the PDF");
+    let mut content = PDF.to_vec();
+    content.resize(1024 * 1024, b' ');
+    std::fs::write(&pdf, &content).expect("write the PDF");
     let pushed = run(
         &[
             "push-certificate",
@@ -347,10 +267,14 @@ async fn sync_runs_backfill_and_ledger_against_sandbox_and_scim_server() {
     let ledger = run(&["certificates", "--config", config], &envs);
     assert_eq!(ledger.code, 0, "{ledger}");
     assert!(
-        ledger
-            .stdout
-            .lines()
-            .any(|line| line.starts_with("c-1") && line.contains("done"))
+        ledger.stdout.lines().any(|line| line.starts_with("c-1")
+            && line.contains("done")
+            && line.contains(&format!(
+                "{} (LMS user {}",
+                links[0].personio_id, links[0].lms_user_id
+            ))
+            && line.contains("Fire safety (2026-11-20)")),
+        "{ledger}"
     );
     assert!(
         ledger

@@ -504,6 +504,276 @@ fn sigterm_stops_the_host_and_one_host_holds_a_data_directory() {
     assert_eq!(again.terminate(20), 0);
 }
 
+/// Polls `GET path` with the admin token until `done` accepts the JSON answer.
+async fn wait_for(
+    http: &reqwest::Client,
+    serve: &Serve,
+    path: &str,
+    seconds: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let answer = send(http.get(serve.url(path)).bearer_auth(serve.token())).await;
+        let value = answer.json();
+        if answer.status == StatusCode::OK && done(&value) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(seconds),
+            "GET {path} did not get there: {} {}\n{}",
+            answer.status,
+            answer.text,
+            serve.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `GET /metrics` after a sync run and a certificate batch in serve, scraped over HTTP like
+/// Prometheus does (the admin token as bearer) and read by the Prometheus project's own parser:
+/// the run's figures are its record's, the certificate batch's are the ledger's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_scraped_after_a_run_show_its_figures() {
+    let Some(scim) = ScimServer::start(FULL) else {
+        return;
+    };
+    let sandbox = sandbox().await;
+    let (client_id, client_secret) = sandbox.add_credential(None);
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), &[]);
+    let http = client();
+    let token = serve.token().to_owned();
+
+    // Only the API's callers may read it: no credential, a forged one → 401.
+    for request in [
+        http.get(serve.url("/metrics")),
+        http.get(serve.url("/metrics")).bearer_auth("plms_forged"),
+        http.get(serve.url("/metrics"))
+            .header(COOKIE, "plms_session=forged-session"),
+    ] {
+        let refused = send(request).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+        assert!(!refused.text.contains("personio_lms_"));
+    }
+    let refused = send(http.post(serve.url("/metrics")).bearer_auth(&token)).await;
+    assert_eq!(refused.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    let created = send(http.post(serve.url("/integrations")).bearer_auth(&token).json(&json!({
+        "name": "ACME",
+        "personio": {"base_url": sandbox.base_url(), "client_id": client_id, "client_secret": client_secret},
+        "lms": {"scim_base_url": scim.base_url(), "token": SCIM_TOKEN},
+        "settings": {
+            "selection": {"attribute": LMS_SYNC_LABEL},
+            "certificates": {"enabled": true}
+        },
+        "schedule": "manual"
+    })))
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json()["id"].as_str().expect("an id").to_owned();
+    let synced = send(
+        http.post(serve.url(&format!("/integrations/{id}/sync")))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert!(synced.status.is_success(), "{}", synced.text);
+    let runs = wait_for(
+        &http,
+        &serve,
+        &format!("/integrations/{id}/runs"),
+        90,
+        |runs| {
+            runs["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|run| run["dry_run"] == false && run["status"] != "running")
+        },
+    )
+    .await;
+    let run_id = runs["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|run| run["dry_run"] == false)
+        .and_then(|run| run["run_id"].as_str())
+        .expect("the run")
+        .to_owned();
+    let run = send(
+        http.get(serve.url(&format!("/integrations/{id}/runs/{run_id}")))
+            .bearer_auth(&token),
+    )
+    .await
+    .json();
+    let status = run["status"].as_str().expect("a status").to_owned();
+    assert!(
+        ["succeeded", "completed_with_failures"].contains(&status.as_str()),
+        "{run}"
+    );
+    let count = |name: &str| run["counts"][name].as_f64().unwrap_or(0.0);
+    assert!(
+        count("created") > 0.0,
+        "the first run creates accounts: {run}"
+    );
+
+    // A certificate for an LMS user nobody is linked to: the worker's batch parks it.
+    let submitted = send(
+        http.post(serve.url(&format!("/integrations/{id}/certificates")))
+            .bearer_auth(&token)
+            .json(&json!({
+                "certificate_id": "metrics-cert-1",
+                "lms_user_id": "no-such-lms-user",
+                "course_name": "Fire safety",
+                "completed_on": "2026-11-23",
+                "pdf_base64": "JVBERi0xLjQKMSAwIG9iaiA8PCAvVHlwZSAvQ2F0YWxvZyA+PiBlbmRvYmoKdHJhaWxlciA8PCAvUm9vdCAxIDAgUiA+PgolJUVPRgo="
+            })),
+    )
+    .await;
+    assert!(submitted.status.is_success(), "{}", submitted.text);
+
+    // The batch is counted right after its ledger entries are written: scrape until it shows.
+    let started = Instant::now();
+    let (page, samples) = loop {
+        let response = http
+            .get(serve.url("/metrics"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|value| value.to_str().ok()),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        let page = response.text().await.expect("a page");
+        let Some(samples) = integration_tests::prometheus::parse_page(&page) else {
+            return;
+        };
+        let parked = integration_tests::prometheus::value(
+            &samples,
+            "personio_lms_certificates_total",
+            &[("integration", &id), ("outcome", "parked")],
+        );
+        if parked == Some(1.0) {
+            break (page, samples);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the certificate batch never showed:\n{page}\n{}",
+            serve.output()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        integration_tests::prometheus::value(&samples, name, labels)
+            .unwrap_or_else(|| panic!("{name} {labels:?} not on the page:\n{page}"))
+    };
+    let one = [("integration", id.as_str())];
+    assert_eq!(
+        value(
+            "personio_lms_runs_total",
+            &[("integration", &id), ("kind", "full"), ("status", &status)]
+        ),
+        1.0
+    );
+    for (action, expected) in [
+        ("created", count("created") + count("adopted")),
+        ("updated", count("updated")),
+        ("deactivated", count("deactivated")),
+        ("skipped", count("skipped")),
+        ("failed", count("failed")),
+        ("held_back", count("held_back")),
+    ] {
+        assert_eq!(
+            value(
+                "personio_lms_employees_total",
+                &[("integration", &id), ("action", action)]
+            ),
+            expected,
+            "{action}"
+        );
+    }
+    let stats = &run["stats"];
+    let personio_requests = stats["personio"]["requests"].as_f64().expect("counted");
+    assert!(personio_requests > 0.0, "{stats}");
+    assert_eq!(
+        value(
+            "personio_lms_requests_total",
+            &[
+                ("integration", &id),
+                ("system", "personio"),
+                ("kind", "all")
+            ]
+        ),
+        personio_requests
+    );
+    let by_kind = stats["lms"]["by_kind"].as_object().expect("SCIM kinds");
+    assert!(!by_kind.is_empty(), "{stats}");
+    for (kind, requests) in by_kind {
+        assert_eq!(
+            value(
+                "personio_lms_requests_total",
+                &[("integration", &id), ("system", "lms"), ("kind", kind)]
+            ),
+            requests.as_f64().unwrap_or_default(),
+            "LMS {kind}"
+        );
+    }
+    assert_eq!(
+        value(
+            "personio_lms_throttled_total",
+            &[("integration", &id), ("system", "lms")]
+        ),
+        stats["lms"]["throttled"].as_f64().unwrap_or_default()
+    );
+    assert_eq!(value("personio_lms_run_duration_seconds_count", &one), 1.0);
+    let started_at =
+        chrono::DateTime::parse_from_rfc3339(run["started_at"].as_str().unwrap()).expect("a time");
+    let finished_at =
+        chrono::DateTime::parse_from_rfc3339(run["finished_at"].as_str().unwrap()).expect("a time");
+    let seconds = (finished_at - started_at).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        (value("personio_lms_run_duration_seconds_sum", &one) - seconds).abs() < 0.002,
+        "{seconds} s"
+    );
+    // The health after the run: none failed, the last success is this run's end (within the
+    // second the health was read in).
+    assert_eq!(value("personio_lms_consecutive_failed_runs", &one), 0.0);
+    let last_success = value("personio_lms_last_success_timestamp_seconds", &one);
+    assert!(
+        (last_success - finished_at.timestamp() as f64).abs() <= 2.0,
+        "{last_success} vs {finished_at}"
+    );
+    // The certificate batch: parked, and the integration's parked certificates after it.
+    assert_eq!(value("personio_lms_parked_certificates", &one), 1.0);
+    assert!(value("personio_lms_oldest_parked_certificate_age_seconds", &one) < 120.0);
+    assert_eq!(
+        value(
+            "personio_lms_certificates_total",
+            &[("integration", &id), ("outcome", "uploaded")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        integration_tests::prometheus::family_type(&samples, "personio_lms_runs").as_deref(),
+        Some("counter")
+    );
+    // A console session may read it as well (a GET needs no CSRF token).
+    let signed_in = send(
+        http.post(serve.url("/session"))
+            .json(&json!({"token": token})),
+    )
+    .await;
+    let cookie = signed_in.cookie.expect("a session");
+    let by_session = send(http.get(serve.url("/metrics")).header(COOKIE, cookie)).await;
+    assert_eq!(by_session.status, StatusCode::OK);
+    assert!(by_session.text.contains("personio_lms_runs_total{"));
+}
+
 fn chromium() -> Option<(PathBuf, PathBuf)> {
     let chromium = PathBuf::from("/usr/bin/chromium");
     let driver = PathBuf::from("/usr/bin/chromedriver");

@@ -13,6 +13,8 @@ pub mod counters;
 pub mod domain;
 pub mod lms;
 pub mod metrics;
+pub mod net;
+pub mod net_failure;
 pub mod notify;
 pub mod personio;
 pub mod ports;
@@ -21,6 +23,7 @@ pub mod retry;
 pub mod secret;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -97,6 +97,48 @@ impl Backoff {
     }
 }
 
+/// Waits at least this long are worth telling the operator about: they stall the output.
+const NOTICEABLE_WAIT: Duration = Duration::from_secs(2);
+
+/// Says that a call of `system` waits `wait` before trying again after `reason`, and how long it
+/// may still take at the most (its deadline): a warning when the wait is long enough to notice
+/// (the CLI shows warnings by default), a debug line otherwise.
+pub fn announce_wait(system: &str, reason: &str, wait: Duration, deadline: Deadline) {
+    let at_most = if deadline.remaining() > Duration::from_secs(30 * 24 * 60 * 60) {
+        String::new()
+    } else {
+        format!(
+            "; it gives up in {} at the latest",
+            human_duration(deadline.remaining())
+        )
+    };
+    if wait >= NOTICEABLE_WAIT {
+        tracing::warn!(
+            "{system}: {reason}; trying again in {}{at_most}",
+            human_duration(wait)
+        );
+    } else {
+        tracing::debug!(
+            "{system}: {reason}; trying again in {}{at_most}",
+            human_duration(wait)
+        );
+    }
+}
+
+/// `850 ms`, `4.2 s`, `3 min 20 s`, `1 h 5 min`: a duration for people.
+pub fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else if seconds < 60 {
+        format!("{:.1} s", duration.as_secs_f64())
+    } else if seconds < 60 * 60 {
+        format!("{} min {} s", seconds / 60, seconds % 60)
+    } else {
+        format!("{} h {} min", seconds / 3600, seconds % 3600 / 60)
+    }
+}
+
 /// Parses an HTTP `Retry-After` value given in seconds (the HTTP-date form is rare for APIs and
 /// is ignored, which falls back to the jittered backoff).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
@@ -154,6 +196,14 @@ mod tests {
         assert!(backoff.next_delay(0, None, far).is_some());
         assert!(backoff.next_delay(1, None, far).is_some());
         assert_eq!(backoff.next_delay(2, None, far), None);
+    }
+
+    #[test]
+    fn durations_read_for_people() {
+        assert_eq!(human_duration(Duration::from_millis(850)), "850 ms");
+        assert_eq!(human_duration(Duration::from_millis(4200)), "4.2 s");
+        assert_eq!(human_duration(Duration::from_secs(200)), "3 min 20 s");
+        assert_eq!(human_duration(Duration::from_secs(3900)), "1 h 5 min");
     }
 
     #[test]

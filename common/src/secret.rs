@@ -54,9 +54,75 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// A deserializer's message without the value it quotes, for errors about configuration:
+/// serde's `invalid type: integer `4711`, expected a string` becomes `invalid type: integer,
+/// expected a string`, and `unknown variant `x`, expected …` loses the `x`. A secret typed into
+/// the wrong field (or with the wrong type) is then reported by field and type, never by value.
+pub fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some(split) = rest.rfind(", expected ")
+        {
+            let unexpected = &rest[..split];
+            // `integer `5``, `string "x"`, `floating point `1.5``: the kind is what precedes the
+            // quoted value; `sequence`, `map` quote nothing.
+            let kind = match unexpected.find(['`', '"']) {
+                Some(quote) => unexpected[..quote].trim_end(),
+                None => unexpected,
+            };
+            return format!("{prefix}{kind}{}", &rest[split..]);
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let tail = rest
+            .rfind(", expected ")
+            .or_else(|| rest.rfind(", there are no variants"))
+            .map_or("", |split| &rest[split..]);
+        return format!("unknown variant{tail}");
+    }
+    message.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deserializer_messages_lose_their_values() {
+        for (message, expected) in [
+            (
+                "invalid type: integer `4711`, expected a string",
+                "invalid type: integer, expected a string",
+            ),
+            (
+                r#"invalid type: string "papi-s3cret, expected x", expected usize"#,
+                "invalid type: string, expected usize",
+            ),
+            (
+                "invalid type: floating point `1.5`, expected u32",
+                "invalid type: floating point, expected u32",
+            ),
+            (
+                "invalid type: sequence, expected a string",
+                "invalid type: sequence, expected a string",
+            ),
+            (
+                r#"invalid value: string "s3cret", expected a date"#,
+                "invalid value: string, expected a date",
+            ),
+            (
+                "unknown variant `s3cret`, expected one of `department`, `team`, `position`",
+                "unknown variant, expected one of `department`, `team`, `position`",
+            ),
+            (
+                "unknown field `clientid`, expected one of `client_id`",
+                "unknown field `clientid`, expected one of `client_id`",
+            ),
+            ("missing field `lms`", "missing field `lms`"),
+        ] {
+            assert_eq!(without_values(message), expected, "{message}");
+        }
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

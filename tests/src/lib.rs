@@ -3,6 +3,8 @@
 //! kills it when the guard drops.
 
 pub mod aws;
+pub mod fault_proxy;
+pub mod prometheus;
 pub mod scim;
 pub mod smtp;
 

@@ -145,7 +145,8 @@ async fn benchmark(args: Vec<String>) -> Result<(), String> {
     let pusher = CertificatePusher::new(
         client,
         Arc::new(store),
-        PdfFetcher::new(FetchLimits::default()).map_err(|error| error.to_string())?,
+        PdfFetcher::new(FetchLimits::default(), common::net::NetworkPolicy::LOCAL)
+            .map_err(|error| error.to_string())?,
     );
     let settings = CertificateSettings {
         enabled: true,

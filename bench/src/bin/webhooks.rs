@@ -114,6 +114,9 @@ impl LearningPlatform for TimedLms {
     async fn find_user_by_external_id(&self, id: &str) -> Result<Option<LmsUser>, LmsError> {
         self.inner.find_user_by_external_id(id).await
     }
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError> {
+        self.inner.find_user_by_id(id).await
+    }
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {
         self.inner.find_user_by_email(email).await
     }
@@ -487,7 +490,8 @@ async fn benchmark(args: Vec<String>) -> Result<(), String> {
             lms: lms.clone(),
         }),
         Arc::new(DiscardNotifier),
-        PdfFetcher::new(FetchLimits::default()).map_err(|error| error.to_string())?,
+        PdfFetcher::new(FetchLimits::default(), common::net::NetworkPolicy::LOCAL)
+            .map_err(|error| error.to_string())?,
     ));
     let receiver = Arc::new(WebhookReceiver::new(
         Arc::new(store.clone()),

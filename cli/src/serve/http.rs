@@ -1,6 +1,8 @@
 //! The HTTP side of `personio-lms serve` (axum): the console's files, the session endpoints, and
 //! every other request handed to the admin API core (`common::admin`) with the caller the
-//! [`Access`] rules establish. The host adds no routes of its own to the API.
+//! [`Access`] rules establish. The host adds no routes of its own to the API; besides it, only
+//! `GET /metrics` (the host's figures in the Prometheus text format, for the same callers as
+//! the API: the admin token as bearer, or a console session).
 
 use super::access::{Access, Refusal, check_origin};
 use axum::Router;
@@ -11,10 +13,14 @@ use bytes::Bytes;
 use chrono::Utc;
 use common::admin::console::{ConsoleAuth, console_response, is_console_path};
 use common::admin::{AdminApi, ApiError};
+use common::metrics::MetricsRegistry;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 use std::sync::Arc;
 use tracing::{info, warn};
+
+/// The host's figures in the Prometheus text format.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// The largest request body: a backfill batch of certificate jobs with inline PDFs.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -22,6 +28,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub struct Web {
     pub api: AdminApi,
     pub access: Access,
+    /// The figures `GET /metrics` shows.
+    pub metrics: Arc<MetricsRegistry>,
     /// The `Host` values this server answers (its listen address, `localhost` aliases, the
     /// public URL's host): a request naming another is a DNS-rebinding attempt or a mistake.
     pub hosts: Vec<String>,
@@ -98,6 +106,9 @@ impl Web {
                 "sign in to the console, or send `Authorization: Bearer <admin token>`".into(),
             ));
         }
+        if path == METRICS_PATH {
+            return self.metrics_page(&parts.method);
+        }
         let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(_) => {
@@ -110,6 +121,24 @@ impl Web {
         };
         let request = http::Request::from_parts(parts, body);
         self.api.handle(request, caller).await
+    }
+
+    /// `GET /metrics`: what this host has observed since it started, for an authenticated caller
+    /// (a Prometheus scrape sends the admin token as its bearer token).
+    fn metrics_page(&self, method: &Method) -> http::Response<Bytes> {
+        if method != Method::GET && method != Method::HEAD {
+            return ApiError::MethodNotAllowed {
+                method: method.clone(),
+                allowed: vec![Method::GET],
+            }
+            .into_response();
+        }
+        let mut response = http::Response::new(Bytes::from(self.metrics.render()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(common::metrics::prometheus::CONTENT_TYPE),
+        );
+        response
     }
 
     /// `POST /session` signs in with the admin token, `GET` tells the console its CSRF token,

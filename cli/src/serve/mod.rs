@@ -31,6 +31,7 @@ use common::app::{
 };
 use common::certificates::{Clock, FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
+use common::metrics::MetricsRegistry;
 use common::notify::OutboxNotifier;
 use common::ports::{IntegrationStore, LeaseOutcome, LeaseStore};
 use common::store::{CredentialKey, JobKind, SealedCredentials, SqliteJobQueue, SqliteStore};
@@ -346,7 +347,8 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         opened.store.clone(),
         connector.clone(),
         notifier,
-        PdfFetcher::new(FetchLimits::default()).map_err(fetch_failed)?,
+        PdfFetcher::new(FetchLimits::default(), connector.policy().network())
+            .map_err(fetch_failed)?,
     ));
     let consumer = Arc::new(
         CertificateConsumer::new(
@@ -365,14 +367,18 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         .local_addr()
         .map_err(|error| CliError::failed("cannot read the listening address", error))?;
     let (hosts, origins) = addresses(bound, args.public_url.as_ref());
-    let console_url = match &args.public_url {
-        Some(url) => format!("{}/console/", url.as_str().trim_end_matches('/')),
-        None => format!("http://{}/console/", hosts[0]),
+    let site = match &args.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => format!("http://{}", hosts[0]),
     };
+    let console_url = format!("{site}/console/");
 
     println!("personio-lms serve");
     println!("listening on http://{}", hosts[0]);
     println!("  console           {console_url}");
+    println!(
+        "  metrics           {site}/metrics (Prometheus text format; send the admin token as bearer)"
+    );
     println!("  data directory    {}", data_dir.display());
     println!("  credential key    {}", opened.key_source);
     match &opened.new_token {
@@ -389,6 +395,7 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
     }
 
     let (stop_sender, stop) = watch::channel(false);
+    let metrics = Arc::new(MetricsRegistry::new());
     let clock: Clock = Arc::new(chrono::Utc::now);
     let context = WorkerContext {
         store: opened.store.clone(),
@@ -401,10 +408,12 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
             ..WorkerSettings::default()
         },
         holder: holder.clone(),
+        metrics: metrics.clone(),
     };
     let web = Arc::new(http::Web {
         api,
         access: opened.access,
+        metrics,
         hosts,
         origins,
     });

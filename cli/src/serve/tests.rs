@@ -122,11 +122,11 @@ impl Fixture {
         self.credentials
             .put_credentials(
                 &id,
-                &IntegrationCredentials {
-                    personio_client_id: client_id,
-                    personio_client_secret: Secret::new(client_secret),
-                    lms_token: Secret::new("unused"),
-                },
+                &IntegrationCredentials::new(
+                    client_id,
+                    Secret::new(client_secret),
+                    Secret::new("unused"),
+                ),
             )
             .await
             .unwrap();
@@ -161,6 +161,7 @@ impl Fixture {
                 grace: Duration::from_secs(5),
             },
             holder: "personio-lms serve test".into(),
+            metrics: Arc::new(common::metrics::MetricsRegistry::new()),
         }
     }
 
@@ -170,7 +171,7 @@ impl Fixture {
             self.store.clone(),
             connector,
             Arc::new(DiscardNotifier),
-            PdfFetcher::new(FetchLimits::default()).unwrap(),
+            PdfFetcher::new(FetchLimits::default(), common::net::NetworkPolicy::LOCAL).unwrap(),
         ))
     }
 

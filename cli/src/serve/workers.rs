@@ -1,6 +1,8 @@
 //! The in-process work of `personio-lms serve`: the scheduler (each integration's own interval,
 //! the app layer's claim), the sync worker and the certificate worker, both on the durable
-//! SQLite queue, and what each does when the host shuts down.
+//! SQLite queue, and what each does when the host shuts down. Every finished run, certificate
+//! batch and scheduler pass is reported to the host's [`MetricsRegistry`] (`GET /metrics`), as
+//! the Lambda hosts write them as EMF lines.
 //!
 //! Shutdown: every loop stops taking work at once; a sync run or a certificate batch in flight is
 //! given `grace` to finish. What does not finish is handed back to the queue (delivered again on
@@ -8,9 +10,13 @@
 //! next start neither waits for it nor sees the integration as busy.
 
 use chrono::{DateTime, Utc};
-use common::app::{CertificateConsumer, RecordOutcome, SyncJobHandler, enqueue_due_syncs};
+use common::app::{
+    CertificateConsumer, ConsumedBatch, RecordOutcome, SyncJobDone, SyncJobHandler,
+    enqueue_due_syncs,
+};
 use common::certificates::{Clock, PushOutcome};
 use common::domain::IntegrationId;
+use common::metrics::MetricsRegistry;
 use common::ports::LeaseStore;
 use common::retry::Deadline;
 use common::store::{JobKind, ReceivedJob, Release, Released, SqliteJobQueue, SqliteStore};
@@ -63,6 +69,8 @@ pub struct WorkerContext {
     pub settings: WorkerSettings,
     /// This host's name for leases ("personio-lms serve on HOST (pid N)").
     pub holder: String,
+    /// What `GET /metrics` shows: every finished run and certificate batch.
+    pub metrics: Arc<MetricsRegistry>,
 }
 
 /// A shutdown request every loop watches.
@@ -100,15 +108,19 @@ pub async fn scheduler(context: WorkerContext, mut stop: Stop) {
     loop {
         let now = (context.clock)();
         match enqueue_due_syncs(context.store.as_ref(), &context.queue, now).await {
-            Ok(report) if !report.enqueued.is_empty() || !report.failed.is_empty() => {
-                info!(
-                    enqueued = report.enqueued.len(),
-                    still_running = report.still_running.len(),
-                    failed = report.failed.len(),
-                    "scheduler pass"
-                );
+            Ok(report) => {
+                context
+                    .metrics
+                    .observe_scheduled_health(&report.health, now);
+                if !report.enqueued.is_empty() || !report.failed.is_empty() {
+                    info!(
+                        enqueued = report.enqueued.len(),
+                        still_running = report.still_running.len(),
+                        failed = report.failed.len(),
+                        "scheduler pass"
+                    );
+                }
             }
-            Ok(_) => {}
             Err(error) => warn!(%error, "the scheduler could not list the due integrations"),
         }
         if sleep_or_stop(context.settings.scheduler_tick, &mut stop).await {
@@ -203,6 +215,9 @@ async fn run_sync_job(
 ) -> i64 {
     let deadline = Deadline::after(context.settings.sync_budget);
     let result = handler.handle(&job.body, deadline, &holder).await;
+    if let Ok(SyncJobDone::Ran { observation, .. }) = &result {
+        context.metrics.observe(observation, Utc::now());
+    }
     let settled = match result {
         Err(error) if error.is_retryable() => {
             let retry_at = (context.clock)() + retry_delay(job.receives);
@@ -306,7 +321,10 @@ pub async fn certificate_worker(
             tokio::time::sleep(settings.grace).await;
         };
         tokio::select! {
-            consumed = batch => settle_certificates(&context, &jobs, consumed.records).await,
+            consumed = batch => {
+                observe_batch(&context.metrics, &consumed);
+                settle_certificates(&context, &jobs, consumed.records).await
+            }
             () = cut_off => {
                 // The pushes in flight are abandoned; their ledger claims expire and the next
                 // start looks for the documents before uploading anything again.
@@ -321,6 +339,15 @@ pub async fn certificate_worker(
         }
     }
     info!("certificate worker stopped");
+}
+
+/// A certificate batch's figures, by integration, with the parked certificates of those that
+/// parked jobs (as the certificate-push function's EMF lines).
+fn observe_batch(metrics: &MetricsRegistry, batch: &ConsumedBatch) {
+    for (integration, figures) in &batch.figures {
+        metrics.observe_certificates(integration, figures, batch.parked.get(integration));
+    }
+    metrics.observe_dropped_certificates(batch.dropped);
 }
 
 async fn settle_certificates(

@@ -6,7 +6,7 @@ use super::problem::ApiError;
 use crate::domain::integration::{LmsConnection, PersonioConnection, SyncSchedule};
 use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::IntegrationCredentials;
-use crate::secret::Secret;
+use crate::secret::{Secret, without_values};
 use serde_json::{Map, Value};
 
 /// The longest integration name accepted.
@@ -65,10 +65,15 @@ impl CredentialChanges {
             && self.lms_token.is_none()
     }
 
-    /// The stored credentials with these changes applied.
+    /// The stored credentials with these changes applied. A secret not given keeps the origin
+    /// it was given for; a given one gets its origin where the caller binds it.
     pub fn apply_to(self, stored: IntegrationCredentials) -> IntegrationCredentials {
         IntegrationCredentials {
             personio_client_id: self.personio_client_id.unwrap_or(stored.personio_client_id),
+            personio_origin: stored
+                .personio_origin
+                .filter(|_| self.personio_client_secret.is_none()),
+            scim_origin: stored.scim_origin.filter(|_| self.lms_token.is_none()),
             personio_client_secret: self
                 .personio_client_secret
                 .unwrap_or(stored.personio_client_secret),
@@ -78,11 +83,11 @@ impl CredentialChanges {
 
     /// All three, when all three are given (then the stored ones need not be read).
     pub fn complete(&self) -> Option<IntegrationCredentials> {
-        Some(IntegrationCredentials {
-            personio_client_id: self.personio_client_id.clone()?,
-            personio_client_secret: self.personio_client_secret.clone()?,
-            lms_token: self.lms_token.clone()?,
-        })
+        Some(IntegrationCredentials::new(
+            self.personio_client_id.clone()?,
+            self.personio_client_secret.clone()?,
+            self.lms_token.clone()?,
+        ))
     }
 }
 
@@ -98,11 +103,11 @@ impl NewIntegration {
             name: name(&root)?,
             personio: personio_connection(&personio)?,
             lms: lms_connection(&lms)?,
-            credentials: IntegrationCredentials {
-                personio_client_id: personio.required_string("client_id")?,
-                personio_client_secret: Secret::new(personio.required_string("client_secret")?),
-                lms_token: Secret::new(lms.required_string("token")?),
-            },
+            credentials: IntegrationCredentials::new(
+                personio.required_string("client_id")?,
+                Secret::new(personio.required_string("client_secret")?),
+                Secret::new(lms.required_string("token")?),
+            ),
             settings: settings(root.required("settings")?)?,
             schedule: schedule(root.required("schedule")?)?,
         })
@@ -184,7 +189,7 @@ fn lms_connection(lms: &Fields<'_>) -> Result<LmsConnection, ApiError> {
 /// path the settings module reports (`settings.selection.attribute`).
 fn settings(value: &Value) -> Result<IntegrationSettings, ApiError> {
     let settings: IntegrationSettings = serde_json::from_value(value.clone())
-        .map_err(|error| ApiError::invalid("settings", error.to_string()))?;
+        .map_err(|error| ApiError::invalid("settings", without_values(&error.to_string())))?;
     settings.validate().map_err(|error| match error {
         SettingsError::Invalid { field, message } => {
             ApiError::invalid(format!("settings.{field}"), message)
@@ -426,11 +431,8 @@ mod tests {
         assert!(changes.name.is_none() && changes.settings.is_none() && changes.personio.is_none());
         assert!(!changes.credentials.is_empty());
         assert!(changes.credentials.complete().is_none());
-        let stored = IntegrationCredentials {
-            personio_client_id: "id".into(),
-            personio_client_secret: Secret::new("old-secret"),
-            lms_token: Secret::new("old"),
-        };
+        let stored =
+            IntegrationCredentials::new("id", Secret::new("old-secret"), Secret::new("old"));
         let rotated = changes.credentials.apply_to(stored);
         assert_eq!(rotated.lms_token.expose(), "new");
         assert_eq!(rotated.personio_client_secret.expose(), "old-secret");

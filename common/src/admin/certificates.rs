@@ -8,9 +8,11 @@ use super::{AdminApi, ApiError, ApiResult, Caller, json_response, query_paramete
 use crate::certificates::{CertificateJob, parse_ndjson_numbered};
 use crate::domain::IntegrationId;
 use crate::domain::certificate::{CertificateId, LedgerEntry, LedgerState};
+use crate::domain::employee::PersonioId;
 use crate::domain::integration::IntegrationRecord;
+use crate::domain::lms::LmsUserId;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use http::StatusCode;
 use serde::Serialize;
@@ -90,9 +92,22 @@ struct CertificateView {
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parked_since: Option<DateTime<Utc>>,
     /// For a parked job: the LMS user whose employee is not linked yet.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_for_lms_user: Option<String>,
+    /// Whose certificate of which course (entries written before this was kept have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lms_user_id: Option<LmsUserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    personio_id: Option<PersonioId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    course_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_on: Option<NaiveDate>,
     attempts: u32,
     updated_at: DateTime<Utc>,
 }
@@ -267,7 +282,8 @@ impl AdminApi {
         id: &IntegrationId,
         page: CertificatePage,
     ) -> ApiResult {
-        self.owned_integration(caller, id).await?;
+        let record = self.owned_integration(caller, id).await?;
+        let expiry = record.settings.certificates.parked_expiry();
         let entries = self.adapters.state.certificates(id).await?;
         let mut matching = entries
             .into_iter()
@@ -276,7 +292,7 @@ impl AdminApi {
                     .as_ref()
                     .is_none_or(|after| entry.certificate_id > *after)
             })
-            .map(certificate_view)
+            .map(|entry| certificate_view(entry, expiry))
             .filter(|view| page.state.is_none_or(|state| view.state == state));
         let certificates: Vec<CertificateView> = matching.by_ref().take(page.limit).collect();
         let next_after = match matching.next() {
@@ -298,10 +314,14 @@ impl AdminApi {
         id: &IntegrationId,
         certificate_id: String,
     ) -> ApiResult {
-        self.owned_integration(caller, id).await?;
+        let record = self.owned_integration(caller, id).await?;
         let certificate_id = CertificateId(certificate_id);
+        let expiry = record.settings.certificates.parked_expiry();
         match self.adapters.state.certificate(id, &certificate_id).await? {
-            Some(entry) => Ok(json_response(StatusCode::OK, &certificate_view(entry))),
+            Some(entry) => Ok(json_response(
+                StatusCode::OK,
+                &certificate_view(entry, expiry),
+            )),
             None => Err(ApiError::NotFound(format!(
                 "integration {id} has no certificate {certificate_id}"
             ))),
@@ -323,17 +343,13 @@ fn require_certificates_enabled(record: &IntegrationRecord) -> Result<(), ApiErr
 
 /// The batch's jobs with their positions: a JSON array, or NDJSON (by content type, or when
 /// the body does not start with `[`).
+/// A line that is not UTF-8 fails on its own (NDJSON), and a UTF-8 byte order mark is accepted.
 fn batch_items(content_type: Option<&str>, body: &Bytes) -> Result<Vec<BatchItem>, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|error| {
-        ApiError::MalformedJson(format!(
-            "not UTF-8 (invalid byte at offset {})",
-            error.valid_up_to()
-        ))
-    })?;
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let ndjson = content_type.is_some_and(|kind| kind.contains("ndjson"))
-        || !text.trim_start().starts_with('[');
+        || body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'[');
     if ndjson {
-        return Ok(parse_ndjson_numbered(text)
+        return Ok(parse_ndjson_numbered(body)
             .into_iter()
             .map(|(line, parsed)| {
                 let parsed = parsed.map_err(|error| Refusal {
@@ -387,7 +403,9 @@ fn validate_job(integration: &IntegrationId, mut job: Value) -> Result<ValidJob,
     })
 }
 
-fn certificate_view(entry: LedgerEntry) -> CertificateView {
+fn certificate_view(entry: LedgerEntry, parked_expiry: chrono::Duration) -> CertificateView {
+    let parked_since = entry.parked_since();
+    let subject = entry.subject.clone();
     let mut view = CertificateView {
         integration_id: entry.integration_id,
         certificate_id: entry.certificate_id,
@@ -395,18 +413,32 @@ fn certificate_view(entry: LedgerEntry) -> CertificateView {
         document_id: None,
         reason: None,
         expires_at: None,
+        parked_since: None,
         waiting_for_lms_user: None,
+        lms_user_id: subject.as_ref().map(|subject| subject.lms_user_id.clone()),
+        personio_id: subject.as_ref().and_then(|subject| subject.personio_id),
+        email: subject.as_ref().and_then(|subject| subject.email.clone()),
+        course_name: subject.as_ref().map(|subject| subject.course_name.clone()),
+        completed_on: subject.as_ref().map(|subject| subject.completed_on),
         attempts: entry.attempts,
         updated_at: entry.updated_at,
     };
     match entry.state {
-        LedgerState::Parked { job } => {
+        LedgerState::Parked { job, reason, .. } => {
             view.state = "parked";
-            view.waiting_for_lms_user = CertificateJob::parse(&job)
-                .ok()
-                .map(|job| job.lms_user_id.0);
+            view.reason = reason;
+            view.parked_since = parked_since;
+            view.expires_at = parked_since.map(|since| since + parked_expiry);
+            let job = CertificateJob::parse(&job).ok();
+            view.waiting_for_lms_user = job.as_ref().map(|job| job.lms_user_id.0.clone());
+            if let (None, Some(job)) = (&subject, job) {
+                view.lms_user_id = Some(job.lms_user_id);
+                view.email = job.email;
+                view.course_name = Some(job.course_name);
+                view.completed_on = Some(job.completed_on);
+            }
         }
-        LedgerState::InProgress { expires_at } => {
+        LedgerState::InProgress { expires_at, .. } => {
             view.state = "in_progress";
             view.expires_at = Some(expires_at);
         }

@@ -38,6 +38,8 @@ const ASSETS: &[Asset] = &[
     asset!("settings-form.js", "text/javascript; charset=utf-8"),
     asset!("pages.js", "text/javascript; charset=utf-8"),
     asset!("runs.js", "text/javascript; charset=utf-8"),
+    asset!("explain.js", "text/javascript; charset=utf-8"),
+    asset!("audit.js", "text/javascript; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];

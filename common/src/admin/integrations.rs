@@ -3,15 +3,15 @@
 
 use super::body::{IntegrationChanges, NewIntegration, parse_json};
 use super::{AdminApi, ApiError, ApiResult, Caller, json_response, with_etag};
-use crate::app::connect::check_connection;
+use crate::app::connect::{check_connection_resolved, personio_origin, scim_origin};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
-use crate::ports::StoreError;
+use crate::ports::{IntegrationCredentials, StoreError};
 use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Serialize)]
 struct IntegrationList {
@@ -21,12 +21,17 @@ struct IntegrationList {
 impl AdminApi {
     pub(super) async fn create_integration(&self, caller: &Caller, body: &Bytes) -> ApiResult {
         let new = NewIntegration::parse(&parse_json(body, None)?)?;
-        check_connection(&new.personio, &new.lms, &self.adapters.connector.policy())?;
+        check_connection_resolved(&new.personio, &new.lms, &self.adapters.connector.policy())
+            .await?;
         let id = IntegrationId::new(uuid::Uuid::new_v4().to_string());
+        // The secrets are sent only where they were given for.
+        let mut credentials = new.credentials;
+        credentials.personio_origin = personio_origin(&new.personio);
+        credentials.scim_origin = scim_origin(&new.lms);
         let secret_ref = self
             .adapters
             .credentials
-            .put_credentials(&id, &new.credentials)
+            .put_credentials(&id, &credentials)
             .await?;
         let now = Utc::now();
         let record = IntegrationRecord {
@@ -87,6 +92,12 @@ impl AdminApi {
     /// Optimistic concurrency: the client names the version it read (`If-Match` or `version`);
     /// a change on top of any other version is refused with 412, so two admins cannot
     /// overwrite each other's edits unknowingly.
+    ///
+    /// A base URL pointing to another origin needs that system's secret in the same request:
+    /// stored secrets go only where their owner named. New secrets are stored only after the
+    /// record's conditional write succeeded, so a change that loses a race leaves the stored
+    /// secrets as they were; and each secret remembers the origin it was given for, so a record
+    /// written with a new address is never connected with the old secret.
     pub(super) async fn update_integration(
         &self,
         caller: &Caller,
@@ -104,6 +115,8 @@ impl AdminApi {
         }
 
         let connection_changed = changes.personio.is_some() || changes.lms.is_some();
+        let (personio_before, scim_before) =
+            (personio_origin(&record.personio), scim_origin(&record.lms));
         if let Some(name) = changes.name {
             record.name = name;
         }
@@ -124,28 +137,45 @@ impl AdminApi {
             record.next_run_at = schedule.next_after(now);
         }
         if connection_changed {
-            check_connection(
+            check_connection_resolved(
                 &record.personio,
                 &record.lms,
                 &self.adapters.connector.policy(),
-            )?;
+            )
+            .await?;
         }
-        if !changes.credentials.is_empty() {
-            // Rotating one secret keeps the others.
-            let credentials = match changes.credentials.complete() {
+        let new_personio = personio_origin(&record.personio);
+        let new_scim = scim_origin(&record.lms);
+        if new_personio != personio_before && changes.credentials.personio_client_secret.is_none() {
+            return Err(secret_required(
+                "personio.client_secret",
+                "personio.base_url",
+            ));
+        }
+        if new_scim != scim_before && changes.credentials.lms_token.is_none() {
+            return Err(secret_required("lms.token", "lms.scim_base_url"));
+        }
+        // Rotating one secret keeps the others (read now, written after the record).
+        let rotated = if changes.credentials.is_empty() {
+            None
+        } else {
+            let given_personio = changes.credentials.personio_client_secret.is_some();
+            let given_lms = changes.credentials.lms_token.is_some();
+            let mut credentials = match changes.credentials.complete() {
                 Some(credentials) => credentials,
                 None => {
                     let stored = self.adapters.credentials.credentials(id).await?;
                     changes.credentials.apply_to(stored)
                 }
             };
-            record.secret_ref = self
-                .adapters
-                .credentials
-                .put_credentials(id, &credentials)
-                .await?;
-            info!(integration = %id, "integration credentials rotated");
-        }
+            if given_personio {
+                credentials.personio_origin = new_personio;
+            }
+            if given_lms {
+                credentials.scim_origin = new_scim;
+            }
+            Some(credentials)
+        };
         record.updated_at = now;
         record.version = expected + 1;
         self.adapters
@@ -157,10 +187,57 @@ impl AdminApi {
                 other => other.into(),
             })?;
         info!(integration = %id, version = record.version, "integration changed");
+        if let Some(credentials) = rotated {
+            record = self.rotate_credentials(record, &credentials).await?;
+        }
         Ok(with_etag(
             json_response(StatusCode::OK, &record),
             record.version,
         ))
+    }
+
+    /// Stores rotated credentials of a record just written. Should the store fail, the record
+    /// keeps its new version: a changed address then meets secrets given for the old one, which
+    /// the connector refuses to send there, and the caller is told to send the secrets again.
+    async fn rotate_credentials(
+        &self,
+        mut record: IntegrationRecord,
+        credentials: &IntegrationCredentials,
+    ) -> Result<IntegrationRecord, ApiError> {
+        let id = record.id.clone();
+        let secret_ref = match self
+            .adapters
+            .credentials
+            .put_credentials(&id, credentials)
+            .await
+        {
+            Ok(secret_ref) => secret_ref,
+            Err(error) => {
+                error!(integration = %id, %error, "integration changed, its credentials not stored");
+                return Err(ApiError::Unavailable(format!(
+                    "the integration was changed (version {}), but its new credentials could \
+                     not be stored: {error}; send them again",
+                    record.version
+                )));
+            }
+        };
+        info!(integration = %id, "integration credentials rotated");
+        if secret_ref != record.secret_ref {
+            let written = record.version;
+            record.secret_ref = secret_ref;
+            record.version = written + 1;
+            if let Err(error) = self
+                .adapters
+                .integrations
+                .put_integration(&record, Some(written))
+                .await
+            {
+                // Only the reference shown to people is stale; the secret itself is stored.
+                warn!(integration = %id, %error, "the credentials' new reference was not recorded");
+                record.version = written;
+            }
+        }
+        Ok(record)
     }
 
     /// Deletes the record (at the version in `If-Match`, else at the version just read) and its
@@ -196,4 +273,15 @@ impl AdminApi {
         *response.status_mut() = StatusCode::NO_CONTENT;
         Ok(response)
     }
+}
+
+/// A base URL moved to another origin without its system's secret.
+fn secret_required(secret: &str, url: &str) -> ApiError {
+    ApiError::invalid(
+        secret,
+        format!(
+            "is required when {url} changes to another host: the stored secret is only ever sent \
+             to the address it was given for"
+        ),
+    )
 }

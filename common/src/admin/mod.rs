@@ -24,6 +24,8 @@ pub mod routes;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod url_tests;
 mod webhooks;
 
 pub use audit::{REQUEST_ID_HEADER, RequestId, audit_action};
@@ -382,6 +384,9 @@ impl From<ConnectError> for ApiError {
             ConnectError::Credentials(error) => error.into(),
             ConnectError::Url { field, reason } => ApiError::invalid(field, reason),
             client @ ConnectError::Client { .. } => ApiError::Internal(client.to_string()),
+            elsewhere @ ConnectError::SecretGivenElsewhere { .. } => {
+                ApiError::Conflict(elsewhere.to_string())
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{AdminApi, ApiError, ApiResult, Caller, json_response};
 use crate::app::preflight::{PreflightReport, run_preflight};
+use crate::app::run_history;
 use crate::app::targeted_sync::{named_scope, parse_employee_id};
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
@@ -152,7 +153,7 @@ impl AdminApi {
         limit: usize,
     ) -> ApiResult {
         self.owned_integration(caller, id).await?;
-        let runs = self.adapters.state.runs(id, limit).await?;
+        let runs = run_history::recent_runs(self.adapters.state.as_ref(), id, limit).await?;
         let runs = runs.iter().map(run_summary).collect();
         Ok(json_response(StatusCode::OK, &RunList { runs }))
     }
@@ -165,7 +166,7 @@ impl AdminApi {
     ) -> ApiResult {
         self.owned_integration(caller, id).await?;
         let run_id = RunId(run_id);
-        match self.adapters.state.run(id, &run_id).await? {
+        match run_history::run(self.adapters.state.as_ref(), id, &run_id).await? {
             Some(run) => Ok(json_response(StatusCode::OK, &run)),
             None => Err(ApiError::NotFound(format!(
                 "integration {id} has no run {run_id}"

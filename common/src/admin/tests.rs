@@ -5,7 +5,7 @@ use super::routes::{RouteMatch, match_route, routes};
 use super::testing::{MemoryCredentials, RecordingJobQueue};
 use super::*;
 use crate::app::connect::{ConnectError, ConnectPolicy, IntegrationAdapters};
-use crate::domain::certificate::CertificateId;
+use crate::domain::certificate::{CertificateId, Claim, Parking};
 use crate::domain::run::Trigger;
 use crate::lms::memory::MemoryLms;
 use crate::notify::MemoryNotifier;
@@ -18,9 +18,9 @@ use std::collections::BTreeSet;
 
 mod audit;
 
-const TENANT: &str = "tenant-a";
-const PERSONIO_SECRET: &str = "papi-very-s3cret";
-const LMS_TOKEN: &str = "lms-very-t0ken";
+pub(super) const TENANT: &str = "tenant-a";
+pub(super) const PERSONIO_SECRET: &str = "papi-very-s3cret";
+pub(super) const LMS_TOKEN: &str = "lms-very-t0ken";
 
 /// Reads the stored credentials like the real connector, then hands out the doubles.
 struct DoubleConnector {
@@ -48,23 +48,23 @@ impl Connector for DoubleConnector {
     }
 }
 
-struct Harness {
-    api: AdminApi,
-    store: Arc<MemoryStore>,
-    queue: Arc<RecordingJobQueue>,
-    credentials: Arc<MemoryCredentials>,
-    lms: Arc<MemoryLms>,
-    notifier: Arc<MemoryNotifier>,
+pub(super) struct Harness {
+    pub(super) api: AdminApi,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) queue: Arc<RecordingJobQueue>,
+    pub(super) credentials: Arc<MemoryCredentials>,
+    pub(super) lms: Arc<MemoryLms>,
+    pub(super) notifier: Arc<MemoryNotifier>,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Value,
+    pub(super) text: String,
 }
 
-fn harness() -> Harness {
+pub(super) fn harness() -> Harness {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(RecordingJobQueue::default());
     let credentials = Arc::new(MemoryCredentials::default());
@@ -97,7 +97,7 @@ fn harness() -> Harness {
     }
 }
 
-fn create_body() -> Value {
+pub(super) fn create_body() -> Value {
     json!({
         "name": "ACME → Academy",
         "personio": {"client_id": "papi-id", "client_secret": PERSONIO_SECRET, "partner_id": "acme"},
@@ -108,12 +108,12 @@ fn create_body() -> Value {
 }
 
 impl Harness {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+    pub(super) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
         self.call_as(Some(TENANT), method, path, &[], body.map(|b| b.to_string()))
             .await
     }
 
-    async fn call_as(
+    pub(super) async fn call_as(
         &self,
         tenant: Option<&str>,
         method: Method,
@@ -147,7 +147,7 @@ impl Harness {
         }
     }
 
-    async fn create(&self) -> (String, Answer) {
+    pub(super) async fn create(&self) -> (String, Answer) {
         let created = self
             .call(Method::POST, "/integrations", Some(create_body()))
             .await;
@@ -701,6 +701,69 @@ async fn an_employee_sync_runs_just_that_employee_under_the_lease() {
 }
 
 #[tokio::test]
+async fn a_run_whose_holder_died_reads_abandoned_and_a_live_one_running() {
+    use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus};
+    use crate::ports::{LeaseStore, RunStore};
+    let h = harness();
+    let (id, _) = h.create().await;
+    let integration = IntegrationId::new(&id);
+    let started = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let running = |run_id: &str, holder: &str| RunRecord {
+        integration_id: integration.clone(),
+        run_id: RunId(run_id.into()),
+        trigger: Trigger::Schedule,
+        dry_run: false,
+        started_at: started,
+        finished_at: None,
+        status: RunStatus::Running,
+        counts: RunCounts::default(),
+        outcomes: Vec::new(),
+        notices: Vec::new(),
+        error: None,
+        holder: Some(holder.into()),
+        ends_by: None,
+        kind: Default::default(),
+        targets: Vec::new(),
+        stats: Default::default(),
+        fields_sent: Vec::new(),
+    };
+    h.store.put_run(&running("dead", "lambda-1")).await.unwrap();
+    h.store.put_run(&running("live", "lambda-2")).await.unwrap();
+    h.store
+        .acquire_lease(
+            &integration,
+            "lambda-2",
+            chrono::Utc::now(),
+            chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+
+    let runs = h
+        .call(Method::GET, &format!("/integrations/{id}/runs"), None)
+        .await;
+    assert_eq!(runs.status, StatusCode::OK, "{}", runs.text);
+    let statuses: Vec<(&str, &str)> = runs.body["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| {
+            (
+                run["run_id"].as_str().unwrap_or_default(),
+                run["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(statuses.contains(&("dead", "abandoned")), "{statuses:?}");
+    assert!(statuses.contains(&("live", "running")), "{statuses:?}");
+    let dead = h
+        .call(Method::GET, &format!("/integrations/{id}/runs/dead"), None)
+        .await;
+    assert_eq!(dead.body["status"], "abandoned");
+    assert_eq!(dead.body["holder"], "lambda-1");
+}
+
+#[tokio::test]
 async fn a_check_reports_each_finding() {
     let h = harness();
     let (id, _) = h.create().await;
@@ -898,6 +961,40 @@ async fn a_batch_reports_every_item_on_its_own() {
     assert_eq!(too_many.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// An NDJSON batch is read line by line: a line that is not UTF-8 is refused alone, and a
+/// UTF-8 byte order mark (as some editors write) is accepted.
+#[tokio::test]
+async fn a_batch_line_that_is_not_utf8_fails_alone() {
+    let h = harness();
+    let (id, _) = h.create().await;
+    enable_certificates(&h, &id).await;
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend_from_slice(certificate_job("c-1").to_string().as_bytes());
+    body.extend_from_slice(b"\n{\"course_name\": \"Br\xFCcke\"}\n");
+    body.extend_from_slice(certificate_job("c-3").to_string().as_bytes());
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/integrations/{id}/certificates/batch"))
+        .header("content-type", "application/x-ndjson")
+        .body(Bytes::from(body))
+        .expect("a valid test request");
+    let caller = Caller::new(TENANT, None);
+    let response = h.api.handle(request, Some(caller)).await;
+    assert_eq!(response.status(), StatusCode::MULTI_STATUS);
+    let report: Value = serde_json::from_slice(response.body()).expect("JSON");
+    assert_eq!(
+        (report["accepted"].clone(), report["rejected"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(report["items"][1]["item"], 2);
+    assert!(
+        report["items"][1]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("not UTF-8")),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn a_certificate_shows_where_it_stands_without_its_link() {
     let h = harness();
@@ -905,18 +1002,27 @@ async fn a_certificate_shows_where_it_stands_without_its_link() {
     let integration = IntegrationId::new(&id);
     let now = chrono::Utc::now();
     let done = CertificateId("c-done".into());
+    let claim = Claim::new(now, chrono::Duration::minutes(5));
     h.store
-        .claim_certificate(&integration, &done, now, chrono::Duration::minutes(5))
+        .claim_certificate(&integration, &done, &claim)
         .await
         .expect("claimed");
     h.store
-        .complete_certificate(&integration, &done, "doc-77", now)
+        .complete_certificate(&integration, &done, &claim.token, "doc-77", now)
         .await
         .expect("completed");
     let mut job = certificate_job("c-parked");
     job["integration_id"] = json!(id);
     h.store
-        .park_certificate(&integration, &CertificateId("c-parked".into()), &job, now)
+        .park_certificate(
+            &integration,
+            &CertificateId("c-parked".into()),
+            &Parking::new(
+                job,
+                "LMS user u-1 is not linked to a Personio employee yet",
+                now,
+            ),
+        )
         .await
         .expect("parked");
 
@@ -939,6 +1045,17 @@ async fn a_certificate_shows_where_it_stands_without_its_link() {
         .await;
     assert_eq!(parked.body["state"], "parked");
     assert_eq!(parked.body["waiting_for_lms_user"], "u-1");
+    assert_eq!(
+        parked.body["reason"],
+        "LMS user u-1 is not linked to a Personio employee yet"
+    );
+    assert_eq!(parked.body["lms_user_id"], "u-1");
+    assert!(parked.body["course_name"].is_string(), "{}", parked.text);
+    let since: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(parked.body["parked_since"].clone()).expect("a timestamp");
+    let until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(parked.body["expires_at"].clone()).expect("a timestamp");
+    assert_eq!(until - since, chrono::Duration::days(30));
     assert!(!parked.text.contains("sig-s3cret"));
     let missing = h
         .call(
@@ -958,18 +1075,20 @@ async fn the_ledger_is_listed_a_page_at_a_time_by_state() {
     let now = chrono::Utc::now();
     for n in 1..=5 {
         let certificate = CertificateId(format!("c/{n}"));
+        let claim = crate::domain::certificate::Claim::new(now, chrono::Duration::minutes(5));
         h.store
-            .claim_certificate(
-                &integration,
-                &certificate,
-                now,
-                chrono::Duration::minutes(5),
-            )
+            .claim_certificate(&integration, &certificate, &claim)
             .await
             .expect("claimed");
         if n % 2 == 1 {
             h.store
-                .complete_certificate(&integration, &certificate, &format!("doc-{n}"), now)
+                .complete_certificate(
+                    &integration,
+                    &certificate,
+                    &claim.token,
+                    &format!("doc-{n}"),
+                    now,
+                )
                 .await
                 .expect("completed");
         }

@@ -128,11 +128,13 @@ impl CertificateConsumer {
         connector: Arc<dyn Connector>,
         limits: FetchLimits,
     ) -> Result<Self, FetchError> {
+        // The PDF fetch keeps to the same address rules as the integrations' connections.
+        let fetcher = PdfFetcher::new(limits, connector.policy().network())?;
         Ok(Self {
             integrations,
             store,
             connector,
-            fetcher: PdfFetcher::new(limits)?,
+            fetcher,
             clock: Arc::new(chrono::Utc::now),
         })
     }
@@ -357,7 +359,8 @@ impl CertificateConsumer {
         Ok(Arc::new(Loaded {
             settings: record.settings,
             pusher: CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
-                .with_clock(self.clock.clone()),
+                .with_clock(self.clock.clone())
+                .with_lms(connected.lms),
         }))
     }
 }

@@ -8,7 +8,8 @@
 
 use crate::domain::integration::{IntegrationRecord, LmsConnection, PersonioConnection};
 use crate::lms::scim::{ScimConfig, ScimLms, ScimSetupError};
-use crate::personio::{PersonioClient, PersonioConfig, RateLimits};
+use crate::net::{NetworkPolicy, UrlRefusal};
+use crate::personio::{DEFAULT_BASE_URL, PersonioClient, PersonioConfig, RateLimits};
 use crate::ports::{
     Credentials, CredentialsError, HrSource, IntegrationCredentials, LearningPlatform,
 };
@@ -16,19 +17,22 @@ use crate::retry::Deadline;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use std::sync::Arc;
-use url::{Host, Url};
+use url::Url;
 
 const PERSONIO_BASE_URL: &str = "personio.base_url";
 const SCIM_BASE_URL: &str = "lms.scim_base_url";
 
 /// What a host allows its connections. Every host passes one; the rules it sets are applied in
-/// this module only.
+/// this module (and, for the addresses, by the clients `crate::net` builds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectPolicy {
     /// Whether a base URL may be plain `http://` to a loopback address (`127.0.0.0/8`, `::1`,
     /// `localhost`). Anywhere else only `https://` is accepted: the Personio client secret and the
     /// SCIM token must not cross a network in clear.
     pub allow_loopback_http: bool,
+    /// Whether only public addresses may be reached: a base URL naming (or resolving to) a
+    /// loopback, private, link-local or metadata address is refused, at connect time too.
+    pub public_addresses_only: bool,
     /// Whether the Personio client keeps to Personio's documented rate limits per credential.
     /// Only a host talking to a server of its own that has no limits turns it off.
     pub personio_rate_budget: bool,
@@ -36,18 +40,29 @@ pub struct ConnectPolicy {
 
 impl ConnectPolicy {
     /// A host whose operator names the URLs and runs beside what they name: the CLI (a sandbox or
-    /// a SCIM server on this machine) and tests.
+    /// a SCIM server on this machine or the company network) and tests.
     pub const LOCAL: Self = Self {
         allow_loopback_http: true,
+        public_addresses_only: false,
         personio_rate_budget: true,
     };
 
     /// A host that connects to the URLs its tenants give it: the Lambda functions and the admin
-    /// API. Nothing there listens on loopback but the Lambda runtime itself, so https only.
+    /// API. https to public addresses only, so that no tenant can aim a check or a plan at the
+    /// metadata service (`169.254.169.254`), the VPC or the Lambda runtime on loopback.
     pub const HOSTED: Self = Self {
         allow_loopback_http: false,
+        public_addresses_only: true,
         personio_rate_budget: true,
     };
+
+    /// The rules for addresses, as the HTTP clients and the PDF fetcher take them.
+    pub fn network(&self) -> NetworkPolicy {
+        NetworkPolicy {
+            allow_loopback_http: self.allow_loopback_http,
+            public_addresses_only: self.public_addresses_only,
+        }
+    }
 }
 
 /// The two remote systems of one integration, connected.
@@ -72,6 +87,18 @@ pub enum ConnectError {
         system: &'static str,
         reason: String,
     },
+    /// A stored secret was given for another address than the integration now names: it is not
+    /// sent there (the base URL was changed without giving the secret again).
+    #[error(
+        "{field}: the stored {secret} was given for {given_for}, not for {now}; give it again \
+         with the new address"
+    )]
+    SecretGivenElsewhere {
+        field: &'static str,
+        secret: &'static str,
+        given_for: String,
+        now: String,
+    },
 }
 
 impl ConnectError {
@@ -80,7 +107,7 @@ impl ConnectError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Credentials(error) => error.is_retryable(),
-            Self::Url { .. } | Self::Client { .. } => false,
+            Self::Url { .. } | Self::Client { .. } | Self::SecretGivenElsewhere { .. } => false,
         }
     }
 }
@@ -100,8 +127,97 @@ pub fn check_connection(
     Ok(())
 }
 
+/// [`check_connection`], and where only public addresses may be reached, a lookup of each base
+/// URL's host name: one that resolves to an internal address is refused when the integration is
+/// written (the admin API). The clients check again at every connection, so a name re-pointed
+/// later reaches nothing either.
+pub async fn check_connection_resolved(
+    personio: &PersonioConnection,
+    lms: &LmsConnection,
+    policy: &ConnectPolicy,
+) -> Result<(), ConnectError> {
+    check_connection(personio, lms, policy)?;
+    let fields = personio
+        .base_url
+        .iter()
+        .map(|url| (PERSONIO_BASE_URL, url))
+        .chain(std::iter::once((SCIM_BASE_URL, &lms.scim_base_url)));
+    for (field, text) in fields {
+        let url = checked_url(field, text, policy)?;
+        crate::net::check_resolved(&url, policy.network())
+            .await
+            .map_err(|refusal| refused_url(field, text, &refusal))?;
+    }
+    Ok(())
+}
+
+/// The origin (`https://host:port`) of the Personio base URL a connection uses (Personio's
+/// own when none is set), or `None` when it is not a URL.
+pub fn personio_origin(connection: &PersonioConnection) -> Option<String> {
+    origin_of(connection.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
+}
+
+/// The origin of the SCIM base URL, as [`personio_origin`].
+pub fn scim_origin(connection: &LmsConnection) -> Option<String> {
+    origin_of(&connection.scim_base_url)
+}
+
+fn origin_of(text: &str) -> Option<String> {
+    Url::parse(text.trim())
+        .ok()
+        .map(|url| url.origin().ascii_serialization())
+}
+
+/// Refuses credentials given for another origin than the connection's (credentials that say
+/// nothing of where they were given are taken as they are).
+fn check_destinations(
+    personio: &PersonioConnection,
+    lms: &LmsConnection,
+    credentials: &IntegrationCredentials,
+) -> Result<(), ConnectError> {
+    let checks = [
+        (
+            PERSONIO_BASE_URL,
+            "Personio client secret",
+            &credentials.personio_origin,
+            personio_origin(personio),
+        ),
+        (
+            SCIM_BASE_URL,
+            "SCIM token",
+            &credentials.scim_origin,
+            scim_origin(lms),
+        ),
+    ];
+    for (field, secret, given_for, now) in checks {
+        if let Some(given_for) = given_for
+            && now.as_ref() != Some(given_for)
+        {
+            return Err(ConnectError::SecretGivenElsewhere {
+                field,
+                secret,
+                given_for: given_for.clone(),
+                now: now.unwrap_or_else(|| "an address that is not a URL".into()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the credentials say they were given for exactly this integration's origins.
+fn given_for(
+    personio: &PersonioConnection,
+    lms: &LmsConnection,
+    credentials: &IntegrationCredentials,
+) -> bool {
+    credentials.personio_origin.is_some()
+        && credentials.scim_origin.is_some()
+        && check_destinations(personio, lms, credentials).is_ok()
+}
+
 /// Connects both systems of an integration. Every LMS call ends by `deadline` too (a Lambda
-/// invocation's end, a CLI run's budget); Personio calls take their deadline per call.
+/// invocation's end, a CLI run's budget); Personio calls take their deadline per call. A secret
+/// given for another origin than the connection's is not sent there.
 pub fn connect_integration(
     personio: &PersonioConnection,
     lms: &LmsConnection,
@@ -109,6 +225,7 @@ pub fn connect_integration(
     policy: &ConnectPolicy,
     deadline: Deadline,
 ) -> Result<IntegrationAdapters, ConnectError> {
+    check_destinations(personio, lms, credentials)?;
     let hr = connect_personio(
         personio,
         &credentials.personio_client_id,
@@ -136,6 +253,7 @@ pub fn connect_personio(
     }
     config.partner_id = connection.partner_id.clone();
     config.app_id = connection.app_id.clone();
+    config.network = policy.network();
     if !policy.personio_rate_budget {
         config.limits = RateLimits::unlimited();
     }
@@ -151,7 +269,9 @@ fn connect_lms(
     policy: &ConnectPolicy,
 ) -> Result<ScimLms, ConnectError> {
     let base_url = checked_url(SCIM_BASE_URL, &connection.scim_base_url, policy)?;
-    ScimLms::new(ScimConfig::new(base_url.as_str(), token.clone())).map_err(|error| match error {
+    let mut config = ScimConfig::new(base_url.as_str(), token.clone());
+    config.network = policy.network();
+    ScimLms::new(config).map_err(|error| match error {
         ScimSetupError::HttpClient(error) => ConnectError::Client {
             system: "SCIM",
             reason: error.to_string(),
@@ -163,37 +283,31 @@ fn connect_lms(
     })
 }
 
-/// The one rule for an integration's base URLs: an http(s) URL; https, or plain http to a
-/// loopback address where the policy allows it.
+/// The one rule for an integration's base URLs: an http(s) URL without user info; https, or
+/// plain http to a loopback address where the policy allows it; and an IP literal only of a
+/// public address where only those may be reached (`crate::net::check_url`).
 fn checked_url(
     field: &'static str,
     text: &str,
     policy: &ConnectPolicy,
 ) -> Result<Url, ConnectError> {
-    let refused = |reason: String| ConnectError::Url { field, reason };
-    let url = Url::parse(text.trim())
-        .map_err(|error| refused(format!("{text:?} is not a URL: {error}")))?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if !is_loopback(&url) => Err(refused(format!(
-            "{text:?} must use https: plain http only to a loopback address, so that the \
-             credentials never cross a network in clear"
-        ))),
-        "http" if !policy.allow_loopback_http => Err(refused(format!(
-            "{text:?} must use https: this host connects to no plain http address"
-        ))),
-        "http" => Ok(url),
-        _ => Err(refused(format!("{text:?} must be an http(s) URL"))),
-    }
+    let url = Url::parse(text.trim()).map_err(|error| ConnectError::Url {
+        field,
+        reason: format!("{text:?} is not a URL: {error}"),
+    })?;
+    crate::net::check_url(&url, policy.network())
+        .map_err(|refusal| refused_url(field, text, &refusal))?;
+    Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(address)) => address.is_loopback(),
-        Some(Host::Ipv6(address)) => address.is_loopback(),
-        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+/// A refused URL, naming the field; the URL itself only when it carries no user info (which
+/// may be a password).
+fn refused_url(field: &'static str, text: &str, refusal: &UrlRefusal) -> ConnectError {
+    let reason = match refusal {
+        UrlRefusal::UserInfo => format!("the URL {refusal}"),
+        _ => format!("{text:?} {refusal}"),
+    };
+    ConnectError::Url { field, reason }
 }
 
 /// Connects an integration from its record. Production hosts use [`CredentialsConnector`];
@@ -238,7 +352,11 @@ impl Connector for CredentialsConnector {
         record: &IntegrationRecord,
         deadline: Deadline,
     ) -> Result<IntegrationAdapters, ConnectError> {
-        let credentials = self.credentials.credentials(&record.id).await?;
+        let mut credentials = self.credentials.credentials(&record.id).await?;
+        if !given_for(&record.personio, &record.lms, &credentials) {
+            // Perhaps cached from before a change of address and its new secrets: read again.
+            credentials = self.credentials.fresh_credentials(&record.id).await?;
+        }
         connect_integration(
             &record.personio,
             &record.lms,
@@ -254,11 +372,7 @@ mod tests {
     use super::*;
 
     fn credentials() -> IntegrationCredentials {
-        IntegrationCredentials {
-            personio_client_id: "client".into(),
-            personio_client_secret: Secret::new("s3cret"),
-            lms_token: Secret::new("t0ken"),
-        }
+        IntegrationCredentials::new("client", Secret::new("s3cret"), Secret::new("t0ken"))
     }
 
     fn lms(url: &str) -> LmsConnection {
@@ -421,6 +535,163 @@ mod tests {
         ));
         assert!(refused.starts_with("lms.scim_base_url:"), "{refused}");
         assert!(check_connection(&personio(https), &lms(https), &ConnectPolicy::HOSTED).is_ok());
+    }
+
+    #[test]
+    fn a_hosted_policy_refuses_internal_addresses_at_connect_time() {
+        let https = "https://lms.example/scim/v2";
+        for (url, class) in [
+            ("https://169.254.169.254/", "cloud metadata service"),
+            ("https://10.0.0.8/scim", "private"),
+            ("https://127.0.0.1:8443/", "loopback"),
+            ("https://[::ffff:192.168.0.1]/", "private"),
+        ] {
+            let refused = match connect_integration(
+                &personio(https),
+                &lms(url),
+                &credentials(),
+                &ConnectPolicy::HOSTED,
+                Deadline::none(),
+            ) {
+                Ok(_) => panic!("{url} must be refused"),
+                Err(error) => error.to_string(),
+            };
+            assert!(
+                refused.starts_with("lms.scim_base_url:") && refused.contains(class),
+                "{refused}"
+            );
+            // The local host (the CLI) reaches its own network.
+            assert!(check_connection(&personio(https), &lms(url), &ConnectPolicy::LOCAL).is_ok());
+        }
+        let with_password = refusal(check_connection(
+            &personio("https://user:hunter2@api.personio.de"),
+            &lms(https),
+            &ConnectPolicy::LOCAL,
+        ));
+        assert!(
+            with_password.contains("user name or password"),
+            "{with_password}"
+        );
+        assert!(!with_password.contains("hunter2"), "{with_password}");
+    }
+
+    /// A host name passes the URL check, but where only public addresses may be reached its
+    /// addresses are checked when the clients connect: a name resolving to loopback reaches
+    /// nothing, neither Personio's client nor the SCIM client, and nothing is retried.
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_when_connecting() {
+        // Something listens there: only the address rule can keep the clients out.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "https://localhost:{}/",
+            listener.local_addr().unwrap().port()
+        );
+        let adapters = connect_integration(
+            &personio(&url),
+            &lms(&format!("{url}scim/v2")),
+            &credentials(),
+            &ConnectPolicy::HOSTED,
+            Deadline::none(),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let lms_error = adapters
+            .lms
+            .find_user_by_email("ada@acme.example")
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(lms_error, crate::ports::LmsError::Refused(_)),
+            "{lms_error}"
+        );
+        assert!(
+            lms_error
+                .to_string()
+                .contains("localhost resolves to 127.0.0.1, a loopback address"),
+            "{lms_error}"
+        );
+        let hr_error = adapters
+            .hr
+            .document_categories(Deadline::after(std::time::Duration::from_secs(10)))
+            .await
+            .expect_err("refused");
+        assert!(!hr_error.is_retryable(), "{hr_error}");
+        assert!(
+            hr_error
+                .to_string()
+                .contains("resolves to 127.0.0.1, a loopback address"),
+            "{hr_error}"
+        );
+    }
+
+    /// Stored secrets know the origin they were given for; a connection to another origin is
+    /// refused, after one fresh read (the cache may hold secrets from before a rotation).
+    #[tokio::test]
+    async fn a_secret_is_never_sent_to_an_origin_it_was_not_given_for() {
+        use crate::domain::IntegrationId;
+        use std::sync::Mutex;
+
+        struct Stored {
+            cached: IntegrationCredentials,
+            fresh: IntegrationCredentials,
+            fresh_reads: Mutex<usize>,
+        }
+
+        #[async_trait]
+        impl Credentials for Stored {
+            async fn credentials(
+                &self,
+                _integration: &IntegrationId,
+            ) -> Result<IntegrationCredentials, CredentialsError> {
+                Ok(self.cached.clone())
+            }
+
+            async fn fresh_credentials(
+                &self,
+                _integration: &IntegrationId,
+            ) -> Result<IntegrationCredentials, CredentialsError> {
+                *self.fresh_reads.lock().unwrap() += 1;
+                Ok(self.fresh.clone())
+            }
+        }
+
+        let bound = |scim: &str| IntegrationCredentials {
+            personio_origin: Some("https://api.personio.de".into()),
+            scim_origin: Some(scim.into()),
+            ..credentials()
+        };
+        let mut record = crate::store::contract::integration_record("acme", "tenant", None, 1);
+        record.personio = PersonioConnection::default();
+        record.lms = lms("https://academy.example.org/scim/v2");
+
+        // Cached from before the move, stored anew with it: the fresh read connects.
+        let rotated = Stored {
+            cached: bound("https://lms.example.com"),
+            fresh: bound("https://academy.example.org"),
+            fresh_reads: Mutex::new(0),
+        };
+        let rotated = Arc::new(rotated);
+        let connector = CredentialsConnector::new(rotated.clone(), ConnectPolicy::LOCAL);
+        assert!(connector.connect(&record, Deadline::none()).await.is_ok());
+        assert_eq!(*rotated.fresh_reads.lock().unwrap(), 1);
+
+        // Still given for the old address: refused, naming both.
+        let stale = Arc::new(Stored {
+            cached: bound("https://lms.example.com"),
+            fresh: bound("https://lms.example.com"),
+            fresh_reads: Mutex::new(0),
+        });
+        let connector = CredentialsConnector::new(stale, ConnectPolicy::LOCAL);
+        let error = connector
+            .connect(&record, Deadline::none())
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            error.to_string(),
+            "lms.scim_base_url: the stored SCIM token was given for https://lms.example.com, \
+             not for https://academy.example.org; give it again with the new address"
+        );
+        assert!(!error.is_retryable());
     }
 
     #[tokio::test]

@@ -127,6 +127,8 @@ mod tests {
             error: None,
             fields_sent: Vec::new(),
             stats: Default::default(),
+            holder: None,
+            ends_by: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! run that creates the link is the moment to push it. So after a real, successful sync the
 //! parked certificates of the integration are released here, and every host gets that for free.
 
+use super::run_history::abandoned_notices;
 use crate::certificates::{BatchReport, CertificatePusher, PushProgress};
 use crate::domain::run::{RunRecord, RunStatus};
 use crate::ports::StoreError;
@@ -31,6 +32,9 @@ pub enum SyncVerdict {
     CompletedWithFailures,
     /// The run could not finish (Personio or the LMS unreachable, credentials rejected).
     Failed,
+    /// The run was stopped (a signal, a closed output, its deadline) and stopped cleanly: what it
+    /// did is recorded, the rest is left for the next run.
+    Aborted,
     /// Another run holds the lease; this one did nothing.
     LeaseHeld,
 }
@@ -67,7 +71,8 @@ impl IntegrationSync {
             }
         };
         match record.status {
-            RunStatus::Failed | RunStatus::Running => SyncVerdict::Failed,
+            RunStatus::Failed | RunStatus::Running | RunStatus::Abandoned => SyncVerdict::Failed,
+            RunStatus::Aborted => SyncVerdict::Aborted,
             RunStatus::CompletedWithFailures => SyncVerdict::CompletedWithFailures,
             RunStatus::Succeeded if release_failed => SyncVerdict::CompletedWithFailures,
             RunStatus::Succeeded => SyncVerdict::Succeeded,
@@ -78,7 +83,12 @@ impl IntegrationSync {
 /// Whether a finished sync may release parked certificates: only a real run that got as far as
 /// writing links (a failed run may have written none, and a dry run writes none).
 fn releases_parked(request_dry_run: bool, record: &RunRecord) -> bool {
-    !request_dry_run && !record.dry_run && record.status != RunStatus::Failed
+    !request_dry_run
+        && !record.dry_run
+        && matches!(
+            record.status,
+            RunStatus::Succeeded | RunStatus::CompletedWithFailures
+        )
 }
 
 /// Runs one sync of one integration, then releases its parked certificates when the run was real
@@ -90,18 +100,35 @@ pub async fn sync_integration(
     sync_progress: &dyn SyncProgress,
     push_progress: &dyn PushProgress,
 ) -> Result<IntegrationSync, SyncError> {
+    let mut request = request;
+    match abandoned_notices(engine.store(), &request.integration_id).await {
+        Ok(notices) => request.notices.extend(notices),
+        // Only a notice is lost; the run itself does not depend on it.
+        Err(error) => warn!(%error, "could not look for abandoned runs"),
+    }
     let integration = request.integration_id.clone();
     let certificates = request.settings.certificates.clone();
     let deadline = request.deadline;
     let dry_run = request.dry_run;
+    let cancel = request.cancel.clone();
     let sync = engine.run(request, sync_progress).await?;
     let released = match &sync {
         SyncOutcome::Completed(record)
-            if certificates.enabled && releases_parked(dry_run, record) =>
+            if certificates.enabled
+                && releases_parked(dry_run, record)
+                && cancel.requested().is_none() =>
         {
-            let released = pusher
-                .release_parked(&integration, &certificates, deadline, push_progress)
-                .await;
+            // A stop asked for meanwhile ends the release: a certificate cut short mid-upload is
+            // recovered by its ledger claim (the next push looks for the document first).
+            let release =
+                pusher.release_parked(&integration, &certificates, deadline, push_progress);
+            let released = tokio::select! {
+                released = release => released,
+                _ = cancel.cancelled() => {
+                    info!("stopped while releasing parked certificates");
+                    return Ok(IntegrationSync { sync, released: None });
+                }
+            };
             match &released {
                 Ok(report) if !report.jobs.is_empty() => {
                     info!(released = report.jobs.len(), "released parked certificates");
@@ -169,7 +196,8 @@ mod tests {
             store.clone(),
             Arc::new(MemoryNotifier::new()),
         );
-        let fetcher = PdfFetcher::new(FetchLimits::default()).expect("a default fetcher");
+        let fetcher = PdfFetcher::new(FetchLimits::default(), crate::net::NetworkPolicy::LOCAL)
+            .expect("a default fetcher");
         let pusher = CertificatePusher::new(hr.clone(), store.clone(), fetcher);
         let mut settings = IntegrationSettings::new(SELECTION_KEY);
         settings.certificates.enabled = certificates_enabled;
@@ -203,7 +231,23 @@ mod tests {
                 crate::retry::Deadline::none(),
             )
             .await;
-        assert_eq!(report.jobs[0].outcome, PushOutcome::Parked);
+        assert!(
+            matches!(&report.jobs[0].outcome, PushOutcome::Parked { reason } if reason.contains("not linked")),
+            "{:?}",
+            report.jobs[0].outcome
+        );
+    }
+
+    /// The ledger entry of the certificate `park_for_next_user` parked.
+    async fn parked_entry(f: &Fixture) -> crate::domain::certificate::LedgerEntry {
+        f.store
+            .certificate(
+                &f.integration,
+                &crate::domain::certificate::CertificateId("cert-1".into()),
+            )
+            .await
+            .expect("ledger")
+            .expect("entry")
     }
 
     fn request(f: &Fixture, dry_run: bool) -> SyncRequest {
@@ -235,15 +279,7 @@ mod tests {
             .expect("the ledger was listed");
         assert_eq!(released.jobs.len(), 1);
         assert_eq!(links[0].lms_user_id, f.lms_user);
-        let entry = f
-            .store
-            .certificate(
-                &f.integration,
-                &crate::domain::certificate::CertificateId("cert-1".into()),
-            )
-            .await
-            .expect("ledger")
-            .expect("entry");
+        let entry = parked_entry(&f).await;
         assert!(matches!(entry.state, LedgerState::Done { .. }));
         assert_eq!(f.hr.uploaded().len(), 1);
         assert_eq!(result.verdict(), SyncVerdict::Succeeded);
@@ -281,6 +317,39 @@ mod tests {
         .expect("the sync runs");
         assert!(result.released.is_none());
         assert!(result.record().is_some());
+    }
+
+    /// Asks the run to stop once its last change is applied.
+    struct StopWhenApplied(crate::sync::CancelToken);
+
+    impl SyncProgress for StopWhenApplied {
+        fn applied(&self, done: usize, total: usize) {
+            if total > 0 && done == total {
+                self.0.cancel(crate::sync::StopRequest::Interrupted);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_asked_for_after_the_changes_leaves_parked_certificates_for_the_next_run() {
+        let f = fixture(true);
+        park_for_next_user(&f).await;
+        let request = request(&f, false);
+        let progress = StopWhenApplied(request.cancel.clone());
+
+        let result = sync_integration(&f.engine, &f.pusher, request, &progress, &NoProgress)
+            .await
+            .expect("the sync runs");
+
+        assert_eq!(
+            result.verdict(),
+            SyncVerdict::Succeeded,
+            "every change was applied"
+        );
+        assert!(result.released.is_none());
+        assert!(f.hr.uploaded().is_empty());
+        let entry = parked_entry(&f).await;
+        assert!(matches!(entry.state, LedgerState::Parked { .. }));
     }
 
     #[tokio::test]

@@ -16,6 +16,10 @@
 //! - [`roster`]: reading Personio as a sync does, for the use cases that look before a run
 //!   (and the first-sync count the CLI confirms).
 //! - [`run_lookup`]: one run by its id, a unique prefix of it, or `latest`.
+//! - [`run_history`]: the run history as every reader shows it (a dead run reads `abandoned`),
+//!   and what the next run says about such runs.
+//! - [`lease`]: the sync lease for hosts: taking over a dead local holder's lease, breaking a
+//!   lease by hand (`personio-lms unlock`).
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
 //! - [`delta_runs`]: which scheduled runs are deltas, and where a delta starts.
 //! - [`job_batch`]: a batch of sync jobs folded into as few runs as do the same work (webhook
@@ -36,9 +40,11 @@ pub mod delta_runs;
 pub mod explain;
 pub mod integration_sync;
 pub mod job_batch;
+pub mod lease;
 pub mod observe;
 pub mod preflight;
 pub mod roster;
+pub mod run_history;
 pub mod run_lookup;
 pub mod schedule;
 pub mod sync_job;
@@ -55,6 +61,9 @@ pub use delta_runs::{full_run_due, scheduled_scope};
 pub use explain::{EmployeeKey, ExplainError, Explanation, explain_employee};
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 pub use job_batch::{Coalesced, CoalescedJob, MessageResult, coalesce};
+pub use lease::{
+    LeaseState, ProcessHolder, break_lease, lease_state, take_over_from_dead_local_holder,
+};
 pub use preflight::{Check, CheckStatus, PreflightReport, run_preflight};
 pub use roster::{first_sync_accounts, read_roster};
 pub use run_lookup::{RunLookupError, find_run};

@@ -98,7 +98,7 @@ impl CertificateTally {
         match (record, integration) {
             (Tallied::Dropped, _) => self.dropped += 1,
             (Tallied::Pushed(pushed), Some(integration)) => {
-                if matches!(pushed, PushOutcome::Parked) {
+                if matches!(pushed, PushOutcome::Parked { .. }) {
                     self.parked_in.insert(integration.clone());
                 }
                 let (jobs, _) = self.outcomes.entry(integration).or_default();

@@ -1,9 +1,10 @@
 //! Finding one run the way an admin names it: its full id, `latest`, or a unique prefix of its id
 //! (the first 8 characters of a UUID are as good as the whole in a history of hundreds).
 
+use super::run_history;
 use crate::domain::IntegrationId;
 use crate::domain::run::{RunId, RunRecord};
-use crate::ports::{RunStore, StoreError};
+use crate::ports::{RunStore, StoreError, SyncStore};
 
 /// The word for the newest run.
 pub const LATEST: &str = "latest";
@@ -37,8 +38,20 @@ fn shown(matches: &[RunId]) -> String {
     names.join(", ")
 }
 
-/// The run named by `given`: `latest`, the exact id, or the one run whose id starts with it.
+/// The run named by `given`: `latest`, the exact id, or the one run whose id starts with it,
+/// with its effective status (a dead run reads `abandoned`, as in every reader).
 pub async fn find_run(
+    store: &dyn SyncStore,
+    integration: &IntegrationId,
+    given: &str,
+) -> Result<RunRecord, RunLookupError> {
+    let found = find_stored_run(store, integration, given).await?;
+    run_history::run(store, integration, &found.run_id)
+        .await?
+        .ok_or_else(|| RunLookupError::NotFound(given.trim().to_owned()))
+}
+
+async fn find_stored_run(
     store: &dyn RunStore,
     integration: &IntegrationId,
     given: &str,

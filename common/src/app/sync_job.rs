@@ -162,6 +162,7 @@ impl SyncJobHandler {
         span.in_scope(|| match &result {
             Ok(SyncJobDone::Ran { run_id, verdict, .. }) => match verdict {
                 SyncVerdict::Failed => error!(run = %run_id, "the sync run failed; it is recorded, the next run tries again"),
+                SyncVerdict::Aborted => warn!(run = %run_id, "the sync run stopped before its deadline; what it did is recorded, the next run does the rest"),
                 verdict => info!(run = %run_id, ?verdict, "sync job done"),
             },
             Ok(SyncJobDone::LeaseHeld { holder, until, .. }) => {
@@ -227,11 +228,12 @@ impl SyncJobHandler {
         };
         let engine = SyncEngine::new(
             connected.hr.clone(),
-            connected.lms,
+            connected.lms.clone(),
             self.store.clone(),
             self.notifier.clone(),
         );
-        let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone());
+        let pusher = CertificatePusher::new(connected.hr, self.store.clone(), self.fetcher.clone())
+            .with_lms(connected.lms);
         let mut request =
             SyncRequest::new(integration.clone(), record.settings.clone(), job.trigger);
         request.dry_run = job.dry_run;
@@ -374,7 +376,7 @@ mod tests {
             Arc::new(store.clone()),
             connector,
             Arc::new(MemoryNotifier::new()),
-            PdfFetcher::new(FetchLimits::default()).unwrap(),
+            PdfFetcher::new(FetchLimits::default(), crate::net::NetworkPolicy::LOCAL).unwrap(),
         );
         Fixture {
             store,
@@ -448,6 +450,8 @@ mod tests {
                 error: Some("Personio was unreachable".into()),
                 stats: Default::default(),
                 fields_sent: Vec::new(),
+                holder: None,
+                ends_by: None,
             };
             f.store.put_run(&failed).await.unwrap();
         }

@@ -1,6 +1,7 @@
 //! Integration credentials in AWS Secrets Manager: one secret per integration, a JSON object
-//! `{"personio_client_id", "personio_client_secret", "lms_token"}`, cached briefly in memory so
-//! that a sync run (and a warm Lambda) does not call Secrets Manager for every use.
+//! `{"personio_client_id", "personio_client_secret", "lms_token"}` with the origins the secrets
+//! were given for (`"personio_origin"`, `"scim_origin"`), cached briefly in memory so that a
+//! sync run (and a warm Lambda) does not call Secrets Manager for every use.
 
 use super::{AwsFailure, classify};
 use crate::domain::IntegrationId;
@@ -172,6 +173,13 @@ impl Credentials for SecretsManagerCredentials {
         if let Some(credentials) = self.cached(integration) {
             return Ok(credentials);
         }
+        self.fresh_credentials(integration).await
+    }
+
+    async fn fresh_credentials(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<IntegrationCredentials, CredentialsError> {
         let name = self.secret_name(integration);
         let output = self
             .client
@@ -259,10 +267,18 @@ fn parse_credentials(text: &str) -> Result<IntegrationCredentials, String> {
             None => Err(format!("field `{name}` is missing")),
         }
     };
+    let origin = |name: &str| -> Result<Option<String>, String> {
+        match object.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(_) => field(name).map(Some),
+        }
+    };
     Ok(IntegrationCredentials {
         personio_client_id: field("personio_client_id")?,
         personio_client_secret: Secret::new(field("personio_client_secret")?),
         lms_token: Secret::new(field("lms_token")?),
+        personio_origin: origin("personio_origin")?,
+        scim_origin: origin("scim_origin")?,
     })
 }
 

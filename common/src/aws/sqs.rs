@@ -1,7 +1,9 @@
 //! The job queues on SQS: a standard queue for sync jobs and a FIFO queue for certificate jobs
 //! (message group = integration, so one integration's certificates are pushed in order and
-//! integrations do not block each other; deduplication id = certificate id, so a certificate
-//! submitted twice within SQS's five-minute window becomes one message). Bodies are JSON.
+//! integrations do not block each other; deduplication id = a hash of the job's content, so a
+//! job submitted twice unchanged within SQS's five-minute window becomes one message, while a
+//! corrected job for the same certificate is a message of its own — the certificate ledger
+//! still makes either one document). Bodies are JSON.
 
 use super::{AwsFailure, classify};
 use crate::domain::IntegrationId;
@@ -63,6 +65,8 @@ pub fn fifo_id(value: &str) -> String {
     }
 }
 
+pub use crate::ports::content_dedup_id;
+
 fn queue_error(queue: &str, failure: AwsFailure) -> QueueError {
     match failure {
         AwsFailure::Retryable(reason) => {
@@ -106,7 +110,7 @@ impl JobQueue for SqsJobQueue {
             .queue_url(queue_url)
             .message_body(job.to_string())
             .message_group_id(fifo_id(integration.as_str()))
-            .message_deduplication_id(fifo_id(&certificate.0))
+            .message_deduplication_id(content_dedup_id(job))
             .send()
             .await
             .map_err(|error| queue_error(queue_url, classify(&error)))?;
@@ -139,5 +143,17 @@ mod tests {
             assert!(id.starts_with("sha256-"), "{refused:?} → {id}");
         }
         assert_eq!(fifo_id(&"c".repeat(128)), "c".repeat(128));
+    }
+
+    #[test]
+    fn deduplication_ids_follow_the_content_not_the_certificate() {
+        let job = serde_json::json!({"certificate_id": "c-1", "course_name": "Fire safety"});
+        let same = serde_json::json!({"course_name": "Fire safety", "certificate_id": "c-1"});
+        let corrected = serde_json::json!({"certificate_id": "c-1", "course_name": "Fire Safety"});
+        assert_eq!(content_dedup_id(&job), content_dedup_id(&same));
+        assert_ne!(content_dedup_id(&job), content_dedup_id(&corrected));
+        let id = content_dedup_id(&job);
+        assert!(id.len() <= FIFO_ID_MAX_LEN, "{id}");
+        assert_eq!(fifo_id(&id), id, "SQS takes it as it is");
     }
 }

@@ -1,9 +1,10 @@
 //! How a certificate looks as a Personio document: category, title, comment, file name.
 
 use super::job::CertificateJob;
-use crate::ports::{DocumentCategory, ExistingDocument};
-
-use crate::ports::MAX_DOCUMENT_TITLE_CHARS;
+use crate::domain::IntegrationId;
+use crate::domain::certificate::CertificateId;
+use crate::ports::{DocumentCategory, ExistingDocument, MAX_DOCUMENT_TITLE_CHARS};
+use crate::text;
 
 /// The categories tried, in order, when the integration names none.
 pub const DEFAULT_CATEGORY_NAMES: [&str; 2] = ["Learning certificates", "Bildungszertifikate"];
@@ -62,42 +63,75 @@ pub fn choose_category(
     }
 }
 
-/// The document title: the course name on one line, cut to Personio's 255 characters at a word
-/// boundary when one is near, with "…".
+/// The document title: the course name on one line without control characters, cut to
+/// Personio's 255 characters at a word boundary when one is near, with "…".
 pub fn document_title(course_name: &str) -> String {
-    let one_line = course_name.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= MAX_DOCUMENT_TITLE_CHARS {
-        return one_line;
-    }
-    // Room for the ellipsis. Cutting by chars never splits a UTF-8 sequence.
-    let kept: String = one_line
-        .chars()
-        .take(MAX_DOCUMENT_TITLE_CHARS - 1)
-        .collect();
-    // A word boundary is only worth it when it keeps most of the title.
-    let cut = match kept.rfind(' ') {
-        Some(space) if kept[..space].chars().count() >= MAX_DOCUMENT_TITLE_CHARS * 3 / 4 => {
-            &kept[..space]
-        }
-        _ => kept.as_str(),
-    };
-    format!(
-        "{}…",
-        cut.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-'))
-    )
+    text::bounded(course_name, MAX_DOCUMENT_TITLE_CHARS)
 }
 
-/// The document comment: course, completion date and validity, for people reading Personio.
-pub fn document_comment(job: &CertificateJob) -> String {
+/// What precedes the certificate's identity at the end of every comment.
+const IDENTITY_PREFIX: &str = "LMS certificate ";
+const IDENTITY_INFIX: &str = " of integration ";
+
+/// The document comment: course, completion date and validity for people reading Personio,
+/// then the certificate's identity (`LMS certificate "c-9" of integration "acme".`), which is
+/// how a later worker recognises the document ([`is_document_of`]). The identity is written as
+/// JSON strings, so no course name or id can make one certificate's comment read as another's.
+pub fn document_comment(integration: &IntegrationId, job: &CertificateJob) -> String {
     let mut comment = format!(
         "Course certificate: {}. Completed on {}.",
-        job.course_name, job.completed_on
+        text::bounded(&job.course_name, text::MAX_TEXT_CHARS),
+        job.completed_on
     );
     if let Some(valid_until) = job.valid_until {
         comment.push_str(&format!(" Valid until {valid_until}."));
     }
-    comment.push_str(&format!(" LMS certificate {}.", job.certificate_id));
+    comment.push_str(&format!(
+        " {IDENTITY_PREFIX}{}{IDENTITY_INFIX}{}.",
+        json_string(&job.certificate_id.0),
+        json_string(integration.as_str())
+    ));
     comment
+}
+
+fn json_string(text: &str) -> String {
+    // Serialising a string cannot fail.
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// The certificate identity a comment ends with: (certificate id, integration id).
+fn identity_of(comment: &str) -> Option<(String, String)> {
+    let rest = comment.trim_end().strip_suffix('.')?;
+    let (rest, integration) = split_last_json_string(rest)?;
+    let rest = rest.strip_suffix(IDENTITY_INFIX)?;
+    let (rest, certificate) = split_last_json_string(rest)?;
+    rest.ends_with(IDENTITY_PREFIX)
+        .then_some((certificate, integration))
+}
+
+/// Splits `text` that ends with a JSON string literal into what precedes it and its value. The
+/// literal's opening quote is the nearest quote before the closing one that no backslash
+/// escapes: inside a literal every quote is escaped.
+fn split_last_json_string(text: &str) -> Option<(&str, String)> {
+    let body = text.strip_suffix('"')?;
+    let bytes = body.as_bytes();
+    let mut index = bytes.len();
+    while index > 0 {
+        index -= 1;
+        if bytes[index] != b'"' {
+            continue;
+        }
+        let backslashes = bytes[..index]
+            .iter()
+            .rev()
+            .take_while(|byte| **byte == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            let value = serde_json::from_str(&text[index..]).ok()?;
+            return Some((&text[..index], value));
+        }
+    }
+    None
 }
 
 /// `certificate-<course-slug>-<completion date>.pdf`, ASCII only (file names travel through
@@ -132,10 +166,22 @@ pub fn document_file_name(job: &CertificateJob) -> String {
     format!("certificate-{slug}-{}.pdf", job.completed_on)
 }
 
-/// Whether an existing Personio document is this certificate's (same title, same date): how a
-/// worker recovering an expired claim recognises an upload whose ledger write was lost.
-pub fn is_same_document(existing: &ExistingDocument, job: &CertificateJob) -> bool {
-    existing.title == document_title(&job.course_name) && existing.date == Some(job.completed_on)
+/// Whether an existing Personio document is this certificate's: its comment carries this
+/// certificate's identity (certificate id and integration). How a worker recovering an earlier
+/// attempt recognises an upload whose ledger write was lost. Title and date are never used: two
+/// certificates of the same course on the same day are two documents.
+pub fn is_document_of(
+    existing: &ExistingDocument,
+    integration: &IntegrationId,
+    certificate: &CertificateId,
+) -> bool {
+    existing
+        .comment
+        .as_deref()
+        .and_then(identity_of)
+        .is_some_and(|(found, found_integration)| {
+            found == certificate.0 && found_integration == integration.as_str()
+        })
 }
 
 #[cfg(test)]
@@ -205,9 +251,17 @@ mod tests {
         assert_eq!(document_title(&exactly), exactly);
     }
 
+    fn acme() -> IntegrationId {
+        IntegrationId::new("acme")
+    }
+
     fn job(course: &str, valid_until: Option<&str>) -> CertificateJob {
+        job_with_id("c-9", course, valid_until)
+    }
+
+    fn job_with_id(certificate: &str, course: &str, valid_until: Option<&str>) -> CertificateJob {
         CertificateJob::parse(&json!({
-            "integration_id": "acme", "certificate_id": "c-9", "lms_user_id": "u",
+            "integration_id": "acme", "certificate_id": certificate, "lms_user_id": "u",
             "course_name": course, "completed_on": "2026-11-20", "valid_until": valid_until,
             "pdf_base64": "JVBERi0xLjQ=",
         }))
@@ -218,19 +272,97 @@ mod tests {
     fn comment_and_file_name_describe_the_course() {
         let with_validity = job("Erste Hilfe: Grundkurs (Büro) / 2026", Some("2028-11-20"));
         assert_eq!(
-            document_comment(&with_validity),
+            document_comment(&acme(), &with_validity),
             "Course certificate: Erste Hilfe: Grundkurs (Büro) / 2026. Completed on 2026-11-20. \
-             Valid until 2028-11-20. LMS certificate c-9."
+             Valid until 2028-11-20. LMS certificate \"c-9\" of integration \"acme\"."
         );
         assert_eq!(
             document_file_name(&with_validity),
             "certificate-erste-hilfe-grundkurs-buero-2026-2026-11-20.pdf"
         );
         let without = job("日本語", None);
-        assert!(!document_comment(&without).contains("Valid until"));
+        assert!(!document_comment(&acme(), &without).contains("Valid until"));
         assert_eq!(
             document_file_name(&without),
             "certificate-course-2026-11-20.pdf"
         );
+    }
+
+    fn document(comment: Option<String>) -> ExistingDocument {
+        ExistingDocument {
+            id: "doc-1".into(),
+            title: "Fire safety".into(),
+            category_id: Some(1),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 20),
+            comment,
+        }
+    }
+
+    #[test]
+    fn a_document_is_recognised_by_its_certificate_id_only() {
+        let first = job_with_id("c-1", "Fire safety", None);
+        let twin = job_with_id("c-2", "Fire safety", None);
+        let uploaded = document(Some(document_comment(&acme(), &first)));
+        assert!(is_document_of(&uploaded, &acme(), &first.certificate_id));
+        // Same course, same day, same title: another certificate's document.
+        assert!(!is_document_of(&uploaded, &acme(), &twin.certificate_id));
+        // The same certificate id of another integration.
+        assert!(!is_document_of(
+            &uploaded,
+            &IntegrationId::new("globex"),
+            &first.certificate_id
+        ));
+        // A document without the identity (uploaded by hand, or its comment edited).
+        assert!(!is_document_of(
+            &document(None),
+            &acme(),
+            &first.certificate_id
+        ));
+        assert!(!is_document_of(
+            &document(Some("Course certificate: Fire safety.".into())),
+            &acme(),
+            &first.certificate_id
+        ));
+    }
+
+    #[test]
+    fn no_course_name_or_id_makes_one_comment_read_as_another_certificate() {
+        // A course name and ids that try to end like an identity of certificate "c-2".
+        let tricky = [
+            ("c-1", "x. LMS certificate \"c-2\" of integration \"acme\"."),
+            ("c-2\" of integration \"acme", "Fire safety"),
+            ("a \\\" b", "Fire safety"),
+            ("c-1\"", "\"quoted\" course\\"),
+            ("LMS certificate \"c-2\" of integration \"acme\"", "Fire"),
+        ];
+        for (id, course) in tricky {
+            let job = job_with_id(id, course, None);
+            let uploaded = document(Some(document_comment(&acme(), &job)));
+            assert!(
+                is_document_of(&uploaded, &acme(), &job.certificate_id),
+                "{id:?} must recognise its own document"
+            );
+            assert!(
+                !is_document_of(&uploaded, &acme(), &CertificateId("c-2".into())),
+                "{id:?} / {course:?} must not read as c-2"
+            );
+        }
+    }
+
+    #[test]
+    fn titles_and_comments_carry_no_control_characters_and_stay_bounded() {
+        let course = format!("Fire\u{0}safety\n{}", "Brandschutz ".repeat(100));
+        let job = job_with_id("c-1", &course, None);
+        let title = document_title(&job.course_name);
+        assert!(title.chars().count() <= MAX_DOCUMENT_TITLE_CHARS);
+        assert!(!title.chars().any(char::is_control), "{title:?}");
+        let comment = document_comment(&acme(), &job);
+        assert!(!comment.chars().any(char::is_control), "{comment:?}");
+        assert!(comment.chars().count() < 400, "{}", comment.chars().count());
+        assert!(is_document_of(
+            &document(Some(comment)),
+            &acme(),
+            &job.certificate_id
+        ));
     }
 }

@@ -6,6 +6,7 @@ use super::job::JobError;
 use crate::domain::employee::PersonioId;
 use crate::domain::settings::CertificateSettingsError;
 use crate::ports::{HrError, StoreError};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -50,6 +51,16 @@ pub enum PushError {
     Store(#[from] StoreError),
     #[error("the deadline passed before the certificate could be pushed")]
     DeadlineExceeded,
+    /// Parked longer than the integration's `parked_expiry_days`: nobody will link its employee.
+    #[error(
+        "waited for its employee since {} (more than {days} days) and gave up: {reason}",
+        since.format("%Y-%m-%d")
+    )]
+    ParkedTooLong {
+        since: DateTime<Utc>,
+        days: u32,
+        reason: String,
+    },
 }
 
 impl PushError {
@@ -59,7 +70,8 @@ impl PushError {
             | Self::Disabled
             | Self::Settings(_)
             | Self::Category(_)
-            | Self::UnknownEmployee { .. } => false,
+            | Self::UnknownEmployee { .. }
+            | Self::ParkedTooLong { .. } => false,
             Self::Categories(error) => error.is_retryable(),
             Self::Pdf(error) => error.is_retryable(),
             Self::Upload(error) | Self::Lookup(error) => error.is_retryable(),

@@ -1,17 +1,20 @@
 //! Fetching a certificate's PDF from its `pdf_url`: only from allowed hosts, over HTTPS (plain
-//! HTTP only to loopback hosts, which tests use), with a size, a time and a redirect limit, and
-//! only content that is a PDF. Redirects are followed by hand so that every hop is checked
-//! against the same rules as the first URL.
+//! HTTP only to loopback hosts, and only where the host's [`NetworkPolicy`] allows it: the CLI
+//! and tests), only to public addresses where the policy says so (an IP literal is refused up
+//! front, a host name's addresses when it is resolved), with a size, a time and a redirect
+//! limit, and only content that is a PDF. Redirects are followed by hand so that every hop is
+//! checked against the same rules as the first URL.
 
 use super::job::{RedactedUrl, looks_like_pdf};
 use super::retrying::Retryable;
 use crate::domain::settings::HostAllowList;
+use crate::net::{NetworkPolicy, UrlRefusal};
 use crate::retry::Deadline;
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use std::time::Duration;
-use url::{Host, Url};
+use url::Url;
 
 /// Personio's limit for one document file (`POST /v1/company/documents`, `file` ≤ 30 MB), as
 /// the Personio client enforces it before sending.
@@ -47,6 +50,9 @@ pub enum FetchError {
     HostNotAllowed { host: String },
     #[error("pdf_url must use https (plain http only for loopback hosts): {url}")]
     NotHttps { url: String },
+    /// An internal address (or a URL this host does not fetch from), never retried.
+    #[error("pdf_url host {host:?} {reason}")]
+    AddressRefused { host: String, reason: String },
     #[error("the PDF server redirected more than {limit} times")]
     TooManyRedirects { limit: u32 },
     #[error("the PDF server sent an unusable redirect: {reason}")]
@@ -80,6 +86,12 @@ impl FetchError {
     }
 
     fn from_reqwest(error: reqwest::Error) -> Self {
+        if let Some(refused) = crate::net::address_refusal(&error) {
+            return Self::AddressRefused {
+                host: refused.host.clone(),
+                reason: refused.to_string(),
+            };
+        }
         if error.is_timeout() {
             return Self::Timeout;
         }
@@ -101,18 +113,24 @@ impl Retryable for FetchError {
 pub struct PdfFetcher {
     client: reqwest::Client,
     limits: FetchLimits,
+    network: NetworkPolicy,
 }
 
 impl PdfFetcher {
-    pub fn new(limits: FetchLimits) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+    /// A fetcher reaching what `network` allows: the host's policy (`ConnectPolicy::network` of
+    /// the app layer), so the PDF fetch keeps to the same address rules as the connections.
+    pub fn new(limits: FetchLimits, network: NetworkPolicy) -> Result<Self, FetchError> {
+        let client = crate::net::client_builder(network)
             .connect_timeout(limits.connect_timeout)
             .build()
             .map_err(|error| FetchError::Setup {
                 reason: error.to_string(),
             })?;
-        Ok(Self { client, limits })
+        Ok(Self {
+            client,
+            limits,
+            network,
+        })
     }
 
     pub fn limits(&self) -> FetchLimits {
@@ -144,7 +162,7 @@ impl PdfFetcher {
         let mut current = url.clone();
         let mut redirects = 0;
         loop {
-            check_url(&current, allowed)?;
+            check_url(&current, allowed, self.network)?;
             let response = self
                 .client
                 .get(current.clone())
@@ -209,13 +227,24 @@ impl PdfFetcher {
     }
 }
 
-/// The scheme and host rules, for the first URL and every redirect target alike.
-fn check_url(url: &Url, allowed: &HostAllowList) -> Result<(), FetchError> {
+/// The scheme, address and host rules, for the first URL and every redirect target alike.
+fn check_url(url: &Url, allowed: &HostAllowList, network: NetworkPolicy) -> Result<(), FetchError> {
     let host = url.host_str().unwrap_or_default();
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback(url) => {}
-        _ => {
+    match crate::net::check_url(url, network) {
+        Ok(()) => {}
+        Err(UrlRefusal::Address(refused)) => {
+            return Err(FetchError::AddressRefused {
+                host: host.to_owned(),
+                reason: refused.to_string(),
+            });
+        }
+        Err(UrlRefusal::UserInfo) => {
+            return Err(FetchError::AddressRefused {
+                host: host.to_owned(),
+                reason: UrlRefusal::UserInfo.to_string(),
+            });
+        }
+        Err(_) => {
             return Err(FetchError::NotHttps {
                 url: RedactedUrl(url).to_string(),
             });
@@ -227,15 +256,6 @@ fn check_url(url: &Url, allowed: &HostAllowList) -> Result<(), FetchError> {
         });
     }
     Ok(())
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 fn redirect_target(current: &Url, response: &reqwest::Response) -> Result<Url, FetchError> {
@@ -291,7 +311,7 @@ mod tests {
     }
 
     fn fetcher(limits: FetchLimits) -> PdfFetcher {
-        PdfFetcher::new(limits).unwrap()
+        PdfFetcher::new(limits, NetworkPolicy::LOCAL).unwrap()
     }
 
     async fn fetch(
@@ -410,6 +430,54 @@ mod tests {
             .unwrap_err();
         assert!(matches!(plain, FetchError::NotHttps { .. }));
         assert!(!plain.to_string().contains("secret"), "{plain}");
+    }
+
+    /// On a host of public addresses only (the Lambda functions), an allow-listed host is not
+    /// enough: loopback over plain http, the metadata service, a private address and a name
+    /// resolving to loopback are all refused before any request.
+    #[tokio::test]
+    async fn a_hosted_fetcher_reaches_public_addresses_only() {
+        let server = TestServer::start(vec![("/c.pdf", Reply::ok(PDF))]).await;
+        let hosted = PdfFetcher::new(FetchLimits::default(), NetworkPolicy::HOSTED).unwrap();
+        let allowed = allow(&["127.0.0.1", "169.254.169.254", "10.0.0.7", "localhost"]);
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let port = server.url("/c.pdf").port().unwrap_or_default();
+        let refused = |text: String| {
+            let hosted = &hosted;
+            let allowed = &allowed;
+            async move {
+                hosted
+                    .fetch(&Url::parse(&text).unwrap(), allowed, deadline)
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let loopback_http = refused(server.url("/c.pdf").to_string()).await;
+        assert!(
+            matches!(loopback_http, FetchError::NotHttps { .. }),
+            "{loopback_http}"
+        );
+        for (text, class) in [
+            (
+                "https://169.254.169.254/latest/meta-data/".to_owned(),
+                "cloud metadata",
+            ),
+            ("https://10.0.0.7/c.pdf".to_owned(), "private"),
+            (format!("https://localhost:{port}/c.pdf"), "loopback"),
+        ] {
+            let error = refused(text.clone()).await;
+            assert!(
+                matches!(&error, FetchError::AddressRefused { reason, .. } if reason.contains(class)),
+                "{text}: {error}"
+            );
+            assert!(!error.is_retryable());
+        }
+        assert_eq!(server.requests(), 0);
+        // The same fetcher on the local host's policy fetches from loopback.
+        let local = fetch(&server, "/c.pdf", FetchLimits::default())
+            .await
+            .unwrap();
+        assert_eq!(&local[..], PDF);
     }
 
     #[tokio::test]

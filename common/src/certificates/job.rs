@@ -14,10 +14,16 @@ use serde_json::{Map, Value};
 use std::fmt;
 use url::Url;
 
-/// The largest PDF a job may carry inline (decoded). Base64 makes it 4/3 larger, so an inline job
-/// stays below ~350 KB: it fits an SQS message (1 MiB) and a parked ledger item (DynamoDB's
-/// 400 KB item limit). Larger certificates come as `pdf_url`.
+/// The largest PDF a job may carry inline (decoded) when jobs travel through a queue. Base64
+/// makes it 4/3 larger, so an inline job stays below ~350 KB: it fits an SQS message (1 MiB) and
+/// a parked ledger item (DynamoDB's 400 KB item limit). Larger certificates come as `pdf_url`.
+/// A host whose jobs never travel that way (the CLI) allows up to Personio's own limit, see
+/// [`CertificateJob::parse_with_inline_limit`].
 pub const MAX_INLINE_PDF_BYTES: usize = 256 * 1024;
+
+/// The longest id (certificate, LMS user, integration) a job may carry, in characters: ids are
+/// keys of the ledger and the queue, and are never cut.
+pub const MAX_ID_CHARS: usize = 200;
 
 /// One certificate to push, validated.
 #[derive(Clone, PartialEq, Eq)]
@@ -114,8 +120,17 @@ pub struct InvalidJob {
 }
 
 impl CertificateJob {
-    /// Parses one job. Unknown fields are ignored; the first missing or malformed field is the error.
+    /// Parses one job with inline PDFs of at most [`MAX_INLINE_PDF_BYTES`]. Unknown fields are
+    /// ignored; the first missing or malformed field is the error.
     pub fn parse(value: &Value) -> Result<Self, InvalidJob> {
+        Self::parse_with_inline_limit(value, MAX_INLINE_PDF_BYTES)
+    }
+
+    /// [`parse`](Self::parse) with inline PDFs of at most `max_inline_bytes` (decoded).
+    pub fn parse_with_inline_limit(
+        value: &Value,
+        max_inline_bytes: usize,
+    ) -> Result<Self, InvalidJob> {
         let Some(object) = value.as_object() else {
             return Err(InvalidJob {
                 integration_id: None,
@@ -149,7 +164,7 @@ impl CertificateJob {
                     format!("{valid_until} is before completed_on {completed_on}"),
                 ));
             }
-            let pdf = pdf_source(object)?;
+            let pdf = pdf_source(object, max_inline_bytes)?;
             Ok(Self {
                 integration_id,
                 certificate_id,
@@ -181,11 +196,19 @@ fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object.get(name).filter(|value| !value.is_null())
 }
 
-/// An id: a non-empty string, or an integer (LMSs with numeric ids send them as numbers).
+/// An id: a non-empty string, or an integer (LMSs with numeric ids send them as numbers). Ids
+/// are keys, never changed: one with control characters or over [`MAX_ID_CHARS`] is refused.
 fn required_id(object: &Map<String, Value>, name: &'static str) -> Result<String, JobError> {
     match field(object, name) {
         None => Err(JobError::new(name, "missing")),
         Some(Value::Number(number)) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
+        Some(Value::String(text)) if text.chars().any(char::is_control) => Err(JobError::new(
+            name,
+            "must not contain control characters (line breaks, tabs, NUL, …)",
+        )),
+        Some(Value::String(text)) if text.trim().chars().count() > MAX_ID_CHARS => Err(
+            JobError::new(name, format!("must be at most {MAX_ID_CHARS} characters")),
+        ),
         Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
         Some(Value::String(_)) => Err(JobError::new(name, "must not be empty")),
         Some(other) => Err(JobError::new(
@@ -259,7 +282,7 @@ fn optional_date(
         .transpose()
 }
 
-fn pdf_source(object: &Map<String, Value>) -> Result<PdfSource, JobError> {
+fn pdf_source(object: &Map<String, Value>, max_inline_bytes: usize) -> Result<PdfSource, JobError> {
     let url = optional_text(object, "pdf_url")?;
     let inline = optional_text(object, "pdf_base64")?;
     match (url, inline) {
@@ -282,11 +305,13 @@ fn pdf_source(object: &Map<String, Value>) -> Result<PdfSource, JobError> {
             }
             Ok(PdfSource::Url(parsed))
         }
-        (None, Some(encoded)) => decode_inline_pdf(&encoded).map(PdfSource::Inline),
+        (None, Some(encoded)) => {
+            decode_inline_pdf(&encoded, max_inline_bytes).map(PdfSource::Inline)
+        }
     }
 }
 
-fn decode_inline_pdf(encoded: &str) -> Result<Bytes, JobError> {
+fn decode_inline_pdf(encoded: &str, max_bytes: usize) -> Result<Bytes, JobError> {
     // Line breaks are common in base64 produced by tools; they carry no data.
     let compact: String = encoded
         .chars()
@@ -298,18 +323,18 @@ fn decode_inline_pdf(encoded: &str) -> Result<Bytes, JobError> {
         JobError::new(
             "pdf_base64",
             format!(
-                "the inline PDF is {size} bytes, more than the {MAX_INLINE_PDF_BYTES} bytes \
-                 allowed inline; send larger certificates as pdf_url"
+                "the inline PDF is {size} bytes, more than the {max_bytes} bytes allowed \
+                 inline; send larger certificates as pdf_url"
             ),
         )
     };
-    if decoded_estimate > MAX_INLINE_PDF_BYTES + 3 {
+    if decoded_estimate > max_bytes + 3 {
         return Err(too_large(decoded_estimate));
     }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|error| JobError::new("pdf_base64", format!("not valid base64: {error}")))?;
-    if decoded.len() > MAX_INLINE_PDF_BYTES {
+    if decoded.len() > max_bytes {
         return Err(too_large(decoded.len()));
     }
     if !looks_like_pdf(&decoded) {
@@ -336,11 +361,15 @@ pub struct LineError {
     pub reason: String,
 }
 
+/// The byte order mark some editors write at the start of a UTF-8 file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Splits an NDJSON backfill (one job per line) into JSON values, each line on its own: a broken
-/// line is an error for that line only. Blank lines are skipped. The values still need
-/// [`CertificateJob::parse`] (done by the pusher), so a line that is valid JSON but not a valid
-/// job fails there, with its field named.
-pub fn parse_ndjson(text: &str) -> Vec<Result<Value, LineError>> {
+/// line (not UTF-8, not JSON) is an error for that line only. A UTF-8 byte order mark is skipped,
+/// blank lines and `\r\n` line ends are fine. The values still need [`CertificateJob::parse`]
+/// (done by the pusher), so a line that is valid JSON but not a valid job fails there, with its
+/// field named.
+pub fn parse_ndjson(text: impl AsRef<[u8]>) -> Vec<Result<Value, LineError>> {
     parse_ndjson_numbered(text)
         .into_iter()
         .map(|(_, value)| value)
@@ -349,16 +378,30 @@ pub fn parse_ndjson(text: &str) -> Vec<Result<Value, LineError>> {
 
 /// [`parse_ndjson`] with each value's 1-based line number, so that a job the pusher rejects later
 /// (by its index in the batch) can still be reported by line.
-pub fn parse_ndjson_numbered(text: &str) -> Vec<(usize, Result<Value, LineError>)> {
-    text.lines()
+pub fn parse_ndjson_numbered(text: impl AsRef<[u8]>) -> Vec<(usize, Result<Value, LineError>)> {
+    let bytes = text.as_ref();
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    bytes
+        .split(|byte| *byte == b'\n')
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| {
-            let value = serde_json::from_str(line).map_err(|error| LineError {
-                line: index + 1,
-                reason: format!("not a JSON value: {error}"),
-            });
-            (index + 1, value)
+        .filter_map(|(index, line)| {
+            let number = index + 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let parsed = match std::str::from_utf8(line) {
+                Err(error) => Err(LineError {
+                    line: number,
+                    reason: format!(
+                        "not UTF-8 text (invalid byte at column {}); save the file as UTF-8",
+                        error.valid_up_to() + 1
+                    ),
+                }),
+                Ok(text) if text.trim().is_empty() => return None,
+                Ok(text) => serde_json::from_str(text).map_err(|error| LineError {
+                    line: number,
+                    reason: format!("not a JSON value: {error}"),
+                }),
+            };
+            Some((number, parsed))
         })
         .collect()
 }
@@ -549,6 +592,52 @@ mod tests {
         for line in backfill {
             CertificateJob::parse(&line.unwrap()).unwrap();
         }
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_fails_alone_and_a_bom_is_accepted() {
+        let mut file = b"\xEF\xBB\xBF{\"a\":1}\r\n".to_vec();
+        file.extend_from_slice(b"{\"name\":\"M\xFCller\"}\n");
+        file.extend_from_slice(b"{\"a\":3}\n");
+        let parsed = parse_ndjson_numbered(&file);
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed[0], (1, Ok(json!({"a": 1}))));
+        let (line, error) = &parsed[1];
+        assert_eq!(*line, 2);
+        let error = error.clone().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 2: not UTF-8 text (invalid byte at column 11); save the file as UTF-8"
+        );
+        assert_eq!(parsed[2], (3, Ok(json!({"a": 3}))));
+    }
+
+    #[test]
+    fn ids_are_bounded_and_free_of_control_characters() {
+        let mut value = valid_job();
+        value["certificate_id"] = json!("cert\u{0}1");
+        let error = error_of(value);
+        assert_eq!(error.field, "certificate_id");
+        assert!(error.reason.contains("control characters"), "{error}");
+        let mut value = valid_job();
+        value["lms_user_id"] = json!("u".repeat(MAX_ID_CHARS + 1));
+        assert_eq!(error_of(value).field, "lms_user_id");
+        let mut value = valid_job();
+        value["certificate_id"] = json!("c".repeat(MAX_ID_CHARS));
+        assert!(CertificateJob::parse(&value).is_ok());
+    }
+
+    #[test]
+    fn a_host_may_allow_larger_inline_pdfs() {
+        let mut value = valid_job();
+        value.as_object_mut().unwrap().remove("pdf_url");
+        let mut large = b"%PDF-".to_vec();
+        large.resize(MAX_INLINE_PDF_BYTES * 4, b'x');
+        value["pdf_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&large));
+        assert_eq!(error_of(value.clone()).field, "pdf_base64");
+        let job = CertificateJob::parse_with_inline_limit(&value, MAX_INLINE_PDF_BYTES * 4)
+            .expect("within the host's limit");
+        assert_eq!(job.pdf, PdfSource::Inline(Bytes::from(large)));
     }
 
     #[test]

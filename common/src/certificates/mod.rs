@@ -6,7 +6,9 @@
 //! - [`fetch`]: fetching a `pdf_url` safely (allow-list, HTTPS, size/time/redirect limits).
 //! - [`document`]: category choice, title, comment and file name of the Personio document.
 //! - [`push`]: the pusher, over the `HrSource` port and the `CertificateStore` port (link lookups
-//!   and the ledger); [`outcome`]: what became of each job; [`error`]: why a job failed.
+//!   and the ledger); `parking`: jobs whose employee is not linked (parked with a reason, failed
+//!   after `parked_expiry_days`); [`outcome`]: what became of each job; [`error`]: why a job
+//!   failed.
 //!
 //! The certificate settings are domain data (`crate::domain::settings::certificates`); the queue
 //! consumer that feeds the pusher is a use case of the application layer (`crate::app`).
@@ -16,6 +18,7 @@ pub mod error;
 pub mod fetch;
 pub mod job;
 pub mod outcome;
+mod parking;
 pub mod push;
 mod retrying;
 

@@ -23,8 +23,11 @@ pub enum PushOutcome {
     Recovered {
         document_id: String,
     },
-    /// The employee is not linked yet; the job waits in the ledger for the next sync run.
-    Parked,
+    /// The employee is not linked yet; the job waits in the ledger for the next sync run (and
+    /// fails once it has waited `parked_expiry_days`). `reason` says whom it waits for.
+    Parked {
+        reason: String,
+    },
     /// Another worker holds an unexpired claim: try again later.
     Busy {
         until: DateTime<Utc>,
@@ -94,7 +97,7 @@ impl BatchReport {
                 PushOutcome::Uploaded { .. } => counts.uploaded += 1,
                 PushOutcome::AlreadyDone { .. } => counts.already_done += 1,
                 PushOutcome::Recovered { .. } => counts.recovered += 1,
-                PushOutcome::Parked => counts.parked += 1,
+                PushOutcome::Parked { .. } => counts.parked += 1,
                 PushOutcome::Busy { .. } => counts.busy += 1,
                 PushOutcome::Failed {
                     retryable: true, ..

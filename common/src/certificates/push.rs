@@ -1,26 +1,31 @@
 //! The certificate push: one LMS certificate → exactly one Personio employee document.
 //!
-//! Per job: parse → resolve the employee by LMS user id (park when unlinked) → claim the ledger
-//! entry (in progress with expiry) → when recovering an expired claim, look for the document in
-//! Personio first → fetch the PDF → upload → complete (document id), or fail (permanent reason).
+//! Per job: parse → resolve the employee by LMS user id (park when unlinked, see [`super::parking`])
+//! → claim the ledger entry (in progress, with this attempt's token and an expiry) → when an
+//! earlier attempt was claimed, look for the document in Personio first (by the certificate id
+//! its comment carries) → fetch the PDF → upload → complete (document id), or fail (permanent
+//! reason). Only the holder of the claim completes or fails it.
 //! Jobs of a batch run one after the other: Personio allows 60 document uploads a minute per
 //! credential (enforced by the Personio client's budget), so concurrency would only queue there.
 
 use super::document::{
     CategoryError, choose_category, document_comment, document_file_name, document_title,
-    is_same_document,
+    is_document_of,
 };
 use super::error::{IntegrationProblem, PushError};
 use super::fetch::PdfFetcher;
-use super::job::{CertificateJob, InvalidJob, JobError, PdfSource};
+use super::job::{CertificateJob, InvalidJob, JobError, MAX_INLINE_PDF_BYTES, PdfSource};
 use super::outcome::{BatchReport, JobReport, PushOutcome, PushProgress};
 use super::retrying::with_retries;
 use crate::domain::IntegrationId;
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerState};
+use crate::domain::certificate::{
+    CertificateId, CertificateSubject, Claim, ClaimToken, LedgerClaim, LedgerState,
+};
 use crate::domain::employee::PersonioId;
 use crate::domain::settings::{CertificateSettings, HostAllowList};
 use crate::ports::{
-    CertificateStore, DocumentCategory, DocumentUpload, HrError, HrSource, StoreError,
+    CertificateStore, DocumentCategory, DocumentUpload, HrError, HrSource, LearningPlatform,
+    StoreError,
 };
 use crate::progress::NoProgress;
 use crate::retry::{Backoff, Deadline};
@@ -35,14 +40,17 @@ use tracing::Instrument as _;
 const CLAIM_SAFETY_MARGIN: Duration = Duration::from_secs(30);
 
 /// Where a job came from: decides what happens to it when it cannot finish now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum JobSource {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum JobSource {
     /// A queue delivers it again when it is reported retryable.
     Queue,
     /// Released from the ledger's parked entries: nothing redelivers it, so a retryable failure
     /// parks it again. Re-parking forgets that an upload may have happened, so parked jobs are
-    /// always looked for in Personio before uploading.
-    Parked,
+    /// always looked for in Personio before uploading. `since` and `reason` are its parking's.
+    Parked {
+        since: DateTime<Utc>,
+        reason: Option<String>,
+    },
 }
 
 /// The clock of the ledger's expiries (replaceable in tests to let claims expire).
@@ -50,21 +58,24 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// Pushes certificate jobs to Personio. Cheap to share: hold one per process.
 pub struct CertificatePusher {
-    hr: Arc<dyn HrSource>,
+    pub(super) hr: Arc<dyn HrSource>,
     /// Link lookups and the ledger: all the push keeps.
-    store: Arc<dyn CertificateStore>,
+    pub(super) store: Arc<dyn CertificateStore>,
+    /// Asked whether the LMS user of a job for nobody linked exists (the parked job's reason).
+    pub(super) lms: Option<Arc<dyn LearningPlatform>>,
     fetcher: PdfFetcher,
-    backoff: Backoff,
-    clock: Clock,
+    pub(super) backoff: Backoff,
+    pub(super) clock: Clock,
+    max_inline_pdf_bytes: usize,
 }
 
 /// What one batch shares: the integration, its settings, and the category, read at most once.
-struct Batch<'a> {
-    integration: &'a IntegrationId,
-    settings: &'a CertificateSettings,
+pub(super) struct Batch<'a> {
+    pub(super) integration: &'a IntegrationId,
+    pub(super) settings: &'a CertificateSettings,
     allowed_hosts: HostAllowList,
     category: Option<Result<DocumentCategory, CategoryFailure>>,
-    deadline: Deadline,
+    pub(super) deadline: Deadline,
     problem: Option<IntegrationProblem>,
 }
 
@@ -102,10 +113,28 @@ impl CertificatePusher {
         Self {
             hr,
             store,
+            lms: None,
             fetcher,
             backoff: Backoff::default(),
             clock: Arc::new(Utc::now),
+            max_inline_pdf_bytes: MAX_INLINE_PDF_BYTES,
         }
+    }
+
+    /// The integration's LMS, asked whether the user of a job for nobody linked exists, so that
+    /// the parked job says which of the two it waits for. Without it, a parked job only says
+    /// that its user is not linked.
+    pub fn with_lms(mut self, lms: Arc<dyn LearningPlatform>) -> Self {
+        self.lms = Some(lms);
+        self
+    }
+
+    /// The largest inline PDF accepted (decoded). Jobs from a queue keep to
+    /// [`MAX_INLINE_PDF_BYTES`] (the default); a host whose jobs never travel through a queue
+    /// (the CLI) may allow up to Personio's own limit.
+    pub fn with_inline_pdf_limit(mut self, bytes: usize) -> Self {
+        self.max_inline_pdf_bytes = bytes;
+        self
     }
 
     /// The backoff for PDF fetches and state store calls.
@@ -170,9 +199,14 @@ impl CertificatePusher {
         .await?;
         let jobs = parked
             .into_iter()
-            .filter_map(|entry| match entry.state {
-                LedgerState::Parked { job } => Some((job, JobSource::Parked)),
-                _ => None,
+            .filter_map(|entry| {
+                let since = entry.parked_since()?;
+                match entry.state {
+                    LedgerState::Parked { job, reason, .. } => {
+                        Some((job, JobSource::Parked { since, reason }))
+                    }
+                    _ => None,
+                }
             })
             .collect();
         Ok(self
@@ -255,7 +289,7 @@ impl CertificatePusher {
         value: serde_json::Value,
         source: JobSource,
     ) -> (Option<CertificateId>, PushOutcome) {
-        let parsed = CertificateJob::parse(&value);
+        let parsed = CertificateJob::parse_with_inline_limit(&value, self.max_inline_pdf_bytes);
         let certificate_id = match &parsed {
             Ok(job) => Some(job.certificate_id.clone()),
             Err(invalid) => invalid.certificate_id.clone(),
@@ -315,23 +349,21 @@ impl CertificatePusher {
             Err(error) => return PushOutcome::failed(&error.into()),
         };
         let Some(link) = link else {
-            return match source {
-                // Still parked as it was: nothing to write.
-                JobSource::Parked => PushOutcome::Parked,
-                JobSource::Queue => self.park(batch, job, value).await,
-            };
+            return self.unlinked(batch, job, value, &source).await;
         };
-        let ttl = claim_ttl(batch.settings);
-        let claim = with_retries(&self.backoff, batch.deadline, "claiming", || {
-            self.store.claim_certificate(
-                batch.integration,
-                &job.certificate_id,
-                (self.clock)(),
-                ttl,
-            )
+        let token = ClaimToken::random();
+        let claim = Claim {
+            token: token.clone(),
+            now: (self.clock)(),
+            ttl: claim_ttl(batch.settings),
+            subject: Some(subject_of(job, Some(link.personio_id))),
+        };
+        let claimed = with_retries(&self.backoff, batch.deadline, "claiming", || {
+            self.store
+                .claim_certificate(batch.integration, &job.certificate_id, &claim)
         })
         .await;
-        let (expires_at, recovering) = match claim {
+        let (expires_at, recovering) = match claimed {
             Ok(LedgerClaim::Claimed {
                 expires_at,
                 recovering,
@@ -347,68 +379,28 @@ impl CertificatePusher {
             .unwrap_or_default()
             .saturating_sub(CLAIM_SAFETY_MARGIN);
         let job_deadline = batch.deadline.min(Deadline::after(claim_left));
-        let look_first = recovering || source == JobSource::Parked;
+        let look_first = recovering || matches!(source, JobSource::Parked { .. });
+        let attempt = Attempt {
+            job,
+            token: &token,
+            employee: link.personio_id,
+        };
         match self
-            .upload_claimed(batch, job, link.personio_id, look_first, job_deadline)
+            .upload_claimed(batch, &attempt, look_first, job_deadline)
             .await
         {
             Ok(outcome) => outcome,
             Err(failure) => {
-                self.settle_failure(batch, job, value, source, failure)
+                self.settle_failure(batch, &attempt, value, &source, failure)
                     .await
             }
-        }
-    }
-
-    /// Parks a job whose employee is not linked yet. A certificate already done stays done.
-    async fn park(
-        &self,
-        batch: &Batch<'_>,
-        job: &CertificateJob,
-        value: &serde_json::Value,
-    ) -> PushOutcome {
-        let parked = with_retries(&self.backoff, batch.deadline, "parking", || {
-            self.store.park_certificate(
-                batch.integration,
-                &job.certificate_id,
-                value,
-                (self.clock)(),
-            )
-        })
-        .await;
-        match parked {
-            Ok(true) => PushOutcome::Parked,
-            Ok(false) => self.done_document(batch, &job.certificate_id).await,
-            Err(error) => PushOutcome::failed(&error.into()),
-        }
-    }
-
-    /// The outcome of a certificate the ledger says is done.
-    async fn done_document(&self, batch: &Batch<'_>, certificate: &CertificateId) -> PushOutcome {
-        let entry = with_retries(&self.backoff, batch.deadline, "reading the entry", || {
-            self.store.certificate(batch.integration, certificate)
-        })
-        .await;
-        match entry {
-            Ok(Some(entry)) => match entry.state {
-                LedgerState::Done { document_id } => PushOutcome::AlreadyDone { document_id },
-                // Changed under us: let the queue deliver it again.
-                _ => PushOutcome::failed(&PushError::Store(StoreError::Conflict(
-                    "the ledger entry changed while parking".into(),
-                ))),
-            },
-            Ok(None) => PushOutcome::failed(&PushError::Store(StoreError::Conflict(
-                "the ledger entry vanished while parking".into(),
-            ))),
-            Err(error) => PushOutcome::failed(&error.into()),
         }
     }
 
     async fn upload_claimed(
         &self,
         batch: &mut Batch<'_>,
-        job: &CertificateJob,
-        employee: PersonioId,
+        attempt: &Attempt<'_>,
         look_first: bool,
         deadline: Deadline,
     ) -> Result<PushOutcome, ClaimedFailure> {
@@ -416,19 +408,23 @@ impl CertificatePusher {
             error,
             document_may_exist: false,
         };
+        let job = attempt.job;
         let category = self.category(batch).await.map_err(known_absent)?;
         if look_first {
             let existing = self
                 .hr
-                .find_documents(employee, Some(category.id), deadline)
+                .find_documents(attempt.employee, Some(category.id), deadline)
                 .await
                 .map_err(|error| ClaimedFailure {
                     error: PushError::Lookup(error),
                     document_may_exist: true,
                 })?;
-            if let Some(found) = existing.iter().find(|doc| is_same_document(doc, job)) {
+            if let Some(found) = existing
+                .iter()
+                .find(|doc| is_document_of(doc, batch.integration, &job.certificate_id))
+            {
                 tracing::info!(document_id = %found.id, "found the document of an earlier upload");
-                return self.complete(batch, job, &found.id).await.map(|()| {
+                return self.complete(batch, attempt, &found.id).await.map(|()| {
                     PushOutcome::Recovered {
                         document_id: found.id.clone(),
                     }
@@ -437,10 +433,10 @@ impl CertificatePusher {
         }
         let content = self.pdf(batch, job, deadline).await.map_err(known_absent)?;
         let upload = DocumentUpload {
-            employee_id: employee,
+            employee_id: attempt.employee,
             category_id: category.id,
             title: document_title(&job.course_name),
-            comment: Some(document_comment(job)),
+            comment: Some(document_comment(batch.integration, job)),
             date: Some(job.completed_on),
             file_name: document_file_name(job),
             content_type: "application/pdf".into(),
@@ -453,7 +449,7 @@ impl CertificatePusher {
                 message,
             }) => {
                 return Err(known_absent(PushError::UnknownEmployee {
-                    employee,
+                    employee: attempt.employee,
                     message,
                 }));
             }
@@ -466,25 +462,27 @@ impl CertificatePusher {
                 });
             }
         };
-        self.complete(batch, job, &uploaded.id)
+        self.complete(batch, attempt, &uploaded.id)
             .await
             .map(|()| PushOutcome::Uploaded {
                 document_id: uploaded.id,
             })
     }
 
-    /// Records the document on the ledger. If that fails the document exists but the ledger
-    /// does not say so: the claim expires and the next worker recovers it by lookup.
+    /// Records the document on the ledger under this attempt's claim. If that fails (the store,
+    /// or a claim taken over by another worker) the document exists but the ledger does not say
+    /// so: the claim expires and the next worker recovers it by lookup.
     async fn complete(
         &self,
         batch: &Batch<'_>,
-        job: &CertificateJob,
+        attempt: &Attempt<'_>,
         document_id: &str,
     ) -> Result<(), ClaimedFailure> {
         with_retries(&self.backoff, batch.deadline, "completing", || {
             self.store.complete_certificate(
                 batch.integration,
-                &job.certificate_id,
+                &attempt.job.certificate_id,
+                attempt.token,
                 document_id,
                 (self.clock)(),
             )
@@ -547,9 +545,9 @@ impl CertificatePusher {
     async fn settle_failure(
         &self,
         batch: &mut Batch<'_>,
-        job: &CertificateJob,
+        attempt: &Attempt<'_>,
         value: &serde_json::Value,
-        source: JobSource,
+        source: &JobSource,
         failure: ClaimedFailure,
     ) -> PushOutcome {
         let error = failure.error;
@@ -557,22 +555,41 @@ impl CertificatePusher {
             batch.problem = error.integration_problem();
         }
         if !error.is_retryable() && !failure.document_may_exist {
-            self.record_failure(batch, &job.certificate_id, &error.to_string())
-                .await;
-        } else if source == JobSource::Parked
-            && let PushOutcome::Failed { reason, .. } = self.park(batch, job, value).await
-        {
-            tracing::warn!(%reason, "could not park the released job again");
+            self.record_failure(
+                batch,
+                &attempt.job.certificate_id,
+                attempt.token,
+                &error.to_string(),
+            )
+            .await;
+        } else if let JobSource::Parked { since, .. } = source {
+            let reason = format!("released, but not pushed yet: {error}");
+            if let PushOutcome::Failed { reason, .. } =
+                self.park_again(batch, attempt, value, *since, reason).await
+            {
+                tracing::warn!(%reason, "could not park the released job again");
+            }
         }
         PushOutcome::failed(&error)
     }
 
-    /// Writes a permanent failure onto a claimed entry; a failed write is only logged (the
-    /// claim then expires and the next delivery fails the same way).
-    async fn record_failure(&self, batch: &Batch<'_>, certificate: &CertificateId, reason: &str) {
+    /// Writes a permanent failure onto the entry `token` holds; a failed write is only logged
+    /// (the claim then expires and the next delivery fails the same way).
+    pub(super) async fn record_failure(
+        &self,
+        batch: &Batch<'_>,
+        certificate: &CertificateId,
+        token: &ClaimToken,
+        reason: &str,
+    ) {
         let recorded = with_retries(&self.backoff, batch.deadline, "recording a failure", || {
-            self.store
-                .fail_certificate(batch.integration, certificate, reason, (self.clock)())
+            self.store.fail_certificate(
+                batch.integration,
+                certificate,
+                token,
+                reason,
+                (self.clock)(),
+            )
         })
         .await;
         if let Err(error) = recorded {
@@ -608,23 +625,43 @@ impl CertificatePusher {
         if !recordable {
             return outcome;
         }
-        let ttl = claim_ttl(batch.settings);
-        let claim = self
+        let claim = Claim {
+            token: ClaimToken::random(),
+            now: (self.clock)(),
+            ttl: claim_ttl(batch.settings),
+            subject: None,
+        };
+        let claimed = self
             .store
-            .claim_certificate(batch.integration, &certificate, (self.clock)(), ttl)
+            .claim_certificate(batch.integration, &certificate, &claim)
             .await;
-        if let Ok(LedgerClaim::Claimed {
-            recovering: false, ..
-        }) = claim
-        {
-            self.record_failure(batch, &certificate, &error.to_string())
+        if let Ok(LedgerClaim::Claimed { .. }) = claimed {
+            self.record_failure(batch, &certificate, &claim.token, &error.to_string())
                 .await;
         }
         outcome
     }
 }
 
-fn claim_ttl(settings: &CertificateSettings) -> chrono::Duration {
+/// One claimed attempt at a job: the job, the claim's token, the employee it goes to.
+pub(super) struct Attempt<'a> {
+    pub(super) job: &'a CertificateJob,
+    pub(super) token: &'a ClaimToken,
+    pub(super) employee: PersonioId,
+}
+
+/// Whose certificate of which course, for the ledger entry.
+pub(super) fn subject_of(job: &CertificateJob, employee: Option<PersonioId>) -> CertificateSubject {
+    CertificateSubject {
+        lms_user_id: job.lms_user_id.clone(),
+        email: job.email.clone(),
+        personio_id: employee,
+        course_name: document_title(&job.course_name),
+        completed_on: job.completed_on,
+    }
+}
+
+pub(super) fn claim_ttl(settings: &CertificateSettings) -> chrono::Duration {
     // Validated settings keep the ttl within a day, far inside chrono's range.
     chrono::Duration::from_std(settings.in_progress_ttl()).unwrap_or(chrono::Duration::MAX)
 }

@@ -68,6 +68,13 @@ pub enum RunStatus {
     CompletedWithFailures,
     /// The run could not finish (Personio unreachable, credentials rejected, …).
     Failed,
+    /// The run was stopped from outside (Ctrl-C, SIGTERM, a closed output, its deadline) and
+    /// stopped cleanly: what it did is recorded and linked, the rest is left for the next run.
+    Aborted,
+    /// Never stored: how a `running` record reads once nothing runs it any more (its holder died
+    /// without recording an end). Derived when the history is read, by
+    /// `app::run_history::effective_status`.
+    Abandoned,
 }
 
 /// What happened to one employee in a run.
@@ -189,6 +196,10 @@ pub struct RunCounts {
     pub not_created: u32,
     #[serde(default)]
     pub groups_removed: u32,
+    /// Planned changes the run did not apply because it stopped early (aborted, the learning
+    /// platform unreachable, the lease lost); the next run plans them again.
+    #[serde(default)]
+    pub not_applied: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -221,6 +232,14 @@ pub struct RunRecord {
     /// they were counted).
     #[serde(default)]
     pub stats: RunStats,
+    /// Who ran it (the lease holder: `personio-lms on HOST (pid N)`, a Lambda request id). A
+    /// `running` record whose holder no longer holds the lease is abandoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// The run's deadline: a `running` record past it (and a short grace) is abandoned, which is
+    /// how a dry run (it takes no lease) that died is told apart from one still going.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_by: Option<DateTime<Utc>>,
 }
 
 /// What a run asked of the remote systems.

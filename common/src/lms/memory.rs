@@ -66,6 +66,37 @@ pub enum LmsFault {
     Unavailable { times: u32 },
 }
 
+/// The whole LMS failing, as a system problem: every call fails the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LmsOutage {
+    /// Every call answers 401: the token is wrong or revoked.
+    TokenRejected,
+    /// No call gets through: the server is down.
+    Unreachable,
+    /// Every call answers with a redirect elsewhere, which the network policy does not follow.
+    Redirected,
+}
+
+impl LmsOutage {
+    fn error(self) -> LmsError {
+        match self {
+            Self::TokenRejected => LmsError::Unauthorized {
+                status: 401,
+                detail: "invalid token (injected outage)".into(),
+            },
+            Self::Unreachable => LmsError::Unavailable {
+                reason: "cannot connect: Connection refused (injected outage)".into(),
+                attempts: 3,
+            },
+            Self::Redirected => LmsError::Refused(
+                "it answered HTTP 308 with a redirect to https://elsewhere.example, which is not \
+                 followed (injected outage)"
+                    .into(),
+            ),
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     users: BTreeMap<LmsUserId, MemoryLmsUser>,
@@ -134,6 +165,9 @@ pub struct MemoryLms {
     latency: Mutex<Duration>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    outage: Mutex<Option<LmsOutage>>,
+    /// Calls failed by the outage.
+    refused_calls: AtomicUsize,
 }
 
 impl MemoryLms {
@@ -276,7 +310,21 @@ impl MemoryLms {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = latency;
     }
 
-    async fn delay(&self) {
+    /// Makes every call fail as `outage` says (`None`: the LMS works again).
+    pub fn set_outage(&self, outage: Option<LmsOutage>) {
+        *self
+            .outage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = outage;
+    }
+
+    /// How many calls the outage failed.
+    pub fn refused_calls(&self) -> usize {
+        self.refused_calls.load(Ordering::SeqCst)
+    }
+
+    /// Every call starts here: the latency, then the outage.
+    async fn enter(&self) -> Result<(), LmsError> {
         let latency = *self
             .latency
             .lock()
@@ -286,6 +334,17 @@ impl MemoryLms {
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(latency).await;
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+        let outage = *self
+            .outage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match outage {
+            Some(outage) => {
+                self.refused_calls.fetch_add(1, Ordering::SeqCst);
+                Err(outage.error())
+            }
+            None => Ok(()),
         }
     }
 
@@ -301,7 +360,7 @@ impl LearningPlatform for MemoryLms {
         &self,
         external_id: &str,
     ) -> Result<Option<LmsUser>, LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         state.reads.user_lookups += 1;
         Ok(state
@@ -311,15 +370,22 @@ impl LearningPlatform for MemoryLms {
             .map(MemoryLmsUser::as_lms_user))
     }
 
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError> {
+        self.enter().await?;
+        let mut state = self.lock();
+        state.reads.user_lookups += 1;
+        Ok(state.users.get(id).map(MemoryLmsUser::as_lms_user))
+    }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         state.reads.user_lookups += 1;
         Ok(state.user_with_email(email).map(MemoryLmsUser::as_lms_user))
     }
 
     async fn create_user(&self, profile: &LmsProfile, role: &str) -> Result<LmsUser, LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         state.fault(&profile.email)?;
         state.ensure_email_free(&profile.email, None)?;
@@ -337,7 +403,7 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn update_user(&self, id: &LmsUserId, profile: &LmsProfile) -> Result<(), LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         state.user(id)?;
         state.fault(&profile.email)?;
@@ -351,7 +417,7 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn deactivate_user(&self, id: &LmsUserId) -> Result<(), LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         let email = state.user(id)?.profile.email.clone();
         state.fault(&email)?;
@@ -364,7 +430,7 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn find_group(&self, name: &str) -> Result<Option<LmsGroup>, LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         state.reads.group_lookups += 1;
         Ok(state
@@ -378,7 +444,7 @@ impl LearningPlatform for MemoryLms {
     }
 
     async fn add_group_member(&self, group: &LmsGroupId, user: &LmsUserId) -> Result<(), LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         if !state.groups.contains_key(group) {
             return Err(LmsError::NotFound {
@@ -398,7 +464,7 @@ impl LearningPlatform for MemoryLms {
         group: &LmsGroupId,
         user: &LmsUserId,
     ) -> Result<(), LmsError> {
-        self.delay().await;
+        self.enter().await?;
         let mut state = self.lock();
         if !state.groups.contains_key(group) {
             return Err(LmsError::NotFound {

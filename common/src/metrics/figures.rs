@@ -143,7 +143,8 @@ impl ParkedCertificates {
             count: parked.len(),
             oldest_age: parked
                 .iter()
-                .map(|entry| entry.updated_at)
+                // Since it was first parked: a re-parked entry's `updated_at` moves on.
+                .filter_map(|entry| entry.parked_since())
                 .min()
                 .map(|oldest| (now - oldest).max(Duration::zero())),
         }

@@ -4,8 +4,8 @@
 //! Counters count since the host started; gauges hold the latest value seen.
 
 use super::figures::{
-    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, RunObservation, kind_name,
-    status_name,
+    CertificateFigures, ParkedCertificates, RunFigures, RunHealth, RunObservation, ScheduledHealth,
+    kind_name, status_name,
 };
 use crate::domain::IntegrationId;
 use crate::domain::run::RunRecord;
@@ -33,6 +33,7 @@ struct Families {
     last_success: BTreeMap<Labels, i64>,
     parked: BTreeMap<Labels, u64>,
     oldest_parked: BTreeMap<Labels, u64>,
+    dropped: BTreeMap<Labels, u64>,
 }
 
 /// Everything a local host has observed, behind one lock (observations are rare: one per run or
@@ -122,15 +123,35 @@ impl MetricsRegistry {
             add(&mut families.duration_count, vec![integration.clone()], 1);
         }
         if let Some(health) = health {
-            families.consecutive_failures.insert(
-                vec![integration.clone()],
-                u64::from(health.consecutive_failures),
-            );
-            families.last_success.insert(
-                vec![integration],
-                (now - health.since_last_success).timestamp(),
+            set_health(&mut families, integration, health, now);
+        }
+    }
+
+    /// The health of the integrations a scheduler pass found due (so that the gauges move even
+    /// when no run finishes); `now` is when the pass looked.
+    pub fn observe_scheduled_health(&self, seen: &[ScheduledHealth], now: DateTime<Utc>) {
+        let mut families = self.families();
+        for seen in seen {
+            set_health(
+                &mut families,
+                seen.integration.as_str().to_owned(),
+                &seen.health,
+                now,
             );
         }
+    }
+
+    /// Certificate messages that can never be pushed (not a job, no such integration): counted
+    /// in total only, so that an id that names no integration never becomes a label.
+    pub fn observe_dropped_certificates(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        add(
+            &mut self.families().dropped,
+            Vec::new(),
+            u64::try_from(count).unwrap_or(u64::MAX),
+        );
     }
 
     /// A finished sync job: its run, and the release of parked certificates after it.
@@ -224,6 +245,12 @@ impl MetricsRegistry {
             &["integration", "outcome"],
             &families.certificates,
         );
+        page.counter(
+            "personio_lms_certificate_jobs_dropped_total",
+            "Certificate messages that can never be pushed (not a job, no such integration), dropped.",
+            &[],
+            &families.dropped,
+        );
         page.gauge(
             "personio_lms_consecutive_failed_runs",
             "Runs in a row that failed as a whole, as of the latest run.",
@@ -255,6 +282,22 @@ impl MetricsRegistry {
     }
 }
 
+fn set_health(
+    families: &mut Families,
+    integration: String,
+    health: &RunHealth,
+    now: DateTime<Utc>,
+) {
+    families.consecutive_failures.insert(
+        vec![integration.clone()],
+        u64::from(health.consecutive_failures),
+    );
+    families.last_success.insert(
+        vec![integration],
+        (now - health.since_last_success).timestamp(),
+    );
+}
+
 /// The text of the page, family by family.
 #[derive(Default)]
 struct Page {
@@ -273,7 +316,14 @@ impl Page {
             .zip(labels)
             .map(|(name, value)| format!("{name}=\"{}\"", escape_label(value)))
             .collect();
-        let _ = writeln!(self.text, "{name}{{{}}} {}", pairs.join(","), number(value));
+        match pairs.is_empty() {
+            true => {
+                let _ = writeln!(self.text, "{name} {}", number(value));
+            }
+            false => {
+                let _ = writeln!(self.text, "{name}{{{}}} {}", pairs.join(","), number(value));
+            }
+        }
     }
 
     fn counter(

@@ -1,5 +1,7 @@
 use super::emf::{self, CertificateSource};
-use super::figures::{CertificateFigures, ParkedCertificates, RunHealth, SchedulerPass};
+use super::figures::{
+    CertificateFigures, ParkedCertificates, RunHealth, ScheduledHealth, SchedulerPass,
+};
 use super::names;
 use super::prometheus::MetricsRegistry;
 use crate::domain::IntegrationId;
@@ -54,6 +56,8 @@ fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
             },
         },
         fields_sent: Vec::new(),
+        holder: None,
+        ends_by: None,
     }
 }
 
@@ -372,8 +376,13 @@ fn parked_certificates_are_counted_with_the_oldest_age() {
         state,
         attempts: 0,
         updated_at: t0() + Duration::minutes(minutes),
+        subject: None,
     };
-    let parked = || LedgerState::Parked { job: json!({}) };
+    let parked = || LedgerState::Parked {
+        job: json!({}),
+        since: None,
+        reason: None,
+    };
     let entries = vec![
         entry("a", parked(), 10),
         entry(
@@ -506,4 +515,37 @@ fn the_prometheus_page_accumulates_runs_and_holds_the_latest_gauges() {
         90.0
     );
     assert!(page.ends_with('\n'));
+}
+
+#[test]
+fn the_prometheus_page_takes_the_schedulers_health_and_dropped_jobs_in_total() {
+    let registry = MetricsRegistry::new();
+    registry.observe_scheduled_health(
+        &[ScheduledHealth {
+            integration: IntegrationId::new("acme"),
+            scheduled: true,
+            health: RunHealth {
+                consecutive_failures: 3,
+                since_last_success: Duration::hours(2),
+            },
+        }],
+        t0(),
+    );
+    registry.observe_dropped_certificates(0);
+    registry.observe_dropped_certificates(2);
+    registry.observe_dropped_certificates(1);
+    let page = registry.render();
+    let samples = parse_exposition(&page);
+    assert_eq!(
+        samples[r#"personio_lms_consecutive_failed_runs{integration="acme"}"#],
+        3.0
+    );
+    assert_eq!(
+        samples[r#"personio_lms_last_success_timestamp_seconds{integration="acme"}"#],
+        (t0() - Duration::hours(2)).timestamp() as f64
+    );
+    assert_eq!(
+        samples["personio_lms_certificate_jobs_dropped_total"], 3.0,
+        "a family without labels is written without braces:\n{page}"
+    );
 }

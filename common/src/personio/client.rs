@@ -44,9 +44,11 @@ impl std::fmt::Debug for PersonioClient {
 }
 
 impl PersonioClient {
-    /// Builds the one HTTP client this Personio client uses for every request.
+    /// Builds the one HTTP client this Personio client uses for every request: it follows no
+    /// redirect (the client secret goes to the configured base URL only) and reaches the
+    /// addresses `config.network` allows.
     pub fn new(config: PersonioConfig) -> Result<Self, HrError> {
-        let http = reqwest::Client::builder()
+        let http = crate::net::client_builder(config.network)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!(
@@ -58,7 +60,8 @@ impl PersonioClient {
         Ok(Self::with_http_client(config, http))
     }
 
-    /// Uses an existing HTTP client (to share its connection pool with other adapters).
+    /// Uses an existing HTTP client (to share its connection pool with other adapters). It must
+    /// follow no redirect: build it with [`crate::net::client_builder`].
     pub fn with_http_client(config: PersonioConfig, http: reqwest::Client) -> Self {
         Self {
             transport: Arc::new(Transport::new(config, http)),

@@ -1,5 +1,6 @@
 //! Settings of the Personio client: where, who, how long to wait, how fast to go.
 
+use crate::net::NetworkPolicy;
 use crate::retry::Backoff;
 use crate::secret::Secret;
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub struct PersonioConfig {
     pub token_renewal_margin: Duration,
     pub limits: RateLimits,
     pub backoff: Backoff,
+    /// Which addresses the client may reach (set from the host's policy where integrations are
+    /// connected, `crate::app::connect`). Redirects are never followed, whatever the policy.
+    pub network: NetworkPolicy,
 }
 
 impl PersonioConfig {
@@ -46,6 +50,7 @@ impl PersonioConfig {
             token_renewal_margin: Duration::from_secs(5 * 60),
             limits: RateLimits::personio_documented(),
             backoff: Backoff::default(),
+            network: NetworkPolicy::LOCAL,
         }
     }
 

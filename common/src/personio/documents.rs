@@ -110,7 +110,7 @@ pub struct DocumentListPage {
     pub next_cursor: Option<String>,
 }
 
-/// `{_data: [{id, name, category: {id}, date, …}], _meta: {links: {next: {href}}}}`; the next
+/// `{_data: [{id, name, comment, category: {id}, date, …}], _meta: {links: {next: {href}}}}`; the next
 /// page's cursor is the `cursor` parameter of the `next` link.
 pub fn parse_document_list(body: &[u8]) -> Result<DocumentListPage, String> {
     let root = json(body, "document list")?;
@@ -135,11 +135,18 @@ pub fn parse_document_list(body: &[u8]) -> Result<DocumentListPage, String> {
                 .and_then(Value::as_str)
                 .and_then(|text| text.get(..10))
                 .and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok());
+            let comment = item
+                .get("comment")
+                .or_else(|| item.get("description"))
+                .and_then(Value::as_str)
+                .filter(|comment| !comment.is_empty())
+                .map(str::to_owned);
             Ok(ExistingDocument {
                 id,
                 title,
                 category_id,
                 date,
+                comment,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -240,18 +247,28 @@ mod tests {
 
     #[test]
     fn parses_v2_document_pages_and_their_cursor() {
-        let page = br#"{"_data":[{"id":"12","name":"Zertifikat","date":"2025-01-31","category":{"id":"3"},"owner":{"id":"7"}}],
+        let page = br#"{"_data":[{"id":"12","name":"Zertifikat","comment":"LMS certificate \"c-1\" of integration \"acme\".","date":"2025-01-31","category":{"id":"3"},"owner":{"id":"7"}},{"id":"13","name":"Vertrag","comment":"","date":"2025-02-01"}],
             "_meta":{"links":{"self":{"href":"http://x/v2/document-management/documents?owner_id=7"},
             "next":{"href":"http://x/v2/document-management/documents?cursor=cur_3a%3D&limit=100"}}}}"#;
         let parsed = parse_document_list(page).expect("page");
         assert_eq!(
             parsed.documents,
-            vec![ExistingDocument {
-                id: "12".to_owned(),
-                title: "Zertifikat".to_owned(),
-                category_id: Some(3),
-                date: NaiveDate::from_ymd_opt(2025, 1, 31),
-            }]
+            vec![
+                ExistingDocument {
+                    id: "12".to_owned(),
+                    title: "Zertifikat".to_owned(),
+                    category_id: Some(3),
+                    date: NaiveDate::from_ymd_opt(2025, 1, 31),
+                    comment: Some(r#"LMS certificate "c-1" of integration "acme"."#.to_owned()),
+                },
+                ExistingDocument {
+                    id: "13".to_owned(),
+                    title: "Vertrag".to_owned(),
+                    category_id: None,
+                    date: NaiveDate::from_ymd_opt(2025, 2, 1),
+                    comment: None,
+                }
+            ]
         );
         assert_eq!(parsed.next_cursor.as_deref(), Some("cur_3a="));
 

@@ -13,6 +13,8 @@ mod config;
 mod documents;
 mod employees;
 mod paging;
+#[cfg(test)]
+mod redirect_tests;
 mod transport;
 mod webhooks;
 

@@ -5,12 +5,13 @@
 use super::budget::{CredentialBudget, EndpointGroup};
 use super::config::PersonioConfig;
 use crate::counters::RequestCounters;
+use crate::net_failure::{NoAnswer, Reachability};
 use crate::ports::HrError;
-use crate::retry::{Deadline, parse_retry_after};
+use crate::retry::{Deadline, announce_wait, parse_retry_after};
 use crate::secret::Secret;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
@@ -53,12 +54,12 @@ pub(crate) struct Call {
 enum Transient {
     Throttled,
     ServerError(StatusCode),
-    Timeout,
-    /// No connection: the request never left.
-    ConnectFailed(String),
-    /// The connection broke after the request may have been sent.
-    Connection(String),
-    Body(String),
+    /// No usable answer: timed out, no connection, a broken connection or body.
+    NoAnswer(NoAnswer),
+    /// A 2xx body `parse` refused (usually cut short).
+    Unparsable(String),
+    /// Not transient at all: the address is one this host does not connect to (never retried).
+    AddressRefused(String),
 }
 
 impl Transient {
@@ -66,16 +67,26 @@ impl Transient {
         match self {
             Self::Throttled => "HTTP 429 Too Many Requests".to_owned(),
             Self::ServerError(status) => format!("HTTP {status}"),
-            Self::Timeout => "the request timed out".to_owned(),
-            Self::ConnectFailed(reason) => format!("cannot connect: {reason}"),
-            Self::Connection(reason) => format!("connection failed: {reason}"),
-            Self::Body(reason) => format!("incomplete or unreadable answer: {reason}"),
+            Self::NoAnswer(failure) => failure.describe(),
+            Self::Unparsable(reason) => format!("incomplete or unreadable answer: {reason}"),
+            Self::AddressRefused(reason) => reason.clone(),
         }
     }
 
     /// Whether the server can have acted on the request.
     fn server_may_have_acted(&self) -> bool {
-        !matches!(self, Self::Throttled | Self::ConnectFailed(_))
+        match self {
+            Self::Throttled | Self::AddressRefused(_) => false,
+            Self::NoAnswer(failure) => !failure.request_never_left(),
+            Self::ServerError(_) | Self::Unparsable(_) => true,
+        }
+    }
+
+    fn no_answer(&self) -> Option<&NoAnswer> {
+        match self {
+            Self::NoAnswer(failure) => Some(failure),
+            _ => None,
+        }
     }
 }
 
@@ -151,6 +162,7 @@ impl Transport {
         let mut retries = 0u32;
         let mut attempts = 0u32;
         let mut reauthenticated = false;
+        let mut reachability = Reachability::default();
         loop {
             // The token first: the budget's slot is then taken right before the request leaves,
             // so that the server sees the spacing the budget planned.
@@ -186,7 +198,7 @@ impl Transport {
                     if status.is_success() {
                         match parse(&body) {
                             Ok(value) => return Ok(value),
-                            Err(reason) => (Transient::Body(reason), None),
+                            Err(reason) => (Transient::Unparsable(reason), None),
                         }
                     } else if status == StatusCode::UNAUTHORIZED && call.token.is_some() {
                         let message = error_message(&body, status);
@@ -205,6 +217,11 @@ impl Transport {
                         (Transient::Throttled, retry_after_of(&headers))
                     } else if status.is_server_error() {
                         (Transient::ServerError(status), retry_after_of(&headers))
+                    } else if status.is_redirection() {
+                        return Err(HrError::Rejected {
+                            status: status.as_u16(),
+                            message: self.refused_redirect(&headers),
+                        });
                     } else {
                         let message = error_message(&body, status);
                         return Err(if call.token.is_none() {
@@ -222,11 +239,16 @@ impl Transport {
                         });
                     }
                 }
+                Err(Transient::AddressRefused(reason)) => return Err(HrError::Invalid(reason)),
                 Err(transient) => (transient, None),
             };
             let reason = transient.describe();
             if call.repeat == Repeat::OnlyWhenRefused && transient.server_may_have_acted() {
                 tracing::warn!(%reason, "not repeating a request the server may have carried out");
+                return Err(HrError::Unavailable { reason, attempts });
+            }
+            if reachability.give_up_after(transient.no_answer()) {
+                tracing::warn!(%reason, attempts, "Personio cannot be reached; giving up");
                 return Err(HrError::Unavailable { reason, attempts });
             }
             let Some(mut delay) = backoff.next_delay(retries, retry_after, deadline) else {
@@ -243,10 +265,26 @@ impl Transport {
                 }
                 self.budget.pause(call.group, Instant::now() + delay);
             }
-            tracing::info!(%reason, attempt = attempts, delay_ms = delay.as_millis() as u64, "retrying");
+            tracing::debug!(%reason, attempt = attempts, delay_ms = delay.as_millis() as u64, "retrying");
+            announce_wait(
+                &format!("Personio ({})", call.name),
+                &reason,
+                delay,
+                deadline,
+            );
             tokio::time::sleep(delay).await;
             retries += 1;
         }
+    }
+
+    /// Why a redirect is not followed, naming where it pointed (its origin only).
+    fn refused_redirect(&self, headers: &HeaderMap) -> String {
+        let location = headers.get(LOCATION).and_then(|value| value.to_str().ok());
+        format!(
+            "a redirect to {}, not followed: the credentials are sent to the configured \
+             personio.base_url only",
+            crate::net::redirect_origin(&self.config.base_url, location)
+        )
     }
 
     fn with_partner_headers(
@@ -414,30 +452,15 @@ async fn exchange(request: RequestBuilder) -> Result<(StatusCode, HeaderMap, Byt
     Ok((status, headers, body))
 }
 
+/// A failed exchange: an address this host refuses to reach, or no answer.
 fn classify(error: reqwest::Error) -> Transient {
-    // URLs are left out of every reason: a query string can hold an email address.
-    let error = error.without_url();
-    if error.is_timeout() {
-        Transient::Timeout
-    } else if error.is_connect() {
-        Transient::ConnectFailed(error_chain(&error))
-    } else if error.is_body() || error.is_decode() {
-        Transient::Body(error_chain(&error))
-    } else {
-        Transient::Connection(error_chain(&error))
+    match crate::net::address_refusal(&error) {
+        Some(refused) => {
+            Transient::AddressRefused(format!("Personio's host {} {refused}", refused.host))
+        }
+        // `NoAnswer` drops the URL: a query string can hold an email address.
+        None => Transient::NoAnswer(NoAnswer::of(error)),
     }
-}
-
-/// The error and its causes in one line (reqwest's own message hides the cause).
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Personio's own words for a refusal: v1 `error.message`, v2 `errors[].detail`, OAuth

@@ -10,6 +10,15 @@ pub trait Credentials: Send + Sync {
         &self,
         integration: &IntegrationId,
     ) -> Result<IntegrationCredentials, CredentialsError>;
+
+    /// The credentials as stored now, past any cache: asked when cached credentials were given
+    /// for another address than the integration's (they may have been rotated since).
+    async fn fresh_credentials(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<IntegrationCredentials, CredentialsError> {
+        self.credentials(integration).await
+    }
 }
 
 /// Where an integration's secrets are written (the admin API's create and rotate). Kept apart from
@@ -29,26 +38,55 @@ pub trait CredentialsStore: Credentials {
     -> Result<(), CredentialsError>;
 }
 
-/// The secrets of one integration. `Debug` shows only the client id.
+/// The secrets of one integration, with the addresses they were given for. `Debug` shows only
+/// the client id and those addresses.
 #[derive(Clone, Debug, Deserialize)]
 pub struct IntegrationCredentials {
     pub personio_client_id: String,
     pub personio_client_secret: Secret,
     pub lms_token: Secret,
+    /// The origin (`https://host:port`) of the Personio base URL the client secret was given
+    /// for: it is sent nowhere else. `None`: not recorded (stored before this was kept, or a
+    /// host whose operator names both, like the CLI).
+    #[serde(default)]
+    pub personio_origin: Option<String>,
+    /// The origin of the SCIM base URL the token was given for, as `personio_origin`.
+    #[serde(default)]
+    pub scim_origin: Option<String>,
+}
+
+impl IntegrationCredentials {
+    /// Credentials without the addresses they were given for.
+    pub fn new(client_id: impl Into<String>, client_secret: Secret, lms_token: Secret) -> Self {
+        Self {
+            personio_client_id: client_id.into(),
+            personio_client_secret: client_secret,
+            lms_token,
+            personio_origin: None,
+            scim_origin: None,
+        }
+    }
 }
 
 impl IntegrationCredentials {
     /// The JSON document a credential store keeps (a Secrets Manager secret, a sealed row): the
     /// one place the secret values are written out. Reading it back is `Deserialize`.
     pub fn payload(&self) -> Secret {
-        Secret::new(
-            serde_json::json!({
-                "personio_client_id": self.personio_client_id,
-                "personio_client_secret": self.personio_client_secret.expose(),
-                "lms_token": self.lms_token.expose(),
-            })
-            .to_string(),
-        )
+        let mut payload = serde_json::json!({
+            "personio_client_id": self.personio_client_id,
+            "personio_client_secret": self.personio_client_secret.expose(),
+            "lms_token": self.lms_token.expose(),
+        });
+        // The addresses the secrets were given for travel with them (secrets bound to origin).
+        for (field, origin) in [
+            ("personio_origin", &self.personio_origin),
+            ("scim_origin", &self.scim_origin),
+        ] {
+            if let Some(origin) = origin {
+                payload[field] = serde_json::json!(origin);
+            }
+        }
+        Secret::new(payload.to_string())
     }
 }
 

@@ -103,6 +103,9 @@ pub struct ExistingDocument {
     pub title: String,
     pub category_id: Option<i64>,
     pub date: Option<NaiveDate>,
+    /// The document's comment: where the certificate push writes a certificate's identity.
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,10 @@ pub trait LearningPlatform: Send + Sync {
         external_id: &str,
     ) -> Result<Option<LmsUser>, LmsError>;
 
+    /// The user with the LMS's own id (`None` when the LMS has none): how the certificate push
+    /// tells an LMS user that exists but is not synced yet from an id that names nobody.
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError>;
+
     /// Case-insensitive match on the user's email / userName.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError>;
 
@@ -50,8 +54,9 @@ pub enum LmsError {
     /// A uniqueness clash (SCIM 409 `uniqueness`), e.g. the userName is taken by another user.
     #[error("the learning platform refused a duplicate: {detail}")]
     Conflict { detail: String },
-    #[error("the learning platform rejected the token: {detail}")]
-    Unauthorized { detail: String },
+    /// 401 or 403: the token is wrong, expired or lacks the rights the sync needs.
+    #[error("the learning platform rejected the token (HTTP {status}): {detail}")]
+    Unauthorized { status: u16, detail: String },
     /// A 4xx the request will keep getting (SCIM `invalidValue`, `mutability`, …).
     #[error("the learning platform refused the request (HTTP {status}): {detail}")]
     Rejected { status: u16, detail: String },
@@ -60,6 +65,10 @@ pub enum LmsError {
     Unavailable { reason: String, attempts: u32 },
     #[error("the learning platform sent a malformed response: {0}")]
     Malformed(String),
+    /// The LMS's address is one this host does not connect to (a redirect elsewhere, an
+    /// internal address): permanent until an admin changes the base URL.
+    #[error("not connecting to the learning platform: {0}")]
+    Refused(String),
 }
 
 impl LmsError {

@@ -22,7 +22,7 @@ pub use hr_webhooks::{
 };
 pub use lms::{LearningPlatform, LmsError};
 pub use notifier::{Notifier, NotifyError, OutgoingEmail};
-pub use queue::{JobQueue, QueueError, QueueMessage};
+pub use queue::{JobQueue, QueueError, QueueMessage, content_dedup_id};
 pub use store::{
     CertificateLedger, CertificateStore, IntegrationStore, Lease, LeaseOutcome, LeaseStore,
     LinkStore, RunStore, StateStore, StoreError, SyncStore,

@@ -2,9 +2,22 @@ use crate::domain::IntegrationId;
 use crate::domain::certificate::CertificateId;
 use crate::domain::job::SyncJob;
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
-/// The job queues: sync jobs, and certificate jobs (FIFO per integration, deduplicated by
-/// certificate id, so a certificate submitted twice in the dedup window is one message).
+/// The deduplication id of a certificate job, the same in every queue (SQS FIFO, the SQLite
+/// queue of `serve`): `sha256-` and the hex digest of its JSON (object keys sorted:
+/// `serde_json::Value`'s maps are ordered), so that an identical redelivery is dropped and a
+/// corrected one is not (the ledger still makes it one document).
+pub fn content_dedup_id(job: &serde_json::Value) -> String {
+    format!(
+        "sha256-{}",
+        hex::encode(Sha256::digest(job.to_string().as_bytes()))
+    )
+}
+
+/// The job queues: sync jobs, and certificate jobs (FIFO per integration, deduplicated by the
+/// job's content, so a job submitted twice unchanged in the dedup window is one message and a
+/// corrected one is not dropped).
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn enqueue_sync(&self, job: &SyncJob) -> Result<(), QueueError>;

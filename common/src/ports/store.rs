@@ -1,5 +1,7 @@
 use crate::domain::IntegrationId;
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry};
+use crate::domain::certificate::{
+    CertificateId, Claim, ClaimToken, LedgerClaim, LedgerEntry, ParkAnswer, Parking,
+};
 use crate::domain::employee::PersonioId;
 use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
@@ -105,46 +107,51 @@ pub trait LeaseStore: Send + Sync {
     async fn lease(&self, integration: &IntegrationId) -> Result<Option<Lease>, StoreError>;
 }
 
-/// One ledger entry per certificate: parked → in progress (with expiry) → done / failed.
+/// One ledger entry per certificate: parked → in progress (a claim with a holder and an expiry)
+/// → done / failed. Only the holder of the current claim completes, fails or parks it.
 #[async_trait]
 pub trait CertificateLedger: Send + Sync {
-    /// Conditional claim: succeeds when the entry is absent, parked, failed, or in progress but
-    /// expired (then `recovering` is true); answers `AlreadyDone` or `Busy` otherwise.
+    /// Conditional claim: granted when the entry is absent, parked, failed, or in progress but
+    /// expired (`recovering` is then true whenever an earlier attempt was claimed); answers
+    /// `AlreadyDone` or `Busy` otherwise. A granted claim is held by `claim.token`.
     async fn claim_certificate(
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        now: DateTime<Utc>,
-        ttl: Duration,
+        claim: &Claim,
     ) -> Result<LedgerClaim, StoreError>;
 
-    /// In progress → done. Fails with `Conflict` if the entry is not in progress.
+    /// In progress under `holder`'s claim → done. `Conflict` when the entry is not in progress
+    /// or its claim is another's (a worker whose claim was taken over).
     async fn complete_certificate(
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// In progress → failed with a reason. Fails with `Conflict` if the entry is not in progress.
+    /// In progress under `holder`'s claim → failed with a reason; `Conflict` as
+    /// [`complete_certificate`](Self::complete_certificate).
     async fn fail_certificate(
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Parks a job whose employee is not linked yet (absent, failed or in progress → parked;
-    /// a done entry is left alone and `Ok(false)` is returned).
+    /// Parks a job whose employee is not linked (absent, parked, failed, expired or the
+    /// parker's own claim → parked). A done entry stays done and an unexpired claim of another
+    /// worker is left alone; the answer says which.
     async fn park_certificate(
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        job: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+        parking: &Parking,
+    ) -> Result<ParkAnswer, StoreError>;
 
     async fn certificate(
         &self,

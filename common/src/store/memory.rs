@@ -6,7 +6,9 @@
 use super::rules;
 use crate::domain::IntegrationId;
 use crate::domain::audit::{AuditCursor, AuditEntry, AuditPage};
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
+use crate::domain::certificate::{
+    CertificateId, Claim, ClaimToken, LedgerClaim, LedgerEntry, LedgerState, ParkAnswer, Parking,
+};
 use crate::domain::employee::PersonioId;
 use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
@@ -276,11 +278,10 @@ impl CertificateLedger for MemoryStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        now: DateTime<Utc>,
-        ttl: Duration,
+        claim: &Claim,
     ) -> Result<LedgerClaim, StoreError> {
         self.update_entry(integration, certificate, |current| {
-            let decision = rules::claim_certificate(current, integration, certificate, now, ttl);
+            let decision = rules::claim_certificate(current, integration, certificate, claim);
             Ok((decision.answer, decision.store))
         })
     }
@@ -289,6 +290,7 @@ impl CertificateLedger for MemoryStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -297,6 +299,7 @@ impl CertificateLedger for MemoryStore {
                 current.cloned(),
                 integration,
                 certificate,
+                holder,
                 document_id,
                 now,
             )?;
@@ -308,12 +311,19 @@ impl CertificateLedger for MemoryStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.update_entry(integration, certificate, |current| {
-            let failed =
-                rules::fail_certificate(current.cloned(), integration, certificate, reason, now)?;
+            let failed = rules::fail_certificate(
+                current.cloned(),
+                integration,
+                certificate,
+                holder,
+                reason,
+                now,
+            )?;
             Ok(((), Some(failed)))
         })
     }
@@ -322,13 +332,15 @@ impl CertificateLedger for MemoryStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        job: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+        parking: &Parking,
+    ) -> Result<ParkAnswer, StoreError> {
         self.update_entry(integration, certificate, |current| {
-            let parked =
-                rules::park_certificate(current.cloned(), integration, certificate, job, now);
-            Ok((parked.is_some(), parked))
+            Ok(rules::park_certificate(
+                current.cloned(),
+                integration,
+                certificate,
+                parking,
+            ))
         })
     }
 

@@ -6,7 +6,9 @@
 use super::keys;
 use crate::domain::IntegrationId;
 use crate::domain::audit::{AuditEntry, AuditPage};
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
+use crate::domain::certificate::{
+    CertificateId, Claim, ClaimToken, LedgerClaim, LedgerEntry, LedgerState, ParkAnswer, Parking,
+};
 use crate::domain::integration::IntegrationRecord;
 use crate::domain::link::EmployeeLink;
 use crate::ports::{AuditQuery, Lease, LeaseOutcome, StoreError};
@@ -71,14 +73,15 @@ pub struct ClaimDecision {
     pub store: Option<LedgerEntry>,
 }
 
+/// Claiming: granted over nothing, a parked or failed entry, or an expired claim; the claim is
+/// `recovering` whenever an earlier attempt was claimed (it may have uploaded).
 pub fn claim_certificate(
     current: Option<&LedgerEntry>,
     integration: &IntegrationId,
     certificate: &CertificateId,
-    now: DateTime<Utc>,
-    ttl: Duration,
+    claim: &Claim,
 ) -> ClaimDecision {
-    let recovering = match current.map(|entry| &entry.state) {
+    match current.map(|entry| &entry.state) {
         Some(LedgerState::Done { document_id }) => {
             return ClaimDecision {
                 answer: LedgerClaim::AlreadyDone {
@@ -87,7 +90,7 @@ pub fn claim_certificate(
                 store: None,
             };
         }
-        Some(LedgerState::InProgress { expires_at }) if !is_expired(*expires_at, now) => {
+        Some(LedgerState::InProgress { expires_at, .. }) if !is_expired(*expires_at, claim.now) => {
             return ClaimDecision {
                 answer: LedgerClaim::Busy {
                     expires_at: *expires_at,
@@ -95,31 +98,39 @@ pub fn claim_certificate(
                 store: None,
             };
         }
-        Some(LedgerState::InProgress { .. }) => true,
-        Some(LedgerState::Parked { .. } | LedgerState::Failed { .. }) | None => false,
-    };
-    let expires_at = expiry(now, ttl);
-    let attempts = current.map_or(0, |entry| entry.attempts).saturating_add(1);
+        _ => {}
+    }
+    let expires_at = expiry(claim.now, claim.ttl);
+    let earlier_attempts = current.map_or(0, |entry| entry.attempts);
     ClaimDecision {
         answer: LedgerClaim::Claimed {
             expires_at,
-            recovering,
+            recovering: earlier_attempts > 0,
         },
         store: Some(LedgerEntry {
             integration_id: integration.clone(),
             certificate_id: certificate.clone(),
-            state: LedgerState::InProgress { expires_at },
-            attempts,
-            updated_at: now,
+            state: LedgerState::InProgress {
+                expires_at,
+                holder: Some(claim.token.clone()),
+            },
+            attempts: earlier_attempts.saturating_add(1),
+            updated_at: claim.now,
+            subject: claim
+                .subject
+                .clone()
+                .or_else(|| current.and_then(|entry| entry.subject.clone())),
         }),
     }
 }
 
-/// In progress → done; the entry to store, or `Conflict` naming the state found.
+/// In progress under `holder`'s claim → done; the entry to store, or `Conflict` naming the
+/// state found.
 pub fn complete_certificate(
     current: Option<LedgerEntry>,
     integration: &IntegrationId,
     certificate: &CertificateId,
+    holder: &ClaimToken,
     document_id: &str,
     now: DateTime<Utc>,
 ) -> Result<LedgerEntry, StoreError> {
@@ -127,6 +138,7 @@ pub fn complete_certificate(
         current,
         integration,
         certificate,
+        holder,
         LedgerState::Done {
             document_id: document_id.to_owned(),
         },
@@ -134,11 +146,13 @@ pub fn complete_certificate(
     )
 }
 
-/// In progress → failed; the entry to store, or `Conflict` naming the state found.
+/// In progress under `holder`'s claim → failed; the entry to store, or `Conflict` naming the
+/// state found.
 pub fn fail_certificate(
     current: Option<LedgerEntry>,
     integration: &IntegrationId,
     certificate: &CertificateId,
+    holder: &ClaimToken,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<LedgerEntry, StoreError> {
@@ -146,6 +160,7 @@ pub fn fail_certificate(
         current,
         integration,
         certificate,
+        holder,
         LedgerState::Failed {
             reason: reason.to_owned(),
         },
@@ -153,58 +168,106 @@ pub fn fail_certificate(
     )
 }
 
-// An expired claim may still be finished: its worker did the upload, and no other worker has
-// claimed it since (that claim would have renewed the expiry, which is indistinguishable, and
-// harmless: the document exists either way and the recovering worker looks for it first).
+// Only the holder of the current claim finishes it, expired or not: an expired claim nobody
+// took over is still its worker's (it did the work), while a claim taken over belongs to the
+// new worker, and the old one's late answer is refused instead of overwriting the new one's.
 fn finish(
     current: Option<LedgerEntry>,
     integration: &IntegrationId,
     certificate: &CertificateId,
+    holder: &ClaimToken,
     next: LedgerState,
     now: DateTime<Utc>,
 ) -> Result<LedgerEntry, StoreError> {
+    let item = || keys::certificate_item(integration, certificate);
     match current {
-        Some(entry) if matches!(entry.state, LedgerState::InProgress { .. }) => Ok(LedgerEntry {
+        Some(entry) if holds(&entry.state, holder) => Ok(LedgerEntry {
             state: next,
             updated_at: now,
             ..entry
         }),
+        Some(LedgerEntry {
+            state: LedgerState::InProgress { .. },
+            ..
+        }) => Err(StoreError::Conflict(format!(
+            "certificate {} is claimed by another attempt",
+            item()
+        ))),
         other => Err(StoreError::Conflict(format!(
             "certificate {} is {}, not in progress",
-            keys::certificate_item(integration, certificate),
+            item(),
             other.map_or("absent", |entry| state_name(&entry.state)),
         ))),
     }
 }
 
-/// Parking: the entry to store, or `None` when the certificate is done and must stay so.
-/// Parking an in-progress entry is allowed: its worker found the employee unlinked.
+/// Whether `holder` holds the entry's claim.
+fn holds(state: &LedgerState, holder: &ClaimToken) -> bool {
+    matches!(state, LedgerState::InProgress { holder: Some(current), .. } if current == holder)
+}
+
+/// Parking: the answer, and the entry to store when it is parked. A done certificate stays
+/// done; an unexpired claim of another worker is left to it; a parked entry keeps when it was
+/// first parked.
 pub fn park_certificate(
     current: Option<LedgerEntry>,
     integration: &IntegrationId,
     certificate: &CertificateId,
-    job: &serde_json::Value,
-    now: DateTime<Utc>,
-) -> Option<LedgerEntry> {
-    let parked = LedgerState::Parked { job: job.clone() };
-    match current {
-        Some(LedgerEntry {
-            state: LedgerState::Done { .. },
-            ..
-        }) => None,
-        Some(entry) => Some(LedgerEntry {
-            state: parked,
-            updated_at: now,
+    parking: &Parking,
+) -> (ParkAnswer, Option<LedgerEntry>) {
+    let mut since = parking.since.unwrap_or(parking.now);
+    match current.as_ref().map(|entry| &entry.state) {
+        Some(LedgerState::Done { document_id }) => {
+            return (
+                ParkAnswer::AlreadyDone {
+                    document_id: document_id.clone(),
+                },
+                None,
+            );
+        }
+        Some(state @ LedgerState::InProgress { expires_at, .. })
+            if !is_expired(*expires_at, parking.now)
+                && !parking
+                    .holder
+                    .as_ref()
+                    .is_some_and(|holder| holds(state, holder)) =>
+        {
+            return (
+                ParkAnswer::Busy {
+                    expires_at: *expires_at,
+                },
+                None,
+            );
+        }
+        Some(LedgerState::Parked { .. }) => {
+            if let Some(first) = current.as_ref().and_then(LedgerEntry::parked_since) {
+                since = since.min(first);
+            }
+        }
+        _ => {}
+    }
+    let state = LedgerState::Parked {
+        job: parking.job.clone(),
+        since: Some(since),
+        reason: Some(parking.reason.clone()),
+    };
+    let entry = match current {
+        Some(entry) => LedgerEntry {
+            state,
+            updated_at: parking.now,
+            subject: parking.subject.clone().or(entry.subject.clone()),
             ..entry
-        }),
-        None => Some(LedgerEntry {
+        },
+        None => LedgerEntry {
             integration_id: integration.clone(),
             certificate_id: certificate.clone(),
-            state: parked,
+            state,
             attempts: 0,
-            updated_at: now,
-        }),
-    }
+            updated_at: parking.now,
+            subject: parking.subject.clone(),
+        },
+    };
+    (ParkAnswer::Parked { since }, Some(entry))
 }
 
 /// The version check of a conditional link write: `expected` must be the stored version
@@ -319,9 +382,12 @@ mod tests {
         let states = [
             LedgerState::Parked {
                 job: serde_json::Value::Null,
+                since: None,
+                reason: None,
             },
             LedgerState::InProgress {
                 expires_at: Utc::now(),
+                holder: None,
             },
             LedgerState::Done {
                 document_id: "d".into(),

@@ -4,6 +4,7 @@
 use super::email::invitation_email;
 use super::plan::{PlannedChange, invitation_owed};
 use super::roster::SyncTarget;
+use super::stop::RunStop;
 use super::{SyncEngine, SyncRequest};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
@@ -14,7 +15,6 @@ use crate::retry::{Backoff, Deadline};
 use chrono::Utc;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 use tracing::{Instrument, info_span, warn};
@@ -52,6 +52,22 @@ pub(crate) async fn with_retry<T, E, F, Fut>(
     backoff: Backoff,
     deadline: Deadline,
     what: &str,
+    operation: F,
+) -> Result<T, E>
+where
+    E: Retryable,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    with_retry_until(backoff, deadline, what, || false, operation).await
+}
+
+/// [`with_retry`] that also stops retrying once `stopping` says the run stops.
+pub(crate) async fn with_retry_until<T, E, F, Fut>(
+    backoff: Backoff,
+    deadline: Deadline,
+    what: &str,
+    stopping: impl Fn() -> bool,
     mut operation: F,
 ) -> Result<T, E>
 where
@@ -63,6 +79,7 @@ where
     loop {
         match operation().await {
             Ok(value) => return Ok(value),
+            Err(error) if stopping() => return Err(error),
             Err(error) if error.retryable() => match backoff.next_delay(attempt, None, deadline) {
                 Some(wait) => {
                     warn!(%error, attempt, "{what} failed, retrying");
@@ -88,9 +105,11 @@ enum FoundBy {
 /// Everything one run's changes share.
 pub(crate) struct ApplyContext<'a> {
     pub(super) engine: &'a SyncEngine,
+    /// The run's LMS (behind its breaker).
+    lms: &'a dyn LearningPlatform,
     pub(super) request: &'a SyncRequest,
     linked_users: &'a HashMap<LmsUserId, PersonioId>,
-    lease_lost: &'a AtomicBool,
+    stop: &'a RunStop,
     /// One lookup per group name per run, shared by concurrent changes.
     groups: Mutex<HashMap<String, Arc<OnceCell<Option<LmsGroupId>>>>>,
     notices: Mutex<Vec<String>>,
@@ -117,15 +136,17 @@ struct LeftGroups {
 impl<'a> ApplyContext<'a> {
     pub fn new(
         engine: &'a SyncEngine,
+        lms: &'a dyn LearningPlatform,
         request: &'a SyncRequest,
         linked_users: &'a HashMap<LmsUserId, PersonioId>,
-        lease_lost: &'a AtomicBool,
+        stop: &'a RunStop,
     ) -> Self {
         Self {
             engine,
+            lms,
             request,
             linked_users,
-            lease_lost,
+            stop,
             groups: Mutex::default(),
             notices: Mutex::default(),
             missing_groups: Mutex::default(),
@@ -133,7 +154,7 @@ impl<'a> ApplyContext<'a> {
     }
 
     fn lms(&self) -> &dyn LearningPlatform {
-        self.engine.lms.as_ref()
+        self.lms
     }
 
     pub(super) fn dry_run(&self) -> bool {
@@ -172,7 +193,14 @@ impl<'a> ApplyContext<'a> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        with_retry(self.engine.retry, self.request.deadline, what, operation).await
+        with_retry_until(
+            self.engine.retry,
+            self.request.deadline,
+            what,
+            || self.stop.is_stopping(),
+            operation,
+        )
+        .await
     }
 
     /// Words for what happened, or (in a dry run) what would happen.
@@ -185,15 +213,13 @@ impl<'a> ApplyContext<'a> {
     }
 
     /// Applies one change; the outcome says what happened and, when something went wrong, why.
-    pub async fn apply(&self, change: PlannedChange) -> EmployeeOutcome {
+    /// `None`: not started, because the run is stopping (the next run plans it again).
+    pub async fn apply(&self, change: PlannedChange) -> Option<EmployeeOutcome> {
+        if self.stop.is_stopping() {
+            return None;
+        }
         let span = info_span!("apply", personio_id = %change.personio_id());
-        async {
-            if self.lease_lost.load(Ordering::SeqCst) {
-                return failed_before_start(&change, "not applied: the run lost its lease");
-            }
-            if self.request.deadline.is_past() {
-                return failed_before_start(&change, "not applied: the run ran out of time");
-            }
+        let outcome = async {
             match change {
                 PlannedChange::Create { target } => self.create_or_adopt(&target, None).await,
                 PlannedChange::Update {
@@ -208,7 +234,8 @@ impl<'a> ApplyContext<'a> {
             }
         }
         .instrument(span)
-        .await
+        .await;
+        Some(outcome)
     }
 
     /// `previous` is the link of a user that was deleted in the LMS and is being replaced.
@@ -702,15 +729,6 @@ fn outcome_for(target: &SyncTarget, action: OutcomeAction) -> EmployeeOutcome {
     let mut outcome = EmployeeOutcome::new(Some(target.personio_id), action);
     outcome.email = Some(target.profile.email.clone());
     outcome.name = target.name.clone();
-    outcome
-}
-
-fn failed_before_start(change: &PlannedChange, reason: &str) -> EmployeeOutcome {
-    let (name, email) = change.who();
-    let mut outcome = EmployeeOutcome::new(Some(change.personio_id()), OutcomeAction::Failed);
-    outcome.name = name;
-    outcome.email = email;
-    outcome.reason = Some(reason.to_owned());
     outcome
 }
 

@@ -98,7 +98,7 @@ struct RunSummary<'a> {
     /// `" (dry run)"` or empty.
     dry: &'static str,
     subject: String,
-    counts: [(&'static str, u32); 12],
+    counts: [(&'static str, u32); 13],
     /// One line per employee that failed, was skipped or was held back.
     attention: Vec<String>,
 }
@@ -110,6 +110,8 @@ impl<'a> RunSummary<'a> {
             RunStatus::Succeeded => "succeeded",
             RunStatus::CompletedWithFailures => "completed with failures",
             RunStatus::Failed => "FAILED",
+            RunStatus::Aborted => "ABORTED",
+            RunStatus::Abandoned => "abandoned",
         };
         let dry = if run.dry_run { " (dry run)" } else { "" };
         Self {
@@ -136,10 +138,17 @@ impl<'a> RunSummary<'a> {
             let _ = writeln!(text, "Finished: {}", finished.to_rfc3339());
         }
         if let Some(error) = &run.error {
-            let _ = writeln!(
-                text,
-                "\nThe run failed as a whole: {error}\nNobody was deactivated because of it."
-            );
+            let _ = if run.status == RunStatus::Aborted {
+                writeln!(
+                    text,
+                    "\nThe run stopped early: {error}\nWhat it did is recorded; the next run does the rest."
+                )
+            } else {
+                writeln!(
+                    text,
+                    "\nThe run failed as a whole: {error}\nNobody was deactivated because of it."
+                )
+            };
         }
         text.push('\n');
         for (label, count) in self.counts {
@@ -194,7 +203,7 @@ impl<'a> RunSummary<'a> {
     }
 }
 
-fn count_rows(counts: RunCounts) -> [(&'static str, u32); 12] {
+fn count_rows(counts: RunCounts) -> [(&'static str, u32); 13] {
     [
         ("Created", counts.created),
         ("Adopted", counts.adopted),
@@ -211,6 +220,7 @@ fn count_rows(counts: RunCounts) -> [(&'static str, u32); 12] {
         ("Group memberships added", counts.groups_added),
         ("Group memberships removed", counts.groups_removed),
         ("Invitations sent", counts.invitations),
+        ("Not applied (left for the next run)", counts.not_applied),
     ]
 }
 
@@ -338,6 +348,8 @@ mod tests {
             error: None,
             stats: Default::default(),
             fields_sent: Vec::new(),
+            holder: None,
+            ends_by: None,
         };
         let email = run_summary_email("admin@example.com", &run);
         assert_eq!(

@@ -7,12 +7,15 @@
 //! same reads and the same plan, writes only its run record.
 
 mod apply;
+mod apply_loop;
+mod breaker;
 pub mod diff;
 pub mod email;
 mod gone;
 pub mod plan;
 pub mod profile;
 pub mod roster;
+mod stop;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
@@ -23,6 +26,7 @@ pub use profile::{
     MappingError, desired_groups, fields_sent, is_selected, lock_reason, map_profile, profile_hash,
 };
 pub use roster::{Roster, SyncTarget};
+pub use stop::{CancelToken, IN_FLIGHT_GRACE, StopRequest};
 
 use crate::domain::IntegrationId;
 use crate::domain::employee::PersonioId;
@@ -34,16 +38,18 @@ use crate::domain::settings::{IntegrationSettings, SettingsError};
 use crate::ports::{
     EmployeeQuery, HrSource, LearningPlatform, LeaseOutcome, Notifier, StoreError, SyncStore,
 };
-use crate::retry::{Backoff, Deadline};
+use crate::retry::{Backoff, Deadline, human_duration};
 use apply::{ApplyContext, with_retry};
+use apply_loop::apply_changes;
+use breaker::BreakerLms;
 use chrono::{DateTime, Utc};
 use email::{run_summary_email, summary_due};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use stop::{RunStop, StopReason, wall_clock};
 use tracing::{Instrument, error, info, info_span, warn};
 
 /// How many single employee reads a targeted run has in flight (the Personio client keeps to
@@ -69,6 +75,13 @@ pub struct SyncRequest {
     pub lease_holder: String,
     /// How long the lease lasts without renewal; the run renews it every third of this.
     pub lease_ttl: chrono::Duration,
+    /// The host's handle to stop the run cleanly (a signal, a closed output).
+    pub cancel: CancelToken,
+    /// Give the changes only the time their number needs ([`time_for_changes`]), within
+    /// `deadline`: a host without a deadline of its own (the CLI without `--timeout`) sets it.
+    pub sized_to_work: bool,
+    /// Notices the host adds to the run record (an abandoned run found before this one).
+    pub notices: Vec<String>,
 }
 
 impl SyncRequest {
@@ -86,8 +99,20 @@ impl SyncRequest {
             deadline: Deadline::none(),
             lease_holder: format!("sync-{}", uuid::Uuid::new_v4()),
             lease_ttl: chrono::Duration::minutes(5),
+            cancel: CancelToken::new(),
+            sized_to_work: false,
+            notices: Vec::new(),
         }
     }
+}
+
+/// The time a run sized to its work gives `changes` applied `concurrency` at a time: two minutes,
+/// plus ten seconds per round of concurrent changes. A change is a few LMS calls of well under a
+/// second each, so this is many times what a healthy LMS needs; it ends a run that crawls, while
+/// a system that is down ends the run much sooner (the breaker).
+pub fn time_for_changes(changes: usize, concurrency: usize) -> Duration {
+    let rounds = changes.div_ceil(concurrency.max(1)) as u32;
+    Duration::from_secs(120) + Duration::from_secs(10) * rounds
 }
 
 /// How a run ended.
@@ -157,6 +182,11 @@ impl SyncEngine {
                 max_attempts: 3,
             },
         }
+    }
+
+    /// The links, run records and lease the engine keeps.
+    pub fn store(&self) -> &dyn SyncStore {
+        self.store.as_ref()
     }
 
     /// The engine-level retry of LMS, store and email calls that failed retryably.
@@ -229,6 +259,7 @@ impl SyncEngine {
     ) -> Result<RunRecord, SyncError> {
         // The adapters' counters only grow; the run keeps what it added to them.
         let requests_before = (self.hr.request_counts(), self.lms.request_counts());
+        let started_at = Utc::now();
         let mut record = RunRecord {
             integration_id: request.integration_id.clone(),
             run_id,
@@ -236,35 +267,29 @@ impl SyncEngine {
             kind: request.scope.kind(),
             targets: request.scope.named(),
             dry_run: request.dry_run,
-            started_at: Utc::now(),
+            started_at,
             finished_at: None,
             status: RunStatus::Running,
             counts: RunCounts::default(),
             outcomes: Vec::new(),
-            notices: Vec::new(),
+            notices: request.notices.clone(),
             error: None,
             stats: RunStats::default(),
             fields_sent: fields_sent(&request.settings),
+            holder: Some(request.lease_holder.clone()),
+            ends_by: wall_clock(started_at, request.deadline),
         };
         // Recorded at the start so that a run that dies midway is visible in the history.
         self.put_run(&record, request.deadline, "recording the run's start")
             .await?;
 
-        let lease_lost = AtomicBool::new(false);
-        let work = self.sync(request, &mut record, &lease_lost, progress);
-        let keeper = self.keep_lease(request, &lease_lost);
+        let stop = Arc::new(RunStop::new(request.cancel.clone(), request.deadline));
+        let work = self.sync(request, &mut record, &stop, progress);
+        let keeper = self.keep_lease(request, &stop);
         tokio::select! {
             biased;
             () = work => {}
             never = keeper => match never {},
-        }
-        if lease_lost.load(Ordering::SeqCst) {
-            record.status = RunStatus::Failed;
-            record.error.get_or_insert_with(|| {
-                "the run lost its lease (another run may have taken over); changes not yet \
-                 applied were left for the next run"
-                    .to_owned()
-            });
         }
         record.finished_at = Some(Utc::now());
         record.stats = RunStats {
@@ -297,20 +322,28 @@ impl SyncEngine {
     }
 
     /// List, plan, apply; fills `record`. Nothing here fails the call: a run that cannot go on
-    /// ends with a `Failed` record.
+    /// ends with a `Failed` record, one that is stopped from outside with an `Aborted` one.
     async fn sync(
         &self,
         request: &SyncRequest,
         record: &mut RunRecord,
-        lease_lost: &AtomicBool,
+        stop: &Arc<RunStop>,
         progress: &dyn SyncProgress,
     ) {
         let settings = &request.settings;
-        let roster = match self.list_roster(request, progress).await {
+        let roster = match self.list_roster(request, stop, progress).await {
             Ok(roster) => roster,
-            Err(problem) => {
+            Err(ListingEnd::Failed(problem)) => {
                 record.status = RunStatus::Failed;
                 record.error = Some(problem);
+                return;
+            }
+            Err(ListingEnd::Stopped(reason)) => {
+                record.status = reason.status();
+                record.error = Some(format!(
+                    "{} while reading Personio; nothing was changed",
+                    reason.describe()
+                ));
                 return;
             }
         };
@@ -345,22 +378,32 @@ impl SyncEngine {
             unchanged = plan.unchanged,
             "sync planned"
         );
-        let context = ApplyContext::new(self, request, &plan.linked_users, lease_lost);
         let total = plan.changes.len();
-        progress.applied(0, total);
-        let mut applied = Vec::with_capacity(total);
-        let mut results = futures::stream::iter(plan.changes)
-            .map(|change| context.apply(change))
-            .buffer_unordered(settings.apply_concurrency);
-        while let Some(outcome) = results.next().await {
-            applied.push(outcome);
-            progress.applied(applied.len(), total);
+        if request.sized_to_work {
+            let time = time_for_changes(total, settings.apply_concurrency);
+            stop.limit_to(
+                tokio::time::Instant::now() + time,
+                format!(
+                    "the run used the time sized to its work ({} for {total} changes)",
+                    human_duration(time)
+                ),
+            );
         }
-        drop(results);
+        let lms = BreakerLms::new(self.lms.clone(), stop.clone());
+        let context = ApplyContext::new(self, &lms, request, &plan.linked_users, stop);
+        let applied = apply_changes(
+            &context,
+            plan.changes,
+            settings.apply_concurrency,
+            stop,
+            progress,
+        )
+        .await;
 
         let mut outcomes = plan.settled;
-        outcomes.extend(applied);
+        outcomes.extend(applied.outcomes.iter().cloned());
         record.counts = tally(&outcomes, plan.unchanged);
+        record.counts.not_applied = applied.not_applied;
         // Unchanged employees are counted, not listed, unless something happened to them or
         // they were named (a targeted run answers for each employee it was asked about).
         if targeted {
@@ -381,10 +424,23 @@ impl SyncEngine {
         record.outcomes = outcomes;
         record.notices.extend(plan.notices);
         record.notices.extend(context.take_notices());
-        record.status = if record.counts.failed > 0 || record.counts.held_back > 0 {
-            RunStatus::CompletedWithFailures
-        } else {
-            RunStatus::Succeeded
+        if applied.cut_off {
+            record.notices.push(format!(
+                "changes still in flight {} after the run stopped were cut off mid-way; where \
+                 their LMS write went through, the next run finds the user by Personio id or \
+                 email and links it",
+                human_duration(stop.grace())
+            ));
+        }
+        record.status = match &applied.stopped {
+            Some(reason) => {
+                record.error = Some(reason.error_after(total, applied.not_applied));
+                reason.status()
+            }
+            None if record.counts.failed > 0 || record.counts.held_back > 0 => {
+                RunStatus::CompletedWithFailures
+            }
+            None => RunStatus::Succeeded,
         };
     }
 
@@ -394,20 +450,21 @@ impl SyncEngine {
     async fn list_roster(
         &self,
         request: &SyncRequest,
+        stop: &RunStop,
         progress: &dyn SyncProgress,
-    ) -> Result<Roster, String> {
+    ) -> Result<Roster, ListingEnd> {
         match &request.scope {
             SyncScope::Everyone => {
-                self.list_everyone(request, &EmployeeQuery::default(), progress)
+                self.list_everyone(request, &EmployeeQuery::default(), stop, progress)
                     .await
             }
-            SyncScope::Employees(ids) => self.read_named(request, ids, progress).await,
+            SyncScope::Employees(ids) => self.read_named(request, ids, stop, progress).await,
             SyncScope::ChangedSince(since) => {
                 let query = EmployeeQuery {
                     updated_since: Some((*since).into()),
                     ..EmployeeQuery::default()
                 };
-                self.list_everyone(request, &query, progress).await
+                self.list_everyone(request, &query, stop, progress).await
             }
         }
     }
@@ -417,14 +474,20 @@ impl SyncEngine {
         &self,
         request: &SyncRequest,
         query: &EmployeeQuery,
+        stop: &RunStop,
         progress: &dyn SyncProgress,
-    ) -> Result<Roster, String> {
+    ) -> Result<Roster, ListingEnd> {
         let today = Utc::now().date_naive();
         let mut roster = Roster::default();
         let mut pages = self.hr.employee_pages(query, request.deadline);
         let mut pages_read = 0;
         loop {
-            match pages.try_next().await {
+            let next = tokio::select! {
+                biased;
+                reason = stop.stopping() => return Err(ListingEnd::Stopped(reason)),
+                next = pages.try_next() => next,
+            };
+            match next {
                 Ok(Some(page)) => {
                     pages_read += 1;
                     let total = page.total_pages.max(pages_read);
@@ -434,10 +497,10 @@ impl SyncEngine {
                 Ok(None) => break,
                 Err(error) => {
                     error!(%error, "listing employees failed; nothing was changed");
-                    return Err(format!(
+                    return Err(ListingEnd::Failed(format!(
                         "listing employees from Personio failed after {pages_read} page(s): \
                          {error}; nothing was changed"
-                    ));
+                    )));
                 }
             }
         }
@@ -454,8 +517,9 @@ impl SyncEngine {
         &self,
         request: &SyncRequest,
         ids: &BTreeSet<PersonioId>,
+        stop: &RunStop,
         progress: &dyn SyncProgress,
-    ) -> Result<Roster, String> {
+    ) -> Result<Roster, ListingEnd> {
         let today = Utc::now().date_naive();
         let mut roster = Roster::default();
         let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
@@ -469,14 +533,22 @@ impl SyncEngine {
             })
             .buffered(SINGLE_READS_IN_FLIGHT);
         let mut done = 0;
-        while let Some((id, read)) = reads.next().await {
+        loop {
+            let next = tokio::select! {
+                biased;
+                reason = stop.stopping() => return Err(ListingEnd::Stopped(reason)),
+                next = reads.next() => next,
+            };
+            let Some((id, read)) = next else {
+                break;
+            };
             match read {
                 Ok(record) => roster.add_single(id, record, &request.settings, today),
                 Err(error) => {
                     error!(%error, personio_id = %id, "reading an employee failed; nothing was changed");
-                    return Err(format!(
+                    return Err(ListingEnd::Failed(format!(
                         "reading employee {id} from Personio failed: {error}; nothing was changed"
-                    ));
+                    )));
                 }
             }
             done += 1;
@@ -485,9 +557,9 @@ impl SyncEngine {
         Ok(roster)
     }
 
-    /// Renews the lease every third of its lifetime; marks it lost when another holder took it.
+    /// Renews the lease every third of its lifetime; stops the run when another holder took it.
     /// Never returns: the run's work finishing ends it.
-    async fn keep_lease(&self, request: &SyncRequest, lost: &AtomicBool) -> Infallible {
+    async fn keep_lease(&self, request: &SyncRequest, stop: &RunStop) -> Infallible {
         if request.dry_run {
             return std::future::pending().await;
         }
@@ -495,9 +567,10 @@ impl SyncEngine {
             .to_std()
             .unwrap_or(Duration::from_secs(60))
             .max(Duration::from_millis(10));
+        let mut lost = false;
         loop {
             tokio::time::sleep(every).await;
-            if lost.load(Ordering::SeqCst) {
+            if lost {
                 continue;
             }
             match self
@@ -513,7 +586,8 @@ impl SyncEngine {
                 Ok(true) => {}
                 Ok(false) => {
                     error!("the lease was lost; no further changes are applied");
-                    lost.store(true, Ordering::SeqCst);
+                    lost = true;
+                    stop.stop(StopReason::LeaseLost);
                 }
                 // The lease is still ours until it expires; the next tick tries again.
                 Err(error) => warn!(%error, "could not renew the lease"),
@@ -531,6 +605,12 @@ impl SyncEngine {
             .await
             .map_err(|source| SyncError::Store { action, source })
     }
+}
+
+/// How the listing ended when it did not end with the last page.
+enum ListingEnd {
+    Failed(String),
+    Stopped(StopReason),
 }
 
 /// The run's counts from its outcomes (unlisted unchanged employees added).

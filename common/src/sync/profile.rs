@@ -6,6 +6,7 @@ use crate::domain::lms::{LmsProfile, Manager};
 use crate::domain::settings::{
     ALWAYS_SENT, GroupSource, IntegrationSettings, ProfileField, SelectionSettings,
 };
+use crate::text;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,11 +50,11 @@ pub fn map_profile(
         .iter()
         .filter_map(|(personio, lms_field)| {
             let value = employee.custom_attribute(personio)?.value.as_text();
-            non_empty(Some(&value)).map(|value| (lms_field.clone(), value))
+            text_field(Some(&value)).map(|value| (lms_field.clone(), value))
         })
         .collect();
     let sent = |field: ProfileField| settings.fields.contains(&field);
-    let text = |field: ProfileField, value: Option<&str>| non_empty(value).filter(|_| sent(field));
+    let text = |field: ProfileField, value: Option<&str>| text_field(value).filter(|_| sent(field));
     let unit = |field: ProfileField, unit: &Option<OrgUnit>| {
         text(field, unit.as_ref().map(|unit| unit.name.as_str()))
     };
@@ -61,9 +62,9 @@ pub fn map_profile(
     Ok(LmsProfile {
         external_id: employee.id.to_string(),
         email,
-        first_name: non_empty(employee.first_name.as_deref()),
-        last_name: non_empty(employee.last_name.as_deref()),
-        display_name: employee.display_name(),
+        first_name: name_field(employee.first_name.as_deref()),
+        last_name: name_field(employee.last_name.as_deref()),
+        display_name: name_field(employee.display_name().as_deref()),
         status: rule.lms_status.clone(),
         active: rule.active && !locked,
         title: text(ProfileField::Position, employee.position.as_deref()),
@@ -87,7 +88,7 @@ pub fn map_profile(
             .and_then(|supervisor| {
                 let manager = Manager {
                     personio_id: supervisor.id.map(|id| id.to_string()),
-                    name: non_empty(supervisor.name.as_deref()),
+                    name: name_field(supervisor.name.as_deref()),
                 };
                 (manager.personio_id.is_some() || manager.name.is_some()).then_some(manager)
             }),
@@ -180,6 +181,18 @@ pub fn profile_hash(profile: &LmsProfile) -> String {
         .map(|value| value.to_string())
         .unwrap_or_default();
     hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A name as the LMS gets it: one line, no control characters, at most
+/// [`text::MAX_NAME_CHARS`] (`crate::text` documents the bounds).
+fn name_field(value: Option<&str>) -> Option<String> {
+    text::bounded_non_empty(value, text::MAX_NAME_CHARS)
+}
+
+/// Other text the LMS gets (position, department, team, office, custom attributes): one line,
+/// no control characters, at most [`text::MAX_TEXT_CHARS`].
+fn text_field(value: Option<&str>) -> Option<String> {
+    text::bounded_non_empty(value, text::MAX_TEXT_CHARS)
 }
 
 fn non_empty(value: Option<&str>) -> Option<String> {
@@ -498,5 +511,33 @@ mod tests {
         let mut changed = profile;
         changed.custom.insert("x".into(), "y".into());
         assert_ne!(hash, profile_hash(&changed));
+    }
+
+    /// A NUL byte, line breaks and a 5,000-character name do not reach the LMS: every text field
+    /// is one line without control characters, names at most 100 characters, other text 255.
+    #[test]
+    fn text_fields_are_one_line_without_control_characters_and_bounded() {
+        let mut employee = employee();
+        employee.first_name = Some("Jo\u{0}hanna".into());
+        employee.last_name = Some("M".repeat(5000));
+        employee.preferred_name = None;
+        employee.position = Some("Senior\nEngineer\t(Platform)".into());
+        employee.department = unit(&"Abteilung ".repeat(60));
+        let profile = map_profile(&employee, &settings(), day(TODAY)).unwrap();
+        assert_eq!(profile.first_name.as_deref(), Some("Johanna"));
+        let last = profile.last_name.clone().unwrap_or_default();
+        assert_eq!(last.chars().count(), text::MAX_NAME_CHARS);
+        assert!(last.ends_with('…'));
+        let display = profile.display_name.clone().unwrap_or_default();
+        assert!(display.chars().count() <= text::MAX_NAME_CHARS, "{display}");
+        assert!(!display.contains('\u{0}'));
+        assert_eq!(profile.title.as_deref(), Some("Senior Engineer (Platform)"));
+        let department = profile.department.clone().unwrap_or_default();
+        assert!(department.chars().count() <= text::MAX_TEXT_CHARS);
+        let every_text = serde_json::to_string(&profile).unwrap();
+        assert!(
+            !every_text.contains("\\u0000") && !every_text.contains("\\n"),
+            "{every_text}"
+        );
     }
 }

@@ -287,6 +287,7 @@ impl HrSource for StaticHrSource {
                 title: upload.title.clone(),
                 category_id: Some(upload.category_id),
                 date: upload.date,
+                comment: upload.comment.clone(),
             })
             .collect())
     }

@@ -1065,7 +1065,15 @@ async fn a_run_that_loses_its_lease_stops_applying() {
             .contains("lost its lease")
     );
     assert!(record.counts.created < 6);
-    assert_eq!(record.counts.created + record.counts.failed, 6);
+    // What was not applied is counted, not listed as six failed employees.
+    assert_eq!(record.counts.failed, 0);
+    assert_eq!(record.counts.created + record.counts.not_applied, 6);
+    assert!(
+        record
+            .outcomes
+            .iter()
+            .all(|outcome| outcome.action == OutcomeAction::Created)
+    );
     // The run did not release the thief's lease.
     let third = harness
         .store
@@ -1183,3 +1191,5 @@ async fn missing_groups_make_one_notice_naming_them_all() {
         record.notices
     );
 }
+
+mod stopping;

@@ -60,7 +60,7 @@ impl EmployeeSync {
             store,
             connector,
             Arc::new(services.notifier(&config.ses_from_address)),
-            PdfFetcher::new(FetchLimits::default())?,
+            PdfFetcher::new(FetchLimits::default(), policy.network())?,
         );
         Ok(Self {
             jobs,

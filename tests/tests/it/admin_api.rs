@@ -288,6 +288,7 @@ async fn admin_api_flow_from_creating_an_integration_to_reading_its_run() {
     assert_eq!(synced.body["counts"]["created"], 1, "{}", synced.text);
     assert_eq!(synced.body["outcomes"][0]["personio_id"], employee.id());
     assert_eq!(world.scim_users().await, 1, "just the one employee");
+    recorded.push(("sync_employee", 200, synced.request_id.clone()));
     answers.push(synced);
 
     let sync = world.send_for("admin-sync-now.json", &id, |_| {}).await;

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use common::aws::{DynamoStore, endpoint_sdk_config, table_definition};
 use common::domain::IntegrationId;
-use common::domain::certificate::CertificateId;
+use common::domain::certificate::{CertificateId, Claim};
 use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
@@ -98,6 +98,8 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
         error: None,
         stats: Default::default(),
         fields_sent: Vec::new(),
+        holder: None,
+        ends_by: None,
     }
 }
 
@@ -274,8 +276,7 @@ async fn items_have_the_documented_keys_index_and_ttl() {
         .claim_certificate(
             &acme(),
             &CertificateId("c1".into()),
-            t0(),
-            Duration::minutes(5),
+            &Claim::new(t0(), Duration::minutes(5)),
         )
         .await
         .unwrap();

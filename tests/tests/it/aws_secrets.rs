@@ -14,11 +14,7 @@ async fn secrets_client() -> Option<Client> {
 }
 
 fn credentials(client_id: &str, secret: &str, token: &str) -> IntegrationCredentials {
-    IntegrationCredentials {
-        personio_client_id: client_id.into(),
-        personio_client_secret: Secret::new(secret),
-        lms_token: Secret::new(token),
-    }
+    IntegrationCredentials::new(client_id, Secret::new(secret), Secret::new(token))
 }
 
 /// The values as a comparable tuple (the credentials type has no `PartialEq`, by design of

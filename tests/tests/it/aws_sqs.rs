@@ -4,7 +4,7 @@
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use chrono::Utc;
-use common::aws::sqs::fifo_id;
+use common::aws::sqs::{content_dedup_id, fifo_id};
 use common::aws::{SqsJobQueue, endpoint_sdk_config};
 use common::domain::IntegrationId;
 use common::domain::certificate::CertificateId;
@@ -109,23 +109,16 @@ async fn jobs_reach_both_queues_and_certificates_are_grouped_and_deduplicated() 
     assert_eq!(body, job);
 
     let acme = IntegrationId::new("acme");
-    let first =
-        serde_json::json!({"certificate_id": "cert-1", "course": "Arbeitsschutz", "attempt": 1});
-    let redelivered =
-        serde_json::json!({"certificate_id": "cert-1", "course": "Arbeitsschutz", "attempt": 2});
+    let first = serde_json::json!({"certificate_id": "cert-1", "course": "Arbeitsschutz"});
+    let redelivered = serde_json::json!({"course": "Arbeitsschutz", "certificate_id": "cert-1"});
     let other = serde_json::json!({"certificate_id": "cert-2", "course": "Datenschutz"});
-    queue
-        .enqueue_certificate(&acme, &CertificateId("cert-1".into()), &first)
-        .await
-        .unwrap();
-    queue
-        .enqueue_certificate(&acme, &CertificateId("cert-1".into()), &redelivered)
-        .await
-        .unwrap();
-    queue
-        .enqueue_certificate(&acme, &CertificateId("cert-2".into()), &other)
-        .await
-        .unwrap();
+    for job in [&first, &redelivered, &other] {
+        let certificate = CertificateId(job["certificate_id"].as_str().unwrap().into());
+        queue
+            .enqueue_certificate(&acme, &certificate, job)
+            .await
+            .unwrap();
+    }
 
     // FIFO: one message group is handed out one batch at a time, in order.
     let received = receive_all(&client, &certificate_url).await;
@@ -135,8 +128,8 @@ async fn jobs_reach_both_queues_and_certificates_are_grouped_and_deduplicated() 
         .collect();
     assert_eq!(
         bodies,
-        vec![first, other],
-        "the duplicate of cert-1 is dropped"
+        vec![first.clone(), other],
+        "the identical redelivery of cert-1 is dropped"
     );
     for message in &received {
         assert_eq!(
@@ -149,8 +142,36 @@ async fn jobs_reach_both_queues_and_certificates_are_grouped_and_deduplicated() 
             &received[0],
             MessageSystemAttributeName::MessageDeduplicationId
         ),
-        Some("cert-1")
+        Some(content_dedup_id(&first).as_str())
     );
+}
+
+/// A job corrected and submitted again within SQS's five-minute window is a new message (the
+/// ledger still makes one document of it), while its unchanged twin is dropped.
+#[tokio::test]
+async fn a_corrected_job_within_the_dedup_window_is_delivered() {
+    let Some(client) = sqs_client().await else {
+        return;
+    };
+    let sync_url = create_queue(&client, &unique_name("sync-jobs"), HashMap::new()).await;
+    let certificate_url = create_fifo_queue(&client, "certificate-jobs").await;
+    let queue = SqsJobQueue::new(client.clone(), &sync_url, &certificate_url);
+    let acme = IntegrationId::new("acme");
+    let certificate = CertificateId("cert-7".into());
+    let wrong = serde_json::json!({"certificate_id": "cert-7", "completed_on": "31.12.2026"});
+    let corrected = serde_json::json!({"certificate_id": "cert-7", "completed_on": "2026-12-31"});
+    for job in [&wrong, &corrected, &corrected] {
+        queue
+            .enqueue_certificate(&acme, &certificate, job)
+            .await
+            .unwrap();
+    }
+    let bodies: Vec<serde_json::Value> = receive_all(&client, &certificate_url)
+        .await
+        .iter()
+        .map(|message| serde_json::from_str(message.body().unwrap_or_default()).unwrap())
+        .collect();
+    assert_eq!(bodies, vec![wrong, corrected]);
 }
 
 #[tokio::test]
@@ -164,13 +185,10 @@ async fn certificate_ids_sqs_would_refuse_are_hashed_and_still_deduplicated() {
 
     let long_id = CertificateId(format!("zertifikat-für-{}", "x".repeat(200)));
     let integration = IntegrationId::new("Müller & Söhne GmbH");
-    for attempt in 0..3 {
+    let job = serde_json::json!({"certificate_id": long_id.0, "course": "Erste Hilfe"});
+    for _ in 0..3 {
         queue
-            .enqueue_certificate(
-                &integration,
-                &long_id,
-                &serde_json::json!({"attempt": attempt}),
-            )
+            .enqueue_certificate(&integration, &long_id, &job)
             .await
             .unwrap();
     }
@@ -181,7 +199,7 @@ async fn certificate_ids_sqs_would_refuse_are_hashed_and_still_deduplicated() {
             &received[0],
             MessageSystemAttributeName::MessageDeduplicationId
         ),
-        Some(fifo_id(&long_id.0).as_str())
+        Some(content_dedup_id(&job).as_str())
     );
     assert_eq!(
         system_attribute(&received[0], MessageSystemAttributeName::MessageGroupId),

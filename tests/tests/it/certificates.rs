@@ -6,11 +6,12 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use common::certificates::{BatchReport, CertificatePusher, FetchLimits, PdfFetcher, PushOutcome};
 use common::domain::IntegrationId;
-use common::domain::certificate::{CertificateId, LedgerState};
+use common::domain::certificate::{CertificateId, Claim, LedgerState};
 use common::domain::employee::{EmployeePage, PersonioId};
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
 use common::domain::settings::CertificateSettings;
+use common::net::NetworkPolicy;
 use common::personio::{PersonioClient, PersonioConfig, RateLimits as ClientLimits, RateWindow};
 use common::ports::{
     CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError,
@@ -126,7 +127,7 @@ async fn setup(config: SandboxConfig, client_limits: ClientLimits) -> Setup {
     let pusher = CertificatePusher::new(
         hr.clone(),
         Arc::new(store.clone()),
-        PdfFetcher::new(FetchLimits::default()).unwrap(),
+        PdfFetcher::new(FetchLimits::default(), NetworkPolicy::LOCAL).unwrap(),
     )
     .with_clock(Arc::new(move || *reading.lock().unwrap()));
     let employees = sandbox.employees().iter().map(|e| e.id()).collect();
@@ -277,7 +278,10 @@ async fn parked_redelivered_and_crashed_certificates_end_as_one_document_each() 
 
     // Parked until the second employee is linked, then released.
     let parked = s.push(vec![job("c-parked", &lms_user(second))]).await;
-    assert_eq!(outcomes(&parked), vec![PushOutcome::Parked]);
+    assert!(
+        matches!(&outcomes(&parked)[..], [PushOutcome::Parked { reason }] if reason.contains("not linked")),
+        "{parked:?}"
+    );
     s.link(second).await;
     let released = s
         .pusher
@@ -335,6 +339,55 @@ async fn parked_redelivered_and_crashed_certificates_end_as_one_document_each() 
     );
     assert_eq!(s.sandbox.documents().len(), 2);
     assert_eq!(s.sandbox.stats().requests_to(Endpoint::DocumentUpload), 2);
+}
+
+/// Two certificates of one employee, course and day, the second's first worker dead before its
+/// upload: over HTTP, the recovery lists the employee's documents (v2) and finds only the first
+/// certificate's, which carries the other certificate id in its comment: the second is uploaded.
+#[tokio::test]
+async fn twin_certificates_over_http_are_two_documents() {
+    let s = setup(
+        SandboxConfig::default().with_seed(9211),
+        ClientLimits::personio_documented(),
+    )
+    .await;
+    let employee = s.employees[0];
+    s.link(employee).await;
+    let twin = |certificate: &str| {
+        let mut job = job(certificate, &lms_user(employee));
+        job["course_name"] = json!("Brandschutzhelfer");
+        job
+    };
+    assert_eq!(s.push(vec![twin("c-1")]).await.counts().uploaded, 1);
+    // The second certificate's first worker claimed it and died before uploading.
+    let claimed_at = *s.clock.lock().unwrap();
+    s.store
+        .claim_certificate(
+            &acme(),
+            &CertificateId("c-2".into()),
+            &Claim::new(claimed_at, chrono::Duration::minutes(15)),
+        )
+        .await
+        .unwrap();
+    *s.clock.lock().unwrap() += chrono::Duration::hours(1);
+    let recovered = s.push(vec![twin("c-2")]).await;
+    let documents = s.sandbox.documents();
+    assert_eq!(documents.len(), 2, "{recovered:?}");
+    assert_eq!(
+        outcomes(&recovered),
+        vec![PushOutcome::Uploaded {
+            document_id: documents[1].id.to_string()
+        }]
+    );
+    assert_eq!(documents[0].title, documents[1].title);
+    assert!(
+        documents[1].comment.as_deref().is_some_and(
+            |comment| comment.ends_with(r#"LMS certificate "c-2" of integration "acme"."#)
+        ),
+        "{:?}",
+        documents[1].comment
+    );
+    assert_eq!(s.sandbox.stats().requests_to(Endpoint::DocumentListV2), 1);
 }
 
 /// Uploads the sandbox accepted never exceed `max` within any `window` (by their creation time,

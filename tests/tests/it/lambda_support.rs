@@ -170,11 +170,11 @@ impl LambdaEnv {
             .credentials(&self.secret_prefix)
             .put_credentials(
                 &IntegrationId::new(integration),
-                &IntegrationCredentials {
-                    personio_client_id: personio.0.to_owned(),
-                    personio_client_secret: Secret::new(personio.1),
-                    lms_token: Secret::new(SCIM_TOKEN),
-                },
+                &IntegrationCredentials::new(
+                    personio.0,
+                    Secret::new(personio.1),
+                    Secret::new(SCIM_TOKEN),
+                ),
             )
             .await
             .unwrap_or_else(|error| panic!("cannot store the secret: {error}"));

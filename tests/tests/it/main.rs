@@ -6,6 +6,7 @@ mod aws_secrets;
 mod aws_ses;
 mod aws_sqs;
 mod certificates;
+mod faults;
 mod lambda_certificate_push;
 mod lambda_employee_sync;
 mod lambda_scheduler;

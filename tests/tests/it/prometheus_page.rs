@@ -8,44 +8,7 @@ use common::domain::run::{
     RequestCounts, RunCounts, RunId, RunRecord, RunStats, RunStatus, Trigger,
 };
 use common::metrics::{CertificateFigures, MetricsRegistry, ParkedCertificates, RunHealth};
-use integration_tests::venv_tool;
-use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-/// Parses `page` with prometheus_client and returns `[family, type, sample, labels, value]` rows.
-fn parse_with_prometheus_client(page: &str) -> Option<Vec<Value>> {
-    let python = venv_tool("python")?;
-    let script = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-rows = []
-for family in text_string_to_metric_families(sys.stdin.read()):
-    for sample in family.samples:
-        rows.append([family.name, family.type, sample.name, sample.labels, sample.value])
-print(json.dumps(rows))
-"#;
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(page.as_bytes())
-        .expect("the page is written");
-    let output = child.wait_with_output().expect("python ends");
-    assert!(
-        output.status.success(),
-        "the page does not parse:\n{page}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(serde_json::from_slice(&output.stdout).expect("JSON rows"))
-}
+use integration_tests::prometheus::{family_type, parse_page, value};
 
 fn run(integration: &str, status: RunStatus) -> RunRecord {
     let started_at = Utc::now() - Duration::minutes(5);
@@ -82,6 +45,8 @@ fn run(integration: &str, status: RunStatus) -> RunRecord {
             },
         },
         fields_sent: Vec::new(),
+        holder: None,
+        ends_by: None,
     }
 }
 
@@ -110,25 +75,17 @@ fn the_metrics_page_reads_back_with_the_prometheus_parser() {
             oldest_age: Some(Duration::seconds(600)),
         }),
     );
+    registry.observe_dropped_certificates(2);
     let page = registry.render();
-    let Some(rows) = parse_with_prometheus_client(&page) else {
+    let Some(samples) = parse_page(&page) else {
         return;
     };
     let value = |sample: &str, labels: &[(&str, &str)]| -> f64 {
-        rows.iter()
-            .find(|row| {
-                row[2] == sample
-                    && labels.iter().all(|(name, value)| row[3][name] == *value)
-                    && row[3].as_object().map(|o| o.len()) == Some(labels.len())
-            })
-            .and_then(|row| row[4].as_f64())
-            .unwrap_or_else(|| panic!("{sample} {labels:?} not in {rows:?}"))
+        value(&samples, sample, labels)
+            .unwrap_or_else(|| panic!("{sample} {labels:?} not in {samples:?}"))
     };
     let family_type = |family: &str| {
-        rows.iter()
-            .find(|row| row[0] == family)
-            .map(|row| row[1].as_str().unwrap_or_default().to_owned())
-            .unwrap_or_else(|| panic!("no family {family}"))
+        family_type(&samples, family).unwrap_or_else(|| panic!("no family {family}"))
     };
     // The parser names counters without their `_total` suffix.
     assert_eq!(family_type("personio_lms_runs"), "counter");
@@ -194,5 +151,10 @@ fn the_metrics_page_reads_back_with_the_prometheus_parser() {
             &[("integration", "acme")]
         ),
         600.0
+    );
+    assert_eq!(
+        value("personio_lms_certificate_jobs_dropped_total", &[]),
+        2.0,
+        "a family without labels"
     );
 }

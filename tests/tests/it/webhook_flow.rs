@@ -165,7 +165,8 @@ async fn flow(employees: usize) -> Flow {
             lms: lms.clone(),
         }),
         Arc::new(MemoryNotifier::new()),
-        PdfFetcher::new(FetchLimits::default()).expect("fetcher"),
+        PdfFetcher::new(FetchLimits::default(), common::net::NetworkPolicy::LOCAL)
+            .expect("fetcher"),
     );
     let receiver = Arc::new(WebhookReceiver::new(
         Arc::new(store.clone()),
@@ -679,6 +680,8 @@ async fn the_admin_api_installs_shows_and_removes_the_webhook_without_showing_it
                 personio_client_id: client_id,
                 personio_client_secret: Secret::new(client_secret),
                 lms_token: Secret::new("unused"),
+                personio_origin: None,
+                scim_origin: None,
             },
         )
         .await

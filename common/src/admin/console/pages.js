@@ -1,12 +1,15 @@
 // The pages: sign-in, the integrations list, a new integration, and one integration with its
-// tabs (overview, settings, check, plan, runs, certificates, and an employee's explanation where
-// the API offers one). Every page reads the API afresh; nothing is cached between pages.
+// tabs (overview, settings, check, plan, runs, certificates, and, where the API offers them, an
+// employee's explanation and the audit trail). Every page reads the API afresh; nothing is cached
+// between pages.
 
-import { ApiProblem, call, fillPath, get, paths } from "./api.js";
+import { ApiProblem, call, get } from "./api.js";
+import { auditOperation, auditView } from "./audit.js";
 import { mode, signInWithToken, startOidcSignIn } from "./auth.js";
+import { explainLookup, explainOperation, explainView } from "./explain.js";
 import { integrationForm } from "./settings-form.js";
 import { announce, badge, fill, formatTime, h, label, pagedTable, problemCard, time } from "./ui.js";
-import { outcomesTable, runCounts } from "./runs.js";
+import { outcomesTable, requestsText, runCounts, statusText } from "./runs.js";
 
 const path = (id, ...rest) => ["/integrations", encodeURIComponent(id), ...rest].join("/");
 const link = (id, ...rest) => `#/i/${encodeURIComponent(id)}${rest.length ? `/${rest.map(encodeURIComponent).join("/")}` : ""}`;
@@ -164,13 +167,13 @@ export async function newIntegrationPage(main) {
 
 const TABS = [
   ["", "Overview"], ["settings", "Settings"], ["check", "Check"], ["plan", "Plan"],
-  ["runs", "Runs"], ["certificates", "Certificates"], ["explain", "Explain"],
+  ["runs", "Runs"], ["certificates", "Certificates"], ["explain", "Explain"], ["audit", "Audit trail"],
 ];
 
 export async function integrationPage(main, id, tab = "", rest = []) {
   const response = await call("GET", path(id));
   const record = response.data;
-  const explain = await explainOperation();
+  const [explain, audit] = await Promise.all([explainOperation(), auditOperation()]);
   let lastRun = null;
   try {
     lastRun = (await get(path(id, "runs"), { limit: 1 })).runs[0] || null;
@@ -178,7 +181,7 @@ export async function integrationPage(main, id, tab = "", rest = []) {
     lastRun = null;
   }
   showBanners(problemsOf(record, lastRun));
-  const tabs = h("ul", { class: "tabs", role: "list" }, TABS.filter(([name]) => name !== "explain" || explain).map(([name, text]) =>
+  const tabs = h("ul", { class: "tabs", role: "list" }, TABS.filter(([name]) => (name !== "explain" || explain) && (name !== "audit" || audit)).map(([name, text]) =>
     h("li", {}, h("a", { href: name ? link(id, name) : link(id), "aria-current": name === tab ? "page" : false }, text))));
   const syncButton = h("button", { type: "button", class: "secondary", onclick: async () => {
     syncButton.disabled = true;
@@ -195,7 +198,7 @@ export async function integrationPage(main, id, tab = "", rest = []) {
   const body = h("div");
   fill(main, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Integrations"), " / ", record.name),
     h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, record.name), syncButton), tabs, body);
-  const views = { "": overview, settings, check, plan, runs, certificates, explain: explainView };
+  const views = { "": overview, settings, check, plan, runs, certificates, explain: explain && explainView, audit: audit && auditView };
   const view = views[tab];
   if (!view) {
     fill(body, h("p", {}, `No page ${tab}.`));
@@ -204,7 +207,7 @@ export async function integrationPage(main, id, tab = "", rest = []) {
   await view(body, record, { etag: response.headers.get("ETag"), rest, explain, lastRun });
 }
 
-async function overview(body, record, { lastRun }) {
+async function overview(body, record, { lastRun, explain }) {
   const { runs } = await get(path(record.id, "runs"), { limit: 5 });
   fill(body,
     h("section", { class: "card" }, h("h2", {}, "At a glance"), h("dl", { class: "facts" },
@@ -217,6 +220,7 @@ async function overview(body, record, { lastRun }) {
       h("dt", {}, "Certificates"), h("dd", {}, record.settings.certificates?.enabled ? "pushed to Personio" : "off"),
       h("dt", {}, "Integration id"), h("dd", { class: "mono" }, record.id),
       h("dt", {}, "Changed"), h("dd", {}, time(record.updated_at), ` (version ${record.version})`))),
+    explain ? h("section", { class: "card", "aria-labelledby": "explain-heading" }, h("h2", { id: "explain-heading" }, "Explain an employee"), explainLookup(record.id)) : null,
     h("h2", {}, "Recent runs"), runsTable(record.id, runs, 5));
 }
 
@@ -351,13 +355,19 @@ async function runs(body, record, { rest, explain }) {
 
 async function runDetail(body, record, runId, explain) {
   const run = await get(path(record.id, "runs", runId));
+  const requests = requestsText(run);
   fill(body, h("p", { class: "crumbs" }, h("a", { href: link(record.id, "runs") }, "Runs"), " / ", formatTime(run.started_at)),
     h("h2", {}, `Run of ${formatTime(run.started_at)} `, badge(run.status)),
+    statusText(run.status) ? h("p", { class: "muted", id: "run-status-text" }, statusText(run.status)) : null,
     h("dl", { class: "facts" },
       h("dt", {}, "Run id"), h("dd", { class: "mono" }, run.run_id),
       h("dt", {}, "Started by"), h("dd", {}, label(run.trigger), run.dry_run ? " (plan: nothing written)" : ""),
-      h("dt", {}, "Finished"), h("dd", {}, run.finished_at ? time(run.finished_at) : "not yet")),
-    run.error ? problemCard({ title: "The run failed", detail: run.error }) : null,
+      run.kind && run.kind !== "full" ? [h("dt", {}, "Kind"), h("dd", {}, label(run.kind), run.targets?.length ? ` (Personio ids ${run.targets.join(", ")})` : "")] : null,
+      h("dt", {}, "Finished"), h("dd", {}, run.finished_at ? time(run.finished_at) : "not yet"),
+      run.holder ? [h("dt", {}, "Ran on"), h("dd", { class: "mono" }, run.holder)] : null,
+      requests ? [h("dt", {}, "Requests"), h("dd", {}, requests)] : null,
+      run.fields_sent?.length ? [h("dt", {}, "Fields sent to the LMS"), h("dd", {}, run.fields_sent.join(", "))] : null),
+    run.error ? problemCard({ title: ["aborted", "abandoned"].includes(run.status) ? `The run ${label(run.status)}` : "The run failed", detail: run.error }) : null,
     runCounts(run),
     run.notices?.length ? [h("h3", {}, "Notices"), h("ul", {}, run.notices.map((notice) => h("li", {}, notice)))] : null,
     h("h3", {}, "Employees"),
@@ -411,57 +421,4 @@ function certificateTable(list) {
       { title: "Updated", cell: (entry) => formatTime(entry.updated_at) },
     ].filter(Boolean),
   });
-}
-
-// ---------------------------------------------------------------- explanation (where offered)
-
-/** The API's explanation of one employee, if this host has one: its path template and method. */
-async function explainOperation() {
-  for (const [template, item] of Object.entries(await paths())) {
-    if (!template.includes("explain")) continue;
-    for (const method of ["get", "post"]) if (item[method]) return { template, method: method.toUpperCase() };
-  }
-  return null;
-}
-
-async function explainView(body, record, { explain, rest }) {
-  const parameter = (explain.template.match(/\{([^}]+)\}/g) || []).map((name) => name.slice(1, -1)).find((name) => name !== "id") || "personio_id";
-  const input = h("input", { type: "search", id: "explain-employee", value: rest[0] || "", required: true, "aria-describedby": "explain-help" });
-  const output = h("div");
-  const show = async (employee) => {
-    fill(output, h("p", { class: "muted" }, "Asking Personio and the learning platform…"));
-    try {
-      const target = fillPath(explain.template, { id: record.id, [parameter]: employee });
-      const query = explain.template.includes(`{${parameter}}`) ? undefined : { [parameter]: employee };
-      const { data } = await call(explain.method, target, { query });
-      fill(output, explanation(data));
-    } catch (error) {
-      fill(output, problemCard(error));
-    }
-  };
-  const form = h("form", { class: "lookup", role: "search", onsubmit: (event) => { event.preventDefault(); show(input.value.trim()); } },
-    h("label", { for: "explain-employee" }, "Personio id"), input, h("button", { type: "submit" }, "Explain"));
-  fill(body, h("p", { id: "explain-help" }, "Why one employee has (or has not) the LMS account, status and groups they have."), form, output);
-  if (rest[0]) await show(rest[0]);
-}
-
-/** Any JSON answer, readable: scalars as facts, lists of objects as tables, the rest nested. */
-function explanation(value) {
-  if (Array.isArray(value)) {
-    if (value.length && value.every((item) => item && typeof item === "object" && !Array.isArray(item))) {
-      const keys = [...new Set(value.flatMap((item) => Object.keys(item)))];
-      return pagedTable({ rows: value, columns: keys.map((key) => ({ title: label(key), cell: (row) => scalar(row[key]) })) });
-    }
-    return h("ul", {}, value.map((item) => h("li", {}, explanation(item))));
-  }
-  if (value && typeof value === "object") {
-    return h("dl", { class: "facts" }, Object.entries(value).flatMap(([key, inner]) => [h("dt", {}, label(key)), h("dd", {}, explanation(inner))]));
-  }
-  return scalar(value);
-}
-
-function scalar(value) {
-  if (value === null || value === undefined) return h("span", { class: "muted" }, "—");
-  if (typeof value === "object") return h("pre", { class: "json" }, JSON.stringify(value, null, 2));
-  return String(value);
 }

@@ -3,11 +3,37 @@
 
 import { debounce, fill, h, label, pagedTable } from "./ui.js";
 
+// Shown when the run's counts have them (counts a core adds later appear once named here).
 const COUNTS = [
   ["created", "Created"], ["adopted", "Adopted"], ["updated", "Updated"], ["deactivated", "Deactivated"],
-  ["unchanged", "Unchanged"], ["groups_added", "Group adds"], ["invitations", "Invitations"],
-  ["skipped", "Skipped"], ["held_back", "Held back"], ["failed", "Failed"],
+  ["unchanged", "Unchanged"], ["groups_added", "Group adds"], ["groups_removed", "Group removals"],
+  ["invitations", "Invitations"], ["not_created", "Not created"], ["skipped", "Skipped"],
+  ["held_back", "Held back"], ["not_applied", "Not applied"], ["failed", "Failed"],
 ];
+
+/** What a run's status means, for the statuses that need saying. */
+const STATUS_TEXT = {
+  running: "The run is in progress.",
+  completed_with_failures: "The run finished, but some employees failed or were held back (see below).",
+  failed: "The run could not finish as a whole; nothing after the failure was written. The next run tries again.",
+  aborted: "The run was stopped from outside (a shutdown, its deadline) and stopped cleanly: what it did is recorded, the rest is left for the next run.",
+  abandoned: "The run stopped without recording an end (its host went away): what it wrote is linked, and the next run plans the rest again.",
+};
+
+export function statusText(status) {
+  return STATUS_TEXT[status] || "";
+}
+
+/** "Personio 12 (429: 1) · LMS 40 (429: 2; create 10, read 30)", from the run's `stats`. */
+export function requestsText(run) {
+  const part = (name, counts) => {
+    if (!counts || !counts.requests) return null;
+    const kinds = Object.entries(counts.by_kind || {}).map(([kind, count]) => `${kind} ${count}`);
+    const extra = [counts.throttled ? `429: ${counts.throttled}` : null, kinds.length ? kinds.join(", ") : null].filter(Boolean);
+    return `${name} ${counts.requests}${extra.length ? ` (${extra.join("; ")})` : ""}`;
+  };
+  return [part("Personio", run.stats?.personio), part("LMS", run.stats?.lms)].filter(Boolean).join(" · ");
+}
 
 export function runCounts(run) {
   const counts = run.counts || {};
@@ -15,16 +41,25 @@ export function runCounts(run) {
     h("li", {}, h("b", {}, String(counts[key])), text)));
 }
 
-/** The field changes of an outcome: `changes` ({field, from, to}) where the core gives them. */
-function changesOf(outcome) {
-  if (Array.isArray(outcome.changes) && outcome.changes.length) {
-    return h("ul", { class: "diff" }, outcome.changes.map((change) => h("li", {},
-      h("strong", {}, change.field), ": ",
-      change.from === null || change.from === undefined ? h("span", { class: "muted" }, "—") : h("del", {}, show(change.from)),
-      " → ",
-      change.to === null || change.to === undefined ? h("span", { class: "muted" }, "—") : h("ins", {}, show(change.to)))));
-  }
-  return outcome.reason || "";
+/**
+ * The field changes of an outcome where the core gives them (`changes`: {field, from, to}, a
+ * missing side being "empty"), the groups the sync took the user out of (`groups_removed`), and
+ * the reason; just the reason otherwise.
+ */
+export function changesOf(outcome) {
+  const changes = Array.isArray(outcome.changes) ? outcome.changes : [];
+  const removed = Array.isArray(outcome.groups_removed) ? outcome.groups_removed : [];
+  if (!changes.length && !removed.length) return outcome.reason || "";
+  const empty = () => h("span", { class: "muted" }, "—");
+  return h("div", {},
+    h("ul", { class: "diff" },
+      changes.map((change) => h("li", {},
+        h("strong", {}, change.field), ": ",
+        change.from === null || change.from === undefined ? empty() : h("del", {}, show(change.from)),
+        " → ",
+        change.to === null || change.to === undefined ? empty() : h("ins", {}, show(change.to)))),
+      removed.map((group) => h("li", {}, h("del", {}, `group ${group}`)))),
+    outcome.reason && !changes.length ? h("div", { class: "muted" }, outcome.reason) : null);
 }
 
 function show(value) {

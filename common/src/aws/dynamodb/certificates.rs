@@ -9,11 +9,14 @@ use super::optimistic::{Decision, Versioned, read_decide_write};
 use super::requests::REVISION;
 use super::store::DynamoStore;
 use crate::domain::IntegrationId;
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
+use crate::domain::certificate::{
+    CertificateId, Claim, ClaimToken, LedgerClaim, LedgerEntry, LedgerState, ParkAnswer, Parking,
+};
 use crate::ports::{CertificateLedger, StoreError};
 use crate::store::{keys, rules};
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 
 fn encode_certificate(entry: &LedgerEntry) -> Item {
@@ -29,15 +32,36 @@ fn encode_certificate(entry: &LedgerEntry) -> Item {
             ("updated_at", s(timestamp(entry.updated_at))),
         ],
     );
+    let mut put = |name: &str, value: AttributeValue| {
+        item.insert(name.to_owned(), value);
+    };
     // Deliberately not `expires_at`: that is the table's TTL attribute, and TTL must never
     // delete a claim.
-    let (name, value) = match &entry.state {
-        LedgerState::Parked { job } => ("job", s(job.to_string())),
-        LedgerState::InProgress { expires_at } => ("claim_expires_at", s(timestamp(*expires_at))),
-        LedgerState::Done { document_id } => ("document_id", s(document_id)),
-        LedgerState::Failed { reason } => ("reason", s(reason)),
-    };
-    item.insert(name.into(), value);
+    match &entry.state {
+        LedgerState::Parked { job, since, reason } => {
+            put("job", s(job.to_string()));
+            if let Some(since) = since {
+                put("parked_since", s(timestamp(*since)));
+            }
+            if let Some(reason) = reason {
+                put("reason", s(reason));
+            }
+        }
+        LedgerState::InProgress { expires_at, holder } => {
+            put("claim_expires_at", s(timestamp(*expires_at)));
+            if let Some(holder) = holder {
+                put("claim_holder", s(&holder.0));
+            }
+        }
+        LedgerState::Done { document_id } => put("document_id", s(document_id)),
+        LedgerState::Failed { reason } => put("reason", s(reason)),
+    }
+    if let Some(subject) = &entry.subject {
+        // Plain data with string keys: serialising it cannot fail.
+        if let Ok(json) = serde_json::to_string(subject) {
+            put("subject", s(json));
+        }
+    }
     item
 }
 
@@ -47,9 +71,14 @@ fn decode_certificate(item: &Item) -> Result<LedgerEntry, StoreError> {
         "parked" => LedgerState::Parked {
             job: serde_json::from_str(reader.string("job")?)
                 .map_err(|error| reader.corrupt(format!("parked job: {error}")))?,
+            since: reader.optional_datetime("parked_since")?,
+            reason: reader.optional_string("reason")?.map(str::to_owned),
         },
         "in_progress" => LedgerState::InProgress {
             expires_at: reader.datetime("claim_expires_at")?,
+            holder: reader
+                .optional_string("claim_holder")?
+                .map(|holder| ClaimToken(holder.to_owned())),
         },
         "done" => LedgerState::Done {
             document_id: reader.string("document_id")?.to_owned(),
@@ -59,12 +88,20 @@ fn decode_certificate(item: &Item) -> Result<LedgerEntry, StoreError> {
         },
         other => return Err(reader.corrupt(format!("unknown ledger state `{other}`"))),
     };
+    let subject = reader
+        .optional_string("subject")?
+        .map(|json| {
+            serde_json::from_str(json)
+                .map_err(|error| reader.corrupt(format!("certificate subject: {error}")))
+        })
+        .transpose()?;
     Ok(LedgerEntry {
         integration_id: IntegrationId::new(reader.string("integration_id")?),
         certificate_id: CertificateId(reader.string("certificate_id")?.to_owned()),
         state,
         attempts: reader.number("attempts")?,
         updated_at: reader.datetime("updated_at")?,
+        subject,
     })
 }
 
@@ -120,12 +157,11 @@ impl CertificateLedger for DynamoStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        now: DateTime<Utc>,
-        ttl: Duration,
+        claim: &Claim,
     ) -> Result<LedgerClaim, StoreError> {
         self.decide_certificate(integration, certificate, |current| {
             let decision =
-                rules::claim_certificate(current.as_ref(), integration, certificate, now, ttl);
+                rules::claim_certificate(current.as_ref(), integration, certificate, claim);
             Ok(store_then(decision.store, decision.answer))
         })
         .await
@@ -135,12 +171,19 @@ impl CertificateLedger for DynamoStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.decide_certificate(integration, certificate, |current| {
-            let done =
-                rules::complete_certificate(current, integration, certificate, document_id, now)?;
+            let done = rules::complete_certificate(
+                current,
+                integration,
+                certificate,
+                holder,
+                document_id,
+                now,
+            )?;
             Ok(Decision::Write(done, ()))
         })
         .await
@@ -150,11 +193,13 @@ impl CertificateLedger for DynamoStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.decide_certificate(integration, certificate, |current| {
-            let failed = rules::fail_certificate(current, integration, certificate, reason, now)?;
+            let failed =
+                rules::fail_certificate(current, integration, certificate, holder, reason, now)?;
             Ok(Decision::Write(failed, ()))
         })
         .await
@@ -164,13 +209,12 @@ impl CertificateLedger for DynamoStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        job: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+        parking: &Parking,
+    ) -> Result<ParkAnswer, StoreError> {
         self.decide_certificate(integration, certificate, |current| {
-            let parked = rules::park_certificate(current, integration, certificate, job, now);
-            let will_park = parked.is_some();
-            Ok(store_then(parked, will_park))
+            let (answer, parked) =
+                rules::park_certificate(current, integration, certificate, parking);
+            Ok(store_then(parked, answer))
         })
         .await
     }
@@ -205,6 +249,8 @@ impl CertificateLedger for DynamoStore {
         // which does not justify a second index.
         let parked = rules::state_name(&LedgerState::Parked {
             job: serde_json::Value::Null,
+            since: None,
+            reason: None,
         });
         let items = self
             .query_prefix(integration, "CERT#", false, None, Some(parked))
@@ -217,6 +263,10 @@ impl CertificateLedger for DynamoStore {
 mod tests {
     use super::super::schema::table_definition;
     use super::*;
+    use crate::domain::certificate::CertificateSubject;
+    use crate::domain::employee::PersonioId;
+    use crate::domain::lms::LmsUserId;
+    use chrono::NaiveDate;
 
     #[test]
     fn certificate_items_round_trip_in_every_state() {
@@ -224,8 +274,22 @@ mod tests {
         let states = [
             LedgerState::Parked {
                 job: serde_json::json!({"certificate_id": "c", "nested": [1, null]}),
+                since: Some(at),
+                reason: Some("LMS user u-1 is not linked".into()),
             },
-            LedgerState::InProgress { expires_at: at },
+            LedgerState::Parked {
+                job: serde_json::json!({}),
+                since: None,
+                reason: None,
+            },
+            LedgerState::InProgress {
+                expires_at: at,
+                holder: Some(ClaimToken("t-1".into())),
+            },
+            LedgerState::InProgress {
+                expires_at: at,
+                holder: None,
+            },
             LedgerState::Done {
                 document_id: "doc-1".into(),
             },
@@ -233,13 +297,21 @@ mod tests {
                 reason: "Personio: Datei zu groß".into(),
             },
         ];
-        for state in states {
+        let subject = CertificateSubject {
+            lms_user_id: LmsUserId("u-1".into()),
+            email: Some("anna@acme.example".into()),
+            personio_id: Some(PersonioId(7)),
+            course_name: "Brandschutz".into(),
+            completed_on: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default(),
+        };
+        for (index, state) in states.into_iter().enumerate() {
             let entry = LedgerEntry {
                 integration_id: IntegrationId::new("acme"),
                 certificate_id: CertificateId("c-1".into()),
                 state,
                 attempts: 3,
                 updated_at: at,
+                subject: (index % 2 == 0).then(|| subject.clone()),
             };
             let item = encode_certificate(&entry);
             assert!(!item.contains_key(table_definition().ttl_attribute));

@@ -140,8 +140,8 @@ impl<'a> ItemReader<'a> {
     }
 
     pub(super) fn datetime(&self, name: &str) -> Result<DateTime<Utc>, StoreError> {
-        self.optional_datetime(name)?
-            .ok_or_else(|| self.corrupt(format!("attribute `{name}` is missing")))
+        let text = self.string(name)?;
+        self.parse_datetime(name, text)
     }
 
     pub(super) fn optional_datetime(
@@ -149,13 +149,15 @@ impl<'a> ItemReader<'a> {
         name: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.optional_string(name)?
-            .map(|text| {
-                DateTime::parse_from_rfc3339(text)
-                    .map(|at| at.with_timezone(&Utc))
-                    .map_err(|error| {
-                        self.corrupt(format!("attribute `{name}` is not a timestamp: {error}"))
-                    })
-            })
+            .map(|text| self.parse_datetime(name, text))
             .transpose()
+    }
+
+    fn parse_datetime(&self, name: &str, text: &str) -> Result<DateTime<Utc>, StoreError> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|error| {
+                self.corrupt(format!("attribute `{name}` is not a timestamp: {error}"))
+            })
     }
 }

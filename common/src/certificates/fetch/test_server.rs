@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 server on loopback for the fetch tests: canned replies by path (the query
-//! is ignored), one request per connection. Written on raw tokio sockets so the core's tests need
+//! A minimal HTTP/1.1 server on loopback for the core's HTTP tests (PDF fetches, redirects the
+//! adapters must not follow): canned replies by path (the query is ignored), one request per
+//! connection. Written on raw tokio sockets so the core's tests need
 //! no server framework.
 
 use std::collections::HashMap;
@@ -42,9 +43,14 @@ impl Reply {
     }
 
     pub(crate) fn redirect(location: &str) -> Self {
+        Self::redirect_with(302, location)
+    }
+
+    /// A redirect with its status (307 and 308 keep the method and the body).
+    pub(crate) fn redirect_with(status: u16, location: &str) -> Self {
         Self {
             headers: vec![("Location".into(), location.into())],
-            ..Self::status(302)
+            ..Self::status(status)
         }
     }
 

@@ -10,6 +10,9 @@ use url::Host;
 pub const DEFAULT_IN_PROGRESS_TTL_SECONDS: u64 = 15 * 60;
 const MIN_IN_PROGRESS_TTL_SECONDS: u64 = 60;
 const MAX_IN_PROGRESS_TTL_SECONDS: u64 = 24 * 60 * 60;
+/// How long a job waits for its employee to be linked by default before it fails.
+pub const DEFAULT_PARKED_EXPIRY_DAYS: u32 = 30;
+const MAX_PARKED_EXPIRY_DAYS: u32 = 365;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -25,6 +28,9 @@ pub struct CertificateSettings {
     pub allowed_pdf_hosts: Vec<String>,
     /// How long one worker's claim on a certificate lasts (60 s to 24 h).
     pub in_progress_ttl_seconds: u64,
+    /// How many days a job waits for its LMS user to be linked to an employee before it fails
+    /// (1 to 365): a job for a user that never gets synced does not wait forever.
+    pub parked_expiry_days: u32,
 }
 
 impl Default for CertificateSettings {
@@ -34,6 +40,7 @@ impl Default for CertificateSettings {
             category: None,
             allowed_pdf_hosts: Vec::new(),
             in_progress_ttl_seconds: DEFAULT_IN_PROGRESS_TTL_SECONDS,
+            parked_expiry_days: DEFAULT_PARKED_EXPIRY_DAYS,
         }
     }
 }
@@ -71,6 +78,15 @@ impl CertificateSettings {
                 ),
             });
         }
+        if !(1..=MAX_PARKED_EXPIRY_DAYS).contains(&self.parked_expiry_days) {
+            return Err(CertificateSettingsError {
+                field: "parked_expiry_days".into(),
+                reason: format!(
+                    "must be between 1 and {MAX_PARKED_EXPIRY_DAYS}, got {}",
+                    self.parked_expiry_days
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -91,6 +107,11 @@ impl CertificateSettings {
 
     pub fn in_progress_ttl(&self) -> Duration {
         Duration::from_secs(self.in_progress_ttl_seconds)
+    }
+
+    /// How long a parked job waits before it fails.
+    pub fn parked_expiry(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.parked_expiry_days))
     }
 }
 
@@ -223,6 +244,11 @@ mod tests {
         settings.in_progress_ttl_seconds = DEFAULT_IN_PROGRESS_TTL_SECONDS;
         settings.category = Some("  ".into());
         assert_eq!(settings.validate().unwrap_err().field, "category");
+        settings.category = None;
+        settings.parked_expiry_days = 0;
+        assert_eq!(settings.validate().unwrap_err().field, "parked_expiry_days");
+        settings.parked_expiry_days = 366;
+        assert_eq!(settings.validate().unwrap_err().field, "parked_expiry_days");
     }
 
     #[test]
@@ -235,5 +261,6 @@ mod tests {
             DEFAULT_IN_PROGRESS_TTL_SECONDS
         );
         assert!(settings.allowed_pdf_hosts.is_empty());
+        assert_eq!(settings.parked_expiry_days, DEFAULT_PARKED_EXPIRY_DAYS);
     }
 }

@@ -18,6 +18,7 @@ pub use delta_runs::DeltaRunSettings;
 pub use fields::{ALWAYS_SENT, ProfileField};
 
 use super::employee::EmploymentStatus;
+use crate::secret::without_values;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,6 +66,7 @@ enabled = false
                                            # "Bildungszertifikate", else "Other documents"
 allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only)
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
+parked_expiry_days = 30                    # a job waiting for its employee fails after this
 
 [delta_runs]                               # between full runs, list only who changed
 enabled = true                             # false: every scheduled run is a full run
@@ -339,7 +341,7 @@ impl IntegrationSettings {
     pub fn from_toml_str(text: &str) -> Result<Self, SettingsError> {
         let settings: Self = toml::from_str(text).map_err(|error| SettingsError::Syntax {
             format: "TOML",
-            message: error.message().to_owned() + &toml_location(text, error.span()),
+            message: without_values(error.message()) + &toml_location(text, error.span()),
         })?;
         settings.validate()?;
         Ok(settings)
@@ -348,7 +350,7 @@ impl IntegrationSettings {
     pub fn from_json_str(text: &str) -> Result<Self, SettingsError> {
         let settings: Self = serde_json::from_str(text).map_err(|error| SettingsError::Syntax {
             format: "JSON",
-            message: error.to_string(),
+            message: without_values(&error.to_string()),
         })?;
         settings.validate()?;
         Ok(settings)
@@ -568,8 +570,10 @@ mod tests {
         let typo = error_text(IntegrationSettings::from_toml_str(
             "fields = [\"birthdate\"]\n[selection]\nattribute = \"x\"\n",
         ));
+        // The choices are named; the value given is not echoed (config errors never repeat a
+        // value: it could be a secret pasted into the wrong field).
         assert!(
-            typo.contains("birthdate") && typo.contains("birthday") && typo.contains("line 1"),
+            typo.contains("birthday") && typo.contains("line 1") && !typo.contains("birthdate"),
             "{typo}"
         );
     }
@@ -678,8 +682,12 @@ mod tests {
         let typo = error_text(IntegrationSettings::from_toml_str(
             "[selection]\nattribute = \"x\"\n[groups]\nby = [\"departmnet\"]\n",
         ));
+        // The choices and the place, never the value (it could be a secret typed in the wrong
+        // place).
         assert!(
-            typo.contains("departmnet") && typo.contains("line 4"),
+            typo.contains("unknown variant, expected one of `department`")
+                && typo.contains("line 4")
+                && !typo.contains("departmnet"),
             "{typo}"
         );
         let unknown = error_text(IntegrationSettings::from_json_str(

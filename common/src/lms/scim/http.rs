@@ -2,10 +2,11 @@
 //! turned into [`LmsError`]s.
 
 use crate::counters::RequestCounters;
+use crate::net_failure::{NoAnswer, Reachability};
 use crate::ports::LmsError;
-use crate::retry::{Backoff, Deadline, parse_retry_after};
+use crate::retry::{Backoff, Deadline, announce_wait, parse_retry_after};
 use crate::secret::Secret;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -79,6 +80,7 @@ impl ScimHttp {
     ) -> Result<ScimResponse, LmsError> {
         let encoded_body = body.map(Value::to_string);
         let mut attempt = 0u32;
+        let mut reachability = Reachability::default();
         loop {
             if deadline.is_past() {
                 return Err(LmsError::Unavailable {
@@ -102,7 +104,20 @@ impl ScimHttp {
             }
 
             self.counters.sent_kind(request_kind(&method, &url));
-            let (reason, retry_after) = match request.send().await {
+            let (reason, retry_after, no_answer) = match request.send().await {
+                Ok(response) if response.status().is_redirection() => {
+                    let location = response
+                        .headers()
+                        .get(LOCATION)
+                        .and_then(|value| value.to_str().ok());
+                    return Err(LmsError::Refused(format!(
+                        "it answered HTTP {} with a redirect to {}, which is not followed: the \
+                         token is sent to the configured lms.scim_base_url only (if the LMS \
+                         moved, set that to its new address)",
+                        response.status().as_u16(),
+                        crate::net::redirect_origin(&url, location)
+                    )));
+                }
                 Ok(response) => {
                     let status = response.status();
                     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -122,33 +137,48 @@ impl ScimHttp {
                         Ok(bytes) if is_transient(status) => (
                             format!("HTTP {status}: {}", problem_detail(&bytes)),
                             retry_after,
-                        ),
-                        Ok(bytes) => return Err(error_for_response(status, &bytes)),
-                        Err(error) => (
-                            format!(
-                                "reading the HTTP {status} response: {}",
-                                error.without_url()
-                            ),
                             None,
                         ),
+                        Ok(bytes) => return Err(error_for_response(status, &bytes)),
+                        Err(error) => {
+                            let failure = NoAnswer::of(error);
+                            (
+                                format!(
+                                    "reading the HTTP {status} response: {}",
+                                    failure.describe()
+                                ),
+                                None,
+                                Some(failure),
+                            )
+                        }
                     }
                 }
-                // Transport errors name the URL, which carries filter values (emails): dropped.
-                Err(error) => (error.without_url().to_string(), None),
+                Err(error) => {
+                    // An address this host does not connect to: permanent, never retried.
+                    if let Some(refused) = crate::net::address_refusal(&error) {
+                        return Err(LmsError::Refused(format!("{} {refused}", refused.host)));
+                    }
+                    // `NoAnswer` drops the URL, which carries filter values (emails).
+                    let failure = NoAnswer::of(error);
+                    (failure.describe(), None, Some(failure))
+                }
             };
 
+            let unavailable = |attempts| LmsError::Unavailable {
+                reason: reason.clone(),
+                attempts,
+            };
+            if reachability.give_up_after(no_answer.as_ref()) {
+                return Err(unavailable(attempt + 1));
+            }
             match self.backoff.next_delay(attempt, retry_after, deadline) {
                 Some(wait) => {
-                    tracing::warn!(%method, path = url.path(), attempt, ?wait, %reason, "SCIM request failed, retrying");
+                    tracing::debug!(%method, path = url.path(), attempt, ?wait, %reason, "SCIM request failed, retrying");
+                    announce_wait("the learning platform", &reason, wait, deadline);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                None => {
-                    return Err(LmsError::Unavailable {
-                        reason,
-                        attempts: attempt + 1,
-                    });
-                }
+                None => return Err(unavailable(attempt + 1)),
             }
         }
     }
@@ -193,7 +223,10 @@ fn parse_success_body(bytes: &[u8]) -> Result<Option<Value>, LmsError> {
 pub fn error_for_response(status: StatusCode, body: &[u8]) -> LmsError {
     let detail = problem_detail(body);
     match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => LmsError::Unauthorized { detail },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => LmsError::Unauthorized {
+            status: status.as_u16(),
+            detail,
+        },
         StatusCode::NOT_FOUND => LmsError::NotFound { what: detail },
         StatusCode::CONFLICT => LmsError::Conflict { detail },
         _ => LmsError::Rejected {
@@ -279,6 +312,10 @@ mod tests {
     }
 
     fn client_for(url: Url) -> ScimHttp {
+        client_trying(url, 3)
+    }
+
+    fn client_trying(url: Url, max_attempts: u32) -> ScimHttp {
         ScimHttp::new(
             reqwest::Client::new(),
             url,
@@ -287,7 +324,7 @@ mod tests {
             Backoff {
                 base: Duration::from_millis(10),
                 cap: Duration::from_millis(40),
-                max_attempts: 3,
+                max_attempts,
             },
         )
     }
@@ -370,6 +407,24 @@ mod tests {
         assert_eq!(requests.load(Ordering::SeqCst), 0);
     }
 
+    #[tokio::test]
+    async fn a_server_that_refuses_connections_is_given_up_on_after_a_few_attempts() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/scim/v2")).expect("a URL");
+        // A backoff that would try twelve times: the refusals end the call after three.
+        let http = client_trying(url, 12);
+        let started = std::time::Instant::now();
+        let error = get(&http).await.expect_err("nothing listens");
+        assert!(
+            matches!(&error, LmsError::Unavailable { attempts: 3, reason } if reason.to_lowercase().contains("refused")),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     fn error(status: u16, body: &str) -> LmsError {
         error_for_response(
             StatusCode::from_u16(status).expect("a valid status"),
@@ -385,10 +440,15 @@ mod tests {
             LmsError::Conflict { detail } if detail == "uniqueness: userName taken"
         ));
         for status in [401, 403] {
+            let refused = error(status, r#"{"status":401,"detail":"bad token"}"#);
             assert!(matches!(
-                error(status, r#"{"status":401,"detail":"bad token"}"#),
-                LmsError::Unauthorized { detail } if detail == "bad token"
+                &refused,
+                LmsError::Unauthorized { status: s, detail } if *s == status && detail == "bad token"
             ));
+            assert_eq!(
+                refused.to_string(),
+                format!("the learning platform rejected the token (HTTP {status}): bad token")
+            );
         }
         assert!(matches!(
             error(404, r#"{"detail":"User 'x' not found"}"#),

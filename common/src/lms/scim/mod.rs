@@ -8,6 +8,8 @@
 mod discovery;
 mod document;
 mod http;
+#[cfg(test)]
+mod redirect_tests;
 
 pub use discovery::{
     CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA, ServerCapabilities,
@@ -15,6 +17,7 @@ pub use discovery::{
 
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsProfile, LmsUser, LmsUserId};
 use crate::domain::run::RequestCounts;
+use crate::net::NetworkPolicy;
 use crate::ports::{LearningPlatform, LmsError};
 use crate::retry::{Backoff, Deadline};
 use crate::secret::Secret;
@@ -48,6 +51,9 @@ pub struct ScimConfig {
     pub call_budget: Duration,
     /// Resources asked for per list page (the server may cap it lower).
     pub page_size: usize,
+    /// Which addresses the client may reach (set from the host's policy in `crate::app::connect`).
+    /// Redirects are never followed, whatever the policy: the token goes to this base URL only.
+    pub network: NetworkPolicy,
 }
 
 impl ScimConfig {
@@ -59,6 +65,7 @@ impl ScimConfig {
             backoff: Backoff::default(),
             call_budget: Duration::from_secs(120),
             page_size: 100,
+            network: NetworkPolicy::LOCAL,
         }
     }
 }
@@ -89,7 +96,7 @@ impl ScimLms {
         if base_url.cannot_be_a_base() {
             return Err(ScimSetupError::NotABaseUrl);
         }
-        let client = reqwest::Client::builder()
+        let client = crate::net::client_builder(config.network)
             .connect_timeout(config.timeout)
             .user_agent(concat!("personio-lms-sync/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -410,6 +417,24 @@ impl LearningPlatform for ScimLms {
     ) -> Result<Option<LmsUser>, LmsError> {
         self.user_by_external_id(external_id, self.call_deadline())
             .await
+    }
+
+    async fn find_user_by_id(&self, id: &LmsUserId) -> Result<Option<LmsUser>, LmsError> {
+        let deadline = self.call_deadline();
+        let capabilities = self.discovered(deadline).await?;
+        let url = self.http.url(&capabilities.users_endpoint, &[&id.0]);
+        match self.http.send(Method::GET, url, &[], None, deadline).await {
+            Ok(response) => {
+                let document = response.body.ok_or_else(|| {
+                    LmsError::Malformed("an empty response to a user read".into())
+                })?;
+                lms_user_from(&document)
+                    .map(Some)
+                    .map_err(LmsError::Malformed)
+            }
+            Err(LmsError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<LmsUser>, LmsError> {

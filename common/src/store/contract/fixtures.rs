@@ -2,7 +2,7 @@
 //! certificates and integration records built from a few numbers.
 
 use crate::domain::IntegrationId;
-use crate::domain::certificate::CertificateId;
+use crate::domain::certificate::{CertificateId, CertificateSubject, Claim, ClaimToken, Parking};
 use crate::domain::employee::PersonioId;
 use crate::domain::integration::{
     IntegrationRecord, LmsConnection, PersonioConnection, SyncSchedule,
@@ -83,11 +83,49 @@ pub(crate) fn run(
                 by_kind: BTreeMap::from([("read".to_owned(), 20), ("patch".to_owned(), 10)]),
             },
         },
+        holder: Some(format!("holder of {run_id}")),
+        ends_by: Some(started_at + chrono::Duration::minutes(30)),
     }
 }
 
 pub(super) fn cert(id: &str) -> CertificateId {
     CertificateId(id.to_owned())
+}
+
+/// A claim by the attempt `token` at `at`, holding for `ttl`, without a subject.
+pub(super) fn claim(token: &str, at: DateTime<Utc>, ttl: Duration) -> Claim {
+    Claim {
+        token: token_of(token),
+        now: at,
+        ttl,
+        subject: None,
+    }
+}
+
+pub(super) fn token_of(token: &str) -> ClaimToken {
+    ClaimToken(token.to_owned())
+}
+
+/// Parking `job` at `at` by nobody's claim, with a reason.
+pub(super) fn parking(job: serde_json::Value, at: DateTime<Utc>) -> Parking {
+    Parking {
+        job,
+        reason: "LMS user u-9 is not linked".into(),
+        since: None,
+        holder: None,
+        now: at,
+        subject: None,
+    }
+}
+
+pub(super) fn subject(lms_user: &str, course: &str) -> CertificateSubject {
+    CertificateSubject {
+        lms_user_id: LmsUserId(lms_user.to_owned()),
+        email: Some(format!("{lms_user}@acme.example")),
+        personio_id: None,
+        course_name: course.to_owned(),
+        completed_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default(),
+    }
 }
 
 pub(super) fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {

@@ -323,11 +323,11 @@ mod tests {
     const LMS_TOKEN: &str = "scim-SEALED-t0ken-value";
 
     fn credentials() -> IntegrationCredentials {
-        IntegrationCredentials {
-            personio_client_id: "papi-client".into(),
-            personio_client_secret: Secret::new(PERSONIO_SECRET),
-            lms_token: Secret::new(LMS_TOKEN),
-        }
+        IntegrationCredentials::new(
+            "papi-client",
+            Secret::new(PERSONIO_SECRET),
+            Secret::new(LMS_TOKEN),
+        )
     }
 
     fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -10,8 +10,9 @@
 //! - **Groups in order.** Jobs of one group (the integration) are received oldest first, and no
 //!   job of a group is received while another of that group is in flight or waits for a retry:
 //!   one integration's certificates keep their order, and its sync jobs never run side by side.
-//! - **Deduplication.** A certificate job whose certificate is already queued or in flight is
-//!   not queued again (as SQS FIFO's deduplication id); a sync job equal to one still waiting
+//! - **Deduplication.** A certificate job with the same content as one already queued or in
+//!   flight is not queued again (the same deduplication id as SQS FIFO's: a hash of the job), so
+//!   a corrected job for the same certificate is queued; a sync job equal to one still waiting
 //!   (same integration, same dry-run flag) is the same request and is not queued twice.
 //! - **Dead jobs.** A job released more often than `max_receives` stops being delivered and is
 //!   kept with its last reason for the admin, like a dead-letter queue.
@@ -154,7 +155,7 @@ impl SqliteJobQueue {
         self.store
             .call(move |connection| {
                 write_transaction(connection, |transaction| {
-                    // A certificate is one job while it is anywhere in the queue; a sync request
+                    // A certificate job is one job while it is anywhere in the queue; a sync request
                     // only while it still waits (one that runs already may have read old data).
                     let duplicate_sql = match kind {
                         JobKind::Certificate => {
@@ -458,11 +459,12 @@ impl JobQueue for SqliteJobQueue {
     async fn enqueue_certificate(
         &self,
         integration: &IntegrationId,
-        certificate: &CertificateId,
+        _certificate: &CertificateId,
         job: &serde_json::Value,
     ) -> Result<(), QueueError> {
         let group = integration.as_str().to_owned();
-        let dedup = format!("{group}#{certificate}");
+        // By content, not by certificate id: a corrected resubmission must not be dropped.
+        let dedup = format!("{group}#{}", crate::ports::content_dedup_id(job));
         self.enqueue(JobKind::Certificate, group, dedup, job.to_string())
             .await
     }
@@ -514,6 +516,28 @@ mod tests {
 
     fn visibility() -> Duration {
         Duration::seconds(60)
+    }
+
+    #[tokio::test]
+    async fn an_identical_certificate_job_is_one_job_and_a_corrected_one_is_queued() {
+        let queue = queue();
+        let (integration, certificate, job) = certificate("acme", "c1");
+        queue
+            .enqueue_certificate(&integration, &certificate, &job)
+            .await
+            .unwrap();
+        queue
+            .enqueue_certificate(&integration, &certificate, &job)
+            .await
+            .unwrap();
+        let mut corrected = job.clone();
+        corrected["course_name"] = json!("Fire safety (corrected)");
+        queue
+            .enqueue_certificate(&integration, &certificate, &corrected)
+            .await
+            .unwrap();
+        let depth = queue.depth(JobKind::Certificate, soon()).await.unwrap();
+        assert_eq!(depth.waiting, 2, "{depth:?}");
     }
 
     #[tokio::test]

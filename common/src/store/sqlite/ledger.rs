@@ -6,11 +6,13 @@ use super::SqliteStore;
 use super::codec::{encode, item_column};
 use super::connection::{OperationResult, query_all, query_optional, write_transaction};
 use crate::domain::IntegrationId;
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerEntry, LedgerState};
+use crate::domain::certificate::{
+    CertificateId, Claim, ClaimToken, LedgerClaim, LedgerEntry, LedgerState, ParkAnswer, Parking,
+};
 use crate::ports::{CertificateLedger, StoreError};
 use crate::store::{keys, rules};
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Row, params};
 
 fn entry_from_row(integration: &IntegrationId, row: &Row<'_>) -> OperationResult<LedgerEntry> {
@@ -93,6 +95,7 @@ impl SqliteStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         finish: F,
         detail: &str,
         now: DateTime<Utc>,
@@ -102,6 +105,7 @@ impl SqliteStore {
                 Option<LedgerEntry>,
                 &IntegrationId,
                 &CertificateId,
+                &ClaimToken,
                 &str,
                 DateTime<Utc>,
             ) -> Result<LedgerEntry, StoreError>
@@ -109,8 +113,9 @@ impl SqliteStore {
             + 'static,
     {
         let detail = detail.to_owned();
+        let holder = holder.clone();
         self.update_entry(integration, certificate, move |current, id, certificate| {
-            let finished = finish(current, id, certificate, &detail, now)?;
+            let finished = finish(current, id, certificate, &holder, &detail, now)?;
             Ok(((), Some(finished)))
         })
         .await
@@ -145,15 +150,15 @@ impl CertificateLedger for SqliteStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        now: DateTime<Utc>,
-        ttl: Duration,
+        claim: &Claim,
     ) -> Result<LedgerClaim, StoreError> {
+        let claim = claim.clone();
         self.update_entry(
             integration,
             certificate,
             move |current, integration, certificate| {
                 let decision =
-                    rules::claim_certificate(current.as_ref(), integration, certificate, now, ttl);
+                    rules::claim_certificate(current.as_ref(), integration, certificate, &claim);
                 Ok((decision.answer, decision.store))
             },
         )
@@ -164,12 +169,14 @@ impl CertificateLedger for SqliteStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         document_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.finish_entry(
             integration,
             certificate,
+            holder,
             rules::complete_certificate,
             document_id,
             now,
@@ -181,12 +188,14 @@ impl CertificateLedger for SqliteStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
+        holder: &ClaimToken,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.finish_entry(
             integration,
             certificate,
+            holder,
             rules::fail_certificate,
             reason,
             now,
@@ -198,16 +207,19 @@ impl CertificateLedger for SqliteStore {
         &self,
         integration: &IntegrationId,
         certificate: &CertificateId,
-        job: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let job = job.clone();
+        parking: &Parking,
+    ) -> Result<ParkAnswer, StoreError> {
+        let parking = parking.clone();
         self.update_entry(
             integration,
             certificate,
             move |current, integration, certificate| {
-                let parked = rules::park_certificate(current, integration, certificate, &job, now);
-                Ok((parked.is_some(), parked))
+                Ok(rules::park_certificate(
+                    current,
+                    integration,
+                    certificate,
+                    &parking,
+                ))
             },
         )
         .await

@@ -3,7 +3,7 @@
 
 use super::SqliteStore;
 use crate::domain::IntegrationId;
-use crate::domain::certificate::CertificateId;
+use crate::domain::certificate::{CertificateId, Claim};
 use crate::domain::employee::PersonioId;
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
@@ -76,6 +76,8 @@ fn run(run_id: &str) -> RunRecord {
         error: None,
         stats: Default::default(),
         fields_sent: Vec::new(),
+        holder: None,
+        ends_by: None,
     }
 }
 
@@ -95,7 +97,11 @@ async fn a_reopened_file_store_reads_back_what_was_written() {
             .await
             .unwrap();
         store
-            .claim_certificate(&acme(), &certificate, now, Duration::minutes(5))
+            .claim_certificate(
+                &acme(),
+                &certificate,
+                &Claim::new(now, Duration::minutes(5)),
+            )
             .await
             .unwrap();
     }
@@ -136,8 +142,7 @@ async fn unreadable_stored_items_are_corrupt_and_name_their_key() {
         .claim_certificate(
             &acme(),
             &CertificateId("c-1".into()),
-            Utc::now(),
-            Duration::minutes(5),
+            &Claim::new(Utc::now(), Duration::minutes(5)),
         )
         .await
         .unwrap();
@@ -174,7 +179,11 @@ async fn unreadable_stored_items_are_corrupt_and_name_their_key() {
     assert_eq!(
         corrupt_key(
             store
-                .claim_certificate(&acme(), &certificate, Utc::now(), Duration::minutes(5))
+                .claim_certificate(
+                    &acme(),
+                    &certificate,
+                    &Claim::new(Utc::now(), Duration::minutes(5)),
+                )
                 .await
                 .map(|_| ())
         ),

@@ -1,16 +1,19 @@
-//! The pusher against `MemoryStore` and a recording Personio double.
+//! The pusher against `MemoryStore` and a recording Personio double: the double and fixture
+//! here with the main cases; `recovery` (finding an earlier attempt's document, claims with
+//! owners) and `parking` (jobs waiting for their employee) beside them.
 
 use super::fetch::test_server::{Reply, TestServer};
 use super::*;
 use crate::domain::IntegrationId;
-use crate::domain::certificate::{CertificateId, LedgerClaim, LedgerState};
+use crate::domain::certificate::{CertificateId, Claim, LedgerClaim, LedgerState};
 use crate::domain::employee::{EmployeePage, PersonioId};
 use crate::domain::link::EmployeeLink;
-use crate::domain::lms::LmsUserId;
+use crate::domain::lms::{LmsProfile, LmsUserId};
 use crate::domain::settings::CertificateSettings;
+use crate::lms::memory::MemoryLms;
 use crate::ports::{
     CertificateLedger, DocumentCategory, DocumentUpload, EmployeeQuery, ExistingDocument, HrError,
-    HrSource, LinkStore, UploadedDocument,
+    HrSource, LearningPlatform, LinkStore, UploadedDocument,
 };
 use crate::progress::NoProgress;
 use crate::retry::{Backoff, Deadline};
@@ -24,6 +27,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 const PDF: &[u8] = b"%PDF-1.7\n% certificate\n%%EOF\n";
 
@@ -36,6 +40,13 @@ enum UploadFault {
     CrashAfterUpload,
     /// Stores the document, then the answer is lost (a timeout after Personio processed it).
     LostAnswer,
+    /// Tells `entered`, waits for `resume`, then stores the document, or refuses with `then`:
+    /// a worker that is slow for as long as the test wants.
+    Pause {
+        entered: Arc<Notify>,
+        resume: Arc<Notify>,
+        then: Option<HrError>,
+    },
 }
 
 #[derive(Default)]
@@ -141,6 +152,21 @@ impl HrSource for RecordingHr {
                 other => other,
             }
         };
+        let fault = match fault {
+            Some(UploadFault::Pause {
+                entered,
+                resume,
+                then,
+            }) => {
+                entered.notify_one();
+                resume.notified().await;
+                if let Some(error) = then {
+                    return Err(error);
+                }
+                None
+            }
+            other => other,
+        };
         let id = {
             let mut state = self.state();
             let id = format!("doc-{}", state.documents.len() + 1);
@@ -152,6 +178,7 @@ impl HrSource for RecordingHr {
                     title: document.title.clone(),
                     category_id: Some(document.category_id),
                     date: document.date,
+                    comment: document.comment.clone(),
                 },
             ));
             id
@@ -233,7 +260,7 @@ fn fixture_with(hr: Arc<RecordingHr>, limits: FetchLimits) -> Fixture {
     let pusher = CertificatePusher::new(
         hr.clone(),
         Arc::new(store.clone()),
-        PdfFetcher::new(limits).unwrap(),
+        PdfFetcher::new(limits, crate::net::NetworkPolicy::LOCAL).unwrap(),
     )
     .with_backoff(fast_backoff())
     .with_clock(Arc::new(move || reading.now()));
@@ -315,6 +342,14 @@ impl Fixture {
         report.jobs.remove(0).outcome
     }
 
+    async fn entry(&self, certificate: &str) -> crate::domain::certificate::LedgerEntry {
+        self.store
+            .certificate(&acme(), &CertificateId(certificate.into()))
+            .await
+            .unwrap()
+            .expect("a ledger entry")
+    }
+
     async fn state(&self, certificate: &str) -> Option<LedgerState> {
         self.store
             .certificate(&acme(), &CertificateId(certificate.into()))
@@ -372,7 +407,7 @@ async fn uploads_into_the_first_default_category_that_exists() {
             upload.comment.as_deref(),
             Some(
                 "Course certificate: Course c-1. Completed on 2026-11-20. Valid until \
-                 2028-11-20. LMS certificate c-1."
+                 2028-11-20. LMS certificate \"c-1\" of integration \"acme\"."
             )
         );
         assert_eq!(upload.file_name, "certificate-course-c-1-2026-11-20.pdf");
@@ -464,13 +499,28 @@ async fn no_usable_default_category_is_a_clear_error() {
 async fn a_job_for_an_unlinked_employee_is_parked_and_released_after_the_link_appears() {
     let f = fixture(&["Learning certificates"]);
     let parked_job = job("c-1", "u-new");
-    assert_eq!(f.push_one(parked_job.clone()).await, PushOutcome::Parked);
+    let waiting = "LMS user u-new is not linked to a Personio employee yet";
+    assert_eq!(
+        f.push_one(parked_job.clone()).await,
+        PushOutcome::Parked {
+            reason: waiting.into()
+        }
+    );
     assert_eq!(
         f.state("c-1").await,
         Some(LedgerState::Parked {
-            job: parked_job.clone()
+            job: parked_job.clone(),
+            since: Some(f.clock.now()),
+            reason: Some(waiting.into()),
         })
     );
+    let entry = f.entry("c-1").await;
+    let subject = entry.subject.expect("the subject is kept");
+    assert_eq!(
+        (subject.lms_user_id.0.as_str(), subject.course_name.as_str()),
+        ("u-new", "Course c-1")
+    );
+    assert_eq!(subject.personio_id, None);
 
     // A sync run that did not link the employee: the job stays parked, untouched.
     let writes = f.store.stats().certificate_writes;
@@ -479,7 +529,12 @@ async fn a_job_for_an_unlinked_employee_is_parked_and_released_after_the_link_ap
         .release_parked(&acme(), &settings(), deadline(), &NoProgress)
         .await
         .unwrap();
-    assert_eq!(outcomes(&report), vec![PushOutcome::Parked]);
+    assert_eq!(
+        outcomes(&report),
+        vec![PushOutcome::Parked {
+            reason: waiting.into()
+        }]
+    );
     assert_eq!(f.store.stats().certificate_writes, writes);
 
     link(&f.store, 9, "u-new").await;
@@ -635,8 +690,7 @@ async fn a_busy_certificate_is_left_to_its_worker() {
         .claim_certificate(
             &acme(),
             &CertificateId("c-1".into()),
-            f.clock.now(),
-            chrono::Duration::minutes(15),
+            &Claim::new(f.clock.now(), chrono::Duration::minutes(15)),
         )
         .await
         .unwrap();
@@ -999,3 +1053,6 @@ async fn a_repeated_backfill_pushes_nothing_twice() {
     assert_eq!(second.counts().already_done, 5);
     assert_eq!(f.hr.document_count(), 5);
 }
+
+mod parking;
+mod recovery;
