@@ -7,7 +7,8 @@ ties between the template and the Rust code:
 - every SQS event's Queue is the Arn of a queue, every HttpApi event's ApiId an HttpApi;
 - every function's BuildProperties.Binary is a binary of a crate under functions/;
 - every API Gateway route targets an integration of a function, and only the public paths (the
-  API's contract and the console's files) are routed without the JWT authorizer;
+  API's contract, the console's files and the webhook receiver) are routed without the JWT
+  authorizer;
 - every environment variable a function's code reads (env::var / required_env) is set for that
   function by the template (Globals or its own Environment). Code a function shares through
   `common::aws::host` counts for the functions that use it: the variables read in an
@@ -118,8 +119,12 @@ def binaries_of(crate_dir):
     return bins
 
 
-# Routes that answer without a token: the API's contract and the console's files, nothing else.
-PUBLIC_ROUTES = {"GET /openapi.json", "GET /", "GET /console", "GET /console/{file+}"}
+# Routes that answer without a token: the API's contract, the console's files, and Personio's
+# webhook deliveries (authenticated by the integration's webhook token instead), nothing else.
+PUBLIC_ROUTES = {
+    "GET /openapi.json", "GET /", "GET /console", "GET /console/{file+}",
+    "POST /webhooks/personio/{integration_id}",
+}
 
 
 def check_routes(resources):

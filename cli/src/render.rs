@@ -457,6 +457,7 @@ pub fn runs_list(records: &[RunRecord], width: Width) -> String {
                     RunKind::Full => format!("{:?}", record.trigger).to_lowercase(),
                     RunKind::Targeted => format!("{:?}, targeted", record.trigger).to_lowercase(),
                     RunKind::Reconcile => format!("{:?}, reconcile", record.trigger).to_lowercase(),
+                    RunKind::Delta => format!("{:?}, delta", record.trigger).to_lowercase(),
                 },
                 format!(
                     "{}{}",

@@ -265,6 +265,7 @@ async fn due_integrations_run_once_each_and_never_two_runs_of_one_at_a_time() {
             kind: RunKind::Full,
             requested_at: Utc::now(),
             employees: Vec::new(),
+            delta: false,
         };
         fixture.queue.enqueue_sync(&job).await.unwrap();
     }
@@ -560,6 +561,7 @@ async fn a_run_cut_off_by_the_shutdown_gives_back_its_job_and_its_lease() {
         kind: RunKind::Full,
         requested_at: Utc::now(),
         employees: Vec::new(),
+        delta: false,
     };
     fixture.queue.enqueue_sync(&job).await.unwrap();
     eventually(10, "the run holds its lease", || async {

@@ -43,6 +43,8 @@ pub fn audit_action(endpoint: Endpoint) -> Option<AuditAction> {
         Endpoint::Reconcile => Some(AuditAction::Reconcile),
         Endpoint::SubmitCertificate => Some(AuditAction::SubmitCertificate),
         Endpoint::SubmitCertificateBatch => Some(AuditAction::SubmitCertificateBatch),
+        Endpoint::InstallWebhook => Some(AuditAction::InstallWebhook),
+        Endpoint::RemoveWebhook => Some(AuditAction::RemoveWebhook),
         Endpoint::OpenApi
         | Endpoint::ListIntegrations
         | Endpoint::GetIntegration
@@ -54,7 +56,8 @@ pub fn audit_action(endpoint: Endpoint) -> Option<AuditAction> {
         | Endpoint::ListCertificates
         | Endpoint::ExplainEmployee
         | Endpoint::SettingsDefaults
-        | Endpoint::ListAudit => None,
+        | Endpoint::ListAudit
+        | Endpoint::WebhookStatus => None,
     }
 }
 

@@ -26,9 +26,11 @@ pub mod testing;
 mod tests;
 #[cfg(test)]
 mod url_tests;
+mod webhooks;
 
 pub use audit::{REQUEST_ID_HEADER, RequestId, audit_action};
 pub use problem::{ApiError, PROBLEM_CONTENT_TYPE};
+pub use webhooks::WebhookHosting;
 
 use crate::app::connect::{ConnectError, Connector};
 use crate::domain::IntegrationId;
@@ -125,6 +127,8 @@ impl Default for AdminLimits {
 pub struct AdminApi {
     adapters: AdminAdapters,
     limits: AdminLimits,
+    /// The webhook routes' set-up, on a host that receives Personio's webhooks.
+    webhooks: Option<WebhookHosting>,
 }
 
 type ApiResult = Result<Response<Bytes>, ApiError>;
@@ -134,6 +138,7 @@ impl AdminApi {
         Self {
             adapters,
             limits: AdminLimits::default(),
+            webhooks: None,
         }
     }
 
@@ -256,6 +261,9 @@ impl AdminApi {
                     .await
             }
             Endpoint::GetCertificate => self.get_certificate(caller, &id(), second()).await,
+            Endpoint::InstallWebhook => self.install_webhook(caller, &id()).await,
+            Endpoint::WebhookStatus => self.webhook_status(caller, &id()).await,
+            Endpoint::RemoveWebhook => self.remove_webhook(caller, &id()).await,
             Endpoint::ExplainEmployee => self.explain_employee(caller, &id(), second()).await,
             Endpoint::ListCertificates => {
                 let page = self.certificate_page(request.uri().query())?;

@@ -58,6 +58,7 @@ impl AdminApi {
             kind,
             requested_at: Utc::now(),
             employees: Vec::new(),
+            delta: false,
         };
         self.adapters.queue.enqueue_sync(&job).await?;
         info!(integration = %id, ?kind, "sync requested");

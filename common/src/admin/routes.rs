@@ -23,6 +23,9 @@ pub enum Endpoint {
     ListCertificates,
     SubmitCertificateBatch,
     GetCertificate,
+    InstallWebhook,
+    WebhookStatus,
+    RemoveWebhook,
     ExplainEmployee,
     SettingsDefaults,
     ListAudit,
@@ -38,7 +41,7 @@ pub struct Route {
 /// Every route the API serves. Literal segments win over parameters where both could match
 /// (`/certificates/batch` before `/certificates/{certificate_id}`), because the first match
 /// in this order is taken.
-pub fn routes() -> [Route; 20] {
+pub fn routes() -> [Route; 23] {
     let route = |method: Method, template: &'static str, endpoint: Endpoint| Route {
         method,
         template,
@@ -97,6 +100,21 @@ pub fn routes() -> [Route; 20] {
             Method::GET,
             "/integrations/{id}/certificates/{certificate_id}",
             Endpoint::GetCertificate,
+        ),
+        route(
+            Method::PUT,
+            "/integrations/{id}/webhook",
+            Endpoint::InstallWebhook,
+        ),
+        route(
+            Method::GET,
+            "/integrations/{id}/webhook",
+            Endpoint::WebhookStatus,
+        ),
+        route(
+            Method::DELETE,
+            "/integrations/{id}/webhook",
+            Endpoint::RemoveWebhook,
         ),
         route(
             Method::GET,

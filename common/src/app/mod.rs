@@ -21,6 +21,12 @@
 //! - [`lease`]: the sync lease for hosts: taking over a dead local holder's lease, breaking a
 //!   lease by hand (`personio-lms unlock`).
 //! - [`schedule`]: the scheduler's claim of due integrations and their sync jobs.
+//! - [`delta_runs`]: which scheduled runs are deltas, and where a delta starts.
+//! - [`job_batch`]: a batch of sync jobs folded into as few runs as do the same work (webhook
+//!   events close together become one targeted run).
+//! - [`webhook_receiver`]: a Personio webhook delivery → checked → a sync job naming the
+//!   employee.
+//! - [`webhook_setup`]: installing, showing and removing an integration's Personio webhook.
 //! - [`observe`]: an integration's health and parked certificates, read for the hosts' metrics.
 //! - [`audit`]: reading the audit trail of admin actions (`personio-lms audit`, the admin API).
 //!
@@ -30,8 +36,10 @@
 pub mod audit;
 pub mod certificate_jobs;
 pub mod connect;
+pub mod delta_runs;
 pub mod explain;
 pub mod integration_sync;
+pub mod job_batch;
 pub mod lease;
 pub mod observe;
 pub mod preflight;
@@ -41,14 +49,18 @@ pub mod run_lookup;
 pub mod schedule;
 pub mod sync_job;
 pub mod targeted_sync;
+pub mod webhook_receiver;
+pub mod webhook_setup;
 
 pub use certificate_jobs::{CertificateConsumer, ConsumedBatch, RecordOutcome};
 pub use connect::{
     ConnectError, ConnectPolicy, Connector, CredentialsConnector, IntegrationAdapters,
     check_connection, connect_integration, connect_personio,
 };
+pub use delta_runs::{full_run_due, scheduled_scope};
 pub use explain::{EmployeeKey, ExplainError, Explanation, explain_employee};
 pub use integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
+pub use job_batch::{Coalesced, CoalescedJob, MessageResult, coalesce};
 pub use lease::{
     LeaseState, ProcessHolder, break_lease, lease_state, take_over_from_dead_local_holder,
 };
@@ -58,3 +70,8 @@ pub use run_lookup::{RunLookupError, find_run};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
 pub use targeted_sync::{MAX_NAMED_EMPLOYEES, NamedEmployeesError, named_scope, parse_employee_id};
+pub use webhook_receiver::{ReceiveError, Received, WebhookEvent, WebhookReceiver};
+pub use webhook_setup::{
+    InstalledWebhook, WebhookSetupError, WebhookStatus, install_webhook, receiver_url,
+    remove_webhook, webhook_status,
+};

@@ -6,11 +6,12 @@
 //! write). A run whose integration still has a sync in progress (an unexpired lease) is not
 //! stacked on top of it: the claim moves `next_run_at` on, and the job is skipped.
 
+use super::delta_runs::full_run_due;
 use super::observe::run_health;
 use crate::domain::IntegrationId;
 use crate::domain::integration::{IntegrationRecord, SyncSchedule};
 use crate::domain::job::SyncJob;
-use crate::domain::run::Trigger;
+use crate::domain::run::{RunKind, Trigger};
 use crate::metrics::{ScheduledHealth, SchedulerPass};
 use crate::ports::{IntegrationStore, JobQueue, LeaseStore, QueueError, RunStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -216,13 +217,16 @@ where
             .await;
         }
     }
+    let kind = record.settings.scim.run_kind_due(seen, record.schedule);
     let job = SyncJob {
         integration_id: record.id.clone(),
         trigger: Trigger::Schedule,
         dry_run: false,
-        kind: record.settings.scim.run_kind_due(seen, record.schedule),
+        kind,
         requested_at: now,
         employees: Vec::new(),
+        // A reconcile reads everyone (and the LMS); only a plain full run may shrink to a delta.
+        delta: kind == RunKind::Full && scheduled_delta(record, seen),
     };
     match queue.enqueue_sync(&job).await {
         Ok(()) => {
@@ -231,6 +235,16 @@ where
         }
         Err(error) => unclaim(store, record, seen, next, enqueue_failure(&error)).await,
     }
+}
+
+/// Whether the run due at `seen` may be a delta: on a cadence, with delta runs on, and not the
+/// first run of a full-run period (`app::delta_runs`).
+fn scheduled_delta(record: &IntegrationRecord, seen: DateTime<Utc>) -> bool {
+    let SyncSchedule::EveryMinutes(minutes) = record.schedule else {
+        return false;
+    };
+    let previous = seen - Duration::minutes(i64::from(minutes.max(1)));
+    !full_run_due(&record.id, &record.settings.delta_runs, previous, seen)
 }
 
 fn enqueue_failure(error: &QueueError) -> String {
@@ -343,6 +357,39 @@ mod tests {
             Some(t0() + minutes(75))
         );
         assert_eq!(next_run_after(SyncSchedule::Manual, t0(), t0()), None);
+    }
+
+    #[tokio::test]
+    async fn scheduled_runs_are_deltas_but_one_full_run_a_period_and_manual_runs_are_full() {
+        // Every minute for a day: the jobs of one integration, run by run.
+        let mut deltas = 0;
+        let mut fulls = 0;
+        for minute in 0..(24 * 60) {
+            let due = t0() + minutes(minute);
+            let store = store_with(&[("acme", Some(due), SyncSchedule::EveryMinutes(1))]).await;
+            let queue = RecordingQueue::default();
+            enqueue_due_syncs(&store, &queue, due).await.unwrap();
+            match queue.jobs().as_slice() {
+                [job] if job.delta => deltas += 1,
+                [_] => fulls += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((fulls, deltas), (1, 24 * 60 - 1));
+
+        let store = store_with(&[("once", Some(t0()), SyncSchedule::Manual)]).await;
+        let queue = RecordingQueue::default();
+        enqueue_due_syncs(&store, &queue, t0()).await.unwrap();
+        assert!(!queue.jobs()[0].delta, "a one-off run is full");
+
+        let store = MemoryStore::new();
+        let mut record = integration_record("off", "tenant", Some(t0()), 1);
+        record.schedule = SyncSchedule::EveryMinutes(1);
+        record.settings.delta_runs.enabled = false;
+        store.put_integration(&record, None).await.unwrap();
+        let queue = RecordingQueue::default();
+        enqueue_due_syncs(&store, &queue, t0()).await.unwrap();
+        assert!(!queue.jobs()[0].delta, "delta runs off: every run is full");
     }
 
     #[tokio::test]

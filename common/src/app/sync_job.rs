@@ -13,6 +13,7 @@
 //!   again, and after `maxReceiveCount` it reaches the DLQ.
 
 use super::connect::{ConnectError, Connector};
+use super::delta_runs::scheduled_scope;
 use super::integration_sync::{IntegrationSync, SyncVerdict, sync_integration};
 use super::observe::{parked_certificates, run_health};
 use super::targeted_sync::named_scope;
@@ -74,12 +75,24 @@ pub enum SyncJobError {
         #[source]
         source: SyncError,
     },
+    /// A job naming employees (a webhook event) found another run holding the lease. That run
+    /// may have read the employees before the change, so the job is not dropped: the queue
+    /// delivers it again.
+    #[error(
+        "integration {integration} is syncing ({holder}, until {until}); the named employees are synced when the job comes again"
+    )]
+    Busy {
+        integration: IntegrationId,
+        holder: String,
+        until: DateTime<Utc>,
+    },
 }
 
 impl SyncJobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::InvalidJob(_) | Self::UnknownIntegration(_) => false,
+            Self::Busy { .. } => true,
             Self::Store { source, .. } => source.is_retryable(),
             Self::Connect { source, .. } => source.is_retryable(),
             Self::Sync { source, .. } => match source {
@@ -126,6 +139,16 @@ impl SyncJobHandler {
     ) -> Result<SyncJobDone, SyncJobError> {
         let job: SyncJob = serde_json::from_str(body)
             .map_err(|error| SyncJobError::InvalidJob(error.to_string()))?;
+        self.handle_job(job, deadline, lease_holder).await
+    }
+
+    /// Runs one sync job already read (a batch's coalesced job, see `app::job_batch`).
+    pub async fn handle_job(
+        &self,
+        job: SyncJob,
+        deadline: Deadline,
+        lease_holder: &str,
+    ) -> Result<SyncJobDone, SyncJobError> {
         let span = info_span!(
             "sync_job",
             integration = %job.integration_id,
@@ -158,23 +181,25 @@ impl SyncJobHandler {
         lease_holder: &str,
     ) -> Result<SyncJobDone, SyncJobError> {
         let integration = job.integration_id;
-        // A job naming employees is a targeted run of just them (issue 14 feeds these from
-        // webhooks); without names, everyone.
-        // A reconcile compares every user with the LMS: it names nobody.
-        let scope = match (job.employees.is_empty(), job.kind) {
+        // A job naming employees is a targeted run of just them (webhook events, the admin
+        // API's employee sync); without names, everyone, or a delta when the schedule allows.
+        // A reconcile compares every user with the LMS: it names nobody and is never a delta.
+        let named = match (job.employees.is_empty(), job.kind) {
             (true, RunKind::Targeted) => {
                 return Err(SyncJobError::InvalidJob(
                     "employees: a targeted run names at least one employee".to_owned(),
                 ));
             }
-            (true, _) => SyncScope::Everyone,
+            (true, _) => None,
             (false, RunKind::Reconcile) => {
                 return Err(SyncJobError::InvalidJob(
                     "employees: a reconcile run covers everyone and names nobody".to_owned(),
                 ));
             }
-            (false, _) => named_scope(job.employees)
-                .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?,
+            (false, _) => Some(
+                named_scope(job.employees)
+                    .map_err(|error| SyncJobError::InvalidJob(format!("employees: {error}")))?,
+            ),
         };
         let record = match self.integrations.integration(&integration).await {
             Ok(Some(record)) => record,
@@ -185,6 +210,22 @@ impl SyncJobHandler {
                     source,
                 });
             }
+        };
+        let targeted = named.is_some();
+        let scope = match named {
+            Some(scope) => scope,
+            None if job.delta && job.kind != RunKind::Reconcile => scheduled_scope(
+                self.store.as_ref(),
+                &integration,
+                &record.settings.delta_runs,
+                Utc::now(),
+            )
+            .await
+            .map_err(|source| SyncJobError::Store {
+                integration: integration.clone(),
+                source,
+            })?,
+            None => SyncScope::Everyone,
         };
         let connected = match self.connector.connect(&record, deadline).await {
             Ok(connected) => connected,
@@ -224,6 +265,13 @@ impl SyncJobHandler {
                 verdict,
                 observation: Box::new(self.observe(&record, run, &synced).await),
             },
+            SyncOutcome::LeaseHeld { holder, expires_at } if targeted => {
+                return Err(SyncJobError::Busy {
+                    integration,
+                    holder: holder.clone(),
+                    until: *expires_at,
+                });
+            }
             SyncOutcome::LeaseHeld { holder, expires_at } => SyncJobDone::LeaseHeld {
                 integration,
                 holder: holder.clone(),
@@ -356,6 +404,7 @@ mod tests {
             kind: Default::default(),
             requested_at: Utc::now(),
             employees: Vec::new(),
+            delta: false,
         })
         .unwrap()
     }
@@ -448,6 +497,7 @@ mod tests {
             kind: RunKind::Full,
             requested_at: Utc::now(),
             employees: vec![crate::domain::employee::PersonioId(1)],
+            delta: false,
         };
         let done = f
             .handler

@@ -4,7 +4,10 @@
 //! functions' own crates or in a `from_env` here ([`IntegrationsConfig`]), so that
 //! `infra/check_template.py` can see which variables each function needs.
 
-use super::{DynamoStore, SecretsManagerCredentials, SesNotifier, SqsJobQueue, load_sdk_config};
+use super::{
+    DynamoStore, SecretsManagerCredentials, SecretsManagerWebhookTokens, SesNotifier, SqsJobQueue,
+    load_sdk_config,
+};
 use crate::app::connect::{ConnectPolicy, CredentialsConnector};
 use crate::certificates::FetchError;
 use crate::ports::QueueMessage;
@@ -163,6 +166,14 @@ impl AwsServices {
     pub fn credentials(&self, secret_prefix: &str) -> SecretsManagerCredentials {
         SecretsManagerCredentials::new(aws_sdk_secretsmanager::Client::new(&self.secrets_manager))
             .with_name_pattern(format!("{secret_prefix}{{integration_id}}"))
+    }
+
+    /// Webhook tokens next to the credentials in `{secret_prefix}{integration_id}`.
+    pub fn webhook_tokens(&self, secret_prefix: &str) -> SecretsManagerWebhookTokens {
+        SecretsManagerWebhookTokens::new(
+            aws_sdk_secretsmanager::Client::new(&self.secrets_manager),
+            format!("{secret_prefix}{{integration_id}}"),
+        )
     }
 
     /// The sync queue alone (the scheduler).

@@ -9,11 +9,13 @@ pub mod host;
 pub mod secrets;
 pub mod ses;
 pub mod sqs;
+pub mod webhook_tokens;
 
 pub use dynamodb::{DynamoStore, TableDefinition, table_definition};
 pub use secrets::SecretsManagerCredentials;
 pub use ses::SesNotifier;
 pub use sqs::SqsJobQueue;
+pub use webhook_tokens::SecretsManagerWebhookTokens;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials as StaticCredentials;

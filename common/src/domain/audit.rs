@@ -31,6 +31,10 @@ pub enum AuditAction {
     SubmitCertificate,
     /// `POST /integrations/{id}/certificates/batch`.
     SubmitCertificateBatch,
+    /// `PUT /integrations/{id}/webhook`: the Personio webhook registered with a new token.
+    InstallWebhook,
+    /// `DELETE /integrations/{id}/webhook`.
+    RemoveWebhook,
 }
 
 impl AuditAction {
@@ -46,6 +50,8 @@ impl AuditAction {
             Self::Reconcile => "reconcile",
             Self::SubmitCertificate => "submit_certificate",
             Self::SubmitCertificateBatch => "submit_certificate_batch",
+            Self::InstallWebhook => "install_webhook",
+            Self::RemoveWebhook => "remove_webhook",
         }
     }
 }
@@ -234,6 +240,8 @@ mod tests {
             AuditAction::Reconcile,
             AuditAction::SubmitCertificate,
             AuditAction::SubmitCertificateBatch,
+            AuditAction::InstallWebhook,
+            AuditAction::RemoveWebhook,
         ] {
             assert_eq!(
                 serde_json::to_value(action).ok(),

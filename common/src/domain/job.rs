@@ -22,4 +22,9 @@ pub struct SyncJob {
     /// A targeted run of just these employees; empty: everyone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub employees: Vec<PersonioId>,
+    /// A scheduled run that may be a delta: the consumer lists only the employees changed since
+    /// the previous successful run (minus an overlap), or runs a full sync when there is none
+    /// to start from. Ignored for a job naming employees.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delta: bool,
 }

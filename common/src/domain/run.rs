@@ -38,6 +38,8 @@ pub enum Trigger {
     Cli,
     /// The local demo.
     Demo,
+    /// A Personio webhook event named the employees.
+    Webhook,
 }
 
 /// What a run covers and what it is asked to do.
@@ -54,6 +56,10 @@ pub enum RunKind {
     /// A full run that also reads the LMS's users and repairs what was changed there by hand
     /// (deleted, deactivated or edited users, removed group memberships). Scheduled less often.
     Reconcile,
+    /// The employees Personio lists as changed since a time (`updated_since`, the previous
+    /// successful run minus an overlap): planned as in a full run, but nobody it does not list
+    /// is touched, so nobody is deactivated as gone (the periodic full run does that).
+    Delta,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

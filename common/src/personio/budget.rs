@@ -19,6 +19,8 @@ pub enum EndpointGroup {
     Employees,
     Documents,
     Auth,
+    /// The v2 webhooks management API: Personio documents no rate limit for it.
+    Webhooks,
 }
 
 impl EndpointGroup {
@@ -27,6 +29,7 @@ impl EndpointGroup {
             Self::Employees => "employees",
             Self::Documents => "documents",
             Self::Auth => "auth",
+            Self::Webhooks => "webhooks",
         }
     }
 }

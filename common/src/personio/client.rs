@@ -72,6 +72,10 @@ impl PersonioClient {
         &self.transport.config
     }
 
+    pub(super) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     /// One employees page at `offset`, parsed (its JSON is dropped before this returns).
     async fn employee_page(
         &self,
@@ -159,6 +163,11 @@ impl HrSource for PersonioClient {
                 Ok(parsed) => parsed,
                 Err(error) => return Some((Err(error), None)),
             };
+            // An `updated_since` answer holds every selected employee at once (Personio
+            // ignores `offset` there and echoes `limit` in its page counts): never page on.
+            if query.updated_since.is_some() {
+                return Some((Ok(parsed.page), None));
+            }
             match paging.observe(&parsed) {
                 Ok(PagingStep::Continue) | Ok(PagingStep::Last) => {
                     Some((Ok(parsed.page), Some(paging)))

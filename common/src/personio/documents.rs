@@ -166,7 +166,7 @@ pub fn parse_document_list(body: &[u8]) -> Result<DocumentListPage, String> {
     })
 }
 
-fn cursor_of(href: &str) -> Option<String> {
+pub(super) fn cursor_of(href: &str) -> Option<String> {
     let query = href.split_once('?').map_or(href, |(_, query)| query);
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "cursor")

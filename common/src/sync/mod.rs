@@ -117,12 +117,12 @@ impl SyncRequest {
     }
 
     /// What the run is: `Targeted` when its scope names employees (a targeted run repairs
-    /// nothing else), else the `kind` asked for (`Full` or `Reconcile`).
+    /// nothing else), `Delta` when it covers those changed since a time, else the `kind` asked
+    /// for (`Full` or `Reconcile`).
     pub fn run_kind(&self) -> RunKind {
         match (&self.scope, self.kind) {
-            (SyncScope::Employees(_), _) => RunKind::Targeted,
             (SyncScope::Everyone, RunKind::Reconcile) => RunKind::Reconcile,
-            (SyncScope::Everyone, _) => RunKind::Full,
+            (scope, _) => scope.kind(),
         }
     }
 }
@@ -385,7 +385,9 @@ impl SyncEngine {
         };
 
         let targeted = request.run_kind() == RunKind::Targeted;
-        if let Some(problem) = roster.untrustworthy(&links, settings, targeted) {
+        // A targeted or delta roster holds a few employees: "nobody" is no warning sign there.
+        let partial = targeted || request.run_kind() == RunKind::Delta;
+        if let Some(problem) = roster.untrustworthy(&links, settings, partial) {
             error!(%problem, "the listing cannot be trusted; nothing was changed");
             record.status = RunStatus::Failed;
             record.error = Some(problem);
@@ -489,21 +491,32 @@ impl SyncEngine {
         progress: &dyn SyncProgress,
     ) -> Result<Roster, ListingEnd> {
         match &request.scope {
-            SyncScope::Everyone => self.list_everyone(request, stop, progress).await,
+            SyncScope::Everyone => {
+                self.list_everyone(request, &EmployeeQuery::default(), stop, progress)
+                    .await
+            }
             SyncScope::Employees(ids) => self.read_named(request, ids, stop, progress).await,
+            SyncScope::ChangedSince(since) => {
+                let query = EmployeeQuery {
+                    updated_since: Some((*since).into()),
+                    ..EmployeeQuery::default()
+                };
+                self.list_everyone(request, &query, stop, progress).await
+            }
         }
     }
 
+    /// Every employee page of `query` (everyone, or those changed since a time).
     async fn list_everyone(
         &self,
         request: &SyncRequest,
+        query: &EmployeeQuery,
         stop: &RunStop,
         progress: &dyn SyncProgress,
     ) -> Result<Roster, ListingEnd> {
         let today = Utc::now().date_naive();
         let mut roster = Roster::default();
-        let query = EmployeeQuery::default();
-        let mut pages = self.hr.employee_pages(&query, request.deadline);
+        let mut pages = self.hr.employee_pages(query, request.deadline);
         let mut pages_read = 0;
         loop {
             let next = tokio::select! {

@@ -10,6 +10,7 @@ use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
 use crate::domain::run::{EmployeeOutcome, FieldChange, OutcomeAction, RunKind};
 use crate::domain::settings::IntegrationSettings;
+use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Whom a run covers.
@@ -21,6 +22,10 @@ pub enum SyncScope {
     /// Only these employees, each read by itself: nobody else is created, changed or
     /// deactivated.
     Employees(BTreeSet<PersonioId>),
+    /// The employees Personio lists as changed since this time (`updated_since`): those are
+    /// planned as in a full run; an employee it does not list is not covered (a delta run never
+    /// deactivates the absent).
+    ChangedSince(DateTime<Utc>),
 }
 
 impl SyncScope {
@@ -28,21 +33,23 @@ impl SyncScope {
         match self {
             Self::Everyone => RunKind::Full,
             Self::Employees(_) => RunKind::Targeted,
+            Self::ChangedSince(_) => RunKind::Delta,
         }
     }
 
-    /// Whether the run covers employee `id`.
-    pub fn covers(&self, id: PersonioId) -> bool {
+    /// Whether the run covers employee `id`; `listed`: Personio listed it in this run.
+    pub fn covers(&self, id: PersonioId, listed: bool) -> bool {
         match self {
             Self::Everyone => true,
             Self::Employees(ids) => ids.contains(&id),
+            Self::ChangedSince(_) => listed,
         }
     }
 
-    /// The named employees (empty for everyone).
+    /// The named employees (empty for everyone and for a delta).
     pub fn named(&self) -> Vec<PersonioId> {
         match self {
-            Self::Everyone => Vec::new(),
+            Self::Everyone | Self::ChangedSince(_) => Vec::new(),
             Self::Employees(ids) => ids.iter().copied().collect(),
         }
     }
@@ -251,7 +258,9 @@ impl SyncPlan {
             .any(|error| error.employee_id.is_none());
         let mut deactivations = Vec::new();
         for link in links.into_values() {
-            if !scope.covers(link.personio_id) || protected.contains(&link.personio_id) {
+            if !scope.covers(link.personio_id, roster.listed.contains(&link.personio_id))
+                || protected.contains(&link.personio_id)
+            {
                 continue;
             }
             decided.insert(link.personio_id);

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use common::admin::console::{ConsoleAuth, OidcSettings, console_response, is_console_path};
-use common::admin::{AdminAdapters, AdminApi, AdminLimits, Caller, RequestId};
+use common::admin::{AdminAdapters, AdminApi, AdminLimits, Caller, RequestId, WebhookHosting};
 use common::app::{ConnectPolicy, CredentialsConnector};
 use common::aws::host::{
     AwsServices, HostError, IntegrationsConfig, optional_env, optional_env_parsed, required_env,
@@ -39,6 +39,9 @@ pub struct HostConfig {
     pub audit_retention_days: Option<u32>,
     /// `SES_FROM_ADDRESS`: the sender of the invitations an employee sync sends.
     pub ses_from_address: String,
+    /// `WEBHOOK_PUBLIC_URL`: where Personio reaches the webhook receiver (the HTTP API's URL);
+    /// without it the webhook routes answer 503.
+    pub webhook_public_url: Option<String>,
 }
 
 impl HostConfig {
@@ -59,6 +62,7 @@ impl HostConfig {
             }),
             audit_retention_days: optional_env_parsed("AUDIT_RETENTION_DAYS")?,
             ses_from_address: required_env("SES_FROM_ADDRESS")?,
+            webhook_public_url: optional_env("WEBHOOK_PUBLIC_URL")?,
         })
     }
 
@@ -108,8 +112,15 @@ impl Host {
     /// function's role and region, integrations connected under `policy`.
     pub async fn from_env(policy: ConnectPolicy) -> Result<Self, HostError> {
         let config = HostConfig::from_env()?;
-        let adapters = config.adapters(&AwsServices::from_environment().await, policy);
-        let api = AdminApi::new(adapters).with_limits(config.limits());
+        let services = AwsServices::from_environment().await;
+        let adapters = config.adapters(&services, policy);
+        let mut api = AdminApi::new(adapters).with_limits(config.limits());
+        if let Some(public_url) = &config.webhook_public_url {
+            api = api.with_webhooks(WebhookHosting {
+                tokens: Arc::new(services.webhook_tokens(&config.integrations.secret_prefix)),
+                public_url: public_url.clone(),
+            });
+        }
         Ok(Self::new(api, config.tenant_claim, config.console))
     }
 

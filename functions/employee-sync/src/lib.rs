@@ -1,5 +1,6 @@
 //! The `employee-sync` function: one sync job per invocation from the sync queue (BatchSize 1)
-//! → one sync run ([`common::app::SyncJobHandler`]). A retryable failure reports the
+//! → one sync run ([`common::app::SyncJobHandler`]); a batch from the webhook queue → one
+//! targeted run per integration. A retryable failure reports the
 //! message as failed (SQS delivers it again, then to the DLQ); everything else is acknowledged.
 //! Each real run leaves its metrics as Embedded Metric Format lines (run, and the release of
 //! parked certificates).
@@ -77,36 +78,45 @@ impl EmployeeSync {
         &self.metrics
     }
 
-    /// Runs each job of the event (one, with BatchSize 1) and reports the retryable failures.
+    /// Runs the jobs of the event: one from the sync queue (BatchSize 1), up to a batch from
+    /// the webhook queue, whose jobs naming employees of one integration are folded into one
+    /// targeted run (`common::app::job_batch`). Reports the messages to deliver again.
     pub async fn handle(
         &self,
         event: LambdaEvent<SqsEvent>,
     ) -> Result<SqsBatchResponse, Diagnostic> {
         let (payload, context) = event.into_parts();
         let deadline = invocation_deadline(&context, DEADLINE_MARGIN);
+        let messages = queue_messages(payload);
+        let span = tracing::info_span!(
+            "sqs_batch",
+            request_id = %context.request_id,
+            messages = messages.len(),
+        );
+        let results = self
+            .jobs
+            .handle_batch(&messages, deadline, &context.request_id)
+            .instrument(span)
+            .await;
         let mut failed = Vec::new();
-        for message in queue_messages(payload) {
-            let span = tracing::info_span!(
-                "sqs_message",
-                request_id = %context.request_id,
-                message_id = %message.message_id,
-            );
-            let result = self
-                .jobs
-                .handle(&message.body, deadline, &context.request_id)
-                .instrument(span)
-                .await;
-            match result {
-                Ok(SyncJobDone::Ran { observation, .. }) => {
-                    self.metrics.emit(emf::run_observation_documents(
-                        self.metrics.namespace(),
-                        &observation,
-                        chrono::Utc::now(),
-                    ))
-                }
-                Ok(SyncJobDone::LeaseHeld { .. }) => {}
-                Err(error) if error.is_retryable() => failed.push(message.message_id),
-                Err(_) => {}
+        // Messages folded into one run share its result: its metrics are emitted once.
+        let mut emitted = std::collections::BTreeSet::new();
+        for result in results {
+            if let Ok(SyncJobDone::Ran {
+                run_id,
+                observation,
+                ..
+            }) = &result.result
+                && emitted.insert(run_id.clone())
+            {
+                self.metrics.emit(emf::run_observation_documents(
+                    self.metrics.namespace(),
+                    observation,
+                    chrono::Utc::now(),
+                ));
+            }
+            if result.retry {
+                failed.push(result.message_id);
             }
         }
         Ok(batch_response(failed))

@@ -57,6 +57,7 @@ async fn world() -> Option<World> {
         console: console_sign_in(),
         audit_retention_days: Some(400),
         ses_from_address: "lms-sync@acme.example".into(),
+        webhook_public_url: None,
     };
     // The sandbox and the SCIM server listen on plain http on loopback.
     let adapters = config.adapters(&env.services, ConnectPolicy::LOCAL);

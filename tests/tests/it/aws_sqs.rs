@@ -82,6 +82,7 @@ fn sync_job(integration: &str) -> SyncJob {
         kind: Default::default(),
         requested_at: Utc::now(),
         employees: Vec::new(),
+        delta: false,
     }
 }
 

@@ -10,10 +10,12 @@
 //! its default. The certificate push's part is in [`certificates`].
 
 pub mod certificates;
+pub mod delta_runs;
 pub mod fields;
 pub mod scim;
 
 pub use certificates::{CertificateSettings, CertificateSettingsError, HostAllowList};
+pub use delta_runs::DeltaRunSettings;
 pub use fields::{ALWAYS_SENT, ProfileField};
 pub use scim::{AttributeMapping, InactiveManagerRule, ScimSettings};
 
@@ -68,6 +70,10 @@ allowed_pdf_hosts = ["*.lms.example.com"]  # where pdf_url may point (https only
 in_progress_ttl_seconds = 900              # one worker's claim on a certificate
 parked_expiry_days = 30                    # a job waiting for its employee fails after this
 
+[delta_runs]                               # between full runs, list only who changed
+enabled = true                             # false: every scheduled run is a full run
+full_every_hours = 24                      # a full run (catches deletions) this often
+overlap_minutes = 5                        # how far a delta reaches back before the last run
 [scim]                                     # how the profile reaches the SCIM server
 bulk = true                                # SCIM Bulk when the server offers it
 group_batch_size = 100                     # members added per group request (1..=1000)
@@ -109,6 +115,9 @@ pub struct IntegrationSettings {
     /// Where the profile goes on the SCIM server, bulk, group batches, the manager rule.
     #[serde(default)]
     pub scim: ScimSettings,
+    /// Scheduled delta runs between full runs ([`delta_runs`]).
+    #[serde(default)]
+    pub delta_runs: DeltaRunSettings,
 }
 
 /// The Personio yes/no attribute that selects who gets an LMS account.
@@ -339,6 +348,7 @@ impl IntegrationSettings {
             fields: fields::default_fields(),
             create_locked_accounts: false,
             scim: ScimSettings::default(),
+            delta_runs: DeltaRunSettings::default(),
         }
     }
 
@@ -446,6 +456,9 @@ impl IntegrationSettings {
         self.scim
             .validate(self.custom_attributes.values())
             .map_err(|(field, message)| invalid(field, message))?;
+        if let Some((field, message)) = self.delta_runs.problem() {
+            return Err(invalid(format!("delta_runs.{field}"), message));
+        }
         if !(1..=MAX_APPLY_CONCURRENCY).contains(&self.apply_concurrency) {
             return Err(invalid(
                 "apply_concurrency",

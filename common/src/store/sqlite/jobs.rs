@@ -458,6 +458,10 @@ impl JobQueue for SqliteJobQueue {
         for id in named {
             dedup.push_str(&format!("#{id}"));
         }
+        // A waiting delta must not swallow a full run (which it would skip the deletions of).
+        if job.delta && job.employees.is_empty() {
+            dedup.push_str("#delta");
+        }
         self.enqueue(JobKind::Sync, group, dedup, body).await
     }
 
@@ -769,6 +773,7 @@ mod tests {
             kind: RunKind::Full,
             requested_at: now,
             employees: Vec::new(),
+            delta: false,
         };
         queue.enqueue_sync(&sync).await.unwrap();
         queue.enqueue_sync(&sync).await.unwrap();
@@ -813,6 +818,7 @@ mod tests {
                 .iter()
                 .map(|id| crate::domain::employee::PersonioId(*id))
                 .collect(),
+            delta: false,
         };
         queue.enqueue_sync(&job(&[7, 3])).await.unwrap();
         // The same employees in another order: the same request.
