@@ -2,7 +2,9 @@
 //! every other request handed to the admin API core (`common::admin`) with the caller the
 //! [`Access`] rules establish. The host adds no routes of its own to the API; besides it, only
 //! `GET /metrics` (the host's figures in the Prometheus text format, for the same callers as
-//! the API: the admin token as bearer, or a console session).
+//! the API: the admin token as bearer, or a console session) and Personio's webhook deliveries
+//! (`POST /webhooks/personio/{integration_id}`, authenticated by the integration's webhook
+//! token, handed to `common::app::WebhookReceiver`).
 
 use super::access::{Access, Refusal, check_origin};
 use axum::Router;
@@ -13,6 +15,9 @@ use bytes::Bytes;
 use chrono::Utc;
 use common::admin::console::{ConsoleAuth, console_response, is_console_path};
 use common::admin::{AdminApi, ApiError};
+use common::app::DeliveryAnswer;
+use common::app::WebhookReceiver;
+use common::app::webhook_receiver::MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES;
 use common::metrics::MetricsRegistry;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
@@ -22,11 +27,17 @@ use tracing::{info, warn};
 /// The host's figures in the Prometheus text format.
 pub const METRICS_PATH: &str = "/metrics";
 
+/// Where Personio delivers an integration's webhook events (the id follows).
+pub const WEBHOOK_PREFIX: &str = "/webhooks/personio/";
+
 /// The largest request body: a backfill batch of certificate jobs with inline PDFs.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct Web {
     pub api: AdminApi,
+    /// Personio's webhook deliveries (`POST /webhooks/personio/{integration_id}`): checked by
+    /// the integration's webhook token, not by the admin's access rules.
+    pub webhooks: WebhookReceiver,
     pub access: Access,
     /// The figures `GET /metrics` shows.
     pub metrics: Arc<MetricsRegistry>,
@@ -91,6 +102,9 @@ impl Web {
         if path == "/session" {
             return self.session(request).await;
         }
+        if let Some(integration) = path.strip_prefix(WEBHOOK_PREFIX) {
+            return self.webhook_delivery(integration.to_owned(), request).await;
+        }
         let (parts, body) = request.into_parts();
         let caller =
             match self
@@ -121,6 +135,53 @@ impl Web {
         };
         let request = http::Request::from_parts(parts, body);
         self.api.handle(request, caller).await
+    }
+
+    /// One Personio delivery, answered as the `webhook-receiver` function answers it (the
+    /// receiver answers within Personio's 3 s and never syncs inline; the sync worker takes the
+    /// job from the queue).
+    async fn webhook_delivery(
+        &self,
+        integration: String,
+        request: Request,
+    ) -> http::Response<Bytes> {
+        if request.method() != Method::POST {
+            return ApiError::MethodNotAllowed {
+                method: request.method().clone(),
+                allowed: vec![Method::POST],
+            }
+            .into_response();
+        }
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = match axum::body::to_bytes(request.into_body(), WEBHOOK_MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(_) => {
+                return ApiError::PayloadTooLarge(format!(
+                    "a webhook delivery is at most {} KiB",
+                    WEBHOOK_MAX_BODY_BYTES / 1024
+                ))
+                .into_response();
+            }
+        };
+        let integration = integration.trim_end_matches('/');
+        let answer = DeliveryAnswer::of(
+            &self
+                .webhooks
+                .receive(integration, authorization.as_deref(), &body)
+                .await,
+        );
+        let status =
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = json(status, &answer.body);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(answer.content_type),
+        );
+        response
     }
 
     /// `GET /metrics`: what this host has observed since it started, for an authenticated caller

@@ -25,9 +25,10 @@ pub use access::LOCAL_TENANT;
 use crate::error::{CliError, ExitCode};
 use access::{Access, SessionPolicy, ensure_admin_token};
 use clap::Args;
-use common::admin::{AdminAdapters, AdminApi, AdminLimits};
+use common::admin::{AdminAdapters, AdminApi, AdminLimits, WebhookHosting};
 use common::app::{
     CertificateConsumer, ConnectPolicy, Connector, CredentialsConnector, SyncJobHandler,
+    WebhookReceiver,
 };
 use common::certificates::{Clock, FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
@@ -379,6 +380,10 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
     println!(
         "  metrics           {site}/metrics (Prometheus text format; send the admin token as bearer)"
     );
+    println!(
+        "  webhooks          {site}/webhooks/personio/<integration id> (Personio's deliveries; \
+         install with `personio-lms webhooks install`)"
+    );
     println!("  data directory    {}", data_dir.display());
     println!("  credential key    {}", opened.key_source);
     match &opened.new_token {
@@ -410,8 +415,20 @@ pub async fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         holder: holder.clone(),
         metrics: metrics.clone(),
     };
+    // Personio delivers webhooks to this host's public URL (https in front of it), or, for the
+    // sandbox of the demo, to its loopback address. Tokens are sealed beside the credentials.
+    let api = api.with_webhooks(WebhookHosting {
+        tokens: opened.credentials.clone(),
+        public_url: site.clone(),
+    });
+    let webhooks = WebhookReceiver::new(
+        opened.store.clone(),
+        opened.credentials.clone(),
+        Arc::new(queue.clone()),
+    );
     let web = Arc::new(http::Web {
         api,
+        webhooks,
         access: opened.access,
         metrics,
         hosts,

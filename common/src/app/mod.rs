@@ -70,7 +70,7 @@ pub use run_lookup::{RunLookupError, find_run};
 pub use schedule::{ScheduleError, ScheduleReport, enqueue_due_syncs, next_run_after};
 pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
 pub use targeted_sync::{MAX_NAMED_EMPLOYEES, NamedEmployeesError, named_scope, parse_employee_id};
-pub use webhook_receiver::{ReceiveError, Received, WebhookEvent, WebhookReceiver};
+pub use webhook_receiver::{DeliveryAnswer, ReceiveError, Received, WebhookEvent, WebhookReceiver};
 pub use webhook_setup::{
     InstalledWebhook, WebhookSetupError, WebhookStatus, install_webhook, receiver_url,
     remove_webhook, webhook_status,

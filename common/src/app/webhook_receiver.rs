@@ -80,6 +80,58 @@ impl ReceiveError {
     }
 }
 
+/// What a host answers a delivery with: the status, a JSON body (problem+json for a
+/// refusal) and its content type. One shape for every host that receives webhooks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryAnswer {
+    pub status: u16,
+    pub body: Value,
+    pub content_type: &'static str,
+}
+
+impl DeliveryAnswer {
+    /// 202 (queued), 200 (a ping or an event with nothing to sync), or the refusal's status
+    /// with a problem+json body that names the reason (never the token).
+    pub fn of(answer: &Result<Received, ReceiveError>) -> Self {
+        match answer {
+            Ok(Received::Enqueued {
+                event_name,
+                employee,
+            }) => Self {
+                status: 202,
+                body: serde_json::json!({
+                    "status": "queued", "event_name": event_name, "employee": employee.0
+                }),
+                content_type: "application/json",
+            },
+            Ok(Received::Acknowledged { event_name }) => Self {
+                status: 200,
+                body: serde_json::json!({"status": "acknowledged", "event_name": event_name}),
+                content_type: "application/json",
+            },
+            Err(error) => {
+                let status = error.status();
+                let title = match status {
+                    400 => "Bad Request",
+                    401 => "Unauthorized",
+                    404 => "Not Found",
+                    _ => "Service Unavailable",
+                };
+                Self {
+                    status,
+                    body: serde_json::json!({
+                        "type": "about:blank",
+                        "title": title,
+                        "status": status,
+                        "detail": error.to_string(),
+                    }),
+                    content_type: "application/problem+json",
+                }
+            }
+        }
+    }
+}
+
 /// A Personio event as far as the receiver reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookEvent {

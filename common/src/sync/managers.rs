@@ -107,8 +107,16 @@ impl ManagerDirectory {
     }
 
     /// Why an employee whose profile is unchanged needs its manager reference written (or
-    /// looked up), or `None`.
-    pub fn needs_attention(&self, profile: &LmsProfile, link: &EmployeeLink) -> Option<String> {
+    /// looked up), or `None`. A pending reference to a supervisor the links do not know (never
+    /// synced by this integration) is looked up again only in a `reconcile` run, which reads
+    /// the LMS anyway: a run where nothing changed sends the LMS nothing. A supervisor who gets
+    /// an account through the sync is in the links, and every run fills those references in.
+    pub fn needs_attention(
+        &self,
+        profile: &LmsProfile,
+        link: &EmployeeLink,
+        reconcile: bool,
+    ) -> Option<String> {
         let desired = self.desired(profile);
         let written = self.written(link, &desired)?;
         match (&desired, written) {
@@ -119,10 +127,11 @@ impl ManagerDirectory {
             (Desired::CreatedInRun(_), _) => {
                 Some("the supervisor gets an LMS account in this run".into())
             }
-            (Desired::Unknown(supervisor), ManagerLink::Pending { .. }) => Some(format!(
-                "the supervisor (Personio employee {supervisor}) had no LMS account yet"
-            )),
-            // Written before and not known to the links (a supervisor never synced): as is.
+            (Desired::Unknown(supervisor), ManagerLink::Pending { .. }) if reconcile => Some(
+                format!("the supervisor (Personio employee {supervisor}) had no LMS account yet"),
+            ),
+            // Written before and not known to the links (a supervisor never synced): as is,
+            // and pending until a reconcile run looks again.
             (Desired::Unknown(_), _) => None,
         }
     }
@@ -211,15 +220,15 @@ mod tests {
         };
         let me = |manager| link(9, true, manager);
         assert_eq!(
-            keep.needs_attention(&profile(9, Some(1)), &me(set("u1"))),
+            keep.needs_attention(&profile(9, Some(1)), &me(set("u1")), false),
             None
         );
         assert_eq!(
-            keep.needs_attention(&profile(9, Some(1)), &me(ManagerLink::Unknown)),
+            keep.needs_attention(&profile(9, Some(1)), &me(ManagerLink::Unknown), false),
             None
         );
         assert!(
-            keep.needs_attention(&profile(9, Some(1)), &me(set("old")))
+            keep.needs_attention(&profile(9, Some(1)), &me(set("old")), false)
                 .is_some()
         );
         assert!(
@@ -227,33 +236,40 @@ mod tests {
                 &profile(9, Some(1)),
                 &me(ManagerLink::Pending {
                     supervisor: PersonioId(1)
-                })
+                }),
+                false
             )
             .is_some()
         );
         assert!(
-            keep.needs_attention(&profile(9, Some(3)), &me(ManagerLink::None))
+            keep.needs_attention(&profile(9, Some(3)), &me(ManagerLink::None), false)
                 .is_some()
         );
         let pending = me(ManagerLink::Pending {
             supervisor: PersonioId(4),
         });
+        assert_eq!(
+            keep.needs_attention(&profile(9, Some(4)), &pending, false),
+            None,
+            "a normal run does not ask the LMS again"
+        );
         assert!(
-            keep.needs_attention(&profile(9, Some(4)), &pending)
-                .is_some()
+            keep.needs_attention(&profile(9, Some(4)), &pending, true)
+                .is_some(),
+            "a reconcile run does"
         );
         assert_eq!(
-            keep.needs_attention(&profile(9, Some(4)), &me(ManagerLink::None)),
+            keep.needs_attention(&profile(9, Some(4)), &me(ManagerLink::None), false),
             None
         );
         let clear = directory(InactiveManagerRule::Clear, &[]);
         assert!(
             clear
-                .needs_attention(&profile(9, Some(2)), &me(set("u2")))
+                .needs_attention(&profile(9, Some(2)), &me(set("u2")), false)
                 .is_some()
         );
         assert_eq!(
-            clear.needs_attention(&profile(9, None), &me(ManagerLink::None)),
+            clear.needs_attention(&profile(9, None), &me(ManagerLink::None), false),
             None
         );
     }

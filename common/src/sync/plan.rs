@@ -353,7 +353,10 @@ impl SyncPlan {
             if kind == RunKind::Reconcile {
                 self.in_sync.push((target.clone(), link.clone()));
             }
-            if let Some(reason) = self.managers.needs_attention(&target.profile, &link) {
+            if let Some(reason) =
+                self.managers
+                    .needs_attention(&target.profile, &link, kind == RunKind::Reconcile)
+            {
                 self.changes.push(PlannedChange::Manager {
                     target,
                     link,

@@ -15,7 +15,7 @@ fn harness(count: i64) -> Harness {
 }
 
 impl Harness {
-    async fn reconcile(&self) -> RunRecord {
+    pub(super) async fn reconcile(&self) -> RunRecord {
         let mut request = self.request();
         request.kind = RunKind::Reconcile;
         self.run_request(request).await

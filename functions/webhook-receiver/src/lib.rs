@@ -6,11 +6,10 @@
 //! 202 (queued), 200 (a ping or an event with nothing to sync), or a problem+json 400, 401, 404
 //! or 503 (Personio delivers again).
 
-use common::app::{ReceiveError, Received, WebhookReceiver};
+use common::app::{DeliveryAnswer, ReceiveError, Received, WebhookReceiver};
 use common::aws::host::{AwsServices, HostError, IntegrationsConfig, required_env};
 use lambda_http::http::{HeaderValue, Response, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt};
-use serde_json::json;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -98,40 +97,14 @@ fn integration_id(request: &Request) -> String {
 }
 
 fn response(answer: Result<Received, ReceiveError>) -> Response<Body> {
-    let (status, body, content_type) = match answer {
-        Ok(Received::Enqueued {
-            event_name,
-            employee,
-        }) => (
-            StatusCode::ACCEPTED,
-            json!({"status": "queued", "event_name": event_name, "employee": employee.0}),
-            "application/json",
-        ),
-        Ok(Received::Acknowledged { event_name }) => (
-            StatusCode::OK,
-            json!({"status": "acknowledged", "event_name": event_name}),
-            "application/json",
-        ),
-        Err(error) => {
-            let status =
-                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (
-                status,
-                json!({
-                    "type": "about:blank",
-                    "title": status.canonical_reason().unwrap_or("Error"),
-                    "status": status.as_u16(),
-                    "detail": error.to_string(),
-                }),
-                "application/problem+json",
-            )
-        }
-    };
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let answer = DeliveryAnswer::of(&answer);
+    let mut response = Response::new(Body::Text(answer.body.to_string()));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
     response
 }
 
@@ -144,7 +117,7 @@ mod tests {
     use common::secret::Secret;
     use common::store::MemoryStore;
     use common::store::contract::integration_record;
-    use serde_json::Value;
+    use serde_json::{Value, json};
     use std::path::PathBuf;
 
     fn event(name: &str) -> Request {

@@ -182,6 +182,67 @@ impl SealedCredentials {
             key,
         }
     }
+
+    pub(super) fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    pub(super) fn key_id(&self) -> &str {
+        &self.key.id
+    }
+
+    /// `plaintext` sealed under the key with a fresh nonce, bound to `aad` (what the row is
+    /// about): the nonce and the ciphertext.
+    pub(super) fn seal(
+        &self,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), CredentialsError> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = self
+            .key
+            .cipher()
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| CredentialsError::Unavailable("the secret could not be sealed".into()))?;
+        Ok((nonce.to_vec(), ciphertext))
+    }
+
+    /// The plaintext of a sealed row, or why it cannot be read (for the admin to act on).
+    pub(super) fn unseal(
+        &self,
+        key_id: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        if key_id != self.key.id {
+            return Err(format!(
+                "they were sealed with credential key {key_id}, and this host has key {}: \
+                 start it with the key it had, or enter the credentials again",
+                self.key.id
+            ));
+        }
+        if nonce.len() != NONCE_BYTES {
+            return Err("the stored nonce has the wrong length".into());
+        }
+        self.key
+            .cipher()
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .map_err(|_| "they do not decrypt (altered, or copied from another integration)".into())
+    }
 }
 
 fn unavailable(error: crate::ports::StoreError) -> CredentialsError {
@@ -220,31 +281,14 @@ impl Credentials for SealedCredentials {
             integration: integration.clone(),
             reason,
         };
-        if key_id != self.key.id {
-            return Err(malformed(format!(
-                "they were sealed with credential key {key_id}, and this host has key {}: \
-                 start it with the key it had, or enter the credentials again",
-                self.key.id
-            )));
-        }
-        if nonce.len() != NONCE_BYTES {
-            return Err(malformed("the stored nonce has the wrong length".into()));
-        }
         let plaintext = self
-            .key
-            .cipher()
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad: integration.as_str().as_bytes(),
-                },
+            .unseal(
+                &key_id,
+                &nonce,
+                &ciphertext,
+                integration.as_str().as_bytes(),
             )
-            .map_err(|_| {
-                malformed(
-                    "they do not decrypt (altered, or copied from another integration)".into(),
-                )
-            })?;
+            .map_err(malformed)?;
         // serde_json's errors name a position, never the input.
         serde_json::from_slice(&plaintext)
             .map_err(|error| malformed(format!("the decrypted document is not valid: {error}")))
@@ -258,22 +302,9 @@ impl CredentialsStore for SealedCredentials {
         integration: &IntegrationId,
         credentials: &IntegrationCredentials,
     ) -> Result<String, CredentialsError> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        rand::rng().fill_bytes(&mut nonce);
         let payload = credentials.payload();
-        let ciphertext = self
-            .key
-            .cipher()
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: payload.expose().as_bytes(),
-                    aad: integration.as_str().as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                CredentialsError::Unavailable("the credentials could not be sealed".into())
-            })?;
+        let (nonce, ciphertext) =
+            self.seal(payload.expose().as_bytes(), integration.as_str().as_bytes())?;
         let id = integration.as_str().to_owned();
         let key_id = self.key.id.clone();
         let now = Utc::now().timestamp_micros();
@@ -289,7 +320,7 @@ impl CredentialsStore for SealedCredentials {
                              ciphertext = excluded.ciphertext,
                              updated_at_us = excluded.updated_at_us",
                     )?
-                    .execute(params![id, key_id, nonce.to_vec(), ciphertext, now])?;
+                    .execute(params![id, key_id, nonce, ciphertext, now])?;
                 Ok(())
             })
             .await

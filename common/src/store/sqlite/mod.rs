@@ -23,11 +23,13 @@
 //!   (`jobs_live`); duplicates by key (`jobs_dedup`); receive as read-decide-write in one
 //!   transaction.
 //! - credentials (`credentials`, sealed with the host's key): one row per integration.
+//! - webhook tokens (`webhook_tokens`, sealed the same way): one row per integration with a
+//!   webhook installed.
 //!
 //! The modules: `schema` (tables and migrations), `connection` (settings of the connection,
 //! transactions, queries, error mapping), `codec` (items, timestamps and versions in columns),
 //! then one per item family (`links`, `runs`, `lease`, `ledger`, `integrations`, `audit`, `jobs`,
-//! `credentials`), each with its
+//! `credentials`, `webhook_tokens`), each with its
 //! SQL and its port's implementation. Every decision of a lease, ledger or version transition
 //! comes from `store::rules`.
 //!
@@ -48,6 +50,7 @@ mod runs;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod webhook_tokens;
 
 pub use credentials::{CredentialKey, KeyError, SealedCredentials, write_private};
 pub use jobs::{

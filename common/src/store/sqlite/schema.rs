@@ -89,6 +89,15 @@ CREATE TABLE audit (
 ) WITHOUT ROWID;
 CREATE INDEX audit_expiry ON audit (expires_at_us) WHERE expires_at_us IS NOT NULL;
 "#,
+    r#"
+CREATE TABLE webhook_tokens (
+    integration_id TEXT NOT NULL PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    updated_at_us INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Applies the migrations `database` has not seen yet, in one transaction.

@@ -67,7 +67,15 @@ impl ApplyContext<'_> {
                         users = users.len(),
                         creates, "LMS users listed instead of looked up"
                     );
-                    Some(UserIndex::new(users.into_iter().map(|listed| listed.user)))
+                    let index = UserIndex::new(users.into_iter().map(|listed| listed.user));
+                    self.run_users.set_listing(
+                        index
+                            .by_external_id
+                            .iter()
+                            .map(|(external_id, user)| (external_id.clone(), user.id.clone()))
+                            .collect(),
+                    );
+                    Some(index)
                 }
                 Err(error) => {
                     self.notice(format!(

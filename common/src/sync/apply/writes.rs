@@ -52,14 +52,22 @@ impl Resolution {
     }
 }
 
-/// The run's own creates (and adoptions) by Personio id, and the supervisors looked up.
+/// The run's own creates (and adoptions) by Personio id, the supervisors looked up, and the
+/// LMS's users by external id when the run listed them all (phase 2).
 #[derive(Default)]
 pub(super) struct RunUsers {
     created: std::sync::Mutex<HashMap<PersonioId, LmsUserId>>,
     lookups: std::sync::Mutex<HashMap<PersonioId, Arc<OnceCell<Option<LmsUserId>>>>>,
+    listed: std::sync::OnceLock<HashMap<String, LmsUserId>>,
 }
 
 impl RunUsers {
+    /// Every LMS user by external id, from a listing of them all: a supervisor the links do
+    /// not know is then found (or known to be missing) without a request.
+    pub fn set_listing(&self, users: HashMap<String, LmsUserId>) {
+        let _ = self.listed.set(users);
+    }
+
     pub fn record(&self, employee: PersonioId, user: LmsUserId) {
         self.created
             .lock()
@@ -157,10 +165,14 @@ impl ApplyContext<'_> {
         }
     }
 
-    /// The LMS user of a supervisor the links do not know: asked once per run.
+    /// The LMS user of a supervisor the links do not know: from the run's listing of the LMS
+    /// users when it made one, else asked once per run.
     async fn look_up_supervisor(&self, supervisor: PersonioId) -> Option<LmsUserId> {
         if let Some(id) = self.run_users.get(supervisor) {
             return Some(id);
+        }
+        if let Some(listed) = self.run_users.listed.get() {
+            return listed.get(&supervisor.to_string()).cloned();
         }
         let cell = self.run_users.lookup_cell(supervisor);
         cell.get_or_init(|| async {
