@@ -146,6 +146,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Personio webhooks of an integration on a host that receives them (`personio-lms serve`
+    /// or the AWS stack), through its admin API: changes reach the LMS within seconds.
+    Webhooks(WebhooksArgs),
     /// Break the integration's sync lease, after showing who holds it (a run that died).
     Unlock {
         #[command(flatten)]
@@ -303,4 +306,60 @@ mod tests {
             "--pdf and --pdf-url exclude each other"
         );
     }
+}
+
+/// `personio-lms webhooks install|status|remove`.
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    #[command(subcommand)]
+    pub action: WebhooksAction,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand, PartialEq, Eq)]
+pub enum WebhooksActionKind {
+    Install,
+    Status,
+    Remove,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    /// Register the integration's webhook in Personio with a new random token (again: the
+    /// token is replaced and the old one stops working).
+    Install(WebhookTarget),
+    /// Whether the webhook is registered and enabled, and how its deliveries of the last 24 h
+    /// went (Personio's activity).
+    Status(WebhookTarget),
+    /// Delete the webhook in Personio and its token; scheduled runs go on as before.
+    Remove(WebhookTarget),
+}
+
+impl WebhooksAction {
+    pub fn parts(&self) -> (WebhooksActionKind, &WebhookTarget) {
+        match self {
+            Self::Install(target) => (WebhooksActionKind::Install, target),
+            Self::Status(target) => (WebhooksActionKind::Status, target),
+            Self::Remove(target) => (WebhooksActionKind::Remove, target),
+        }
+    }
+}
+
+/// Which integration, on which host. The admin token comes from the environment only
+/// (`PERSONIO_LMS_ADMIN_TOKEN`), never from the command line.
+#[derive(Debug, Args)]
+pub struct WebhookTarget {
+    /// The integration's id on that host.
+    #[arg(long, value_name = "ID")]
+    pub integration: String,
+    /// The host's admin API (`personio-lms serve`'s address, or the AWS stack's API URL).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PERSONIO_LMS_API",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub api: String,
+    /// Print the API's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

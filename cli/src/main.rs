@@ -35,6 +35,7 @@ mod progress;
 mod render;
 mod serve;
 mod stop;
+mod webhooks;
 
 use args::{Cli, Command, RunsCommand};
 use clap::Parser;
@@ -137,6 +138,7 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             timeout,
         } => app::explain(&config.config, &employee, json, timeout.or(EXPLAIN_TIMEOUT)).await,
         Command::Unlock { config, yes } => app::unlock(&config.config, yes).await,
+        Command::Webhooks(args) => webhooks::webhooks(&args.action).await,
         Command::Runs(runs) => match (runs.show, runs.config) {
             (
                 Some(RunsCommand::Show {

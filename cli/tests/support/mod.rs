@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod serve;
+
 use integration_tests::{ServerGuard, free_port, venv_tool};
 use personio_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
