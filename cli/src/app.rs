@@ -10,9 +10,9 @@ use crate::render::{self, Symbols, Width};
 use crate::{process, stop};
 use common::app::{
     ConnectError, EmployeeKey, ExplainError, IntegrationSync, LeaseState, ProcessHolder,
-    RunLookupError, SyncVerdict, break_lease, connect_integration, explain_employee, find_run,
-    first_sync_accounts, lease_state, named_scope, run_history, run_preflight, sync_integration,
-    take_over_from_dead_local_holder,
+    RunLookupError, SyncVerdict, break_lease, connect_integration, connect_personio,
+    explain_employee, find_run, first_sync_accounts, lease_state, named_scope, run_history,
+    run_preflight, sync_integration, take_over_from_dead_local_holder, webhook_check,
 };
 use common::certificates::{
     BatchReport, CertificatePusher, FetchLimits, PdfFetcher, parse_ndjson_numbered,
@@ -322,13 +322,32 @@ async fn take_over_from_dead_process(
 
 pub async fn check(path: &Path, timeout: Duration, json: bool) -> Result<ExitCode, CliError> {
     let wired = wire(path, Deadline::after(timeout))?;
-    let report = run_preflight(
+    let mut report = run_preflight(
         wired.hr.as_ref(),
         wired.lms.as_ref(),
         &wired.config.settings,
         wired.deadline,
     )
     .await;
+    // This host receives no deliveries: the webhook registered for the integration's route on
+    // the host that does (serve, the AWS stack), if any.
+    let credentials = wired.config.credentials(&ProcessEnvironment)?;
+    let personio = connect_personio(
+        &wired.config.personio,
+        &credentials.personio_client_id,
+        &credentials.personio_client_secret,
+        &CONNECT_POLICY,
+    )
+    .map_err(|error| CliError::failed("cannot connect to Personio", error))?;
+    report.checks.push(
+        webhook_check(
+            &personio,
+            &wired.config.integration_id,
+            None,
+            wired.deadline,
+        )
+        .await,
+    );
     if json {
         print_json(&serde_json::json!({
             "passed": report.passed(),

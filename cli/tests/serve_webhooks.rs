@@ -108,6 +108,30 @@ async fn a_webhook_installed_from_the_cli_brings_a_sandbox_change_to_the_lms_thr
     assert_eq!(none.code, 5, "not active yet\n{none}");
     assert!(none.stdout.contains("no webhook is registered"), "{none}");
 
+    let webhook_line = |report: &Value| -> Value {
+        report["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|check| check["name"] == "webhooks")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let check = send(
+        http.post(serve.url(&format!("/integrations/{id}/check")))
+            .bearer_auth(&token),
+    )
+    .await;
+    let line = webhook_line(&check.json());
+    assert_eq!(line["status"], "ok", "{}", check.text);
+    assert!(
+        line["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("none installed"),
+        "{line}"
+    );
+
     let installed = webhooks(&serve, "install", &id, &token);
     assert_eq!(installed.code, 0, "{installed}\n{}", serve.output());
     let receiver = serve.url(&format!("/webhooks/personio/{id}"));
@@ -163,6 +187,20 @@ async fn a_webhook_installed_from_the_cli_brings_a_sandbox_change_to_the_lms_thr
         "{run}"
     );
 
+    let check = send(
+        http.post(serve.url(&format!("/integrations/{id}/check")))
+            .bearer_auth(&token),
+    )
+    .await;
+    let line = webhook_line(&check.json());
+    assert_eq!(line["status"], "ok", "{}", check.text);
+    assert!(
+        line["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("active (webhook"),
+        "{line}"
+    );
     let status = webhooks(&serve, "status", &id, &token);
     assert_eq!(status.code, 0, "{status}");
     assert!(status.stdout.contains("active (webhook"), "{status}");

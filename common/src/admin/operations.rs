@@ -145,9 +145,12 @@ impl AdminApi {
             &record.settings,
             deadline,
         );
-        let report = tokio::time::timeout(self.limits.remote_budget + WRAP_UP, checks)
+        let mut report = tokio::time::timeout(self.limits.remote_budget + WRAP_UP, checks)
             .await
             .map_err(|_| ApiError::Unavailable("the check did not finish in time".into()))?;
+        report
+            .checks
+            .push(self.webhook_check(&record, deadline).await);
         Ok(json_response(
             StatusCode::OK,
             &CheckResponse {

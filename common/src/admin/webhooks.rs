@@ -7,8 +7,10 @@
 use super::problem::ApiError;
 use super::{AdminApi, ApiResult, Caller, json_response};
 use crate::app::connect_personio;
+use crate::app::preflight::{Check, CheckStatus};
 use crate::app::webhook_setup::{
-    WebhookSetupError, install_webhook, remove_webhook, webhook_status,
+    ReceivingHost, WebhookSetupError, install_webhook, remove_webhook, webhook_check,
+    webhook_status,
 };
 use crate::domain::IntegrationId;
 use crate::domain::integration::IntegrationRecord;
@@ -73,6 +75,30 @@ impl AdminApi {
             &credentials.personio_client_secret,
             &self.adapters.connector.policy(),
         )?)
+    }
+
+    /// The check's `webhooks` line: this host's webhook when it receives them, else the one
+    /// registered for the integration's route.
+    pub(super) async fn webhook_check(
+        &self,
+        record: &IntegrationRecord,
+        deadline: Deadline,
+    ) -> Check {
+        let personio = match self.personio_of(record).await {
+            Ok(personio) => personio,
+            Err(error) => {
+                return Check {
+                    name: "webhooks",
+                    status: CheckStatus::Warning,
+                    detail: format!("cannot read the webhooks in Personio: {error}"),
+                };
+            }
+        };
+        let host = self.webhooks.as_ref().map(|hosting| ReceivingHost {
+            tokens: hosting.tokens.as_ref(),
+            public_url: &hosting.public_url,
+        });
+        webhook_check(&personio, &record.id, host, deadline).await
     }
 
     pub(super) async fn install_webhook(&self, caller: &Caller, id: &IntegrationId) -> ApiResult {

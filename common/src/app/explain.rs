@@ -197,10 +197,10 @@ pub async fn explain_employee(
         mapping_error: None,
         fields_sent: Vec::new(),
         groups: Vec::new(),
+        next_run: next_run(&plan, personio_id, link.as_ref(), settings),
         link,
         lms_user: None,
         lms_error: None,
-        next_run: next_run(&plan, personio_id, settings),
         recent_runs,
     };
     if let Some(employee) = employee {
@@ -284,6 +284,7 @@ fn fields_with_values(profile: &LmsProfile) -> Vec<String> {
 fn next_run(
     plan: &SyncPlan,
     personio_id: Option<PersonioId>,
+    link: Option<&EmployeeLink>,
     settings: &IntegrationSettings,
 ) -> NextRun {
     let nothing = |reason: &str| NextRun {
@@ -344,8 +345,8 @@ fn next_run(
                 NextRun {
                     action: "retry manager",
                     reason: format!(
-                        "{reason}: each run looks the supervisor up again and writes the \
-                         manager reference once the supervisor has an LMS account"
+                        "{reason}: the manager reference is written once the supervisor has an \
+                         LMS account"
                     ),
                 }
             }
@@ -377,6 +378,17 @@ fn next_run(
         return NextRun {
             action,
             reason: outcome.reason.clone().unwrap_or_default(),
+        };
+    }
+    if let Some(ManagerLink::Pending { supervisor }) = link.map(|link| &link.manager) {
+        // A supervisor the sync does not give an account: normal runs do not ask the LMS again.
+        return NextRun {
+            action: "retry manager",
+            reason: format!(
+                "in sync, but without a manager reference: the supervisor (Personio employee \
+                 {supervisor}) has no LMS account; it is written when the sync gives the \
+                 supervisor one, or when a reconcile run finds one made in the LMS"
+            ),
         };
     }
     nothing(

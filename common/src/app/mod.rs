@@ -72,6 +72,6 @@ pub use sync_job::{SyncJobDone, SyncJobError, SyncJobHandler};
 pub use targeted_sync::{MAX_NAMED_EMPLOYEES, NamedEmployeesError, named_scope, parse_employee_id};
 pub use webhook_receiver::{DeliveryAnswer, ReceiveError, Received, WebhookEvent, WebhookReceiver};
 pub use webhook_setup::{
-    InstalledWebhook, WebhookSetupError, WebhookStatus, install_webhook, receiver_url,
-    remove_webhook, webhook_status,
+    InstalledWebhook, ReceivingHost, WebhookSetupError, WebhookStatus, install_webhook,
+    receiver_url, remove_webhook, webhook_check, webhook_status,
 };

@@ -7,6 +7,7 @@
 //! token (a webhook already registered for the URL is updated, not duplicated). The token is
 //! stored before Personio learns it, so the first delivery already finds it; it is never shown.
 
+use super::preflight::{Check, CheckStatus};
 use crate::domain::IntegrationId;
 use crate::ports::{
     CredentialsError, HrError, HrWebhooks, RegisteredWebhook, SUBSCRIBED_EVENTS,
@@ -181,6 +182,82 @@ impl WebhookStatus {
     }
 }
 
+/// The receiver's route of `integration`, whatever the host: what a webhook URL ends with.
+fn route_of(integration: &IntegrationId) -> String {
+    format!("/webhooks/personio/{}", integration.as_str())
+}
+
+/// Where this host receives Personio's deliveries: its token store and public URL.
+#[derive(Clone, Copy)]
+pub struct ReceivingHost<'a> {
+    pub tokens: &'a dyn WebhookTokens,
+    pub public_url: &'a str,
+}
+
+/// The `webhooks` line of a check (CLI `check`, the admin API's check). On a host that receives
+/// deliveries, its own webhook and token; elsewhere (the CLI's config) the webhook registered in
+/// Personio for the integration's route on any host. Never fails the check: without a webhook
+/// the scheduled runs still sync, only later.
+pub async fn webhook_check(
+    hooks: &dyn HrWebhooks,
+    integration: &IntegrationId,
+    host: Option<ReceivingHost<'_>>,
+    deadline: Deadline,
+) -> Check {
+    let since = Utc::now() - chrono::Duration::hours(24);
+    let status = match host {
+        Some(host) => {
+            webhook_status(
+                hooks,
+                host.tokens,
+                integration,
+                host.public_url,
+                since,
+                deadline,
+            )
+            .await
+        }
+        None => status_of(hooks, &route_of(integration), true, since, deadline)
+            .await
+            .map_err(WebhookSetupError::from),
+    };
+    let (status, detail) = match status {
+        Err(error) => (
+            CheckStatus::Warning,
+            format!(
+                "cannot read the webhooks in Personio ({error}); the API credential needs the \
+                 scope personio:webhooks:read"
+            ),
+        ),
+        Ok(status) if status.webhook.is_none() => (
+            CheckStatus::Ok,
+            "none installed: changes reach the LMS with the scheduled runs (`personio-lms \
+             webhooks install` on serve or the AWS stack brings them within seconds)"
+                .to_owned(),
+        ),
+        Ok(status) if !status.is_active() || status.failed > 0 => {
+            let mut detail = status.summary();
+            if let Some(failure) = &status.last_failure {
+                detail.push_str(&format!(
+                    "; the last failed delivery ({}) got {}",
+                    failure.event_name,
+                    failure
+                        .status_code
+                        .map(|code| format!("HTTP {code}"))
+                        .unwrap_or_else(|| "no answer".to_owned())
+                ));
+            }
+            (CheckStatus::Warning, detail)
+        }
+        Ok(status) => (CheckStatus::Ok, status.summary()),
+    };
+    Check {
+        name: "webhooks",
+        status,
+        detail,
+    }
+}
+
 /// The integration's webhook and its deliveries since `since`.
 pub async fn webhook_status(
     hooks: &dyn HrWebhooks,
@@ -191,10 +268,27 @@ pub async fn webhook_status(
     deadline: Deadline,
 ) -> Result<WebhookStatus, WebhookSetupError> {
     let url = receiver_url(public_url, integration)?;
-    let webhook = find(hooks, &url, deadline).await?;
     let token_stored = tokens.webhook_token(integration).await?.is_some();
+    Ok(status_of(hooks, &url, token_stored, since, deadline).await?)
+}
+
+/// The webhook whose URL is `url` (or, for a route starting with `/`, ends with it) and its
+/// deliveries since `since`.
+async fn status_of(
+    hooks: &dyn HrWebhooks,
+    url: &str,
+    token_stored: bool,
+    since: DateTime<Utc>,
+    deadline: Deadline,
+) -> Result<WebhookStatus, HrError> {
+    let webhook =
+        hooks.webhooks(deadline).await?.into_iter().find(|webhook| {
+            webhook.url == url || (url.starts_with('/') && webhook.url.ends_with(url))
+        });
     let mut status = WebhookStatus {
-        url,
+        url: webhook
+            .as_ref()
+            .map_or_else(|| url.to_owned(), |webhook| webhook.url.clone()),
         webhook: webhook.clone(),
         token_stored,
         delivered: 0,
