@@ -723,6 +723,21 @@ async fn read_commands_explain_and_smtp_mail() {
     let check = run(&["check", "--config", config, "--json"], &envs);
     let report: Value = serde_json::from_str(&check.stdout).expect("JSON");
     assert_eq!(report["passed"], json!(check.code == 0), "{check}");
+    // This host receives no webhooks; the check reads Personio's for the integration's route.
+    let webhooks = report["report"]["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|check| check["name"] == "webhooks")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(webhooks["status"], "ok", "{check}");
+    assert!(
+        webhooks["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.starts_with("none installed")),
+        "{check}"
+    );
     let wrong = std::fs::read_to_string(config)
         .expect("the config")
         .replace(&sandbox.base_url(), &scim.base_url());
