@@ -23,6 +23,7 @@ use common::domain::run::Trigger;
 use common::domain::settings::{GroupSource, IntegrationSettings};
 use common::lms::memory::MemoryLms;
 use common::notify::OutboxNotifier;
+use common::personio::PersonioClient;
 use common::ports::{HrSource, LinkStore};
 use common::progress::NoProgress;
 use common::secret::Secret;
@@ -44,6 +45,9 @@ const MAX_ROWS: usize = 12;
 struct Demo {
     sandbox: RunningSandbox,
     hr: Arc<dyn HrSource>,
+    /// The same client as `hr`, for the webhook management API.
+    personio: Arc<PersonioClient>,
+    notifier: Arc<OutboxNotifier>,
     lms: Arc<MemoryLms>,
     store: Arc<SqliteStore>,
     engine: SyncEngine,
@@ -131,7 +135,9 @@ impl Demo {
             SandboxConfig::default()
                 .with_employees(args.employees as usize)
                 .with_seed(args.seed)
-                .without_rate_limits(),
+                .without_rate_limits()
+                // Its webhook deliveries go to the demo's receiver on 127.0.0.1.
+                .with_http_webhooks(),
         )
         .await
         .map_err(|error| failed("cannot start the Personio sandbox")(error.to_string()))?;
@@ -158,7 +164,7 @@ impl Demo {
         );
         let outbox = dir.join("outbox");
         let notifier = Arc::new(OutboxNotifier::new(&outbox, "personio-lms@demo.example"));
-        let engine = SyncEngine::new(hr.clone(), lms.clone(), store.clone(), notifier);
+        let engine = SyncEngine::new(hr.clone(), lms.clone(), store.clone(), notifier.clone());
         let fetcher = PdfFetcher::new(FetchLimits::default(), policy.network())
             .map_err(|error| failed("the PDF fetcher")(error.to_string()))?;
         let pusher =
@@ -195,6 +201,8 @@ impl Demo {
         Ok(Self {
             sandbox,
             hr: hr.clone(),
+            personio: hr,
+            notifier,
             lms,
             store,
             engine,
@@ -264,7 +272,13 @@ impl Demo {
         header(4, "Why was someone not synced? `personio-lms explain`");
         self.explain_a_skipped_employee(&second).await?;
 
-        header(5, "Certificates from the LMS become Personio documents");
+        header(
+            5,
+            "A change in Personio reaches the LMS within seconds: a webhook",
+        );
+        self.change_through_a_webhook().await?;
+
+        header(6, "Certificates from the LMS become Personio documents");
         let pushed = self.push_certificates().await?;
         print!(
             "{}",
@@ -294,7 +308,7 @@ impl Demo {
             )
         );
 
-        header(6, "Emails in the outbox");
+        header(7, "Emails in the outbox");
         let emails = outbox_emails(&self.outbox);
         println!("{} emails in {}", emails.len(), self.outbox.display());
         print!(
@@ -306,7 +320,7 @@ impl Demo {
             )
         );
 
-        header(7, "The LMS now");
+        header(8, "The LMS now");
         let users = self.lms.users();
         let writes = self.lms.write_counts();
         println!(
@@ -324,6 +338,83 @@ impl Demo {
             .map(crate::app::sync_exit_code)
             .max_by_key(|code| code.code())
             .unwrap_or(ExitCode::Success))
+    }
+
+    /// A synced employee's last name changed in Personio: the sandbox delivers `person.updated`
+    /// to a receiver in this process, the queued job becomes a targeted run, the LMS has the new
+    /// name, no scheduled run involved.
+    async fn change_through_a_webhook(&self) -> Result<(), CliError> {
+        let links = self.active_links().await?;
+        let Some(link) = links.first() else {
+            println!("(nobody is synced, so no change to follow)");
+            return Ok(());
+        };
+        let employee = self.employee(link)?;
+        let id = employee.id();
+        let new_name = format!(
+            "{}-Webhook",
+            employee.text("last_name").unwrap_or("Employee")
+        );
+        let external_id = link.personio_id.to_string();
+        let shown = crate::demo_webhook::through_a_webhook(
+            crate::demo_webhook::WebhookParts {
+                personio: self.personio.clone(),
+                lms: self.lms.clone(),
+                store: self.store.clone(),
+                notifier: self.notifier.clone(),
+                integration: &self.integration,
+                settings: &self.settings,
+                personio_url: self.sandbox.base_url(),
+            },
+            || {
+                self.sandbox
+                    .set_attribute(id, "last_name", new_name.as_str())
+                    .map_err(|error| error.to_string())
+            },
+            |lms| {
+                lms.users().iter().any(|user| {
+                    user.profile.external_id == external_id
+                        && user.profile.last_name.as_deref() == Some(new_name.as_str())
+                })
+            },
+        )
+        .await?;
+        let rows = vec![
+            vec![
+                "webhook installed".to_owned(),
+                format!("Personio delivers to {}", shown.receiver_url),
+            ],
+            vec![
+                "change in Personio".to_owned(),
+                format!("{}: last name → {new_name}", full_name(&employee)),
+            ],
+            vec![
+                "event received".to_owned(),
+                format!(
+                    "person.updated queued after {} ms",
+                    shown.event_queued_after.as_millis()
+                ),
+            ],
+            vec![
+                "targeted run".to_owned(),
+                format!(
+                    "run {} (trigger webhook) wrote the LMS user",
+                    shown.run_id.get(..8).unwrap_or(&shown.run_id)
+                ),
+            ],
+            vec![
+                "in the LMS".to_owned(),
+                format!(
+                    "{} ms after the change in Personio",
+                    shown.in_lms_after.as_millis()
+                ),
+            ],
+        ];
+        print!(
+            "{}",
+            render::table(&["step", "what happened"], &rows, Width::detect())
+        );
+        Ok(())
     }
 
     /// `explain` of the first employee the re-sync skipped (the demo's new hire without an email

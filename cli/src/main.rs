@@ -26,6 +26,7 @@ mod audit;
 mod config;
 mod confirm;
 mod demo;
+mod demo_webhook;
 mod error;
 mod job_flags;
 mod mail;

@@ -93,17 +93,29 @@ fn demo_runs_end_to_end_and_prints_every_section() {
         "== 4. Why was someone not synced?",
         "$ personio-lms explain ",
         "next run: skip",
-        "== 5. Certificates",
+        "== 5. A change in Personio reaches the LMS within seconds: a webhook",
+        "Personio delivers to http://127.0.0.1:",
+        "person.updated queued after ",
+        "(trigger webhook) wrote the LMS user",
+        "== 6. Certificates",
         "uploaded 3",
         "documents in Personio (the sandbox): 3",
-        "== 6. Emails in the outbox",
-        "== 7. The LMS now",
+        "== 7. Emails in the outbox",
+        "== 8. The LMS now",
     ] {
         assert!(
             output.stdout.contains(section),
             "missing {section:?}\n{output}"
         );
     }
+    // The measured delay from the change in Personio to the LMS write, in milliseconds.
+    let delay: u64 = output
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("in the LMS"))
+        .and_then(|rest| rest.trim().split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no measured delay\n{output}"));
+    assert!(delay < 10_000, "{delay} ms\n{output}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,8 +30,8 @@ use axum::routing::post;
 use benchmarks::sandbox_process::flag_value;
 use chrono::Utc;
 use common::app::{
-    ConnectError, ConnectPolicy, Connector, IntegrationAdapters, Received, SyncJobDone,
-    SyncJobHandler, WebhookReceiver, install_webhook, remove_webhook,
+    ConnectPolicy, FixedConnector, IntegrationAdapters, Received, SyncJobDone, SyncJobHandler,
+    WebhookReceiver, install_webhook, remove_webhook,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
@@ -239,28 +239,6 @@ impl JobQueue for ChannelQueue {
         _job: &serde_json::Value,
     ) -> Result<(), QueueError> {
         Err(QueueError::Rejected("no certificate queue here".into()))
-    }
-}
-
-struct FixedConnector {
-    hr: Arc<PersonioClient>,
-    lms: Arc<TimedLms>,
-}
-
-#[async_trait::async_trait]
-impl Connector for FixedConnector {
-    fn policy(&self) -> ConnectPolicy {
-        ConnectPolicy::LOCAL
-    }
-    async fn connect(
-        &self,
-        _record: &IntegrationRecord,
-        _deadline: Deadline,
-    ) -> Result<IntegrationAdapters, ConnectError> {
-        Ok(IntegrationAdapters {
-            hr: self.hr.clone(),
-            lms: self.lms.clone(),
-        })
     }
 }
 
@@ -530,10 +508,13 @@ async fn benchmark(args: Vec<String>) -> Result<(), String> {
     let handler = Arc::new(SyncJobHandler::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
-        Arc::new(FixedConnector {
-            hr: personio.clone(),
-            lms: lms.clone(),
-        }),
+        Arc::new(FixedConnector::new(
+            IntegrationAdapters {
+                hr: personio.clone(),
+                lms: lms.clone(),
+            },
+            ConnectPolicy::LOCAL,
+        )),
         Arc::new(DiscardNotifier),
         PdfFetcher::new(FetchLimits::default(), common::net::NetworkPolicy::LOCAL)
             .map_err(|error| error.to_string())?,

@@ -325,6 +325,34 @@ pub trait Connector: Send + Sync {
     ) -> Result<IntegrationAdapters, ConnectError>;
 }
 
+/// Every integration connected to the same adapters, built beforehand: a host that runs one
+/// integration in process with adapters it made itself (the demo, benchmarks, tests).
+pub struct FixedConnector {
+    adapters: IntegrationAdapters,
+    policy: ConnectPolicy,
+}
+
+impl FixedConnector {
+    pub fn new(adapters: IntegrationAdapters, policy: ConnectPolicy) -> Self {
+        Self { adapters, policy }
+    }
+}
+
+#[async_trait]
+impl Connector for FixedConnector {
+    fn policy(&self) -> ConnectPolicy {
+        self.policy
+    }
+
+    async fn connect(
+        &self,
+        _record: &IntegrationRecord,
+        _deadline: Deadline,
+    ) -> Result<IntegrationAdapters, ConnectError> {
+        Ok(self.adapters.clone())
+    }
+}
+
 /// Reads the integration's secrets from a credential store and connects the integration
 /// ([`connect_integration`]), as every host that keeps integration records does.
 pub struct CredentialsConnector {

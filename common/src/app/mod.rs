@@ -54,8 +54,8 @@ pub mod webhook_setup;
 
 pub use certificate_jobs::{CertificateConsumer, ConsumedBatch, RecordOutcome};
 pub use connect::{
-    ConnectError, ConnectPolicy, Connector, CredentialsConnector, IntegrationAdapters,
-    check_connection, connect_integration, connect_personio,
+    ConnectError, ConnectPolicy, Connector, CredentialsConnector, FixedConnector,
+    IntegrationAdapters, check_connection, connect_integration, connect_personio,
 };
 pub use delta_runs::{full_run_due, scheduled_scope};
 pub use explain::{EmployeeKey, ExplainError, Explanation, explain_employee};
