@@ -23,8 +23,8 @@ use common::domain::integration::{
 };
 use common::domain::settings::IntegrationSettings;
 use common::lms::memory::MemoryLms;
-use common::ports::Notifier;
 use common::personio::PersonioClient;
+use common::ports::Notifier;
 use common::ports::{IntegrationStore, MemoryWebhookTokens};
 use common::retry::Deadline;
 use common::store::{JobKind, SqliteJobQueue, SqliteStore};
