@@ -1,8 +1,8 @@
 """Start the independent `scim2-server` (PyPI) for the SCIM adapter's integration tests.
 
 The server's CLI takes whole lists of schemas and resource types, so this launcher loads the
-package's RFC 7643 defaults, adds the project's extension schema (next to this file) to the
-schemas and to the User resource type, and optionally announces PATCH as unsupported, so the
+package's RFC 7643 defaults, adds the project's extension schema and/or a vendor's own extension
+schema (next to this file) to the schemas and to the User resource type, and optionally announces PATCH as unsupported, so the
 tests can run the adapter against every shape of server it must handle. Any other argument goes
 to `scim2-server` unchanged (`--port`, `--bearer-token`, ...).
 """
@@ -17,6 +17,7 @@ from scim2_server.testserver.cli import main as serve
 from scim2_server.utils import load_json_resource
 
 EXTENSION_SCHEMA_FILE = pathlib.Path(__file__).with_name("personio-lms-user-schema.json")
+VENDOR_SCHEMA_FILE = pathlib.Path(__file__).with_name("vendor-user-schema.json")
 
 
 def write_json(directory: pathlib.Path, name: str, document) -> str:
@@ -33,6 +34,11 @@ def main() -> None:
         help="Serve the personio-lms extension schema and list it for the User resource type.",
     )
     parser.add_argument(
+        "--advertise-vendor-extension",
+        action="store_true",
+        help="Serve a vendor's own User extension schema (urn:example:…:acmelearn:1.0:User).",
+    )
+    parser.add_argument(
         "--without-patch",
         action="store_true",
         help="Announce PATCH as unsupported in /ServiceProviderConfig.",
@@ -43,8 +49,13 @@ def main() -> None:
     resource_types = load_json_resource("default-resource-types.json")
     config = load_json_resource("default-service-provider-config.json")
 
+    extensions = []
     if own.advertise_extension:
-        extension = json.loads(EXTENSION_SCHEMA_FILE.read_text())
+        extensions.append(EXTENSION_SCHEMA_FILE)
+    if own.advertise_vendor_extension:
+        extensions.append(VENDOR_SCHEMA_FILE)
+    for path in extensions:
+        extension = json.loads(path.read_text())
         schemas.append(extension)
         for resource_type in resource_types:
             if resource_type["id"] == "User":

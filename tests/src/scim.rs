@@ -18,17 +18,31 @@ pub const TOKEN: &str = "integration-test-token";
 pub struct Shape {
     pub patch: bool,
     pub personio_extension: bool,
+    /// A vendor's own User extension (`VENDOR_USER_SCHEMA`: region, costCentre,
+    /// learnerStatus), as an LMS publishes its custom schema.
+    pub vendor_extension: bool,
 }
+
+/// The vendor extension's URN (`tests/scim/vendor-user-schema.json`).
+pub const VENDOR_USER_SCHEMA: &str = "urn:example:params:scim:schemas:extension:acmelearn:1.0:User";
 
 /// PATCH supported and the project's extension schema advertised.
 pub const FULL: Shape = Shape {
     patch: true,
     personio_extension: true,
+    vendor_extension: false,
 };
 /// Neither PATCH nor the extension.
 pub const MINIMAL: Shape = Shape {
     patch: false,
     personio_extension: false,
+    vendor_extension: false,
+};
+/// PATCH, no project extension, and a vendor's own extension: a real LMS's dialect.
+pub const VENDOR: Shape = Shape {
+    patch: true,
+    personio_extension: false,
+    vendor_extension: true,
 };
 
 pub struct ScimServer {
@@ -49,6 +63,9 @@ impl ScimServer {
             .args(["--bearer-token", TOKEN]);
         if shape.personio_extension {
             command.arg("--advertise-extension");
+        }
+        if shape.vendor_extension {
+            command.arg("--advertise-vendor-extension");
         }
         if !shape.patch {
             command.arg("--without-patch");

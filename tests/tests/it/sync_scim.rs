@@ -9,10 +9,11 @@ use crate::sync_harness::{
 use common::domain::run::{OutcomeAction, RunStatus};
 use common::lms::scim::{ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA};
 use common::notify::MemoryNotifier;
+use common::ports::LearningPlatform;
 use common::ports::LinkStore;
 use common::store::MemoryStore;
-use integration_tests::scim::{FULL, ScimServer, TOKEN};
-use personio_sandbox::{Employee, LMS_SYNC_KEY};
+use integration_tests::scim::{FULL, ScimServer, TOKEN, VENDOR, VENDOR_USER_SCHEMA};
+use personio_sandbox::{COST_CENTER_KEY, Employee, LMS_SYNC_KEY};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -161,4 +162,85 @@ async fn the_sync_creates_updates_and_deactivates_scim_users_and_a_re_sync_write
         .expect("readable")
         .expect("linked");
     assert!(!link.active);
+}
+
+/// A real LMS's dialect: no project extension, but a vendor's own User extension advertised in
+/// `/Schemas`. The settings map `location`, the status name and a custom attribute into the
+/// vendor's URN; the sync writes them there, the mapping names each target, and a field with
+/// nowhere to go on this server (team: its default is the project's extension) is one notice of
+/// the run, by name, not silence.
+#[tokio::test]
+async fn fields_mapped_into_a_vendor_extension_reach_it_and_a_field_without_a_place_is_named() {
+    let Some(server) = ScimServer::start(VENDOR) else {
+        return;
+    };
+    let sandbox = start_sandbox(7202, COMPANY).await;
+    let mut chosen = settings();
+    chosen
+        .custom_attributes
+        .insert(COST_CENTER_KEY.into(), "costCenter".into());
+    for (field, attribute) in [
+        ("location", "region"),
+        ("status", "learnerStatus"),
+        ("custom.costCenter", "costCentre"),
+    ] {
+        chosen
+            .scim
+            .attributes
+            .insert(field.into(), format!("{VENDOR_USER_SCHEMA}:{attribute}"));
+    }
+    let lms = server.lms(TOKEN, 100);
+    let mapping = chosen.attribute_mapping().expect("a valid mapping");
+    let report = lms.describe_mapping(&mapping).await.expect("the mapping");
+    let target = |name: &str| {
+        report
+            .fields
+            .iter()
+            .find(|field| field.field == name)
+            .and_then(|field| field.target.clone())
+    };
+    assert_eq!(
+        target("custom.costCenter").as_deref(),
+        Some(format!("{VENDOR_USER_SCHEMA}:costCentre").as_str())
+    );
+    assert_eq!(target("team"), None, "no place for the team here");
+    let engine = engine(
+        &sandbox,
+        Arc::new(lms),
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryNotifier::new()),
+    );
+
+    let first = run(&engine, request(chosen.clone())).await;
+
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.outcomes);
+    let users = users_by_personio_id(&server).await;
+    let onboarded = onboarded(&sandbox, &chosen);
+    assert_eq!(users.len(), onboarded.len());
+    let mut regions = 0;
+    for employee in &onboarded {
+        let vendor = &user_of(&users, employee)[VENDOR_USER_SCHEMA];
+        assert!(
+            ["Preboarding", "Active", "Absent", "Inactive"]
+                .contains(&vendor["learnerStatus"].as_str().unwrap_or_default()),
+            "{vendor}"
+        );
+        if let Some(cost_center) = employee.text(COST_CENTER_KEY).filter(|c| !c.is_empty()) {
+            assert_eq!(vendor["costCentre"].as_str(), Some(cost_center), "{vendor}");
+        }
+        regions += usize::from(vendor["region"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(
+            user_of(&users, employee)
+                .get(PERSONIO_LMS_USER_SCHEMA)
+                .is_none(),
+            "nothing is sent to a schema the server does not offer"
+        );
+    }
+    assert!(regions > 0, "the offices reached the vendor's region");
+    let team_notices: Vec<&String> = first
+        .notices
+        .iter()
+        .filter(|notice| notice.starts_with("team:"))
+        .collect();
+    assert_eq!(team_notices.len(), 1, "{:?}", first.notices);
 }
