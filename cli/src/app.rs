@@ -561,7 +561,10 @@ pub async fn unlock(path: &Path, yes: bool) -> Result<ExitCode, CliError> {
              and another run can start"
         ),
     }
-    if !yes && !answer_from_stdin("break the lease? [y/N] ").await? {
+    if !yes
+        && !crate::confirm::ask_on_stdin("break the lease? [y/N] ", "--yes", "break the lease")
+            .await?
+    {
         println!("the lease was left as it is");
         return Ok(ExitCode::Success);
     }
@@ -580,29 +583,6 @@ pub async fn unlock(path: &Path, yes: bool) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::LeaseHeld)
         }
-    }
-}
-
-/// Asks on stdout and reads the answer from stdin, also without a terminal (`echo y | … unlock`
-/// works); no answer at all is an error that names `--yes`, so that a script without it fails
-/// clearly instead of doing nothing.
-async fn answer_from_stdin(prompt: &str) -> Result<bool, CliError> {
-    print!("{prompt}");
-    // A blocking read off the runtime's threads, so that Ctrl-C still ends the command.
-    let answer = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map(|read| (read, line))
-    })
-    .await
-    .map_err(|error| CliError::failed("cannot read the answer", error))?;
-    match answer {
-        Ok((0, _)) => Err(CliError::Input(
-            "no answer on stdin; pass --yes to break the lease without asking".into(),
-        )),
-        Ok((_, line)) => Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes")),
-        Err(error) => Err(CliError::failed("cannot read the answer", error)),
     }
 }
 

@@ -1,6 +1,7 @@
-//! Asking before something large and hard to undo: on a terminal the user answers; without one
-//! nothing waits for an answer that cannot come, the command stops and names the flag that skips
-//! the question.
+//! Asking before something large or hard to undo, one yes/no rule for every question. Two ways
+//! to ask: [`confirm`] only on a terminal (without one nothing waits for an answer that cannot
+//! come: the command stops and names the flag that skips the question), and [`ask_on_stdin`]
+//! with or without one (`echo y | personio-lms unlock …` works).
 
 use crate::error::CliError;
 use std::io::{BufRead, IsTerminal, Write};
@@ -28,6 +29,29 @@ pub fn confirm(question: &str, flag: &str) -> Result<(), CliError> {
         Err(CliError::Input(format!(
             "stopped: nothing was done (answer y, or run with {flag})"
         )))
+    }
+}
+
+/// Asks on stdout and reads the answer from stdin, also without a terminal; no answer at all is
+/// an error naming `flag`, so that a script without it fails clearly instead of doing nothing.
+pub async fn ask_on_stdin(prompt: &str, flag: &str, what: &str) -> Result<bool, CliError> {
+    print!("{prompt}");
+    let _ = std::io::stdout().flush();
+    // A blocking read off the runtime's threads, so that Ctrl-C still ends the command.
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map(|read| (read, line))
+    })
+    .await
+    .map_err(|error| CliError::failed("cannot read the answer", error))?;
+    match answer {
+        Ok((0, _)) => Err(CliError::Input(format!(
+            "no answer on stdin; pass {flag} to {what} without asking"
+        ))),
+        Ok((_, line)) => Ok(is_yes(&line)),
+        Err(error) => Err(CliError::failed("cannot read the answer", error)),
     }
 }
 
