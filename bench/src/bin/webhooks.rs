@@ -30,8 +30,8 @@ use axum::routing::post;
 use benchmarks::sandbox_process::flag_value;
 use chrono::Utc;
 use common::app::{
-    ConnectPolicy, FixedConnector, IntegrationAdapters, Received, SyncJobDone, SyncJobHandler,
-    WebhookReceiver, install_webhook, remove_webhook,
+    ConnectPolicy, DeliveryAnswer, FixedConnector, IntegrationAdapters, SyncJobDone,
+    SyncJobHandler, WebhookReceiver, install_webhook, remove_webhook,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
@@ -251,13 +251,8 @@ async fn receive(
     let authorization = headers
         .get("authorization")
         .and_then(|value| value.to_str().ok());
-    match receiver.receive(&integration, authorization, &body).await {
-        Ok(Received::Enqueued { .. }) => StatusCode::ACCEPTED,
-        Ok(Received::Acknowledged { .. }) => StatusCode::OK,
-        Err(error) => {
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-    }
+    let answer = DeliveryAnswer::of(&receiver.receive(&integration, authorization, &body).await);
+    StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn settings() -> IntegrationSettings {

@@ -13,14 +13,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::Utc;
 use common::app::{
-    ConnectError, ConnectPolicy, Connector, IntegrationAdapters, MessageResult, SyncJobHandler,
-    WebhookReceiver, install_webhook, remove_webhook, webhook_status,
+    ConnectPolicy, DeliveryAnswer, FixedConnector, IntegrationAdapters, MessageResult,
+    SyncJobHandler, WebhookReceiver, install_webhook, remove_webhook, webhook_status,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
 use common::domain::certificate::CertificateId;
 use common::domain::employee::PersonioId;
-use common::domain::integration::IntegrationRecord;
 use common::domain::job::SyncJob;
 use common::domain::run::{RunKind, RunRecord, Trigger};
 use common::lms::memory::MemoryLms;
@@ -84,30 +83,6 @@ impl JobQueue for ChannelQueue {
     }
 }
 
-/// Connects the integration to the sandbox over HTTP and the in-memory LMS.
-struct SandboxConnector {
-    hr: Arc<PersonioClient>,
-    lms: Arc<MemoryLms>,
-}
-
-#[async_trait::async_trait]
-impl Connector for SandboxConnector {
-    fn policy(&self) -> ConnectPolicy {
-        ConnectPolicy::LOCAL
-    }
-
-    async fn connect(
-        &self,
-        _record: &IntegrationRecord,
-        _deadline: Deadline,
-    ) -> Result<IntegrationAdapters, ConnectError> {
-        Ok(IntegrationAdapters {
-            hr: self.hr.clone(),
-            lms: self.lms.clone(),
-        })
-    }
-}
-
 struct Flow {
     sandbox: RunningSandbox,
     store: MemoryStore,
@@ -129,13 +104,8 @@ async fn receive(
     let authorization = headers
         .get("authorization")
         .and_then(|value| value.to_str().ok());
-    match receiver.receive(&integration, authorization, &body).await {
-        Ok(common::app::Received::Enqueued { .. }) => StatusCode::ACCEPTED,
-        Ok(common::app::Received::Acknowledged { .. }) => StatusCode::OK,
-        Err(error) => {
-            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-    }
+    let answer = DeliveryAnswer::of(&receiver.receive(&integration, authorization, &body).await);
+    StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 async fn flow(employees: usize) -> Flow {
@@ -160,10 +130,13 @@ async fn flow(employees: usize) -> Flow {
     let handler = SyncJobHandler::new(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
-        Arc::new(SandboxConnector {
-            hr: personio.clone(),
-            lms: lms.clone(),
-        }),
+        Arc::new(FixedConnector::new(
+            IntegrationAdapters {
+                hr: personio.clone(),
+                lms: lms.clone(),
+            },
+            ConnectPolicy::LOCAL,
+        )),
         Arc::new(MemoryNotifier::new()),
         PdfFetcher::new(FetchLimits::default(), common::net::NetworkPolicy::LOCAL)
             .expect("fetcher"),

@@ -183,17 +183,9 @@ impl SealedCredentials {
         }
     }
 
-    pub(super) fn store(&self) -> &SqliteStore {
-        &self.store
-    }
-
-    pub(super) fn key_id(&self) -> &str {
-        &self.key.id
-    }
-
     /// `plaintext` sealed under the key with a fresh nonce, bound to `aad` (what the row is
     /// about): the nonce and the ciphertext.
-    pub(super) fn seal(
+    fn seal(
         &self,
         plaintext: &[u8],
         aad: &[u8],
@@ -215,7 +207,7 @@ impl SealedCredentials {
     }
 
     /// The plaintext of a sealed row, or why it cannot be read (for the admin to act on).
-    pub(super) fn unseal(
+    fn unseal(
         &self,
         key_id: &str,
         nonce: &[u8],
@@ -249,19 +241,34 @@ fn unavailable(error: crate::ports::StoreError) -> CredentialsError {
     CredentialsError::Unavailable(error.to_string())
 }
 
-#[async_trait]
-impl Credentials for SealedCredentials {
-    async fn credentials(
+/// A table of sealed rows, one per integration (`integration_id`, `key_id`, `nonce`,
+/// `ciphertext`, `updated_at_us`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SealedTable(&'static str);
+
+pub(super) const CREDENTIALS: SealedTable = SealedTable("credentials");
+pub(super) const WEBHOOK_TOKENS: SealedTable = SealedTable("webhook_tokens");
+
+impl SealedCredentials {
+    /// The plaintext of `integration`'s row in `table`, unsealed against `aad`; `None` when
+    /// there is no row; `malformed` turns why it cannot be read into the error.
+    pub(super) async fn read_row(
         &self,
+        table: SealedTable,
         integration: &IntegrationId,
-    ) -> Result<IntegrationCredentials, CredentialsError> {
+        aad: &[u8],
+        malformed: impl Fn(String) -> CredentialsError,
+    ) -> Result<Option<Vec<u8>>, CredentialsError> {
         let id = integration.as_str().to_owned();
         let row = self
             .store
             .call(move |connection| {
                 query_optional(
                     connection,
-                    "SELECT key_id, nonce, ciphertext FROM credentials WHERE integration_id = ?1",
+                    &format!(
+                        "SELECT key_id, nonce, ciphertext FROM {} WHERE integration_id = ?1",
+                        table.0
+                    ),
                     params![id],
                     |row| {
                         Ok((
@@ -275,20 +282,86 @@ impl Credentials for SealedCredentials {
             .await
             .map_err(unavailable)?;
         let Some((key_id, nonce, ciphertext)) = row else {
-            return Err(CredentialsError::Missing(integration.clone()));
+            return Ok(None);
         };
+        self.unseal(&key_id, &nonce, &ciphertext, aad)
+            .map(Some)
+            .map_err(malformed)
+    }
+
+    /// Seals `plaintext` against `aad` into `integration`'s row of `table` (replacing it).
+    pub(super) async fn write_row(
+        &self,
+        table: SealedTable,
+        integration: &IntegrationId,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<(), CredentialsError> {
+        let (nonce, ciphertext) = self.seal(plaintext, aad)?;
+        let id = integration.as_str().to_owned();
+        let key_id = self.key.id.clone();
+        let now = Utc::now().timestamp_micros();
+        self.store
+            .call(move |connection| {
+                connection
+                    .prepare_cached(&format!(
+                        "INSERT INTO {} (integration_id, key_id, nonce, ciphertext,
+                             updated_at_us)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (integration_id) DO UPDATE
+                         SET key_id = excluded.key_id, nonce = excluded.nonce,
+                             ciphertext = excluded.ciphertext,
+                             updated_at_us = excluded.updated_at_us",
+                        table.0
+                    ))?
+                    .execute(params![id, key_id, nonce, ciphertext, now])?;
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Removes `integration`'s row of `table` (none is success).
+    pub(super) async fn delete_row(
+        &self,
+        table: SealedTable,
+        integration: &IntegrationId,
+    ) -> Result<(), CredentialsError> {
+        let id = integration.as_str().to_owned();
+        self.store
+            .call(move |connection| {
+                connection
+                    .prepare_cached(&format!(
+                        "DELETE FROM {} WHERE integration_id = ?1",
+                        table.0
+                    ))?
+                    .execute(params![id])?;
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl Credentials for SealedCredentials {
+    async fn credentials(
+        &self,
+        integration: &IntegrationId,
+    ) -> Result<IntegrationCredentials, CredentialsError> {
         let malformed = |reason: String| CredentialsError::Malformed {
             integration: integration.clone(),
             reason,
         };
         let plaintext = self
-            .unseal(
-                &key_id,
-                &nonce,
-                &ciphertext,
+            .read_row(
+                CREDENTIALS,
+                integration,
                 integration.as_str().as_bytes(),
+                &malformed,
             )
-            .map_err(malformed)?;
+            .await?
+            .ok_or_else(|| CredentialsError::Missing(integration.clone()))?;
         // serde_json's errors name a position, never the input.
         serde_json::from_slice(&plaintext)
             .map_err(|error| malformed(format!("the decrypted document is not valid: {error}")))
@@ -303,28 +376,13 @@ impl CredentialsStore for SealedCredentials {
         credentials: &IntegrationCredentials,
     ) -> Result<String, CredentialsError> {
         let payload = credentials.payload();
-        let (nonce, ciphertext) =
-            self.seal(payload.expose().as_bytes(), integration.as_str().as_bytes())?;
-        let id = integration.as_str().to_owned();
-        let key_id = self.key.id.clone();
-        let now = Utc::now().timestamp_micros();
-        self.store
-            .call(move |connection| {
-                connection
-                    .prepare_cached(
-                        "INSERT INTO credentials (integration_id, key_id, nonce, ciphertext,
-                             updated_at_us)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (integration_id) DO UPDATE
-                         SET key_id = excluded.key_id, nonce = excluded.nonce,
-                             ciphertext = excluded.ciphertext,
-                             updated_at_us = excluded.updated_at_us",
-                    )?
-                    .execute(params![id, key_id, nonce, ciphertext, now])?;
-                Ok(())
-            })
-            .await
-            .map_err(unavailable)?;
+        self.write_row(
+            CREDENTIALS,
+            integration,
+            payload.expose().as_bytes(),
+            integration.as_str().as_bytes(),
+        )
+        .await?;
         tracing::info!(%integration, key = %self.key.id, "stored sealed integration credentials");
         Ok(format!("sealed:{integration}"))
     }
@@ -333,16 +391,7 @@ impl CredentialsStore for SealedCredentials {
         &self,
         integration: &IntegrationId,
     ) -> Result<(), CredentialsError> {
-        let id = integration.as_str().to_owned();
-        self.store
-            .call(move |connection| {
-                connection
-                    .prepare_cached("DELETE FROM credentials WHERE integration_id = ?1")?
-                    .execute(params![id])?;
-                Ok(())
-            })
-            .await
-            .map_err(unavailable)
+        self.delete_row(CREDENTIALS, integration).await
     }
 }
 

@@ -3,20 +3,14 @@
 //! but bound to `webhook-token:<integration>` so that neither kind of row reads as the other.
 
 use super::SealedCredentials;
-use super::connection::query_optional;
+use super::credentials::WEBHOOK_TOKENS;
 use crate::domain::IntegrationId;
 use crate::ports::{CredentialsError, WebhookTokens};
 use crate::secret::Secret;
 use async_trait::async_trait;
-use chrono::Utc;
-use rusqlite::params;
 
 fn bound_to(integration: &IntegrationId) -> Vec<u8> {
     format!("webhook-token:{integration}").into_bytes()
-}
-
-fn unavailable(error: crate::ports::StoreError) -> CredentialsError {
-    CredentialsError::Unavailable(error.to_string())
 }
 
 #[async_trait]
@@ -25,35 +19,21 @@ impl WebhookTokens for SealedCredentials {
         &self,
         integration: &IntegrationId,
     ) -> Result<Option<Secret>, CredentialsError> {
-        let id = integration.as_str().to_owned();
-        let row = self
-            .store()
-            .call(move |connection| {
-                query_optional(
-                    connection,
-                    "SELECT key_id, nonce, ciphertext FROM webhook_tokens WHERE integration_id = ?1",
-                    params![id],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, Vec<u8>>(1)?,
-                            row.get::<_, Vec<u8>>(2)?,
-                        ))
-                    },
-                )
-            })
-            .await
-            .map_err(unavailable)?;
-        let Some((key_id, nonce, ciphertext)) = row else {
-            return Ok(None);
-        };
         let malformed = |reason: String| CredentialsError::Malformed {
             integration: integration.clone(),
             reason: format!("the webhook token: {reason}; install the webhook again"),
         };
-        let plaintext = self
-            .unseal(&key_id, &nonce, &ciphertext, &bound_to(integration))
-            .map_err(malformed)?;
+        let Some(plaintext) = self
+            .read_row(
+                WEBHOOK_TOKENS,
+                integration,
+                &bound_to(integration),
+                &malformed,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
         String::from_utf8(plaintext)
             .map(|token| Some(Secret::new(token)))
             .map_err(|_| malformed("it is not text".into()))
@@ -64,43 +44,20 @@ impl WebhookTokens for SealedCredentials {
         integration: &IntegrationId,
         token: &Secret,
     ) -> Result<(), CredentialsError> {
-        let (nonce, ciphertext) = self.seal(token.expose().as_bytes(), &bound_to(integration))?;
-        let id = integration.as_str().to_owned();
-        let key_id = self.key_id().to_owned();
-        let now = Utc::now().timestamp_micros();
-        self.store()
-            .call(move |connection| {
-                connection
-                    .prepare_cached(
-                        "INSERT INTO webhook_tokens (integration_id, key_id, nonce, ciphertext,
-                             updated_at_us)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (integration_id) DO UPDATE
-                         SET key_id = excluded.key_id, nonce = excluded.nonce,
-                             ciphertext = excluded.ciphertext,
-                             updated_at_us = excluded.updated_at_us",
-                    )?
-                    .execute(params![id, key_id, nonce, ciphertext, now])?;
-                Ok(())
-            })
-            .await
-            .map_err(unavailable)
+        self.write_row(
+            WEBHOOK_TOKENS,
+            integration,
+            token.expose().as_bytes(),
+            &bound_to(integration),
+        )
+        .await
     }
 
     async fn delete_webhook_token(
         &self,
         integration: &IntegrationId,
     ) -> Result<(), CredentialsError> {
-        let id = integration.as_str().to_owned();
-        self.store()
-            .call(move |connection| {
-                connection
-                    .prepare_cached("DELETE FROM webhook_tokens WHERE integration_id = ?1")?
-                    .execute(params![id])?;
-                Ok(())
-            })
-            .await
-            .map_err(unavailable)
+        self.delete_row(WEBHOOK_TOKENS, integration).await
     }
 }
 
