@@ -4,7 +4,9 @@ use crate::error::EXIT_CODES_HELP;
 use crate::job_flags::JobFlags;
 use clap::{Args, Parser, Subcommand};
 use common::domain::employee::PersonioId;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use url::Url;
 
 /// A Personio employee id on the command line.
 fn personio_id(text: &str) -> Result<PersonioId, String> {
@@ -130,7 +132,7 @@ pub enum Command {
     },
     /// The whole product on this machine: the admin API and the web console, the scheduler and
     /// the workers, state in SQLite (`--demo`: with a Personio sandbox and an in-process LMS).
-    Serve(crate::serve::ServeArgs),
+    Serve(ServeArgs),
     /// The audit trail: who changed the integration through the admin API, when, and how it
     /// was answered (newest first).
     Audit {
@@ -362,4 +364,45 @@ pub struct WebhookTarget {
     /// Print the API's answer as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where the credential key comes from unless `--key-env` names another variable.
+pub const DEFAULT_KEY_ENV: &str = "PERSONIO_LMS_CREDENTIAL_KEY";
+
+/// `personio-lms serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The address to listen on. Anything but a loopback address needs --public-url.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the state file, the credential key, the admin token's hash and the outbox live
+    /// [default: personio-lms-data; with --demo a temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The URL people open the console at, when it is not the listen address (a TLS proxy in
+    /// front). An https URL makes the session cookie Secure.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<Url>,
+    /// Also start a Personio sandbox and an in-process LMS, with a demo integration synced.
+    #[arg(long)]
+    pub demo: bool,
+    /// Make a new admin token (the old one stops working) and print it.
+    #[arg(long)]
+    pub reset_admin_token: bool,
+    /// The environment variable that may hold the credential key (32 bytes, base64); without
+    /// it the key is DIR/credential.key, created on first start.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_KEY_ENV)]
+    pub key_env: String,
+    /// Seconds between two looks for due integrations.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub scheduler_seconds: u64,
+    /// Sync runs at the same time (never two of one integration).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub sync_workers: u64,
+    /// Seconds a sync run or a certificate batch in flight may still take after SIGINT/SIGTERM.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub shutdown_grace: u64,
+    /// Sender of the invitation and run-summary emails written to DIR/outbox.
+    #[arg(long, value_name = "ADDRESS", default_value = crate::config::DEFAULT_EMAIL_FROM)]
+    pub email_from: String,
 }

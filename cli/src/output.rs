@@ -6,24 +6,8 @@
 //! `main.rs` shadows `print!`, `println!`, `eprint!` and `eprintln!` with macros that come here,
 //! so every module of the binary writes through these functions.
 
-use crate::stop;
-use common::sync::StopRequest;
+use crate::stop::{mark_stdout_closed, stdout_closed};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// Whether stdout was found closed (a write failed, or the reader went away during a run).
-pub fn stdout_closed() -> bool {
-    STDOUT_CLOSED.load(Ordering::SeqCst)
-}
-
-/// Notes that stdout is closed and asks the command to stop.
-pub fn mark_stdout_closed() {
-    if !STDOUT_CLOSED.swap(true, Ordering::SeqCst) {
-        stop::request(StopRequest::OutputClosed);
-    }
-}
 
 pub fn write_stdout(text: std::fmt::Arguments<'_>) {
     if stdout_closed() {

@@ -7,7 +7,6 @@
 //! the codes a shell reports for a command those signals ended.
 
 use crate::error::ExitCode;
-use crate::output;
 use common::retry::human_duration;
 use common::sync::{CancelToken, IN_FLIGHT_GRACE, StopRequest};
 use std::sync::OnceLock;
@@ -15,6 +14,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 static TOKEN: OnceLock<CancelToken> = OnceLock::new();
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether stdout was found closed (a write failed, or the reader went away during a run).
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::SeqCst)
+}
+
+/// Notes that stdout is closed and asks the command to stop.
+pub fn mark_stdout_closed() {
+    if !STDOUT_CLOSED.swap(true, Ordering::SeqCst) {
+        request(StopRequest::OutputClosed);
+    }
+}
 /// Whether the command stops by itself when asked (a sync run); others are ended by `main`.
 static STOPS_CLEANLY: AtomicBool = AtomicBool::new(false);
 
@@ -117,11 +129,11 @@ async fn stdout_reader_gone() {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
-        if output::stdout_closed() {
+        if stdout_closed() {
             return;
         }
         if stdout_has_no_reader() {
-            output::mark_stdout_closed();
+            mark_stdout_closed();
             return;
         }
     }

@@ -22,9 +22,9 @@ mod workers;
 
 pub use access::LOCAL_TENANT;
 
+use crate::args::ServeArgs;
 use crate::error::{CliError, ExitCode};
 use access::{Access, SessionPolicy, ensure_admin_token};
-use clap::Args;
 use common::admin::{AdminAdapters, AdminApi, AdminLimits, WebhookHosting};
 use common::app::{
     CertificateConsumer, ConnectPolicy, Connector, CredentialsConnector, SyncJobHandler,
@@ -45,51 +45,11 @@ use tracing::{error, info, warn};
 use url::Url;
 use workers::{WorkerContext, WorkerSettings};
 
-/// Where the credential key comes from unless `--key-env` names another variable.
-pub const DEFAULT_KEY_ENV: &str = "PERSONIO_LMS_CREDENTIAL_KEY";
-
 /// The lease that keeps a second host off the same state file.
 const HOST_LEASE_ID: &str = "@personio-lms-serve";
 const HOST_LEASE_TTL_SECONDS: i64 = 15;
 /// Every lease this kind of host takes starts so (the host lease, sync runs' leases).
 const HOLDER_PREFIX: &str = "personio-lms serve";
-
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// The address to listen on. Anything but a loopback address needs --public-url.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Where the state file, the credential key, the admin token's hash and the outbox live
-    /// [default: personio-lms-data; with --demo a temporary directory].
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// The URL people open the console at, when it is not the listen address (a TLS proxy in
-    /// front). An https URL makes the session cookie Secure.
-    #[arg(long, value_name = "URL")]
-    pub public_url: Option<Url>,
-    /// Also start a Personio sandbox and an in-process LMS, with a demo integration synced.
-    #[arg(long)]
-    pub demo: bool,
-    /// Make a new admin token (the old one stops working) and print it.
-    #[arg(long)]
-    pub reset_admin_token: bool,
-    /// The environment variable that may hold the credential key (32 bytes, base64); without
-    /// it the key is DIR/credential.key, created on first start.
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_KEY_ENV)]
-    pub key_env: String,
-    /// Seconds between two looks for due integrations.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub scheduler_seconds: u64,
-    /// Sync runs at the same time (never two of one integration).
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=32))]
-    pub sync_workers: u64,
-    /// Seconds a sync run or a certificate batch in flight may still take after SIGINT/SIGTERM.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub shutdown_grace: u64,
-    /// Sender of the invitation and run-summary emails written to DIR/outbox.
-    #[arg(long, value_name = "ADDRESS", default_value = crate::config::DEFAULT_EMAIL_FROM)]
-    pub email_from: String,
-}
 
 /// What the data directory opened to.
 struct Opened {

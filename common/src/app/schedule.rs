@@ -217,7 +217,10 @@ where
             .await;
         }
     }
-    let kind = record.settings.scim.run_kind_due(seen, record.schedule);
+    let kind = record
+        .settings
+        .scim
+        .run_kind_due(seen, record.schedule.every_minutes());
     let job = SyncJob {
         integration_id: record.id.clone(),
         trigger: Trigger::Schedule,

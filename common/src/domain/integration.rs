@@ -70,6 +70,14 @@ pub enum SyncSchedule {
 }
 
 impl SyncSchedule {
+    /// The minutes between scheduled runs; `None` for manual integrations.
+    pub fn every_minutes(&self) -> Option<u32> {
+        match self {
+            Self::Manual => None,
+            Self::EveryMinutes(minutes) => Some(*minutes),
+        }
+    }
+
     /// The next due time after a run was enqueued at `now`, or `None` for manual integrations.
     pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {

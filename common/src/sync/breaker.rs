@@ -11,7 +11,7 @@
 //! whether its last LMS call failed for a system reason, so that the run can tell a change that
 //! failed because the LMS was down from one the LMS refused for its data.
 
-use super::stop::{RunStop, StopReason};
+use super::stop::{RunStop, StopReason, TRIP_AFTER};
 use crate::domain::lms::{LmsGroup, LmsGroupId, LmsUser, LmsUserId};
 use crate::domain::settings::AttributeMapping;
 use crate::ports::{LearningPlatform, ListedUser, LmsError, LmsFeatures, MappingReport, UserWrite};
@@ -22,11 +22,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tracing::error;
-
-/// Changes in a row (across the run's concurrent changes) whose LMS calls failed for a system
-/// reason that open the breaker. Each such call already outlasted the client's own retries; the
-/// engine's retries of one change count once, so that one employee's trouble never opens it.
-pub const TRIP_AFTER: u32 = 3;
 
 /// What the breaker knows of the change being applied.
 #[derive(Clone, Copy, Default)]

@@ -3,7 +3,6 @@
 //! no new change, gives the changes in flight a short grace to finish, records what it did and
 //! releases the lease; the next run plans the rest again.
 
-use super::breaker::TRIP_AFTER;
 use crate::domain::run::RunStatus;
 use crate::retry::{Deadline, human_duration};
 use chrono::{DateTime, Utc};
@@ -11,6 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// Changes in a row (across the run's concurrent changes) whose LMS calls failed for a system
+/// reason that open the LMS breaker (`sync::breaker`) and stop the run. Each such call already
+/// outlasted the client's own retries; the engine's retries of one change count once, so that
+/// one employee's trouble never opens it.
+pub const TRIP_AFTER: u32 = 3;
 
 /// How long the changes in flight get to finish once a run stops. Their LMS writes are short
 /// calls; a change still busy after this is cut off (the next run finds its user by Personio id

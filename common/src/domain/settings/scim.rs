@@ -8,7 +8,6 @@
 //! or a vendor's own). Whether the server offers the target is the adapter's business (`check`
 //! lists it); here the paths are only parsed, so that a typo names its field on load.
 
-use crate::domain::integration::SyncSchedule;
 use crate::domain::run::RunKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -498,13 +497,12 @@ impl ScimSettings {
         AttributeMapping::new(self, custom_fields).map(drop)
     }
 
-    /// The kind of the scheduled run due at `due`: a reconcile when it is the first run due in
-    /// its reconcile period (counted from the Unix epoch, so the same runs are picked whatever
+    /// The kind of the scheduled run due at `due` on a schedule of a run every
+    /// `every_minutes` (`None`: manual): a reconcile when it is the first run due in its
+    /// reconcile period (counted from the Unix epoch, so the same runs are picked whatever
     /// scheduler invocation sees them), a full run otherwise.
-    pub fn run_kind_due(&self, due: DateTime<Utc>, schedule: SyncSchedule) -> RunKind {
-        let (Some(hours), SyncSchedule::EveryMinutes(minutes)) =
-            (self.reconcile_every_hours, schedule)
-        else {
+    pub fn run_kind_due(&self, due: DateTime<Utc>, every_minutes: Option<u32>) -> RunKind {
+        let (Some(hours), Some(minutes)) = (self.reconcile_every_hours, every_minutes) else {
             return RunKind::Full;
         };
         let period = i64::from(hours) * 3600;

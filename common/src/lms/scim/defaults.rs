@@ -1,8 +1,19 @@
 //! RFC 7643's definitions of the core User schema (§4.1) and the enterprise extension (§4.3), for
 //! a server that does not publish `/Schemas`: names, sub-attributes and the read-only ones.
 
-use super::discovery::AttributeDoc;
 use crate::domain::settings::scim::{CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA};
+use serde::Deserialize;
+
+/// An attribute as a server's `/Schemas` describes it (or as RFC 7643 does, for a server that
+/// publishes none).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AttributeDoc {
+    pub name: String,
+    pub mutability: Option<String>,
+    #[serde(default)]
+    pub sub_attributes: Vec<AttributeDoc>,
+}
 
 /// `name` or `name(sub, sub)`; a trailing `!` marks a read-only attribute.
 const CORE: &[&str] = &[

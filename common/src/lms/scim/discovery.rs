@@ -2,7 +2,7 @@
 //! and `/Schemas`, condensed into the few facts the adapter acts on. A document the server does
 //! not serve leaves RFC 7643's defaults, and a warning that says so.
 
-use super::defaults::rfc7643_schema;
+use super::defaults::{AttributeDoc, rfc7643_schema};
 use crate::domain::settings::scim::ScimPath;
 pub use crate::domain::settings::scim::{
     CORE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA, PERSONIO_LMS_USER_SCHEMA,
@@ -332,15 +332,6 @@ struct SchemaDoc {
     id: String,
     #[serde(default)]
     attributes: Vec<AttributeDoc>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct AttributeDoc {
-    pub name: String,
-    pub mutability: Option<String>,
-    #[serde(default)]
-    pub sub_attributes: Vec<AttributeDoc>,
 }
 
 #[cfg(test)]

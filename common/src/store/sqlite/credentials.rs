@@ -185,11 +185,7 @@ impl SealedCredentials {
 
     /// `plaintext` sealed under the key with a fresh nonce, bound to `aad` (what the row is
     /// about): the nonce and the ciphertext.
-    fn seal(
-        &self,
-        plaintext: &[u8],
-        aad: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), CredentialsError> {
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CredentialsError> {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self

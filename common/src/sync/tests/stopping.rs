@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::lms::memory::LmsOutage;
-use crate::sync::breaker::TRIP_AFTER;
+use crate::sync::stop::TRIP_AFTER;
 
 fn acme() -> IntegrationId {
     IntegrationId::new(INTEGRATION)
