@@ -539,6 +539,62 @@ async fn a_crash_mid_push_never_duplicates_a_document() {
     assert_eq!(depth, QueueDepth::default());
 }
 
+/// Webhook events of several employees that wait for one integration when the worker looks are
+/// one targeted run of all of them (and a full job beside them a run of its own), every job
+/// acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_waiting_for_one_integration_are_folded_into_one_run() {
+    let fixture = fixture(Faults::none()).await;
+    let id = fixture.integration("acme", json!("manual"), None).await;
+    let employees: Vec<PersonioId> = fixture
+        .sandbox
+        .employees()
+        .iter()
+        .take(3)
+        .map(|employee| PersonioId(i64::try_from(employee.id()).unwrap()))
+        .collect();
+    for employee in &employees {
+        fixture
+            .queue
+            .enqueue_sync(&SyncJob {
+                integration_id: id.clone(),
+                trigger: Trigger::Webhook,
+                dry_run: false,
+                kind: RunKind::Targeted,
+                requested_at: Utc::now(),
+                employees: vec![*employee],
+                delta: false,
+            })
+            .await
+            .unwrap();
+    }
+    // Queued before the worker starts: it finds all of them at its first look.
+    let handler = fixture.sync_handler(Arc::new(fixture.connector()));
+    let (stop_sender, stop) = watch::channel(false);
+    let worker = tokio::spawn(workers::sync_worker(
+        fixture.context(Arc::new(Utc::now)),
+        handler,
+        stop,
+    ));
+    eventually(20, "the jobs are done", || async {
+        idle(&fixture, &[&id]).await
+    })
+    .await;
+    stop_sender.send(true).unwrap();
+    worker.await.unwrap();
+
+    let runs = fixture.runs(&id).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let mut targets = runs[0].targets.clone();
+    targets.sort();
+    let mut expected = employees.clone();
+    expected.sort();
+    assert_eq!(
+        (runs[0].trigger, runs[0].kind, targets),
+        (Trigger::Webhook, RunKind::Targeted, expected)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_off_by_the_shutdown_gives_back_its_job_and_its_lease() {
     // A listing slow enough to outlast the grace period.

@@ -130,16 +130,27 @@ pub async fn scheduler(context: WorkerContext, mut stop: Stop) {
     }
 }
 
-/// Runs sync jobs, at most `sync_workers` at once and one per integration.
+/// The most waiting jobs of one integration taken together: webhook events that arrived close
+/// together become one targeted run (`app::job_batch`), as the Lambda host's batches do.
+const JOBS_PER_RUN: usize = 50;
+
+/// Runs sync jobs, at most `sync_workers` integrations at once and one worker per integration;
+/// what waits for one integration is taken together and folded into as few runs as do the work.
 pub async fn sync_worker(context: WorkerContext, handler: Arc<SyncJobHandler>, mut stop: Stop) {
     let settings = context.settings;
-    let mut running: JoinSet<i64> = JoinSet::new();
+    let mut running: JoinSet<Vec<i64>> = JoinSet::new();
     let mut held: HashMap<i64, (ReceivedJob, String)> = HashMap::new();
-    loop {
-        while let Some(finished) = running.try_join_next() {
-            if let Ok(job_id) = finished {
+    let settle = |finished: Result<Vec<i64>, tokio::task::JoinError>,
+                  held: &mut HashMap<i64, (ReceivedJob, String)>| {
+        if let Ok(job_ids) = finished {
+            for job_id in job_ids {
                 held.remove(&job_id);
             }
+        }
+    };
+    loop {
+        while let Some(finished) = running.try_join_next() {
+            settle(finished, &mut held);
         }
         if *stop.borrow() {
             break;
@@ -150,17 +161,24 @@ pub async fn sync_worker(context: WorkerContext, handler: Arc<SyncJobHandler>, m
             let visibility = chrono(settings.sync_budget) + chrono::Duration::minutes(5);
             match context
                 .queue
-                .receive(JobKind::Sync, free, 1, now, visibility)
+                .receive_groups(JobKind::Sync, free, JOBS_PER_RUN, now, visibility)
                 .await
             {
                 Ok(jobs) => {
-                    for job in jobs {
-                        let holder = format!("{} job {}", context.holder, job.job_id);
-                        held.insert(job.job_id, (job.clone(), holder.clone()));
-                        let span =
-                            info_span!("serve_sync", job = job.job_id, integration = %job.group);
+                    for jobs in by_group(jobs) {
+                        let first = jobs[0].job_id;
+                        let holder = format!("{} job {first}", context.holder);
+                        for job in &jobs {
+                            held.insert(job.job_id, (job.clone(), holder.clone()));
+                        }
+                        let span = info_span!(
+                            "serve_sync",
+                            job = first,
+                            jobs = jobs.len(),
+                            integration = %jobs[0].group
+                        );
                         running.spawn(
-                            run_sync_job(context.clone(), handler.clone(), job, holder)
+                            run_sync_jobs(context.clone(), handler.clone(), jobs, holder)
                                 .instrument(span),
                         );
                     }
@@ -172,9 +190,7 @@ pub async fn sync_worker(context: WorkerContext, handler: Arc<SyncJobHandler>, m
             () = tokio::time::sleep(settings.poll) => {}
             () = stopped(&mut stop) => {}
             Some(finished) = running.join_next(), if !running.is_empty() => {
-                if let Ok(job_id) = finished {
-                    held.remove(&job_id);
-                }
+                settle(finished, &mut held);
             }
         }
     }
@@ -187,60 +203,93 @@ pub async fn sync_worker(context: WorkerContext, handler: Arc<SyncJobHandler>, m
     }
     let drained = tokio::time::timeout(settings.grace, async {
         while let Some(finished) = running.join_next().await {
-            if let Ok(job_id) = finished {
-                held.remove(&job_id);
-            }
+            settle(finished, &mut held);
         }
     })
     .await;
     if drained.is_err() {
         running.abort_all();
         while let Some(finished) = running.join_next().await {
-            if let Ok(job_id) = finished {
-                held.remove(&job_id);
-            }
+            settle(finished, &mut held);
         }
     }
+    let mut released = std::collections::HashSet::new();
     for (job, holder) in held.into_values() {
-        hand_back_sync(&context, &job, &holder).await;
+        hand_back_sync(&context, &job, &holder, released.insert(holder.clone())).await;
     }
     info!("sync worker stopped");
 }
 
-async fn run_sync_job(
+/// The received jobs by integration, each group in queue order.
+fn by_group(jobs: Vec<ReceivedJob>) -> Vec<Vec<ReceivedJob>> {
+    let mut groups: Vec<Vec<ReceivedJob>> = Vec::new();
+    for job in jobs {
+        match groups.iter_mut().find(|group| group[0].group == job.group) {
+            Some(group) => group.push(job),
+            None => groups.push(vec![job]),
+        }
+    }
+    groups
+}
+
+/// One integration's waiting jobs, folded into runs by the app layer; then each job settled by
+/// the result of the run it was folded into: acknowledged, or delivered again later.
+async fn run_sync_jobs(
     context: WorkerContext,
     handler: Arc<SyncJobHandler>,
-    job: ReceivedJob,
+    jobs: Vec<ReceivedJob>,
     holder: String,
-) -> i64 {
+) -> Vec<i64> {
     let deadline = Deadline::after(context.settings.sync_budget);
-    let result = handler.handle(&job.body, deadline, &holder).await;
-    if let Ok(SyncJobDone::Ran { observation, .. }) = &result {
-        context.metrics.observe(observation, Utc::now());
-    }
-    let settled = match result {
-        Err(error) if error.is_retryable() => {
-            let retry_at = (context.clock)() + retry_delay(job.receives);
-            context
-                .queue
-                .release(&job, Release::Failed, retry_at, &error.to_string())
-                .await
-                .map(|released| log_release(&job, released, retry_at))
+    let messages: Vec<_> = jobs.iter().map(ReceivedJob::message).collect();
+    let results = handler.handle_batch(&messages, deadline, &holder).await;
+    let mut observed = std::collections::HashSet::new();
+    for result in &results {
+        if let Ok(SyncJobDone::Ran {
+            run_id,
+            observation,
+            ..
+        }) = &result.result
+            && observed.insert(run_id.clone())
+        {
+            context.metrics.observe(observation, Utc::now());
         }
-        // A run that happened (whatever its verdict), a held lease, a job that can never run:
-        // done (the handler has logged it; the run history has the rest).
-        _ => context.queue.acknowledge(&job).await.map(|_| ()),
-    };
-    if let Err(error) = settled {
-        warn!(%error, "the sync job's queue entry could not be settled; it is delivered again after its visibility");
     }
-    job.job_id
+    for job in &jobs {
+        let result = results
+            .iter()
+            .find(|result| result.message_id == job.job_id.to_string());
+        let settled = match result {
+            Some(result) if result.retry => {
+                let retry_at = (context.clock)() + retry_delay(job.receives);
+                let reason = result.result.as_ref().err().cloned().unwrap_or_default();
+                context
+                    .queue
+                    .release(job, Release::Failed, retry_at, &reason)
+                    .await
+                    .map(|released| log_release(job, released, retry_at))
+            }
+            // A run that happened (whatever its verdict), a held lease, a job that can never
+            // run: done (the handler has logged it; the run history has the rest).
+            _ => context.queue.acknowledge(job).await.map(|_| ()),
+        };
+        if let Err(error) = settled {
+            warn!(job = job.job_id, %error, "the sync job's queue entry could not be settled; it is delivered again after its visibility");
+        }
+    }
+    jobs.iter().map(|job| job.job_id).collect()
 }
 
 /// A run cut off by the shutdown: its lease released, its job delivered again on the next start.
-async fn hand_back_sync(context: &WorkerContext, job: &ReceivedJob, holder: &str) {
+/// (`release_lease`: the first job of a run's jobs releases the run's lease.)
+async fn hand_back_sync(
+    context: &WorkerContext,
+    job: &ReceivedJob,
+    holder: &str,
+    release_lease: bool,
+) {
     let integration = IntegrationId::new(job.group.clone());
-    if let Err(error) = context.store.release_lease(&integration, holder).await {
+    if release_lease && let Err(error) = context.store.release_lease(&integration, holder).await {
         error!(%integration, %error, "the lease of an interrupted run could not be released; it expires by itself");
     }
     match context

@@ -203,13 +203,40 @@ impl SqliteJobQueue {
         now: DateTime<Utc>,
         visibility: Duration,
     ) -> Result<Vec<ReceivedJob>, StoreError> {
+        self.receive_up_to(kind, Limit::Jobs(max), per_group, now, visibility)
+            .await
+    }
+
+    /// Receives the due jobs of at most `groups` groups, up to `per_group` of each (in order):
+    /// one worker takes what waits for one integration together (webhook events close together
+    /// become one run), and never two workers the same integration.
+    pub async fn receive_groups(
+        &self,
+        kind: JobKind,
+        groups: usize,
+        per_group: usize,
+        now: DateTime<Utc>,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedJob>, StoreError> {
+        self.receive_up_to(kind, Limit::Groups(groups), per_group, now, visibility)
+            .await
+    }
+
+    async fn receive_up_to(
+        &self,
+        kind: JobKind,
+        limit: Limit,
+        per_group: usize,
+        now: DateTime<Utc>,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedJob>, StoreError> {
         let now_us = now.timestamp_micros();
         let invisible_until = (now + visibility).timestamp_micros();
         self.store
             .call(move |connection| {
                 write_transaction(connection, |transaction| {
                     let live = live_jobs(transaction, kind)?;
-                    let chosen = choose_due(&live, max, per_group.max(1), now_us);
+                    let chosen = choose_due(&live, limit, per_group.max(1), now_us);
                     let mut received = Vec::with_capacity(chosen.len());
                     for job in chosen {
                         let receipt = uuid::Uuid::new_v4().to_string();
@@ -396,7 +423,14 @@ fn live_jobs(transaction: &Transaction<'_>, kind: JobKind) -> OperationResult<Ve
 
 /// The jobs to deliver: per group (groups by their oldest job), the leading jobs that are due,
 /// unless a job of the group is in flight with its visibility still running.
-fn choose_due(live: &[LiveJob], max: usize, per_group: usize, now_us: i64) -> Vec<&LiveJob> {
+/// How many jobs one receive takes: a number of jobs, or the jobs of a number of groups.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    Jobs(usize),
+    Groups(usize),
+}
+
+fn choose_due(live: &[LiveJob], limit: Limit, per_group: usize, now_us: i64) -> Vec<&LiveJob> {
     let blocked: HashSet<&str> = live
         .iter()
         .filter(|job| job.in_flight && job.visible_at_us > now_us)
@@ -406,11 +440,14 @@ fn choose_due(live: &[LiveJob], max: usize, per_group: usize, now_us: i64) -> Ve
     let mut stopped: HashSet<&str> = HashSet::new();
     let mut chosen = Vec::new();
     for job in live {
-        if chosen.len() >= max {
+        if matches!(limit, Limit::Jobs(max) if chosen.len() >= max) {
             break;
         }
         let group = job.group.as_str();
         if blocked.contains(group) || stopped.contains(group) {
+            continue;
+        }
+        if matches!(limit, Limit::Groups(max) if !taken.contains_key(group) && taken.len() >= max) {
             continue;
         }
         // A job waiting for its retry keeps the later jobs of its group behind it.
@@ -597,6 +634,39 @@ mod tests {
                 in_flight: 1,
                 dead: 0
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn receiving_by_groups_takes_what_waits_for_each_of_so_many_groups() {
+        let queue = queue();
+        for (integration, id) in [
+            ("acme", "a1"),
+            ("globex", "g1"),
+            ("acme", "a2"),
+            ("initech", "i1"),
+            ("acme", "a3"),
+        ] {
+            enqueue(&queue, integration, id).await;
+        }
+        let now = soon();
+        let two = queue
+            .receive_groups(JobKind::Certificate, 2, 10, now, visibility())
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&two),
+            ["a1", "g1", "a2", "a3"],
+            "acme and globex, whole"
+        );
+        let capped = queue
+            .receive_groups(JobKind::Certificate, 5, 10, now, visibility())
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&capped),
+            ["i1"],
+            "the groups in flight are not taken again"
         );
     }
 
