@@ -77,8 +77,8 @@ class CheckTemplateTest(unittest.TestCase):
 
     def test_an_alarm_that_notifies_nobody(self):
         findings = findings_after(
-            ("      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  CertificateJobsDeadLetterAlarm",
-             "      AlarmActions: [!Ref CertificateJobsQueue]\n      OKActions: [!Ref AlarmTopic]\n\n  CertificateJobsDeadLetterAlarm"),
+            ("      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  WebhookJobsDeadLetterAlarm",
+             "      AlarmActions: [!Ref CertificateJobsQueue]\n      OKActions: [!Ref AlarmTopic]\n\n  WebhookJobsDeadLetterAlarm"),
         )
         self.assert_finding(findings, "SyncJobsDeadLetterAlarm", "AlarmActions")
 

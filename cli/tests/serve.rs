@@ -177,7 +177,9 @@ async fn sandbox() -> RunningSandbox {
         SandboxConfig::default()
             .with_employees(25)
             .with_seed(13)
-            .without_rate_limits(),
+            .without_rate_limits()
+            // The console installs a webhook that delivers to serve on 127.0.0.1.
+            .with_http_webhooks(),
     )
     .await
     .expect("the sandbox starts")

@@ -182,6 +182,20 @@ def run_check(console):
     console.shot("check")
 
 
+def webhooks(console):
+    step("webhooks: not installed, installed from the console, then active; the check says so")
+    console.click_text("a", "Webhooks")
+    console.wait_text("main", "no webhook is registered")
+    console.click('button[name="install-webhook"]')
+    console.wait_text(".webhook-status", "active (webhook")
+    console.wait_text("main", "/webhooks/personio/")
+    console.shot("webhooks")
+    console.click_text("a", "Check")
+    console.click_text("button", "Run the check")
+    console.wait_text(".checklist", "webhooks")
+    console.wait_text(".checklist", "active (webhook")
+
+
 def make_plan(console):
     step("make a plan: creates with filters")
     console.click_text("a", "Plan")
@@ -442,6 +456,7 @@ def main():
             sign_in(console)
             integration = create_integration(console)
             run_check(console)
+            webhooks(console)
             make_plan(console)
             save_and_sync(console)
             email, personio_id = open_run_and_find_employee(console)

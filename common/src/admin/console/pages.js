@@ -167,7 +167,8 @@ export async function newIntegrationPage(main) {
 
 const TABS = [
   ["", "Overview"], ["settings", "Settings"], ["check", "Check"], ["plan", "Plan"],
-  ["runs", "Runs"], ["certificates", "Certificates"], ["explain", "Explain"], ["audit", "Audit trail"],
+  ["runs", "Runs"], ["certificates", "Certificates"], ["webhooks", "Webhooks"], ["explain", "Explain"],
+  ["audit", "Audit trail"],
 ];
 
 export async function integrationPage(main, id, tab = "", rest = []) {
@@ -211,7 +212,7 @@ export async function integrationPage(main, id, tab = "", rest = []) {
   const body = h("div");
   fill(main, h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Integrations"), " / ", record.name),
     h("div", { class: "title-row" }, h("h1", { tabindex: "-1" }, record.name), h("div", { class: "buttons" }, syncButton, reconcileButton)), tabs, body);
-  const views = { "": overview, settings, check, plan, runs, certificates, explain: explain && explainView, audit: audit && auditView };
+  const views = { "": overview, settings, check, plan, runs, certificates, webhooks, explain: explain && explainView, audit: audit && auditView };
   const view = views[tab];
   if (!view) {
     fill(body, h("p", {}, `No page ${tab}.`));
@@ -266,8 +267,58 @@ async function settings(body, record, { etag }) {
   fill(body, form.element, h("h2", {}, "Danger zone"), h("div", { class: "actions" }, remove));
 }
 
+/**
+ * The integration's Personio webhook: whether it is active and how its deliveries went (from
+ * Personio's activity), with install and remove. The token is never shown: the host keeps it.
+ */
+async function webhooks(body, record) {
+  const output = h("div", { "aria-live": "polite" });
+  const show = async () => {
+    fill(output, h("p", { class: "muted" }, "Asking Personio…"));
+    try {
+      const { data } = await call("GET", path(record.id, "webhook"));
+      const failure = data.last_failure;
+      fill(output, h("section", { class: "card", "aria-labelledby": "webhook-heading" },
+        h("h2", { id: "webhook-heading" }, "Status"),
+        h("p", { class: "webhook-status" }, data.active ? badge("ok", "active") : badge("warning", "not active"), " ", data.summary),
+        h("dl", { class: "facts" },
+          h("dt", {}, "Personio delivers to"), h("dd", { class: "mono" }, data.url),
+          h("dt", {}, "Last 24 hours"), h("dd", {}, `${data.delivered} delivered, ${data.failed} failed`),
+          data.last_delivered_at ? [h("dt", {}, "Last delivery"), h("dd", {}, time(data.last_delivered_at))] : null,
+          failure ? [h("dt", {}, "Last failure"), h("dd", {}, `${failure.event_name} · ${failure.status_code ? `HTTP ${failure.status_code}` : "no answer"}${failure.error ? ` · ${failure.error}` : ""}`)] : null)));
+    } catch (error) {
+      fill(output, problemCard(error));
+    }
+  };
+  const act = (button, method, done) => async () => {
+    button.disabled = true;
+    try {
+      await call(method, path(record.id, "webhook"));
+      announce(done);
+    } catch (error) {
+      output.prepend(problemCard(error));
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    await show();
+  };
+  const install = h("button", { type: "button", name: "install-webhook" }, "Install webhook");
+  install.onclick = act(install, "PUT", "Webhook installed: changes in Personio now reach the LMS within seconds.");
+  const remove = h("button", { type: "button", class: "danger", name: "remove-webhook" }, "Remove webhook");
+  const removeNow = act(remove, "DELETE", "Webhook removed; scheduled runs go on.");
+  remove.onclick = async () => {
+    if (confirm("Remove the webhook? Changes then wait for the next scheduled run.")) await removeNow();
+  };
+  fill(body,
+    h("p", {}, "With a webhook, Personio tells this host about each change of an employee, and that employee is synced within seconds. Scheduled runs go on and catch what webhooks miss. Installing again replaces the token."),
+    h("div", { class: "actions" }, install, remove), output);
+  await show();
+}
+
 /** What an admin can do about a failing or warning check, by its name. */
 const FIXES = {
+  webhooks: "Install the webhook on the Webhooks tab; if Personio refuses, give the API credential the scopes personio:webhooks:read and personio:webhooks:write.",
   settings: "Correct the named setting on the Settings tab.",
   "personio.credentials": "Check the client id and secret: Personio → Settings → Integrations → API credentials. Enter them again on the Settings tab (they are never shown).",
   "personio.attributes": "Add the missing attributes to the API credential's readable attributes (Personio → Settings → Integrations → API credentials → Readable employee attributes).",
