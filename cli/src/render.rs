@@ -859,13 +859,6 @@ mod tests {
             .single()
             .expect("valid");
         RunRecord {
-            integration_id: IntegrationId::new("acme"),
-            run_id: RunId("run-1".into()),
-            trigger: Trigger::Cli,
-            kind: RunKind::Full,
-            targets: Vec::new(),
-            dry_run: false,
-            started_at: started,
             finished_at: Some(started + chrono::Duration::milliseconds(1500)),
             status: RunStatus::Succeeded,
             counts: RunCounts {
@@ -889,11 +882,12 @@ mod tests {
                 "the deactivation guard held back 3 deactivations".into(),
                 "the LMS has no group named \"Sales\"; nobody was added to it".into(),
             ],
-            error: None,
-            stats: Default::default(),
-            fields_sent: Vec::new(),
-            holder: None,
-            ends_by: None,
+            ..RunRecord::started(
+                IntegrationId::new("acme"),
+                RunId("run-1".into()),
+                Trigger::Cli,
+                started,
+            )
         }
     }
 

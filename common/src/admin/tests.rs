@@ -709,30 +709,21 @@ async fn an_employee_sync_runs_just_that_employee_under_the_lease() {
 
 #[tokio::test]
 async fn a_run_whose_holder_died_reads_abandoned_and_a_live_one_running() {
-    use crate::domain::run::{RunCounts, RunId, RunRecord, RunStatus};
+    use crate::domain::run::{RunId, RunRecord};
     use crate::ports::{LeaseStore, RunStore};
     let h = harness();
     let (id, _) = h.create().await;
     let integration = IntegrationId::new(&id);
     let started = chrono::Utc::now() - chrono::Duration::minutes(10);
     let running = |run_id: &str, holder: &str| RunRecord {
-        integration_id: integration.clone(),
-        run_id: RunId(run_id.into()),
-        trigger: Trigger::Schedule,
-        dry_run: false,
-        started_at: started,
-        finished_at: None,
-        status: RunStatus::Running,
-        counts: RunCounts::default(),
-        outcomes: Vec::new(),
-        notices: Vec::new(),
-        error: None,
         holder: Some(holder.into()),
-        ends_by: None,
         kind: Default::default(),
-        targets: Vec::new(),
-        stats: Default::default(),
-        fields_sent: Vec::new(),
+        ..RunRecord::started(
+            integration.clone(),
+            RunId(run_id.into()),
+            Trigger::Schedule,
+            started,
+        )
     };
     h.store.put_run(&running("dead", "lambda-1")).await.unwrap();
     h.store.put_run(&running("live", "lambda-2")).await.unwrap();

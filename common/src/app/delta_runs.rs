@@ -77,7 +77,7 @@ pub async fn scheduled_scope(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::run::{RunCounts, RunId, RunRecord, Trigger};
+    use crate::domain::run::{RunId, RunRecord, Trigger};
     use crate::store::MemoryStore;
 
     fn at(hours: i64, minutes: i64) -> DateTime<Utc> {
@@ -112,23 +112,15 @@ mod tests {
 
     fn run(kind: RunKind, status: RunStatus, started_at: DateTime<Utc>) -> RunRecord {
         RunRecord {
-            integration_id: IntegrationId::new("acme"),
-            run_id: RunId::generate(),
-            trigger: Trigger::Schedule,
             kind,
-            targets: Vec::new(),
-            dry_run: false,
-            started_at,
             finished_at: Some(started_at + Duration::minutes(1)),
             status,
-            counts: RunCounts::default(),
-            outcomes: Vec::new(),
-            notices: Vec::new(),
-            error: None,
-            fields_sent: Vec::new(),
-            stats: Default::default(),
-            holder: None,
-            ends_by: None,
+            ..RunRecord::started(
+                IntegrationId::new("acme"),
+                RunId::generate(),
+                Trigger::Schedule,
+                started_at,
+            )
         }
     }
 

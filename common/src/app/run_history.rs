@@ -126,29 +126,22 @@ pub async fn abandoned_notices(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::run::{RunCounts, Trigger};
+    use crate::domain::run::Trigger;
     use crate::ports::{LeaseStore, RunStore};
     use crate::store::MemoryStore;
 
     fn record(id: &str, started_at: DateTime<Utc>, dry_run: bool) -> RunRecord {
         RunRecord {
-            integration_id: IntegrationId::new("acme"),
-            run_id: RunId(id.into()),
-            trigger: Trigger::Cli,
             dry_run,
-            started_at,
-            finished_at: None,
-            status: RunStatus::Running,
-            counts: RunCounts::default(),
-            outcomes: Vec::new(),
-            notices: Vec::new(),
-            error: None,
             holder: Some(format!("holder of {id}")),
             ends_by: Some(started_at + Duration::minutes(10)),
             kind: Default::default(),
-            targets: Vec::new(),
-            stats: Default::default(),
-            fields_sent: Vec::new(),
+            ..RunRecord::started(
+                IntegrationId::new("acme"),
+                RunId(id.into()),
+                Trigger::Cli,
+                started_at,
+            )
         }
     }
 

@@ -447,23 +447,16 @@ mod tests {
         for minutes in [20, 10] {
             let started_at = Utc::now() - chrono::Duration::minutes(minutes);
             let failed = crate::domain::run::RunRecord {
-                integration_id: acme.clone(),
-                run_id: RunId(format!("failed-{minutes}")),
-                trigger: Trigger::Schedule,
                 kind: Default::default(),
-                targets: Vec::new(),
-                dry_run: false,
-                started_at,
                 finished_at: Some(started_at),
                 status: crate::domain::run::RunStatus::Failed,
-                counts: Default::default(),
-                outcomes: Vec::new(),
-                notices: Vec::new(),
                 error: Some("Personio was unreachable".into()),
-                stats: Default::default(),
-                fields_sent: Vec::new(),
-                holder: None,
-                ends_by: None,
+                ..RunRecord::started(
+                    acme.clone(),
+                    RunId(format!("failed-{minutes}")),
+                    Trigger::Schedule,
+                    started_at,
+                )
             };
             f.store.put_run(&failed).await.unwrap();
         }

@@ -251,6 +251,38 @@ pub struct RunRecord {
     pub ends_by: Option<DateTime<Utc>>,
 }
 
+impl RunRecord {
+    /// A run that starts at `started_at`: running, a full run of everyone, nothing counted,
+    /// noticed or asked yet. Callers set what differs (`RunRecord { kind, ..RunRecord::started(…) }`),
+    /// so that a field added to the record is added here once.
+    pub fn started(
+        integration_id: IntegrationId,
+        run_id: RunId,
+        trigger: Trigger,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            integration_id,
+            run_id,
+            trigger,
+            kind: RunKind::Full,
+            targets: Vec::new(),
+            dry_run: false,
+            started_at,
+            finished_at: None,
+            status: RunStatus::Running,
+            counts: RunCounts::default(),
+            outcomes: Vec::new(),
+            notices: Vec::new(),
+            error: None,
+            fields_sent: Vec::new(),
+            stats: RunStats::default(),
+            holder: None,
+            ends_by: None,
+        }
+    }
+}
+
 /// What a run asked of the remote systems.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStats {

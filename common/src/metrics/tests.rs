@@ -20,13 +20,6 @@ fn t0() -> DateTime<Utc> {
 fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
     let started_at = t0() + Duration::minutes(started_minutes);
     RunRecord {
-        integration_id: IntegrationId::new("acme"),
-        run_id: RunId(id.into()),
-        trigger: Trigger::Schedule,
-        kind: Default::default(),
-        targets: Vec::new(),
-        dry_run: false,
-        started_at,
         finished_at: Some(started_at + Duration::milliseconds(2500)),
         status,
         counts: RunCounts {
@@ -41,9 +34,6 @@ fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
             unchanged: 50,
             ..RunCounts::default()
         },
-        outcomes: Vec::new(),
-        notices: Vec::new(),
-        error: None,
         stats: RunStats {
             personio: RequestCounts {
                 requests: 7,
@@ -56,9 +46,12 @@ fn run(id: &str, started_minutes: i64, status: RunStatus) -> RunRecord {
                 by_kind: BTreeMap::from([("read".into(), 12), ("patch".into(), 8)]),
             },
         },
-        fields_sent: Vec::new(),
-        holder: None,
-        ends_by: None,
+        ..RunRecord::started(
+            IntegrationId::new("acme"),
+            RunId(id.into()),
+            Trigger::Schedule,
+            started_at,
+        )
     }
 }
 

@@ -312,13 +312,6 @@ mod tests {
     #[test]
     fn summary_lists_counts_failures_and_notices() {
         let run = RunRecord {
-            integration_id: IntegrationId::new("acme"),
-            run_id: RunId("r1".into()),
-            trigger: Trigger::Schedule,
-            kind: RunKind::Full,
-            targets: Vec::new(),
-            dry_run: false,
-            started_at: Utc::now(),
             finished_at: Some(Utc::now()),
             status: RunStatus::CompletedWithFailures,
             counts: RunCounts {
@@ -351,11 +344,12 @@ mod tests {
                 },
             ],
             notices: vec!["LMS group \"Sales\" does not exist".into()],
-            error: None,
-            stats: Default::default(),
-            fields_sent: Vec::new(),
-            holder: None,
-            ends_by: None,
+            ..RunRecord::started(
+                IntegrationId::new("acme"),
+                RunId("r1".into()),
+                Trigger::Schedule,
+                Utc::now(),
+            )
         };
         let email = run_summary_email("admin@example.com", &run);
         assert_eq!(
@@ -377,23 +371,15 @@ mod tests {
     #[test]
     fn a_reconcile_run_that_repaired_something_changed_the_lms() {
         let mut run = RunRecord {
-            integration_id: IntegrationId::new("acme"),
-            run_id: RunId("r2".into()),
-            trigger: Trigger::Schedule,
             kind: RunKind::Reconcile,
-            targets: Vec::new(),
-            dry_run: false,
-            started_at: Utc::now(),
             finished_at: Some(Utc::now()),
             status: RunStatus::Succeeded,
-            counts: RunCounts::default(),
-            outcomes: Vec::new(),
-            notices: Vec::new(),
-            error: None,
-            stats: Default::default(),
-            fields_sent: Vec::new(),
-            holder: None,
-            ends_by: None,
+            ..RunRecord::started(
+                IntegrationId::new("acme"),
+                RunId("r2".into()),
+                Trigger::Schedule,
+                Utc::now(),
+            )
         };
         assert!(!summary_due(SummaryPolicy::OnChanges, &run));
         run.counts.repaired = 1;

@@ -282,23 +282,19 @@ impl SyncEngine {
         let requests_before = (self.hr.request_counts(), self.lms.request_counts());
         let started_at = Utc::now();
         let mut record = RunRecord {
-            integration_id: request.integration_id.clone(),
-            run_id,
-            trigger: request.trigger,
             kind: request.run_kind(),
             targets: request.scope.named(),
             dry_run: request.dry_run,
-            started_at,
-            finished_at: None,
-            status: RunStatus::Running,
-            counts: RunCounts::default(),
-            outcomes: Vec::new(),
             notices: request.notices.clone(),
-            error: None,
-            stats: RunStats::default(),
             fields_sent: fields_sent(&request.settings),
             holder: Some(request.lease_holder.clone()),
             ends_by: wall_clock(started_at, request.deadline),
+            ..RunRecord::started(
+                request.integration_id.clone(),
+                run_id,
+                request.trigger,
+                started_at,
+            )
         };
         // Recorded at the start so that a run that dies midway is visible in the history.
         self.put_run(&record, request.deadline, "recording the run's start")

@@ -11,7 +11,7 @@ use common::domain::employee::PersonioId;
 use common::domain::link::EmployeeLink;
 use common::domain::lms::LmsUserId;
 use common::domain::run::{
-    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunKind, RunRecord, RunStatus, Trigger,
+    EmployeeOutcome, OutcomeAction, RunCounts, RunId, RunRecord, RunStatus, Trigger,
 };
 use common::ports::{CertificateLedger, LeaseOutcome, LeaseStore, LinkStore, RunStore, StoreError};
 use integration_tests::aws::{REGION, dynamodb_local_endpoint, unique_name};
@@ -65,13 +65,6 @@ fn acme() -> IntegrationId {
 /// A finished run with `outcomes` failed employees, each with a long reason.
 fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -> RunRecord {
     RunRecord {
-        integration_id: acme(),
-        run_id: RunId(run_id.to_owned()),
-        trigger: Trigger::Schedule,
-        kind: RunKind::Full,
-        targets: Vec::new(),
-        dry_run: false,
-        started_at,
         finished_at: Some(started_at + Duration::minutes(4)),
         status: RunStatus::CompletedWithFailures,
         counts: RunCounts {
@@ -95,11 +88,12 @@ fn run_with_outcomes(run_id: &str, started_at: DateTime<Utc>, outcomes: usize) -
             })
             .collect(),
         notices: vec!["group \"Außendienst\" does not exist in the LMS".into()],
-        error: None,
-        stats: Default::default(),
-        fields_sent: Vec::new(),
-        holder: None,
-        ends_by: None,
+        ..RunRecord::started(
+            acme(),
+            RunId(run_id.to_owned()),
+            Trigger::Schedule,
+            started_at,
+        )
     }
 }
 

@@ -13,13 +13,6 @@ use integration_tests::prometheus::{family_type, parse_page, value};
 fn run(integration: &str, status: RunStatus) -> RunRecord {
     let started_at = Utc::now() - Duration::minutes(5);
     RunRecord {
-        integration_id: IntegrationId::new(integration),
-        run_id: RunId("r1".into()),
-        trigger: Trigger::Schedule,
-        kind: Default::default(),
-        targets: Vec::new(),
-        dry_run: false,
-        started_at,
         finished_at: Some(started_at + Duration::milliseconds(1250)),
         status,
         counts: RunCounts {
@@ -27,9 +20,6 @@ fn run(integration: &str, status: RunStatus) -> RunRecord {
             updated: 1,
             ..RunCounts::default()
         },
-        outcomes: Vec::new(),
-        notices: Vec::new(),
-        error: None,
         stats: RunStats {
             personio: RequestCounts {
                 requests: 3,
@@ -44,9 +34,12 @@ fn run(integration: &str, status: RunStatus) -> RunRecord {
                     .collect(),
             },
         },
-        fields_sent: Vec::new(),
-        holder: None,
-        ends_by: None,
+        ..RunRecord::started(
+            IntegrationId::new(integration),
+            RunId("r1".into()),
+            Trigger::Schedule,
+            started_at,
+        )
     }
 }
 

@@ -9,9 +9,7 @@ use crate::domain::integration::{
 };
 use crate::domain::link::EmployeeLink;
 use crate::domain::lms::LmsUserId;
-use crate::domain::run::{
-    RequestCounts, RunCounts, RunId, RunKind, RunRecord, RunStats, RunStatus, Trigger,
-};
+use crate::domain::run::{RequestCounts, RunId, RunRecord, RunStats, Trigger};
 use crate::domain::settings::IntegrationSettings;
 use crate::ports::StoreError;
 use chrono::{DateTime, Duration, Utc};
@@ -57,21 +55,7 @@ pub(crate) fn run(
     started_at: DateTime<Utc>,
 ) -> RunRecord {
     RunRecord {
-        integration_id: integration.clone(),
-        run_id: RunId(run_id.to_owned()),
-        trigger: Trigger::Schedule,
-        kind: RunKind::Full,
-        targets: Vec::new(),
-        dry_run: false,
-        started_at,
-        finished_at: None,
-        status: RunStatus::Running,
-        counts: RunCounts::default(),
-        outcomes: Vec::new(),
         notices: vec![format!("notice of {run_id}")],
-        error: None,
-        fields_sent: Vec::new(),
-        // Non-zero, so that a backend that drops the stats fails the contract.
         stats: RunStats {
             personio: RequestCounts {
                 requests: 12,
@@ -86,6 +70,12 @@ pub(crate) fn run(
         },
         holder: Some(format!("holder of {run_id}")),
         ends_by: Some(started_at + chrono::Duration::minutes(30)),
+        ..RunRecord::started(
+            integration.clone(),
+            RunId(run_id.to_owned()),
+            Trigger::Schedule,
+            started_at,
+        )
     }
 }
 

@@ -60,25 +60,15 @@ fn link(personio_id: i64) -> EmployeeLink {
 }
 
 fn run(run_id: &str) -> RunRecord {
-    use crate::domain::run::{RunCounts, RunKind, RunStatus, Trigger};
+    use crate::domain::run::{RunStatus, Trigger};
     RunRecord {
-        integration_id: acme(),
-        run_id: RunId(run_id.to_owned()),
-        trigger: Trigger::Cli,
-        kind: RunKind::Full,
-        targets: Vec::new(),
-        dry_run: false,
-        started_at: DateTime::UNIX_EPOCH,
-        finished_at: None,
         status: RunStatus::Succeeded,
-        counts: RunCounts::default(),
-        outcomes: Vec::new(),
-        notices: Vec::new(),
-        error: None,
-        stats: Default::default(),
-        fields_sent: Vec::new(),
-        holder: None,
-        ends_by: None,
+        ..RunRecord::started(
+            acme(),
+            RunId(run_id.to_owned()),
+            Trigger::Cli,
+            DateTime::UNIX_EPOCH,
+        )
     }
 }
 
