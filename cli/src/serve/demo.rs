@@ -83,7 +83,9 @@ impl DemoWorld {
             SandboxConfig::default()
                 .with_employees(60)
                 .with_seed(7)
-                .without_rate_limits(),
+                .without_rate_limits()
+                // "Install webhook" in the demo console: deliveries to serve on 127.0.0.1.
+                .with_http_webhooks(),
         )
         .await
         .map_err(|error| failed("cannot start the Personio sandbox")(error.to_string()))?;
