@@ -310,6 +310,10 @@ mod tests {
     }
 }
 
+/// The admin API `webhooks --api` names unless told otherwise (`personio-lms serve`'s default
+/// address).
+pub const DEFAULT_API: &str = "http://127.0.0.1:8080";
+
 /// `personio-lms webhooks install|status|remove`.
 #[derive(Debug, Args)]
 pub struct WebhooksArgs {
@@ -358,7 +362,7 @@ pub struct WebhookTarget {
         long,
         value_name = "URL",
         env = "PERSONIO_LMS_API",
-        default_value = "http://127.0.0.1:8080"
+        default_value = DEFAULT_API
     )]
     pub api: String,
     /// Print the API's answer as JSON.

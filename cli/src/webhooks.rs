@@ -7,7 +7,7 @@
 //! The admin token is read from `PERSONIO_LMS_ADMIN_TOKEN` (serve's admin token, or a JWT for
 //! the AWS stack): never an argument, so it stays out of shell histories and process lists.
 
-use crate::args::{WebhookTarget, WebhooksAction, WebhooksActionKind};
+use crate::args::{DEFAULT_API, WebhookTarget, WebhooksAction, WebhooksActionKind};
 use crate::error::{CliError, ExitCode};
 use common::secret::Secret;
 use reqwest::{Method, StatusCode};
@@ -132,6 +132,12 @@ fn refusal(status: StatusCode, body: &Value, target: &WebhookTarget) -> CliError
 
 fn describe(kind: WebhooksActionKind, target: &WebhookTarget, body: &Value) -> String {
     let id = &target.integration;
+    // The hints name the same host (`--api` is left out where it is the default).
+    let api = if target.api == DEFAULT_API {
+        String::new()
+    } else {
+        format!(" --api {}", target.api)
+    };
     match kind {
         WebhooksActionKind::Install => {
             let webhook = &body["webhook"];
@@ -147,7 +153,7 @@ fn describe(kind: WebhooksActionKind, target: &WebhookTarget, body: &Value) -> S
                 .unwrap_or_default();
             format!(
                 "webhook {} for {id}: Personio delivers to {} ({}), {}\n  events: {events}\n  \
-                 check its deliveries with `personio-lms webhooks status --integration {id}`",
+                 check its deliveries with `personio-lms webhooks status --integration {id}{api}`",
                 if body["replaced"] == Value::Bool(true) {
                     "installed again (the old token no longer works)"
                 } else {
@@ -185,7 +191,7 @@ fn describe(kind: WebhooksActionKind, target: &WebhookTarget, body: &Value) -> S
             }
             if body["active"] != Value::Bool(true) {
                 text.push_str(&format!(
-                    "\n  install it with `personio-lms webhooks install --integration {id}`"
+                    "\n  install it with `personio-lms webhooks install --integration {id}{api}`"
                 ));
             }
             text

@@ -39,10 +39,19 @@ impl From<WebhookSetupError> for ApiError {
             WebhookSetupError::Personio(HrError::Unauthorized { message }) => ApiError::Conflict(
                 format!("Personio rejected the integration's credentials: {message}"),
             ),
+            // A 403 is the credential's scopes; anything else is about the webhook itself
+            // (Personio takes https URLs only, for one).
+            WebhookSetupError::Personio(HrError::Rejected {
+                status: 403,
+                message,
+            }) => ApiError::Conflict(format!(
+                "Personio refused (HTTP 403): {message}; the API credential needs the scopes \
+                 personio:webhooks:read and personio:webhooks:write"
+            )),
             WebhookSetupError::Personio(HrError::Rejected { status, message }) => {
                 ApiError::Conflict(format!(
-                    "Personio refused (HTTP {status}): {message}; the API credential needs the \
-                     scopes personio:webhooks:read and personio:webhooks:write"
+                    "Personio refused the webhook (HTTP {status}): {message} (Personio delivers \
+                     to public https URLs only: the host's public URL must be one)"
                 ))
             }
             WebhookSetupError::Personio(error) => ApiError::Unavailable(error.to_string()),
