@@ -2,11 +2,12 @@
 //! allows, and (with `groups.remove_when_moved`) each group's movers taken out the same way:
 //! only memberships the sync added itself, recorded on the link; memberships made by hand are
 //! never touched. Groups are found by name once per run (one listing when several are needed)
-//! and are never created.
+//! and are never created. The groups' join requests go out `apply_concurrency` at a time.
 
-use super::{ApplyContext, Work};
+use super::{ApplyContext, Work, bounded};
 use crate::domain::lms::{LmsGroupId, LmsUserId};
 use crate::ports::LmsError;
+use futures::FutureExt;
 use std::collections::{BTreeMap, HashMap};
 
 impl ApplyContext<'_> {
@@ -25,6 +26,10 @@ impl ApplyContext<'_> {
         }
         let ids = self.group_ids(wanted.keys(), true).await;
         let batch = self.request.settings.scim.group_batch_size.max(1);
+        // Each group's batches, as requests to send: different groups are independent, so they
+        // go out `apply_concurrency` at a time (62 groups one after another cost 62 round trips
+        // of a slow LMS).
+        let mut requests: Vec<(String, LmsGroupId, Vec<usize>)> = Vec::new();
         for (name, members) in wanted {
             let group = match ids.get(&name) {
                 Some(Ok(Some(group))) => group,
@@ -45,39 +50,53 @@ impl ApplyContext<'_> {
                 continue;
             }
             for chunk in members.chunks(batch) {
-                // A stopping run starts no new write; the links record what was done, and the
-                // next run catches up on these memberships.
-                if self.stopped().is_some() {
-                    continue;
-                }
+                requests.push((name.clone(), group.clone(), chunk.to_vec()));
+            }
+        }
+        let jobs = requests
+            .into_iter()
+            .map(|(name, group, chunk)| {
                 let users: Vec<LmsUserId> = chunk
                     .iter()
                     .filter_map(|index| works[*index].user.clone())
                     .collect();
-                match self
-                    .retry("adding group members", || {
-                        self.lms().add_group_members(group, &users)
-                    })
-                    .await
-                {
-                    Ok(()) => {
-                        for index in chunk {
-                            works[*index].groups_added.insert(name.clone());
-                        }
+                async move {
+                    // A stopping run starts no new write; the links record what was done, and
+                    // the next run catches up on these memberships.
+                    if self.stopped().is_some() {
+                        return (name, group, chunk, None);
                     }
-                    // One refused member fails one employee: the others go on their own.
-                    Err(error) if chunk.len() > 1 && !error.is_systemic() => {
-                        tracing::warn!(%error, group = %name, "a group batch failed; adding its members one by one");
-                        for index in chunk {
-                            self.join_one(&mut works[*index], &name, group).await;
-                        }
+                    let result = self
+                        .retry("adding group members", || {
+                            self.lms().add_group_members(&group, &users)
+                        })
+                        .await;
+                    (name, group, chunk, Some(result))
+                }
+                .boxed()
+            })
+            .collect();
+        let concurrency = self.request.settings.apply_concurrency;
+        for (name, group, chunk, result) in bounded(jobs, concurrency, true).await {
+            match result {
+                None => {}
+                Some(Ok(())) => {
+                    for index in chunk {
+                        works[index].groups_added.insert(name.clone());
                     }
-                    Err(error) => {
-                        for index in chunk {
-                            works[*index]
-                                .group_failures
-                                .push(format!("adding to group {name:?} failed: {error}"));
-                        }
+                }
+                // One refused member fails one employee: the others go on their own.
+                Some(Err(error)) if chunk.len() > 1 && !error.is_systemic() => {
+                    tracing::warn!(%error, group = %name, "a group batch failed; adding its members one by one");
+                    for index in chunk {
+                        self.join_one(&mut works[index], &name, &group).await;
+                    }
+                }
+                Some(Err(error)) => {
+                    for index in chunk {
+                        works[index]
+                            .group_failures
+                            .push(format!("adding to group {name:?} failed: {error}"));
                     }
                 }
             }
