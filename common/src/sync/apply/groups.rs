@@ -2,7 +2,7 @@
 //! allows, and (with `groups.remove_when_moved`) each group's movers taken out the same way:
 //! only memberships the sync added itself, recorded on the link; memberships made by hand are
 //! never touched. Groups are found by name once per run (one listing when several are needed)
-//! and are never created. The groups' join requests go out `apply_concurrency` at a time.
+//! and are never created. The groups' requests go out `apply_concurrency` at a time.
 
 use super::{ApplyContext, Work, bounded};
 use crate::domain::lms::{LmsGroupId, LmsUserId};
@@ -11,29 +11,69 @@ use futures::FutureExt;
 use std::collections::{BTreeMap, HashMap};
 
 impl ApplyContext<'_> {
+    /// Adds each employee to the groups they are still to join, each group's new members in as
+    /// few requests as the batch size allows.
     pub(super) async fn join_groups(&self, works: &mut [Work]) {
-        let mut wanted: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut joining: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (index, work) in works.iter().enumerate() {
             if work.failed() || (work.user.is_none() && !self.dry_run()) {
                 continue;
             }
             for name in work.groups_to_add() {
-                wanted.entry(name).or_default().push(index);
+                joining.entry(name).or_default().push(index);
             }
         }
-        if wanted.is_empty() {
+        self.change_memberships(works, joining, Membership::Join)
+            .await;
+    }
+
+    /// Takes movers out of the groups the sync added them to and they no longer belong in, each
+    /// group's movers in as few requests as the batch size allows. In a dry run only looks the
+    /// groups up and reports the memberships that would be removed.
+    pub(super) async fn leave_groups(&self, works: &mut [Work]) {
+        let mut leaving: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (index, work) in works.iter().enumerate() {
+            if work.failed() || work.user.is_none() {
+                continue;
+            }
+            for name in work.groups_to_leave() {
+                leaving.entry(name).or_default().push(index);
+            }
+        }
+        self.change_memberships(works, leaving, Membership::Leave)
+            .await;
+    }
+
+    /// The membership changes of `groups` (group name → the works it concerns): each group's
+    /// batches go out `apply_concurrency` at a time across groups (a slow LMS does not pay one
+    /// round trip per group in a row); a batch the LMS refuses for one member falls back to one
+    /// request per member, so that one refused member fails one employee.
+    async fn change_memberships(
+        &self,
+        works: &mut [Work],
+        groups: BTreeMap<String, Vec<usize>>,
+        membership: Membership,
+    ) {
+        if groups.is_empty() {
             return;
         }
-        let ids = self.group_ids(wanted.keys(), true).await;
+        let ids = self
+            .group_ids(groups.keys(), membership == Membership::Join)
+            .await;
         let batch = self.request.settings.scim.group_batch_size.max(1);
-        // Each group's batches, as requests to send: different groups are independent, so they
-        // go out `apply_concurrency` at a time (62 groups one after another cost 62 round trips
-        // of a slow LMS).
         let mut requests: Vec<(String, LmsGroupId, Vec<usize>)> = Vec::new();
-        for (name, members) in wanted {
+        for (name, members) in groups {
             let group = match ids.get(&name) {
                 Some(Ok(Some(group))) => group,
-                Some(Ok(None)) | None => continue,
+                // Joining: noted once for the run. Leaving: no membership left to remove.
+                Some(Ok(None)) | None => {
+                    if membership == Membership::Leave {
+                        for index in members {
+                            works[index].groups_gone.insert(name.clone());
+                        }
+                    }
+                    continue;
+                }
                 Some(Err(error)) => {
                     for index in members {
                         works[index]
@@ -45,7 +85,7 @@ impl ApplyContext<'_> {
             };
             if self.dry_run() {
                 for index in members {
-                    works[index].groups_added.insert(name.clone());
+                    membership.record(&mut works[index], &name);
                 }
                 continue;
             }
@@ -67,8 +107,8 @@ impl ApplyContext<'_> {
                         return (name, group, chunk, None);
                     }
                     let result = self
-                        .retry("adding group members", || {
-                            self.lms().add_group_members(&group, &users)
+                        .retry(membership.batch_action(), || {
+                            membership.send(self.lms(), &group, &users)
                         })
                         .await;
                     (name, group, chunk, Some(result))
@@ -80,157 +120,39 @@ impl ApplyContext<'_> {
         for (name, group, chunk, result) in bounded(jobs, concurrency, true).await {
             match result {
                 None => {}
-                Some(Ok(())) => {
+                Some(Err(error)) if chunk.len() > 1 && !error.is_systemic() && !is_gone(&error) => {
+                    tracing::warn!(%error, group = %name, "a group batch failed; one request per member");
                     for index in chunk {
-                        works[index].groups_added.insert(name.clone());
+                        self.change_one(&mut works[index], &name, &group, membership)
+                            .await;
                     }
                 }
-                // One refused member fails one employee: the others go on their own.
-                Some(Err(error)) if chunk.len() > 1 && !error.is_systemic() => {
-                    tracing::warn!(%error, group = %name, "a group batch failed; adding its members one by one");
+                Some(result) => {
                     for index in chunk {
-                        self.join_one(&mut works[index], &name, &group).await;
-                    }
-                }
-                Some(Err(error)) => {
-                    for index in chunk {
-                        works[index]
-                            .group_failures
-                            .push(format!("adding to group {name:?} failed: {error}"));
+                        membership.settle(&mut works[index], &name, &result);
                     }
                 }
             }
         }
     }
 
-    /// Takes movers out of the groups the sync added them to and they no longer belong in, each
-    /// group's movers in as few requests as the batch size allows. In a dry run only looks the
-    /// groups up and reports the memberships that would be removed.
-    pub(super) async fn leave_groups(&self, works: &mut [Work]) {
-        let mut leaving: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (index, work) in works.iter().enumerate() {
-            if work.failed() || work.user.is_none() {
-                continue;
-            }
-            for name in work.groups_to_leave() {
-                leaving.entry(name).or_default().push(index);
-            }
-        }
-        if leaving.is_empty() {
-            return;
-        }
-        let ids = self.group_ids(leaving.keys(), false).await;
-        let batch = self.request.settings.scim.group_batch_size.max(1);
-        for (name, members) in leaving {
-            let group = match ids.get(&name) {
-                Some(Ok(Some(group))) => group,
-                // The group no longer exists: no membership left to remove.
-                Some(Ok(None)) | None => {
-                    for index in members {
-                        works[index].groups_gone.insert(name.clone());
-                    }
-                    continue;
-                }
-                Some(Err(error)) => {
-                    for index in members {
-                        works[index]
-                            .group_failures
-                            .push(format!("looking up group {name:?} failed: {error}"));
-                    }
-                    continue;
-                }
-            };
-            if self.dry_run() {
-                for index in members {
-                    works[index].groups_removed.insert(name.clone());
-                }
-                continue;
-            }
-            for chunk in members.chunks(batch) {
-                // A stopping run starts no new write; the links record what was done, and the
-                // next run catches up on these memberships.
-                if self.stopped().is_some() {
-                    continue;
-                }
-                let users: Vec<LmsUserId> = chunk
-                    .iter()
-                    .filter_map(|index| works[*index].user.clone())
-                    .collect();
-                match self
-                    .retry("removing group members", || {
-                        self.lms().remove_group_members(group, &users)
-                    })
-                    .await
-                {
-                    Ok(()) => {
-                        for index in chunk {
-                            works[*index].groups_removed.insert(name.clone());
-                        }
-                    }
-                    // The group was deleted meanwhile: no membership left.
-                    Err(LmsError::NotFound { .. }) => {
-                        for index in chunk {
-                            works[*index].groups_gone.insert(name.clone());
-                        }
-                    }
-                    // One refused member fails one employee: the others go on their own.
-                    Err(error) if chunk.len() > 1 && !error.is_systemic() => {
-                        tracing::warn!(%error, group = %name, "a group batch failed; removing its members one by one");
-                        for index in chunk {
-                            self.leave_one(&mut works[*index], &name, group).await;
-                        }
-                    }
-                    Err(error) => {
-                        for index in chunk {
-                            works[*index]
-                                .group_failures
-                                .push(format!("removing from group {name:?} failed: {error}"));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    async fn leave_one(&self, work: &mut Work, name: &str, group: &LmsGroupId) {
+    async fn change_one(
+        &self,
+        work: &mut Work,
+        name: &str,
+        group: &LmsGroupId,
+        membership: Membership,
+    ) {
         let Some(user) = work.user.clone() else {
             return;
         };
-        match self
-            .retry("removing a group member", || {
-                self.lms().remove_group_member(group, &user)
+        let users = [user];
+        let result = self
+            .retry(membership.single_action(), || {
+                membership.send(self.lms(), group, &users)
             })
-            .await
-        {
-            Ok(()) => {
-                work.groups_removed.insert(name.to_owned());
-            }
-            Err(LmsError::NotFound { .. }) => {
-                work.groups_gone.insert(name.to_owned());
-            }
-            Err(error) => work
-                .group_failures
-                .push(format!("removing from group {name:?} failed: {error}")),
-        }
-    }
-
-    async fn join_one(&self, work: &mut Work, name: &str, group: &LmsGroupId) {
-        let Some(user) = work.user.clone() else {
-            return;
-        };
-        match self
-            .retry("adding a group member", || {
-                self.lms().add_group_member(group, &user)
-            })
-            .await
-        {
-            Ok(()) => {
-                work.groups_added.insert(name.to_owned());
-            }
-            Err(error) => work
-                .group_failures
-                .push(format!("adding to group {name:?} failed: {error}")),
-        }
+            .await;
+        membership.settle(work, name, &result);
     }
 
     /// Each group's id (`None` when the LMS has no such group; noted once when
@@ -315,4 +237,68 @@ impl ApplyContext<'_> {
         ids.extend(ids_before);
         ids
     }
+}
+
+/// Which way a membership changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Membership {
+    Join,
+    Leave,
+}
+
+impl Membership {
+    fn batch_action(self) -> &'static str {
+        match self {
+            Self::Join => "adding group members",
+            Self::Leave => "removing group members",
+        }
+    }
+
+    fn single_action(self) -> &'static str {
+        match self {
+            Self::Join => "adding a group member",
+            Self::Leave => "removing a group member",
+        }
+    }
+
+    async fn send(
+        self,
+        lms: &dyn crate::ports::LearningPlatform,
+        group: &LmsGroupId,
+        users: &[LmsUserId],
+    ) -> Result<(), LmsError> {
+        match self {
+            Self::Join => lms.add_group_members(group, users).await,
+            Self::Leave => lms.remove_group_members(group, users).await,
+        }
+    }
+
+    /// What the membership change came to for one employee.
+    fn record(self, work: &mut Work, name: &str) {
+        match self {
+            Self::Join => work.groups_added.insert(name.to_owned()),
+            Self::Leave => work.groups_removed.insert(name.to_owned()),
+        };
+    }
+
+    fn settle(self, work: &mut Work, name: &str, result: &Result<(), LmsError>) {
+        match result {
+            Ok(()) => self.record(work, name),
+            // Leaving a group that was deleted meanwhile: no membership left.
+            Err(error) if self == Self::Leave && is_gone(error) => {
+                work.groups_gone.insert(name.to_owned());
+            }
+            Err(error) => work.group_failures.push(format!(
+                "{} group {name:?} failed: {error}",
+                match self {
+                    Self::Join => "adding to",
+                    Self::Leave => "removing from",
+                }
+            )),
+        }
+    }
+}
+
+fn is_gone(error: &LmsError) -> bool {
+    matches!(error, LmsError::NotFound { .. })
 }
