@@ -8,6 +8,7 @@ pub mod prometheus;
 pub mod scim;
 pub mod scim_quirks;
 pub mod smtp;
+pub mod webhooks;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

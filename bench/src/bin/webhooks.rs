@@ -22,20 +22,14 @@
 //! The sandbox runs in this process (its own runtime threads): the latencies are dominated by
 //! waits (the batching window, the schedule, the rate limits), not by CPU.
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use benchmarks::sandbox_process::flag_value;
 use chrono::Utc;
 use common::app::{
-    ConnectPolicy, DeliveryAnswer, FixedConnector, IntegrationAdapters, SyncJobDone,
-    SyncJobHandler, WebhookReceiver, install_webhook, remove_webhook,
+    ConnectPolicy, FixedConnector, IntegrationAdapters, SyncJobDone, SyncJobHandler,
+    WebhookReceiver, install_webhook, remove_webhook,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
-use common::domain::certificate::CertificateId;
 use common::domain::integration::{
     IntegrationRecord, LmsConnection, PersonioConnection, SyncSchedule,
 };
@@ -47,12 +41,13 @@ use common::lms::memory::MemoryLms;
 use common::notify::DiscardNotifier;
 use common::personio::{PersonioClient, PersonioConfig};
 use common::ports::{
-    IntegrationStore, JobQueue, LearningPlatform, ListedUser, LmsError, LmsFeatures, MappingReport,
-    MemoryWebhookTokens, QueueError, QueueMessage, RunStore, UserWrite,
+    IntegrationStore, LearningPlatform, ListedUser, LmsError, LmsFeatures, MappingReport,
+    MemoryWebhookTokens, RunStore, UserWrite,
 };
 use common::retry::Deadline;
 use common::secret::Secret;
 use common::store::MemoryStore;
+use integration_tests::webhooks::{ChannelQueue, serve_receiver};
 use personio_sandbox::{
     Endpoint, LMS_SYNC_KEY, LMS_SYNC_LABEL, RunningSandbox, Sandbox, SandboxConfig,
 };
@@ -190,69 +185,6 @@ impl LearningPlatform for TimedLms {
     async fn group_members(&self, group: &LmsGroupId) -> Result<BTreeSet<LmsUserId>, LmsError> {
         self.inner.group_members(group).await
     }
-}
-
-/// The webhook queue in process: what the receiver sends, the worker takes in batches.
-#[derive(Default)]
-struct ChannelQueue {
-    messages: Mutex<Vec<QueueMessage>>,
-    arrived: tokio::sync::Notify,
-    sent: Mutex<u64>,
-}
-
-impl ChannelQueue {
-    fn push(&self, body: String) {
-        let id = self.sent.lock().map(|mut sent| {
-            *sent += 1;
-            *sent
-        });
-        if let Ok(mut messages) = self.messages.lock() {
-            messages.push(QueueMessage {
-                message_id: format!("m{}", id.unwrap_or_default()),
-                body,
-                group_id: None,
-            });
-        }
-        self.arrived.notify_one();
-    }
-
-    fn take_all(&self) -> Vec<QueueMessage> {
-        self.messages
-            .lock()
-            .map(|mut messages| std::mem::take(&mut *messages))
-            .unwrap_or_default()
-    }
-}
-
-#[async_trait::async_trait]
-impl JobQueue for ChannelQueue {
-    async fn enqueue_sync(&self, job: &SyncJob) -> Result<(), QueueError> {
-        let body =
-            serde_json::to_string(job).map_err(|error| QueueError::Rejected(error.to_string()))?;
-        self.push(body);
-        Ok(())
-    }
-    async fn enqueue_certificate(
-        &self,
-        _integration: &IntegrationId,
-        _certificate: &CertificateId,
-        _job: &serde_json::Value,
-    ) -> Result<(), QueueError> {
-        Err(QueueError::Rejected("no certificate queue here".into()))
-    }
-}
-
-async fn receive(
-    State(receiver): State<Arc<WebhookReceiver>>,
-    Path(integration): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let authorization = headers
-        .get("authorization")
-        .and_then(|value| value.to_str().ok());
-    let answer = DeliveryAnswer::of(&receiver.receive(&integration, authorization, &body).await);
-    StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn settings() -> IntegrationSettings {
@@ -519,19 +451,9 @@ async fn benchmark(args: Vec<String>) -> Result<(), String> {
         Arc::new(tokens.clone()),
         queue.clone(),
     ));
-    let app = Router::new()
-        .route("/webhooks/personio/{integration_id}", post(receive))
-        .with_state(receiver);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let (public_url, _receiver_task) = serve_receiver(receiver)
         .await
-        .map_err(|error| error.to_string())?;
-    let public_url = format!(
-        "http://{}",
-        listener.local_addr().map_err(|error| error.to_string())?
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+        .map_err(|error| format!("the webhook receiver: {error}"))?;
     let bench = Bench {
         sandbox,
         store,

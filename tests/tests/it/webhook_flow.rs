@@ -6,82 +6,32 @@
 //! receiver's refusals and its answer time with a slow LMS.
 
 use crate::sync_harness::{personio_client, selected, settings};
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use chrono::Utc;
 use common::app::{
-    ConnectPolicy, DeliveryAnswer, FixedConnector, IntegrationAdapters, MessageResult,
-    SyncJobHandler, WebhookReceiver, install_webhook, remove_webhook, webhook_status,
+    ConnectPolicy, FixedConnector, IntegrationAdapters, MessageResult, SyncJobHandler,
+    WebhookReceiver, install_webhook, remove_webhook, webhook_status,
 };
 use common::certificates::{FetchLimits, PdfFetcher};
 use common::domain::IntegrationId;
-use common::domain::certificate::CertificateId;
 use common::domain::employee::PersonioId;
 use common::domain::job::SyncJob;
 use common::domain::run::{RunKind, RunRecord, Trigger};
 use common::lms::memory::MemoryLms;
 use common::notify::MemoryNotifier;
 use common::personio::PersonioClient;
-use common::ports::{
-    IntegrationStore, JobQueue, LeaseStore, MemoryWebhookTokens, QueueError, QueueMessage, RunStore,
-};
+use common::ports::{IntegrationStore, LeaseStore, MemoryWebhookTokens, RunStore};
 use common::retry::Deadline;
 use common::store::MemoryStore;
 use common::store::contract::integration_record;
+use integration_tests::webhooks::{ChannelQueue, serve_receiver};
 use personio_sandbox::{
     DeliveryPolicy, LMS_SYNC_KEY, RunningSandbox, Sandbox, SandboxConfig, WebhookFaults,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const INTEGRATION: &str = "acme";
-
-/// An in-process queue: what the receiver enqueues, a worker takes in batches.
-#[derive(Default)]
-struct ChannelQueue {
-    messages: Mutex<Vec<QueueMessage>>,
-    next_id: Mutex<u64>,
-}
-
-impl ChannelQueue {
-    fn push(&self, body: String) {
-        let mut next = self.next_id.lock().unwrap();
-        *next += 1;
-        self.messages.lock().unwrap().push(QueueMessage {
-            message_id: format!("m{next}"),
-            body,
-            group_id: None,
-        });
-    }
-
-    fn take_all(&self) -> Vec<QueueMessage> {
-        std::mem::take(&mut *self.messages.lock().unwrap())
-    }
-
-    fn len(&self) -> usize {
-        self.messages.lock().unwrap().len()
-    }
-}
-
-#[async_trait::async_trait]
-impl JobQueue for ChannelQueue {
-    async fn enqueue_sync(&self, job: &SyncJob) -> Result<(), QueueError> {
-        self.push(serde_json::to_string(job).expect("JSON"));
-        Ok(())
-    }
-
-    async fn enqueue_certificate(
-        &self,
-        _integration: &IntegrationId,
-        _certificate: &CertificateId,
-        _job: &serde_json::Value,
-    ) -> Result<(), QueueError> {
-        Err(QueueError::Rejected("no certificate queue here".into()))
-    }
-}
 
 struct Flow {
     sandbox: RunningSandbox,
@@ -93,19 +43,6 @@ struct Flow {
     personio: Arc<PersonioClient>,
     public_url: String,
     receiver_task: tokio::task::JoinHandle<()>,
-}
-
-async fn receive(
-    State(receiver): State<Arc<WebhookReceiver>>,
-    Path(integration): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let authorization = headers
-        .get("authorization")
-        .and_then(|value| value.to_str().ok());
-    let answer = DeliveryAnswer::of(&receiver.receive(&integration, authorization, &body).await);
-    StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 async fn flow(employees: usize) -> Flow {
@@ -146,16 +83,7 @@ async fn flow(employees: usize) -> Flow {
         Arc::new(tokens.clone()),
         queue.clone(),
     ));
-    let app = Router::new()
-        .route("/webhooks/personio/{integration_id}", post(receive))
-        .with_state(receiver);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let public_url = format!("http://{}", listener.local_addr().expect("address"));
-    let receiver_task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (public_url, receiver_task) = serve_receiver(receiver).await.expect("the receiver");
     Flow {
         sandbox,
         store,
